@@ -1,0 +1,60 @@
+import { applyMigrations, createChangeBus, createControlPlane, openDatabase, randomPassword, systemClock, ZControlPlaneConfig, type Clock } from '@alveary/core'
+import pino, { type Logger } from 'pino'
+import { defaultMigrationsDir, type TBffEnv } from './config'
+import { startEmbeddedPostgres } from './embedded-db'
+import { createBffServer } from './server'
+
+export interface StartedBff {
+  url: string
+  port: number
+  databaseUrl: string
+  core: ReturnType<typeof createControlPlane>
+  /** Set when this start created the operator account with a generated password. */
+  operator: { email: string; password: string | null }
+  stop(): Promise<void>
+}
+
+/** Starts everything one BFF process runs. Used by main.ts, start-all.ts and the tests. */
+export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock; runControlLoops?: boolean } = {}): Promise<StartedBff> {
+  const log = opts.log ?? pino({ level: env.LOG_LEVEL }, pino.destination(2))
+  const embedded = env.DATABASE_URL ? null : await startEmbeddedPostgres(env.ALVEARY_DATA_DIR, env.ALVEARY_EMBEDDED_PG_PORT)
+  const databaseUrl = env.DATABASE_URL ?? embedded!.url
+  const database = openDatabase(databaseUrl)
+  try {
+    const migrated = await applyMigrations(database.pool, env.ALVEARY_MIGRATIONS_DIR ?? defaultMigrationsDir)
+    if (migrated.applied.length) log.info({ applied: migrated.applied }, 'database migrated')
+    const bus = await createChangeBus(database.pool, (err) => log.warn({ err: err.message }, 'change bus'))
+    const config = ZControlPlaneConfig.parse({
+      heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
+      nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
+      stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
+    })
+    const core = createControlPlane({ database, bus, clock: opts.clock ?? systemClock, config, log })
+
+    const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
+    const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)
+
+    const http = createBffServer({ core, bus, database, log, heartbeatIntervalMs: config.heartbeatIntervalMs, secureCookies: false })
+    const port = await http.listen(env.BFF_PORT, env.BFF_HOST)
+    const loops = opts.runControlLoops === false ? null : core.startControlLoops()
+    log.info({ port, database: embedded ? 'embedded' : 'external' }, 'bff listening')
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      databaseUrl,
+      core,
+      operator: { email: env.ALVEARY_OPERATOR_EMAIL, password: created ? (env.ALVEARY_OPERATOR_PASSWORD ?? generated) : null },
+      async stop() {
+        await loops?.stop()
+        await http.close()
+        await bus.close()
+        await database.close()
+        await embedded?.stop()
+      },
+    }
+  } catch (err) {
+    await database.close()
+    await embedded?.stop()
+    throw err
+  }
+}

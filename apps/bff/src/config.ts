@@ -1,0 +1,34 @@
+import path from 'node:path'
+import { z } from 'zod'
+
+const port = z.coerce.number().int().min(1).max(65535)
+const ms = z.coerce.number().int().positive()
+
+/** Every setting of the BFF, from the environment. Invalid values stop start-up with a clear message. */
+export const ZBffEnv = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  BFF_PORT: port.default(4000),
+  BFF_HOST: z.string().default('0.0.0.0'),
+  ALVEARY_DATA_DIR: z.string().default('.data'),
+  ALVEARY_EMBEDDED_PG_PORT: port.default(5499),
+  ALVEARY_OPERATOR_EMAIL: z.string().email().default('operator@alveary.local'),
+  ALVEARY_OPERATOR_PASSWORD: z.string().min(8).optional(),
+  ALVEARY_HEARTBEAT_MS: ms.default(5_000),
+  ALVEARY_NODE_LEASE_MS: ms.default(20_000),
+  ALVEARY_STOPPED_RETENTION_MS: z.coerce.number().int().min(0).default(60_000),
+  ALVEARY_MIGRATIONS_DIR: z.string().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+})
+export type TBffEnv = z.infer<typeof ZBffEnv>
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): TBffEnv {
+  const res = ZBffEnv.safeParse(env)
+  if (!res.success) {
+    const lines = res.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  return res.data
+}
+
+export const repoRoot = path.resolve(import.meta.dirname, '../../..')
+export const defaultMigrationsDir = path.join(repoRoot, 'prisma/migrations')

@@ -1,0 +1,18 @@
+import { router } from '../trpc'
+import { appsRouter, eventsRouter } from './apps'
+import { authRouter } from './auth'
+import { liveRouter } from './live'
+import { joinTokensRouter, nodesRouter } from './nodes'
+import { membersRouter, tenantsRouter } from './tenants'
+
+export const appRouter = router({
+  auth: authRouter,
+  tenants: tenantsRouter,
+  members: membersRouter,
+  apps: appsRouter,
+  events: eventsRouter,
+  nodes: nodesRouter,
+  joinTokens: joinTokensRouter,
+  live: liveRouter,
+})
+export type AppRouter = typeof appRouter

@@ -1,0 +1,18 @@
+import { requireOperator, requireRole } from '@alveary/core'
+import { changesOf } from '../live'
+import { authedProcedure, router, tenantProcedure } from '../trpc'
+
+/**
+ * Live updates: each yields change hints ({topic, kind, id}); the console invalidates the
+ * matching queries. On reconnect the client refetches, so a dropped stream loses nothing.
+ */
+export const liveRouter = router({
+  tenant: tenantProcedure.subscription(async function* ({ ctx, input, signal }) {
+    requireRole(ctx.actor, input.tenantId, 'viewer')
+    yield* changesOf(ctx.bus, (c) => c.topic === `tenant:${input.tenantId}`, signal)
+  }),
+  fleet: authedProcedure.subscription(async function* ({ ctx, signal }) {
+    requireOperator(ctx.actor)
+    yield* changesOf(ctx.bus, (c) => c.topic === 'fleet' || c.topic === 'tenants', signal)
+  }),
+})

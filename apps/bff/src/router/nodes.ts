@@ -1,0 +1,46 @@
+import { ZJoinToken, ZNode } from '@alveary/core'
+import { z } from 'zod'
+import { operatorProcedure, router } from '../trpc'
+
+const ok = z.object({ ok: z.literal(true) })
+const ZNodeRef = z.object({ nodeId: z.string().uuid() })
+
+export const nodesRouter = router({
+  list: operatorProcedure.output(z.array(ZNode)).query(({ ctx }) => ctx.core.nodes.list(ctx.actor)),
+  cordon: operatorProcedure
+    .input(ZNodeRef)
+    .output(ok)
+    .mutation(async ({ ctx, input }) => {
+      await ctx.core.nodes.setSchedulable(ctx.actor, input.nodeId, false)
+      return { ok: true as const }
+    }),
+  uncordon: operatorProcedure
+    .input(ZNodeRef)
+    .output(ok)
+    .mutation(async ({ ctx, input }) => {
+      await ctx.core.nodes.setSchedulable(ctx.actor, input.nodeId, true)
+      return { ok: true as const }
+    }),
+  setDedicatedTenant: operatorProcedure
+    .input(ZNodeRef.extend({ tenantId: z.string().uuid().nullable() }))
+    .output(ok)
+    .mutation(async ({ ctx, input }) => {
+      await ctx.core.nodes.setDedicatedTenant(ctx.actor, input.nodeId, input.tenantId)
+      return { ok: true as const }
+    }),
+})
+
+export const joinTokensRouter = router({
+  list: operatorProcedure.output(z.array(ZJoinToken)).query(({ ctx }) => ctx.core.nodes.listJoinTokens(ctx.actor)),
+  create: operatorProcedure
+    .input(z.object({ description: z.string().trim().min(1, 'Required').max(200), ttlHours: z.number().int().min(1).max(24 * 365).default(24) }))
+    .output(z.object({ token: z.string(), joinToken: ZJoinToken }))
+    .mutation(({ ctx, input }) => ctx.core.nodes.createJoinToken(ctx.actor, input)),
+  revoke: operatorProcedure
+    .input(z.object({ id: z.string().uuid() }))
+    .output(ok)
+    .mutation(async ({ ctx, input }) => {
+      await ctx.core.nodes.revokeJoinToken(ctx.actor, input.id)
+      return { ok: true as const }
+    }),
+})

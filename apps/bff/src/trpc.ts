@@ -1,0 +1,67 @@
+import type { Actor, ChangeBus, ControlPlane } from '@alveary/core'
+import { CoreError } from '@alveary/core'
+import { initTRPC, TRPCError } from '@trpc/server'
+import superjson from 'superjson'
+import { z, ZodError } from 'zod'
+
+export interface Context {
+  core: ControlPlane
+  bus: ChangeBus
+  actor: Actor | null
+  /** The session or API token the request came with. */
+  token: string | null
+  setSessionCookie(token: string, expiresAt: Date): void
+  clearSessionCookie(): void
+}
+
+const CODE_MAP: Record<CoreError['code'], TRPCError['code']> = {
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  BAD_REQUEST: 'BAD_REQUEST',
+  CONFLICT: 'CONFLICT',
+  QUOTA_EXCEEDED: 'PRECONDITION_FAILED',
+}
+
+const t = initTRPC.context<Context>().create({
+  transformer: superjson,
+  errorFormatter({ shape, error }) {
+    const cause = error.cause
+    return {
+      ...shape,
+      data: {
+        ...shape.data,
+        stack: undefined,
+        coreCode: cause instanceof CoreError ? cause.code : null,
+        fieldErrors: cause instanceof ZodError ? z.flattenError(cause).fieldErrors : null,
+      },
+    }
+  },
+})
+
+/** Maps typed domain errors to tRPC errors in one place. */
+const mapErrors = t.middleware(async ({ next }) => {
+  const res = await next()
+  if (!res.ok && res.error.cause instanceof CoreError) {
+    throw new TRPCError({ code: CODE_MAP[res.error.cause.code], message: res.error.cause.message, cause: res.error.cause })
+  }
+  return res
+})
+
+export const router = t.router
+export const createCallerFactory = t.createCallerFactory
+export const publicProcedure = t.procedure.use(mapErrors)
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.actor) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Log in first' })
+  return next({ ctx: { ...ctx, actor: ctx.actor } })
+})
+
+/** Tenant-scoped: input carries tenantId; core checks the role for every call. */
+export const ZTenantInput = z.object({ tenantId: z.string().uuid() })
+export const tenantProcedure = authedProcedure.input(ZTenantInput)
+
+export const operatorProcedure = authedProcedure.use(({ ctx, next }) => {
+  if (!ctx.actor.operator) throw new TRPCError({ code: 'FORBIDDEN', message: 'Only platform operators can do this' })
+  return next()
+})

@@ -1,0 +1,55 @@
+import { z } from 'zod'
+
+/** Shared by the console's deploy form, the API and the agent protocol. */
+export const ZName = z
+  .string()
+  .min(1, 'Required')
+  .max(40, 'At most 40 characters')
+  .regex(/^[a-z]([a-z0-9-]*[a-z0-9])?$/, 'Lowercase letters, digits and dashes; start with a letter')
+
+export const ZDriver = z.enum(['process', 'docker'])
+export const ZRestartPolicy = z.enum(['always', 'on_failure', 'never'])
+
+export const ZEnv = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'Env names are letters, digits and _'), z.string().max(4096))
+  .refine((env) => Object.keys(env).length <= 100, 'At most 100 variables')
+
+export const ZPortSpec = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'Port names are lowercase, up to 15 characters'),
+  containerPort: z.number().int().min(1).max(65535).optional(),
+})
+
+// Docker reference grammar, simplified: [registry/]path[:tag][@digest]
+const IMAGE_RE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/
+
+export const ZAppSpec = z
+  .object({
+    driver: ZDriver.default('process'),
+    image: z.string().max(255).regex(IMAGE_RE, 'Not a valid image reference').optional(),
+    command: z.string().min(1).max(1024).optional(),
+    args: z.array(z.string().max(4096)).max(64).default([]),
+    env: ZEnv.default({}),
+    ports: z
+      .array(ZPortSpec)
+      .max(8)
+      .default([{ name: 'http' }])
+      .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, 'Port names must be unique'),
+    cpuMillis: z.number().int().min(10, 'At least 10 millicores').max(64_000),
+    memoryMb: z.number().int().min(4, 'At least 4 MiB').max(262_144),
+    restartPolicy: ZRestartPolicy.default('always'),
+    stopGraceSeconds: z.number().int().min(0).max(300).default(10),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.driver === 'process' && !spec.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'A process app needs a command' })
+    if (spec.driver === 'docker' && !spec.image) ctx.addIssue({ code: 'custom', path: ['image'], message: 'A docker app needs an image' })
+  })
+export type TAppSpec = z.infer<typeof ZAppSpec>
+
+export const ZReplicas = z.number().int().min(0, 'At least 0').max(1000, 'At most 1000')
+
+export const ZCreateAppInput = z.object({
+  name: ZName,
+  replicas: ZReplicas,
+  spec: ZAppSpec,
+})
+export type TCreateAppInput = z.infer<typeof ZCreateAppInput>

@@ -1,0 +1,263 @@
+import { z } from 'zod'
+import type { Actor } from '../auth/actor'
+import { requireRole } from '../auth/actor'
+import { CoreError } from '../errors'
+import type { Prisma } from '../generated/prisma/client'
+import { ZObservedState } from '../protocol'
+import type { TCreateAppInput } from '../schemas/app'
+import { ZAppSpec, ZDriver, ZRestartPolicy } from '../schemas/app'
+import type { ChangeBus } from '../store/change-bus'
+import type { Db, Tx } from '../store/db'
+import { recordEvent } from './events'
+import { tenantUsage } from './tenants'
+
+export const ZInstance = z.object({
+  id: z.string(),
+  ordinal: z.number(),
+  desiredState: z.enum(['running', 'stopped']),
+  state: ZObservedState,
+  node: z.object({ id: z.string(), name: z.string(), address: z.string() }).nullable(),
+  hostPorts: z.record(z.string(), z.number()),
+  /** http://address:port of the first port, when placed. */
+  url: z.string().nullable(),
+  restarts: z.number(),
+  startedAt: z.date().nullable(),
+  exitCode: z.number().nullable(),
+  message: z.string().nullable(),
+  pendingReason: z.string().nullable(),
+  generation: z.number(),
+  observedGeneration: z.number(),
+})
+export type TInstance = z.infer<typeof ZInstance>
+
+export const ZAppSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  driver: ZDriver,
+  image: z.string().nullable(),
+  command: z.string().nullable(),
+  replicas: z.number(),
+  running: z.number(),
+  generation: z.number(),
+  deleting: z.boolean(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+})
+export type TAppSummary = z.infer<typeof ZAppSummary>
+
+export const ZAppDetail = ZAppSummary.extend({
+  spec: z.object({
+    driver: ZDriver,
+    image: z.string().nullable(),
+    command: z.string().nullable(),
+    args: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+    ports: z.array(z.object({ name: z.string(), containerPort: z.number().optional() })),
+    cpuMillis: z.number(),
+    memoryMb: z.number(),
+    restartPolicy: ZRestartPolicy,
+    stopGraceSeconds: z.number(),
+  }),
+  instances: z.array(ZInstance),
+})
+export type TAppDetail = z.infer<typeof ZAppDetail>
+
+const appSelect = {
+  id: true,
+  tenantId: true,
+  name: true,
+  driver: true,
+  image: true,
+  command: true,
+  args: true,
+  env: true,
+  ports: true,
+  cpuMillis: true,
+  memoryMb: true,
+  replicas: true,
+  restartPolicy: true,
+  stopGraceSeconds: true,
+  generation: true,
+  deletedAt: true,
+  createdAt: true,
+  updatedAt: true,
+} satisfies Prisma.AppSelect
+
+const instanceSelect = {
+  id: true,
+  ordinal: true,
+  desiredState: true,
+  hostPorts: true,
+  pendingReason: true,
+  generation: true,
+  node: { select: { id: true, name: true, address: true } },
+  status: { select: { state: true, restarts: true, startedAt: true, exitCode: true, message: true, generation: true } },
+} satisfies Prisma.InstanceSelect
+
+type InstanceRow = Prisma.InstanceGetPayload<{ select: typeof instanceSelect }>
+type AppRow = Prisma.AppGetPayload<{ select: typeof appSelect }>
+
+export function toInstance(i: InstanceRow): TInstance {
+  const hostPorts = (i.hostPorts ?? {}) as Record<string, number>
+  const first = Object.values(hostPorts)[0]
+  return {
+    id: i.id,
+    ordinal: i.ordinal,
+    desiredState: i.desiredState,
+    state: i.status?.state ?? 'pending',
+    node: i.node,
+    hostPorts,
+    url: i.node && first ? `http://${i.node.address}:${first}` : null,
+    restarts: i.status?.restarts ?? 0,
+    startedAt: i.status?.startedAt ?? null,
+    exitCode: i.status?.exitCode ?? null,
+    message: i.status?.message ?? null,
+    pendingReason: i.pendingReason,
+    generation: i.generation,
+    observedGeneration: i.status?.generation ?? 0,
+  }
+}
+
+const toSummary = (a: AppRow, running: number): TAppSummary => ({
+  id: a.id,
+  name: a.name,
+  driver: a.driver,
+  image: a.image,
+  command: a.command,
+  replicas: a.replicas,
+  running,
+  generation: a.generation,
+  deleting: a.deletedAt !== null,
+  createdAt: a.createdAt,
+  updatedAt: a.updatedAt,
+})
+
+/** Locks the tenant row so concurrent admissions see each other's usage. */
+async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memoryMb: number; instances: number; apps: number }) {
+  await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`
+  const t = await tx.tenant.findUnique({ where: { id: tenantId }, select: { quotaCpuMillis: true, quotaMemoryMb: true, quotaInstances: true, quotaApps: true } })
+  if (!t) throw new CoreError('NOT_FOUND', 'Tenant not found')
+  const used = await tenantUsage(tx, tenantId)
+  const over: string[] = []
+  if (delta.apps > 0 && used.apps + delta.apps > t.quotaApps) over.push(`apps: ${used.apps} of ${t.quotaApps} used`)
+  if (delta.instances > 0 && used.instances + delta.instances > t.quotaInstances)
+    over.push(`instances: ${used.instances} + ${delta.instances} asked, quota ${t.quotaInstances}`)
+  if (delta.cpuMillis > 0 && used.cpuMillis + delta.cpuMillis > t.quotaCpuMillis)
+    over.push(`cpu: ${used.cpuMillis}m + ${delta.cpuMillis}m asked, quota ${t.quotaCpuMillis}m`)
+  if (delta.memoryMb > 0 && used.memoryMb + delta.memoryMb > t.quotaMemoryMb)
+    over.push(`memory: ${used.memoryMb} MiB + ${delta.memoryMb} MiB asked, quota ${t.quotaMemoryMb} MiB`)
+  if (over.length) throw new CoreError('QUOTA_EXCEEDED', `Quota exceeded (${over.join('; ')})`)
+}
+
+export function createAppService({ db, bus }: { db: Db; bus: ChangeBus }) {
+  const changed = (tenantId: string, appId: string) => {
+    bus.publish({ topic: `tenant:${tenantId}`, kind: 'app', id: appId })
+    bus.publish({ topic: `app:${appId}`, kind: 'reconcile', id: appId })
+  }
+  const findApp = async (tenantId: string, appId: string) => {
+    const app = await db.app.findFirst({ where: { id: appId, tenantId }, select: appSelect })
+    if (!app) throw new CoreError('NOT_FOUND', 'App not found')
+    return app
+  }
+
+  return {
+    async list(actor: Actor, tenantId: string): Promise<TAppSummary[]> {
+      requireRole(actor, tenantId, 'viewer')
+      const apps = await db.app.findMany({ where: { tenantId }, orderBy: { name: 'asc' }, select: appSelect })
+      const running = await db.instance.groupBy({
+        by: ['appId'],
+        where: { tenantId, desiredState: 'running', status: { state: 'running' } },
+        _count: { _all: true },
+      })
+      const byApp = new Map(running.map((r) => [r.appId, r._count._all]))
+      return apps.map((a) => toSummary(a, byApp.get(a.id) ?? 0))
+    },
+
+    async get(actor: Actor, tenantId: string, appId: string): Promise<TAppDetail> {
+      requireRole(actor, tenantId, 'viewer')
+      const app = await findApp(tenantId, appId)
+      const instances = (await db.instance.findMany({ where: { appId }, orderBy: [{ ordinal: 'asc' }, { createdAt: 'asc' }], select: instanceSelect })).map(
+        toInstance,
+      )
+      return {
+        ...toSummary(app, instances.filter((i) => i.desiredState === 'running' && i.state === 'running').length),
+        spec: {
+          driver: app.driver,
+          image: app.image,
+          command: app.command,
+          args: app.args,
+          env: app.env as Record<string, string>,
+          ports: app.ports as { name: string; containerPort?: number }[],
+          cpuMillis: app.cpuMillis,
+          memoryMb: app.memoryMb,
+          restartPolicy: app.restartPolicy,
+          stopGraceSeconds: app.stopGraceSeconds,
+        },
+        instances,
+      }
+    },
+
+    async create(actor: Actor, tenantId: string, input: TCreateAppInput): Promise<TAppSummary> {
+      requireRole(actor, tenantId, 'developer')
+      const spec = ZAppSpec.parse(input.spec)
+      const app = await db.$transaction(async (tx) => {
+        await admit(tx, tenantId, {
+          apps: 1,
+          instances: input.replicas,
+          cpuMillis: input.replicas * spec.cpuMillis,
+          memoryMb: input.replicas * spec.memoryMb,
+        })
+        if (await tx.app.findUnique({ where: { tenantId_name: { tenantId, name: input.name } }, select: { id: true } }))
+          throw new CoreError('CONFLICT', `An app named "${input.name}" already exists`)
+        const app = await tx.app.create({
+          data: {
+            tenantId,
+            name: input.name,
+            replicas: input.replicas,
+            driver: spec.driver,
+            image: spec.image ?? null,
+            command: spec.command ?? null,
+            args: spec.args,
+            env: spec.env,
+            ports: spec.ports,
+            cpuMillis: spec.cpuMillis,
+            memoryMb: spec.memoryMb,
+            restartPolicy: spec.restartPolicy,
+            stopGraceSeconds: spec.stopGraceSeconds,
+          },
+          select: appSelect,
+        })
+        await recordEvent(tx, { tenantId, kind: 'audit', type: 'app.created', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replicas` })
+        return app
+      })
+      changed(tenantId, app.id)
+      return toSummary(app, 0)
+    },
+
+    async scale(actor: Actor, tenantId: string, appId: string, replicas: number): Promise<TAppSummary> {
+      requireRole(actor, tenantId, 'developer')
+      const app = await db.$transaction(async (tx) => {
+        const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
+        if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        const delta = replicas - cur.replicas
+        await admit(tx, tenantId, { apps: 0, instances: delta, cpuMillis: delta * cur.cpuMillis, memoryMb: delta * cur.memoryMb })
+        const app = await tx.app.update({ where: { id: appId }, data: { replicas, generation: { increment: 1 } }, select: appSelect })
+        await recordEvent(tx, { tenantId, kind: 'audit', type: 'app.scaled', actorId: actor.userId, subject: `app/${app.name}`, message: `Scaled from ${cur.replicas} to ${replicas}` })
+        return app
+      })
+      changed(tenantId, appId)
+      return toSummary(app, 0)
+    },
+
+    /** Marks the app deleted; the replica controller stops its instances, then removes it. */
+    async delete(actor: Actor, tenantId: string, appId: string): Promise<void> {
+      requireRole(actor, tenantId, 'developer')
+      const app = await findApp(tenantId, appId)
+      if (app.deletedAt) return
+      await db.app.update({ where: { id: appId }, data: { deletedAt: new Date(), generation: { increment: 1 } } })
+      await recordEvent(db, { tenantId, kind: 'audit', type: 'app.deleted', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deleted` })
+      changed(tenantId, appId)
+    },
+  }
+}
+export type AppService = ReturnType<typeof createAppService>

@@ -1,0 +1,85 @@
+import type { Clock } from '../clock'
+import { CoreError } from '../errors'
+import type { Db } from '../store/db'
+import type { Actor } from '../auth/actor'
+import { hashPassword, hashToken, newToken, verifyPassword } from '../auth/secrets'
+import type { TMemberRole } from '../schemas/tenant'
+
+export interface AuthDeps {
+  db: Db
+  clock: Clock
+  sessionTtlMs: number
+}
+
+// Verifying against a fixed hash keeps the timing of "no such user" equal to "wrong password".
+let dummyHash: Promise<string> | null = null
+
+export function createAuthService({ db, clock, sessionTtlMs }: AuthDeps) {
+  const membershipsOf = async (userId: string) =>
+    new Map<string, TMemberRole>(
+      (await db.membership.findMany({ where: { userId }, select: { tenantId: true, role: true } })).map((m) => [m.tenantId, m.role]),
+    )
+
+  return {
+    async login(email: string, password: string): Promise<{ token: string; expiresAt: Date }> {
+      const user = await db.user.findUnique({ where: { email: email.toLowerCase() }, select: { id: true, passwordHash: true } })
+      dummyHash ??= hashPassword('dummy-password')
+      const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash))
+      if (!user || !ok) throw new CoreError('UNAUTHORIZED', 'Wrong email or password')
+      const token = newToken('as')
+      const expiresAt = new Date(clock.now().getTime() + sessionTtlMs)
+      await db.session.create({ data: { tokenHash: hashToken(token), userId: user.id, expiresAt } })
+      return { token, expiresAt }
+    },
+
+    async logout(token: string): Promise<void> {
+      await db.session.deleteMany({ where: { tokenHash: hashToken(token) } })
+    },
+
+    /** Resolves a session cookie or an API token to an actor; null when invalid or expired. */
+    async resolve(token: string): Promise<Actor | null> {
+      const now = clock.now()
+      if (token.startsWith('at_')) {
+        const t = await db.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, select: { id: true, userId: true, tenantId: true, role: true, expiresAt: true } })
+        if (!t || (t.expiresAt && t.expiresAt <= now)) return null
+        await db.apiToken.update({ where: { id: t.id }, data: { lastUsedAt: now } })
+        return { kind: 'token', userId: t.userId, tokenId: t.id, operator: false, memberships: new Map([[t.tenantId, t.role]]) }
+      }
+      const s = await db.session.findUnique({
+        where: { tokenHash: hashToken(token) },
+        select: { id: true, expiresAt: true, lastSeenAt: true, user: { select: { id: true, email: true, name: true, platformRole: true } } },
+      })
+      if (!s) return null
+      if (s.expiresAt <= now) {
+        await db.session.delete({ where: { id: s.id } }).catch(() => {})
+        return null
+      }
+      // Sliding expiry, written at most once a minute.
+      if (now.getTime() - s.lastSeenAt.getTime() > 60_000) {
+        await db.session.update({ where: { id: s.id }, data: { lastSeenAt: now, expiresAt: new Date(now.getTime() + sessionTtlMs) } })
+      }
+      return {
+        kind: 'user',
+        userId: s.user.id,
+        email: s.user.email,
+        name: s.user.name,
+        operator: s.user.platformRole === 'operator',
+        memberships: await membershipsOf(s.user.id),
+      }
+    },
+
+    /** First run: makes sure an operator exists. Returns the password when it created one. */
+    async ensureOperator(email: string, password: string): Promise<{ created: boolean }> {
+      const existing = await db.user.findUnique({ where: { email }, select: { id: true } })
+      if (existing) return { created: false }
+      await db.user.create({ data: { email, name: 'Operator', passwordHash: await hashPassword(password), platformRole: 'operator' } })
+      return { created: true }
+    },
+
+    async purgeExpiredSessions(): Promise<number> {
+      const { count } = await db.session.deleteMany({ where: { expiresAt: { lte: clock.now() } } })
+      return count
+    },
+  }
+}
+export type AuthService = ReturnType<typeof createAuthService>

@@ -1,0 +1,142 @@
+import { z } from 'zod'
+import type { Actor } from '../auth/actor'
+import { requireOperator } from '../auth/actor'
+import { hashToken, newToken } from '../auth/secrets'
+import type { Clock } from '../clock'
+import { CoreError } from '../errors'
+import { ZDriver } from '../schemas/app'
+import type { ChangeBus } from '../store/change-bus'
+import type { Db } from '../store/db'
+import { recordEvent } from './events'
+
+export const ZNode = z.object({
+  id: z.string(),
+  name: z.string(),
+  address: z.string(),
+  labels: z.record(z.string(), z.string()),
+  drivers: z.array(ZDriver),
+  agentVersion: z.string(),
+  schedulable: z.boolean(),
+  dedicatedTenant: z.object({ id: z.string(), slug: z.string() }).nullable(),
+  state: z.enum(['ready', 'not_ready']),
+  connected: z.boolean(),
+  lastHeartbeatAt: z.date().nullable(),
+  capacity: z.object({ cpuMillis: z.number(), memoryMb: z.number() }),
+  /** Requested by instances placed here. */
+  allocated: z.object({ cpuMillis: z.number(), memoryMb: z.number(), instances: z.number() }),
+  /** Measured by the agent. */
+  usage: z.object({ cpuMillis: z.number(), memoryMb: z.number() }),
+  desiredGeneration: z.number(),
+  appliedGeneration: z.number(),
+})
+export type TNode = z.infer<typeof ZNode>
+
+export const ZJoinToken = z.object({
+  id: z.string(),
+  description: z.string(),
+  prefix: z.string(),
+  expiresAt: z.date(),
+  uses: z.number(),
+  revoked: z.boolean(),
+  createdAt: z.date(),
+})
+export type TJoinToken = z.infer<typeof ZJoinToken>
+
+export function createNodeService({ db, bus, clock }: { db: Db; bus: ChangeBus; clock: Clock }) {
+  return {
+    async list(actor: Actor): Promise<TNode[]> {
+      requireOperator(actor)
+      const nodes = await db.node.findMany({
+        orderBy: { name: 'asc' },
+        select: {
+          id: true,
+          name: true,
+          address: true,
+          labels: true,
+          drivers: true,
+          agentVersion: true,
+          schedulable: true,
+          cpuMillis: true,
+          memoryMb: true,
+          desiredGeneration: true,
+          dedicatedTenant: { select: { id: true, slug: true } },
+          status: true,
+          instances: { where: { desiredState: 'running' }, select: { app: { select: { cpuMillis: true, memoryMb: true } } } },
+        },
+      })
+      return nodes.map((n) => ({
+        id: n.id,
+        name: n.name,
+        address: n.address,
+        labels: n.labels as Record<string, string>,
+        drivers: n.drivers,
+        agentVersion: n.agentVersion,
+        schedulable: n.schedulable,
+        dedicatedTenant: n.dedicatedTenant,
+        state: n.status?.state ?? 'not_ready',
+        connected: n.status?.connected ?? false,
+        lastHeartbeatAt: n.status?.lastHeartbeatAt ?? null,
+        capacity: { cpuMillis: n.cpuMillis, memoryMb: n.memoryMb },
+        allocated: {
+          cpuMillis: n.instances.reduce((s, i) => s + i.app.cpuMillis, 0),
+          memoryMb: n.instances.reduce((s, i) => s + i.app.memoryMb, 0),
+          instances: n.instances.length,
+        },
+        usage: { cpuMillis: n.status?.cpuUsedMillis ?? 0, memoryMb: n.status?.memoryUsedMb ?? 0 },
+        desiredGeneration: n.desiredGeneration,
+        appliedGeneration: n.status?.appliedGeneration ?? 0,
+      }))
+    },
+
+    async setSchedulable(actor: Actor, nodeId: string, schedulable: boolean): Promise<void> {
+      requireOperator(actor)
+      const n = await db.node.update({ where: { id: nodeId }, data: { schedulable }, select: { name: true } }).catch(() => {
+        throw new CoreError('NOT_FOUND', 'Node not found')
+      })
+      await recordEvent(db, { kind: 'audit', type: schedulable ? 'node.uncordoned' : 'node.cordoned', actorId: actor.userId, subject: `node/${n.name}`, message: `Node ${n.name} ${schedulable ? 'uncordoned' : 'cordoned'}` })
+      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
+      if (schedulable) bus.publish({ topic: 'scheduler', kind: 'capacity' })
+    },
+
+    async setDedicatedTenant(actor: Actor, nodeId: string, tenantId: string | null): Promise<void> {
+      requireOperator(actor)
+      if (tenantId && !(await db.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }))) throw new CoreError('NOT_FOUND', 'Tenant not found')
+      await db.node.update({ where: { id: nodeId }, data: { dedicatedTenantId: tenantId } }).catch(() => {
+        throw new CoreError('NOT_FOUND', 'Node not found')
+      })
+      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
+      bus.publish({ topic: 'scheduler', kind: 'capacity' })
+    },
+
+    async createJoinToken(actor: Actor, input: { description: string; ttlHours: number }): Promise<{ token: string; joinToken: TJoinToken }> {
+      requireOperator(actor)
+      const token = newToken('jt')
+      const t = await db.joinToken.create({
+        data: {
+          description: input.description,
+          prefix: token.slice(0, 7),
+          tokenHash: hashToken(token),
+          expiresAt: new Date(clock.now().getTime() + input.ttlHours * 3_600_000),
+          createdById: actor.userId,
+        },
+      })
+      await recordEvent(db, { kind: 'audit', type: 'jointoken.created', actorId: actor.userId, subject: `jointoken/${t.prefix}`, message: `Join token "${t.description}" created` })
+      bus.publish({ topic: 'fleet', kind: 'jointoken' })
+      return { token, joinToken: { id: t.id, description: t.description, prefix: t.prefix, expiresAt: t.expiresAt, uses: t.uses, revoked: false, createdAt: t.createdAt } }
+    },
+
+    async listJoinTokens(actor: Actor): Promise<TJoinToken[]> {
+      requireOperator(actor)
+      const rows = await db.joinToken.findMany({ orderBy: { createdAt: 'desc' } })
+      return rows.map((t) => ({ id: t.id, description: t.description, prefix: t.prefix, expiresAt: t.expiresAt, uses: t.uses, revoked: t.revokedAt !== null, createdAt: t.createdAt }))
+    },
+
+    async revokeJoinToken(actor: Actor, id: string): Promise<void> {
+      requireOperator(actor)
+      const { count } = await db.joinToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: clock.now() } })
+      if (!count) throw new CoreError('NOT_FOUND', 'Join token not found or already revoked')
+      bus.publish({ topic: 'fleet', kind: 'jointoken' })
+    },
+  }
+}
+export type NodeService = ReturnType<typeof createNodeService>

@@ -1,0 +1,115 @@
+import { z } from 'zod'
+import type { Actor } from '../auth/actor'
+import { requireOperator, requireRole, roleIn } from '../auth/actor'
+import { CoreError } from '../errors'
+import type { Prisma } from '../generated/prisma/client'
+import type { TCreateTenantInput, TQuotas } from '../schemas/tenant'
+import { ZMemberRole } from '../schemas/tenant'
+import type { ChangeBus } from '../store/change-bus'
+import type { Db } from '../store/db'
+import { recordEvent } from './events'
+
+const tenantSelect = {
+  id: true,
+  slug: true,
+  name: true,
+  quotaCpuMillis: true,
+  quotaMemoryMb: true,
+  quotaInstances: true,
+  quotaApps: true,
+  createdAt: true,
+} satisfies Prisma.TenantSelect
+
+export const ZTenant = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  quotas: z.object({ cpuMillis: z.number(), memoryMb: z.number(), instances: z.number(), apps: z.number() }),
+  createdAt: z.date(),
+  /** The caller's role; operators who are not members read as viewer. */
+  role: ZMemberRole.nullable(),
+})
+export type TTenant = z.infer<typeof ZTenant>
+
+export const ZTenantUsage = z.object({
+  used: z.object({ cpuMillis: z.number(), memoryMb: z.number(), instances: z.number(), apps: z.number() }),
+  quotas: ZTenant.shape.quotas,
+})
+export type TTenantUsage = z.infer<typeof ZTenantUsage>
+
+type TenantRow = Prisma.TenantGetPayload<{ select: typeof tenantSelect }>
+const toTenant = (t: TenantRow, actor: Actor): TTenant => ({
+  id: t.id,
+  slug: t.slug,
+  name: t.name,
+  createdAt: t.createdAt,
+  quotas: { cpuMillis: t.quotaCpuMillis, memoryMb: t.quotaMemoryMb, instances: t.quotaInstances, apps: t.quotaApps },
+  role: roleIn(actor, t.id),
+})
+
+const quotaData = (q: Partial<TQuotas>) => ({
+  ...(q.cpuMillis !== undefined && { quotaCpuMillis: q.cpuMillis }),
+  ...(q.memoryMb !== undefined && { quotaMemoryMb: q.memoryMb }),
+  ...(q.instances !== undefined && { quotaInstances: q.instances }),
+  ...(q.apps !== undefined && { quotaApps: q.apps }),
+})
+
+/** Usage counted against quotas: desired replicas of apps that are not being deleted. */
+export async function tenantUsage(db: Db | Prisma.TransactionClient, tenantId: string) {
+  const apps = await db.app.findMany({ where: { tenantId, deletedAt: null }, select: { replicas: true, cpuMillis: true, memoryMb: true } })
+  return {
+    cpuMillis: apps.reduce((s, a) => s + a.replicas * a.cpuMillis, 0),
+    memoryMb: apps.reduce((s, a) => s + a.replicas * a.memoryMb, 0),
+    instances: apps.reduce((s, a) => s + a.replicas, 0),
+    apps: apps.length,
+  }
+}
+
+export function createTenantService({ db, bus }: { db: Db; bus: ChangeBus }) {
+  return {
+    async list(actor: Actor): Promise<TTenant[]> {
+      const rows = await db.tenant.findMany({
+        where: actor.operator ? {} : { id: { in: [...actor.memberships.keys()] } },
+        orderBy: { slug: 'asc' },
+        select: tenantSelect,
+      })
+      return rows.map((t) => toTenant(t, actor))
+    },
+
+    async get(actor: Actor, tenantId: string): Promise<TTenant> {
+      requireRole(actor, tenantId, 'viewer')
+      const t = await db.tenant.findUnique({ where: { id: tenantId }, select: tenantSelect })
+      if (!t) throw new CoreError('NOT_FOUND', 'Tenant not found')
+      return toTenant(t, actor)
+    },
+
+    async create(actor: Actor, input: TCreateTenantInput): Promise<TTenant> {
+      requireOperator(actor)
+      const exists = await db.tenant.findUnique({ where: { slug: input.slug }, select: { id: true } })
+      if (exists) throw new CoreError('CONFLICT', `A tenant with slug "${input.slug}" already exists`)
+      const t = await db.$transaction(async (tx) => {
+        const t = await tx.tenant.create({ data: { slug: input.slug, name: input.name, ...quotaData(input.quotas ?? {}) }, select: tenantSelect })
+        await recordEvent(tx, { tenantId: t.id, kind: 'audit', type: 'tenant.created', actorId: actor.userId, subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` })
+        return t
+      })
+      bus.publish({ topic: 'tenants', kind: 'tenant', id: t.id })
+      return toTenant(t, actor)
+    },
+
+    async setQuotas(actor: Actor, tenantId: string, quotas: Partial<TQuotas>): Promise<TTenant> {
+      requireOperator(actor)
+      const t = await db.tenant.update({ where: { id: tenantId }, data: quotaData(quotas), select: tenantSelect }).catch(() => {
+        throw new CoreError('NOT_FOUND', 'Tenant not found')
+      })
+      await recordEvent(db, { tenantId, kind: 'audit', type: 'tenant.quotas', actorId: actor.userId, subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas })
+      bus.publish({ topic: `tenant:${tenantId}`, kind: 'tenant', id: tenantId })
+      return toTenant(t, actor)
+    },
+
+    async usage(actor: Actor, tenantId: string): Promise<TTenantUsage> {
+      const t = await this.get(actor, tenantId)
+      return { used: await tenantUsage(db, tenantId), quotas: t.quotas }
+    },
+  }
+}
+export type TenantService = ReturnType<typeof createTenantService>
