@@ -1,4 +1,4 @@
-import { applyMigrations, createChangeBus, createControlPlane, openDatabase, randomPassword, systemClock, ZControlPlaneConfig, type Clock } from '@alveary/core'
+import { type ChangeBus, applyMigrations, createChangeBus, createControlPlane, openDatabase, randomPassword, systemClock, ZControlPlaneConfig, type Clock } from '@alveary/core'
 import pino, { type Logger } from 'pino'
 import { defaultMigrationsDir, type TBffEnv } from './config'
 import { startEmbeddedPostgres } from './embedded-db'
@@ -9,6 +9,7 @@ export interface StartedBff {
   port: number
   databaseUrl: string
   core: ReturnType<typeof createControlPlane>
+  bus: ChangeBus
   /** Set when this start created the operator account with a generated password. */
   operator: { email: string; password: string | null }
   stop(): Promise<void>
@@ -43,6 +44,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       port,
       databaseUrl,
       core,
+      bus,
       operator: { email: env.ALVEARY_OPERATOR_EMAIL, password: created ? (env.ALVEARY_OPERATOR_PASSWORD ?? generated) : null },
       async stop() {
         await loops?.stop()

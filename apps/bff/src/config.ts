@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { z } from 'zod'
 
-const port = z.coerce.number().int().min(1).max(65535)
+const port = z.coerce.number().int().min(0).max(65535)
 const ms = z.coerce.number().int().positive()
 
 /** Every setting of the BFF, from the environment. Invalid values stop start-up with a clear message. */

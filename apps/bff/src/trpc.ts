@@ -1,5 +1,5 @@
 import type { Actor, ChangeBus, ControlPlane } from '@alveary/core'
-import { CoreError } from '@alveary/core'
+import { CoreError, roleIn } from '@alveary/core'
 import { initTRPC, TRPCError } from '@trpc/server'
 import superjson from 'superjson'
 import { z, ZodError } from 'zod'
@@ -57,9 +57,16 @@ export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   return next({ ctx: { ...ctx, actor: ctx.actor } })
 })
 
-/** Tenant-scoped: input carries tenantId; core checks the role for every call. */
+/**
+ * Tenant-scoped: input carries tenantId and the caller must hold a role in it. Core checks
+ * the exact role again on every call; this gate also covers subscriptions, whose bodies
+ * run after the response has started.
+ */
 export const ZTenantInput = z.object({ tenantId: z.string().uuid() })
-export const tenantProcedure = authedProcedure.input(ZTenantInput)
+export const tenantProcedure = authedProcedure.input(ZTenantInput).use(({ ctx, input, next }) => {
+  if (!roleIn(ctx.actor, input.tenantId)) throw new TRPCError({ code: 'NOT_FOUND', message: 'Tenant not found' })
+  return next()
+})
 
 export const operatorProcedure = authedProcedure.use(({ ctx, next }) => {
   if (!ctx.actor.operator) throw new TRPCError({ code: 'FORBIDDEN', message: 'Only platform operators can do this' })

@@ -76,6 +76,13 @@ export function createAuthService({ db, clock, sessionTtlMs }: AuthDeps) {
       return { created: true }
     },
 
+    /** An operator actor for the platform's own set-up steps (the local agent's join token). */
+    async operatorActor(email: string): Promise<Actor> {
+      const u = await db.user.findUnique({ where: { email }, select: { id: true, email: true, name: true, platformRole: true } })
+      if (!u || u.platformRole !== 'operator') throw new CoreError('NOT_FOUND', `No operator ${email}`)
+      return { kind: 'user', userId: u.id, email: u.email, name: u.name, operator: true, memberships: await membershipsOf(u.id) }
+    },
+
     async purgeExpiredSessions(): Promise<number> {
       const { count } = await db.session.deleteMany({ where: { expiresAt: { lte: clock.now() } } })
       return count

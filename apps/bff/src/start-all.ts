@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { startBff } from './bff'
+import { readEnv, repoRoot } from './config'
+
+/**
+ * `npm start`: embedded PostgreSQL, the BFF, the console and one local agent with the
+ * process driver, on one machine with zero set-up. Ctrl-C stops all of it.
+ */
+const env = readEnv({ LOG_LEVEL: 'warn', ...process.env })
+const webPort = Number(process.env.WEB_PORT ?? 3000)
+const agentName = (process.env.ALVEARY_NODE_NAME ?? 'local').toLowerCase()
+const children: ChildProcess[] = []
+
+function run(name: string, cmd: string, args: string[], extraEnv: Record<string, string>, cwd = repoRoot) {
+  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const prefix = (line: string) => process.stderr.write(`[${name}] ${line}\n`)
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach(prefix))
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      prefix(`exited (${signal ?? code}); stopping everything`)
+      void stop(1)
+    }
+  })
+  children.push(child)
+  return child
+}
+
+let stopping = false
+let bff: Awaited<ReturnType<typeof startBff>> | null = null
+async function stop(code = 0) {
+  if (stopping) return
+  stopping = true
+  process.stderr.write('\nstopping…\n')
+  // Agent first: it stops the local instances before exiting (--stop-on-exit).
+  await Promise.all(
+    children.reverse().map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve()
+          const t = setTimeout(() => c.kill('SIGKILL'), 15_000)
+          c.once('exit', () => (clearTimeout(t), resolve()))
+          c.kill('SIGTERM')
+        }),
+    ),
+  )
+  await bff?.stop().catch(() => {})
+  process.exit(code)
+}
+process.once('SIGINT', () => void stop())
+process.once('SIGTERM', () => void stop())
+
+try {
+  bff = await startBff(env)
+  const operator = await bff.core.auth.operatorActor(env.ALVEARY_OPERATOR_EMAIL)
+  const { token } = await bff.core.nodes.createJoinToken(operator, { description: `local agent (${os.hostname()})`, ttlHours: 1 })
+
+  const webDir = path.join(repoRoot, 'apps/web')
+  if (!existsSync(path.join(webDir, '.next/BUILD_ID'))) throw new Error('the console is not built: run `npm start` from the repository root (it builds first)')
+  run('web', process.execPath, [path.join(repoRoot, 'node_modules/next/dist/bin/next'), 'start', '-p', String(webPort)], { BFF_URL: bff.url, NEXT_TELEMETRY_DISABLED: '1' }, webDir)
+  run('agent', process.execPath, [
+    path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'),
+    '--server', bff.url.replace('http', 'ws'),
+    '--join-token', token,
+    '--name', agentName,
+    '--data-dir', path.join(path.resolve(repoRoot, env.ALVEARY_DATA_DIR), `agent-${agentName}`),
+    '--stop-on-exit',
+  ], { LOG_LEVEL: 'warn' })
+
+  const pw = bff.operator.password
+  console.log(`
+  Alveary is running.
+
+    console   http://localhost:${webPort}
+    api       ${bff.url}  (health: ${bff.url}/healthz)
+    operator  ${env.ALVEARY_OPERATOR_EMAIL} / ${pw ?? '(password set earlier; ALVEARY_OPERATOR_PASSWORD or the first start printed it)'}
+    data      ${path.resolve(repoRoot, env.ALVEARY_DATA_DIR)}
+
+  Deploy the sample app: command "node", args "examples/hello/server.js". Ctrl-C stops everything.
+`)
+} catch (err) {
+  console.error(`alveary: ${(err as Error).message}`)
+  await stop(1)
+}
