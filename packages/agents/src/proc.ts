@@ -2,7 +2,7 @@
  * Tiny /proc readers (Linux). Everything returns null/false instead of throwing: processes
  * vanish between listing and reading, and that is a normal outcome, not an error.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { readFile, readdir } from 'node:fs/promises'
 
 /** USER_HZ: the unit of the tick fields in /proc/<pid>/stat. It is 100 on every Linux ABI Node runs on. */
@@ -104,9 +104,20 @@ export function isSameProcess(pid: number, startTime: number | null): boolean {
   return startTime === null || stat.startTime === startTime
 }
 
-/** True while any member of the process group still exists. */
+const isLive = (stat: ProcStat | null, pgid: number) => stat !== null && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X'
+
+/** True while any member of the process group is still running. */
 export function isGroupAlive(pgid: number): boolean {
-  return signalZeroSucceeds(-pgid)
+  if (!signalZeroSucceeds(-pgid)) return false
+  if (!hasProcFs) return true
+  // kill(-pgid, 0) also succeeds for zombies, and a re-adopted process is reaped by PID 1, which
+  // may be slow or (in some containers) never do it: only running members count.
+  if (isLive(readProcStatSync(pgid), pgid)) return true
+  try {
+    return readdirSync('/proc').some((e) => /^\d+$/.test(e) && isLive(readProcStatSync(Number(e)), pgid))
+  } catch {
+    return true
+  }
 }
 
 /** Sends a signal to a whole process group; a group that is already gone is not an error. */

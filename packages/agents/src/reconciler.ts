@@ -36,8 +36,10 @@ export type Action =
   | { type: 'start'; instanceId: string; desired: TDesiredInstance; specHash: string }
   /** Running with another spec: replace the process. */
   | { type: 'restart'; instanceId: string; desired: TDesiredInstance; specHash: string; reason: 'spec-changed' }
-  /** Stop it; `desired` is null when it left the list (the agent then forgets it). */
-  | { type: 'stop'; instanceId: string; desired: TDesiredInstance | null; reason: 'desired-stopped' | 'not-desired' }
+  /** Listed with desiredState stopped: stop it but keep reporting it. */
+  | { type: 'stop'; instanceId: string; desired: TDesiredInstance; specHash: string; reason: 'desired-stopped' }
+  /** No longer listed: stop it, then forget it. */
+  | { type: 'remove'; instanceId: string; reason: 'not-desired' }
   /** Keep the process as is, only take the new metadata (generation bump, adopted instance confirmed). */
   | { type: 'leave'; instanceId: string; desired: TDesiredInstance; specHash: string }
 
@@ -58,7 +60,7 @@ export function reconcile(desired: readonly TDesiredInstance[], known: readonly 
     if (d.desiredState === 'stopped') {
       if (!k) continue // nothing runs, nothing to report
       if (k.target === 'stopped' && sameMeta) continue
-      actions.push({ type: 'stop', instanceId: d.instanceId, desired: d, reason: 'desired-stopped' })
+      actions.push({ type: 'stop', instanceId: d.instanceId, desired: d, specHash: hash, reason: 'desired-stopped' })
       continue
     }
     if (!k || k.target === 'stopped' || k.target === 'removed') {
@@ -71,7 +73,7 @@ export function reconcile(desired: readonly TDesiredInstance[], known: readonly 
   }
   for (const k of known) {
     if (!wanted.has(k.instanceId) && k.target !== 'removed') {
-      actions.push({ type: 'stop', instanceId: k.instanceId, desired: null, reason: 'not-desired' })
+      actions.push({ type: 'remove', instanceId: k.instanceId, reason: 'not-desired' })
     }
   }
   return actions

@@ -33,6 +33,8 @@ export interface StateStore {
   loadAll(): Promise<PersistedInstance[]>
   save(rec: PersistedInstance): Promise<void>
   remove(instanceId: string): Promise<void>
+  /** Resolves once every queued write has landed (call before the process exits). */
+  flush(): Promise<void>
 }
 
 export function createStateStore(dataDir: string, onError: (msg: string, err?: unknown) => void = () => {}): StateStore {
@@ -90,5 +92,9 @@ export function createStateStore(dataDir: string, onError: (msg: string, err?: u
     return enqueue(instanceId, () => rm(join(instanceDir(dataDir, instanceId), 'state.json'), { force: true }))
   }
 
-  return { loadAll, save, remove }
+  async function flush(): Promise<void> {
+    while (chains.size > 0) await Promise.all([...chains.values()])
+  }
+
+  return { loadAll, save, remove, flush }
 }

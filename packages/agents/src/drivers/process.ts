@@ -33,6 +33,13 @@ export interface ProcessHandle {
 
 export class SpawnError extends Error {
   override name = 'SpawnError'
+  /** True when retrying can never help (the spec itself cannot run here). */
+  constructor(
+    message: string,
+    readonly permanent = false,
+  ) {
+    super(message)
+  }
 }
 
 export interface ProcessDriverOptions {
@@ -155,7 +162,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
 
   async function start(instance: TDesiredInstance): Promise<ProcessHandle> {
     const { command, args } = instance.spec
-    if (!command) throw new SpawnError('the process driver needs a command, and the spec has none')
+    if (!command) throw new SpawnError('the process driver needs a command, and the spec has none', true)
     const dir = instanceDir(opts.dataDir, instance.instanceId)
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     const out = openSync(join(dir, 'stdout.log'), 'a', 0o600)

@@ -1,0 +1,336 @@
+/**
+ * The node agent: wires config, connection, supervisor and stores together. All state lives
+ * in the returned object, so several agents can run in one process (tests, local clusters).
+ */
+import { readFileSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import pino, { type Logger } from 'pino'
+import {
+  CloseCode,
+  PROTOCOL_VERSION,
+  type TDesired,
+  type THello,
+  type TInstanceReport,
+  type TServerMessage,
+} from '@alveary/core/protocol'
+import { agentEndpoint, type AgentConfig } from './config'
+import { createConnection, type Backoff } from './connection'
+import { createCredentialStore, type StoredCredential } from './credentials'
+import { createProcessDriver } from './drivers/process'
+import { createStateStore } from './state-store'
+import { createSupervisor, type RestartBackoff } from './supervisor'
+import { createUsageMeter } from './usage'
+
+export const AGENT_VERSION: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  } catch {
+    return '0.0.0'
+  }
+})()
+
+export interface AgentOptions {
+  /** Defaults to pino at config.logLevel, writing to stderr. */
+  logger?: Logger
+  /** Reconnect backoff; default 500ms base, 30s cap, full jitter. */
+  reconnectBackoff?: Backoff
+  /** Restart-policy backoff; default 1s doubling to 60s, reset after 10s of healthy running. */
+  restartBackoff?: Partial<RestartBackoff>
+  /** Working directory of spawned processes; default the agent's cwd. */
+  cwd?: string
+  /** Delay used to batch partial status reports; default 100ms. */
+  statusDebounceMs?: number
+  /** Liveness poll of re-adopted processes; default 1000ms. */
+  adoptedPollMs?: number
+}
+
+export interface AgentExit {
+  /** Process exit code the CLI uses: 0 after shutdown(), 2 on a protocol version mismatch. */
+  code: number
+  reason: string
+}
+
+export interface Agent {
+  readonly config: AgentConfig
+  readonly logger: Logger
+  /** Node id from the stored credential or the last welcome; null before either. */
+  readonly nodeId: string | null
+  /** Generation of the last desired state applied. */
+  readonly appliedGeneration: number
+  /** Resolves once the agent has stopped, by shutdown() or because the server made it give up. */
+  readonly exited: Promise<AgentExit>
+  /** restore(), then connect (and keep reconnecting). Rejects with AgentStartError if it cannot authenticate. */
+  start(): Promise<void>
+  /** Loads the state files and re-adopts live processes; starts nothing. Part of start(). */
+  restore(): Promise<void>
+  /** Applies a desired state exactly as if the server had sent it. */
+  applyDesired(desired: TDesired): void
+  reports(): TInstanceReport[]
+  /** Resolves when no instance is mid-start or mid-stop. */
+  settled(): Promise<void>
+  /**
+   * Disconnects. Stops every instance first when `stopInstances` (default: config.stopOnExit);
+   * otherwise leaves them running for the next agent to re-adopt.
+   */
+  shutdown(opts?: { stopInstances?: boolean }): Promise<void>
+}
+
+/** The agent cannot start as configured (exit code 2 in the CLI). */
+export class AgentStartError extends Error {
+  override name = 'AgentStartError'
+}
+
+export function createAgent(config: AgentConfig, options: AgentOptions = {}): Agent {
+  const log =
+    options.logger ?? pino({ level: config.logLevel, base: { node: config.name } }, pino.destination({ dest: 2, sync: true }))
+  const credentials = createCredentialStore(config.dataDir)
+  const store = createStateStore(config.dataDir, (msg, err) => log.warn({ err }, msg))
+  const driver = createProcessDriver({ dataDir: config.dataDir, cwd: options.cwd, adoptedPollMs: options.adoptedPollMs })
+  const meter = createUsageMeter()
+  const debounceMs = options.statusDebounceMs ?? 100
+
+  let credential: StoredCredential | null = null
+  /** Set when the server rejected the stored credential and a join token exists to fall back on. */
+  let credentialRejected = false
+  let lastAuth: 'credential' | 'joinToken' = 'joinToken'
+  let nodeId: string | null = null
+  let appliedGeneration = 0
+  let welcomed = false
+  let restored: Promise<void> | null = null
+  let restoreDone = false
+  let started = false
+  let stopping: Promise<void> | null = null
+  let heartbeatTimer: NodeJS.Timeout | null = null
+  let beating = false
+  let statusTimer: NodeJS.Timeout | null = null
+  const pendingReports = new Map<string, TInstanceReport>()
+
+  let resolveExit!: (e: AgentExit) => void
+  const exited = new Promise<AgentExit>((r) => (resolveExit = r))
+
+  const supervisor = createSupervisor({
+    drivers: { process: driver },
+    store,
+    logger: log,
+    backoff: options.restartBackoff,
+    onChange(report) {
+      // While disconnected changes are dropped: the full report after the next welcome covers them.
+      if (!welcomed) return
+      pendingReports.set(report.instanceId, report)
+      statusTimer ??= setTimeout(flushStatus, debounceMs)
+    },
+  })
+
+  const connection = createConnection({
+    url: agentEndpoint(config.server),
+    logger: log,
+    backoff: options.reconnectBackoff,
+    hello: buildHello,
+    onMessage: handleMessage,
+    onClose: handleClose,
+  })
+
+  function buildHello(): THello {
+    let auth: THello['auth']
+    if (credential && !(credentialRejected && config.joinToken)) {
+      auth = { nodeId: credential.nodeId, credential: credential.credential }
+      lastAuth = 'credential'
+    } else if (config.joinToken) {
+      auth = { joinToken: config.joinToken }
+      lastAuth = 'joinToken'
+    } else {
+      throw new AgentStartError('no credential and no join token')
+    }
+    return {
+      type: 'hello',
+      protocolVersion: PROTOCOL_VERSION,
+      auth,
+      node: {
+        name: config.name,
+        address: config.address,
+        labels: config.labels,
+        cpuMillis: config.cpuMillis,
+        memoryMb: config.memoryMb,
+        drivers: ['process'],
+        agentVersion: AGENT_VERSION,
+      },
+    }
+  }
+
+  function handleMessage(msg: TServerMessage): void {
+    if (stopping) return
+    if (msg.type === 'welcome') {
+      if (credential && msg.nodeId !== credential.nodeId && !msg.credential) {
+        log.warn({ stored: credential.nodeId, welcomed: msg.nodeId }, 'server welcomed us under another node id than the stored one')
+      }
+      nodeId = msg.nodeId
+      if (msg.credential) {
+        credential = { nodeId: msg.nodeId, credential: msg.credential }
+        credentialRejected = false
+        credentials.save(credential).then(
+          () => log.info({ nodeId: msg.nodeId, path: credentials.path }, 'joined; credential stored'),
+          (err) => log.error({ err, path: credentials.path }, 'could not store the node credential; the next start will need the join token again'),
+        )
+      }
+      connection.resetBackoff()
+      welcomed = true
+      log.info({ nodeId: msg.nodeId, heartbeatIntervalMs: msg.heartbeatIntervalMs }, 'welcomed by server')
+      if (heartbeatTimer) clearInterval(heartbeatTimer)
+      // A bogus tiny interval from the server must not turn heartbeats into a busy loop.
+      heartbeatTimer = setInterval(() => void heartbeat(), Math.max(100, msg.heartbeatIntervalMs))
+      sendFullStatus()
+      return
+    }
+    if (!welcomed) {
+      log.warn('ignoring a desired state received before welcome')
+      return
+    }
+    applyDesired(msg)
+  }
+
+  function handleClose(code: number, reason: string): 'reconnect' | 'stop' {
+    welcomed = false
+    if (heartbeatTimer) clearInterval(heartbeatTimer)
+    heartbeatTimer = null
+    if (statusTimer) clearTimeout(statusTimer)
+    statusTimer = null
+    pendingReports.clear()
+    switch (code) {
+      case CloseCode.versionMismatch:
+        log.fatal({ reason, protocolVersion: PROTOCOL_VERSION }, `the server does not speak this agent's protocol version ${PROTOCOL_VERSION}: ${reason}`)
+        supervisor.detach()
+        void supervisor.flush().then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
+        return 'stop'
+      case CloseCode.unauthorized:
+        if (lastAuth === 'credential') {
+          log.error(
+            { reason, nodeId: credential?.nodeId, path: credentials.path },
+            config.joinToken
+              ? `the server rejected the stored node credential (${reason}); falling back to the join token`
+              : `the server rejected the stored node credential (${reason}); retrying. Fix it on the server, or delete ${credentials.path} and pass --join-token`,
+          )
+          if (config.joinToken) credentialRejected = true
+        } else {
+          log.error({ reason }, `the server rejected the join token (${reason}); retrying`)
+          // Maybe the operator fixed the credential instead: alternate back to it.
+          credentialRejected = false
+        }
+        return 'reconnect'
+      case CloseCode.replaced:
+        log.warn({ reason }, 'another connection took over this node; if two agents share a node identity, stop one')
+        return 'reconnect'
+      case CloseCode.badFrame:
+        log.error({ reason }, 'the server rejected a frame from this agent')
+        return 'reconnect'
+      default:
+        return 'reconnect'
+    }
+  }
+
+  function applyDesired(desired: TDesired): void {
+    // Starting instances before the left-behind ones are adopted would run them twice.
+    if (!restoreDone) throw new Error('applyDesired() before restore() completed')
+    if (stopping) return
+    const actions = supervisor.apply(desired.instances)
+    appliedGeneration = desired.generation
+    log.debug({ generation: desired.generation, instances: desired.instances.length, actions: actions.length }, 'desired state applied')
+    sendFullStatus()
+  }
+
+  function sendFullStatus(): void {
+    if (!welcomed) return
+    // A full report supersedes whatever partial one was pending.
+    if (statusTimer) clearTimeout(statusTimer)
+    statusTimer = null
+    pendingReports.clear()
+    connection.send({ type: 'status', full: true, instances: supervisor.reports() })
+  }
+
+  function flushStatus(): void {
+    statusTimer = null
+    if (!welcomed || pendingReports.size === 0) return
+    const instances = [...pendingReports.values()]
+    pendingReports.clear()
+    connection.send({ type: 'status', full: false, instances })
+  }
+
+  async function heartbeat(): Promise<void> {
+    if (beating) return
+    beating = true
+    try {
+      const usage = await meter.sample(supervisor.processGroups())
+      if (welcomed) connection.send({ type: 'heartbeat', ...usage, appliedGeneration })
+    } catch (err) {
+      log.warn({ err }, 'heartbeat failed')
+    } finally {
+      beating = false
+    }
+  }
+
+  function restore(): Promise<void> {
+    restored ??= (async () => {
+      await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+      const records = await store.loadAll()
+      supervisor.adopt(records)
+      const running = supervisor.reports().filter((r) => r.state === 'running').length
+      if (records.length) log.info({ known: records.length, running }, 'restored instances from the data dir')
+      restoreDone = true
+    })()
+    return restored
+  }
+
+  return {
+    config,
+    logger: log,
+    get nodeId() {
+      return nodeId
+    },
+    get appliedGeneration() {
+      return appliedGeneration
+    },
+    exited,
+    async start() {
+      if (started) throw new Error('agent already started')
+      started = true
+      await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+      try {
+        credential = await credentials.load()
+      } catch (err) {
+        throw new AgentStartError(`cannot read the stored credential: ${(err as Error).message}`)
+      }
+      if (!credential && !config.joinToken) {
+        throw new AgentStartError(`no stored credential in ${credentials.path} and no join token: pass --join-token (or ALVEARY_JOIN_TOKEN) to join`)
+      }
+      nodeId = credential?.nodeId ?? null
+      await restore()
+      log.info({ server: agentEndpoint(config.server), dataDir: config.dataDir, auth: credential ? 'credential' : 'join token' }, 'agent starting')
+      connection.start()
+    },
+    restore,
+    applyDesired,
+    reports: () => supervisor.reports(),
+    settled: () => supervisor.settled(),
+    shutdown(opts = {}) {
+      stopping ??= (async () => {
+        const stopInstances = opts.stopInstances ?? config.stopOnExit
+        if (stopInstances) {
+          log.info('stopping all instances before exiting')
+          // Still connected: the server sees the instances go down.
+          await supervisor.stopAll()
+          flushStatus()
+        } else {
+          log.info('exiting; instances keep running and will be re-adopted by the next agent')
+        }
+        if (heartbeatTimer) clearInterval(heartbeatTimer)
+        if (statusTimer) clearTimeout(statusTimer)
+        heartbeatTimer = statusTimer = null
+        await connection.close()
+        supervisor.detach()
+        // The next agent re-adopts from these files: they must be on disk before the process exits.
+        await supervisor.flush()
+        resolveExit({ code: 0, reason: 'shutdown' })
+      })()
+      return stopping
+    },
+  }
+}

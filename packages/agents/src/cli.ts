@@ -1,0 +1,45 @@
+/** Command line entry: flags -> config -> agent, plus signal handling. */
+import { AgentStartError, AGENT_VERSION, createAgent } from './agent'
+import { USAGE, parseConfig } from './config'
+
+const parsed = parseConfig(process.argv.slice(2), process.env)
+if (parsed.kind === 'help') {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
+if (parsed.kind === 'version') {
+  process.stdout.write(`${AGENT_VERSION}\n`)
+  process.exit(0)
+}
+if (parsed.kind === 'error') {
+  process.stderr.write(`alveary-agent: ${parsed.message.split('\n').join('\nalveary-agent: ')}\nRun alveary-agent --help for usage.\n`)
+  process.exit(2)
+}
+
+const { config } = parsed
+const agent = createAgent(config)
+void agent.exited.then(({ code }) => process.exit(code))
+
+let signals = 0
+const onSignal = (signal: NodeJS.Signals) => {
+  signals += 1
+  if (signals > 1) {
+    // A second Ctrl-C means "now": instances are left as they are.
+    agent.logger.warn({ signal }, 'second signal; exiting immediately')
+    process.exit(130)
+  }
+  agent.logger.info({ signal }, 'shutting down')
+  void agent.shutdown({ stopInstances: config.stopOnExit })
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+
+try {
+  await agent.start()
+} catch (err) {
+  if (err instanceof AgentStartError) {
+    process.stderr.write(`alveary-agent: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}

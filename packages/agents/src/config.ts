@@ -1,0 +1,204 @@
+/**
+ * Agent configuration: flags, each with an environment fallback (the flag wins), validated
+ * with zod so a typo fails fast with a clear message instead of a confusing runtime error.
+ */
+import { hostname, cpus, totalmem } from 'node:os'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import { ZNodeInfo } from '@alveary/core/protocol'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Accepts ws(s) and http(s) URLs; the agent endpoint path `/agent` is added by the agent. */
+export function normalizeServerUrl(input: string): string {
+  const url = new URL(input)
+  if (url.protocol === 'http:') url.protocol = 'ws:'
+  else if (url.protocol === 'https:') url.protocol = 'wss:'
+  else if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`unsupported protocol ${url.protocol}`)
+  url.pathname = url.pathname.replace(/\/+$/, '')
+  url.hash = ''
+  return url.toString().replace(/\/$/, '')
+}
+
+/** The WebSocket endpoint for a server base URL: `<server>/agent`. */
+export function agentEndpoint(server: string): string {
+  const url = new URL(server)
+  if (!url.pathname.endsWith('/agent')) url.pathname = `${url.pathname.replace(/\/+$/, '')}/agent`
+  return url.toString()
+}
+
+export function parseLabels(input: string): Record<string, string> {
+  const labels: Record<string, string> = {}
+  for (const part of input.split(',')) {
+    const item = part.trim()
+    if (!item) continue
+    const eq = item.indexOf('=')
+    if (eq <= 0) throw new Error(`label "${item}" is not key=value`)
+    labels[item.slice(0, eq).trim()] = item.slice(eq + 1).trim()
+  }
+  return labels
+}
+
+const ZServer = z.string().transform((s, ctx) => {
+  try {
+    return normalizeServerUrl(s)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a ws(s):// or http(s):// URL (${(err as Error).message})` })
+    return z.NEVER
+  }
+})
+
+/** Numbers come as strings from flags and env, as numbers from code. */
+const ZIntString = (min: number, max: number) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${v}"` })
+        return z.NEVER
+      }
+      return n
+    })
+
+const ZLabelsInput = z
+  .union([z.string(), z.record(z.string(), z.string())])
+  .transform((v, ctx) => {
+    if (typeof v !== 'string') return v
+    try {
+      return parseLabels(v)
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (expected k=v,k2=v2)` })
+      return z.NEVER
+    }
+  })
+  .pipe(ZNodeInfo.shape.labels)
+
+export const ZAgentConfig = z.object({
+  /** Base URL of the control plane (normalized to ws:// or wss://). */
+  server: ZServer,
+  /** Used to join when no credential is stored yet (or the stored one is rejected). */
+  joinToken: z.string().min(10, 'the join token is too short').max(200).optional(),
+  name: ZNodeInfo.shape.name,
+  /** Where this node's instance ports are reachable from clients. */
+  address: ZNodeInfo.shape.address,
+  labels: ZLabelsInput,
+  cpuMillis: ZIntString(1, 10_000_000),
+  memoryMb: ZIntString(1, 100_000_000),
+  dataDir: z.string().min(1).transform((p) => resolve(p)),
+  /** Stop all instances on SIGINT/SIGTERM; by default they keep running for re-adoption. */
+  stopOnExit: z.boolean(),
+  logLevel: z.enum(LOG_LEVELS),
+})
+export type AgentConfigInput = z.input<typeof ZAgentConfig>
+export type AgentConfig = z.output<typeof ZAgentConfig>
+
+export const USAGE = `Usage: alveary-agent [options]
+
+Runs the Alveary node agent: connects to the control plane and runs the instances it assigns.
+Every option can also come from the environment variable shown; the flag wins.
+
+  --server <url>         control plane URL, ws(s):// or http(s)://  [ALVEARY_SERVER]
+                         (default ws://127.0.0.1:4000; the agent connects to <url>/agent)
+  --join-token <token>   token to join the cluster the first time   [ALVEARY_JOIN_TOKEN]
+  --name <name>          node name, a lowercase DNS label            [ALVEARY_NODE_NAME]
+                         (default: the hostname, lowercased)
+  --address <addr>       address where instance ports are reachable  [ALVEARY_NODE_ADDRESS]
+                         (default 127.0.0.1)
+  --labels <k=v,...>     node labels                                 [ALVEARY_NODE_LABELS]
+  --cpu-millis <n>       CPU capacity offered, in millicores         [ALVEARY_NODE_CPU_MILLIS]
+                         (default: number of CPUs x 1000)
+  --memory-mb <n>        memory capacity offered, in MiB             [ALVEARY_NODE_MEMORY_MB]
+                         (default: total memory)
+  --data-dir <dir>       credential, instance state and logs         [ALVEARY_AGENT_DATA_DIR]
+                         (default ./.data/agent-<name>)
+  --stop-on-exit         stop all instances on SIGINT/SIGTERM; without it they keep
+                         running and the next agent re-adopts them   [ALVEARY_STOP_ON_EXIT=1]
+  --log-level <level>    ${LOG_LEVELS.join('|')} (default info)  [ALVEARY_LOG_LEVEL]
+  -h, --help             show this help
+  -v, --version          print the agent version
+
+Exit codes: 0 normal stop, 2 bad configuration or protocol version mismatch with the server.
+`
+
+export type ParseResult =
+  | { kind: 'config'; config: AgentConfig }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'error'; message: string }
+
+const FLAG_NAMES = {
+  server: 'server',
+  joinToken: 'join-token',
+  name: 'name',
+  address: 'address',
+  labels: 'labels',
+  cpuMillis: 'cpu-millis',
+  memoryMb: 'memory-mb',
+  dataDir: 'data-dir',
+  stopOnExit: 'stop-on-exit',
+  logLevel: 'log-level',
+} as const
+
+/** Parses argv (without node and script) and env into a validated config. Never throws, never exits. */
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined> = process.env): ParseResult {
+  let values: Record<string, string | boolean | undefined>
+  try {
+    ;({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        server: { type: 'string' },
+        'join-token': { type: 'string' },
+        name: { type: 'string' },
+        address: { type: 'string' },
+        labels: { type: 'string' },
+        'cpu-millis': { type: 'string' },
+        'memory-mb': { type: 'string' },
+        'data-dir': { type: 'string' },
+        'stop-on-exit': { type: 'boolean' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    }))
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message }
+  }
+  if (values.help) return { kind: 'help' }
+  if (values.version) return { kind: 'version' }
+
+  const str = (flag: string, envName: string): string | undefined => {
+    const v = values[flag]
+    if (typeof v === 'string') return v
+    const e = env[envName]
+    return e === undefined || e === '' ? undefined : e
+  }
+  const name = str('name', 'ALVEARY_NODE_NAME') ?? hostname().toLowerCase()
+  const envStop = env.ALVEARY_STOP_ON_EXIT
+  const input = {
+    server: str('server', 'ALVEARY_SERVER') ?? 'ws://127.0.0.1:4000',
+    joinToken: str('join-token', 'ALVEARY_JOIN_TOKEN'),
+    name,
+    address: str('address', 'ALVEARY_NODE_ADDRESS') ?? '127.0.0.1',
+    labels: str('labels', 'ALVEARY_NODE_LABELS') ?? '',
+    cpuMillis: str('cpu-millis', 'ALVEARY_NODE_CPU_MILLIS') ?? Math.max(1, cpus().length) * 1000,
+    memoryMb: str('memory-mb', 'ALVEARY_NODE_MEMORY_MB') ?? Math.floor(totalmem() / 1024 / 1024),
+    dataDir: str('data-dir', 'ALVEARY_AGENT_DATA_DIR') ?? `./.data/agent-${name}`,
+    stopOnExit: values['stop-on-exit'] === true || envStop === '1' || envStop === 'true',
+    logLevel: str('log-level', 'ALVEARY_LOG_LEVEL') ?? 'info',
+  }
+  const parsed = ZAgentConfig.safeParse(input)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = i.path[0] as keyof typeof FLAG_NAMES | undefined
+      const flag = key ? `--${FLAG_NAMES[key]}` : 'config'
+      const hint = key === 'name' && !str('name', 'ALVEARY_NODE_NAME') ? ` (the hostname "${name}" is not usable; pass --name)` : ''
+      return `${flag}: ${i.message}${hint}`
+    })
+    return { kind: 'error', message: lines.join('\n') }
+  }
+  return { kind: 'config', config: parsed.data }
+}

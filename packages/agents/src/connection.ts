@@ -1,0 +1,151 @@
+/**
+ * The agent's side of the /agent WebSocket: connect, say hello, validate every frame,
+ * and reconnect with exponential backoff (full jitter) for as long as the agent lives.
+ */
+import WebSocket from 'ws'
+import type { Logger } from 'pino'
+import { MAX_FRAME_BYTES, ZServerMessage, parseFrame, type TAgentMessage, type THello, type TServerMessage } from '@alveary/core/protocol'
+
+export interface Backoff {
+  baseMs: number
+  capMs: number
+}
+export const DEFAULT_RECONNECT_BACKOFF: Backoff = { baseMs: 500, capMs: 30_000 }
+
+/** Full jitter: uniformly random in [0, min(cap, base * 2^attempt)). */
+export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
+  return Math.floor(random() * Math.min(b.capMs, b.baseMs * 2 ** Math.min(attempt, 30)))
+}
+
+export interface ConnectionOptions {
+  url: string
+  logger: Logger
+  /** Built for every attempt, since the auth to use can change between attempts. */
+  hello: () => THello
+  onMessage: (msg: TServerMessage) => void
+  /** Decides whether to reconnect after a close; `code` 1006 also covers failed attempts. */
+  onClose: (code: number, reason: string) => 'reconnect' | 'stop'
+  backoff?: Backoff
+  /** A peer that stops answering pings this long is considered gone (half-open TCP). */
+  pingIntervalMs?: number
+  random?: () => number
+}
+
+export interface Connection {
+  start(): void
+  /** False when not connected: callers rely on the full resync after the next welcome. */
+  send(msg: TAgentMessage): boolean
+  /** Called after a successful welcome. */
+  resetBackoff(): void
+  close(): Promise<void>
+}
+
+export function createConnection(opts: ConnectionOptions): Connection {
+  const log = opts.logger
+  const backoff = opts.backoff ?? DEFAULT_RECONNECT_BACKOFF
+  const pingIntervalMs = opts.pingIntervalMs ?? 15_000
+  let ws: WebSocket | null = null
+  let attempt = 0
+  let retryTimer: NodeJS.Timeout | null = null
+  let pingTimer: NodeJS.Timeout | null = null
+  let closed = false
+
+  function connect(): void {
+    retryTimer = null
+    if (closed) return
+    log.debug({ url: opts.url, attempt }, 'connecting')
+    const socket = new WebSocket(opts.url, { maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
+    ws = socket
+    let alive = true
+
+    socket.on('open', () => {
+      log.info({ url: opts.url }, 'connected')
+      try {
+        socket.send(JSON.stringify(opts.hello()))
+      } catch (err) {
+        log.error({ err }, 'cannot build the hello frame')
+        socket.close(1000, 'agent cannot authenticate')
+        return
+      }
+      pingTimer = setInterval(() => {
+        if (!alive) {
+          log.warn('server stopped answering pings; reconnecting')
+          socket.terminate()
+          return
+        }
+        alive = false
+        socket.ping()
+      }, pingIntervalMs)
+    })
+    socket.on('pong', () => {
+      alive = true
+    })
+    socket.on('message', (data, isBinary) => {
+      alive = true
+      if (isBinary) {
+        log.warn('ignoring a binary frame from the server')
+        return
+      }
+      const parsed = parseFrame(ZServerMessage, data.toString())
+      if (!parsed.ok) {
+        log.warn({ reason: parsed.reason }, 'ignoring a malformed frame from the server')
+        return
+      }
+      try {
+        opts.onMessage(parsed.value)
+      } catch (err) {
+        log.error({ err, type: parsed.value.type }, 'handling a server frame failed')
+      }
+    })
+    socket.on('error', (err) => {
+      // 'close' always follows; this only explains it.
+      log.warn({ err: err.message }, 'connection error')
+    })
+    socket.on('close', (code, reasonBuf) => {
+      if (pingTimer) clearInterval(pingTimer)
+      pingTimer = null
+      if (ws === socket) ws = null
+      if (closed) return
+      const reason = reasonBuf.toString()
+      const next = opts.onClose(code, reason)
+      if (next === 'stop') {
+        closed = true
+        return
+      }
+      const delay = backoffDelay(attempt, backoff, opts.random)
+      attempt += 1
+      log.info({ code, reason: reason || undefined, retryInMs: delay }, 'disconnected; will reconnect')
+      retryTimer = setTimeout(connect, delay)
+    })
+  }
+
+  return {
+    start() {
+      if (!ws && !retryTimer && !closed) connect()
+    },
+    send(msg) {
+      if (!ws || ws.readyState !== WebSocket.OPEN) return false
+      ws.send(JSON.stringify(msg))
+      return true
+    },
+    resetBackoff() {
+      attempt = 0
+    },
+    async close() {
+      closed = true
+      if (retryTimer) clearTimeout(retryTimer)
+      retryTimer = null
+      const socket = ws
+      if (!socket) return
+      await new Promise<void>((resolve) => {
+        if (socket.readyState === WebSocket.CLOSED) return resolve()
+        socket.once('close', () => resolve())
+        // A server that does not complete the closing handshake must not hold the agent.
+        const t = setTimeout(() => socket.terminate(), 2000)
+        socket.once('close', () => clearTimeout(t))
+        if (socket.readyState === WebSocket.CONNECTING) socket.terminate()
+        else socket.close(1001, 'agent shutting down')
+      })
+    },
+  }
+}

@@ -1,0 +1,444 @@
+/**
+ * Runs the reconciler's actions: one worker per instance. A worker only remembers the latest
+ * target and converges towards it in its own async loop, so a slow stop of one instance
+ * never delays another, and a target that changes twice mid-stop is handled once.
+ */
+import type { Logger } from 'pino'
+import type { TDesiredInstance, TInstanceReport, TObservedState } from '@alveary/core/protocol'
+import { SpawnError, type ExitInfo, type ProcessDriver, type ProcessHandle } from './drivers/process'
+import { reconcile, type Action, type KnownInstance } from './reconciler'
+import type { PersistedInstance, StateStore } from './state-store'
+
+export interface RestartBackoff {
+  /** First restart delay; doubles on each consecutive failure. */
+  baseMs: number
+  capMs: number
+  /** A process that ran this long counts as healthy: the next crash starts over at baseMs. */
+  resetAfterMs: number
+}
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { baseMs: 1000, capMs: 60_000, resetAfterMs: 10_000 }
+
+export interface SupervisorOptions {
+  drivers: { process?: ProcessDriver }
+  store: StateStore
+  logger: Logger
+  backoff?: Partial<RestartBackoff>
+  /** Called on every observed change of one instance (the agent batches them into status frames). */
+  onChange?: (report: TInstanceReport) => void
+}
+
+export interface Supervisor {
+  /** Re-adopts instances a previous agent left behind; starts nothing. */
+  adopt(records: readonly PersistedInstance[]): void
+  /** Applies a full desired state (level-triggered) and returns what it decided. */
+  apply(desired: readonly TDesiredInstance[]): Action[]
+  reports(): TInstanceReport[]
+  report(instanceId: string): TInstanceReport | undefined
+  /** Process group ids of the running instances (for resource usage). */
+  processGroups(): number[]
+  /** Resolves when no worker is in the middle of a start or stop. */
+  settled(): Promise<void>
+  /** Stops every instance (keeping their state files) and waits for it. */
+  stopAll(): Promise<void>
+  /** Forgets everything without touching processes: they keep running for the next agent. */
+  detach(): void
+  /** Resolves once all state files are written. */
+  flush(): Promise<void>
+}
+
+const MAX_MESSAGE = 2000
+const truncate = (s: string | null) => (s && s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s)
+
+interface WorkerDeps {
+  drivers: SupervisorOptions['drivers']
+  store: StateStore
+  logger: Logger
+  backoff: RestartBackoff
+  onChange: (report: TInstanceReport) => void
+  onForget: (w: Worker) => void
+}
+
+class Worker {
+  // --- target: what the server last asked for
+  private desired: TDesiredInstance | null = null
+  private hash: string
+  private generation: number
+  private target: KnownInstance['target'] = null
+
+  // --- the process, if one runs
+  private proc: ProcessHandle | null = null
+  private procHash: string | null = null
+  private procGraceSeconds = 10
+  private procStartedMs = 0
+  private stoppingProc: ProcessHandle | null = null
+  /** Overrides the reason derived from the target (agent shutdown). */
+  private stopReason: string | null = null
+
+  // --- observed
+  private state: TObservedState = 'pending'
+  private pid: number | null = null
+  private restarts = 0
+  private startedAt: string | null = null
+  private exitCode: number | null = null
+  private message: string | null = null
+  private runGeneration: number
+
+  // --- restart policy: an exit the policy has not acted on yet
+  private pendingExit: { hash: string; exitCode: number | null; permanent: boolean } | null = null
+  private failStreak = 0
+  private restartTimer: NodeJS.Timeout | null = null
+  private restartDue = false
+
+  // --- the convergence loop
+  private looping = false
+  private dirty = false
+  private idleWaiters: Array<() => void> = []
+  private disposed = false
+  private readonly log: Logger
+
+  constructor(
+    readonly instanceId: string,
+    private readonly deps: WorkerDeps,
+    init: { hash: string; generation: number },
+  ) {
+    this.hash = init.hash
+    this.generation = init.generation
+    this.runGeneration = init.generation
+    this.log = deps.logger.child({ instanceId })
+  }
+
+  known(): KnownInstance {
+    return { instanceId: this.instanceId, specHash: this.hash, generation: this.generation, target: this.target }
+  }
+
+  report(): TInstanceReport {
+    return {
+      instanceId: this.instanceId,
+      state: this.state,
+      pid: this.pid,
+      restarts: this.restarts,
+      startedAt: this.startedAt,
+      exitCode: this.exitCode,
+      message: truncate(this.message),
+      generation: this.runGeneration,
+    }
+  }
+
+  get processGroup(): number | null {
+    return this.proc?.pid ?? null
+  }
+
+  /** Restores what a previous agent persisted; a live process with the same start time is adopted. */
+  restore(rec: PersistedInstance, driver: ProcessDriver | undefined): void {
+    this.restarts = rec.restarts
+    this.startedAt = rec.startedAt
+    this.exitCode = rec.exitCode
+    this.message = rec.message
+    const proc = rec.pid !== null && driver ? driver.adopt(rec.pid, rec.processStartTime) : null
+    if (proc) {
+      this.attach(proc, rec.specHash, rec.stopGraceSeconds, Date.parse(rec.startedAt ?? '') || Date.now())
+      this.state = 'running'
+      this.pid = proc.pid
+      this.message = null
+      this.log.info({ pid: proc.pid }, 'adopted running instance')
+    } else if (rec.pid !== null || rec.state === 'running') {
+      this.state = 'exited'
+      this.exitCode = null
+      this.message = 'the process exited while no agent was watching it'
+      this.pendingExit = { hash: rec.specHash, exitCode: null, permanent: false }
+      this.log.warn({ pid: rec.pid }, 'instance process is gone')
+      this.persist()
+    } else {
+      this.state = rec.state
+      if (rec.state === 'exited' || rec.state === 'failed') {
+        this.pendingExit = { hash: rec.specHash, exitCode: rec.exitCode, permanent: false }
+      }
+    }
+  }
+
+  apply(a: Action): void {
+    if (a.type === 'remove') {
+      this.target = 'removed'
+    } else {
+      this.desired = a.desired
+      this.hash = a.specHash
+      this.generation = a.desired.generation
+      this.target = a.type === 'stop' ? 'stopped' : 'running'
+      if (a.type === 'leave' && this.runGeneration !== a.desired.generation && this.procHash === a.specHash) {
+        // Same spec, new generation: the process keeps running, only the bookkeeping moves on.
+        this.runGeneration = a.desired.generation
+        this.persist()
+        this.emit()
+      }
+    }
+    this.kick()
+  }
+
+  /** For a stopping agent: stop the process but keep the state file, unlike removal. */
+  shutdown(): Promise<void> {
+    if (this.target !== 'removed') this.target = 'stopped'
+    this.stopReason = 'the agent is shutting down'
+    this.kick()
+    return this.whenIdle()
+  }
+
+  get busy(): boolean {
+    return this.looping
+  }
+
+  whenIdle(): Promise<void> {
+    if (!this.looping) return Promise.resolve()
+    return new Promise((r) => this.idleWaiters.push(r))
+  }
+
+  dispose(): void {
+    this.disposed = true
+    this.cancelRestart()
+    this.proc?.detach()
+  }
+
+  private kick(): void {
+    if (this.disposed) return
+    if (this.looping) {
+      this.dirty = true
+      return
+    }
+    void this.loop()
+  }
+
+  private async loop(): Promise<void> {
+    this.looping = true
+    try {
+      for (;;) {
+        this.dirty = false
+        const progressed = await this.step()
+        if (this.disposed || (!progressed && !this.dirty)) break
+      }
+    } catch (err) {
+      this.log.error({ err }, 'instance worker failed')
+    } finally {
+      this.looping = false
+      for (const r of this.idleWaiters.splice(0)) r()
+    }
+  }
+
+  /** One move towards the target; true when something changed and the target must be re-checked. */
+  private async step(): Promise<boolean> {
+    const t = this.target
+    if (this.proc) {
+      if (t === null) return false // adopted, waiting for the first desired state
+      if (t === 'running' && this.procHash === this.hash) return false
+      const reason = this.stopReason ?? (t === 'running' ? 'spec changed' : t === 'removed' ? 'no longer desired on this node' : 'desired state is stopped')
+      await this.stopProcess(reason)
+      return true
+    }
+    if (t === null) return false
+    if (t === 'stopped' || t === 'removed') {
+      this.cancelRestart()
+      this.pendingExit = null
+      if (this.state !== 'stopped') {
+        this.set('stopped', { pid: null, message: this.stopReason ?? (t === 'removed' ? 'no longer desired on this node' : 'desired state is stopped') })
+        this.persist()
+      }
+      if (t === 'removed') {
+        await this.deps.store.remove(this.instanceId)
+        if (this.target === 'removed') this.deps.onForget(this)
+      }
+      return false
+    }
+    const desired = this.desired
+    if (!desired) return false
+    if (this.pendingExit && this.pendingExit.hash === this.hash) {
+      const { exitCode, permanent } = this.pendingExit
+      const policy = desired.spec.restartPolicy
+      if (permanent || policy === 'never' || (policy === 'on_failure' && exitCode === 0)) return false
+      if (!this.restartDue) {
+        if (!this.restartTimer) this.scheduleRestart()
+        return false
+      }
+      this.restartDue = false
+      this.restarts += 1
+    }
+    this.pendingExit = null
+    await this.startProcess(desired)
+    return true
+  }
+
+  private scheduleRestart(): void {
+    const { baseMs, capMs } = this.deps.backoff
+    const delay = Math.min(capMs, baseMs * 2 ** Math.min(this.failStreak, 30))
+    this.failStreak += 1
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null
+      this.restartDue = true
+      this.kick()
+    }, delay)
+    this.log.info({ delayMs: delay, restarts: this.restarts }, 'restart scheduled')
+    this.set(this.state, { message: `${this.message ?? this.state}; restarting in ${(delay / 1000).toFixed(1)}s` })
+  }
+
+  private cancelRestart(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    this.restartTimer = null
+    this.restartDue = false
+  }
+
+  private async startProcess(desired: TDesiredInstance): Promise<void> {
+    this.cancelRestart()
+    const hash = this.hash
+    this.set('starting', { pid: null, exitCode: null, message: null })
+    const driver = desired.spec.driver === 'process' ? this.deps.drivers.process : undefined
+    let proc: ProcessHandle
+    try {
+      if (!driver) throw new SpawnError(`the ${desired.spec.driver} driver is not available on this node`, true)
+      proc = await driver.start(desired)
+    } catch (err) {
+      const message = err instanceof SpawnError ? err.message : `cannot start: ${(err as Error).message}`
+      // Retrying cannot fix a spec this node can never run; a missing binary may appear later, though.
+      const permanent = err instanceof SpawnError && err.permanent
+      this.pendingExit = { hash, exitCode: null, permanent }
+      this.set('failed', { pid: null, exitCode: null, message })
+      this.log.warn({ command: desired.spec.command }, `start failed: ${message}`)
+      this.persist()
+      return
+    }
+    this.attach(proc, hash, desired.spec.stopGraceSeconds, Date.now())
+    this.runGeneration = desired.generation
+    this.startedAt = new Date().toISOString()
+    this.set('running', { pid: proc.pid, exitCode: null, message: null })
+    this.log.info({ pid: proc.pid, app: desired.appName, restarts: this.restarts }, 'instance started')
+    // Even if the agent detached meanwhile: an unrecorded process could never be re-adopted.
+    this.persist()
+    if (this.disposed) proc.detach()
+  }
+
+  private attach(proc: ProcessHandle, hash: string, graceSeconds: number, startedMs: number): void {
+    this.proc = proc
+    this.procHash = hash
+    this.procGraceSeconds = graceSeconds
+    this.procStartedMs = startedMs
+    void proc.exited.then((info) => this.onExit(proc, info))
+  }
+
+  private onExit(proc: ProcessHandle, info: ExitInfo): void {
+    if (this.disposed || this.proc !== proc || this.stoppingProc === proc) return
+    this.proc = null
+    if (Date.now() - this.procStartedMs >= this.deps.backoff.resetAfterMs) this.failStreak = 0
+    this.pendingExit = { hash: this.procHash ?? this.hash, exitCode: info.exitCode, permanent: false }
+    this.set('exited', { pid: null, exitCode: info.exitCode, message: info.message })
+    this.log.warn({ exitCode: info.exitCode, signal: info.signal }, `instance ${info.message}`)
+    this.persist()
+    this.kick()
+  }
+
+  private async stopProcess(reason: string): Promise<void> {
+    const proc = this.proc
+    if (!proc) return
+    this.stoppingProc = proc
+    this.cancelRestart()
+    this.set('stopping', { message: reason })
+    this.log.info({ pid: proc.pid, graceSeconds: this.procGraceSeconds }, `stopping: ${reason}`)
+    const info = await proc.stop(this.procGraceSeconds)
+    this.stoppingProc = null
+    this.proc = null
+    this.pendingExit = null
+    this.set('stopped', { pid: null, exitCode: info.exitCode, message: `stopped (${reason}); ${info.message}` })
+    this.log.info({ exitCode: info.exitCode }, `instance stopped: ${info.message}`)
+    this.persist()
+  }
+
+  private set(state: TObservedState, patch: { pid?: number | null; exitCode?: number | null; message?: string | null }): void {
+    this.state = state
+    if (patch.pid !== undefined) this.pid = patch.pid
+    if (patch.exitCode !== undefined) this.exitCode = patch.exitCode
+    if (patch.message !== undefined) this.message = patch.message
+    this.emit()
+  }
+
+  private emit(): void {
+    if (!this.disposed) this.deps.onChange(this.report())
+  }
+
+  private persist(): void {
+    // Written even after dispose(): the file must match reality for the next agent. Only a removed instance has none.
+    if (this.target === 'removed' && !this.proc) return
+    const running = this.proc !== null
+    void this.deps.store.save({
+      instanceId: this.instanceId,
+      pid: this.proc?.pid ?? null,
+      processStartTime: this.proc?.startTime ?? null,
+      specHash: running ? (this.procHash ?? this.hash) : this.hash,
+      generation: this.runGeneration,
+      startedAt: this.startedAt,
+      restarts: this.restarts,
+      state: running ? 'running' : this.state === 'exited' || this.state === 'failed' ? this.state : 'stopped',
+      exitCode: this.exitCode,
+      message: truncate(this.message),
+      stopGraceSeconds: running ? this.procGraceSeconds : (this.desired?.spec.stopGraceSeconds ?? this.procGraceSeconds),
+    })
+  }
+}
+
+export function createSupervisor(opts: SupervisorOptions): Supervisor {
+  const workers = new Map<string, Worker>()
+  const backoff = { ...DEFAULT_RESTART_BACKOFF, ...opts.backoff }
+  const deps: WorkerDeps = {
+    drivers: opts.drivers,
+    store: opts.store,
+    logger: opts.logger,
+    backoff,
+    onChange: (r) => opts.onChange?.(r),
+    onForget: (w) => {
+      if (workers.get(w.instanceId) === w) workers.delete(w.instanceId)
+      w.dispose()
+      opts.logger.info({ instanceId: w.instanceId }, 'instance removed')
+    },
+  }
+
+  return {
+    adopt(records) {
+      for (const rec of records) {
+        if (workers.has(rec.instanceId)) continue
+        const w = new Worker(rec.instanceId, deps, { hash: rec.specHash, generation: rec.generation })
+        workers.set(rec.instanceId, w)
+        w.restore(rec, opts.drivers.process)
+      }
+    },
+    apply(desired) {
+      const actions = reconcile(
+        desired,
+        [...workers.values()].map((w) => w.known()),
+      )
+      for (const a of actions) {
+        let w = workers.get(a.instanceId)
+        if (!w) {
+          if (a.type === 'stop' || a.type === 'remove') continue
+          w = new Worker(a.instanceId, deps, { hash: a.specHash, generation: a.desired.generation })
+          workers.set(a.instanceId, w)
+        }
+        if (a.type !== 'leave') opts.logger.info({ instanceId: a.instanceId }, `reconcile: ${a.type}${'reason' in a ? ` (${a.reason})` : ''}`)
+        w.apply(a)
+      }
+      return actions
+    },
+    reports: () => [...workers.values()].map((w) => w.report()),
+    report: (id) => workers.get(id)?.report(),
+    processGroups: () => [...workers.values()].flatMap((w) => (w.processGroup === null ? [] : [w.processGroup])),
+    async settled() {
+      // Finishing one step can start another (a stop followed by a start), so wait until a pass finds all idle.
+      for (;;) {
+        await Promise.all([...workers.values()].map((w) => w.whenIdle()))
+        await new Promise((r) => setImmediate(r))
+        if (![...workers.values()].some((w) => w.busy)) return
+      }
+    },
+    async stopAll() {
+      await Promise.all([...workers.values()].map((w) => w.shutdown()))
+    },
+    detach() {
+      for (const w of workers.values()) w.dispose()
+      workers.clear()
+    },
+    flush: () => opts.store.flush(),
+  }
+}

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { CloseCode, PROTOCOL_VERSION, ZAgentMessage, type TAgentMessage } from '@alveary/core/protocol'
+import { createAgent, type Agent } from '../src/agent'
+import { agentConfig, freePort, httpGet, killGroup, makeInstance, nodeScript, sleep, tempDir, testLogger, waitFor } from './helpers'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+/** One agent connection as the fake server sees it: every frame validated against the protocol. */
+class Peer {
+  readonly frames: TAgentMessage[] = []
+  readonly invalid: string[] = []
+  closed = false
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const parsed = ZAgentMessage.safeParse(JSON.parse(data.toString()))
+      if (parsed.success) this.frames.push(parsed.data)
+      else this.invalid.push(data.toString())
+    })
+    ws.on('close', () => (this.closed = true))
+  }
+  send(frame: unknown) {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+  /** Waits for the next frame of a type (after `from`) matching `pred`. */
+  async next<T extends TAgentMessage['type']>(type: T, pred: (f: Extract<TAgentMessage, { type: T }>) => boolean = () => true, from = 0) {
+    return waitFor(`${type} frame`, () =>
+      this.frames.slice(from).find((f): f is Extract<TAgentMessage, { type: T }> => f.type === type && pred(f as Extract<TAgentMessage, { type: T }>)),
+    )
+  }
+}
+
+async function fakeServer() {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/agent' })
+  await new Promise<void>((r) => wss.once('listening', () => r()))
+  const peers: Peer[] = []
+  wss.on('connection', (ws) => peers.push(new Peer(ws)))
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate()
+        wss.close(() => r())
+      }),
+  )
+  const port = (wss.address() as AddressInfo).port
+  return { url: `http://127.0.0.1:${port}`, peers, peer: (i: number) => waitFor(`connection #${i + 1}`, () => peers[i]) }
+}
+
+function startAgent(dataDir: string, server: string, joinToken?: string): Agent {
+  const agent = createAgent(agentConfig(dataDir, { server, joinToken }), {
+    logger: testLogger,
+    reconnectBackoff: { baseMs: 50, capMs: 200 },
+  })
+  cleanups.push(() => agent.shutdown({ stopInstances: true }))
+  return agent
+}
+
+describe('agent against a fake server', () => {
+  it('joins, stores the credential, runs desired instances and reconnects with the credential', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const server = await fakeServer()
+    const agent = startAgent(dir.path, server.url, 'join-token-0123456789')
+    await agent.start()
+
+    const p1 = await server.peer(0)
+    const hello = await p1.next('hello')
+    expect(hello).toMatchObject({
+      protocolVersion: PROTOCOL_VERSION,
+      auth: { joinToken: 'join-token-0123456789' },
+      node: { name: 'node-1', address: '127.0.0.1', labels: { zone: 'test' }, cpuMillis: 2000, memoryMb: 1024, drivers: ['process'] },
+    })
+
+    // Garbage from the server is logged and ignored, never fatal.
+    p1.send('{"type":"welcome"')
+    p1.send({ type: 'launch-missiles' })
+    p1.send({ type: 'desired', generation: 'one', instances: [] })
+
+    const nodeId = randomUUID()
+    p1.send({ type: 'welcome', nodeId, credential: 'node-credential-abcdef', heartbeatIntervalMs: 100 })
+    await p1.next('status', (f) => f.full && f.instances.length === 0)
+    const credPath = join(dir.path, 'credential.json')
+    const stored = await waitFor('credential file', async () => JSON.parse(await readFile(credPath, 'utf8')))
+    expect(stored).toEqual({ nodeId, credential: 'node-credential-abcdef' })
+    expect((await stat(credPath)).mode & 0o777).toBe(0o600)
+
+    const port = await freePort()
+    const inst = makeInstance({
+      spec: {
+        ...nodeScript(`require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)`),
+        ports: [{ name: 'http', containerPort: null, hostPort: port }],
+      },
+    })
+    const mark = p1.frames.length
+    p1.send({ type: 'desired', generation: 5, instances: [inst] })
+    await p1.next('status', (f) => f.full && f.instances.length === 1, mark)
+    const update = await p1.next('status', (f) => !f.full && f.instances.some((i) => i.state === 'running'), mark)
+    const pid = update.instances.find((i) => i.state === 'running')!.pid!
+    cleanups.push(() => killGroup(pid))
+    expect(await waitFor('instance answers', () => httpGet(`http://127.0.0.1:${port}/`))).toBe('ok')
+    await p1.next('heartbeat', (f) => f.appliedGeneration === 5, mark)
+    expect(p1.invalid).toEqual([])
+
+    // The server goes away: the agent reconnects with the stored credential and keeps the instance running.
+    p1.ws.close(1001, 'server restart')
+    const p2 = await server.peer(1)
+    expect(await p2.next('hello')).toMatchObject({ auth: { nodeId, credential: 'node-credential-abcdef' } })
+    expect(agent.reports()[0]).toMatchObject({ state: 'running', pid })
+    p2.send({ type: 'welcome', nodeId, heartbeatIntervalMs: 100 })
+    const full = await p2.next('status', (f) => f.full)
+    expect(full.instances).toEqual([expect.objectContaining({ instanceId: inst.instanceId, state: 'running', pid, restarts: 0 })])
+
+    // A rejected credential with a join token available: fall back to joining.
+    p2.ws.close(CloseCode.unauthorized, 'node was deleted')
+    const p3 = await server.peer(2)
+    expect(await p3.next('hello')).toMatchObject({ auth: { joinToken: 'join-token-0123456789' } })
+
+    // An empty desired state stops the instance; the change is reported.
+    p3.send({ type: 'welcome', nodeId, credential: 'node-credential-ghijkl', heartbeatIntervalMs: 100 })
+    await p3.next('status', (f) => f.full)
+    const mark3 = p3.frames.length
+    p3.send({ type: 'desired', generation: 6, instances: [] })
+    await p3.next('status', (f) => !f.full && f.instances.some((i) => i.instanceId === inst.instanceId && i.state === 'stopped'), mark3)
+    await waitFor('new credential stored', async () => JSON.parse(await readFile(credPath, 'utf8')).credential === 'node-credential-ghijkl')
+    expect(p2.invalid.concat(p3.invalid)).toEqual([])
+  })
+
+  it('gives up with exit code 2 when the server closes with a version mismatch', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const server = await fakeServer()
+    const agent = startAgent(dir.path, server.url, 'join-token-0123456789')
+    await agent.start()
+    const p1 = await server.peer(0)
+    await p1.next('hello')
+    p1.ws.close(CloseCode.versionMismatch, 'server speaks protocol 2')
+    await expect(agent.exited).resolves.toEqual({ code: 2, reason: expect.stringContaining('server speaks protocol 2') })
+    await sleep(400)
+    expect(server.peers).toHaveLength(1)
+  })
+
+  it('refuses to start without a credential or a join token', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const agent = startAgent(dir.path, 'ws://127.0.0.1:1')
+    await expect(agent.start()).rejects.toThrow(/no stored credential .* no join token/)
+  })
+})
