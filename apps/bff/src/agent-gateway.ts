@@ -84,7 +84,9 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
       }
       if (msg.type === 'hello') return close(CloseCode.badFrame, 'hello sent twice')
       if (msg.type === 'heartbeat') await core.agents.heartbeat(nodeId, msg)
-      else await core.agents.report(nodeId, msg.full, msg.instances)
+      else if (msg.type === 'status') await core.agents.report(nodeId, msg.full, msg.instances)
+      else if (msg.type === 'logs') await core.telemetry.ingestLogs(nodeId, msg.entries)
+      else await core.telemetry.ingestMetrics(nodeId, msg)
     }
 
     ws.on('message', (data, isBinary) => {

@@ -1,4 +1,5 @@
-import { type ChangeBus, applyMigrations, createChangeBus, createControlPlane, openDatabase, randomPassword, systemClock, ZControlPlaneConfig, type Clock } from '@alveary/core'
+import path from 'node:path'
+import { type ChangeBus, HOT_SCHEMA, applyMigrations, createChangeBus, createControlPlane, openDatabase, randomPassword, systemClock, ZControlPlaneConfig, type Clock } from '@alveary/core'
 import pino, { type Logger } from 'pino'
 import { defaultMigrationsDir, type TBffEnv } from './config'
 import { startEmbeddedPostgres } from './embedded-db'
@@ -20,15 +21,21 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
   const log = opts.log ?? pino({ level: env.LOG_LEVEL }, pino.destination(2))
   const embedded = env.DATABASE_URL ? null : await startEmbeddedPostgres(env.ALVEARY_DATA_DIR, env.ALVEARY_EMBEDDED_PG_PORT)
   const databaseUrl = env.DATABASE_URL ?? embedded!.url
-  const database = openDatabase(databaseUrl)
+  const database = openDatabase(databaseUrl, { hotUrl: env.DATABASE_URL_HOT })
   try {
-    const migrated = await applyMigrations(database.pool, env.ALVEARY_MIGRATIONS_DIR ?? defaultMigrationsDir)
-    if (migrated.applied.length) log.info({ applied: migrated.applied }, 'database migrated')
+    const migrationsDir = env.ALVEARY_MIGRATIONS_DIR ?? defaultMigrationsDir
+    const migrated = await applyMigrations(database.pool, migrationsDir)
+    const migratedHot = await applyMigrations(database.hotPool, path.join(migrationsDir, '../hot/migrations'), { schema: HOT_SCHEMA })
+    if (migrated.applied.length || migratedHot.applied.length) log.info({ applied: migrated.applied, hot: migratedHot.applied }, 'database migrated')
     const bus = await createChangeBus(database.pool, (err) => log.warn({ err: err.message }, 'change bus'))
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
+      evictionGraceMs: env.ALVEARY_EVICTION_GRACE_MS,
+      hostPortMin: env.ALVEARY_HOST_PORT_MIN,
+      hostPortMax: env.ALVEARY_HOST_PORT_MAX,
+      scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
     })
     const core = createControlPlane({ database, bus, clock: opts.clock ?? systemClock, config, log })
 

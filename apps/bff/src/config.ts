@@ -7,6 +7,8 @@ const ms = z.coerce.number().int().positive()
 /** Every setting of the BFF, from the environment. Invalid values stop start-up with a clear message. */
 export const ZBffEnv = z.object({
   DATABASE_URL: z.string().url().optional(),
+  /** Hot store (heartbeats, instance status, events) on its own server; default: DATABASE_URL. */
+  DATABASE_URL_HOT: z.string().url().optional(),
   BFF_PORT: port.default(4000),
   BFF_HOST: z.string().default('0.0.0.0'),
   ALVEARY_DATA_DIR: z.string().default('.data'),
@@ -15,6 +17,11 @@ export const ZBffEnv = z.object({
   ALVEARY_OPERATOR_PASSWORD: z.string().min(8).optional(),
   ALVEARY_HEARTBEAT_MS: ms.default(5_000),
   ALVEARY_NODE_LEASE_MS: ms.default(20_000),
+  /** Host ports handed to instances on every node. */
+  ALVEARY_HOST_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(20_000),
+  ALVEARY_HOST_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(29_999),
+  ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  ALVEARY_SCHEDULER_MODE: z.enum(['parallel', 'serial']).default('parallel'),
   ALVEARY_STOPPED_RETENTION_MS: z.coerce.number().int().min(0).default(60_000),
   ALVEARY_MIGRATIONS_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -61,7 +61,7 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
       let dbOk = true
       let readyNodes = 0
       try {
-        readyNodes = await database.prisma.nodeStatus.count({ where: { state: 'ready' } })
+        readyNodes = await database.hot.nodeStatus.count({ where: { state: 'ready' } })
       } catch {
         dbOk = false
       }

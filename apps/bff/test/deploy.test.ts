@@ -29,7 +29,7 @@ const startAgent = async () => {
       stopOnExit: false,
       logLevel: 'silent',
     }),
-    { cwd: repoRoot, restartBackoff: { baseMs: 200, maxMs: 1000 } },
+    { cwd: repoRoot, restartBackoff: { baseMs: 200, capMs: 1000 } },
   )
   await a.start()
   return a
@@ -107,14 +107,17 @@ describe('deploy end to end', () => {
   it('shows an instance that fits nowhere as pending with a reason', async () => {
     const big = await dev.apps.create({ tenantId, name: 'big', replicas: 1, spec: { command: 'node', cpuMillis: 5000, memoryMb: 64 } })
     const i = await waitFor('pending reason', async () => (await app(big.id)).instances[0]?.pendingReason)
-    expect(i).toBe('1 node: insufficient cpu')
+    expect(i).toBe('1 node: insufficient cpu: 3900m free, 5000m asked')
     await dev.apps.delete({ tenantId, appId: big.id })
   })
 
   it('deletes the app: processes stop and the app disappears', async () => {
     const pids = agent.reports().filter((r) => r.pid).map((r) => r.pid!)
     await dev.apps.delete({ tenantId, appId })
-    await waitFor('app removed', async () => (await dev.apps.list({ tenantId })).length === 0)
+    await waitFor('app removed', async () => (await dev.apps.list({ tenantId })).length === 0).catch(async (err) => {
+      console.error(JSON.stringify(await dev.apps.list({ tenantId })), JSON.stringify((await app(appId).catch(() => null))?.instances))
+      throw err
+    })
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
   })
 })

@@ -61,6 +61,8 @@ export interface TestBff extends StartedBff {
 
 export async function startTestBff(env: Record<string, string> = {}): Promise<TestBff> {
   const db = await freshDatabase()
+  // Each test BFF hands out its own host-port range, so parallel test files never collide.
+  const portBase = 30_000 + Math.floor(Math.random() * 300) * 100
   const bff = await startBff(
     ZBffEnv.parse({
       DATABASE_URL: db.url,
@@ -71,6 +73,8 @@ export async function startTestBff(env: Record<string, string> = {}): Promise<Te
       ALVEARY_HEARTBEAT_MS: '500',
       ALVEARY_NODE_LEASE_MS: '3000',
       ALVEARY_STOPPED_RETENTION_MS: '60000',
+      ALVEARY_HOST_PORT_MIN: String(portBase),
+      ALVEARY_HOST_PORT_MAX: String(portBase + 99),
       ...env,
     }),
     { log: pino({ level: process.env.TEST_LOG ?? 'silent' }) },

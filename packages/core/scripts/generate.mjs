@@ -1,13 +1,14 @@
-// Runs `prisma generate` without Prisma's native schema engine: generate never runs the
-// engine, but the CLI downloads it unless PRISMA_SCHEMA_ENGINE_BINARY names a file.
+// Runs `prisma generate` for one schema without Prisma's native schema engine: generate
+// never runs the engine, but the CLI downloads it unless PRISMA_SCHEMA_ENGINE_BINARY names a file.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-const res = spawnSync('npx', ['prisma', 'generate', '--schema', 'prisma/schema.prisma'], {
+const schema = process.argv[2] ?? 'prisma/schema.prisma'
+const res = spawnSync('npx', ['prisma', 'generate', '--schema', schema], {
   cwd: root,
-  stdio: 'inherit',
+  stdio: ['ignore', 'ignore', 'inherit'],
   env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.execPath, CHECKPOINT_DISABLE: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
 })
 process.exit(res.status ?? 1)

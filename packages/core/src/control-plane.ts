@@ -1,28 +1,50 @@
 import { z } from 'zod'
 import { createAgentService } from './agents/agent-service'
 import type { Clock } from './clock'
+import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
+import { createNodeLifecycle } from './controllers/node-lifecycle'
 import { createReplicaController } from './controllers/replicas'
 import { createWorkQueue } from './controllers/work-queue'
+import { applyPlan } from './scheduler/apply'
+import { loadNodes, loadRequests } from './scheduler/load'
+import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler/scheduler'
 import { createAppService } from './services/apps'
 import { createAuthService } from './services/auth'
 import { createEventService } from './services/events'
 import { createMemberService } from './services/members'
 import { createNodeService } from './services/nodes'
+import { createTelemetryService } from './services/telemetry'
 import { createTenantService } from './services/tenants'
 import type { ChangeBus } from './store/change-bus'
 import type { Database } from './store/db'
+import { createHotStore } from './store/hot-store'
 
 export const ZControlPlaneConfig = z.object({
   sessionTtlHours: z.number().positive().default(24 * 7),
   heartbeatIntervalMs: z.number().int().positive().default(5_000),
   /** A node silent this long becomes NotReady. */
   nodeLeaseMs: z.number().int().positive().default(20_000),
+  /** A NotReady node's instances are rescheduled after this long. */
+  evictionGraceMs: z.number().int().min(0).default(30_000),
+  evictionsPerSecond: z.number().positive().default(50),
+  maxUnhealthyFraction: z.number().min(0).max(1).default(0.55),
   resyncIntervalMs: z.number().int().positive().default(10_000),
   stoppedRetentionMs: z.number().int().min(0).default(60_000),
   hostPortMin: z.number().int().min(1024).max(65535).default(20_000),
   hostPortMax: z.number().int().min(1024).max(65535).default(29_999),
   controllerWorkers: z.number().int().min(1).max(64).default(4),
+  logLinesPerInstance: z.number().int().min(10).default(2_000),
+  metricsRetentionMs: z.number().int().positive().default(3_600_000),
+  scheduler: z
+    .object({
+      mode: z.enum(['parallel', 'serial']).default('parallel'),
+      workers: z.number().int().min(1).max(64).default(4),
+      batchSize: z.number().int().min(1).max(5000).default(256),
+      backoffBaseMs: z.number().int().positive().default(500),
+      backoffMaxMs: z.number().int().positive().default(30_000),
+    })
+    .prefault({}),
 })
 export type TControlPlaneConfig = z.infer<typeof ZControlPlaneConfig>
 
@@ -37,16 +59,88 @@ export interface ControlPlaneDeps {
 /** Wires the core services and control loops. One per BFF process. */
 export function createControlPlane({ database, bus, clock, config, log }: ControlPlaneDeps) {
   const db = database.prisma
+  const hot = createHotStore({
+    hot: database.hot,
+    hotPool: database.hotPool,
+    clock,
+    onError: (err) => log.error({ err: err.message }, 'hot store write failed'),
+    onNodesRevived: (ids) => ids.forEach((id) => bus.publish({ topic: 'fleet', kind: 'node', id })),
+  })
+  const telemetry = createTelemetryService({
+    database,
+    db,
+    bus,
+    clock,
+    config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
+  })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
-    tenants: createTenantService({ db, bus }),
-    members: createMemberService({ db, bus }),
-    apps: createAppService({ db, bus }),
-    nodes: createNodeService({ db, bus, clock }),
-    events: createEventService({ db }),
-    agents: createAgentService({ db, bus, clock }),
+    tenants: createTenantService({ db, hot, bus }),
+    members: createMemberService({ db, hot, bus }),
+    apps: createAppService({ db, hot, bus }),
+    nodes: createNodeService({ db, hot, bus, clock }),
+    events: createEventService({ hot }),
+    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb) }),
+    telemetry,
   }
-  const replicas = createReplicaController({ db, bus, clock, ports: { min: config.hostPortMin, max: config.hostPortMax }, stoppedRetentionMs: config.stoppedRetentionMs })
+  const ports = { min: config.hostPortMin, max: config.hostPortMax }
+
+  // Only the leader schedules; elsewhere placement requests wait in the database.
+  let scheduler: Scheduler | null = null
+  const schedule = async (ids: string[]) => {
+    const s = scheduler
+    if (!s || !ids.length) return
+    const fresh = ids.filter((id) => !s.isQueued(id))
+    if (fresh.length) s.enqueue(await loadRequests(db, fresh))
+  }
+  const replicas = createReplicaController({
+    db,
+    hot,
+    bus,
+    clock,
+    stoppedRetentionMs: config.stoppedRetentionMs,
+    schedule,
+    unschedule: (ids) => scheduler?.forget(ids),
+  })
+  const lifecycle = createNodeLifecycle({
+    db,
+    hot,
+    bus,
+    clock,
+    schedule,
+    log,
+    config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
+  })
+  const drains = createDrainController({ db, hot, bus, schedule })
+
+  function newScheduler() {
+    return createScheduler({
+      apply: (plan, range) => applyPlan(database.pool, plan, range),
+      clock,
+      config: {
+        mode: config.scheduler.mode,
+        workers: config.scheduler.workers,
+        batchSize: config.scheduler.batchSize,
+        ports,
+        backoff: { baseMs: config.scheduler.backoffBaseMs, maxMs: config.scheduler.backoffMaxMs },
+      },
+      loadNodes: (ids) => loadNodes(db, hot, database.pool, ids),
+      async setPendingReasons(rows) {
+        await database.pool.query(
+          `UPDATE "Instance" AS i SET "pendingReason" = v.reason FROM unnest($1::uuid[], $2::text[]) AS v(id, reason)
+           WHERE i.id = v.id AND i."nodeId" IS NULL AND i."pendingReason" IS DISTINCT FROM v.reason`,
+          [rows.map((r) => r.instanceId), rows.map((r) => r.reason)],
+        )
+        const tenants = await db.instance.findMany({ where: { id: { in: rows.map((r) => r.instanceId) } }, distinct: ['tenantId'], select: { tenantId: true } })
+        tenants.forEach((t) => bus.publish({ topic: `tenant:${t.tenantId}`, kind: 'instances' }))
+      },
+      onPlaced(placed) {
+        for (const nodeId of new Set(placed.map((p) => p.nodeId))) bus.publish({ topic: `node:${nodeId}`, kind: 'desired', id: nodeId })
+        for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ topic: `tenant:${tenantId}`, kind: 'instances' })
+      },
+      onError: (err) => log.error({ err: err.message }, 'scheduling batch failed'),
+    })
+  }
 
   /** Starts the loops; only the leader among several BFFs runs them. */
   function startControlLoops() {
@@ -55,35 +149,71 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
       onError: (err) => log.warn({ err: err.message }, 'leader lease connection failed'),
       onLeading: () => {
         log.info({}, 'leading: control loops started')
+        const s = newScheduler()
         const queue = createWorkQueue({
           workers: config.controllerWorkers,
-          handle: (appId) => replicas.reconcileApp(appId),
-          onError: (appId, err) => log.error({ appId, err: (err as Error).message }, 'reconcile failed'),
+          handle: async (key) => {
+            if (key === 'node-lifecycle') return lifecycle.tick()
+            if (key === 'drain') return drains.tick()
+            if (key.startsWith('app:')) return replicas.reconcileApp(key.slice(4))
+          },
+          onError: (key, err) => log.error({ key, err: (err as Error).message }, 'controller failed'),
         })
-        const enqueueAll = (ids: Promise<string[]>) => ids.then((list) => list.forEach((id) => queue.add(id))).catch((err) => log.error({ err: err.message }, 'listing apps failed'))
+        const resyncApps = () =>
+          replicas
+            .allAppIds()
+            .then((ids) => ids.forEach((id) => queue.add(`app:${id}`, 'low')))
+            .catch((err) => log.error({ err: err.message }, 'listing apps failed'))
+        let refreshing: Promise<void> | null = null
+        const refreshNodes = (ids?: string[]) => {
+          refreshing = (refreshing ?? Promise.resolve()).then(() => s.refreshNodes(ids)).catch((err) => log.error({ err: err.message }, 'node refresh failed'))
+        }
         const unsubscribe = bus.subscribe((c) => {
-          if (c.topic.startsWith('app:') && c.id) queue.add(c.id)
-          // New or freed capacity: retry what is pending.
-          else if (c.topic === 'scheduler' || (c.topic === 'fleet' && c.kind === 'node')) void enqueueAll(replicas.pendingAppIds())
+          if (c.topic.startsWith('app:') && c.id) queue.add(`app:${c.id}`, 'high')
+          else if (c.topic === 'fleet' && c.kind === 'node' && c.id) refreshNodes([c.id])
+          else if (c.topic === 'scheduler' && c.id) refreshNodes([c.id])
+          else if (c.topic === 'controller' && c.kind === 'drain') queue.add('drain', 'high')
         })
-        void enqueueAll(replicas.allAppIds())
-        const resync = setInterval(() => void enqueueAll(replicas.allAppIds()), config.resyncIntervalMs)
-        const leases = setInterval(() => {
-          services.agents.expireLeases(config.nodeLeaseMs).catch((err) => log.error({ err: err.message }, 'lease check failed'))
-        }, Math.min(2_000, config.nodeLeaseMs / 2))
-        const sessions = setInterval(() => void services.auth.purgeExpiredSessions().catch(() => {}), 3_600_000)
+        const started = s.start().then(async () => {
+          scheduler = s
+          s.enqueue(await loadRequests(db))
+          await resyncApps()
+        })
+        started.catch((err) => log.error({ err: err.message }, 'scheduler start failed'))
+        const timers = [
+          setInterval(() => void resyncApps(), config.resyncIntervalMs),
+          setInterval(() => queue.add('node-lifecycle', 'critical'), Math.max(200, Math.min(1_000, config.nodeLeaseMs / 4))),
+          setInterval(() => queue.add('drain', 'high'), 1_000),
+          // Full refresh heals any drift between the cache and the stores.
+          setInterval(() => refreshNodes(), 30_000),
+          setInterval(() => void services.auth.purgeExpiredSessions().catch(() => {}), 3_600_000),
+          setInterval(() => void services.telemetry.prune().catch((err) => log.error({ err: err.message }, 'telemetry prune failed')), 60_000),
+        ]
         return async () => {
           unsubscribe()
-          clearInterval(resync)
-          clearInterval(leases)
-          clearInterval(sessions)
+          timers.forEach(clearInterval)
+          await started.catch(() => {})
+          scheduler = null
           await queue.stop()
+          await s.stop()
           log.info({}, 'control loops stopped')
         }
       },
     })
   }
 
-  return { ...services, replicas, startControlLoops }
+  return {
+    ...services,
+    hot,
+    replicas,
+    startControlLoops,
+    /** Scheduler queues and counters, when this process leads. */
+    schedulerStats: (): SchedulerStats | null => scheduler?.stats() ?? null,
+    /** For tests and benchmarks: resolves when the scheduler has nothing left to try. */
+    schedulerIdle: () => scheduler?.idle() ?? Promise.resolve(),
+    async flush() {
+      await hot.flush()
+    },
+  }
 }
 export type ControlPlane = ReturnType<typeof createControlPlane>

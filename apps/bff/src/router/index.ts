@@ -3,6 +3,7 @@ import { appsRouter, eventsRouter } from './apps'
 import { authRouter } from './auth'
 import { liveRouter } from './live'
 import { joinTokensRouter, nodesRouter } from './nodes'
+import { logsRouter, metricsRouter } from './telemetry'
 import { membersRouter, tenantsRouter } from './tenants'
 
 export const appRouter = router({
@@ -14,5 +15,7 @@ export const appRouter = router({
   nodes: nodesRouter,
   joinTokens: joinTokensRouter,
   live: liveRouter,
+  logs: logsRouter,
+  metrics: metricsRouter,
 })
 export type AppRouter = typeof appRouter

@@ -21,6 +21,27 @@ export const nodesRouter = router({
       await ctx.core.nodes.setSchedulable(ctx.actor, input.nodeId, true)
       return { ok: true as const }
     }),
+  drain: operatorProcedure
+    .input(ZNodeRef)
+    .output(ok)
+    .mutation(async ({ ctx, input }) => {
+      await ctx.core.nodes.drain(ctx.actor, input.nodeId)
+      return { ok: true as const }
+    }),
+  /** Scheduler queues per tenant and counters (null when this BFF is not the leader). */
+  scheduler: operatorProcedure
+    .output(
+      z
+        .object({
+          placed: z.number(),
+          conflicts: z.number(),
+          unschedulable: z.number(),
+          errors: z.number(),
+          queues: z.array(z.object({ key: z.string(), active: z.number(), backoff: z.number(), parked: z.number() })),
+        })
+        .nullable(),
+    )
+    .query(({ ctx }) => ctx.core.schedulerStats()),
   setDedicatedTenant: operatorProcedure
     .input(ZNodeRef.extend({ tenantId: z.string().uuid().nullable() }))
     .output(ok)

@@ -4,22 +4,22 @@ import { hashToken, newToken } from '../auth/secrets'
 import type { TDesired, TDesiredInstance, THello, TInstanceReport } from '../protocol'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
-import { recordEvent } from '../services/events'
+import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
 
 export interface AgentServiceDeps {
   db: Db
+  hot: HotStore
   bus: ChangeBus
   clock: Clock
+  onHeartbeat?(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number }): Promise<void>
 }
-
-const TERMINAL = ['stopped', 'exited', 'failed'] as const
 
 /**
  * What the agent gateway needs from core: authenticate a node, record its heartbeats
  * and observed instances, and compute the full desired state for it.
  * Every write is scoped to the calling node: an agent can only report its own instances.
  */
-export function createAgentService({ db, bus, clock }: AgentServiceDeps) {
+export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentServiceDeps) {
   return {
     async hello(msg: THello): Promise<{ nodeId: string; credential?: string }> {
       const now = clock.now()
@@ -51,70 +51,54 @@ export function createAgentService({ db, bus, clock }: AgentServiceDeps) {
           select: { id: true },
         })
         await db.joinToken.update({ where: { id: token.id }, data: { uses: { increment: 1 } } })
-        await recordEvent(db, { kind: 'system', type: 'node.joined', subject: `node/${info.name}`, message: `Node ${info.name} joined (${info.address})` })
+        await hot.recordEvent({ kind: 'system', type: 'node.joined', subject: `node/${info.name}`, message: `Node ${info.name} joined (${info.address})` })
         nodeId = node.id
       }
-      await db.nodeStatus.upsert({
-        where: { nodeId },
-        create: { nodeId, state: 'ready', connected: true, lastHeartbeatAt: now, updatedAt: now },
-        update: { state: 'ready', connected: true, lastHeartbeatAt: now, updatedAt: now },
-      })
+      await hot.nodeConnected(nodeId)
       bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
       return { nodeId, credential }
     },
 
+    /** Group-committed with other nodes' heartbeats; a NotReady node that beats again is revived by the flush. */
     async heartbeat(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number; appliedGeneration: number }) {
-      const now = clock.now()
-      const prev = await db.nodeStatus.update({
-        where: { nodeId },
-        data: { lastHeartbeatAt: now, updatedAt: now, cpuUsedMillis: hb.cpuUsedMillis, memoryUsedMb: hb.memoryUsedMb, appliedGeneration: hb.appliedGeneration, state: 'ready', connected: true },
-        select: { nodeId: true },
-      })
-      bus.publish({ topic: 'fleet', kind: 'heartbeat', id: prev.nodeId })
+      await hot.heartbeat(nodeId, { ...hb, at: clock.now() })
+      await onHeartbeat?.(nodeId, hb)
+      bus.publish({ topic: 'fleet', kind: 'heartbeat', id: nodeId })
     },
 
     async disconnected(nodeId: string) {
-      await db.nodeStatus.updateMany({ where: { nodeId }, data: { connected: false, updatedAt: clock.now() } })
+      await hot.nodeDisconnected(nodeId)
       bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
     },
 
     /** Records observed states. Reports for instances not assigned to this node are ignored. */
     async report(nodeId: string, full: boolean, reports: TInstanceReport[]): Promise<void> {
-      const now = clock.now()
-      const assigned = await db.instance.findMany({ where: { nodeId }, select: { id: true, tenantId: true, appId: true, desiredState: true, status: { select: { state: true } } } })
+      const assigned = await db.instance.findMany({ where: { nodeId }, select: { id: true, tenantId: true, appId: true, desiredState: true } })
       const mine = new Map(assigned.map((i) => [i.id, i]))
       const tenants = new Set<string>()
       const apps = new Set<string>()
-      const writes = []
+      const rows = []
       for (const r of reports) {
         const inst = mine.get(r.instanceId)
         if (!inst) continue
-        const data = {
-          state: r.state,
-          pid: r.pid,
-          restarts: r.restarts,
-          startedAt: r.startedAt ? new Date(r.startedAt) : null,
-          exitCode: r.exitCode,
-          message: r.message,
-          generation: r.generation,
-          updatedAt: now,
-        }
-        writes.push(db.instanceStatus.upsert({ where: { instanceId: r.instanceId }, create: { instanceId: r.instanceId, ...data }, update: data }))
+        rows.push({ ...r, tenantId: inst.tenantId, nodeId })
         tenants.add(inst.tenantId)
-        if (TERMINAL.includes(r.state as (typeof TERMINAL)[number])) apps.add(inst.appId)
+        if (TERMINAL_STATES.has(r.state)) apps.add(inst.appId)
       }
       if (full) {
-        // Assigned but unknown to the agent: a stopped one is done, a running one is not started yet.
+        // Assigned and stopped, but unknown to the agent: it has nothing left to stop.
         const reported = new Set(reports.map((r) => r.instanceId))
-        for (const inst of assigned) {
-          if (reported.has(inst.id) || inst.desiredState !== 'stopped' || inst.status?.state === 'stopped') continue
-          const data = { state: 'stopped' as const, updatedAt: now, pid: null }
-          writes.push(db.instanceStatus.upsert({ where: { instanceId: inst.id }, create: { instanceId: inst.id, ...data }, update: data }))
+        const missing = assigned.filter((i) => !reported.has(i.id) && i.desiredState === 'stopped')
+        const known = await hot.statusesOf(missing.map((i) => i.id))
+        for (const inst of missing) {
+          const st = known.get(inst.id)
+          if (st && st.nodeId === nodeId && st.state === 'stopped') continue
+          rows.push({ instanceId: inst.id, tenantId: inst.tenantId, nodeId, state: 'stopped' as const, pid: null, restarts: st?.restarts ?? 0, startedAt: null, exitCode: null, message: 'not running on the node', generation: st?.generation ?? 0 })
           tenants.add(inst.tenantId)
           apps.add(inst.appId)
         }
       }
-      await db.$transaction(writes)
+      await hot.reportStatuses(rows)
       for (const t of tenants) bus.publish({ topic: `tenant:${t}`, kind: 'instances' })
       // A stopped instance may let its app finish scaling down or deleting.
       for (const a of apps) bus.publish({ topic: `app:${a}`, kind: 'reconcile', id: a })
@@ -143,7 +127,6 @@ export function createAgentService({ db, bus, clock }: AgentServiceDeps) {
         type: 'desired',
         generation: node.desiredGeneration,
         instances: instances.map((i): TDesiredInstance => {
-          const hostPorts = i.hostPorts as Record<string, number>
           return {
             instanceId: i.id,
             tenantId: i.tenantId,
@@ -158,7 +141,7 @@ export function createAgentService({ db, bus, clock }: AgentServiceDeps) {
               command: i.app.command,
               args: i.app.args,
               env: i.app.env as Record<string, string>,
-              ports: (i.app.ports as { name: string; containerPort?: number }[]).map((p) => ({ name: p.name, containerPort: p.containerPort ?? null, hostPort: hostPorts[p.name] ?? 0 })),
+              ports: (i.app.ports as { name: string; containerPort?: number }[]).map((p, k) => ({ name: p.name, containerPort: p.containerPort ?? null, hostPort: i.hostPorts[k] ?? 0 })),
               cpuMillis: i.app.cpuMillis,
               memoryMb: i.app.memoryMb,
               restartPolicy: i.app.restartPolicy,
@@ -167,19 +150,6 @@ export function createAgentService({ db, bus, clock }: AgentServiceDeps) {
           }
         }),
       }
-    },
-
-    /** Node lease: nodes silent for longer than leaseMs become not ready. Returns their ids. */
-    async expireLeases(leaseMs: number): Promise<string[]> {
-      const cutoff = new Date(clock.now().getTime() - leaseMs)
-      const stale = await db.nodeStatus.findMany({ where: { state: 'ready', lastHeartbeatAt: { lt: cutoff } }, select: { nodeId: true, node: { select: { name: true } } } })
-      if (!stale.length) return []
-      await db.nodeStatus.updateMany({ where: { nodeId: { in: stale.map((s) => s.nodeId) }, state: 'ready' }, data: { state: 'not_ready', updatedAt: clock.now() } })
-      for (const s of stale) {
-        await recordEvent(db, { kind: 'system', type: 'node.not_ready', subject: `node/${s.node.name}`, message: `Node ${s.node.name} missed its heartbeats for ${leaseMs / 1000}s` })
-        bus.publish({ topic: 'fleet', kind: 'node', id: s.nodeId })
-      }
-      return stale.map((s) => s.nodeId)
     },
   }
 }

@@ -46,3 +46,27 @@ describe('work queue', () => {
     await q.stop()
   })
 })
+
+describe('work queue priorities', () => {
+  it('takes critical before high before low, and raises a waiting key', async () => {
+    const seen: string[] = []
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const q = createWorkQueue({
+      workers: 1,
+      async handle(k) {
+        if (k === 'block') await gate
+        else seen.push(k)
+      },
+    })
+    q.add('block')
+    q.add('resync', 'low')
+    q.add('user', 'high')
+    q.add('node-lost', 'critical')
+    q.add('later', 'low')
+    q.add('later', 'critical') // raised
+    release()
+    await q.idle()
+    expect(seen).toEqual(['node-lost', 'later', 'user', 'resync'])
+  })
+})

@@ -1,8 +1,12 @@
 /**
- * A keyed work queue: a key queued while it waits is queued once; a key being processed
- * is re-queued after it finishes (never processed twice at once); failures retry with
- * capped exponential backoff. Workers run in parallel across keys.
+ * A keyed work queue with priorities. A key waiting in the queue is queued once (adding it
+ * again only raises its priority); a key being processed is re-queued after it finishes,
+ * so one key is never processed twice at once; failures retry with capped exponential
+ * backoff. Workers run in parallel across keys and always take the most urgent key first.
  */
+export type Priority = 'critical' | 'high' | 'low'
+const RANK: Record<Priority, number> = { critical: 0, high: 1, low: 2 }
+
 export interface WorkQueueOptions {
   workers: number
   handle(key: string): Promise<void>
@@ -12,7 +16,7 @@ export interface WorkQueueOptions {
 }
 
 export interface WorkQueue {
-  add(key: string): void
+  add(key: string, priority?: Priority): void
   /** Resolves when nothing is queued or running (tests, shutdown). */
   idle(): Promise<void>
   stop(): Promise<void>
@@ -20,28 +24,43 @@ export interface WorkQueue {
 }
 
 export function createWorkQueue(opts: WorkQueueOptions): WorkQueue {
-  const queue: string[] = []
-  const queued = new Set<string>()
+  const lanes: string[][] = [[], [], []]
+  const queued = new Map<string, number>() // key -> lane it waits in
   const running = new Set<string>()
-  const dirty = new Set<string>()
+  const dirty = new Map<string, number>()
   const failures = new Map<string, number>()
   const timers = new Set<NodeJS.Timeout>()
   let active = 0
   let stopped = false
   let idleWaiters: (() => void)[] = []
 
+  const waiting = () => lanes.reduce((s, l) => s + l.length, 0)
   const checkIdle = () => {
-    if (active === 0 && queue.length === 0) {
+    if (active === 0 && queued.size === 0) {
       const w = idleWaiters
       idleWaiters = []
       w.forEach((f) => f())
     }
   }
 
+  // Lazy deletion: a key moved to a more urgent lane leaves a stale entry behind.
+  const shift = (): string | null => {
+    for (let lane = 0; lane < lanes.length; lane++) {
+      while (lanes[lane]!.length) {
+        const key = lanes[lane]!.shift()!
+        if (queued.get(key) === lane) {
+          queued.delete(key)
+          return key
+        }
+      }
+    }
+    return null
+  }
+
   const pump = () => {
-    while (!stopped && active < opts.workers && queue.length > 0) {
-      const key = queue.shift()!
-      queued.delete(key)
+    while (!stopped && active < opts.workers) {
+      const key = shift()
+      if (key === null) return
       running.add(key)
       active++
       void opts
@@ -55,7 +74,7 @@ export function createWorkQueue(opts: WorkQueueOptions): WorkQueue {
             const delay = Math.min((opts.baseBackoffMs ?? 200) * 2 ** (n - 1), opts.maxBackoffMs ?? 30_000)
             const t = setTimeout(() => {
               timers.delete(t)
-              add(key)
+              add(key, 'high')
             }, delay)
             timers.add(t)
           },
@@ -63,29 +82,35 @@ export function createWorkQueue(opts: WorkQueueOptions): WorkQueue {
         .finally(() => {
           running.delete(key)
           active--
-          if (dirty.delete(key)) add(key)
+          const again = dirty.get(key)
+          if (again !== undefined) {
+            dirty.delete(key)
+            addLane(key, again)
+          }
           pump()
           checkIdle()
         })
     }
   }
 
-  const add = (key: string) => {
+  const addLane = (key: string, lane: number) => {
     if (stopped) return
     if (running.has(key)) {
-      dirty.add(key)
+      dirty.set(key, Math.min(dirty.get(key) ?? lane, lane))
       return
     }
-    if (queued.has(key)) return
-    queued.add(key)
-    queue.push(key)
+    const cur = queued.get(key)
+    if (cur !== undefined && cur <= lane) return
+    queued.set(key, lane)
+    lanes[lane]!.push(key)
     pump()
   }
+  const add = (key: string, priority: Priority = 'high') => addLane(key, RANK[priority])
 
   return {
     add,
     get size() {
-      return queue.length + active
+      return waiting() + active
     },
     idle: () =>
       new Promise<void>((resolve) => {
@@ -95,7 +120,7 @@ export function createWorkQueue(opts: WorkQueueOptions): WorkQueue {
     async stop() {
       stopped = true
       timers.forEach(clearTimeout)
-      queue.length = 0
+      lanes.forEach((l) => (l.length = 0))
       queued.clear()
       if (active > 0) await new Promise<void>((r) => idleWaiters.push(r))
     },

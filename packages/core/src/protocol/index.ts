@@ -31,7 +31,7 @@ export const ZNodeInfo = z.object({
 })
 export type TNodeInfo = z.infer<typeof ZNodeInfo>
 
-export const ZObservedState = z.enum(['pending', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'unknown'])
+export const ZObservedState = z.enum(['pending', 'pulling', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'unknown'])
 export type TObservedState = z.infer<typeof ZObservedState>
 
 export const ZInstanceReport = z.object({
@@ -69,7 +69,29 @@ export const ZStatusReport = z.object({
   full: z.boolean(),
   instances: z.array(ZInstanceReport).max(10_000),
 })
-export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZHeartbeat, ZStatusReport])
+/** Instance output, batched (stdout and stderr of every driver). */
+export const ZLogs = z.object({
+  type: z.literal('logs'),
+  entries: z
+    .array(
+      z.object({
+        instanceId: z.string().uuid(),
+        stream: z.enum(['stdout', 'stderr']),
+        ts: z.string().datetime(),
+        line: z.string().max(8192),
+      }),
+    )
+    .max(2000),
+})
+/** Per-instance resource use, sampled periodically (node totals travel in heartbeats). */
+export const ZMetrics = z.object({
+  type: z.literal('metrics'),
+  ts: z.string().datetime(),
+  instances: z.array(z.object({ instanceId: z.string().uuid(), cpuMillis: z.number().int().min(0), memoryMb: z.number().int().min(0) })).max(10_000),
+})
+export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZHeartbeat, ZStatusReport, ZLogs, ZMetrics])
+export type TLogs = z.infer<typeof ZLogs>
+export type TMetrics = z.infer<typeof ZMetrics>
 export type TAgentMessage = z.infer<typeof ZAgentMessage>
 export type THello = z.infer<typeof ZHello>
 

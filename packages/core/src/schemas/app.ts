@@ -38,6 +38,16 @@ export const ZAppSpec = z
     memoryMb: z.number().int().min(4, 'At least 4 MiB').max(262_144),
     restartPolicy: ZRestartPolicy.default('always'),
     stopGraceSeconds: z.number().int().min(0).max(300).default(10),
+    /** Scheduling: labels a node must carry, replica anti-affinity, placement, priority. */
+    nodeSelector: z
+      .record(z.string().max(63), z.string().max(63))
+      .refine((l) => Object.keys(l).length <= 16, 'At most 16 labels')
+      .default({}),
+    spread: z.enum(['none', 'soft', 'hard']).default('soft'),
+    placementStrategy: z.enum(['spread', 'binpack']).nullable().default(null),
+    priorityClass: z.enum(['low', 'normal', 'high', 'critical']).default('normal'),
+    /** How many replicas a drain may take down at once. */
+    maxUnavailable: z.number().int().min(1).max(1000).default(1),
   })
   .superRefine((spec, ctx) => {
     if (spec.driver === 'process' && !spec.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'A process app needs a command' })

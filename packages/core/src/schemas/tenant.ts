@@ -16,6 +16,8 @@ export const ZCreateTenantInput = z.object({
   slug: ZName,
   name: z.string().trim().min(1, 'Required').max(80),
   quotas: ZQuotas.partial().optional(),
+  /** Default placement for the tenant's apps. */
+  placementStrategy: z.enum(['spread', 'binpack']).optional(),
 })
 export type TCreateTenantInput = z.infer<typeof ZCreateTenantInput>
 

@@ -8,7 +8,7 @@ import type { TCreateAppInput } from '../schemas/app'
 import { ZAppSpec, ZDriver, ZRestartPolicy } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
-import { recordEvent } from './events'
+import type { HotStore } from '../store/hot-store'
 import { tenantUsage } from './tenants'
 
 export const ZInstance = z.object({
@@ -57,6 +57,11 @@ export const ZAppDetail = ZAppSummary.extend({
     memoryMb: z.number(),
     restartPolicy: ZRestartPolicy,
     stopGraceSeconds: z.number(),
+    nodeSelector: z.record(z.string(), z.string()),
+    spread: z.enum(['none', 'soft', 'hard']),
+    placementStrategy: z.enum(['spread', 'binpack']).nullable(),
+    priorityClass: z.enum(['low', 'normal', 'high', 'critical']),
+    maxUnavailable: z.number(),
   }),
   instances: z.array(ZInstance),
 })
@@ -77,6 +82,11 @@ const appSelect = {
   replicas: true,
   restartPolicy: true,
   stopGraceSeconds: true,
+  nodeSelector: true,
+  spread: true,
+  placementStrategy: true,
+  priorityClass: true,
+  maxUnavailable: true,
   generation: true,
   deletedAt: true,
   createdAt: true,
@@ -91,30 +101,33 @@ const instanceSelect = {
   pendingReason: true,
   generation: true,
   node: { select: { id: true, name: true, address: true } },
-  status: { select: { state: true, restarts: true, startedAt: true, exitCode: true, message: true, generation: true } },
 } satisfies Prisma.InstanceSelect
 
 type InstanceRow = Prisma.InstanceGetPayload<{ select: typeof instanceSelect }>
 type AppRow = Prisma.AppGetPayload<{ select: typeof appSelect }>
+type StatusRow = Awaited<ReturnType<HotStore['statusesOf']>> extends Map<string, infer S> ? S : never
 
-export function toInstance(i: InstanceRow): TInstance {
-  const hostPorts = (i.hostPorts ?? {}) as Record<string, number>
-  const first = Object.values(hostPorts)[0]
+/** Joins an instance (desired store) with its last reported status (hot store). */
+export function toInstance(i: InstanceRow, portNames: string[], status: StatusRow | undefined): TInstance {
+  const hostPorts = Object.fromEntries(i.hostPorts.map((p, k) => [portNames[k] ?? `port${k}`, p]))
+  const first = i.hostPorts[0]
+  // A status reported for an earlier placement of this instance is not about this one.
+  const s = status && i.node && status.nodeId === i.node.id ? status : undefined
   return {
     id: i.id,
     ordinal: i.ordinal,
     desiredState: i.desiredState,
-    state: i.status?.state ?? 'pending',
+    state: s?.state ?? 'pending',
     node: i.node,
     hostPorts,
     url: i.node && first ? `http://${i.node.address}:${first}` : null,
-    restarts: i.status?.restarts ?? 0,
-    startedAt: i.status?.startedAt ?? null,
-    exitCode: i.status?.exitCode ?? null,
-    message: i.status?.message ?? null,
+    restarts: s?.restarts ?? 0,
+    startedAt: s?.startedAt ?? null,
+    exitCode: s?.exitCode ?? null,
+    message: s?.message ?? null,
     pendingReason: i.pendingReason,
     generation: i.generation,
-    observedGeneration: i.status?.generation ?? 0,
+    observedGeneration: s?.generation ?? 0,
   }
 }
 
@@ -149,7 +162,7 @@ async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memor
   if (over.length) throw new CoreError('QUOTA_EXCEEDED', `Quota exceeded (${over.join('; ')})`)
 }
 
-export function createAppService({ db, bus }: { db: Db; bus: ChangeBus }) {
+export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
   const changed = (tenantId: string, appId: string) => {
     bus.publish({ topic: `tenant:${tenantId}`, kind: 'app', id: appId })
     bus.publish({ topic: `app:${appId}`, kind: 'reconcile', id: appId })
@@ -164,21 +177,23 @@ export function createAppService({ db, bus }: { db: Db; bus: ChangeBus }) {
     async list(actor: Actor, tenantId: string): Promise<TAppSummary[]> {
       requireRole(actor, tenantId, 'viewer')
       const apps = await db.app.findMany({ where: { tenantId }, orderBy: { name: 'asc' }, select: appSelect })
-      const running = await db.instance.groupBy({
-        by: ['appId'],
-        where: { tenantId, desiredState: 'running', status: { state: 'running' } },
-        _count: { _all: true },
-      })
-      const byApp = new Map(running.map((r) => [r.appId, r._count._all]))
+      const instances = await db.instance.findMany({ where: { tenantId, desiredState: 'running', nodeId: { not: null } }, select: { id: true, appId: true, nodeId: true } })
+      const statuses = await hot.statusesOf(instances.map((i) => i.id))
+      const byApp = new Map<string, number>()
+      for (const i of instances) {
+        const st = statuses.get(i.id)
+        if (st?.state === 'running' && st.nodeId === i.nodeId) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1)
+      }
       return apps.map((a) => toSummary(a, byApp.get(a.id) ?? 0))
     },
 
     async get(actor: Actor, tenantId: string, appId: string): Promise<TAppDetail> {
       requireRole(actor, tenantId, 'viewer')
       const app = await findApp(tenantId, appId)
-      const instances = (await db.instance.findMany({ where: { appId }, orderBy: [{ ordinal: 'asc' }, { createdAt: 'asc' }], select: instanceSelect })).map(
-        toInstance,
-      )
+      const rows = await db.instance.findMany({ where: { appId }, orderBy: [{ ordinal: 'asc' }, { createdAt: 'asc' }], select: instanceSelect })
+      const statuses = await hot.statusesOf(rows.map((r) => r.id))
+      const portNames = (app.ports as { name: string }[]).map((p) => p.name)
+      const instances = rows.map((r) => toInstance(r, portNames, statuses.get(r.id)))
       return {
         ...toSummary(app, instances.filter((i) => i.desiredState === 'running' && i.state === 'running').length),
         spec: {
@@ -192,6 +207,11 @@ export function createAppService({ db, bus }: { db: Db; bus: ChangeBus }) {
           memoryMb: app.memoryMb,
           restartPolicy: app.restartPolicy,
           stopGraceSeconds: app.stopGraceSeconds,
+          nodeSelector: app.nodeSelector as Record<string, string>,
+          spread: app.spread,
+          placementStrategy: app.placementStrategy,
+          priorityClass: app.priorityClass,
+          maxUnavailable: app.maxUnavailable,
         },
         instances,
       }
@@ -224,12 +244,17 @@ export function createAppService({ db, bus }: { db: Db; bus: ChangeBus }) {
             memoryMb: spec.memoryMb,
             restartPolicy: spec.restartPolicy,
             stopGraceSeconds: spec.stopGraceSeconds,
+            nodeSelector: spec.nodeSelector,
+            spread: spec.spread,
+            placementStrategy: spec.placementStrategy,
+            priorityClass: spec.priorityClass,
+            maxUnavailable: spec.maxUnavailable,
           },
           select: appSelect,
         })
-        await recordEvent(tx, { tenantId, kind: 'audit', type: 'app.created', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replicas` })
         return app
       })
+      await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.created', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replicas` })
       changed(tenantId, app.id)
       return toSummary(app, 0)
     },
@@ -242,7 +267,9 @@ export function createAppService({ db, bus }: { db: Db; bus: ChangeBus }) {
         const delta = replicas - cur.replicas
         await admit(tx, tenantId, { apps: 0, instances: delta, cpuMillis: delta * cur.cpuMillis, memoryMb: delta * cur.memoryMb })
         const app = await tx.app.update({ where: { id: appId }, data: { replicas, generation: { increment: 1 } }, select: appSelect })
-        await recordEvent(tx, { tenantId, kind: 'audit', type: 'app.scaled', actorId: actor.userId, subject: `app/${app.name}`, message: `Scaled from ${cur.replicas} to ${replicas}` })
+        return { app, from: cur.replicas }
+      }).then(async ({ app, from }) => {
+        await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.scaled', actorId: actor.userId, subject: `app/${app.name}`, message: `Scaled from ${from} to ${replicas}` })
         return app
       })
       changed(tenantId, appId)
@@ -255,7 +282,7 @@ export function createAppService({ db, bus }: { db: Db; bus: ChangeBus }) {
       const app = await findApp(tenantId, appId)
       if (app.deletedAt) return
       await db.app.update({ where: { id: appId }, data: { deletedAt: new Date(), generation: { increment: 1 } } })
-      await recordEvent(db, { tenantId, kind: 'audit', type: 'app.deleted', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deleted` })
+      await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.deleted', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deleted` })
       changed(tenantId, appId)
     },
   }

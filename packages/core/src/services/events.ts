@@ -1,8 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireRole } from '../auth/actor'
-import type { Db, Tx } from '../store/db'
-import type { Prisma } from '../generated/prisma/client'
+import type { HotStore } from '../store/hot-store'
 
 export const ZEvent = z.object({
   id: z.string(),
@@ -15,30 +14,11 @@ export const ZEvent = z.object({
 })
 export type TEvent = z.infer<typeof ZEvent>
 
-export interface NewEvent {
-  tenantId?: string | null
-  kind: 'audit' | 'system'
-  type: string
-  actorId?: string | null
-  subject: string
-  message: string
-  data?: Prisma.InputJsonValue
-}
-
-export function recordEvent(db: Db | Tx, e: NewEvent) {
-  return db.event.create({ data: { ...e, data: e.data ?? {} }, select: { id: true } })
-}
-
-export function createEventService({ db }: { db: Db }) {
+export function createEventService({ hot }: { hot: HotStore }) {
   return {
     async list(actor: Actor, tenantId: string, opts: { limit: number; beforeId?: string }): Promise<TEvent[]> {
       requireRole(actor, tenantId, 'viewer')
-      const rows = await db.event.findMany({
-        where: { tenantId, ...(opts.beforeId ? { id: { lt: BigInt(opts.beforeId) } } : {}) },
-        orderBy: { id: 'desc' },
-        take: opts.limit,
-        select: { id: true, kind: true, type: true, subject: true, message: true, actorId: true, createdAt: true },
-      })
+      const rows = await hot.listEvents(tenantId, opts)
       return rows.map((r) => ({ ...r, id: r.id.toString() }))
     },
   }

@@ -7,7 +7,7 @@ import type { TAddMemberInput, TMemberRole } from '../schemas/tenant'
 import { ZMemberRole } from '../schemas/tenant'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
-import { recordEvent } from './events'
+import type { HotStore } from '../store/hot-store'
 
 export const ZMember = z.object({
   userId: z.string(),
@@ -28,7 +28,7 @@ function requireMemberAdmin(actor: Actor, tenantId: string, touchesOwner: boolea
   if (touchesOwner && role !== 'owner') throw forbidden('Only an owner can grant or remove the owner role')
 }
 
-export function createMemberService({ db, bus }: { db: Db; bus: ChangeBus }) {
+export function createMemberService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
   const changed = (tenantId: string) => bus.publish({ topic: `tenant:${tenantId}`, kind: 'member' })
   const ownerCount = (tenantId: string) => db.membership.count({ where: { tenantId, role: 'owner' } })
 
@@ -57,7 +57,7 @@ export function createMemberService({ db, bus }: { db: Db; bus: ChangeBus }) {
       const existing = await db.membership.findUnique({ where: { userId_tenantId: { userId: user.id, tenantId } }, select: { id: true } })
       if (existing) throw new CoreError('CONFLICT', `${input.email} is already a member`)
       const m = await db.membership.create({ data: { userId: user.id, tenantId, role: input.role }, select: { role: true, createdAt: true } })
-      await recordEvent(db, { tenantId, kind: 'audit', type: 'member.added', actorId: actor.userId, subject: `user/${user.email}`, message: `${user.email} added as ${input.role}` })
+      await hot.recordEvent({ tenantId, kind: 'audit', type: 'member.added', actorId: actor.userId, subject: `user/${user.email}`, message: `${user.email} added as ${input.role}` })
       changed(tenantId)
       return { userId: user.id, email: user.email, name: user.name, role: m.role, createdAt: m.createdAt }
     },
@@ -68,7 +68,7 @@ export function createMemberService({ db, bus }: { db: Db; bus: ChangeBus }) {
       requireMemberAdmin(actor, tenantId, role === 'owner' || m.role === 'owner')
       if (m.role === 'owner' && role !== 'owner' && (await ownerCount(tenantId)) <= 1) throw new CoreError('CONFLICT', 'A tenant needs at least one owner')
       await db.membership.update({ where: { id: m.id }, data: { role } })
-      await recordEvent(db, { tenantId, kind: 'audit', type: 'member.role', actorId: actor.userId, subject: `user/${userId}`, message: `Role changed from ${m.role} to ${role}` })
+      await hot.recordEvent({ tenantId, kind: 'audit', type: 'member.role', actorId: actor.userId, subject: `user/${userId}`, message: `Role changed from ${m.role} to ${role}` })
       changed(tenantId)
     },
 
@@ -78,7 +78,7 @@ export function createMemberService({ db, bus }: { db: Db; bus: ChangeBus }) {
       requireMemberAdmin(actor, tenantId, m.role === 'owner')
       if (m.role === 'owner' && (await ownerCount(tenantId)) <= 1) throw new CoreError('CONFLICT', 'A tenant needs at least one owner')
       await db.membership.delete({ where: { id: m.id } })
-      await recordEvent(db, { tenantId, kind: 'audit', type: 'member.removed', actorId: actor.userId, subject: `user/${userId}`, message: 'Member removed' })
+      await hot.recordEvent({ tenantId, kind: 'audit', type: 'member.removed', actorId: actor.userId, subject: `user/${userId}`, message: 'Member removed' })
       changed(tenantId)
     },
   }

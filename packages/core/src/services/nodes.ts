@@ -7,7 +7,7 @@ import { CoreError } from '../errors'
 import { ZDriver } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
-import { recordEvent } from './events'
+import type { HotStore } from '../store/hot-store'
 
 export const ZNode = z.object({
   id: z.string(),
@@ -17,6 +17,8 @@ export const ZNode = z.object({
   drivers: z.array(ZDriver),
   agentVersion: z.string(),
   schedulable: z.boolean(),
+  /** Drain in progress: instances still to move off. */
+  drain: z.object({ remaining: z.number() }).nullable(),
   dedicatedTenant: z.object({ id: z.string(), slug: z.string() }).nullable(),
   state: z.enum(['ready', 'not_ready']),
   connected: z.boolean(),
@@ -42,7 +44,7 @@ export const ZJoinToken = z.object({
 })
 export type TJoinToken = z.infer<typeof ZJoinToken>
 
-export function createNodeService({ db, bus, clock }: { db: Db; bus: ChangeBus; clock: Clock }) {
+export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
   return {
     async list(actor: Actor): Promise<TNode[]> {
       requireOperator(actor)
@@ -59,11 +61,12 @@ export function createNodeService({ db, bus, clock }: { db: Db; bus: ChangeBus; 
           cpuMillis: true,
           memoryMb: true,
           desiredGeneration: true,
+          draining: true,
           dedicatedTenant: { select: { id: true, slug: true } },
-          status: true,
-          instances: { where: { desiredState: 'running' }, select: { app: { select: { cpuMillis: true, memoryMb: true } } } },
+          instances: { where: { releasedAt: null }, select: { cpuMillis: true, memoryMb: true, desiredState: true } },
         },
       })
+      const statuses = new Map((await hot.nodeStatuses(nodes.map((n) => n.id))).map((s) => [s.nodeId, s]))
       return nodes.map((n) => ({
         id: n.id,
         name: n.name,
@@ -72,30 +75,42 @@ export function createNodeService({ db, bus, clock }: { db: Db; bus: ChangeBus; 
         drivers: n.drivers,
         agentVersion: n.agentVersion,
         schedulable: n.schedulable,
+        drain: n.draining ? { remaining: n.instances.filter((i) => i.desiredState === 'running').length } : null,
         dedicatedTenant: n.dedicatedTenant,
-        state: n.status?.state ?? 'not_ready',
-        connected: n.status?.connected ?? false,
-        lastHeartbeatAt: n.status?.lastHeartbeatAt ?? null,
+        state: statuses.get(n.id)?.state ?? 'not_ready',
+        connected: statuses.get(n.id)?.connected ?? false,
+        lastHeartbeatAt: statuses.get(n.id)?.lastHeartbeatAt ?? null,
         capacity: { cpuMillis: n.cpuMillis, memoryMb: n.memoryMb },
         allocated: {
-          cpuMillis: n.instances.reduce((s, i) => s + i.app.cpuMillis, 0),
-          memoryMb: n.instances.reduce((s, i) => s + i.app.memoryMb, 0),
+          cpuMillis: n.instances.reduce((s, i) => s + i.cpuMillis, 0),
+          memoryMb: n.instances.reduce((s, i) => s + i.memoryMb, 0),
           instances: n.instances.length,
         },
-        usage: { cpuMillis: n.status?.cpuUsedMillis ?? 0, memoryMb: n.status?.memoryUsedMb ?? 0 },
+        usage: { cpuMillis: statuses.get(n.id)?.cpuUsedMillis ?? 0, memoryMb: statuses.get(n.id)?.memoryUsedMb ?? 0 },
         desiredGeneration: n.desiredGeneration,
-        appliedGeneration: n.status?.appliedGeneration ?? 0,
+        appliedGeneration: statuses.get(n.id)?.appliedGeneration ?? 0,
       }))
     },
 
+    /** Cordon: no new placements. Uncordon also ends a drain. */
     async setSchedulable(actor: Actor, nodeId: string, schedulable: boolean): Promise<void> {
       requireOperator(actor)
-      const n = await db.node.update({ where: { id: nodeId }, data: { schedulable }, select: { name: true } }).catch(() => {
+      const n = await db.node.update({ where: { id: nodeId }, data: { schedulable, ...(schedulable && { draining: false }) }, select: { name: true } }).catch(() => {
         throw new CoreError('NOT_FOUND', 'Node not found')
       })
-      await recordEvent(db, { kind: 'audit', type: schedulable ? 'node.uncordoned' : 'node.cordoned', actorId: actor.userId, subject: `node/${n.name}`, message: `Node ${n.name} ${schedulable ? 'uncordoned' : 'cordoned'}` })
+      await hot.recordEvent({ kind: 'audit', type: schedulable ? 'node.uncordoned' : 'node.cordoned', actorId: actor.userId, subject: `node/${n.name}`, message: `Node ${n.name} ${schedulable ? 'uncordoned' : 'cordoned'}` })
       bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
-      if (schedulable) bus.publish({ topic: 'scheduler', kind: 'capacity' })
+    },
+
+    /** Drain: cordon, then the drain controller moves instances off, max-unavailable per app. */
+    async drain(actor: Actor, nodeId: string): Promise<void> {
+      requireOperator(actor)
+      const n = await db.node.update({ where: { id: nodeId }, data: { schedulable: false, draining: true }, select: { name: true } }).catch(() => {
+        throw new CoreError('NOT_FOUND', 'Node not found')
+      })
+      await hot.recordEvent({ kind: 'audit', type: 'node.drain', actorId: actor.userId, subject: `node/${n.name}`, message: `Drain of ${n.name} started` })
+      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
+      bus.publish({ topic: 'controller', kind: 'drain', id: nodeId })
     },
 
     async setDedicatedTenant(actor: Actor, nodeId: string, tenantId: string | null): Promise<void> {
@@ -105,7 +120,6 @@ export function createNodeService({ db, bus, clock }: { db: Db; bus: ChangeBus; 
         throw new CoreError('NOT_FOUND', 'Node not found')
       })
       bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
-      bus.publish({ topic: 'scheduler', kind: 'capacity' })
     },
 
     async createJoinToken(actor: Actor, input: { description: string; ttlHours: number }): Promise<{ token: string; joinToken: TJoinToken }> {
@@ -120,7 +134,7 @@ export function createNodeService({ db, bus, clock }: { db: Db; bus: ChangeBus; 
           createdById: actor.userId,
         },
       })
-      await recordEvent(db, { kind: 'audit', type: 'jointoken.created', actorId: actor.userId, subject: `jointoken/${t.prefix}`, message: `Join token "${t.description}" created` })
+      await hot.recordEvent({ kind: 'audit', type: 'jointoken.created', actorId: actor.userId, subject: `jointoken/${t.prefix}`, message: `Join token "${t.description}" created` })
       bus.publish({ topic: 'fleet', kind: 'jointoken' })
       return { token, joinToken: { id: t.id, description: t.description, prefix: t.prefix, expiresAt: t.expiresAt, uses: t.uses, revoked: false, createdAt: t.createdAt } }
     },

@@ -7,7 +7,7 @@ import type { TCreateTenantInput, TQuotas } from '../schemas/tenant'
 import { ZMemberRole } from '../schemas/tenant'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
-import { recordEvent } from './events'
+import type { HotStore } from '../store/hot-store'
 
 const tenantSelect = {
   id: true,
@@ -17,6 +17,7 @@ const tenantSelect = {
   quotaMemoryMb: true,
   quotaInstances: true,
   quotaApps: true,
+  placementStrategy: true,
   createdAt: true,
 } satisfies Prisma.TenantSelect
 
@@ -25,6 +26,7 @@ export const ZTenant = z.object({
   slug: z.string(),
   name: z.string(),
   quotas: z.object({ cpuMillis: z.number(), memoryMb: z.number(), instances: z.number(), apps: z.number() }),
+  placementStrategy: z.enum(['spread', 'binpack']),
   createdAt: z.date(),
   /** The caller's role; operators who are not members read as viewer. */
   role: ZMemberRole.nullable(),
@@ -43,6 +45,7 @@ const toTenant = (t: TenantRow, actor: Actor): TTenant => ({
   slug: t.slug,
   name: t.name,
   createdAt: t.createdAt,
+  placementStrategy: t.placementStrategy,
   quotas: { cpuMillis: t.quotaCpuMillis, memoryMb: t.quotaMemoryMb, instances: t.quotaInstances, apps: t.quotaApps },
   role: roleIn(actor, t.id),
 })
@@ -65,7 +68,7 @@ export async function tenantUsage(db: Db | Prisma.TransactionClient, tenantId: s
   }
 }
 
-export function createTenantService({ db, bus }: { db: Db; bus: ChangeBus }) {
+export function createTenantService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
   return {
     async list(actor: Actor): Promise<TTenant[]> {
       const rows = await db.tenant.findMany({
@@ -87,11 +90,11 @@ export function createTenantService({ db, bus }: { db: Db; bus: ChangeBus }) {
       requireOperator(actor)
       const exists = await db.tenant.findUnique({ where: { slug: input.slug }, select: { id: true } })
       if (exists) throw new CoreError('CONFLICT', `A tenant with slug "${input.slug}" already exists`)
-      const t = await db.$transaction(async (tx) => {
-        const t = await tx.tenant.create({ data: { slug: input.slug, name: input.name, ...quotaData(input.quotas ?? {}) }, select: tenantSelect })
-        await recordEvent(tx, { tenantId: t.id, kind: 'audit', type: 'tenant.created', actorId: actor.userId, subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` })
-        return t
+      const t = await db.tenant.create({
+        data: { slug: input.slug, name: input.name, ...quotaData(input.quotas ?? {}), ...(input.placementStrategy && { placementStrategy: input.placementStrategy }) },
+        select: tenantSelect,
       })
+      await hot.recordEvent({ tenantId: t.id, kind: 'audit', type: 'tenant.created', actorId: actor.userId, subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` })
       bus.publish({ topic: 'tenants', kind: 'tenant', id: t.id })
       return toTenant(t, actor)
     },
@@ -101,7 +104,7 @@ export function createTenantService({ db, bus }: { db: Db; bus: ChangeBus }) {
       const t = await db.tenant.update({ where: { id: tenantId }, data: quotaData(quotas), select: tenantSelect }).catch(() => {
         throw new CoreError('NOT_FOUND', 'Tenant not found')
       })
-      await recordEvent(db, { tenantId, kind: 'audit', type: 'tenant.quotas', actorId: actor.userId, subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas })
+      await hot.recordEvent({ tenantId, kind: 'audit', type: 'tenant.quotas', actorId: actor.userId, subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas })
       bus.publish({ topic: `tenant:${tenantId}`, kind: 'tenant', id: tenantId })
       return toTenant(t, actor)
     },

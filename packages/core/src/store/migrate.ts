@@ -14,7 +14,8 @@ const HISTORY_DDL = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
   "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
   "applied_steps_count" INTEGER NOT NULL DEFAULT 0
 )`
-const LOCK_KEY = 72707369 // arbitrary, fixed: one migrator at a time across BFF processes
+// One migrator per (database, schema) at a time across BFF processes.
+const lockKey = (schema: string) => 72707369 + [...schema].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 100_000, 0)
 
 export interface MigrationResult {
   applied: string[]
@@ -26,7 +27,9 @@ export interface MigrationResult {
  * transaction, under a session advisory lock so several BFFs can start at once.
  * Prisma's schema engine is a native download we cannot rely on (air-gapped installs).
  */
-export async function applyMigrations(pool: pg.Pool, migrationsDir: string): Promise<MigrationResult> {
+export async function applyMigrations(pool: pg.Pool, migrationsDir: string, opts: { schema?: string } = {}): Promise<MigrationResult> {
+  const schema = opts.schema ?? 'public'
+  const LOCK_KEY = lockKey(schema)
   const names = (await readdir(migrationsDir, { withFileTypes: true }))
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
@@ -34,6 +37,9 @@ export async function applyMigrations(pool: pg.Pool, migrationsDir: string): Pro
   const client = await pool.connect()
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY])
+    // Each schema keeps its own history table, as Prisma does with ?schema=.
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema.replace(/"/g, '')}"`)
+    await client.query(`SET search_path TO "${schema.replace(/"/g, '')}"`)
     await client.query(HISTORY_DDL)
     const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null }>(
       'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"',
@@ -64,6 +70,7 @@ export async function applyMigrations(pool: pg.Pool, migrationsDir: string): Pro
     return { applied, total: names.length }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {})
+    await client.query('RESET search_path').catch(() => {})
     client.release()
   }
 }

@@ -1,0 +1,60 @@
+/** What the scheduler knows about a node: one entry of the node cache. */
+export interface SchedNode {
+  id: string
+  name: string
+  ready: boolean
+  /** False when cordoned or draining. */
+  schedulable: boolean
+  dedicatedTenantId: string | null
+  drivers: ReadonlySet<string>
+  labels: Readonly<Record<string, string>>
+  cpuCapacity: number
+  memoryCapacity: number
+  cpuAllocated: number
+  memoryAllocated: number
+  /** Host ports held by instances on the node. */
+  portsUsed: number
+  /** appId -> replicas of that app holding capacity on the node. */
+  appCounts: Map<string, number>
+}
+
+export type Strategy = 'spread' | 'binpack'
+export type SpreadMode = 'none' | 'soft' | 'hard'
+
+/** One instance to place, with everything placement needs from its app and tenant. */
+export interface PlacementRequest {
+  instanceId: string
+  tenantId: string
+  appId: string
+  driver: string
+  cpuMillis: number
+  memoryMb: number
+  /** Dynamic host ports the instance needs (one per app port). */
+  portCount: number
+  nodeSelector: Readonly<Record<string, string>>
+  spread: SpreadMode
+  strategy: Strategy
+  priority: number
+}
+
+export interface PortRange {
+  min: number
+  max: number
+}
+
+/** A filter answers null (fits) or why the node cannot take the instance. */
+export type Filter = (node: SchedNode, req: PlacementRequest, ctx: { ports: PortRange }) => string | null
+
+/**
+ * A scorer gives a raw score (higher is better); scores are normalised to 0..100 before
+ * weights apply: by the scorer's fixed range when it has one (so small differences stay
+ * small), else by the min and max over the candidate nodes.
+ */
+export interface Scorer {
+  name: string
+  range?: readonly [number, number]
+  weight: (req: PlacementRequest) => number
+  score: (node: SchedNode, req: PlacementRequest) => number
+}
+
+export const PRIORITY_OF_CLASS = { low: 0, normal: 100, high: 1000, critical: 10_000 } as const

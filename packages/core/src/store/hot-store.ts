@@ -1,0 +1,145 @@
+import type pg from 'pg'
+import type { Clock } from '../clock'
+import type { Prisma } from '../generated/hot/client'
+import type { TInstanceReport, TObservedState } from '../protocol'
+import type { Hot } from './db'
+import { createGroupCommit } from './group-commit'
+
+export interface HeartbeatRow {
+  cpuUsedMillis: number
+  memoryUsedMb: number
+  appliedGeneration: number
+  at: Date
+}
+
+export interface StatusRow extends TInstanceReport {
+  tenantId: string
+  nodeId: string
+}
+
+export interface NewEvent {
+  tenantId?: string | null
+  kind: 'audit' | 'system'
+  type: string
+  actorId?: string | null
+  subject: string
+  message: string
+  data?: Prisma.InputJsonValue
+}
+
+export const TERMINAL_STATES: ReadonlySet<TObservedState> = new Set(['stopped', 'exited', 'failed'])
+
+/**
+ * The hot store: node leases, observed instance status and events. Heartbeats and status
+ * reports are group-committed: one statement per flush, whatever the number of agents.
+ */
+export interface HotStoreDeps {
+  hot: Hot
+  hotPool: pg.Pool
+  clock: Clock
+  flushMs?: number
+  onError(err: Error): void
+  /** NotReady nodes that heartbeat again are ready again. */
+  onNodesRevived?(nodeIds: string[]): void
+}
+
+export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onNodesRevived }: HotStoreDeps) {
+  const heartbeats = createGroupCommit<string, HeartbeatRow>({
+    maxDelayMs: flushMs,
+    onError,
+    async flush(items) {
+      const ids = [...items.keys()]
+      const beats = [...items.values()]
+      const { rows } = await hotPool.query<{ nodeId: string; revived: boolean }>(
+        `WITH v AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::timestamp[]) AS v(id, cpu, mem, gen, at)),
+              was AS (SELECT "nodeId" FROM hot."NodeStatus" WHERE "nodeId" IN (SELECT id FROM v) AND state = 'not_ready')
+         UPDATE hot."NodeStatus" AS s SET "lastHeartbeatAt" = v.at, "updatedAt" = v.at, "cpuUsedMillis" = v.cpu, "memoryUsedMb" = v.mem,
+           "appliedGeneration" = v.gen, connected = true, state = 'ready', "notReadySince" = NULL
+         FROM v WHERE s."nodeId" = v.id
+         RETURNING s."nodeId", s."nodeId" IN (SELECT "nodeId" FROM was) AS revived`,
+        [ids, beats.map((r) => r.cpuUsedMillis), beats.map((r) => r.memoryUsedMb), beats.map((r) => r.appliedGeneration), beats.map((r) => r.at.toISOString())],
+      )
+      const revived = rows.filter((r) => r.revived).map((r) => r.nodeId)
+      if (revived.length) onNodesRevived?.(revived)
+    },
+  })
+
+  const statuses = createGroupCommit<string, StatusRow & { at: Date }>({
+    maxDelayMs: flushMs,
+    onError,
+    async flush(items) {
+      const r = [...items.values()]
+      await hotPool.query(
+        `INSERT INTO hot."InstanceStatus" ("instanceId", "tenantId", "nodeId", state, pid, restarts, "startedAt", "exitCode", message, generation, "updatedAt")
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::hot."ObservedState"[], $5::int[], $6::int[], $7::timestamp[], $8::int[], $9::text[], $10::int[], $11::timestamp[])
+         ON CONFLICT ("instanceId") DO UPDATE SET "tenantId" = EXCLUDED."tenantId", "nodeId" = EXCLUDED."nodeId", state = EXCLUDED.state, pid = EXCLUDED.pid,
+           restarts = EXCLUDED.restarts, "startedAt" = EXCLUDED."startedAt", "exitCode" = EXCLUDED."exitCode", message = EXCLUDED.message,
+           generation = EXCLUDED.generation, "updatedAt" = EXCLUDED."updatedAt"`,
+        [
+          r.map((x) => x.instanceId),
+          r.map((x) => x.tenantId),
+          r.map((x) => x.nodeId),
+          r.map((x) => x.state),
+          r.map((x) => x.pid),
+          r.map((x) => x.restarts),
+          r.map((x) => x.startedAt),
+          r.map((x) => x.exitCode),
+          r.map((x) => x.message),
+          r.map((x) => x.generation),
+          r.map((x) => x.at.toISOString()),
+        ],
+      )
+    },
+  })
+
+  return {
+    heartbeat: (nodeId: string, row: HeartbeatRow) => heartbeats.add(nodeId, row),
+    reportStatuses: (rows: StatusRow[]) => Promise.all(rows.map((row) => statuses.add(row.instanceId, { ...row, at: clock.now() }))).then(() => {}),
+    async flush() {
+      await Promise.all([heartbeats.drain(), statuses.drain()])
+    },
+
+    /** A node (re)connected: it is ready and its lease starts now. */
+    async nodeConnected(nodeId: string) {
+      const now = clock.now()
+      await hot.nodeStatus.upsert({
+        where: { nodeId },
+        create: { nodeId, state: 'ready', connected: true, lastHeartbeatAt: now, updatedAt: now },
+        update: { state: 'ready', connected: true, lastHeartbeatAt: now, updatedAt: now, notReadySince: null },
+      })
+    },
+    async nodeDisconnected(nodeId: string) {
+      await hot.nodeStatus.updateMany({ where: { nodeId }, data: { connected: false, updatedAt: clock.now() } })
+    },
+    /** Heartbeats from a node that was NotReady make it ready again. */
+    async reviveNode(nodeId: string): Promise<boolean> {
+      const { count } = await hot.nodeStatus.updateMany({ where: { nodeId, state: 'not_ready' }, data: { state: 'ready', notReadySince: null, updatedAt: clock.now() } })
+      return count > 0
+    },
+    /** Nodes whose lease expired become NotReady; returns them. */
+    async expireLeases(leaseMs: number): Promise<string[]> {
+      const now = clock.now()
+      const { rows } = await hotPool.query<{ nodeId: string }>(
+        `UPDATE hot."NodeStatus" SET state = 'not_ready', "notReadySince" = $2, "updatedAt" = $2
+         WHERE state = 'ready' AND "lastHeartbeatAt" < $1 RETURNING "nodeId"`,
+        [new Date(now.getTime() - leaseMs).toISOString(), now.toISOString()],
+      )
+      return rows.map((r) => r.nodeId)
+    },
+    nodeStatuses: (nodeIds?: string[]) => hot.nodeStatus.findMany({ where: nodeIds ? { nodeId: { in: nodeIds } } : {} }),
+
+    statusesOf: async (instanceIds: string[]) =>
+      new Map((await hot.instanceStatus.findMany({ where: { instanceId: { in: instanceIds } } })).map((s) => [s.instanceId, s])),
+    forgetStatuses: (instanceIds: string[]) => hot.instanceStatus.deleteMany({ where: { instanceId: { in: instanceIds } } }),
+
+    recordEvent: (e: NewEvent) => hot.event.create({ data: { ...e, data: e.data ?? {} }, select: { id: true } }),
+    listEvents: (tenantId: string, opts: { limit: number; beforeId?: string }) =>
+      hot.event.findMany({
+        where: { tenantId, ...(opts.beforeId ? { id: { lt: BigInt(opts.beforeId) } } : {}) },
+        orderBy: { id: 'desc' },
+        take: opts.limit,
+        select: { id: true, kind: true, type: true, subject: true, message: true, actorId: true, createdAt: true },
+      }),
+  }
+}
+export type HotStore = ReturnType<typeof createHotStore>
