@@ -31,6 +31,8 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
         memoryMb: info.memoryMb,
         drivers: info.drivers,
         agentVersion: info.agentVersion,
+        portMin: info.portRange?.min ?? null,
+        portMax: info.portRange?.max ?? null,
       }
       let nodeId: string
       let credential: string | undefined

@@ -28,6 +28,11 @@ export const ZNodeInfo = z.object({
   memoryMb: z.number().int().min(1).max(100_000_000),
   drivers: z.array(ZDriver).min(1),
   agentVersion: z.string().max(40),
+  /** Host ports this node hands to instances; absent: the control plane's default range. */
+  portRange: z
+    .object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
+    .refine((r) => r.max >= r.min, 'max must be at least min')
+    .optional(),
 })
 export type TNodeInfo = z.infer<typeof ZNodeInfo>
 

@@ -44,7 +44,10 @@ export async function applyPlan(pool: pg.Pool, plan: readonly Planned[], range: 
   try {
     await client.query('BEGIN')
     await client.query('SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(x, 7) AS h FROM unnest($1::text[]) AS x ORDER BY 1) AS s', [nodeIds])
-    const caps = await client.query<{ id: string; cpu: number; mem: number }>('SELECT id, "cpuMillis" AS cpu, "memoryMb" AS mem FROM "Node" WHERE id = ANY($1::uuid[])', [nodeIds])
+    const caps = await client.query<{ id: string; cpu: number; mem: number; pmin: number | null; pmax: number | null }>(
+      'SELECT id, "cpuMillis" AS cpu, "memoryMb" AS mem, "portMin" AS pmin, "portMax" AS pmax FROM "Node" WHERE id = ANY($1::uuid[])',
+      [nodeIds],
+    )
     const allocs = await client.query<{ nodeId: string; appId: string; n: number; cpu: number; mem: number }>(
         `SELECT "nodeId", "appId", count(*)::int AS n, sum("cpuMillis")::int AS cpu, sum("memoryMb")::int AS mem
          FROM "Instance" WHERE "nodeId" = ANY($1::uuid[]) AND "releasedAt" IS NULL GROUP BY 1, 2`,
@@ -74,7 +77,7 @@ export async function applyPlan(pool: pg.Pool, plan: readonly Planned[], range: 
     for (const p of plan) {
       const cap = capacity.get(p.nodeId)
       const u = used.get(p.nodeId)!
-      const hostPorts = cap && u.cpu + p.req.cpuMillis <= cap.cpu && u.memory + p.req.memoryMb <= cap.mem ? freePorts(u.portSet, p.req.portCount, range) : null
+      const hostPorts = cap && u.cpu + p.req.cpuMillis <= cap.cpu && u.memory + p.req.memoryMb <= cap.mem ? freePorts(u.portSet, p.req.portCount, cap.pmin !== null && cap.pmax !== null ? { min: cap.pmin, max: cap.pmax } : range) : null
       if (!hostPorts || (p.req.spread === 'hard' && (u.apps.get(p.req.appId) ?? 0) > 0)) {
         result.conflicts.push(p)
         continue

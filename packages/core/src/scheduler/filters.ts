@@ -18,7 +18,13 @@ export const filters: readonly { name: string; run: Filter }[] = [
   { name: 'spread', run: (n, r) => (r.spread === 'hard' && (n.appCounts.get(r.appId) ?? 0) > 0 ? 'already runs a replica of this app' : null) },
   { name: 'cpu', run: (n, r) => (n.cpuCapacity - n.cpuAllocated >= r.cpuMillis ? null : 'insufficient cpu') },
   { name: 'memory', run: (n, r) => (n.memoryCapacity - n.memoryAllocated >= r.memoryMb ? null : 'insufficient memory') },
-  { name: 'ports', run: (n, r, { ports }) => (ports.max - ports.min + 1 - n.portsUsed >= r.portCount ? null : 'no free host ports') },
+  {
+    name: 'ports',
+    run: (n, r, { ports }) => {
+      const range = n.portRange ?? ports
+      return range.max - range.min + 1 - n.portsUsed >= r.portCount ? null : 'no free host ports'
+    },
+  },
 ]
 
 /** Detailed text for the one-node case, e.g. "insufficient memory: 512 MiB free, 1024 MiB asked". */

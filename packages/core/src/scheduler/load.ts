@@ -8,7 +8,7 @@ export async function loadNodes(db: Db, hot: HotStore, pool: pg.Pool, ids?: stri
   const [nodes, statuses, allocs, ports] = await Promise.all([
     db.node.findMany({
       where: ids ? { id: { in: ids } } : {},
-      select: { id: true, name: true, cpuMillis: true, memoryMb: true, schedulable: true, draining: true, dedicatedTenantId: true, drivers: true, labels: true },
+      select: { id: true, name: true, cpuMillis: true, memoryMb: true, schedulable: true, draining: true, dedicatedTenantId: true, drivers: true, labels: true, portMin: true, portMax: true },
     }),
     hot.nodeStatuses(ids),
     pool.query<{ nodeId: string; appId: string; n: number; cpu: number; mem: number }>(
@@ -45,6 +45,7 @@ export async function loadNodes(db: Db, hot: HotStore, pool: pg.Pool, ids?: stri
     cpuAllocated: byNode.get(n.id)?.cpu ?? 0,
     memoryAllocated: byNode.get(n.id)?.mem ?? 0,
     portsUsed: portsUsed.get(n.id) ?? 0,
+    portRange: n.portMin !== null && n.portMax !== null ? { min: n.portMin, max: n.portMax } : null,
     appCounts: byNode.get(n.id)?.apps ?? new Map(),
   }))
 }

@@ -17,6 +17,7 @@ const node = (id: string, over: Partial<SchedNode> = {}): SchedNode => ({
   cpuAllocated: 0,
   memoryAllocated: 0,
   portsUsed: 0,
+  portRange: null,
   appCounts: new Map(),
   ...over,
 })

@@ -17,6 +17,7 @@ const nodes = (n: number): SchedNode[] =>
     cpuAllocated: 0,
     memoryAllocated: 0,
     portsUsed: 0,
+    portRange: null,
     appCounts: new Map(),
   }))
 const req = (tenantId: string, i: number): PlacementRequest => ({

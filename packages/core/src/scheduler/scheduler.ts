@@ -49,8 +49,9 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
   /** Assumed but not yet committed, per node, so a refresh from the database keeps them. */
   const inflight = new Map<string, PlacementRequest[]>()
   const stats = { placed: 0, conflicts: 0, unschedulable: 0, errors: 0 }
-  let order: string[] = []
-  let cursor = 0
+  const order: string[] = []
+  /** Placements each queue has received: the next batch goes to the least served (fair queuing). */
+  const served = new Map<string, number>()
   let seq = 0
   let offset = 0
   let stopped = true
@@ -72,6 +73,13 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
       queues.set(key, q)
       order.push(key)
     }
+    // A queue that was idle starts level with the busiest-served active queue's floor: it
+    // goes next, but cannot spend credit saved while it had nothing to place.
+    if (q.activeCount === 0 && q.backoffCount === 0) {
+      let floor = Infinity
+      for (const [k, other] of queues) if (k !== key && other.activeCount > 0) floor = Math.min(floor, served.get(k) ?? 0)
+      served.set(key, Math.max(served.get(key) ?? 0, floor === Infinity ? 0 : floor))
+    }
     return q
   }
 
@@ -83,19 +91,24 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
     w.forEach((f) => f())
   }
 
-  /** Next queue with active work that no other worker holds, round-robin. */
+  /** The least-served queue with active work that no other worker holds; on a tie, the shortest. */
   const nextKey = (): string | null => {
-    for (let i = 0; i < order.length; i++) {
-      const key = order[(cursor + i) % order.length]!
-      const q = queues.get(key)!
+    let best: string | null = null
+    let bestServed = 0
+    let bestLen = 0
+    for (const key of order) {
       if (busy.has(key)) continue
+      const q = queues.get(key)!
       q.take(0) // promotes due backoff items
-      if (q.activeCount > 0) {
-        cursor = (cursor + i + 1) % Math.max(order.length, 1)
-        return key
+      if (q.activeCount === 0) continue
+      const sv = served.get(key) ?? 0
+      if (best === null || sv < bestServed || (sv === bestServed && q.activeCount < bestLen)) {
+        best = key
+        bestServed = sv
+        bestLen = q.activeCount
       }
     }
-    return null
+    return best
   }
 
   const scheduleDueWake = () => {
@@ -163,6 +176,7 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
       const byId = new Map(planned.map((p) => [p.req.instanceId, p.item]))
       for (const c of res.conflicts) q.retryNow(byId.get(c.req.instanceId)!)
       stats.placed += placed.length
+      served.set(key, (served.get(key) ?? 0) + placed.length + res.conflicts.length)
       stats.conflicts += res.conflicts.length
       if (placed.length) onPlaced(placed)
     } catch (err) {

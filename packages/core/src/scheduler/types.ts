@@ -12,8 +12,9 @@ export interface SchedNode {
   memoryCapacity: number
   cpuAllocated: number
   memoryAllocated: number
-  /** Host ports held by instances on the node. */
+  /** Host ports held by instances on the node, and the node's own range if it has one. */
   portsUsed: number
+  portRange: PortRange | null
   /** appId -> replicas of that app holding capacity on the node. */
   appCounts: Map<string, number>
 }

@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoRoot } from '../src/config'
+import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+
+// Two real agent processes against one BFF: drain, then lose a node and reschedule.
+const LEASE_MS = 1500
+const GRACE_MS = 1000
+let bff: TestBff
+let dir: string
+let joinToken: string
+let tenantId: string
+const agents = new Map<string, ChildProcess>()
+type Caller = Awaited<ReturnType<typeof callerFor>>
+let op: Caller
+let dev: Caller
+
+function startAgent(name: string) {
+  const child = spawn(
+    process.execPath,
+    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--stop-on-exit', '--log-level', 'warn'],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
+  )
+  agents.set(name, child)
+  return child
+}
+const stopAgent = (name: string, signal: NodeJS.Signals) =>
+  new Promise<void>((resolve) => {
+    const c = agents.get(name)
+    if (!c || c.exitCode !== null || c.signalCode !== null) return resolve()
+    c.once('exit', () => resolve())
+    c.kill(signal)
+  })
+const nodeByName = async (name: string) => (await op.nodes.list()).find((n) => n.name === name)
+
+beforeAll(async () => {
+  bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: String(LEASE_MS), ALVEARY_EVICTION_GRACE_MS: String(GRACE_MS) })
+  dir = await mkdtemp(path.join(os.tmpdir(), 'alveary-lifecycle-'))
+  op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
+  joinToken = (await op.joinTokens.create({ description: 'lifecycle', ttlHours: 1 })).token
+  tenantId = (await op.tenants.create({ slug: 'life', name: 'Life' })).id
+  await op.members.add({ tenantId, email: 'dev@life.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  dev = await callerFor(bff, 'dev@life.test', 'dev-password')
+  startAgent('node-a')
+  startAgent('node-b')
+  await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 20_000)
+})
+afterAll(async () => {
+  await Promise.all([...agents.keys()].map((n) => stopAgent(n, 'SIGTERM')))
+  await bff?.stop()
+  await bff?.dropDatabase()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const placement = async (appId: string) => {
+  const d = await dev.apps.get({ tenantId, appId })
+  return d.instances.filter((i) => i.desiredState === 'running').map((i) => ({ node: i.node?.name ?? null, state: i.state }))
+}
+
+describe('node lifecycle', () => {
+  let appId: string
+
+  it('drains a node: instances move off, at most maxUnavailable at a time', async () => {
+    appId = (await dev.apps.create({ tenantId, name: 'web', replicas: 4, spec: { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 100, memoryMb: 32, maxUnavailable: 1 } })).id
+    await waitFor('4 running on 2 nodes', async () => {
+      const p = await placement(appId)
+      return p.filter((x) => x.state === 'running').length === 4 && new Set(p.map((x) => x.node)).size === 2
+    }, 20_000).catch(async (e) => {
+      console.error(JSON.stringify(await dev.apps.get({ tenantId, appId })), JSON.stringify(await op.nodes.list()))
+      throw e
+    })
+    const b = (await nodeByName('node-b'))!
+    await op.nodes.drain({ nodeId: b.id })
+    let worst = 0
+    await waitFor('all on node-a', async () => {
+      const p = await placement(appId)
+      worst = Math.max(worst, p.filter((x) => x.state !== 'running').length)
+      return p.every((x) => x.node === 'node-a' && x.state === 'running')
+    }, 30_000, 50)
+    expect(worst).toBeLessThanOrEqual(1)
+    await waitFor('drain finished', async () => (await nodeByName('node-b'))?.drain === null)
+    expect((await nodeByName('node-b'))?.schedulable).toBe(false)
+    await op.nodes.uncordon({ nodeId: b.id })
+  })
+
+  it('reschedules the instances of a killed agent within the grace period, and the agent stops its stale copies when it returns', async () => {
+    const before = await dev.apps.get({ tenantId, appId })
+    const pidsOnA = before.instances.filter((i) => i.node?.name === 'node-a').map((i) => i.url)
+    const killedAt = Date.now()
+    await stopAgent('node-a', 'SIGKILL')
+    await waitFor('node-a not ready', async () => (await nodeByName('node-a'))?.state === 'not_ready', 10_000)
+    await waitFor('all running on node-b', async () => (await placement(appId)).every((x) => x.node === 'node-b' && x.state === 'running'), 20_000)
+    const took = Date.now() - killedAt
+    expect(took).toBeLessThan(LEASE_MS + GRACE_MS + 5_000)
+    // node-a's processes are still there (its agent died, not the node): they answer until it returns.
+    expect(pidsOnA.length).toBeGreaterThan(0)
+    startAgent('node-a')
+    await waitFor('node-a ready again', async () => (await nodeByName('node-a'))?.state === 'ready', 15_000)
+    await waitFor('stale copies stopped', async () => {
+      const answers = await Promise.all(pidsOnA.map((u) => fetch(u!).then(() => true, () => false)))
+      return answers.every((a) => !a)
+    }, 15_000)
+  })
+})

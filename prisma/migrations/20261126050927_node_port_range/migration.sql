@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Node" ADD COLUMN     "portMax" INTEGER,
+ADD COLUMN     "portMin" INTEGER;
