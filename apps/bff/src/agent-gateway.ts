@@ -21,6 +21,8 @@ export interface AgentGatewayDeps {
 export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: AgentGatewayDeps) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
   const byNode = new Map<string, { ws: WebSocket; push(): void }>()
+  /** Frames handled by type and connections closed for bad input, for /metrics. */
+  const counters = { frames: new Map<string, number>(), rejected: 0 }
 
   const send = (ws: WebSocket, msg: TServerMessage) => ws.send(JSON.stringify(msg))
 
@@ -31,6 +33,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
     let pushing = false
     let pushAgain = false
     const close = (code: number, reason: string) => {
+      if (code !== 1011) counters.rejected++
       log.warn({ remote, nodeId, code, reason }, 'closing agent connection')
       ws.close(code, reason.slice(0, 120))
     }
@@ -61,6 +64,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
       const parsed = parseFrame(ZAgentMessage, raw)
       if (!parsed.ok) return close(CloseCode.badFrame, parsed.reason)
       const msg = parsed.value
+      counters.frames.set(msg.type, (counters.frames.get(msg.type) ?? 0) + 1)
       if (!nodeId) {
         if (msg.type !== 'hello') return close(CloseCode.badFrame, 'first frame must be hello')
         if (msg.protocolVersion !== PROTOCOL_VERSION) return close(CloseCode.versionMismatch, `protocol ${msg.protocolVersion} not supported; server speaks ${PROTOCOL_VERSION}`)
@@ -119,6 +123,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
     get connected() {
       return byNode.size
     },
+    counters,
     async close() {
       unsubscribe()
       for (const c of wss.clients) c.close(1001, 'server shutting down')

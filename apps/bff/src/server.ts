@@ -69,6 +69,22 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
       res.end(JSON.stringify({ status: dbOk ? 'ok' : 'degraded', database: dbOk ? 'ok' : 'unreachable', readyNodes, connectedAgents: gateway.connected }))
       return
     }
+    if (url === '/metrics') {
+      // Prometheus text format.
+      const lines = [
+        '# TYPE alveary_agents_connected gauge',
+        `alveary_agents_connected ${gateway.connected}`,
+        '# TYPE alveary_agent_frames_total counter',
+        ...[...gateway.counters.frames].map(([type, n]) => `alveary_agent_frames_total{type="${type}"} ${n}`),
+        '# TYPE alveary_agent_rejected_total counter',
+        `alveary_agent_rejected_total ${gateway.counters.rejected}`,
+      ]
+      const stats = core.schedulerStats()
+      if (stats) lines.push('# TYPE alveary_scheduler_placed_total counter', `alveary_scheduler_placed_total ${stats.placed}`, `alveary_scheduler_conflicts_total ${stats.conflicts}`)
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+      res.end(`${lines.join('\n')}\n`)
+      return
+    }
     res.writeHead(404, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ error: 'not found' }))
   })

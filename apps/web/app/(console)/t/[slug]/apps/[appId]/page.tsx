@@ -1,0 +1,337 @@
+'use client'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import Link from 'next/link'
+import { useParams, useRouter } from 'next/navigation'
+import { useEffect, useState, type ReactNode } from 'react'
+import { appDetailState } from '@/components/app-state'
+import { EventsTable } from '@/components/events-table'
+import { LogsPanel } from '@/components/logs'
+import { AppUsage } from '@/components/usage-chart'
+import {
+  Badge,
+  Button,
+  ConfirmButton,
+  EmptyRow,
+  ErrorBox,
+  inputBase,
+  KV,
+  Loading,
+  Mono,
+  PageHeader,
+  Panel,
+  RelTime,
+  StateBadge,
+  tableCls,
+  tdCls,
+  theadCls,
+  thCls,
+  trCls,
+} from '@/components/ui'
+import { fmtCpu, fmtMem, shortId } from '@/lib/format'
+import { useTenant } from '@/lib/session'
+import { errorCode, useTRPC, type TAppDetail, type TInstance } from '@/lib/trpc'
+
+const STATE_ORDER = ['running', 'starting', 'pending', 'stopping', 'failed', 'exited', 'unknown', 'stopped'] as const
+
+function ReplicaProgress({ app }: { app: TAppDetail }) {
+  const active = app.instances.filter((i) => i.desiredState === 'running')
+  const counts = new Map<string, number>()
+  for (const i of active) counts.set(i.state, (counts.get(i.state) ?? 0) + 1)
+  const stopping = app.instances.filter((i) => i.desiredState === 'stopped' && i.state !== 'stopped' && i.state !== 'exited').length
+  const desired = app.replicas
+  const pct = (n: number) => (desired > 0 ? (n / desired) * 100 : 0)
+  const segment: Record<string, string> = { running: 'bg-emerald-500', starting: 'bg-amber-400', pending: 'bg-amber-200', failed: 'bg-red-500' }
+  return (
+    <div data-testid="replica-progress">
+      <div className="mb-2 flex items-baseline gap-2">
+        <span className="text-3xl font-semibold tabular-nums text-slate-900" data-testid="running-count">
+          {app.running}
+        </span>
+        <span className="text-sm text-slate-500">
+          of <span className="font-medium tabular-nums text-slate-800" data-testid="desired-count">{desired}</span> replicas running
+        </span>
+      </div>
+      <div className="flex h-2.5 w-full overflow-hidden rounded-full bg-slate-200">
+        {(['running', 'starting', 'pending', 'failed'] as const).map((s) => {
+          const n = counts.get(s) ?? 0
+          return n ? <div key={s} className={`h-full ${segment[s]} transition-[width] duration-500`} style={{ width: `${Math.min(100, pct(n))}%` }} /> : null
+        })}
+      </div>
+      <div className="mt-2 flex flex-wrap gap-x-4 gap-y-1 text-xs tabular-nums text-slate-500">
+        {STATE_ORDER.filter((s) => counts.get(s)).map((s) => (
+          <span key={s}>
+            <span className="font-medium text-slate-700">{counts.get(s)}</span> {s}
+          </span>
+        ))}
+        {stopping ? (
+          <span>
+            <span className="font-medium text-slate-700">{stopping}</span> stopping
+          </span>
+        ) : null}
+        {!active.length && !stopping ? <span>no active instances</span> : null}
+      </div>
+    </div>
+  )
+}
+
+function ScaleControl({ app }: { app: TAppDetail }) {
+  const trpc = useTRPC()
+  const tenant = useTenant()
+  const qc = useQueryClient()
+  const [value, setValue] = useState(String(app.replicas))
+  const [dirty, setDirty] = useState(false)
+  useEffect(() => {
+    if (!dirty) setValue(String(app.replicas))
+  }, [app.replicas, dirty])
+  const scale = useMutation(
+    trpc.apps.scale.mutationOptions({
+      onSuccess: async () => {
+        setDirty(false)
+        await qc.invalidateQueries({ queryKey: trpc.apps.pathKey() })
+        await qc.invalidateQueries({ queryKey: trpc.tenants.usage.pathKey() })
+      },
+    }),
+  )
+  const n = Number(value)
+  const valid = value.trim() !== '' && Number.isInteger(n) && n >= 0 && n <= 1000
+  return (
+    <div>
+      <form
+        className="flex items-center gap-2"
+        onSubmit={(e) => {
+          e.preventDefault()
+          if (valid) scale.mutate({ tenantId: tenant.id, appId: app.id, replicas: n })
+        }}
+      >
+        <label htmlFor="scale" className="text-sm text-slate-600">
+          Replicas
+        </label>
+        <input
+          id="scale"
+          type="number"
+          min={0}
+          max={1000}
+          value={value}
+          onChange={(e) => {
+            setValue(e.target.value)
+            setDirty(true)
+            scale.reset()
+          }}
+          disabled={!tenant.canDeploy || app.deleting}
+          className={`${inputBase} w-24 tabular-nums`}
+          aria-invalid={!valid}
+          data-testid="scale-input"
+        />
+        <Button type="submit" variant="primary" disabled={!tenant.canDeploy || app.deleting || !valid || n === app.replicas || scale.isPending} data-testid="scale-apply">
+          {scale.isPending ? 'Applying…' : 'Apply'}
+        </Button>
+      </form>
+      {!valid ? <p className="mt-1.5 text-xs text-red-600">A whole number from 0 to 1000</p> : null}
+      <ErrorBox error={scale.error} className="mt-2" />
+    </div>
+  )
+}
+
+function InstanceRow({ i }: { i: TInstance }) {
+  const leaving = i.desiredState === 'stopped' && i.state !== 'stopped' && i.state !== 'exited'
+  const shown = leaving && i.state === 'running' ? 'stopping' : i.state
+  const exit = [i.exitCode !== null ? `exit ${i.exitCode}` : null, i.message].filter(Boolean).join(' · ')
+  return (
+    <tr className={`${trCls} ${i.desiredState === 'stopped' ? 'text-slate-400' : ''}`} data-testid="instance-row" data-state={i.state} data-desired={i.desiredState} data-instance-id={i.id}>
+      <td className={`${tdCls} font-medium text-slate-700`}>#{i.ordinal}</td>
+      <td className={tdCls}>
+        <Mono title={i.id}>{shortId(i.id)}</Mono>
+      </td>
+      <td className={tdCls}>{i.node ? <span title={i.node.address}>{i.node.name}</span> : <span className="text-slate-400">—</span>}</td>
+      <td className={tdCls}>
+        <div className="flex flex-col items-start gap-0.5">
+          <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
+          {i.state === 'pending' && i.pendingReason ? (
+            <span className="max-w-56 text-xs text-amber-700" data-testid="pending-reason">
+              {i.pendingReason}
+            </span>
+          ) : null}
+        </div>
+      </td>
+      <td className={tdCls}>
+        {i.url && i.desiredState === 'running' ? (
+          <a href={i.url} target="_blank" rel="noreferrer" className="font-mono text-[12px] text-sky-700 hover:underline" data-testid="instance-url">
+            {i.url.replace(/^https?:\/\//, '')}
+          </a>
+        ) : (
+          <span className="text-slate-400">—</span>
+        )}
+      </td>
+      <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : <span>0</span>}</td>
+      <td className={tdCls}>
+        <RelTime date={i.startedAt} className="text-slate-500" />
+      </td>
+      <td className={`${tdCls} max-w-72`}>
+        {exit ? (
+          <span className={`block truncate text-xs ${i.state === 'failed' ? 'text-red-700' : 'text-slate-500'}`} title={exit}>
+            {exit}
+          </span>
+        ) : (
+          <span className="text-slate-400">—</span>
+        )}
+      </td>
+    </tr>
+  )
+}
+
+export default function AppDetailPage() {
+  const { appId } = useParams<{ appId: string }>()
+  const trpc = useTRPC()
+  const tenant = useTenant()
+  const router = useRouter()
+  const qc = useQueryClient()
+  const app = useQuery(trpc.apps.get.queryOptions({ tenantId: tenant.id, appId }))
+  const events = useQuery(trpc.events.list.queryOptions({ tenantId: tenant.id, limit: 200 }))
+  const del = useMutation(
+    trpc.apps.delete.mutationOptions({
+      onSuccess: async () => {
+        await qc.invalidateQueries({ queryKey: trpc.apps.pathKey() })
+        router.push(`/t/${tenant.slug}/apps`)
+      },
+    }),
+  )
+
+  const back = (
+    <Link href={`/t/${tenant.slug}/apps`} className="hover:underline">
+      Apps
+    </Link>
+  )
+  if (app.isPending) return <Loading />
+  if (app.error)
+    return (
+      <>
+        <PageHeader title="App" subtitle={back} />
+        {errorCode(app.error) === 'NOT_FOUND' ? (
+          <Panel bodyClassName="p-6 text-sm text-slate-600">This app does not exist (any more).</Panel>
+        ) : (
+          <ErrorBox error={app.error} />
+        )}
+      </>
+    )
+  const a = app.data
+  const st = appDetailState(a)
+  const appEvents = (events.data ?? []).filter((e) => e.subject === `app/${a.name}`).slice(0, 20)
+  const instances = [...a.instances].sort((x, y) => (x.desiredState === y.desiredState ? x.ordinal - y.ordinal : x.desiredState === 'running' ? -1 : 1))
+  return (
+    <>
+      <title>{`${a.name} · ${tenant.name} · Alveary`}</title>
+      <PageHeader
+        title={<span data-testid="app-name">{a.name}</span>}
+        badge={<StateBadge state={st.state} label={st.label} testId="app-state" />}
+        subtitle={
+          <>
+            {back} / {a.name} · <span className="tabular-nums">generation {a.generation}</span> · created <RelTime date={a.createdAt} />
+          </>
+        }
+        actions={
+          tenant.canDeploy && !a.deleting ? (
+            <ConfirmButton
+              label="Delete app"
+              confirmLabel="Delete"
+              question={`Delete ${a.name} and stop its ${a.instances.filter((i) => i.desiredState === 'running').length} instances?`}
+              onConfirm={() => del.mutate({ tenantId: tenant.id, appId: a.id })}
+              pending={del.isPending}
+              testId="delete-app"
+            />
+          ) : null
+        }
+      />
+      <ErrorBox error={del.error} className="mb-4" />
+      {a.deleting ? (
+        <div className="mb-4 rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800">This app is being deleted: its instances are stopping.</div>
+      ) : null}
+
+      <div className="mb-5 grid gap-5 lg:grid-cols-[minmax(0,5fr)_minmax(0,7fr)]">
+        <Panel title="Replicas" bodyClassName="space-y-5 p-4">
+          <ReplicaProgress app={a} />
+          <div className="border-t border-slate-100 pt-4">
+            <ScaleControl app={a} />
+          </div>
+        </Panel>
+        <Panel title="Spec" bodyClassName="p-4" testId="app-spec">
+          <KV
+            items={[
+              ['Driver', <Badge key="d" tone={a.spec.driver === 'docker' ? 'blue' : 'violet'}>{a.spec.driver}</Badge>],
+              ...(a.spec.image ? [['Image', <Mono key="i">{a.spec.image}</Mono>] as [string, ReactNode]] : []),
+              [
+                'Command',
+                a.spec.command || a.spec.args.length ? (
+                  <Mono key="c" className="break-all">
+                    {[a.spec.command ?? '', ...a.spec.args.map((x) => (/\s/.test(x) || x === '' ? JSON.stringify(x) : x))].join(' ').trim()}
+                  </Mono>
+                ) : (
+                  <span className="text-slate-400">image default</span>
+                ),
+              ],
+              [
+                'Resources',
+                <span key="r" className="tabular-nums">
+                  {fmtCpu(a.spec.cpuMillis)} CPU · {fmtMem(a.spec.memoryMb)} per replica
+                </span>,
+              ],
+              ['Ports', a.spec.ports.length ? a.spec.ports.map((p) => (p.containerPort ? `${p.name}:${p.containerPort}` : p.name)).join(', ') : <span className="text-slate-400">none</span>],
+              [
+                'Restart',
+                <span key="rp">
+                  {a.spec.restartPolicy.replace('_', ' ')} · stop grace {a.spec.stopGraceSeconds}s
+                </span>,
+              ],
+              [
+                'Environment',
+                Object.keys(a.spec.env).length ? (
+                  <div key="e" className="flex flex-wrap gap-1">
+                    {Object.entries(a.spec.env).map(([k, v]) => (
+                      <Mono key={k} className="rounded bg-slate-100 px-1.5 py-0.5" title={`${k}=${v}`}>
+                        {k}={v.length > 24 ? `${v.slice(0, 24)}…` : v}
+                      </Mono>
+                    ))}
+                  </div>
+                ) : (
+                  <span className="text-slate-400">none</span>
+                ),
+              ],
+            ]}
+          />
+        </Panel>
+      </div>
+
+      <Panel title={`Instances (${a.instances.length})`} className="mb-5" testId="instances">
+        <div className="overflow-x-auto">
+          <table className={tableCls} data-testid="instances-table">
+            <thead className={theadCls}>
+              <tr>
+                <th className={`${thCls} w-12`}>#</th>
+                <th className={thCls}>ID</th>
+                <th className={thCls}>Node</th>
+                <th className={thCls}>State</th>
+                <th className={thCls}>URL</th>
+                <th className={`${thCls} text-right`}>Restarts</th>
+                <th className={thCls}>Started</th>
+                <th className={thCls}>Exit / message</th>
+              </tr>
+            </thead>
+            <tbody>
+              {instances.length === 0 ? <EmptyRow cols={8}>No instances{a.replicas === 0 ? ': scaled to 0.' : ' yet.'}</EmptyRow> : null}
+              {instances.map((i) => (
+                <InstanceRow key={i.id} i={i} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </Panel>
+
+      <AppUsage tenantId={tenant.id} appId={a.id} />
+
+      <LogsPanel tenantId={tenant.id} appId={a.id} instances={instances} />
+
+      <Panel title="Recent events">
+        {events.error ? <ErrorBox error={events.error} className="m-3" /> : <EventsTable events={appEvents} showSubject={false} empty="No events for this app yet." />}
+      </Panel>
+    </>
+  )
+}

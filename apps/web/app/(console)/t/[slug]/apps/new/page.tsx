@@ -1,0 +1,178 @@
+'use client'
+import { useMutation, useQueryClient } from '@tanstack/react-query'
+import clsx from 'clsx'
+import Link from 'next/link'
+import { useRouter } from 'next/navigation'
+import type { ReactNode } from 'react'
+import { useForm } from 'react-hook-form'
+import type { TCreateAppInput } from '@alveary/core/schemas'
+import { Button, ErrorBox, Field, inputCls, PageHeader, Panel } from '@/components/ui'
+import { appFormResolver, emptyAppForm, sampleAppForm, type AppFormValues } from '@/lib/app-form'
+import { serverFieldErrors } from '@/lib/errors'
+import { fmtCpu, fmtMem } from '@/lib/format'
+import { useTenant } from '@/lib/session'
+import { useTRPC } from '@/lib/trpc'
+
+function Section({ title, desc, children }: { title: string; desc: ReactNode; children: ReactNode }) {
+  return (
+    <div className="grid gap-x-8 gap-y-3 border-b border-slate-100 px-5 py-5 last:border-0 md:grid-cols-[14rem_1fr]">
+      <div>
+        <h3 className="text-sm font-semibold text-slate-800">{title}</h3>
+        <p className="mt-1 text-xs leading-relaxed text-slate-500">{desc}</p>
+      </div>
+      <div className="grid min-w-0 gap-4 sm:grid-cols-2">{children}</div>
+    </div>
+  )
+}
+
+export default function NewAppPage() {
+  const trpc = useTRPC()
+  const tenant = useTenant()
+  const router = useRouter()
+  const qc = useQueryClient()
+  const form = useForm<AppFormValues, unknown, TCreateAppInput>({ resolver: appFormResolver, defaultValues: emptyAppForm, mode: 'onTouched' })
+  const { register, formState, watch, setValue } = form
+  const errors = formState.errors
+  const create = useMutation(
+    trpc.apps.create.mutationOptions({
+      onSuccess: async (app) => {
+        await qc.invalidateQueries({ queryKey: trpc.apps.pathKey() })
+        await qc.invalidateQueries({ queryKey: trpc.tenants.usage.pathKey() })
+        router.push(`/t/${tenant.slug}/apps/${app.id}`)
+      },
+      onError: (err) => {
+        const fe = serverFieldErrors(err)
+        if (fe['name']?.[0]) form.setError('name', { type: 'server', message: fe['name'][0] })
+        if (fe['replicas']?.[0]) form.setError('replicas', { type: 'server', message: fe['replicas'][0] })
+      },
+    }),
+  )
+  const driver = watch('driver')
+  const [replicas, cpu, mem] = watch(['replicas', 'cpuMillis', 'memoryMb'])
+  const total = (n: number) => (Number.isFinite(n) && Number.isFinite(replicas) ? n * replicas : null)
+
+  const fillSample = () => {
+    form.reset(sampleAppForm)
+  }
+  const num = { valueAsNumber: true } as const
+
+  if (!tenant.canDeploy)
+    return (
+      <Panel bodyClassName="p-6 text-sm text-slate-600">
+        Your role in {tenant.name} ({tenant.role ?? 'none'}) cannot deploy apps; developers, admins and owners can.
+      </Panel>
+    )
+
+  return (
+    <>
+      <title>{`Deploy app · ${tenant.name} · Alveary`}</title>
+      <PageHeader
+        title="Deploy app"
+        subtitle={
+          <>
+            <Link href={`/t/${tenant.slug}/apps`} className="hover:underline">
+              Apps
+            </Link>{' '}
+            / new
+          </>
+        }
+        actions={
+          <Button onClick={fillSample} data-testid="use-sample">
+            Use sample app
+          </Button>
+        }
+      />
+      <form onSubmit={form.handleSubmit((v) => create.mutate({ tenantId: tenant.id, ...v }))} noValidate data-testid="deploy-form">
+        <Panel>
+          <Section title="App" desc="The name is unique in the tenant: lowercase letters, digits and dashes.">
+            <Field label="Name" htmlFor="name" error={errors.name?.message}>
+              <input id="name" className={inputCls} placeholder="hello" autoComplete="off" aria-invalid={!!errors.name} {...register('name')} />
+            </Field>
+            <Field label="Replicas" htmlFor="replicas" error={errors.replicas?.message}>
+              <input id="replicas" type="number" min={0} className={inputCls} aria-invalid={!!errors.replicas} {...register('replicas', num)} />
+            </Field>
+          </Section>
+
+          <Section title="Runtime" desc="Process apps run a command on the node; docker apps run an image.">
+            <Field label="Driver" error={errors.driver?.message} className="sm:col-span-2">
+              <div className="inline-flex rounded-md border border-slate-300 bg-slate-50 p-0.5" role="radiogroup">
+                {(['process', 'docker'] as const).map((d) => (
+                  <label
+                    key={d}
+                    className={clsx(
+                      'cursor-pointer rounded px-3 py-1 text-sm font-medium',
+                      driver === d ? 'bg-white text-slate-900 shadow-sm ring-1 ring-slate-200' : 'text-slate-500 hover:text-slate-800',
+                    )}
+                  >
+                    <input type="radio" value={d} className="sr-only" {...register('driver')} />
+                    {d}
+                  </label>
+                ))}
+              </div>
+            </Field>
+            {driver === 'docker' ? (
+              <Field label="Image" htmlFor="image" error={errors.image?.message} hint="e.g. nginx:1.27 or ghcr.io/org/app:v2" className="sm:col-span-2">
+                <input id="image" className={`${inputCls} font-mono`} placeholder="nginx:1.27" aria-invalid={!!errors.image} {...register('image')} />
+              </Field>
+            ) : null}
+            <Field
+              label={driver === 'docker' ? 'Command (optional)' : 'Command'}
+              htmlFor="command"
+              error={errors.command?.message}
+              hint={driver === 'docker' ? 'Overrides the image entrypoint.' : 'The executable, e.g. node'}
+            >
+              <input id="command" className={`${inputCls} font-mono`} placeholder="node" aria-invalid={!!errors.command} {...register('command')} />
+            </Field>
+            <Field label="Arguments" htmlFor="args" error={errors.args?.message} hint="One per line, or space-separated on one line.">
+              <textarea id="args" rows={2} className={`${inputCls} font-mono`} placeholder="examples/hello/server.js" aria-invalid={!!errors.args} {...register('args')} />
+            </Field>
+          </Section>
+
+          <Section title="Resources" desc="Requested per replica and counted against the tenant's quota.">
+            <Field label="CPU (millicores)" htmlFor="cpuMillis" error={errors.cpuMillis?.message} hint="1000 = one core">
+              <input id="cpuMillis" type="number" min={10} step={10} className={inputCls} aria-invalid={!!errors.cpuMillis} {...register('cpuMillis', num)} />
+            </Field>
+            <Field label="Memory (MiB)" htmlFor="memoryMb" error={errors.memoryMb?.message}>
+              <input id="memoryMb" type="number" min={4} className={inputCls} aria-invalid={!!errors.memoryMb} {...register('memoryMb', num)} />
+            </Field>
+            <Field label="Restart policy" htmlFor="restartPolicy" error={errors.restartPolicy?.message}>
+              <select id="restartPolicy" className={inputCls} {...register('restartPolicy')}>
+                <option value="always">always</option>
+                <option value="on_failure">on failure</option>
+                <option value="never">never</option>
+              </select>
+            </Field>
+            <div className="self-end rounded-md bg-slate-50 px-3 py-2 text-xs tabular-nums text-slate-600 ring-1 ring-slate-200">
+              Total: {total(cpu) === null ? '—' : fmtCpu(total(cpu)!)} CPU · {total(mem) === null ? '—' : fmtMem(total(mem)!)} memory ·{' '}
+              {Number.isFinite(replicas) ? `${replicas} ${replicas === 1 ? 'instance' : 'instances'}` : '— instances'}
+            </div>
+          </Section>
+
+          <Section title="Environment & ports" desc="Each named port gets a host port on the node; the app reads it from PORT (first port) or PORT_<NAME>.">
+            <Field label="Environment" htmlFor="env" error={errors.env?.message} hint="KEY=VALUE, one per line.">
+              <textarea id="env" rows={4} className={`${inputCls} font-mono`} placeholder={'LOG_LEVEL=info\nGREETING=hello'} aria-invalid={!!errors.env} {...register('env')} />
+            </Field>
+            <Field label="Ports" htmlFor="ports" error={errors.ports?.message} hint='Names, comma-separated; "name:8080" sets the container port.'>
+              <input id="ports" className={`${inputCls} font-mono`} placeholder="http" aria-invalid={!!errors.ports} {...register('ports')} />
+            </Field>
+          </Section>
+
+          <div className="flex flex-wrap items-center justify-end gap-3 border-t border-slate-200 bg-slate-50/70 px-5 py-3">
+            {create.error ? <ErrorBox error={create.error} title="Deploy failed" className="mr-auto" /> : null}
+            {Object.keys(errors).length ? (
+              <span className="mr-auto text-sm text-red-600" data-testid="form-invalid">
+                Fix the highlighted fields.
+              </span>
+            ) : null}
+            <Link href={`/t/${tenant.slug}/apps`} className="text-sm font-medium text-slate-600 hover:text-slate-900">
+              Cancel
+            </Link>
+            <Button type="submit" variant="primary" disabled={create.isPending || create.isSuccess} data-testid="deploy-submit">
+              {create.isPending || create.isSuccess ? 'Deploying…' : 'Deploy'}
+            </Button>
+          </div>
+        </Panel>
+      </form>
+    </>
+  )
+}

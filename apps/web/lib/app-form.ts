@@ -1,0 +1,184 @@
+import { zodResolver } from '@hookform/resolvers/zod'
+import type { FieldError, FieldErrors, Resolver } from 'react-hook-form'
+import { ZCreateAppInput, type TCreateAppInput } from '@alveary/core/schemas'
+
+/** What the deploy form edits: list-like fields are text, parsed on validation. */
+export interface AppFormValues {
+  name: string
+  replicas: number
+  driver: 'process' | 'docker'
+  command: string
+  /** One argument per line, or space-separated on one line (quotes group words). */
+  args: string
+  image: string
+  /** KEY=VALUE per line; blank lines and # comments are skipped. */
+  env: string
+  /** Port names, comma or space separated; name:containerPort for docker. */
+  ports: string
+  cpuMillis: number
+  memoryMb: number
+  restartPolicy: 'always' | 'on_failure' | 'never'
+}
+
+export const emptyAppForm: AppFormValues = {
+  name: '',
+  replicas: 1,
+  driver: 'process',
+  command: '',
+  args: '',
+  image: '',
+  env: '',
+  ports: 'http',
+  cpuMillis: 100,
+  memoryMb: 64,
+  restartPolicy: 'always',
+}
+
+export const sampleAppForm: AppFormValues = {
+  ...emptyAppForm,
+  name: 'hello',
+  replicas: 3,
+  command: 'node',
+  args: 'examples/hello/server.js',
+  cpuMillis: 100,
+  memoryMb: 64,
+}
+
+/** Splits one line like a shell would, without expansions: `a "b c" 'd'` -> [a, b c, d]. */
+export function splitWords(line: string): string[] {
+  const out: string[] = []
+  let cur = ''
+  let quote: '"' | "'" | null = null
+  let has = false
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!
+    if (quote) {
+      if (ch === quote) quote = null
+      else if (ch === '\\' && quote === '"' && i + 1 < line.length) cur += line[++i]
+      else cur += ch
+    } else if (ch === '"' || ch === "'") {
+      quote = ch
+      has = true
+    } else if (ch === '\\' && i + 1 < line.length) {
+      cur += line[++i]
+      has = true
+    } else if (/\s/.test(ch)) {
+      if (has || cur) out.push(cur)
+      cur = ''
+      has = false
+    } else cur += ch
+  }
+  if (has || cur) out.push(cur)
+  return out
+}
+
+export function parseArgs(text: string): string[] {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '')
+  if (lines.length <= 1) return splitWords(lines[0] ?? '')
+  return lines
+}
+
+export function parseEnv(text: string): { env: Record<string, string>; error: string | null } {
+  const env: Record<string, string> = {}
+  const lines = text.split(/\r?\n/)
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n]!.trim()
+    if (!line || line.startsWith('#')) continue
+    const eq = line.indexOf('=')
+    if (eq <= 0) return { env, error: `Line ${n + 1}: expected KEY=VALUE` }
+    env[line.slice(0, eq).trim()] = line.slice(eq + 1)
+  }
+  return { env, error: null }
+}
+
+export function parsePorts(text: string): { ports: { name: string; containerPort?: number }[]; error: string | null } {
+  const ports: { name: string; containerPort?: number }[] = []
+  for (const word of text.split(/[\s,]+/).filter(Boolean)) {
+    const [name = '', port] = word.split(':')
+    if (port === undefined) ports.push({ name })
+    else {
+      const p = Number(port)
+      if (!Number.isInteger(p)) return { ports, error: `"${word}": the container port must be a number` }
+      ports.push({ name, containerPort: p })
+    }
+  }
+  return { ports, error: null }
+}
+
+/** The API input the form stands for (not validated yet). */
+export function toCreateInput(v: AppFormValues): unknown {
+  const num = (n: number) => (Number.isNaN(n) ? undefined : n)
+  return {
+    name: v.name.trim(),
+    replicas: num(v.replicas),
+    spec: {
+      driver: v.driver,
+      command: v.command.trim() || undefined,
+      image: v.driver === 'docker' ? v.image.trim() || undefined : undefined,
+      args: parseArgs(v.args),
+      env: parseEnv(v.env).env,
+      ports: parsePorts(v.ports).ports,
+      cpuMillis: num(v.cpuMillis),
+      memoryMb: num(v.memoryMb),
+      restartPolicy: v.restartPolicy,
+    },
+  }
+}
+
+/** Maps error paths of ZCreateAppInput back to the form's fields. */
+const FIELD_OF: Record<string, keyof AppFormValues> = {
+  name: 'name',
+  replicas: 'replicas',
+  'spec.driver': 'driver',
+  'spec.command': 'command',
+  'spec.image': 'image',
+  'spec.args': 'args',
+  'spec.env': 'env',
+  'spec.ports': 'ports',
+  'spec.cpuMillis': 'cpuMillis',
+  'spec.memoryMb': 'memoryMb',
+  'spec.restartPolicy': 'restartPolicy',
+}
+
+function firstError(node: unknown): FieldError | null {
+  if (!node || typeof node !== 'object') return null
+  const o = node as Record<string, unknown>
+  if (typeof o['message'] === 'string' && typeof o['type'] === 'string') return o as unknown as FieldError
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'ref') continue
+    const e = firstError(v)
+    if (e) return e
+  }
+  return null
+}
+
+const zod = zodResolver(ZCreateAppInput)
+
+/**
+ * Validates with the API's own schema (ZCreateAppInput via zodResolver), so the form shows
+ * exactly the messages the server would send, next to the field they are about.
+ */
+export const appFormResolver: Resolver<AppFormValues, unknown, TCreateAppInput> = async (values, context, options) => {
+  const local: Partial<Record<keyof AppFormValues, string>> = {}
+  for (const k of ['replicas', 'cpuMillis', 'memoryMb'] as const) if (Number.isNaN(values[k])) local[k] = 'Enter a number'
+  const env = parseEnv(values.env)
+  if (env.error) local.env = env.error
+  const ports = parsePorts(values.ports)
+  if (ports.error) local.ports = ports.error
+
+  const res = await zod(toCreateInput(values) as never, context, { ...options, fields: {}, names: undefined } as never)
+  const errors: FieldErrors<AppFormValues> = {}
+  for (const [path, field] of Object.entries(FIELD_OF)) {
+    const node = path.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), res.errors)
+    const e = firstError(node)
+    if (e) errors[field] = { type: e.type, message: e.message ?? 'Invalid' }
+  }
+  // Anything the map does not know (a new field in the schema) still shows, on the name.
+  if (!Object.keys(errors).length && Object.keys(res.errors).length) {
+    const e = firstError(res.errors)
+    errors.name = { type: 'validate', message: e?.message ?? 'Invalid input' }
+  }
+  for (const [k, msg] of Object.entries(local)) errors[k as keyof AppFormValues] = { type: 'validate', message: msg }
+  if (Object.keys(errors).length) return { values: {}, errors }
+  return { values: res.values as TCreateAppInput, errors: {} }
+}

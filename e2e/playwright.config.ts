@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs'
+import { defineConfig, devices } from '@playwright/test'
+import { BFF_PORT, DATA_DIR, HOST_PORTS, OPERATOR, PG_PORT, WEB_PORT } from './env'
+
+/**
+ * End-to-end tests against the whole system as `npm start` runs it (embedded PostgreSQL,
+ * BFF, the built console, one local agent), on ports of their own and with fresh data.
+ * The console must be built first: `npm run test:e2e` at the repo root does that.
+ */
+const systemChromium = '/usr/bin/chromium'
+const chromium = existsSync(systemChromium)
+  ? {
+      launchOptions: {
+        executablePath: systemChromium,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+          '--disable-quic',
+        ],
+      },
+    }
+  : {}
+
+export default defineConfig({
+  testDir: './tests',
+  globalSetup: './global-setup.ts',
+  workers: 1,
+  fullyParallel: false,
+  retries: 0,
+  timeout: 60_000,
+  expect: { timeout: 20_000 },
+  forbidOnly: !!process.env['CI'],
+  reporter: process.env['CI'] ? [['list'], ['html', { open: 'never' }]] : [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${WEB_PORT}`,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+    viewport: { width: 1440, height: 900 },
+  },
+  projects: [{ name: 'chromium', use: { ...devices['Desktop Chrome'], viewport: { width: 1440, height: 900 }, ...chromium } }],
+  webServer: {
+    // Fresh data every run: the data dir (database, agent state) is removed right before start.
+    command: `node -e "require('fs').rmSync(process.env.ALVEARY_DATA_DIR, { recursive: true, force: true })" && npx tsx ../apps/bff/src/start-all.ts`,
+    // The BFF first; global-setup.ts then waits for the console and the local node.
+    url: `http://127.0.0.1:${BFF_PORT}/healthz`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 30_000 },
+    env: {
+      WEB_PORT: String(WEB_PORT),
+      BFF_PORT: String(BFF_PORT),
+      ALVEARY_EMBEDDED_PG_PORT: String(PG_PORT),
+      ALVEARY_DATA_DIR: DATA_DIR,
+      ALVEARY_OPERATOR_PASSWORD: OPERATOR.password,
+      ALVEARY_STOPPED_RETENTION_MS: '120000',
+      ALVEARY_HOST_PORT_MIN: String(HOST_PORTS.min),
+      ALVEARY_HOST_PORT_MAX: String(HOST_PORTS.max),
+      NEXT_TELEMETRY_DISABLED: '1',
+    },
+  },
+})
