@@ -11,4 +11,4 @@ export const DATA_DIR = path.join(os.tmpdir(), 'alveary-e2e')
 export const LOCAL_NODE = 'local'
 /** Host ports for instances: away from `npm start`'s default range (20000-29999), so the
  *  suite does not collide with a system already running on this machine. */
-export const HOST_PORTS = { min: 33200, max: 33999 }
+export const HOST_PORTS = { min: 32000, max: 32699 } // below Linux's ephemeral ports (32768+)

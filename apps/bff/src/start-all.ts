@@ -68,7 +68,8 @@ try {
     '--name', agentName,
     '--data-dir', path.join(path.resolve(repoRoot, env.ALVEARY_DATA_DIR), `agent-${agentName}`),
     '--stop-on-exit',
-  ], { LOG_LEVEL: 'warn' })
+    '--log-level', 'warn',
+  ], {})
 
   const pw = bff.operator.password
   console.log(`

@@ -25,6 +25,8 @@ const CODE_MAP: Record<CoreError['code'], TRPCError['code']> = {
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // Keeps idle subscription streams alive through proxies.
+  sse: { ping: { enabled: true, intervalMs: 15_000 } },
   errorFormatter({ shape, error }) {
     const cause = error.cause
     return {

@@ -16,8 +16,9 @@ export interface TestBff extends StartedBff {
 
 export async function startTestBff(env: Record<string, string> = {}): Promise<TestBff> {
   const db = await freshDatabase()
-  // Each test BFF hands out its own host-port range, so parallel test files never collide.
-  const portBase = 30_000 + Math.floor(Math.random() * 300) * 100
+  // Each test BFF hands out its own host-port range, so parallel test files never collide;
+  // all below 32768, where Linux takes ephemeral ports for outgoing connections.
+  const portBase = 20_000 + Math.floor(Math.random() * 100) * 100
   const bff = await startBff(
     ZBffEnv.parse({
       DATABASE_URL: db.url,

@@ -18,10 +18,14 @@ type Caller = Awaited<ReturnType<typeof callerFor>>
 let op: Caller
 let dev: Caller
 
+// Two nodes on one host need disjoint host-port ranges.
+const portBase = 30_000 + Math.floor(Math.random() * 9) * 200
+const portRange = (name: string) => (name === 'node-a' ? `${portBase}-${portBase + 99}` : `${portBase + 100}-${portBase + 199}`)
+
 function startAgent(name: string) {
   const child = spawn(
     process.execPath,
-    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--stop-on-exit', '--log-level', 'warn'],
+    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', portRange(name), '--stop-on-exit', '--log-level', 'warn'],
     { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
   )
   agents.set(name, child)

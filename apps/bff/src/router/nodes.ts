@@ -1,4 +1,4 @@
-import { ZJoinToken, ZNode } from '@alveary/core'
+import { ZJoinToken, ZNode, ZNodeInstance } from '@alveary/core'
 import { z } from 'zod'
 import { operatorProcedure, router } from '../trpc'
 
@@ -7,6 +7,7 @@ const ZNodeRef = z.object({ nodeId: z.string().uuid() })
 
 export const nodesRouter = router({
   list: operatorProcedure.output(z.array(ZNode)).query(({ ctx }) => ctx.core.nodes.list(ctx.actor)),
+  instances: operatorProcedure.input(ZNodeRef).output(z.array(ZNodeInstance)).query(({ ctx, input }) => ctx.core.nodes.instancesOn(ctx.actor, input.nodeId)),
   cordon: operatorProcedure
     .input(ZNodeRef)
     .output(ok)

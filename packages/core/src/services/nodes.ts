@@ -33,6 +33,20 @@ export const ZNode = z.object({
 })
 export type TNode = z.infer<typeof ZNode>
 
+export const ZNodeInstance = z.object({
+  id: z.string(),
+  tenant: z.object({ id: z.string(), slug: z.string() }),
+  app: z.object({ id: z.string(), name: z.string() }),
+  ordinal: z.number(),
+  desiredState: z.enum(['running', 'stopped']),
+  state: z.string(),
+  hostPorts: z.array(z.number()),
+  cpuMillis: z.number(),
+  memoryMb: z.number(),
+  restarts: z.number(),
+})
+export type TNodeInstance = z.infer<typeof ZNodeInstance>
+
 export const ZJoinToken = z.object({
   id: z.string(),
   description: z.string(),
@@ -93,6 +107,31 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
     },
 
     /** Cordon: no new placements. Uncordon also ends a drain. */
+    /** What runs on one node, across tenants (operators only). */
+    async instancesOn(actor: Actor, nodeId: string): Promise<TNodeInstance[]> {
+      requireOperator(actor)
+      const rows = await db.instance.findMany({
+        where: { nodeId, releasedAt: null },
+        orderBy: [{ tenantId: 'asc' }, { appId: 'asc' }, { ordinal: 'asc' }],
+        select: {
+          id: true,
+          ordinal: true,
+          desiredState: true,
+          hostPorts: true,
+          cpuMillis: true,
+          memoryMb: true,
+          tenant: { select: { id: true, slug: true } },
+          app: { select: { id: true, name: true } },
+        },
+      })
+      const statuses = await hot.statusesOf(rows.map((r) => r.id))
+      return rows.map((r) => {
+        const st = statuses.get(r.id)
+        const mine = st && st.nodeId === nodeId ? st : undefined
+        return { ...r, state: mine?.state ?? 'pending', restarts: mine?.restarts ?? 0 }
+      })
+    },
+
     async setSchedulable(actor: Actor, nodeId: string, schedulable: boolean): Promise<void> {
       requireOperator(actor)
       const n = await db.node.update({ where: { id: nodeId }, data: { schedulable, ...(schedulable && { draining: false }) }, select: { name: true } }).catch(() => {
