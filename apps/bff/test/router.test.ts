@@ -59,6 +59,17 @@ describe('tenant isolation', () => {
       'apps.scale': () => alice.apps.scale({ tenantId: tB, appId: appB, replicas: 0 }),
       'apps.delete': () => alice.apps.delete({ tenantId: tB, appId: appB }),
       'events.list': () => alice.events.list({ tenantId: tB }),
+      'logs.list': () => alice.logs.list({ tenantId: tB, appId: appB }),
+      'logs.follow': async () => {
+        const it = await alice.logs.follow({ tenantId: tB, appId: appB })
+        return (it as AsyncIterable<unknown>)[Symbol.asyncIterator]().next()
+      },
+      'metrics.app': () => alice.metrics.app({ tenantId: tB, appId: appB }),
+      'tokens.list': () => alice.tokens.list({ tenantId: tB }),
+      'tokens.create': () => alice.tokens.create({ tenantId: tB, name: 'x', role: 'viewer' }),
+      'tokens.revoke': () => alice.tokens.revoke({ tenantId: tB, id: '00000000-0000-4000-8000-000000000000' }),
+      'logs.list (cross id)': () => alice.logs.list({ tenantId: tA, appId: appB }),
+      'metrics.app (cross id)': () => alice.metrics.app({ tenantId: tA, appId: appB }),
       // Own tenant id, other tenant's app id: must not resolve either.
       'apps.get (cross id)': () => alice.apps.get({ tenantId: tA, appId: appB }),
       'apps.scale (cross id)': () => alice.apps.scale({ tenantId: tA, appId: appB, replicas: 3 }),
@@ -69,7 +80,7 @@ describe('tenant isolation', () => {
       },
     }
     // Every tenant-scoped procedure of the router is in the list above.
-    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'members.list', 'members.add', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant']
+    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'members.add', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant']
     const all = Object.keys(appRouter._def.procedures)
     const needsTenant = all.filter((p) => {
       const proc = (appRouter._def.procedures as unknown as Record<string, { _def: { inputs: { shape?: Record<string, unknown> }[] } }>)[p]!
@@ -139,7 +150,46 @@ describe('admission and input', () => {
   })
 })
 
+describe('API tokens', () => {
+  const get = (path: string, input: unknown, token: string) =>
+    fetch(`${bff.url}/trpc/${path}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, { headers: { authorization: `Bearer ${token}` } })
+
+  it('authenticate over HTTP for their tenant only, with at most their role', async () => {
+    const { token, apiToken } = await alice.tokens.create({ tenantId: tA, name: 'ci', role: 'viewer', ttlDays: 30 })
+    expect(token).toMatch(/^at_/)
+    expect(apiToken).toMatchObject({ name: 'ci', role: 'viewer', createdBy: 'alice@acme.test' })
+    expect((await get('apps.list', { tenantId: tA }, token)).status).toBe(200)
+    expect((await get('apps.list', { tenantId: tB }, token)).status).toBe(404)
+    const res = await fetch(`${bff.url}/trpc/apps.create`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ json: { tenantId: tA, name: 'by-token', replicas: 1, spec: sample } }),
+    })
+    expect(res.status).toBe(403)
+    expect((await get('apps.list', { tenantId: tA }, 'at_not-a-real-token')).status).toBe(401)
+    await alice.tokens.revoke({ tenantId: tA, id: apiToken.id })
+    expect((await get('apps.list', { tenantId: tA }, token)).status).toBe(401)
+  })
+
+  it('cannot carry more rights than their creator', async () => {
+    const vic = await callerFor(bff, 'vic@acme.test', 'vic-password')
+    expect(await code(vic.tokens.create({ tenantId: tA, name: 'x', role: 'viewer' }))).toBe('FORBIDDEN') // viewers make no tokens
+    const dev = await callerFor(bff, 'dev@acme.test', 'dev-password')
+    expect(await code(dev.tokens.create({ tenantId: tA, name: 'x', role: 'owner' }))).toBe('FORBIDDEN')
+    expect(await code(dev.tokens.create({ tenantId: tA, name: 'x', role: 'developer' }))).toBe('OK')
+  })
+})
+
 describe('sessions', () => {
+  it('expire', async () => {
+    const { token } = await bff.core.auth.login('alice@acme.test', 'alice-password')
+    expect(await bff.core.auth.resolve(token)).not.toBeNull()
+    const pool = new (await import('pg')).default.Pool({ connectionString: bff.databaseUrl })
+    await pool.query(`UPDATE "Session" SET "expiresAt" = now() - interval '1 minute'`)
+    await pool.end()
+    expect(await bff.core.auth.resolve(token)).toBeNull()
+  })
+
   it('rejects a wrong password and ends a session on logout', async () => {
     await expect(bff.core.auth.login('alice@acme.test', 'wrong-password')).rejects.toThrow(/Wrong email or password/)
     const { token } = await bff.core.auth.login('alice@acme.test', 'alice-password')

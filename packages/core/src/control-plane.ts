@@ -9,6 +9,7 @@ import { createWorkQueue } from './controllers/work-queue'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
 import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler/scheduler'
+import { createApiTokenService } from './services/api-tokens'
 import { createAppService } from './services/apps'
 import { createAuthService } from './services/auth'
 import { createEventService } from './services/events'
@@ -82,6 +83,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     events: createEventService({ hot }),
     agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb) }),
     telemetry,
+    apiTokens: createApiTokenService({ db, hot, clock }),
   }
   const ports = { min: config.hostPortMin, max: config.hostPortMax }
 

@@ -27,7 +27,7 @@ export const authRouter = router({
     const tenants = await ctx.core.tenants.list(ctx.actor)
     const a = ctx.actor
     return {
-      user: { id: a.userId, email: a.kind === 'user' ? a.email : 'api-token', name: a.kind === 'user' ? a.name : 'API token', operator: a.operator },
+      user: { id: a.userId, email: a.email, name: a.kind === 'user' ? a.name : 'API token', operator: a.operator },
       tenants: tenants.map((t) => ({ id: t.id, slug: t.slug, name: t.name, role: t.role })),
     }
   }),

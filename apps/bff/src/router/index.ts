@@ -5,6 +5,7 @@ import { liveRouter } from './live'
 import { joinTokensRouter, nodesRouter } from './nodes'
 import { logsRouter, metricsRouter } from './telemetry'
 import { membersRouter, tenantsRouter } from './tenants'
+import { tokensRouter } from './tokens'
 
 export const appRouter = router({
   auth: authRouter,
@@ -16,6 +17,7 @@ export const appRouter = router({
   joinTokens: joinTokensRouter,
   live: liveRouter,
   logs: logsRouter,
+  tokens: tokensRouter,
   metrics: metricsRouter,
 })
 export type AppRouter = typeof appRouter

@@ -12,7 +12,7 @@ export type Actor =
       /** tenantId -> role */
       memberships: Map<string, TMemberRole>
     }
-  | { kind: 'token'; userId: string; tokenId: string; operator: false; memberships: Map<string, TMemberRole> }
+  | { kind: 'token'; userId: string; email: string; tokenId: string; operator: false; memberships: Map<string, TMemberRole> }
 
 export const ROLE_RANK: Record<TMemberRole, number> = { viewer: 0, developer: 1, admin: 2, owner: 3 }
 

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import type { Db } from '../store/db'
-import type { Actor } from '../auth/actor'
+import { type Actor, ROLE_RANK } from '../auth/actor'
 import { hashPassword, hashToken, newToken, verifyPassword } from '../auth/secrets'
 import type { TMemberRole } from '../schemas/tenant'
 
@@ -40,10 +40,17 @@ export function createAuthService({ db, clock, sessionTtlMs }: AuthDeps) {
     async resolve(token: string): Promise<Actor | null> {
       const now = clock.now()
       if (token.startsWith('at_')) {
-        const t = await db.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, select: { id: true, userId: true, tenantId: true, role: true, expiresAt: true } })
+        const t = await db.apiToken.findUnique({
+          where: { tokenHash: hashToken(token) },
+          select: { id: true, userId: true, tenantId: true, role: true, expiresAt: true, lastUsedAt: true, user: { select: { email: true } } },
+        })
         if (!t || (t.expiresAt && t.expiresAt <= now)) return null
-        await db.apiToken.update({ where: { id: t.id }, data: { lastUsedAt: now } })
-        return { kind: 'token', userId: t.userId, tokenId: t.id, operator: false, memberships: new Map([[t.tenantId, t.role]]) }
+        // A token is only as good as its creator's membership today.
+        const member = await db.membership.findUnique({ where: { userId_tenantId: { userId: t.userId, tenantId: t.tenantId } }, select: { role: true } })
+        if (!member) return null
+        const role = ROLE_RANK[member.role] < ROLE_RANK[t.role] ? member.role : t.role
+        if (!t.lastUsedAt || now.getTime() - t.lastUsedAt.getTime() > 60_000) await db.apiToken.update({ where: { id: t.id }, data: { lastUsedAt: now } })
+        return { kind: 'token', userId: t.userId, email: t.user.email, tokenId: t.id, operator: false, memberships: new Map([[t.tenantId, role]]) }
       }
       const s = await db.session.findUnique({
         where: { tokenHash: hashToken(token) },
