@@ -16,7 +16,10 @@ import {
 import { agentEndpoint, type AgentConfig } from './config'
 import { createConnection, type Backoff } from './connection'
 import { createCredentialStore, type StoredCredential } from './credentials'
+import { createDockerDriver, defaultDockerHost, probeDocker } from './drivers/docker'
 import { createProcessDriver } from './drivers/process'
+import type { DriverName, RuntimeDriver } from './drivers/types'
+import { createLogShipper } from './logs'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
@@ -42,6 +45,14 @@ export interface AgentOptions {
   statusDebounceMs?: number
   /** Liveness poll of re-adopted processes; default 1000ms. */
   adoptedPollMs?: number
+  /** Period of `metrics` frames; default config.metricsIntervalSeconds (10s). */
+  metricsIntervalMs?: number
+  /** Batching of `logs` frames; default 500ms / 500 lines. */
+  logFlushMs?: number
+  /** Lines kept while disconnected (oldest dropped); default 5000. */
+  logBufferLines?: number
+  /** How long an image pull may take; default 10 minutes. */
+  pullTimeoutMs?: number
 }
 
 export interface AgentExit {
@@ -57,11 +68,13 @@ export interface Agent {
   readonly nodeId: string | null
   /** Generation of the last desired state applied. */
   readonly appliedGeneration: number
+  /** Drivers found working by restore(); advertised in hello. */
+  readonly drivers: DriverName[]
   /** Resolves once the agent has stopped, by shutdown() or because the server made it give up. */
   readonly exited: Promise<AgentExit>
   /** restore(), then connect (and keep reconnecting). Rejects with AgentStartError if it cannot authenticate. */
   start(): Promise<void>
-  /** Loads the state files and re-adopts live processes; starts nothing. Part of start(). */
+  /** Detects the drivers, loads the state files and re-adopts live processes and containers; starts nothing. Part of start(). */
   restore(): Promise<void>
   /** Applies a desired state exactly as if the server had sent it. */
   applyDesired(desired: TDesired): void
@@ -85,9 +98,28 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     options.logger ?? pino({ level: config.logLevel, base: { node: config.name } }, pino.destination({ dest: 2, sync: true }))
   const credentials = createCredentialStore(config.dataDir)
   const store = createStateStore(config.dataDir, (msg, err) => log.warn({ err }, msg))
-  const driver = createProcessDriver({ dataDir: config.dataDir, cwd: options.cwd, adoptedPollMs: options.adoptedPollMs })
+  // The process driver always works (Linux, macOS); docker joins once restore() found a working engine.
+  const drivers: Partial<Record<DriverName, RuntimeDriver>> = {
+    process: createProcessDriver({ dataDir: config.dataDir, cwd: options.cwd, adoptedPollMs: options.adoptedPollMs }),
+  }
   const meter = createUsageMeter()
   const debounceMs = options.statusDebounceMs ?? 100
+  const metricsIntervalMs = options.metricsIntervalMs ?? (config.metricsIntervalSeconds ?? 10) * 1000
+  let metricsTimer: NodeJS.Timeout | null = null
+  let sampling = false
+  /** Docker usage from the last metrics sample, added to the heartbeat's process totals. */
+  let dockerTotals = { cpuMillis: 0, memoryMb: 0 }
+  let lastDropWarn = 0
+  const logs = createLogShipper({
+    send: (entries) => welcomed && connection.send({ type: 'logs', entries }),
+    flushMs: options.logFlushMs,
+    maxBuffered: options.logBufferLines,
+    onDrop(count) {
+      if (Date.now() - lastDropWarn < 10_000) return
+      lastDropWarn = Date.now()
+      log.warn({ dropped: count, total: logs.dropped }, 'log buffer full while disconnected: dropping the oldest lines')
+    },
+  })
 
   let credential: StoredCredential | null = null
   /** Set when the server rejected the stored credential and a join token exists to fall back on. */
@@ -109,10 +141,11 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   const exited = new Promise<AgentExit>((r) => (resolveExit = r))
 
   const supervisor = createSupervisor({
-    drivers: { process: driver },
+    drivers,
     store,
     logger: log,
     backoff: options.restartBackoff,
+    onLogs: (entries) => logs.push(entries),
     onChange(report) {
       // While disconnected changes are dropped: the full report after the next welcome covers them.
       if (!welcomed) return
@@ -151,7 +184,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         labels: config.labels,
         cpuMillis: config.cpuMillis,
         memoryMb: config.memoryMb,
-        drivers: ['process'],
+        ...(config.portRange && { portRange: config.portRange }),
+        drivers: driverNames(),
         agentVersion: AGENT_VERSION,
       },
     }
@@ -179,6 +213,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       // A bogus tiny interval from the server must not turn heartbeats into a busy loop.
       heartbeatTimer = setInterval(() => void heartbeat(), Math.max(100, msg.heartbeatIntervalMs))
       sendFullStatus()
+      // Output buffered while disconnected.
+      logs.flush()
       return
     }
     if (!welcomed) {
@@ -198,6 +234,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     switch (code) {
       case CloseCode.versionMismatch:
         log.fatal({ reason, protocolVersion: PROTOCOL_VERSION }, `the server does not speak this agent's protocol version ${PROTOCOL_VERSION}: ${reason}`)
+        if (metricsTimer) clearInterval(metricsTimer)
+        metricsTimer = null
+        logs.close()
         supervisor.detach()
         void supervisor.flush().then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
         return 'stop'
@@ -259,6 +298,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     beating = true
     try {
       const usage = await meter.sample(supervisor.processGroups())
+      usage.cpuUsedMillis += dockerTotals.cpuMillis
+      usage.memoryUsedMb += dockerTotals.memoryMb
       if (welcomed) connection.send({ type: 'heartbeat', ...usage, appliedGeneration })
     } catch (err) {
       log.warn({ err }, 'heartbeat failed')
@@ -267,11 +308,63 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     }
   }
 
+  function driverNames(): DriverName[] {
+    return (['process', 'docker'] as const).filter((d) => drivers[d])
+  }
+
+  async function detectDocker(): Promise<void> {
+    if (config.dockerHost === 'none') return
+    const host = config.dockerHost ?? (await defaultDockerHost())
+    if (!host) {
+      log.info('docker driver unavailable: no Docker or Podman socket found (pass --docker-host)')
+      return
+    }
+    const probe = await probeDocker(host)
+    if (!probe.ok) {
+      log[config.dockerHost ? 'warn' : 'info']({ dockerHost: host }, `docker driver unavailable: ${probe.reason}`)
+      return
+    }
+    drivers.docker = createDockerDriver({ docker: probe.docker, nodeName: config.name, logger: log, pullTimeoutMs: options.pullTimeoutMs, engine: probe.engine })
+    log.info({ dockerHost: host, engine: probe.engine, version: probe.version, apiVersion: probe.apiVersion }, 'docker driver available')
+  }
+
+  /** Per-instance usage every metricsIntervalMs; also checkpoints the log cursors. */
+  async function sampleMetrics(): Promise<void> {
+    if (sampling || stopping) return
+    sampling = true
+    try {
+      supervisor.checkpoint()
+      const usage = await supervisor.usage()
+      const docker = usage.filter((u) => u.driver === 'docker')
+      dockerTotals = { cpuMillis: docker.reduce((a, u) => a + u.cpuMillis, 0), memoryMb: docker.reduce((a, u) => a + u.memoryMb, 0) }
+      if (!welcomed || usage.length === 0) return
+      const ts = new Date().toISOString()
+      for (let i = 0; i < usage.length; i += 10_000) {
+        const instances = usage.slice(i, i + 10_000).map(({ instanceId, cpuMillis, memoryMb }) => ({ instanceId, cpuMillis, memoryMb }))
+        connection.send({ type: 'metrics', ts, instances })
+      }
+    } catch (err) {
+      log.warn({ err }, 'sampling instance metrics failed')
+    } finally {
+      sampling = false
+    }
+  }
+
   function restore(): Promise<void> {
     restored ??= (async () => {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+      await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
       const records = await store.loadAll()
-      supervisor.adopt(records)
+      const docker = drivers.docker
+      if (docker?.discover) {
+        // Containers of this node whose state file is lost are adopted too.
+        try {
+          records.push(...(await docker.discover(new Set(records.map((r) => r.instanceId)))))
+        } catch (err) {
+          log.warn({ err }, 'listing the containers of this node failed')
+        }
+      }
+      await supervisor.adopt(records)
       const running = supervisor.reports().filter((r) => r.state === 'running').length
       if (records.length) log.info({ known: records.length, running }, 'restored instances from the data dir')
       restoreDone = true
@@ -288,6 +381,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     get appliedGeneration() {
       return appliedGeneration
     },
+    get drivers() {
+      return driverNames()
+    },
     exited,
     async start() {
       if (started) throw new Error('agent already started')
@@ -303,7 +399,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       }
       nodeId = credential?.nodeId ?? null
       await restore()
-      log.info({ server: agentEndpoint(config.server), dataDir: config.dataDir, auth: credential ? 'credential' : 'join token' }, 'agent starting')
+      log.info({ server: agentEndpoint(config.server), dataDir: config.dataDir, auth: credential ? 'credential' : 'join token', drivers: driverNames() }, 'agent starting')
+      metricsTimer = setInterval(() => void sampleMetrics(), metricsIntervalMs)
+      metricsTimer.unref()
       connection.start()
     },
     restore,
@@ -318,14 +416,19 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
           // Still connected: the server sees the instances go down.
           await supervisor.stopAll()
           flushStatus()
+          logs.flush()
         } else {
           log.info('exiting; instances keep running and will be re-adopted by the next agent')
         }
         if (heartbeatTimer) clearInterval(heartbeatTimer)
         if (statusTimer) clearTimeout(statusTimer)
-        heartbeatTimer = statusTimer = null
-        await connection.close()
+        if (metricsTimer) clearInterval(metricsTimer)
+        heartbeatTimer = statusTimer = metricsTimer = null
+        // Followers stop first (their cursors are persisted), then what they read goes out.
         supervisor.detach()
+        logs.flush()
+        logs.close()
+        await connection.close()
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()
         resolveExit({ code: 0, reason: 'shutdown' })

@@ -7,6 +7,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { ZNodeInfo } from '@alveary/core/protocol'
+import { parseDockerHost } from './drivers/docker'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -86,10 +87,41 @@ export const ZAgentConfig = z.object({
   labels: ZLabelsInput,
   cpuMillis: ZIntString(1, 10_000_000),
   memoryMb: ZIntString(1, 100_000_000),
+  /** Host ports for instances on this node ("min-max"); unset: the control plane's default range. */
+  portRange: z
+    .string()
+    .regex(/^\d{4,5}-\d{4,5}$/, 'use MIN-MAX, e.g. 31000-31999')
+    .transform((s) => {
+      const [min, max] = s.split('-').map(Number) as [number, number]
+      return { min, max }
+    })
+    .pipe(z.object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) }).refine((r) => r.max >= r.min, 'MAX must be at least MIN'))
+    .optional(),
   dataDir: z.string().min(1).transform((p) => resolve(p)),
   /** Stop all instances on SIGINT/SIGTERM; by default they keep running for re-adoption. */
   stopOnExit: z.boolean(),
   logLevel: z.enum(LOG_LEVELS),
+  /**
+   * Docker Engine API endpoint (Docker or Podman): unix:///path or tcp://host:port; `none`
+   * disables the docker driver. Unset: the first existing default socket.
+   */
+  dockerHost: z
+    .string()
+    .refine(
+      (v) => {
+        if (v === 'none') return true
+        try {
+          parseDockerHost(v)
+          return true
+        } catch {
+          return false
+        }
+      },
+      { message: 'expected unix:///path/to/socket, tcp://host:port or none' },
+    )
+    .optional(),
+  /** Seconds between `metrics` frames; default 10. */
+  metricsIntervalSeconds: ZIntString(1, 3600).optional(),
 })
 export type AgentConfigInput = z.input<typeof ZAgentConfig>
 export type AgentConfig = z.output<typeof ZAgentConfig>
@@ -111,10 +143,18 @@ Every option can also come from the environment variable shown; the flag wins.
                          (default: number of CPUs x 1000)
   --memory-mb <n>        memory capacity offered, in MiB             [ALVEARY_NODE_MEMORY_MB]
                          (default: total memory)
+  --port-range <a-b>     host ports for instances (several agents    [ALVEARY_NODE_PORT_RANGE]
+                         on one machine need disjoint ranges)
   --data-dir <dir>       credential, instance state and logs         [ALVEARY_AGENT_DATA_DIR]
                          (default ./.data/agent-<name>)
   --stop-on-exit         stop all instances on SIGINT/SIGTERM; without it they keep
                          running and the next agent re-adopts them   [ALVEARY_STOP_ON_EXIT=1]
+  --docker-host <url>    Docker Engine API of Docker or Podman for the docker driver:
+                         unix:///path or tcp://host:port, or none    [DOCKER_HOST]
+                         (default: /var/run/docker.sock, else /run/podman/podman.sock,
+                         else $XDG_RUNTIME_DIR/podman/podman.sock, the first that exists)
+  --metrics-interval <s> seconds between per-instance metrics       [ALVEARY_METRICS_INTERVAL]
+                         (default 10)
   --log-level <level>    ${LOG_LEVELS.join('|')} (default info)  [ALVEARY_LOG_LEVEL]
   -h, --help             show this help
   -v, --version          print the agent version
@@ -136,9 +176,12 @@ const FLAG_NAMES = {
   labels: 'labels',
   cpuMillis: 'cpu-millis',
   memoryMb: 'memory-mb',
+  portRange: 'port-range',
   dataDir: 'data-dir',
   stopOnExit: 'stop-on-exit',
   logLevel: 'log-level',
+  dockerHost: 'docker-host',
+  metricsIntervalSeconds: 'metrics-interval',
 } as const
 
 /** Parses argv (without node and script) and env into a validated config. Never throws, never exits. */
@@ -157,9 +200,12 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         labels: { type: 'string' },
         'cpu-millis': { type: 'string' },
         'memory-mb': { type: 'string' },
+        'port-range': { type: 'string' },
         'data-dir': { type: 'string' },
         'stop-on-exit': { type: 'boolean' },
         'log-level': { type: 'string' },
+        'docker-host': { type: 'string' },
+        'metrics-interval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -186,9 +232,12 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     labels: str('labels', 'ALVEARY_NODE_LABELS') ?? '',
     cpuMillis: str('cpu-millis', 'ALVEARY_NODE_CPU_MILLIS') ?? Math.max(1, cpus().length) * 1000,
     memoryMb: str('memory-mb', 'ALVEARY_NODE_MEMORY_MB') ?? Math.floor(totalmem() / 1024 / 1024),
+    portRange: str('port-range', 'ALVEARY_NODE_PORT_RANGE'),
     dataDir: str('data-dir', 'ALVEARY_AGENT_DATA_DIR') ?? `./.data/agent-${name}`,
     stopOnExit: values['stop-on-exit'] === true || envStop === '1' || envStop === 'true',
     logLevel: str('log-level', 'ALVEARY_LOG_LEVEL') ?? 'info',
+    dockerHost: str('docker-host', 'DOCKER_HOST'),
+    metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),
   }
   const parsed = ZAgentConfig.safeParse(input)
   if (!parsed.success) {

@@ -1,6 +1,7 @@
 /**
- * Per-instance state on disk, so a restarted agent can re-adopt the processes it left
- * running: `<dataDir>/instances/<id>/state.json`, written atomically (tmp file + rename).
+ * Per-instance state on disk, so a restarted agent can re-adopt the processes and containers
+ * it left running: `<dataDir>/instances/<id>/state.json`, written atomically (tmp file + rename).
+ * Fields added after the first version have defaults, so older files still load.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
@@ -10,8 +11,12 @@ import { instanceDir } from './drivers/process'
 
 export const ZPersistedInstance = z.object({
   instanceId: z.string().uuid(),
-  /** Pid of the running process group leader; null when nothing runs. */
+  /** Driver that runs (or last ran) the instance. */
+  driver: z.enum(['process', 'docker']).default('process'),
+  /** Pid of the running process group leader (process driver), or the container's host pid (docker); null when nothing runs. */
   pid: z.number().int().positive().nullable(),
+  /** Id of the running container (docker driver). */
+  containerId: z.string().min(1).nullable().default(null),
   /** Field 22 of /proc/<pid>/stat: guards against the pid being reused by another process. */
   processStartTime: z.number().int().nullable(),
   specHash: z.string(),
@@ -25,6 +30,16 @@ export const ZPersistedInstance = z.object({
   message: z.string().nullable(),
   /** Needed to stop an adopted process that is no longer in the desired state. */
   stopGraceSeconds: z.number().int().min(0),
+  /** How far the instance's output was read, so a re-adopting agent does not resend it. */
+  logCursor: z
+    .object({
+      stdout: z.number().int().min(0).optional(),
+      stderr: z.number().int().min(0).optional(),
+      ts: z.string().optional(),
+      atTs: z.number().int().min(0).optional(),
+    })
+    .nullable()
+    .default(null),
 })
 export type PersistedInstance = z.infer<typeof ZPersistedInstance>
 

@@ -2,12 +2,22 @@
  * Runs the reconciler's actions: one worker per instance. A worker only remembers the latest
  * target and converges towards it in its own async loop, so a slow stop of one instance
  * never delays another, and a target that changes twice mid-stop is handled once.
+ * Drivers are interchangeable: the restart policy, stops, logs and adoption work the same
+ * whether a process group or a container runs the instance.
  */
 import type { Logger } from 'pino'
-import type { TDesiredInstance, TInstanceReport, TObservedState } from '@alveary/core/protocol'
-import { SpawnError, type ExitInfo, type ProcessDriver, type ProcessHandle } from './drivers/process'
+import type { TDesiredInstance, TInstanceReport, TLogs, TObservedState } from '@alveary/core/protocol'
+import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type LogFollower, type RuntimeDriver } from './drivers/types'
 import { reconcile, type Action, type KnownInstance } from './reconciler'
 import type { PersistedInstance, StateStore } from './state-store'
+
+export type LogEntry = TLogs['entries'][number]
+export interface InstanceMetric {
+  instanceId: string
+  driver: DriverName
+  cpuMillis: number
+  memoryMb: number
+}
 
 export interface RestartBackoff {
   /** First restart delay; doubles on each consecutive failure. */
@@ -19,23 +29,29 @@ export interface RestartBackoff {
 export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { baseMs: 1000, capMs: 60_000, resetAfterMs: 10_000 }
 
 export interface SupervisorOptions {
-  drivers: { process?: ProcessDriver }
+  drivers: Partial<Record<DriverName, RuntimeDriver>>
   store: StateStore
   logger: Logger
   backoff?: Partial<RestartBackoff>
   /** Called on every observed change of one instance (the agent batches them into status frames). */
   onChange?: (report: TInstanceReport) => void
+  /** Instance output; without it, output is not followed at all. */
+  onLogs?: (entries: LogEntry[]) => void
 }
 
 export interface Supervisor {
   /** Re-adopts instances a previous agent left behind; starts nothing. */
-  adopt(records: readonly PersistedInstance[]): void
+  adopt(records: readonly PersistedInstance[]): Promise<void>
   /** Applies a full desired state (level-triggered) and returns what it decided. */
   apply(desired: readonly TDesiredInstance[]): Action[]
   reports(): TInstanceReport[]
   report(instanceId: string): TInstanceReport | undefined
-  /** Process group ids of the running instances (for resource usage). */
+  /** Process group ids of the running process-driver instances (for resource usage). */
   processGroups(): number[]
+  /** CPU and memory per running instance, every driver; instances a driver cannot measure are left out. */
+  usage(): Promise<InstanceMetric[]>
+  /** Persists log cursors that moved, so a crashed agent's successor resends little. */
+  checkpoint(): void
   /** Resolves when no worker is in the middle of a start or stop. */
   settled(): Promise<void>
   /** Stops every instance (keeping their state files) and waits for it. */
@@ -55,8 +71,11 @@ interface WorkerDeps {
   logger: Logger
   backoff: RestartBackoff
   onChange: (report: TInstanceReport) => void
+  onLogs?: (entries: LogEntry[]) => void
   onForget: (w: Worker) => void
 }
+
+const driverMissing = (d: DriverName) => `the ${d} driver is not available on this node`
 
 class Worker {
   // --- target: what the server last asked for
@@ -65,12 +84,20 @@ class Worker {
   private generation: number
   private target: KnownInstance['target'] = null
 
-  // --- the process, if one runs
-  private proc: ProcessHandle | null = null
+  // --- the process or container, if one runs
+  private proc: InstanceHandle | null = null
   private procHash: string | null = null
   private procGraceSeconds = 10
   private procStartedMs = 0
-  private stoppingProc: ProcessHandle | null = null
+  private stoppingProc: InstanceHandle | null = null
+  /** Driver of the last run: the one that cleans up after it. */
+  private runDriver: DriverName = 'process'
+
+  // --- output
+  private follower: LogFollower | null = null
+  private logCursor: LogCursor | null = null
+  private logsDrained: Promise<void> = Promise.resolve()
+  private persistedCursor = ''
   /** Overrides the reason derived from the target (agent shutdown). */
   private stopReason: string | null = null
 
@@ -125,28 +152,56 @@ class Worker {
   }
 
   get processGroup(): number | null {
-    return this.proc?.pid ?? null
+    return this.proc?.processGroup ?? null
   }
 
-  /** Restores what a previous agent persisted; a live process with the same start time is adopted. */
-  restore(rec: PersistedInstance, driver: ProcessDriver | undefined): void {
+  /** The running handle, unless it is being stopped. */
+  get handle(): InstanceHandle | null {
+    return this.proc && this.stoppingProc !== this.proc && this.state === 'running' ? this.proc : null
+  }
+
+  /**
+   * Restores what a previous agent persisted; a live process with the same start time (or the
+   * same container, still running) is adopted.
+   */
+  async restore(rec: PersistedInstance, driver: RuntimeDriver | undefined): Promise<void> {
     this.restarts = rec.restarts
     this.startedAt = rec.startedAt
     this.exitCode = rec.exitCode
     this.message = rec.message
-    const proc = rec.pid !== null && driver ? driver.adopt(rec.pid, rec.processStartTime) : null
+    this.runDriver = rec.driver
+    this.logCursor = rec.logCursor
+    const wasRunning = rec.pid !== null || rec.containerId !== null || rec.state === 'running'
+    let proc: InstanceHandle | null = null
+    if (wasRunning && driver) {
+      try {
+        proc = await driver.adopt(rec)
+      } catch (err) {
+        this.log.warn({ err }, 'cannot re-adopt the instance')
+      }
+    }
+    if (this.disposed) {
+      proc?.detach()
+      return
+    }
     if (proc) {
-      this.attach(proc, rec.specHash, rec.stopGraceSeconds, Date.parse(rec.startedAt ?? '') || Date.now())
+      this.attach(proc, rec.specHash, rec.stopGraceSeconds, Date.parse(rec.startedAt ?? '') || Date.now(), rec.logCursor)
       this.state = 'running'
       this.pid = proc.pid
       this.message = null
-      this.log.info({ pid: proc.pid }, 'adopted running instance')
-    } else if (rec.pid !== null || rec.state === 'running') {
+      this.log.info({ pid: proc.pid, driver: proc.driver, id: proc.id }, 'adopted running instance')
+      // Records found by label (no state file) are written now.
+      this.persist()
+    } else if (wasRunning) {
       this.state = 'exited'
       this.exitCode = null
-      this.message = 'the process exited while no agent was watching it'
+      this.message = !driver
+        ? `${driverMissing(rec.driver)}: cannot check on the ${rec.driver === 'docker' ? 'container' : 'process'}`
+        : rec.driver === 'docker'
+          ? 'the container exited while no agent was watching it'
+          : 'the process exited while no agent was watching it'
       this.pendingExit = { hash: rec.specHash, exitCode: null, permanent: false }
-      this.log.warn({ pid: rec.pid }, 'instance process is gone')
+      this.log.warn({ pid: rec.pid, containerId: rec.containerId }, `instance is gone: ${this.message}`)
       this.persist()
     } else {
       this.state = rec.state
@@ -192,9 +247,24 @@ class Worker {
   }
 
   dispose(): void {
+    if (this.disposed) return
     this.disposed = true
     this.cancelRestart()
+    if (this.follower) {
+      this.logCursor = this.follower.cursor()
+      this.follower.abort()
+      this.follower = null
+    }
     this.proc?.detach()
+    // The next agent resumes the output where this one stopped reading.
+    if (this.proc) this.persist()
+  }
+
+  /** Persists the state when only the log cursor moved. */
+  checkpoint(): void {
+    if (this.disposed || !this.follower) return
+    const c = JSON.stringify(this.follower.cursor())
+    if (c !== this.persistedCursor) this.persist()
   }
 
   private kick(): void {
@@ -237,6 +307,8 @@ class Worker {
       this.cancelRestart()
       this.pendingExit = null
       if (this.state !== 'stopped') {
+        // An exited container is still there: it goes with the instance.
+        await this.deps.drivers[this.runDriver]?.release(this.instanceId).catch((err) => this.log.warn({ err }, 'cleanup failed'))
         this.set('stopped', { pid: null, message: this.stopReason ?? (t === 'removed' ? 'no longer desired on this node' : 'desired state is stopped') })
         this.persist()
       }
@@ -287,41 +359,77 @@ class Worker {
     this.cancelRestart()
     const hash = this.hash
     this.set('starting', { pid: null, exitCode: null, message: null })
-    const driver = desired.spec.driver === 'process' ? this.deps.drivers.process : undefined
-    let proc: ProcessHandle
+    // The previous run's last lines are read before the next run writes any.
+    await this.logsDrained
+    const driver = this.deps.drivers[desired.spec.driver]
+    this.runDriver = desired.spec.driver
+    let proc: InstanceHandle
     try {
-      if (!driver) throw new SpawnError(`the ${desired.spec.driver} driver is not available on this node`, true)
-      proc = await driver.start(desired)
+      if (!driver) throw new SpawnError(driverMissing(desired.spec.driver), true)
+      proc = await driver.start(desired, {
+        onPulling: (image) => {
+          this.log.info({ image }, 'pulling image')
+          this.set('pulling', { message: `pulling image "${image}"` })
+        },
+        onPulled: () => this.set('starting', { message: null }),
+      })
     } catch (err) {
       const message = err instanceof SpawnError ? err.message : `cannot start: ${(err as Error).message}`
       // Retrying cannot fix a spec this node can never run; a missing binary may appear later, though.
       const permanent = err instanceof SpawnError && err.permanent
       this.pendingExit = { hash, exitCode: null, permanent }
       this.set('failed', { pid: null, exitCode: null, message })
-      this.log.warn({ command: desired.spec.command }, `start failed: ${message}`)
+      this.log.warn({ command: desired.spec.command, image: desired.spec.image }, `start failed: ${message}`)
       this.persist()
       return
     }
-    this.attach(proc, hash, desired.spec.stopGraceSeconds, Date.now())
+    this.attach(proc, hash, desired.spec.stopGraceSeconds, Date.now(), null)
     this.runGeneration = desired.generation
     this.startedAt = new Date().toISOString()
     this.set('running', { pid: proc.pid, exitCode: null, message: null })
-    this.log.info({ pid: proc.pid, app: desired.appName, restarts: this.restarts }, 'instance started')
+    this.log.info({ pid: proc.pid, id: proc.id, driver: proc.driver, app: desired.appName, restarts: this.restarts }, 'instance started')
     // Even if the agent detached meanwhile: an unrecorded process could never be re-adopted.
     this.persist()
     if (this.disposed) proc.detach()
   }
 
-  private attach(proc: ProcessHandle, hash: string, graceSeconds: number, startedMs: number): void {
+  private attach(proc: InstanceHandle, hash: string, graceSeconds: number, startedMs: number, cursor: LogCursor | null): void {
     this.proc = proc
     this.procHash = hash
     this.procGraceSeconds = graceSeconds
     this.procStartedMs = startedMs
+    this.runDriver = proc.driver
+    const onLogs = this.deps.onLogs
+    if (onLogs) {
+      const instanceId = this.instanceId
+      try {
+        this.follower = proc.followLogs(cursor, (lines) => {
+          if (lines.length) onLogs(lines.map((l) => ({ instanceId, stream: l.stream, ts: l.ts, line: l.line })))
+        })
+      } catch (err) {
+        this.log.warn({ err }, 'cannot follow the instance output')
+      }
+    }
     void proc.exited.then((info) => this.onExit(proc, info))
   }
 
-  private onExit(proc: ProcessHandle, info: ExitInfo): void {
+  /** Lets the follower read the rest of a finished run's output, then drops it. */
+  private drainLogs(): Promise<void> {
+    const f = this.follower
+    if (!f) return this.logsDrained
+    this.follower = null
+    this.logsDrained = f.stop().then(
+      () => {
+        this.logCursor = f.cursor()
+      },
+      (err) => this.log.warn({ err }, 'reading the last output failed'),
+    )
+    return this.logsDrained
+  }
+
+  private onExit(proc: InstanceHandle, info: ExitInfo): void {
     if (this.disposed || this.proc !== proc || this.stoppingProc === proc) return
+    void this.drainLogs()
     this.proc = null
     if (Date.now() - this.procStartedMs >= this.deps.backoff.resetAfterMs) this.failStreak = 0
     this.pendingExit = { hash: this.procHash ?? this.hash, exitCode: info.exitCode, permanent: false }
@@ -339,6 +447,7 @@ class Worker {
     this.set('stopping', { message: reason })
     this.log.info({ pid: proc.pid, graceSeconds: this.procGraceSeconds }, `stopping: ${reason}`)
     const info = await proc.stop(this.procGraceSeconds)
+    await this.drainLogs()
     this.stoppingProc = null
     this.proc = null
     this.pendingExit = null
@@ -363,9 +472,13 @@ class Worker {
     // Written even after dispose(): the file must match reality for the next agent. Only a removed instance has none.
     if (this.target === 'removed' && !this.proc) return
     const running = this.proc !== null
+    const cursor = this.follower?.cursor() ?? this.logCursor
+    this.persistedCursor = JSON.stringify(cursor)
     void this.deps.store.save({
       instanceId: this.instanceId,
+      driver: this.proc?.driver ?? this.runDriver,
       pid: this.proc?.pid ?? null,
+      containerId: this.proc?.driver === 'docker' ? this.proc.id : null,
       processStartTime: this.proc?.startTime ?? null,
       specHash: running ? (this.procHash ?? this.hash) : this.hash,
       generation: this.runGeneration,
@@ -375,6 +488,7 @@ class Worker {
       exitCode: this.exitCode,
       message: truncate(this.message),
       stopGraceSeconds: running ? this.procGraceSeconds : (this.desired?.spec.stopGraceSeconds ?? this.procGraceSeconds),
+      logCursor: cursor,
     })
   }
 }
@@ -388,6 +502,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     logger: opts.logger,
     backoff,
     onChange: (r) => opts.onChange?.(r),
+    onLogs: opts.onLogs,
     onForget: (w) => {
       if (workers.get(w.instanceId) === w) workers.delete(w.instanceId)
       w.dispose()
@@ -395,14 +510,26 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     },
   }
 
+  let swept = false
+
+  /** Once the first desired state is known: what this node owns and no worker knows goes away. */
+  function removeOrphans(): void {
+    const keep = new Set(workers.keys())
+    for (const driver of Object.values(opts.drivers)) {
+      driver?.removeOrphans?.(keep).catch((err) => opts.logger.warn({ err, driver: driver.name }, 'removing orphans failed'))
+    }
+  }
+
   return {
-    adopt(records) {
+    async adopt(records) {
+      const restoring: Array<Promise<void>> = []
       for (const rec of records) {
         if (workers.has(rec.instanceId)) continue
         const w = new Worker(rec.instanceId, deps, { hash: rec.specHash, generation: rec.generation })
         workers.set(rec.instanceId, w)
-        w.restore(rec, opts.drivers.process)
+        restoring.push(w.restore(rec, opts.drivers[rec.driver]).catch((err) => opts.logger.error({ err, instanceId: rec.instanceId }, 'restore failed')))
       }
+      await Promise.all(restoring)
     },
     apply(desired) {
       const actions = reconcile(
@@ -419,11 +546,43 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
         if (a.type !== 'leave') opts.logger.info({ instanceId: a.instanceId }, `reconcile: ${a.type}${'reason' in a ? ` (${a.reason})` : ''}`)
         w.apply(a)
       }
+      if (!swept) {
+        swept = true
+        removeOrphans()
+      }
       return actions
     },
     reports: () => [...workers.values()].map((w) => w.report()),
     report: (id) => workers.get(id)?.report(),
     processGroups: () => [...workers.values()].flatMap((w) => (w.processGroup === null ? [] : [w.processGroup])),
+    async usage() {
+      const byDriver = new Map<DriverName, Array<{ w: Worker; h: InstanceHandle }>>()
+      for (const w of workers.values()) {
+        const h = w.handle
+        if (!h) continue
+        const list = byDriver.get(h.driver) ?? []
+        list.push({ w, h })
+        byDriver.set(h.driver, list)
+      }
+      const out: InstanceMetric[] = []
+      for (const [name, list] of byDriver) {
+        const driver = opts.drivers[name]
+        if (!driver) continue
+        try {
+          const usage = await driver.usage(list.map((x) => x.h))
+          for (const { w, h } of list) {
+            const u = usage.get(h)
+            if (u) out.push({ instanceId: w.instanceId, driver: name, cpuMillis: Math.max(0, Math.round(u.cpuMillis)), memoryMb: Math.max(0, Math.round(u.memoryMb)) })
+          }
+        } catch (err) {
+          opts.logger.warn({ err, driver: name }, 'measuring instance usage failed')
+        }
+      }
+      return out
+    },
+    checkpoint() {
+      for (const w of workers.values()) w.checkpoint()
+    },
     async settled() {
       // Finishing one step can start another (a stop followed by a start), so wait until a pass finds all idle.
       for (;;) {

@@ -1,57 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { WebSocketServer, type WebSocket } from 'ws'
-import { CloseCode, PROTOCOL_VERSION, ZAgentMessage, type TAgentMessage } from '@alveary/core/protocol'
+import { CloseCode, PROTOCOL_VERSION } from '@alveary/core/protocol'
 import { createAgent, type Agent } from '../src/agent'
+import { fakeServer as startFakeServer } from './fake-server'
 import { agentConfig, freePort, httpGet, killGroup, makeInstance, nodeScript, sleep, tempDir, testLogger, waitFor } from './helpers'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
-
-/** One agent connection as the fake server sees it: every frame validated against the protocol. */
-class Peer {
-  readonly frames: TAgentMessage[] = []
-  readonly invalid: string[] = []
-  closed = false
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const parsed = ZAgentMessage.safeParse(JSON.parse(data.toString()))
-      if (parsed.success) this.frames.push(parsed.data)
-      else this.invalid.push(data.toString())
-    })
-    ws.on('close', () => (this.closed = true))
-  }
-  send(frame: unknown) {
-    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
-  }
-  /** Waits for the next frame of a type (after `from`) matching `pred`. */
-  async next<T extends TAgentMessage['type']>(type: T, pred: (f: Extract<TAgentMessage, { type: T }>) => boolean = () => true, from = 0) {
-    return waitFor(`${type} frame`, () =>
-      this.frames.slice(from).find((f): f is Extract<TAgentMessage, { type: T }> => f.type === type && pred(f as Extract<TAgentMessage, { type: T }>)),
-    )
-  }
-}
-
-async function fakeServer() {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/agent' })
-  await new Promise<void>((r) => wss.once('listening', () => r()))
-  const peers: Peer[] = []
-  wss.on('connection', (ws) => peers.push(new Peer(ws)))
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate()
-        wss.close(() => r())
-      }),
-  )
-  const port = (wss.address() as AddressInfo).port
-  return { url: `http://127.0.0.1:${port}`, peers, peer: (i: number) => waitFor(`connection #${i + 1}`, () => peers[i]) }
-}
+const fakeServer = () => startFakeServer(cleanups)
 
 function startAgent(dataDir: string, server: string, joinToken?: string): Agent {
   const agent = createAgent(agentConfig(dataDir, { server, joinToken }), {

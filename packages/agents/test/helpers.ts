@@ -111,6 +111,8 @@ export function agentConfig(dataDir: string, over: Partial<AgentConfigInput> = {
     dataDir,
     stopOnExit: false,
     logLevel: 'silent',
+    // Tests that want the docker driver pass a docker host; the others never touch an engine.
+    dockerHost: 'none',
     ...over,
   })
 }

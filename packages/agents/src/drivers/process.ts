@@ -4,42 +4,22 @@
  * agent can re-adopt them by pid.
  */
 import { spawn } from 'node:child_process'
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs'
+import { open, stat } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
 import { join } from 'node:path'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { isGroupAlive, isSameProcess, readStartTime, signalGroup } from '../proc'
+import { createGroupUsageMeter, type GroupUsage } from '../usage'
+import { LineSplitter } from './lines'
+import { SpawnError, type ExitInfo, type InstanceHandle, type InstanceUsage, type LogCursor, type LogFollower, type LogLine, type LogSink, type RuntimeDriver } from './types'
 
-export interface ExitInfo {
-  /** Exit code, or 128+signal when killed by a signal; null when unknown (adopted process). */
-  exitCode: number | null
-  signal: NodeJS.Signals | null
-  message: string
-}
+export { SpawnError, type ExitInfo } from './types'
 
-export interface ProcessHandle {
+export interface ProcessHandle extends InstanceHandle {
+  readonly driver: 'process'
   readonly pid: number
-  /** Field 22 of /proc/<pid>/stat; null when /proc is unavailable. */
-  readonly startTime: number | null
-  /** True when this agent did not spawn it (re-adopted), so it can only be polled. */
-  readonly adopted: boolean
-  /** Resolves once the process has exited, whoever caused it. */
-  readonly exited: Promise<ExitInfo>
-  /** SIGTERM to the group, SIGKILL after the grace period; resolves once it is gone. */
-  stop(graceSeconds: number): Promise<ExitInfo>
-  /** Stop watching without touching the process (the agent is going away). */
-  detach(): void
-}
-
-export class SpawnError extends Error {
-  override name = 'SpawnError'
-  /** True when retrying can never help (the spec itself cannot run here). */
-  constructor(
-    message: string,
-    readonly permanent = false,
-  ) {
-    super(message)
-  }
+  readonly processGroup: number
 }
 
 export interface ProcessDriverOptions {
@@ -51,12 +31,15 @@ export interface ProcessDriverOptions {
   baseEnv?: Record<string, string>
   /** How often adopted processes (not our children, so no exit event) are checked. */
   adoptedPollMs?: number
+  /** How often the stdout/stderr files are checked for new output. */
+  logPollMs?: number
 }
 
-export interface ProcessDriver {
+export interface ProcessDriver extends RuntimeDriver {
+  readonly name: 'process'
   start(instance: TDesiredInstance): Promise<ProcessHandle>
   /** Watches a process a previous agent started; null if it is gone or the pid was reused. */
-  adopt(pid: number, startTime: number | null): ProcessHandle | null
+  adoptPid(instanceId: string, pid: number, startTime: number | null): ProcessHandle | null
 }
 
 export function instanceDir(dataDir: string, instanceId: string): string {
@@ -117,7 +100,108 @@ interface Watch {
   detach(): void
 }
 
-function makeHandle(pid: number, startTime: number | null, adopted: boolean, watch: Watch): ProcessHandle {
+interface LogFiles {
+  dir: string
+  /** Sizes of the files when this run started: a new follower starts there. */
+  initial: { stdout: number; stderr: number }
+  pollMs: number
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * Tails `stdout.log` and `stderr.log` of an instance by polling (the files only grow; a file
+ * that shrank was truncated and is read from its start again).
+ */
+function followFiles(dir: string, from: { stdout: number; stderr: number }, sink: LogSink, pollMs: number): LogFollower {
+  const CHUNK = 256 * 1024
+  const out: LogLine[] = []
+  const streams = (['stdout', 'stderr'] as const).map((name) => {
+    const s = { name, path: join(dir, `${name}.log`), offset: from[name], splitter: null as unknown as LineSplitter }
+    s.splitter = new LineSplitter((line) => out.push({ stream: name, ts: new Date().toISOString(), line }))
+    return s
+  })
+  let timer: NodeJS.Timeout | null = null
+  let current: Promise<void> = Promise.resolve()
+  let stopped = false
+
+  /** Reads one chunk; true when more is waiting. */
+  async function readChunk(s: (typeof streams)[number]): Promise<boolean> {
+    // Most polls find nothing new: a stat is cheaper than open + stat + close.
+    try {
+      if ((await stat(s.path)).size === s.offset) return false
+    } catch {
+      return false
+    }
+    let fh
+    try {
+      fh = await open(s.path, 'r')
+    } catch {
+      return false
+    }
+    try {
+      const { size } = await fh.stat()
+      if (size < s.offset) {
+        s.offset = 0
+        s.splitter.flush()
+      }
+      if (size === s.offset) return false
+      const len = Math.min(size - s.offset, CHUNK)
+      const buf = Buffer.alloc(len)
+      const { bytesRead } = await fh.read(buf, 0, len, s.offset)
+      s.offset += bytesRead
+      s.splitter.push(buf.subarray(0, bytesRead))
+      return bytesRead > 0 && s.offset < size
+    } finally {
+      await fh.close().catch(() => {})
+    }
+  }
+
+  async function readAll(maxChunks: number): Promise<void> {
+    for (const s of streams) {
+      for (let i = 0; i < maxChunks && (await readChunk(s)); i++) {
+        if (out.length >= 500) sink(out.splice(0))
+      }
+    }
+    if (out.length) sink(out.splice(0))
+  }
+
+  function schedule(): void {
+    if (stopped) return
+    timer = setTimeout(() => {
+      timer = null
+      current = readAll(4).catch(() => {}).then(schedule)
+    }, pollMs)
+    timer.unref()
+  }
+  schedule()
+
+  return {
+    cursor: () => ({ stdout: streams[0]!.offset - streams[0]!.splitter.pendingBytes, stderr: streams[1]!.offset - streams[1]!.splitter.pendingBytes }),
+    async stop() {
+      if (stopped) return current
+      stopped = true
+      if (timer) clearTimeout(timer)
+      await current
+      // Whatever the process wrote before it exited, up to 16 MiB per stream.
+      await readAll(64).catch(() => {})
+      for (const s of streams) s.splitter.flush()
+      if (out.length) sink(out.splice(0))
+    },
+    abort() {
+      stopped = true
+      if (timer) clearTimeout(timer)
+    },
+  }
+}
+
+function makeHandle(pid: number, startTime: number | null, adopted: boolean, watch: Watch, logs: LogFiles): ProcessHandle {
   let stopping: Promise<ExitInfo> | null = null
   let leaderGone = false
   const exited = watch.exited.then((info) => {
@@ -143,7 +227,10 @@ function makeHandle(pid: number, startTime: number | null, adopted: boolean, wat
   }
 
   return {
+    driver: 'process',
+    id: String(pid),
     pid,
+    processGroup: pid,
     startTime,
     adopted,
     exited,
@@ -152,6 +239,10 @@ function makeHandle(pid: number, startTime: number | null, adopted: boolean, wat
       return stopping
     },
     detach: watch.detach,
+    followLogs(from: LogCursor | null, sink: LogSink) {
+      const start = { stdout: from?.stdout ?? logs.initial.stdout, stderr: from?.stderr ?? logs.initial.stderr }
+      return followFiles(logs.dir, start, sink, logs.pollMs)
+    },
   }
 }
 
@@ -159,6 +250,8 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
   const cwd = opts.cwd ?? process.cwd()
   const baseEnv = opts.baseEnv ?? defaultBaseEnv()
   const pollMs = opts.adoptedPollMs ?? 1000
+  const logPollMs = opts.logPollMs ?? 250
+  const meter = createGroupUsageMeter()
 
   async function start(instance: TDesiredInstance): Promise<ProcessHandle> {
     const { command, args } = instance.spec
@@ -167,6 +260,8 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     const out = openSync(join(dir, 'stdout.log'), 'a', 0o600)
     const err = openSync(join(dir, 'stderr.log'), 'a', 0o600)
+    // Output of this run starts at the current ends of the files.
+    const initial = { stdout: fstatSync(out).size, stderr: fstatSync(err).size }
     let child
     try {
       child = spawn(command, args, {
@@ -211,16 +306,22 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     })
     // Errors after spawn (e.g. kill failures) must not become uncaught exceptions.
     child.on('error', () => {})
-    return makeHandle(pid, startTime, false, {
-      exited,
-      detach: () => {
-        detached = true
-        child.removeAllListeners('exit')
+    return makeHandle(
+      pid,
+      startTime,
+      false,
+      {
+        exited,
+        detach: () => {
+          detached = true
+          child.removeAllListeners('exit')
+        },
       },
-    })
+      { dir, initial, pollMs: logPollMs },
+    )
   }
 
-  function adopt(pid: number, startTime: number | null): ProcessHandle | null {
+  function adoptPid(instanceId: string, pid: number, startTime: number | null): ProcessHandle | null {
     if (!isSameProcess(pid, startTime)) return null
     let resolveExit!: (e: ExitInfo) => void
     const exited = new Promise<ExitInfo>((r) => (resolveExit = r))
@@ -232,9 +333,30 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     }
     const timer = setInterval(check, pollMs)
     timer.unref()
-    return makeHandle(pid, startTime, true, { exited, check, detach: () => clearInterval(timer) })
+    // Without a stored cursor, only output written from now on is followed (no resending of old lines).
+    const dir = instanceDir(opts.dataDir, instanceId)
+    const initial = { stdout: fileSize(join(dir, 'stdout.log')), stderr: fileSize(join(dir, 'stderr.log')) }
+    return makeHandle(pid, startTime, true, { exited, check, detach: () => clearInterval(timer) }, { dir, initial, pollMs: logPollMs })
   }
 
-  return { start, adopt }
+  return {
+    name: 'process',
+    start,
+    adoptPid,
+    async adopt(rec) {
+      return rec.pid === null ? null : adoptPid(rec.instanceId, rec.pid, rec.processStartTime)
+    },
+    async release() {},
+    async usage(handles) {
+      const groups = handles.flatMap((h) => (h.processGroup === null ? [] : [h.processGroup]))
+      const byGroup: Map<number, GroupUsage> = await meter.sample(groups)
+      const out = new Map<InstanceHandle, InstanceUsage>()
+      for (const h of handles) {
+        const u = h.processGroup === null ? undefined : byGroup.get(h.processGroup)
+        if (u) out.set(h, u)
+      }
+      return out
+    },
+  }
 }
 
