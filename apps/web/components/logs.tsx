@@ -14,16 +14,24 @@ function time(d: Date) {
   return new Date(d).toLocaleTimeString('en-GB', { hour12: false })
 }
 
-/** The newest lines, then new ones as they arrive (logs.follow), de-duplicated by id. */
-function LogView({ tenantId, appId, instanceId, showInstance }: { tenantId: string; appId: string; instanceId: string | undefined; showInstance: boolean }) {
+/**
+ * The newest lines, then new ones as they arrive (logs.follow), de-duplicated by id.
+ * Following can be paused (the view holds still); resuming catches up from the last line.
+ */
+function LogView({ tenantId, appId, instanceId, showInstance, following, query }: { tenantId: string; appId: string; instanceId: string | undefined; showInstance: boolean; following: boolean; query: string }) {
   const trpc = useTRPC()
   const initial = useQuery(trpc.logs.list.queryOptions({ tenantId, appId, instanceId, limit: 300 }, { staleTime: Infinity, refetchOnWindowFocus: false }))
   const [more, setMore] = useState<TLogLine[]>([])
-  const startAfter = initial.data ? (initial.data.at(-1)?.id ?? '') : null
+  const lastId = more.at(-1)?.id ?? initial.data?.at(-1)?.id ?? ''
+  // The cursor is fixed when following (re)starts, so new lines don't restart the stream.
+  const [resumeFrom, setResumeFrom] = useState<string | null>(null)
+  useLayoutEffect(() => {
+    if (initial.data && following) setResumeFrom(lastId)
+  }, [initial.data, following])
   const follow = useSubscription(
     trpc.logs.follow.subscriptionOptions(
-      { tenantId, appId, instanceId, afterId: startAfter ?? '' },
-      { enabled: startAfter !== null, onData: (lines) => setMore((prev) => [...prev, ...lines].slice(-MAX_LINES)) },
+      { tenantId, appId, instanceId, afterId: resumeFrom ?? '' },
+      { enabled: following && resumeFrom !== null, onData: (lines) => setMore((prev) => [...prev, ...lines].slice(-MAX_LINES)) },
     ),
   )
   const lines = useMemo(() => {
@@ -36,14 +44,16 @@ function LogView({ tenantId, appId, instanceId, showInstance }: { tenantId: stri
     }
     return out.slice(-MAX_LINES)
   }, [initial.data, more])
+  const needle = query.trim().toLowerCase()
+  const shown = needle ? lines.filter((l) => l.line.toLowerCase().includes(needle)) : lines
 
   // Stick to the bottom unless the reader scrolled up.
   const box = useRef<HTMLDivElement>(null)
   const atBottom = useRef(true)
   useLayoutEffect(() => {
     const el = box.current
-    if (el && atBottom.current) el.scrollTop = el.scrollHeight
-  }, [lines])
+    if (el && atBottom.current && following) el.scrollTop = el.scrollHeight
+  }, [shown, following])
 
   if (initial.isPending) return <Loading label="Loading logs…" />
   return (
@@ -59,26 +69,59 @@ function LogView({ tenantId, appId, instanceId, showInstance }: { tenantId: stri
         data-testid="logs"
       >
         {lines.length === 0 ? <div className="text-slate-500">No output yet.</div> : null}
-        {lines.map((l) => (
+        {lines.length > 0 && shown.length === 0 ? <div className="text-slate-500">No loaded line matches “{query}”.</div> : null}
+        {shown.map((l) => (
           <div key={l.id} className="flex gap-3 whitespace-pre-wrap break-all hover:bg-white/5">
             <span className="shrink-0 select-none text-slate-500">{time(l.ts)}</span>
             {showInstance ? <span className="shrink-0 select-none text-sky-400/80">{shortId(l.instanceId)}</span> : null}
-            <span className={clsx('min-w-0', l.stream === 'stderr' && 'text-red-300')}>{l.line}</span>
+            <span className={clsx('min-w-0', l.stream === 'stderr' && 'text-red-300')}>{needle ? <Highlight text={l.line} needle={needle} /> : l.line}</span>
           </div>
         ))}
       </div>
+      {needle ? (
+        <div className="border-t border-slate-800 bg-slate-950 px-3 py-1 text-right text-[11px] text-slate-400" data-testid="logs-matches">
+          {shown.length} of {lines.length} loaded lines match
+        </div>
+      ) : null}
     </>
   )
 }
 
+function Highlight({ text, needle }: { text: string; needle: string }) {
+  const parts: React.ReactNode[] = []
+  const lower = text.toLowerCase()
+  let at = 0
+  for (let i = lower.indexOf(needle); i >= 0; i = lower.indexOf(needle, at)) {
+    parts.push(text.slice(at, i), <mark key={i} className="rounded-sm bg-amber-300/80 text-slate-950">{text.slice(i, i + needle.length)}</mark>)
+    at = i + needle.length
+  }
+  parts.push(text.slice(at))
+  return <>{parts}</>
+}
+
 export function LogsPanel({ tenantId, appId, instances }: { tenantId: string; appId: string; instances: TInstance[] }) {
   const [instanceId, setInstanceId] = useState('')
+  const [following, setFollowing] = useState(true)
+  const [query, setQuery] = useState('')
   return (
     <Panel
       title="Logs"
       className="mb-5"
       testId="logs-panel"
       actions={
+        <div className="flex items-center gap-2">
+        <input
+          type="search"
+          aria-label="Search loaded lines"
+          placeholder="Search loaded lines"
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+          className={`${inputBase} w-48 text-xs`}
+        />
+        <label className="flex items-center gap-1 text-xs text-slate-600">
+          <input type="checkbox" checked={following} onChange={(e) => setFollowing(e.target.checked)} aria-label="Follow" />
+          Follow
+        </label>
         <select
           aria-label="Instance"
           value={instanceId}
@@ -92,9 +135,10 @@ export function LogsPanel({ tenantId, appId, instances }: { tenantId: string; ap
             </option>
           ))}
         </select>
+        </div>
       }
     >
-      <LogView key={instanceId} tenantId={tenantId} appId={appId} instanceId={instanceId || undefined} showInstance={!instanceId} />
+      <LogView key={instanceId} tenantId={tenantId} appId={appId} instanceId={instanceId || undefined} showInstance={!instanceId} following={following} query={query} />
     </Panel>
   )
 }
