@@ -54,6 +54,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       bus,
       operator: { email: env.ALVEARY_OPERATOR_EMAIL, password: created ? (env.ALVEARY_OPERATOR_PASSWORD ?? generated) : null },
       async stop() {
+        // Connections dropping while everything shuts down is expected, not worth a warning.
+        log.level = 'error'
         await loops?.stop()
         await http.close()
         await bus.close()
