@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { defineConfig, devices } from '@playwright/test'
-import { BFF_PORT, DATA_DIR, HOST_PORTS, OPERATOR, PG_PORT, WEB_PORT } from './env'
+import { BFF_PORT, DATA_DIR, HOST_PORTS, LIFECYCLE, OPERATOR, PG_PORT, WEB_PORT } from './env'
 
 /**
  * End-to-end tests against the whole system as `npm start` runs it (embedded PostgreSQL,
@@ -61,6 +61,9 @@ export default defineConfig({
       ALVEARY_STOPPED_RETENTION_MS: '120000',
       ALVEARY_HOST_PORT_MIN: String(HOST_PORTS.min),
       ALVEARY_HOST_PORT_MAX: String(HOST_PORTS.max),
+      ALVEARY_HEARTBEAT_MS: String(LIFECYCLE.heartbeatMs),
+      ALVEARY_NODE_LEASE_MS: String(LIFECYCLE.nodeLeaseMs),
+      ALVEARY_EVICTION_GRACE_MS: String(LIFECYCLE.evictionGraceMs),
       NEXT_TELEMETRY_DISABLED: '1',
     },
   },

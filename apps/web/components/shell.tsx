@@ -49,6 +49,11 @@ const icons = {
       <path d="M3 3h14v5H3zm0 7h14v5H3zm2 6h10v1H5zM5 5h2v1H5zm0 7h2v1H5z" />
     </svg>
   ),
+  scheduler: (
+    <svg viewBox="0 0 20 20" fill="currentColor">
+      <path d="M2 4h7v3H2zm0 5h11v3H2zm0 5h5v3H2zm13-10h3v3h-3zm-4 5h7v3h-7zm-2 5h9v3H9z" />
+    </svg>
+  ),
   tenants: (
     <svg viewBox="0 0 20 20" fill="currentColor">
       <path d="M2 17V7l5-3 5 3v10H2zm10 0V9h6v8h-6zM5 9h1v1H5zm3 0h1v1H8zm-3 3h1v1H5zm3 0h1v1H8zm6-1h2v1h-2zm0 3h2v1h-2z" />
@@ -168,6 +173,9 @@ export function Shell({ children }: { children: ReactNode }) {
             <nav className="space-y-0.5">
               <NavLink href="/ops/nodes" icon={icons.nodes} testId="nav-nodes">
                 Nodes
+              </NavLink>
+              <NavLink href="/ops/scheduler" icon={icons.scheduler} testId="nav-scheduler">
+                Scheduler
               </NavLink>
               <NavLink href="/admin/tenants" icon={icons.tenants} testId="nav-tenants">
                 Tenants

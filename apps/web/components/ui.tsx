@@ -127,7 +127,7 @@ const tones = {
 const dots = { green: 'bg-emerald-500', amber: 'bg-amber-500', red: 'bg-red-500', gray: 'bg-slate-400', blue: 'bg-sky-500', violet: 'bg-violet-500' } as const
 export type Tone = keyof typeof tones
 
-export function Badge({ tone = 'gray', children, dot = false, pulse = false, className, ...rest }: { tone?: Tone; children: ReactNode; dot?: boolean; pulse?: boolean; className?: string; 'data-testid'?: string; 'data-state'?: string; title?: string }) {
+export function Badge({ tone = 'gray', children, dot = false, pulse = false, className, ...rest }: { tone?: Tone; children: ReactNode; dot?: boolean; pulse?: boolean; className?: string; title?: string; [data: `data-${string}`]: string | undefined }) {
   return (
     <span {...rest} className={clsx('inline-flex items-center gap-1.5 whitespace-nowrap rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset', tones[tone], className)}>
       {dot ? <span className={clsx('size-1.5 rounded-full', dots[tone], pulse && 'animate-pulse')} /> : null}
@@ -208,9 +208,9 @@ export function RelTime({ date, className }: { date: Date | string | null | unde
   )
 }
 
-export function Mono({ children, className, title }: { children: ReactNode; className?: string; title?: string }) {
+export function Mono({ children, className, title, ...rest }: { children: ReactNode; className?: string; title?: string; 'data-testid'?: string }) {
   return (
-    <code title={title} className={clsx('font-mono text-[12px] text-slate-700', className)}>
+    <code {...rest} title={title} className={clsx('font-mono text-[12px] text-slate-700', className)}>
       {children}
     </code>
   )

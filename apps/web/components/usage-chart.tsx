@@ -56,6 +56,17 @@ function Chart({ data, dataKey, color, fmt, label, now }: { data: Point[]; dataK
   )
 }
 
+/** CPU and memory side by side, or a note when there are no samples yet. */
+function ChartPair({ data, pending, now, empty }: { data: Point[]; pending: boolean; now: number; empty: string }) {
+  if (data.length === 0 && !pending) return <div className="px-4 py-6 text-sm text-slate-500">{empty}</div>
+  return (
+    <div className="flex flex-col gap-6 p-4 md:flex-row">
+      <Chart data={data} dataKey="cpu" color="#0ea5e9" fmt={fmtCpu} label="CPU" now={now} />
+      <Chart data={data} dataKey="mem" color="#8b5cf6" fmt={fmtMem} label="Memory" now={now} />
+    </div>
+  )
+}
+
 /** Measured CPU and memory of all instances of an app, last 15 minutes. */
 export function AppUsage({ tenantId, appId }: { tenantId: string; appId: string }) {
   const trpc = useTRPC()
@@ -65,14 +76,22 @@ export function AppUsage({ tenantId, appId }: { tenantId: string; appId: string 
   return (
     <Panel title="Measured usage · 15 min" className="mb-5" testId="app-usage">
       {metrics.error ? <ErrorBox error={metrics.error} className="m-3" /> : null}
-      {data.length === 0 && !metrics.isPending ? (
-        <div className="px-4 py-6 text-sm text-slate-500">No samples yet: agents report usage every few seconds once instances run.</div>
-      ) : (
-        <div className="flex flex-col gap-6 p-4 md:flex-row">
-          <Chart data={data} dataKey="cpu" color="#0ea5e9" fmt={fmtCpu} label="CPU" now={now} />
-          <Chart data={data} dataKey="mem" color="#8b5cf6" fmt={fmtMem} label="Memory" now={now} />
-        </div>
-      )}
+      <ChartPair data={data} pending={metrics.isPending} now={now} empty="No samples yet: agents report usage every few seconds once instances run." />
+    </Panel>
+  )
+}
+
+/** Measured CPU and memory of one node (everything on it, as its agent reports), last 15 minutes. */
+export function NodeUsage({ nodeId, className }: { nodeId: string; className?: string }) {
+  const trpc = useTRPC()
+  const metrics = useQuery(trpc.metrics.nodes.queryOptions({ nodeIds: [nodeId], minutes: 15 }, { refetchInterval: 10_000 }))
+  // One sample per point: a node's samples are not summed (whatever their spacing).
+  const data = (metrics.data?.find((s) => s.subjectId === nodeId)?.points ?? []).map((p) => ({ t: new Date(p.ts).getTime(), cpu: p.cpuMillis, mem: p.memoryMb }))
+  const now = metrics.dataUpdatedAt || Date.now()
+  return (
+    <Panel title="Measured usage · 15 min" className={className} testId="node-usage">
+      {metrics.error ? <ErrorBox error={metrics.error} className="m-3" /> : null}
+      <ChartPair data={data} pending={metrics.isPending} now={now} empty="No samples yet: the agent reports its node's usage with its heartbeats." />
     </Panel>
   )
 }

@@ -18,7 +18,17 @@ export interface AppFormValues {
   cpuMillis: number
   memoryMb: number
   restartPolicy: 'always' | 'on_failure' | 'never'
+  /** Advanced scheduling. key=value per line; blank lines and # comments are skipped. */
+  nodeSelector: string
+  spread: 'none' | 'soft' | 'hard'
+  /** '' = the tenant's default. */
+  placementStrategy: '' | 'spread' | 'binpack'
+  priorityClass: 'low' | 'normal' | 'high' | 'critical'
+  maxUnavailable: number
 }
+
+/** The fields under "Advanced scheduling" (the disclosure opens when one of them is invalid). */
+export const ADVANCED_FIELDS = ['nodeSelector', 'spread', 'placementStrategy', 'priorityClass', 'maxUnavailable'] as const
 
 export const emptyAppForm: AppFormValues = {
   name: '',
@@ -32,6 +42,11 @@ export const emptyAppForm: AppFormValues = {
   cpuMillis: 100,
   memoryMb: 64,
   restartPolicy: 'always',
+  nodeSelector: '',
+  spread: 'soft',
+  placementStrategy: '',
+  priorityClass: 'normal',
+  maxUnavailable: 1,
 }
 
 export const sampleAppForm: AppFormValues = {
@@ -91,6 +106,22 @@ export function parseEnv(text: string): { env: Record<string, string>; error: st
   return { env, error: null }
 }
 
+/** Node selector lines: key=value, one per line; the schema checks lengths and the count. */
+export function parseSelector(text: string): { labels: Record<string, string>; error: string | null } {
+  const labels: Record<string, string> = {}
+  const lines = text.split(/\r?\n/)
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n]!.trim()
+    if (!line || line.startsWith('#')) continue
+    const eq = line.indexOf('=')
+    if (eq <= 0) return { labels, error: `Line ${n + 1}: expected key=value` }
+    const key = line.slice(0, eq).trim()
+    if (key in labels) return { labels, error: `Line ${n + 1}: "${key}" is already set` }
+    labels[key] = line.slice(eq + 1).trim()
+  }
+  return { labels, error: null }
+}
+
 export function parsePorts(text: string): { ports: { name: string; containerPort?: number }[]; error: string | null } {
   const ports: { name: string; containerPort?: number }[] = []
   for (const word of text.split(/[\s,]+/).filter(Boolean)) {
@@ -121,6 +152,11 @@ export function toCreateInput(v: AppFormValues): unknown {
       cpuMillis: num(v.cpuMillis),
       memoryMb: num(v.memoryMb),
       restartPolicy: v.restartPolicy,
+      nodeSelector: parseSelector(v.nodeSelector).labels,
+      spread: v.spread,
+      placementStrategy: v.placementStrategy || null,
+      priorityClass: v.priorityClass,
+      maxUnavailable: num(v.maxUnavailable),
     },
   }
 }
@@ -138,6 +174,11 @@ const FIELD_OF: Record<string, keyof AppFormValues> = {
   'spec.cpuMillis': 'cpuMillis',
   'spec.memoryMb': 'memoryMb',
   'spec.restartPolicy': 'restartPolicy',
+  'spec.nodeSelector': 'nodeSelector',
+  'spec.spread': 'spread',
+  'spec.placementStrategy': 'placementStrategy',
+  'spec.priorityClass': 'priorityClass',
+  'spec.maxUnavailable': 'maxUnavailable',
 }
 
 function firstError(node: unknown): FieldError | null {
@@ -152,7 +193,35 @@ function firstError(node: unknown): FieldError | null {
   return null
 }
 
-const zod = zodResolver(ZCreateAppInput)
+/**
+ * Plain-words messages for the schema's checks that carry no message of their own (the
+ * schema's own messages, like "At least 10 millicores", always win over these).
+ */
+function plainMessage(issue: { code?: string; minimum?: unknown; maximum?: unknown; origin?: string; expected?: string; path?: PropertyKey[]; issues?: unknown[] }): string | undefined {
+  const chars = issue.origin === 'string' ? ' characters' : ''
+  if (issue.code === 'too_small') return `At least ${String(issue.minimum)}${chars}`
+  if (issue.code === 'too_big') return `At most ${String(issue.maximum)}${chars}`
+  if (issue.code === 'invalid_type' && issue.expected === 'int') return 'A whole number'
+  if (issue.code === 'invalid_key') return plainMessage((issue.issues?.[0] ?? {}) as typeof issue)
+  return undefined
+}
+
+/** An error under spec.nodeSelector.<key> names the label: `Label "zone": value too long (at most 63 characters)`. */
+function selectorError(node: unknown): FieldError | null {
+  if (!node || typeof node !== 'object' || 'message' in node) return null
+  for (const [key, v] of Object.entries(node as Record<string, unknown>)) {
+    if (key === 'ref') continue
+    const e = firstError(v)
+    if (!e) continue
+    const part = e.type === 'invalid_key' ? 'key' : 'value'
+    const k = key.length > 24 ? `${key.slice(0, 24)}…` : key
+    const m = /^At most (\d+) characters$/.exec(e.message ?? '')
+    return { type: e.type, message: `Label "${k}": ${m ? `${part} too long (at most ${m[1]} characters)` : `${part}: ${e.message ?? 'invalid'}`}` }
+  }
+  return null
+}
+
+const zod = zodResolver(ZCreateAppInput, { error: (iss) => plainMessage(iss as never) })
 
 /**
  * Validates with the API's own schema (ZCreateAppInput via zodResolver), so the form shows
@@ -160,7 +229,9 @@ const zod = zodResolver(ZCreateAppInput)
  */
 export const appFormResolver: Resolver<AppFormValues, unknown, TCreateAppInput> = async (values, context, options) => {
   const local: Partial<Record<keyof AppFormValues, string>> = {}
-  for (const k of ['replicas', 'cpuMillis', 'memoryMb'] as const) if (Number.isNaN(values[k])) local[k] = 'Enter a number'
+  for (const k of ['replicas', 'cpuMillis', 'memoryMb', 'maxUnavailable'] as const) if (Number.isNaN(values[k])) local[k] = 'Enter a number'
+  const selector = parseSelector(values.nodeSelector)
+  if (selector.error) local.nodeSelector = selector.error
   const env = parseEnv(values.env)
   if (env.error) local.env = env.error
   const ports = parsePorts(values.ports)
@@ -170,7 +241,7 @@ export const appFormResolver: Resolver<AppFormValues, unknown, TCreateAppInput> 
   const errors: FieldErrors<AppFormValues> = {}
   for (const [path, field] of Object.entries(FIELD_OF)) {
     const node = path.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), res.errors)
-    const e = firstError(node)
+    const e = (field === 'nodeSelector' ? selectorError(node) : null) ?? firstError(node)
     if (e) errors[field] = { type: e.type, message: e.message ?? 'Invalid' }
   }
   // Anything the map does not know (a new field in the schema) still shows, on the name.

@@ -25,6 +25,7 @@ interface QuotaValues {
 interface CreateValues {
   slug: string
   name: string
+  placementStrategy: 'spread' | 'binpack'
   quotas: QuotaValues
 }
 
@@ -42,7 +43,7 @@ function CreateTenant() {
   const qc = useQueryClient()
   const form = useForm<CreateValues, unknown, TCreateTenantInput>({
     resolver: (values, ctx, opts) => createResolver({ ...values, quotas: cleanQuotas(values.quotas) }, ctx, opts as never),
-    defaultValues: { slug: '', name: '' },
+    defaultValues: { slug: '', name: '', placementStrategy: 'spread' },
   })
   const create = useMutation(
     trpc.tenants.create.mutationOptions({
@@ -54,16 +55,28 @@ function CreateTenant() {
     }),
   )
   const errors = form.formState.errors
+  const placement = form.watch('placementStrategy')
   const num = { valueAsNumber: true } as const
   return (
     <Panel title="Create tenant" testId="create-tenant">
       <form onSubmit={form.handleSubmit((v) => create.mutate(v))} className="space-y-4 p-4" noValidate>
-        <div className="grid gap-4 sm:grid-cols-2">
+        <div className="grid gap-4 sm:grid-cols-[minmax(0,1fr)_minmax(0,1fr)_minmax(0,14rem)]">
           <Field label="Slug" htmlFor="t-slug" error={errors.slug?.message} hint="Used in URLs: lowercase letters, digits, dashes.">
             <input id="t-slug" className={`${inputCls} font-mono`} placeholder="acme" autoComplete="off" aria-invalid={!!errors.slug} {...form.register('slug')} />
           </Field>
           <Field label="Name" htmlFor="t-name" error={errors.name?.message}>
             <input id="t-name" className={inputCls} placeholder="Acme Corp" autoComplete="off" aria-invalid={!!errors.name} {...form.register('name')} />
+          </Field>
+          <Field
+            label="Placement strategy"
+            htmlFor="t-placement"
+            error={errors.placementStrategy?.message}
+            hint={placement === 'binpack' ? 'Fullest node that fits first. Apps may override it.' : 'Emptiest node first. Apps may override it.'}
+          >
+            <select id="t-placement" className={inputCls} {...form.register('placementStrategy')}>
+              <option value="spread">spread</option>
+              <option value="binpack">binpack</option>
+            </select>
           </Field>
         </div>
         <div>
@@ -165,6 +178,9 @@ export default function TenantsPage() {
               <thead className={theadCls}>
                 <tr>
                   <th className={thCls}>Tenant</th>
+                  <th className={thCls} title="Default placement of the tenant's apps">
+                    Placement
+                  </th>
                   {QUOTA_FIELDS.map((f) => (
                     <th key={f.key} className={thCls}>
                       {f.label.replace(/ \(.*\)/, '')}
@@ -175,7 +191,7 @@ export default function TenantsPage() {
                 </tr>
               </thead>
               <tbody>
-                {tenants.data?.length === 0 ? <EmptyRow cols={7}>No tenants yet. Create the first one below.</EmptyRow> : null}
+                {tenants.data?.length === 0 ? <EmptyRow cols={8}>No tenants yet. Create the first one below.</EmptyRow> : null}
                 {tenants.data?.map((t) => (
                   <Fragment key={t.id}>
                     <tr className={trCls} data-testid="tenant-row" data-slug={t.slug}>
@@ -184,6 +200,11 @@ export default function TenantsPage() {
                           {t.name}
                         </Link>
                         <div className="font-mono text-[11px] text-slate-500">{t.slug}</div>
+                      </td>
+                      <td className={tdCls}>
+                        <span className={t.placementStrategy === 'binpack' ? 'text-violet-700' : 'text-slate-600'} data-testid="tenant-placement">
+                          {t.placementStrategy}
+                        </span>
                       </td>
                       {QUOTA_FIELDS.map((f) => (
                         <td key={f.key} className={tdCls}>
@@ -206,7 +227,7 @@ export default function TenantsPage() {
                     </tr>
                     {editing === t.id ? (
                       <tr>
-                        <td colSpan={7} className="border-b border-slate-200 p-0">
+                        <td colSpan={8} className="border-b border-slate-200 p-0">
                           <EditQuotas tenant={t} onDone={() => setEditing(null)} />
                         </td>
                       </tr>

@@ -1,11 +1,14 @@
 'use client'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import clsx from 'clsx'
+import Link from 'next/link'
 import { useEffect, useState, type ReactNode } from 'react'
 import { useForm } from 'react-hook-form'
+import { NodeActions, NodeStateCell, ResourceCell, SchedulingBadge } from '@/components/nodes'
 import {
   Badge,
   Button,
+  ButtonLink,
   ConfirmButton,
   EmptyRow,
   ErrorBox,
@@ -28,75 +31,37 @@ import { fmtCpu, fmtMem } from '@/lib/format'
 import { useNow } from '@/lib/use-now'
 import { useTRPC, type TNode, type TTenant } from '@/lib/trpc'
 
-/** Capacity (track) vs allocated (blue) vs measured use (dark inner line). */
-function ResourceCell({ cap, alloc, used, fmt }: { cap: number; alloc: number; used: number; fmt: (n: number) => string }) {
-  const pct = (n: number) => (cap > 0 ? Math.min(100, (n / cap) * 100) : 0)
-  const allocPct = pct(alloc)
-  return (
-    <div className="w-32">
-      <div className="mb-1 flex items-baseline justify-between gap-2 text-xs tabular-nums">
-        <span className="font-medium text-slate-800">{fmt(alloc)}</span>
-        <span className="text-slate-400">of {fmt(cap)}</span>
-      </div>
-      <div className="relative h-2 w-full overflow-hidden rounded-full bg-slate-200" title={`allocated ${fmt(alloc)} · used ${fmt(used)} · capacity ${fmt(cap)}`}>
-        <div className={clsx('absolute inset-y-0 left-0 rounded-full', allocPct >= 90 ? 'bg-red-400' : allocPct >= 75 ? 'bg-amber-400' : 'bg-sky-400')} style={{ width: `${allocPct}%` }} />
-        <div className="absolute bottom-0 left-0 h-1 rounded-full bg-slate-800/70" style={{ width: `${pct(used)}%` }} />
-      </div>
-      <div className="mt-0.5 text-[11px] tabular-nums text-slate-500">{fmt(used)} used</div>
-    </div>
-  )
-}
-
 function NodeRow({ n, tenants }: { n: TNode; tenants: TTenant[] }) {
   const trpc = useTRPC()
   const qc = useQueryClient()
-  const done = { onSuccess: () => qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() }) }
-  const cordon = useMutation(trpc.nodes.cordon.mutationOptions(done))
-  const uncordon = useMutation(trpc.nodes.uncordon.mutationOptions(done))
-  const dedicate = useMutation(trpc.nodes.setDedicatedTenant.mutationOptions(done))
-  const drain = useMutation(trpc.nodes.drain.mutationOptions(done))
-  const err = cordon.error ?? uncordon.error ?? dedicate.error ?? drain.error
+  const dedicate = useMutation(trpc.nodes.setDedicatedTenant.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() }) }))
   const behind = n.appliedGeneration < n.desiredGeneration
+  const notReady = n.state !== 'ready'
   return (
-    <tr className={trCls} data-testid="node-row" data-node-name={n.name} data-state={n.state} data-schedulable={String(n.schedulable)} data-connected={String(n.connected)}>
+    <tr
+      className={clsx(trCls, notReady && 'bg-red-50/50 hover:bg-red-50')}
+      data-testid="node-row"
+      data-node-id={n.id}
+      data-node-name={n.name}
+      data-state={n.state}
+      data-schedulable={String(n.schedulable)}
+      data-connected={String(n.connected)}
+      data-draining={String(!!n.drain)}
+      data-instances={n.allocated.instances}
+    >
+      <td className={clsx(tdCls, notReady && 'border-l-2 border-l-red-500')}>
+        <Link href={`/ops/nodes/${n.id}`} className="font-medium text-slate-900 hover:underline" data-testid="node-link">
+          {n.name}
+        </Link>
+        <Mono className="block text-[11px] text-slate-500">{n.address}</Mono>
+      </td>
       <td className={tdCls}>
-        <div className="font-medium text-slate-900">{n.name}</div>
-        <Mono className="text-[11px] text-slate-500">{n.address}</Mono>
+        <NodeStateCell n={n} />
       </td>
       <td className={tdCls}>
         <div className="flex flex-col items-start gap-1">
-          <StateBadge state={n.state} label={n.state === 'ready' ? 'ready' : 'not ready'} testId="node-state" />
-          <span className="inline-flex items-center gap-1.5 text-xs text-slate-500" data-testid="node-connected">
-            <span className={clsx('size-1.5 rounded-full', n.connected ? 'bg-emerald-500' : 'bg-slate-300')} />
-            {n.connected ? 'connected' : 'disconnected'}
-          </span>
-        </div>
-      </td>
-      <td className={tdCls}>
-        <div className="flex flex-col items-start gap-1">
-          {n.drain ? (
-            <Badge tone="amber" dot pulse data-testid="node-draining">
-              draining · {n.drain.remaining} left
-            </Badge>
-          ) : n.schedulable ? (
-            <Badge tone="green">schedulable</Badge>
-          ) : (
-            <Badge tone="amber">cordoned</Badge>
-          )}
-          <div className="flex items-center gap-1">
-            {n.schedulable ? (
-              <Button size="sm" disabled={cordon.isPending} onClick={() => cordon.mutate({ nodeId: n.id })} data-testid="node-cordon">
-                Cordon
-              </Button>
-            ) : (
-              <Button size="sm" disabled={uncordon.isPending} onClick={() => uncordon.mutate({ nodeId: n.id })} data-testid="node-uncordon">
-                Uncordon
-              </Button>
-            )}
-            {!n.drain && n.allocated.instances > 0 ? (
-              <ConfirmButton size="sm" label="Drain" confirmLabel="Drain" question={`Move ${n.allocated.instances} off?`} pending={drain.isPending} onConfirm={() => drain.mutate({ nodeId: n.id })} testId="node-drain" />
-            ) : null}
-          </div>
+          <SchedulingBadge n={n} />
+          <NodeActions n={n} />
           <select
             aria-label={`Tenants that may use ${n.name}`}
             title="Dedicate this node to one tenant"
@@ -113,7 +78,7 @@ function NodeRow({ n, tenants }: { n: TNode; tenants: TTenant[] }) {
               </option>
             ))}
           </select>
-          {err ? <ErrorBox error={err} className="py-1 text-xs" /> : null}
+          {dedicate.error ? <ErrorBox error={dedicate.error} className="py-1 text-xs" /> : null}
         </div>
       </td>
       <td className={tdCls}>
@@ -134,7 +99,7 @@ function NodeRow({ n, tenants }: { n: TNode; tenants: TTenant[] }) {
       <td className={`${tdCls} text-right font-medium`} data-testid="node-instances">
         {n.allocated.instances}
       </td>
-      <td className={`${tdCls} text-slate-600`}>
+      <td className={clsx(tdCls, notReady ? 'font-medium text-red-700' : 'text-slate-600')}>
         <RelTime date={n.lastHeartbeatAt} />
       </td>
       <td className={tdCls}>
@@ -257,7 +222,10 @@ function JoinTokens({ agentServer, bffPort }: { agentServer: string | null; bffP
               <CopyButton text={`npx alveary-agent --server ${server} --join-token ${created.token} --name ${created.agentName}`} />
             </div>
             <p className="mt-2 text-xs text-amber-900/80">
-              Token: <Mono className="select-all text-amber-950">{created.token}</Mono>
+              Token:{' '}
+              <Mono className="select-all text-amber-950" data-testid="join-token-value">
+                {created.token}
+              </Mono>
             </p>
           </div>
         ) : null}
@@ -322,14 +290,27 @@ export function NodesView({ agentServer, bffPort }: { agentServer: string | null
   const tenants = useQuery(trpc.tenants.list.queryOptions())
   const list = nodes.data ?? []
   const ready = list.filter((n) => n.state === 'ready').length
+  const draining = list.filter((n) => n.drain).length
   const sum = (f: (n: TNode) => number) => list.reduce((s, n) => s + f(n), 0)
   return (
     <>
       <title>Nodes · Alveary</title>
-      <PageHeader title="Nodes" subtitle="Machines that run instances, with what is allocated to and used on each." />
+      <PageHeader
+        title="Nodes"
+        subtitle="Machines that run instances, with what is allocated to and used on each."
+        actions={
+          <ButtonLink href="/ops/scheduler" data-testid="to-scheduler">
+            Scheduler
+          </ButtonLink>
+        }
+      />
       <Panel className="mb-5">
         <div className="grid grid-cols-2 divide-slate-100 md:grid-cols-5 md:divide-x">
-          <Stat label="Ready" value={`${ready} / ${list.length}`} sub={`${list.filter((n) => !n.schedulable).length} cordoned`} />
+          <Stat
+            label="Ready"
+            value={<span className={ready < list.length ? 'text-red-700' : undefined}>{`${ready} / ${list.length}`}</span>}
+            sub={[ready < list.length ? `${list.length - ready} not ready` : null, `${list.filter((n) => !n.schedulable).length} cordoned`, draining ? `${draining} draining` : null].filter(Boolean).join(' · ')}
+          />
           <Stat label="Instances" value={sum((n) => n.allocated.instances)} sub="placed on nodes" />
           <Stat label="CPU allocated" value={fmtCpu(sum((n) => n.allocated.cpuMillis))} sub={`of ${fmtCpu(sum((n) => n.capacity.cpuMillis))}`} />
           <Stat label="Memory allocated" value={fmtMem(sum((n) => n.allocated.memoryMb))} sub={`of ${fmtMem(sum((n) => n.capacity.memoryMb))}`} />

@@ -31,6 +31,12 @@ import { fmtCpu, fmtMem, shortId } from '@/lib/format'
 import { useTenant } from '@/lib/session'
 import { errorCode, useTRPC, type TAppDetail, type TInstance } from '@/lib/trpc'
 
+const SPREAD_TITLE: Record<string, string> = {
+  none: 'replicas may share a node freely',
+  soft: 'replicas prefer different nodes',
+  hard: 'never two replicas on one node',
+}
+
 const STATE_ORDER = ['running', 'starting', 'pending', 'stopping', 'failed', 'exited', 'unknown', 'stopped'] as const
 
 function ReplicaProgress({ app }: { app: TAppDetail }) {
@@ -132,36 +138,66 @@ function ScaleControl({ app }: { app: TAppDetail }) {
   )
 }
 
+function WarnIcon({ className = 'size-3.5' }: { className?: string }) {
+  return (
+    <svg viewBox="0 0 20 20" fill="currentColor" className={`${className} shrink-0`} aria-hidden="true">
+      <path d="M10 2 1 18h18L10 2zm-1 6h2v5H9V8zm0 6h2v2H9v-2z" />
+    </svg>
+  )
+}
+
 function InstanceRow({ i }: { i: TInstance }) {
   const leaving = i.desiredState === 'stopped' && i.state !== 'stopped' && i.state !== 'exited'
   const shown = leaving && i.state === 'running' ? 'stopping' : i.state
   const exit = [i.exitCode !== null ? `exit ${i.exitCode}` : null, i.message].filter(Boolean).join(' · ')
+  const waiting = i.state === 'pending' && i.desiredState === 'running' && !!i.pendingReason
   return (
-    <tr className={`${trCls} ${i.desiredState === 'stopped' ? 'text-slate-400' : ''}`} data-testid="instance-row" data-state={i.state} data-desired={i.desiredState} data-instance-id={i.id}>
+    <tr
+      className={`${trCls} ${i.desiredState === 'stopped' ? 'text-slate-400' : ''} ${waiting ? 'bg-amber-50/40' : ''}`}
+      data-testid="instance-row"
+      data-state={i.state}
+      data-desired={i.desiredState}
+      data-instance-id={i.id}
+      data-node-name={i.node?.name ?? ''}
+    >
       <td className={`${tdCls} font-medium text-slate-700`}>#{i.ordinal}</td>
       <td className={tdCls}>
         <Mono title={i.id}>{shortId(i.id)}</Mono>
       </td>
-      <td className={tdCls}>{i.node ? <span title={i.node.address}>{i.node.name}</span> : <span className="text-slate-400">—</span>}</td>
-      <td className={tdCls}>
-        <div className="flex flex-col items-start gap-0.5">
-          <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
-          {i.state === 'pending' && i.pendingReason ? (
-            <span className="max-w-56 text-xs text-amber-700" data-testid="pending-reason">
-              {i.pendingReason}
+      <td className={tdCls} data-testid="instance-node">
+        {i.node ? <span title={i.node.address}>{i.node.name}</span> : <span className={waiting ? 'text-amber-700' : 'text-slate-400'}>{waiting ? 'not placed' : '—'}</span>}
+      </td>
+      {waiting ? (
+        // The reason is what an operator needs here: it gets the URL column's room too.
+        <td className={tdCls} colSpan={2}>
+          <div className="flex items-center gap-2">
+            <StateBadge state={shown} testId="instance-state" />
+            <span
+              className="inline-flex min-w-0 items-center gap-1.5 rounded-md bg-amber-100/70 px-2 py-1 text-xs font-medium text-amber-900 ring-1 ring-inset ring-amber-300"
+              data-testid="pending-reason"
+              title={i.pendingReason ?? undefined}
+            >
+              <WarnIcon />
+              <span className="min-w-0 break-words">{i.pendingReason}</span>
             </span>
-          ) : null}
-        </div>
-      </td>
-      <td className={tdCls}>
-        {i.url && i.desiredState === 'running' ? (
-          <a href={i.url} target="_blank" rel="noreferrer" className="font-mono text-[12px] text-sky-700 hover:underline" data-testid="instance-url">
-            {i.url.replace(/^https?:\/\//, '')}
-          </a>
-        ) : (
-          <span className="text-slate-400">—</span>
-        )}
-      </td>
+          </div>
+        </td>
+      ) : (
+        <>
+          <td className={tdCls}>
+            <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
+          </td>
+          <td className={tdCls}>
+            {i.url && i.desiredState === 'running' ? (
+              <a href={i.url} target="_blank" rel="noreferrer" className="font-mono text-[12px] text-sky-700 hover:underline" data-testid="instance-url">
+                {i.url.replace(/^https?:\/\//, '')}
+              </a>
+            ) : (
+              <span className="text-slate-400">—</span>
+            )}
+          </td>
+        </>
+      )}
       <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : <span>0</span>}</td>
       <td className={tdCls}>
         <RelTime date={i.startedAt} className="text-slate-500" />
@@ -179,6 +215,33 @@ function InstanceRow({ i }: { i: TInstance }) {
   )
 }
 
+/** Why replicas wait, grouped by reason, above the table: the first thing to read when an app is stuck. */
+function PendingSummary({ instances }: { instances: TInstance[] }) {
+  const byReason = new Map<string, number[]>()
+  for (const i of instances)
+    if (i.desiredState === 'running' && i.state === 'pending' && i.pendingReason) byReason.set(i.pendingReason, [...(byReason.get(i.pendingReason) ?? []), i.ordinal])
+  if (!byReason.size) return null
+  const count = [...byReason.values()].reduce((n, o) => n + o.length, 0)
+  return (
+    <div className="flex gap-2.5 border-b border-amber-200 bg-amber-50 px-4 py-2.5 text-sm text-amber-900" role="status" data-testid="pending-summary">
+      <WarnIcon className="mt-0.5 size-4 text-amber-600" />
+      <div className="min-w-0">
+        <div className="font-semibold">
+          {count} {count === 1 ? 'replica is' : 'replicas are'} waiting for a node
+        </div>
+        <ul className="mt-0.5 space-y-0.5">
+          {[...byReason.entries()].map(([reason, ordinals]) => (
+            <li key={reason} className="break-words">
+              <span className="font-medium">{reason}</span>
+              <span className="text-amber-700"> — {ordinals.sort((x, y) => x - y).map((o) => `#${o}`).join(', ')}</span>
+            </li>
+          ))}
+        </ul>
+      </div>
+    </div>
+  )
+}
+
 export default function AppDetailPage() {
   const { appId } = useParams<{ appId: string }>()
   const trpc = useTRPC()
@@ -187,6 +250,7 @@ export default function AppDetailPage() {
   const qc = useQueryClient()
   const app = useQuery(trpc.apps.get.queryOptions({ tenantId: tenant.id, appId }))
   const events = useQuery(trpc.events.list.queryOptions({ tenantId: tenant.id, limit: 200 }))
+  const tenantInfo = useQuery(trpc.tenants.get.queryOptions({ tenantId: tenant.id }, { staleTime: 60_000 }))
   const del = useMutation(
     trpc.apps.delete.mutationOptions({
       onSuccess: async () => {
@@ -282,6 +346,44 @@ export default function AppDetailPage() {
                 </span>,
               ],
               [
+                'Node selector',
+                Object.keys(a.spec.nodeSelector).length ? (
+                  <div key="ns" className="flex flex-wrap gap-1" data-testid="spec-node-selector">
+                    {Object.entries(a.spec.nodeSelector).map(([k, v]) => (
+                      <Mono key={k} className="rounded bg-slate-100 px-1.5 py-0.5">
+                        {k}={v}
+                      </Mono>
+                    ))}
+                  </div>
+                ) : (
+                  <span key="ns" className="text-slate-400" data-testid="spec-node-selector">
+                    any node
+                  </span>
+                ),
+              ],
+              [
+                'Scheduling',
+                <span key="sc" className="flex flex-wrap items-center gap-x-1.5 gap-y-1" data-testid="spec-scheduling">
+                  <span title={SPREAD_TITLE[a.spec.spread]} data-testid="spec-spread">
+                    {a.spec.spread} spread
+                  </span>
+                  <span className="text-slate-300">·</span>
+                  <span data-testid="spec-placement">
+                    {a.spec.placementStrategy ?? `tenant default${tenantInfo.data ? ` (${tenantInfo.data.placementStrategy})` : ''}`} placement
+                  </span>
+                  <span className="text-slate-300">·</span>
+                  <Badge tone={a.spec.priorityClass === 'critical' ? 'red' : a.spec.priorityClass === 'high' ? 'amber' : 'gray'} data-testid="spec-priority">
+                    {a.spec.priorityClass} priority
+                  </Badge>
+                </span>,
+              ],
+              [
+                'Drains',
+                <span key="mu" data-testid="spec-max-unavailable">
+                  at most {a.spec.maxUnavailable} {a.spec.maxUnavailable === 1 ? 'replica' : 'replicas'} unavailable at once
+                </span>,
+              ],
+              [
                 'Environment',
                 Object.keys(a.spec.env).length ? (
                   <div key="e" className="flex flex-wrap gap-1">
@@ -301,6 +403,7 @@ export default function AppDetailPage() {
       </div>
 
       <Panel title={`Instances (${a.instances.length})`} className="mb-5" testId="instances">
+        <PendingSummary instances={a.instances} />
         <div className="overflow-x-auto">
           <table className={tableCls} data-testid="instances-table">
             <thead className={theadCls}>

@@ -1,13 +1,13 @@
 'use client'
-import { useMutation, useQueryClient } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import clsx from 'clsx'
 import Link from 'next/link'
 import { useRouter } from 'next/navigation'
-import type { ReactNode } from 'react'
+import { useEffect, useState, type ReactNode } from 'react'
 import { useForm } from 'react-hook-form'
 import type { TCreateAppInput } from '@alveary/core/schemas'
 import { Button, ErrorBox, Field, inputCls, PageHeader, Panel } from '@/components/ui'
-import { appFormResolver, emptyAppForm, sampleAppForm, type AppFormValues } from '@/lib/app-form'
+import { ADVANCED_FIELDS, appFormResolver, emptyAppForm, parseSelector, sampleAppForm, type AppFormValues } from '@/lib/app-form'
 import { serverFieldErrors } from '@/lib/errors'
 import { fmtCpu, fmtMem } from '@/lib/format'
 import { useTenant } from '@/lib/session'
@@ -23,6 +23,12 @@ function Section({ title, desc, children }: { title: string; desc: ReactNode; ch
       <div className="grid min-w-0 gap-4 sm:grid-cols-2">{children}</div>
     </div>
   )
+}
+
+const SPREAD_HINT: Record<string, string> = {
+  none: 'Replicas may share a node freely.',
+  soft: 'Prefer different nodes for the replicas (default).',
+  hard: 'Never two replicas on one node: with fewer eligible nodes than replicas, the rest stay pending.',
 }
 
 export default function NewAppPage() {
@@ -48,6 +54,23 @@ export default function NewAppPage() {
     }),
   )
   const driver = watch('driver')
+  const [spread, placement, priority, maxUnavailable, selectorText] = watch(['spread', 'placementStrategy', 'priorityClass', 'maxUnavailable', 'nodeSelector'])
+  const tenantInfo = useQuery(trpc.tenants.get.queryOptions({ tenantId: tenant.id }, { staleTime: 60_000 }))
+  const tenantStrategy = tenantInfo.data?.placementStrategy
+  const [advanced, setAdvanced] = useState(false)
+  const advancedInvalid = ADVANCED_FIELDS.some((f) => errors[f])
+  // Invalid advanced fields must be visible: open the disclosure.
+  useEffect(() => {
+    if (advancedInvalid) setAdvanced(true)
+  }, [advancedInvalid, formState.submitCount])
+  const labels = Object.keys(parseSelector(selectorText ?? '').labels).length
+  const schedulingSummary = [
+    labels ? `${labels} node ${labels === 1 ? 'label' : 'labels'}` : 'any node',
+    `${spread} spread`,
+    placement ? `${placement}` : `tenant default placement${tenantStrategy ? ` (${tenantStrategy})` : ''}`,
+    `${priority} priority`,
+    `max ${Number.isFinite(maxUnavailable) ? maxUnavailable : '—'} unavailable`,
+  ].join(' · ')
   const [replicas, cpu, mem] = watch(['replicas', 'cpuMillis', 'memoryMb'])
   const total = (n: number) => (Number.isFinite(n) && Number.isFinite(replicas) ? n * replicas : null)
 
@@ -156,6 +179,72 @@ export default function NewAppPage() {
               <input id="ports" className={`${inputCls} font-mono`} placeholder="http" aria-invalid={!!errors.ports} {...register('ports')} />
             </Field>
           </Section>
+
+          <div className="border-b border-slate-100" data-testid="advanced-scheduling">
+            <button
+              type="button"
+              onClick={() => setAdvanced((o) => !o)}
+              aria-expanded={advanced}
+              aria-controls="advanced-scheduling-fields"
+              className="flex w-full items-center gap-3 px-5 py-3 text-left hover:bg-slate-50"
+              data-testid="advanced-toggle"
+            >
+              <svg viewBox="0 0 20 20" fill="currentColor" className={clsx('size-4 shrink-0 text-slate-500 transition-transform', advanced && 'rotate-90')} aria-hidden="true">
+                <path d="M7 4l6 6-6 6z" />
+              </svg>
+              <span className="text-sm font-semibold text-slate-800">Advanced scheduling</span>
+              <span className={clsx('min-w-0 truncate text-xs', advancedInvalid ? 'text-red-600' : 'text-slate-500')} data-testid="advanced-summary">
+                {advancedInvalid ? 'has errors' : schedulingSummary}
+              </span>
+            </button>
+            <div id="advanced-scheduling-fields" hidden={!advanced}>
+              <Section title="Placement" desc="Where replicas may run and how they are spread. The defaults suit most apps.">
+                <Field
+                  label="Node selector"
+                  htmlFor="nodeSelector"
+                  error={errors.nodeSelector?.message}
+                  hint="key=value, one per line: only nodes carrying all these labels run the app."
+                  className="sm:col-span-2"
+                >
+                  <textarea id="nodeSelector" rows={2} className={`${inputCls} font-mono`} placeholder={'zone=eu-1\ndisk=ssd'} aria-invalid={!!errors.nodeSelector} {...register('nodeSelector')} />
+                </Field>
+                <Field label="Replica spread" error={errors.spread?.message} hint={SPREAD_HINT[spread] ?? ''} className="sm:col-span-2">
+                  <div className="inline-flex rounded-md border border-slate-300 bg-slate-50 p-0.5" role="radiogroup" aria-label="Replica spread" data-testid="spread">
+                    {(['none', 'soft', 'hard'] as const).map((v) => (
+                      <label
+                        key={v}
+                        className={clsx(
+                          'cursor-pointer rounded px-3 py-1 text-sm font-medium',
+                          spread === v ? 'bg-white text-slate-900 shadow-sm ring-1 ring-slate-200' : 'text-slate-500 hover:text-slate-800',
+                        )}
+                      >
+                        <input type="radio" value={v} className="sr-only" {...register('spread')} />
+                        {v}
+                      </label>
+                    ))}
+                  </div>
+                </Field>
+                <Field label="Placement strategy" htmlFor="placementStrategy" error={errors.placementStrategy?.message} hint="Across nodes, for this app's replicas.">
+                  <select id="placementStrategy" className={inputCls} {...register('placementStrategy')}>
+                    <option value="">tenant default{tenantStrategy ? ` (${tenantStrategy})` : ''}</option>
+                    <option value="spread">spread: emptiest node first</option>
+                    <option value="binpack">binpack: fullest node that fits</option>
+                  </select>
+                </Field>
+                <Field label="Priority class" htmlFor="priorityClass" error={errors.priorityClass?.message} hint="Higher classes are placed first when the tenant's queue is busy; nothing is preempted.">
+                  <select id="priorityClass" className={inputCls} {...register('priorityClass')}>
+                    <option value="low">low</option>
+                    <option value="normal">normal</option>
+                    <option value="high">high</option>
+                    <option value="critical">critical</option>
+                  </select>
+                </Field>
+                <Field label="Max unavailable during drains" htmlFor="maxUnavailable" error={errors.maxUnavailable?.message} hint="Replicas a node drain may take down at once.">
+                  <input id="maxUnavailable" type="number" min={1} className={inputCls} aria-invalid={!!errors.maxUnavailable} {...register('maxUnavailable', num)} />
+                </Field>
+              </Section>
+            </div>
+          </div>
 
           <div className="flex flex-wrap items-center justify-end gap-3 border-t border-slate-200 bg-slate-50/70 px-5 py-3">
             {create.error ? <ErrorBox error={create.error} title="Deploy failed" className="mr-auto" /> : null}
