@@ -25,6 +25,11 @@ const chromium = existsSync(systemChromium)
     }
   : {}
 
+// The local agent offers the docker driver when it finds an engine: DOCKER_HOST, else the
+// private Podman service of scripts/podman/start.sh when it runs.
+const podmanSocket = `${process.env['ALVEARY_PODMAN_DIR'] ?? '/tmp/alveary-podman'}/podman.sock`
+const dockerHost = process.env['DOCKER_HOST'] || (existsSync(podmanSocket) ? `unix://${podmanSocket}` : undefined)
+
 export default defineConfig({
   testDir: './tests',
   globalSetup: './global-setup.ts',
@@ -65,6 +70,7 @@ export default defineConfig({
       ALVEARY_NODE_LEASE_MS: String(LIFECYCLE.nodeLeaseMs),
       ALVEARY_EVICTION_GRACE_MS: String(LIFECYCLE.evictionGraceMs),
       NEXT_TELEMETRY_DISABLED: '1',
+      ...(dockerHost && { DOCKER_HOST: dockerHost }),
     },
   },
 })

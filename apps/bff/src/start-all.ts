@@ -15,7 +15,9 @@ const agentName = (process.env.ALVEARY_NODE_NAME ?? 'local').toLowerCase()
 const children: ChildProcess[] = []
 
 function run(name: string, cmd: string, args: string[], extraEnv: Record<string, string>, cwd = repoRoot) {
-  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Own process group: Ctrl-C reaches only this script, which stops the children in order
+  // (the agent first, so it can stop the local instances).
+  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const prefix = (line: string) => process.stderr.write(`[${name}] ${line}\n`)
   for (const stream of [child.stdout, child.stderr])
     stream?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach(prefix))
@@ -50,6 +52,8 @@ async function stop(code = 0) {
   await bff?.stop().catch(() => {})
   process.exit(code)
 }
+// Children live in their own process groups: never leave them behind.
+process.on('exit', () => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM')))
 process.once('SIGINT', () => void stop())
 process.once('SIGTERM', () => void stop())
 

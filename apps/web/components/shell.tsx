@@ -6,7 +6,7 @@ import { useParams, usePathname, useRouter } from 'next/navigation'
 import { useEffect, useState, type ReactNode } from 'react'
 import { Logo } from '@/components/logo'
 import { useLiveStatus } from '@/lib/live'
-import { lastTenant, useMe } from '@/lib/session'
+import { lastTenant, roleAtLeast, useMe } from '@/lib/session'
 import { useTRPC } from '@/lib/trpc'
 
 function NavLink({ href, children, icon, match, testId }: { href: string; children: ReactNode; icon: ReactNode; match?: (p: string) => boolean; testId?: string }) {
@@ -42,6 +42,11 @@ const icons = {
   events: (
     <svg viewBox="0 0 20 20" fill="currentColor">
       <path d="M3 4h14v2H3zm0 5h14v2H3zm0 5h9v2H3z" />
+    </svg>
+  ),
+  tokens: (
+    <svg viewBox="0 0 20 20" fill="currentColor">
+      <path d="M12.5 2a5.5 5.5 0 0 0-5.2 7.3L2 14.6V18h3.4v-2h2v-2h2l1.3-1.3A5.5 5.5 0 1 0 12.5 2zm1.5 3a1.5 1.5 0 1 1 0 3 1.5 1.5 0 0 1 0-3z" />
     </svg>
   ),
   nodes: (
@@ -165,6 +170,11 @@ export function Shell({ children }: { children: ReactNode }) {
             <NavLink href={`/t/${slug}/events`} icon={icons.events} testId="nav-events">
               Events
             </NavLink>
+            {roleAtLeast(tenant.role, 'developer') ? (
+              <NavLink href={`/t/${slug}/tokens`} icon={icons.tokens} testId="nav-tokens">
+                API tokens
+              </NavLink>
+            ) : null}
           </nav>
         ) : null}
         {me.user.operator ? (

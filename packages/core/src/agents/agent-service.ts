@@ -20,6 +20,15 @@ export interface AgentServiceDeps {
  * Every write is scoped to the calling node: an agent can only report its own instances.
  */
 export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentServiceDeps) {
+  // Heartbeats change only usage and "last seen": consoles hear of them once a second, not per node.
+  let heartbeatHint: NodeJS.Timeout | null = null
+  const hintHeartbeats = () => {
+    heartbeatHint ??= setTimeout(() => {
+      heartbeatHint = null
+      bus.publish({ topic: 'fleet', kind: 'heartbeat' })
+    }, 1_000)
+  }
+
   return {
     async hello(msg: THello): Promise<{ nodeId: string; credential?: string }> {
       const now = clock.now()
@@ -65,7 +74,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
     async heartbeat(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number; appliedGeneration: number }) {
       await hot.heartbeat(nodeId, { ...hb, at: clock.now() })
       await onHeartbeat?.(nodeId, hb)
-      bus.publish({ topic: 'fleet', kind: 'heartbeat', id: nodeId })
+      hintHeartbeats()
     },
 
     async disconnected(nodeId: string) {
@@ -102,6 +111,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
       }
       await hot.reportStatuses(rows)
       for (const t of tenants) bus.publish({ topic: `tenant:${t}`, kind: 'instances' })
+      if (rows.length) bus.publish({ topic: 'fleet', kind: 'instances', id: nodeId })
       // A stopped instance may let its app finish scaling down or deleting.
       for (const a of apps) bus.publish({ topic: `app:${a}`, kind: 'reconcile', id: a })
     },

@@ -40,8 +40,10 @@ export function createDrainController(deps: { db: Db; hot: HotStore; bus: Change
         const budget = max - unavailable
         if (budget > 0) move.push(...onNode.filter((i) => i.appId === appId).slice(0, budget).map((i) => i.id))
       }
-      if (move.length) await relocate(deps, node.id, move, `rescheduling: node ${node.name} is draining`)
-      deps.bus.publish({ topic: 'fleet', kind: 'node', id: node.id })
+      if (move.length) {
+        await relocate(deps, node.id, move, `rescheduling: node ${node.name} is draining`)
+        deps.bus.publish({ topic: 'fleet', kind: 'instances', id: node.id })
+      }
     }
   }
 

@@ -27,6 +27,7 @@ export async function relocate(
   bus.publish({ topic: `node:${nodeId}`, kind: 'desired', id: nodeId })
   bus.publish({ topic: 'scheduler', kind: 'capacity', id: nodeId })
   for (const t of new Set(rows.map((r) => r.tenantId))) bus.publish({ topic: `tenant:${t}`, kind: 'instances' })
+  bus.publish({ topic: 'fleet', kind: 'instances', id: nodeId })
   await deps.schedule(moving)
   return moving
 }

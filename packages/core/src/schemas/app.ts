@@ -40,14 +40,14 @@ export const ZAppSpec = z
     stopGraceSeconds: z.number().int().min(0).max(300).default(10),
     /** Scheduling: labels a node must carry, replica anti-affinity, placement, priority. */
     nodeSelector: z
-      .record(z.string().max(63), z.string().max(63))
+      .record(z.string().min(1, 'Label names cannot be empty').max(63, 'Label names: at most 63 characters'), z.string().max(63, 'Label values: at most 63 characters'))
       .refine((l) => Object.keys(l).length <= 16, 'At most 16 labels')
       .default({}),
     spread: z.enum(['none', 'soft', 'hard']).default('soft'),
     placementStrategy: z.enum(['spread', 'binpack']).nullable().default(null),
     priorityClass: z.enum(['low', 'normal', 'high', 'critical']).default('normal'),
     /** How many replicas a drain may take down at once. */
-    maxUnavailable: z.number().int().min(1).max(1000).default(1),
+    maxUnavailable: z.number().int('A whole number').min(1, 'At least 1').max(1000, 'At most 1000').default(1),
   })
   .superRefine((spec, ctx) => {
     if (spec.driver === 'process' && !spec.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'A process app needs a command' })
