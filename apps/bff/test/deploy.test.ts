@@ -1,10 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { createAgent, type Agent, ZAgentConfig } from '@alveary/agents'
+import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { repoRoot } from '../src/config'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 // BFF + a real agent over a real WebSocket, running real processes (the sample app).
 let bff: TestBff
@@ -15,25 +14,7 @@ let tenantId: string
 type Caller = Awaited<ReturnType<typeof callerFor>>
 let dev: Caller
 
-const startAgent = async () => {
-  const a = createAgent(
-    ZAgentConfig.parse({
-      server: bff.url,
-      joinToken,
-      name: 'itest-node',
-      address: '127.0.0.1',
-      labels: '',
-      cpuMillis: '4000',
-      memoryMb: '4096',
-      dataDir,
-      stopOnExit: false,
-      logLevel: 'silent',
-    }),
-    { cwd: repoRoot, restartBackoff: { baseMs: 200, capMs: 1000 } },
-  )
-  await a.start()
-  return a
-}
+const startAgent = () => startInProcessAgent({ server: bff.url, joinToken, name: 'itest-node', dataDir })
 
 beforeAll(async () => {
   bff = await startTestBff({ ALVEARY_STOPPED_RETENTION_MS: '60000' })

@@ -2,11 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { createAgent, type Agent, ZAgentConfig } from '@alveary/agents'
+import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { instanceContainers, removeNodeContainers, TEST_IMAGE, testEngine, type Engine } from '../../../packages/agents/test/engine'
-import { repoRoot } from '../src/config'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 // Image apps end to end: API → scheduler → agent's docker driver → Podman/Docker, and back.
 const engine: Engine | null = await testEngine()
@@ -19,14 +18,7 @@ let tenantId: string
 type Caller = Awaited<ReturnType<typeof callerFor>>
 let dev: Caller
 
-const startAgent = async () => {
-  const a = createAgent(
-    ZAgentConfig.parse({ server: bff.url, joinToken, name: NODE, address: '127.0.0.1', labels: '', cpuMillis: '4000', memoryMb: '4096', dataDir, stopOnExit: false, logLevel: 'silent', dockerHost: engine!.host }),
-    { cwd: repoRoot, restartBackoff: { baseMs: 200, capMs: 2000 } },
-  )
-  await a.start()
-  return a
-}
+const startAgent = () => startInProcessAgent({ server: bff.url, joinToken, name: NODE, dataDir, dockerHost: engine!.host })
 // httpd serving a page that names the instance; prints a line so there is something in the logs.
 const web = {
   driver: 'docker' as const,

@@ -1,7 +1,8 @@
+import { createAgent, ZAgentConfig } from '@alveary/agents'
 import pino from 'pino'
 import type { Actor } from '@alveary/core'
 import { startBff, type StartedBff } from '../src/bff'
-import { ZBffEnv } from '../src/config'
+import { repoRoot, ZBffEnv } from '../src/config'
 import { freshDatabase } from '../src/fresh-database'
 
 export { freshDatabase }
@@ -78,4 +79,26 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     await new Promise((r) => setTimeout(r, everyMs))
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+}
+
+/** An agent in this process (real WebSocket, real processes or containers), started and connected. */
+export async function startInProcessAgent(o: { server: string; joinToken: string; name: string; dataDir: string; dockerHost?: string }) {
+  const agent = createAgent(
+    ZAgentConfig.parse({
+      server: o.server,
+      joinToken: o.joinToken,
+      name: o.name,
+      address: '127.0.0.1',
+      labels: '',
+      cpuMillis: '4000',
+      memoryMb: '4096',
+      dataDir: o.dataDir,
+      stopOnExit: false,
+      logLevel: 'silent',
+      dockerHost: o.dockerHost ?? 'none',
+    }),
+    { cwd: repoRoot, restartBackoff: { baseMs: 200, capMs: 2000 } },
+  )
+  await agent.start()
+  return agent
 }
