@@ -183,8 +183,9 @@ describe.skipIf(!engine)('docker driver against a real engine', () => {
     expect(pulls.length).toBeLessThanOrEqual(5)
     const gaps = pulls.slice(1).map((t, i) => t - pulls[i]!)
     expect(gaps[0]).toBeGreaterThanOrEqual(280)
-    expect(gaps[1]!).toBeGreaterThan(gaps[0]! * 1.5)
-    expect(sup.report(missing.instanceId)?.message).toMatch(/restarting in/)
+    expect(gaps[1]!).toBeGreaterThanOrEqual(560) // doubled (nominal 300 then 600 ms); a busy machine only adds delay
+    // Between two attempts the failure says when the next one comes (sampled, so wait for it).
+    await waitFor('retry announced', () => /restarting in/.test(sup.report(missing.instanceId)?.message ?? ''), 5_000)
     expect(sup.report(healthy.instanceId)).toMatchObject({ state: 'running', restarts: 0 })
 
     // Once the port is free, the next retry gets it.
