@@ -1,5 +1,6 @@
 'use client'
-import { Badge, EmptyRow, Mono, RelTime, tableCls, tdCls, theadCls, thCls, trCls } from './ui'
+import { DataTable } from './data-table'
+import { Badge, Mono, RelTime, tdCls, trCls } from './ui'
 import type { TEvent } from '@/lib/trpc'
 
 function typeTone(type: string) {
@@ -10,44 +11,33 @@ function typeTone(type: string) {
 }
 
 export function EventsTable({ events, showSubject = true, empty = 'No events yet.' }: { events: TEvent[]; showSubject?: boolean; empty?: string }) {
-  const cols = showSubject ? 5 : 4
   return (
-    <div className="overflow-x-auto">
-      <table className={tableCls} data-testid="events-table">
-        <thead className={theadCls}>
-          <tr>
-            <th className={`${thCls} w-28`}>When</th>
-            <th className={`${thCls} w-20`}>Kind</th>
-            <th className={`${thCls} w-40`}>Type</th>
-            {showSubject ? <th className={thCls}>Subject</th> : null}
-            <th className={thCls}>Message</th>
-          </tr>
-        </thead>
-        <tbody>
-          {events.length === 0 ? <EmptyRow cols={cols}>{empty}</EmptyRow> : null}
-          {events.map((e) => (
-            <tr key={e.id} className={trCls} data-testid="event-row" data-type={e.type}>
-              <td className={`${tdCls} text-slate-500`}>
-                <RelTime date={e.createdAt} />
-              </td>
-              <td className={tdCls}>
-                <span className={e.kind === 'audit' ? 'text-violet-700' : 'text-slate-500'}>{e.kind}</span>
-              </td>
-              <td className={tdCls}>
-                <Badge tone={typeTone(e.type)}>{e.type}</Badge>
-              </td>
-              {showSubject ? (
-                <td className={`${tdCls} max-w-64`}>
-                  <Mono className="block truncate" title={e.subject}>
-                    {e.subject}
-                  </Mono>
-                </td>
-              ) : null}
-              <td className={`${tdCls} text-slate-700`}>{e.message}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      testId="events-table"
+      columns={[{ label: 'When', className: 'w-28' }, { label: 'Kind', className: 'w-20' }, { label: 'Type', className: 'w-40' }, ...(showSubject ? [{ label: 'Subject' }] : []), { label: 'Message' }]}
+      empty={events.length === 0 ? empty : null}
+    >
+      {events.map((e) => (
+        <tr key={e.id} className={trCls} data-testid="event-row" data-type={e.type}>
+          <td className={`${tdCls} text-slate-500`}>
+            <RelTime date={e.createdAt} />
+          </td>
+          <td className={tdCls}>
+            <span className={e.kind === 'audit' ? 'text-violet-700' : 'text-slate-500'}>{e.kind}</span>
+          </td>
+          <td className={tdCls}>
+            <Badge tone={typeTone(e.type)}>{e.type}</Badge>
+          </td>
+          {showSubject ? (
+            <td className={`${tdCls} max-w-64`}>
+              <Mono className="block truncate" title={e.subject}>
+                {e.subject}
+              </Mono>
+            </td>
+          ) : null}
+          <td className={`${tdCls} text-slate-700`}>{e.message}</td>
+        </tr>
+      ))}
+    </DataTable>
   )
 }

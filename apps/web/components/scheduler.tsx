@@ -5,7 +5,8 @@ import Link from 'next/link'
 import { useEffect, useState } from 'react'
 import { fmtNum, shortId } from '@/lib/format'
 import { useTRPC, type TSchedulerStats } from '@/lib/trpc'
-import { EmptyRow, ErrorBox, Loading, Mono, Panel, RelTime, tableCls, tdCls, theadCls, thCls, trCls } from './ui'
+import { DataTable } from './data-table'
+import { ErrorBox, Loading, Mono, Panel, RelTime, tdCls, trCls } from './ui'
 
 const REFRESH_MS = 2_000
 /** Rates are computed over this much history of the 2 s samples. */
@@ -101,57 +102,47 @@ export function SchedulerPanel() {
             }
             testId="scheduler-queues"
           >
-            <div className="overflow-x-auto">
-              <table className={tableCls} data-testid="scheduler-queues-table">
-                <thead className={theadCls}>
-                  <tr>
-                    <th className={thCls}>Tenant</th>
-                    <th className={`${thCls} text-right`} title="ready to be planned, highest priority first">
-                      Active
-                    </th>
-                    <th className={`${thCls} text-right`} title="failed recently; retried after a doubling delay">
-                      Backoff
-                    </th>
-                    <th className={`${thCls} text-right`} title="fit nowhere; retried when nodes change">
-                      Parked
-                    </th>
-                    <th className={`${thCls} w-1/3`} />
+            <DataTable
+              testId="scheduler-queues-table"
+              columns={[
+                { label: 'Tenant' },
+                { label: 'Active', className: 'text-right', title: 'ready to be planned, highest priority first' },
+                { label: 'Backoff', className: 'text-right', title: 'failed recently; retried after a doubling delay' },
+                { label: 'Parked', className: 'text-right', title: 'fit nowhere; retried when nodes change' },
+                { className: 'w-1/3' },
+              ]}
+              empty={queues.length === 0 ? 'All queues are empty: nothing waits to be placed.' : null}
+            >
+              {queues.map((q) => {
+                const slug = q.key === '*' ? null : slugOf.get(q.key)
+                const total = q.active + q.backoff + q.parked
+                return (
+                  <tr key={q.key} className={trCls} data-testid="scheduler-queue-row" data-tenant={slug ?? q.key} data-active={q.active} data-backoff={q.backoff} data-parked={q.parked}>
+                    <td className={tdCls}>
+                      {q.key === '*' ? (
+                        <span className="text-slate-700">all tenants (serial mode)</span>
+                      ) : slug ? (
+                        <Link href={`/t/${slug}/apps`} className="font-mono text-[12px] font-medium text-slate-900 hover:underline">
+                          {slug}
+                        </Link>
+                      ) : (
+                        <Mono title={q.key}>{shortId(q.key)}</Mono>
+                      )}
+                    </td>
+                    <td className={`${tdCls} text-right font-medium`}>{fmtNum(q.active)}</td>
+                    <td className={clsx(tdCls, 'text-right', q.backoff > 0 && 'font-medium text-amber-700')}>{fmtNum(q.backoff)}</td>
+                    <td className={clsx(tdCls, 'text-right', q.parked > 0 && 'font-medium text-orange-700')}>{fmtNum(q.parked)}</td>
+                    <td className={tdCls}>
+                      <div className="flex h-2 w-full overflow-hidden rounded-full bg-slate-100" title={`${total} waiting`}>
+                        <div className="h-full bg-sky-500" style={{ width: `${(q.active / max) * 100}%` }} />
+                        <div className="h-full bg-amber-400" style={{ width: `${(q.backoff / max) * 100}%` }} />
+                        <div className="h-full bg-orange-400" style={{ width: `${(q.parked / max) * 100}%` }} />
+                      </div>
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {queues.length === 0 ? <EmptyRow cols={5}>All queues are empty: nothing waits to be placed.</EmptyRow> : null}
-                  {queues.map((q) => {
-                    const slug = q.key === '*' ? null : slugOf.get(q.key)
-                    const total = q.active + q.backoff + q.parked
-                    return (
-                      <tr key={q.key} className={trCls} data-testid="scheduler-queue-row" data-tenant={slug ?? q.key} data-active={q.active} data-backoff={q.backoff} data-parked={q.parked}>
-                        <td className={tdCls}>
-                          {q.key === '*' ? (
-                            <span className="text-slate-700">all tenants (serial mode)</span>
-                          ) : slug ? (
-                            <Link href={`/t/${slug}/apps`} className="font-mono text-[12px] font-medium text-slate-900 hover:underline">
-                              {slug}
-                            </Link>
-                          ) : (
-                            <Mono title={q.key}>{shortId(q.key)}</Mono>
-                          )}
-                        </td>
-                        <td className={`${tdCls} text-right font-medium`}>{fmtNum(q.active)}</td>
-                        <td className={clsx(tdCls, 'text-right', q.backoff > 0 && 'font-medium text-amber-700')}>{fmtNum(q.backoff)}</td>
-                        <td className={clsx(tdCls, 'text-right', q.parked > 0 && 'font-medium text-orange-700')}>{fmtNum(q.parked)}</td>
-                        <td className={tdCls}>
-                          <div className="flex h-2 w-full overflow-hidden rounded-full bg-slate-100" title={`${total} waiting`}>
-                            <div className="h-full bg-sky-500" style={{ width: `${(q.active / max) * 100}%` }} />
-                            <div className="h-full bg-amber-400" style={{ width: `${(q.backoff / max) * 100}%` }} />
-                            <div className="h-full bg-orange-400" style={{ width: `${(q.parked / max) * 100}%` }} />
-                          </div>
-                        </td>
-                      </tr>
-                    )
-                  })}
-                </tbody>
-              </table>
-            </div>
+                )
+              })}
+            </DataTable>
             <div className="flex flex-wrap gap-x-4 gap-y-1 border-t border-slate-100 px-4 py-2 text-xs text-slate-500">
               <span>
                 <span className="mr-1 inline-block size-2 rounded-sm bg-sky-500" />

@@ -5,7 +5,8 @@ import { Fragment, useState } from 'react'
 import { useForm } from 'react-hook-form'
 import { ZCreateTenantInput, ZQuotas, type TCreateTenantInput, type TQuotas } from '@alveary/core/schemas'
 import { zodResolver } from '@hookform/resolvers/zod'
-import { Button, EmptyRow, ErrorBox, Field, inputCls, Loading, PageHeader, Panel, RelTime, tableCls, tdCls, theadCls, thCls, trCls, UsageBar } from '@/components/ui'
+import { DataTable } from '@/components/data-table'
+import { Button, ErrorBox, Field, inputCls, PageHeader, Panel, RelTime, tdCls, trCls, UsageBar } from '@/components/ui'
 import { fmtCpu, fmtMem, fmtNum } from '@/lib/format'
 import { useTRPC, type TTenant } from '@/lib/trpc'
 
@@ -169,75 +170,61 @@ export default function TenantsPage() {
       <title>Tenants · Alveary</title>
       <PageHeader title="Tenants" subtitle="Every tenant on the platform, its quotas and what it uses of them." />
       <Panel title={`Tenants${tenants.data ? ` (${tenants.data.length})` : ''}`} className="mb-5">
-        {tenants.error ? <ErrorBox error={tenants.error} className="m-3" /> : null}
-        {tenants.isPending ? (
-          <Loading />
-        ) : (
-          <div className="overflow-x-auto">
-            <table className={tableCls} data-testid="tenants-table">
-              <thead className={theadCls}>
-                <tr>
-                  <th className={thCls}>Tenant</th>
-                  <th className={thCls} title="Default placement of the tenant's apps">
-                    Placement
-                  </th>
-                  {QUOTA_FIELDS.map((f) => (
-                    <th key={f.key} className={thCls}>
-                      {f.label.replace(/ \(.*\)/, '')}
-                    </th>
-                  ))}
-                  <th className={thCls}>Created</th>
-                  <th className={thCls} />
-                </tr>
-              </thead>
-              <tbody>
-                {tenants.data?.length === 0 ? <EmptyRow cols={8}>No tenants yet. Create the first one below.</EmptyRow> : null}
-                {tenants.data?.map((t) => (
-                  <Fragment key={t.id}>
-                    <tr className={trCls} data-testid="tenant-row" data-slug={t.slug}>
-                      <td className={tdCls}>
-                        <Link href={`/t/${t.slug}/apps`} className="font-medium text-slate-900 hover:underline">
-                          {t.name}
-                        </Link>
-                        <div className="font-mono text-[11px] text-slate-500">{t.slug}</div>
-                      </td>
-                      <td className={tdCls}>
-                        <span className={t.placementStrategy === 'binpack' ? 'text-violet-700' : 'text-slate-600'} data-testid="tenant-placement">
-                          {t.placementStrategy}
-                        </span>
-                      </td>
-                      {QUOTA_FIELDS.map((f) => (
-                        <td key={f.key} className={tdCls}>
-                          <QuotaCell tenantId={t.id} k={f} quota={t.quotas[f.key]} />
-                        </td>
-                      ))}
-                      <td className={`${tdCls} text-slate-500`}>
-                        <RelTime date={t.createdAt} />
-                      </td>
-                      <td className={`${tdCls} text-right`}>
-                        <div className="flex justify-end gap-2">
-                          <Link href={`/t/${t.slug}/members`} className="inline-flex h-7 items-center rounded-md border border-slate-300 bg-white px-2.5 text-xs font-medium text-slate-700 hover:bg-slate-50" data-testid="tenant-members">
-                            Members
-                          </Link>
-                          <Button size="sm" onClick={() => setEditing(editing === t.id ? null : t.id)} data-testid="edit-quotas-toggle">
-                            Edit quotas
-                          </Button>
-                        </div>
-                      </td>
-                    </tr>
-                    {editing === t.id ? (
-                      <tr>
-                        <td colSpan={8} className="border-b border-slate-200 p-0">
-                          <EditQuotas tenant={t} onDone={() => setEditing(null)} />
-                        </td>
-                      </tr>
-                    ) : null}
-                  </Fragment>
+        <DataTable
+          query={tenants}
+          testId="tenants-table"
+          columns={[
+            { label: 'Tenant' },
+            { label: 'Placement', title: "Default placement of the tenant's apps" },
+            ...QUOTA_FIELDS.map((f) => ({ label: f.label.replace(/ \(.*\)/, '') })),
+            { label: 'Created' },
+            {},
+          ]}
+          empty={tenants.data?.length === 0 ? 'No tenants yet. Create the first one below.' : null}
+        >
+          {tenants.data?.map((t) => (
+            <Fragment key={t.id}>
+              <tr className={trCls} data-testid="tenant-row" data-slug={t.slug}>
+                <td className={tdCls}>
+                  <Link href={`/t/${t.slug}/apps`} className="font-medium text-slate-900 hover:underline">
+                    {t.name}
+                  </Link>
+                  <div className="font-mono text-[11px] text-slate-500">{t.slug}</div>
+                </td>
+                <td className={tdCls}>
+                  <span className={t.placementStrategy === 'binpack' ? 'text-violet-700' : 'text-slate-600'} data-testid="tenant-placement">
+                    {t.placementStrategy}
+                  </span>
+                </td>
+                {QUOTA_FIELDS.map((f) => (
+                  <td key={f.key} className={tdCls}>
+                    <QuotaCell tenantId={t.id} k={f} quota={t.quotas[f.key]} />
+                  </td>
                 ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                <td className={`${tdCls} text-slate-500`}>
+                  <RelTime date={t.createdAt} />
+                </td>
+                <td className={`${tdCls} text-right`}>
+                  <div className="flex justify-end gap-2">
+                    <Link href={`/t/${t.slug}/members`} className="inline-flex h-7 items-center rounded-md border border-slate-300 bg-white px-2.5 text-xs font-medium text-slate-700 hover:bg-slate-50" data-testid="tenant-members">
+                      Members
+                    </Link>
+                    <Button size="sm" onClick={() => setEditing(editing === t.id ? null : t.id)} data-testid="edit-quotas-toggle">
+                      Edit quotas
+                    </Button>
+                  </div>
+                </td>
+              </tr>
+              {editing === t.id ? (
+                <tr>
+                  <td colSpan={8} className="border-b border-slate-200 p-0">
+                    <EditQuotas tenant={t} onDone={() => setEditing(null)} />
+                  </td>
+                </tr>
+              ) : null}
+            </Fragment>
+          ))}
+        </DataTable>
       </Panel>
       <CreateTenant />
     </>

@@ -4,27 +4,22 @@ import clsx from 'clsx'
 import Link from 'next/link'
 import { useEffect, useState, type ReactNode } from 'react'
 import { useForm } from 'react-hook-form'
+import { DataTable } from '@/components/data-table'
 import { NodeActions, NodeStateCell, ResourceCell, SchedulingBadge } from '@/components/nodes'
 import {
   Badge,
   Button,
   ButtonLink,
   ConfirmButton,
-  EmptyRow,
   ErrorBox,
   Field,
   inputBase,
   inputCls,
-  Loading,
   Mono,
   PageHeader,
   Panel,
   RelTime,
-  StateBadge,
-  tableCls,
   tdCls,
-  theadCls,
-  thCls,
   trCls,
 } from '@/components/ui'
 import { fmtCpu, fmtMem } from '@/lib/format'
@@ -230,56 +225,41 @@ function JoinTokens({ agentServer, bffPort }: { agentServer: string | null; bffP
           </div>
         ) : null}
       </div>
-      <ErrorBox error={tokens.error ?? revoke.error} className="m-3" />
-      {tokens.isPending ? (
-        <Loading />
-      ) : (
-        <div className="overflow-x-auto">
-          <table className={tableCls} data-testid="join-tokens-table">
-            <thead className={theadCls}>
-              <tr>
-                <th className={thCls}>Description</th>
-                <th className={thCls}>Prefix</th>
-                <th className={thCls}>Status</th>
-                <th className={`${thCls} text-right`}>Uses</th>
-                <th className={thCls}>Created</th>
-                <th className={thCls}>Expires</th>
-                <th className={thCls} />
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data?.length === 0 ? <EmptyRow cols={7}>No join tokens.</EmptyRow> : null}
-              {tokens.data?.map((t) => {
-                const expired = now !== null && new Date(t.expiresAt).getTime() <= now
-                const status = t.revoked ? 'revoked' : expired ? 'expired' : 'active'
-                return (
-                  <tr key={t.id} className={trCls} data-testid="join-token-row" data-status={status}>
-                    <td className={`${tdCls} text-slate-800`}>{t.description}</td>
-                    <td className={tdCls}>
-                      <Mono>{t.prefix}…</Mono>
-                    </td>
-                    <td className={tdCls}>
-                      <Badge tone={status === 'active' ? 'green' : status === 'revoked' ? 'red' : 'gray'}>{status}</Badge>
-                    </td>
-                    <td className={`${tdCls} text-right`}>{t.uses}</td>
-                    <td className={`${tdCls} text-slate-500`}>
-                      <RelTime date={t.createdAt} />
-                    </td>
-                    <td className={`${tdCls} text-slate-500`}>
-                      <RelTime date={t.expiresAt} />
-                    </td>
-                    <td className={`${tdCls} text-right`}>
-                      {status === 'active' ? (
-                        <ConfirmButton size="sm" label="Revoke" question="Revoke this token?" pending={revoke.isPending} onConfirm={() => revoke.mutate({ id: t.id })} testId="revoke-token" />
-                      ) : null}
-                    </td>
-                  </tr>
-                )
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <DataTable
+        query={tokens}
+        error={tokens.error ?? revoke.error}
+        testId="join-tokens-table"
+        columns={[{ label: 'Description' }, { label: 'Prefix' }, { label: 'Status' }, { label: 'Uses', className: 'text-right' }, { label: 'Created' }, { label: 'Expires' }, {}]}
+        empty={tokens.data?.length === 0 ? 'No join tokens.' : null}
+      >
+        {tokens.data?.map((t) => {
+          const expired = now !== null && new Date(t.expiresAt).getTime() <= now
+          const status = t.revoked ? 'revoked' : expired ? 'expired' : 'active'
+          return (
+            <tr key={t.id} className={trCls} data-testid="join-token-row" data-status={status}>
+              <td className={`${tdCls} text-slate-800`}>{t.description}</td>
+              <td className={tdCls}>
+                <Mono>{t.prefix}…</Mono>
+              </td>
+              <td className={tdCls}>
+                <Badge tone={status === 'active' ? 'green' : status === 'revoked' ? 'red' : 'gray'}>{status}</Badge>
+              </td>
+              <td className={`${tdCls} text-right`}>{t.uses}</td>
+              <td className={`${tdCls} text-slate-500`}>
+                <RelTime date={t.createdAt} />
+              </td>
+              <td className={`${tdCls} text-slate-500`}>
+                <RelTime date={t.expiresAt} />
+              </td>
+              <td className={`${tdCls} text-right`}>
+                {status === 'active' ? (
+                  <ConfirmButton size="sm" label="Revoke" question="Revoke this token?" pending={revoke.isPending} onConfirm={() => revoke.mutate({ id: t.id })} testId="revoke-token" />
+                ) : null}
+              </td>
+            </tr>
+          )
+        })}
+      </DataTable>
     </Panel>
   )
 }
@@ -318,37 +298,27 @@ export function NodesView({ agentServer, bffPort }: { agentServer: string | null
         </div>
       </Panel>
       <Panel title="Nodes" className="mb-5">
-        {nodes.error ? <ErrorBox error={nodes.error} className="m-3" /> : null}
-        {nodes.isPending ? (
-          <Loading />
-        ) : (
-          <div className="overflow-x-auto">
-            <table className={tableCls} data-testid="nodes-table">
-              <thead className={theadCls}>
-                <tr>
-                  <th className={thCls}>Node</th>
-                  <th className={thCls}>State</th>
-                  <th className={thCls}>Scheduling</th>
-                  <th className={thCls}>Drivers</th>
-                  <th className={thCls}>CPU</th>
-                  <th className={thCls}>Memory</th>
-                  <th className={`${thCls} text-right`}>Inst.</th>
-                  <th className={thCls}>Heartbeat</th>
-                  <th className={thCls}>Agent</th>
-                  <th className={thCls} title="applied / desired">
-                    Gen.
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.length === 0 ? <EmptyRow cols={10}>No nodes have joined yet. Create a join token below and start an agent with it.</EmptyRow> : null}
-                {list.map((n) => (
-                  <NodeRow key={n.id} n={n} tenants={tenants.data ?? []} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <DataTable
+          query={nodes}
+          testId="nodes-table"
+          columns={[
+            { label: 'Node' },
+            { label: 'State' },
+            { label: 'Scheduling' },
+            { label: 'Drivers' },
+            { label: 'CPU' },
+            { label: 'Memory' },
+            { label: 'Inst.', className: 'text-right' },
+            { label: 'Heartbeat' },
+            { label: 'Agent' },
+            { label: 'Gen.', title: 'applied / desired' },
+          ]}
+          empty={list.length === 0 ? 'No nodes have joined yet. Create a join token below and start an agent with it.' : null}
+        >
+          {list.map((n) => (
+            <NodeRow key={n.id} n={n} tenants={tenants.data ?? []} />
+          ))}
+        </DataTable>
       </Panel>
       <JoinTokens agentServer={agentServer} bffPort={bffPort} />
     </>

@@ -3,25 +3,10 @@ import { useQuery } from '@tanstack/react-query'
 import clsx from 'clsx'
 import Link from 'next/link'
 import { useParams } from 'next/navigation'
+import { DataTable } from '@/components/data-table'
 import { CapacityBars, drainText, HeartbeatAge, NodeActions, SchedulingBadge } from '@/components/nodes'
 import { NodeUsage } from '@/components/usage-chart'
-import {
-  Badge,
-  EmptyRow,
-  ErrorBox,
-  KV,
-  Loading,
-  Mono,
-  PageHeader,
-  Panel,
-  RelTime,
-  StateBadge,
-  tableCls,
-  tdCls,
-  theadCls,
-  thCls,
-  trCls,
-} from '@/components/ui'
+import { Badge, ErrorBox, KV, Loading, Mono, PageHeader, Panel, RelTime, StateBadge, tdCls, trCls } from '@/components/ui'
 import { fmtCpu, fmtMem, shortId } from '@/lib/format'
 import { useTRPC, type TNode, type TNodeInstance } from '@/lib/trpc'
 
@@ -117,34 +102,26 @@ function NodeInstances({ node }: { node: TNode }) {
       className="mb-5"
       testId="node-instances"
     >
-      {instances.error ? <ErrorBox error={instances.error} className="m-3" /> : null}
-      {instances.isPending ? (
-        <Loading />
-      ) : (
-        <div className="overflow-x-auto">
-          <table className={tableCls} data-testid="node-instances-table">
-            <thead className={theadCls}>
-              <tr>
-                <th className={thCls}>Tenant</th>
-                <th className={thCls}>App</th>
-                <th className={`${thCls} w-12`}>#</th>
-                <th className={thCls}>ID</th>
-                <th className={thCls}>State</th>
-                <th className={thCls}>Host ports</th>
-                <th className={`${thCls} text-right`}>CPU</th>
-                <th className={`${thCls} text-right`}>Memory</th>
-                <th className={`${thCls} text-right`}>Restarts</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.length === 0 ? <EmptyRow cols={9}>Nothing is placed on this node.</EmptyRow> : null}
-              {list.map((i) => (
-                <InstanceRow key={i.id} i={i} address={node.address} stale={node.state !== 'ready'} />
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <DataTable
+        query={instances}
+        testId="node-instances-table"
+        columns={[
+          { label: 'Tenant' },
+          { label: 'App' },
+          { label: '#', className: 'w-12' },
+          { label: 'ID' },
+          { label: 'State' },
+          { label: 'Host ports' },
+          { label: 'CPU', className: 'text-right' },
+          { label: 'Memory', className: 'text-right' },
+          { label: 'Restarts', className: 'text-right' },
+        ]}
+        empty={list.length === 0 ? 'Nothing is placed on this node.' : null}
+      >
+        {list.map((i) => (
+          <InstanceRow key={i.id} i={i} address={node.address} stale={node.state !== 'ready'} />
+        ))}
+      </DataTable>
     </Panel>
   )
 }

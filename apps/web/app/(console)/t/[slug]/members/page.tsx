@@ -2,7 +2,21 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useForm } from 'react-hook-form'
 import { ZAddMemberInput, ZMemberRole, type TAddMemberInput } from '@alveary/core/schemas'
-import { Badge, Button, ConfirmButton, EmptyRow, ErrorBox, Field, inputBase, inputCls, Loading, PageHeader, Panel, RelTime, tableCls, tdCls, theadCls, thCls, trCls } from '@/components/ui'
+import { DataTable } from '@/components/data-table'
+import {
+  Badge,
+  Button,
+  ConfirmButton,
+  ErrorBox,
+  Field,
+  inputBase,
+  inputCls,
+  PageHeader,
+  Panel,
+  RelTime,
+  tdCls,
+  trCls,
+} from '@/components/ui'
 import { blankAsUndefined } from '@/lib/resolvers'
 import { useMe, useTenant } from '@/lib/session'
 import { useTRPC, type TMember, type TRole } from '@/lib/trpc'
@@ -159,28 +173,14 @@ export default function MembersPage() {
       <PageHeader title="Members" subtitle={canManage ? `People with access to ${tenant.name}` : `People with access to ${tenant.name} (read only: owners and admins manage members)`} />
       <div className={canManage ? 'grid items-start gap-5 xl:grid-cols-[minmax(0,3fr)_minmax(0,2fr)]' : ''}>
         <Panel title={`Members${members.data ? ` (${members.data.length})` : ''}`}>
-          {members.error ? <ErrorBox error={members.error} className="m-3" /> : null}
-          {members.isPending ? (
-            <Loading />
-          ) : (
-            <div className="overflow-x-auto">
-              <table className={tableCls} data-testid="members-table">
-                <thead className={theadCls}>
-                  <tr>
-                    <th className={thCls}>Name</th>
-                    <th className={thCls}>Email</th>
-                    <th className={thCls}>Role</th>
-                    <th className={thCls}>Added</th>
-                    <th className={thCls} />
-                  </tr>
-                </thead>
-                <tbody>
-                  {members.data?.length === 0 ? <EmptyRow cols={5}>No members yet.</EmptyRow> : null}
-                  {members.data?.map((m) => <MemberRow key={m.userId} m={m} canManage={canManage} isMe={m.userId === me.user.id} />)}
-                </tbody>
-              </table>
-            </div>
-          )}
+          <DataTable
+            query={members}
+            testId="members-table"
+            columns={[{ label: 'Name' }, { label: 'Email' }, { label: 'Role' }, { label: 'Added' }, {}]}
+            empty={members.data?.length === 0 ? 'No members yet.' : null}
+          >
+            {members.data?.map((m) => <MemberRow key={m.userId} m={m} canManage={canManage} isMe={m.userId === me.user.id} />)}
+          </DataTable>
         </Panel>
         {canManage ? <AddMember /> : null}
       </div>

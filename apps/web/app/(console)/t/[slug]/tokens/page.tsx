@@ -2,7 +2,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useState } from 'react'
 import { ZMemberRole } from '@alveary/core/schemas'
-import { Badge, Button, ConfirmButton, EmptyRow, ErrorBox, Field, inputCls, Loading, Mono, PageHeader, Panel, RelTime, tableCls, tdCls, theadCls, thCls, trCls } from '@/components/ui'
+import { DataTable } from '@/components/data-table'
+import { Badge, Button, ConfirmButton, ErrorBox, Field, inputCls, Mono, PageHeader, Panel, RelTime, tdCls, trCls } from '@/components/ui'
 import { roleAtLeast, useTenant } from '@/lib/session'
 import { useTRPC, type TRole } from '@/lib/trpc'
 
@@ -72,44 +73,31 @@ export default function TokensPage() {
       ) : null}
       {canList ? (
         <Panel title="Tokens" testId="tokens">
-          <ErrorBox error={list.error ?? revoke.error} className="m-3" />
-          {list.isPending ? (
-            <Loading />
-          ) : (
-            <table className={tableCls}>
-              <thead className={theadCls}>
-                <tr>
-                  <th className={thCls}>Name</th>
-                  <th className={thCls}>Prefix</th>
-                  <th className={thCls}>Role</th>
-                  <th className={thCls}>Created by</th>
-                  <th className={thCls}>Last used</th>
-                  <th className={thCls}>Expires</th>
-                  <th className={thCls} />
-                </tr>
-              </thead>
-              <tbody>
-                {list.data?.length ? null : <EmptyRow cols={7}>No tokens.</EmptyRow>}
-                {list.data?.map((t) => (
-                  <tr key={t.id} className={trCls}>
-                    <td className={tdCls}>{t.name}</td>
-                    <td className={tdCls}>
-                      <Mono>{t.prefix}…</Mono>
-                    </td>
-                    <td className={tdCls}>
-                      <Badge>{t.role}</Badge>
-                    </td>
-                    <td className={tdCls}>{t.createdBy}</td>
-                    <td className={tdCls}>{t.lastUsedAt ? <RelTime date={t.lastUsedAt} /> : 'never'}</td>
-                    <td className={tdCls}>{t.expiresAt ? <RelTime date={t.expiresAt} /> : 'never'}</td>
-                    <td className={`${tdCls} text-right`}>
-                      <ConfirmButton size="sm" onConfirm={() => revoke.mutate({ tenantId: tenant.id, id: t.id })} label="Revoke" question="Scripts using it stop working." confirmLabel="Revoke" pending={revoke.isPending} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          <DataTable
+            query={list}
+            error={list.error ?? revoke.error}
+            testId="tokens-table"
+            columns={[{ label: 'Name' }, { label: 'Prefix' }, { label: 'Role' }, { label: 'Created by' }, { label: 'Last used' }, { label: 'Expires' }, {}]}
+            empty={list.data?.length === 0 ? 'No tokens.' : null}
+          >
+            {list.data?.map((t) => (
+              <tr key={t.id} className={trCls}>
+                <td className={tdCls}>{t.name}</td>
+                <td className={tdCls}>
+                  <Mono>{t.prefix}…</Mono>
+                </td>
+                <td className={tdCls}>
+                  <Badge>{t.role}</Badge>
+                </td>
+                <td className={tdCls}>{t.createdBy}</td>
+                <td className={tdCls}>{t.lastUsedAt ? <RelTime date={t.lastUsedAt} /> : 'never'}</td>
+                <td className={tdCls}>{t.expiresAt ? <RelTime date={t.expiresAt} /> : 'never'}</td>
+                <td className={`${tdCls} text-right`}>
+                  <ConfirmButton size="sm" onConfirm={() => revoke.mutate({ tenantId: tenant.id, id: t.id })} label="Revoke" question="Scripts using it stop working." confirmLabel="Revoke" pending={revoke.isPending} />
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         </Panel>
       ) : (
         <p className="text-sm text-slate-500">Admins and owners see and revoke the tenant&apos;s tokens.</p>

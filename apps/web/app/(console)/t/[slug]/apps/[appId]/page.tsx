@@ -4,6 +4,7 @@ import Link from 'next/link'
 import { useParams, useRouter } from 'next/navigation'
 import { useEffect, useState, type ReactNode } from 'react'
 import { appDetailState } from '@/components/app-state'
+import { DataTable } from '@/components/data-table'
 import { EventsTable } from '@/components/events-table'
 import { LogsPanel } from '@/components/logs'
 import { AppUsage } from '@/components/usage-chart'
@@ -11,7 +12,6 @@ import {
   Badge,
   Button,
   ConfirmButton,
-  EmptyRow,
   ErrorBox,
   inputBase,
   KV,
@@ -21,10 +21,7 @@ import {
   Panel,
   RelTime,
   StateBadge,
-  tableCls,
   tdCls,
-  theadCls,
-  thCls,
   trCls,
 } from '@/components/ui'
 import { fmtCpu, fmtMem, shortId } from '@/lib/format'
@@ -404,28 +401,24 @@ export default function AppDetailPage() {
 
       <Panel title={`Instances (${a.instances.length})`} className="mb-5" testId="instances">
         <PendingSummary instances={a.instances} />
-        <div className="overflow-x-auto">
-          <table className={tableCls} data-testid="instances-table">
-            <thead className={theadCls}>
-              <tr>
-                <th className={`${thCls} w-12`}>#</th>
-                <th className={thCls}>ID</th>
-                <th className={thCls}>Node</th>
-                <th className={thCls}>State</th>
-                <th className={thCls}>URL</th>
-                <th className={`${thCls} text-right`}>Restarts</th>
-                <th className={thCls}>Started</th>
-                <th className={thCls}>Exit / message</th>
-              </tr>
-            </thead>
-            <tbody>
-              {instances.length === 0 ? <EmptyRow cols={8}>No instances{a.replicas === 0 ? ': scaled to 0.' : ' yet.'}</EmptyRow> : null}
-              {instances.map((i) => (
-                <InstanceRow key={i.id} i={i} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          testId="instances-table"
+          columns={[
+            { label: '#', className: 'w-12' },
+            { label: 'ID' },
+            { label: 'Node' },
+            { label: 'State' },
+            { label: 'URL' },
+            { label: 'Restarts', className: 'text-right' },
+            { label: 'Started' },
+            { label: 'Exit / message' },
+          ]}
+          empty={instances.length === 0 ? <>No instances{a.replicas === 0 ? ': scaled to 0.' : ' yet.'}</> : null}
+        >
+          {instances.map((i) => (
+            <InstanceRow key={i.id} i={i} />
+          ))}
+        </DataTable>
       </Panel>
 
       <AppUsage tenantId={tenant.id} appId={a.id} />

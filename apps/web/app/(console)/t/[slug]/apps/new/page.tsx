@@ -37,7 +37,7 @@ export default function NewAppPage() {
   const router = useRouter()
   const qc = useQueryClient()
   const form = useForm<AppFormValues, unknown, TCreateAppInput>({ resolver: appFormResolver, defaultValues: emptyAppForm, mode: 'onTouched' })
-  const { register, formState, watch, setValue } = form
+  const { register, formState, watch } = form
   const errors = formState.errors
   const create = useMutation(
     trpc.apps.create.mutationOptions({
