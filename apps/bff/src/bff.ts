@@ -58,6 +58,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
         log.level = 'error'
         await loops?.stop()
         await http.close()
+        // Heartbeats and status reports still waiting for their group commit.
+        await core.flush().catch(() => {})
         await bus.close()
         await database.close()
         await embedded?.stop()

@@ -211,8 +211,6 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     startControlLoops,
     /** Scheduler queues and counters, when this process leads. */
     schedulerStats: (): SchedulerStats | null => scheduler?.stats() ?? null,
-    /** For tests and benchmarks: resolves when the scheduler has nothing left to try. */
-    schedulerIdle: () => scheduler?.idle() ?? Promise.resolve(),
     async flush() {
       await hot.flush()
     },

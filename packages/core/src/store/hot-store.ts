@@ -111,11 +111,6 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onN
     async nodeDisconnected(nodeId: string) {
       await hot.nodeStatus.updateMany({ where: { nodeId }, data: { connected: false, updatedAt: clock.now() } })
     },
-    /** Heartbeats from a node that was NotReady make it ready again. */
-    async reviveNode(nodeId: string): Promise<boolean> {
-      const { count } = await hot.nodeStatus.updateMany({ where: { nodeId, state: 'not_ready' }, data: { state: 'ready', notReadySince: null, updatedAt: clock.now() } })
-      return count > 0
-    },
     /** Nodes whose lease expired become NotReady; returns them. */
     async expireLeases(leaseMs: number): Promise<string[]> {
       const now = clock.now()
