@@ -22,12 +22,14 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
   const embedded = env.DATABASE_URL ? null : await startEmbeddedPostgres(env.ALVEARY_DATA_DIR, env.ALVEARY_EMBEDDED_PG_PORT)
   const databaseUrl = env.DATABASE_URL ?? embedded!.url
   const database = openDatabase(databaseUrl, { hotUrl: env.DATABASE_URL_HOT })
+  let bus: ChangeBus | null = null
   try {
     const migrationsDir = env.ALVEARY_MIGRATIONS_DIR ?? defaultMigrationsDir
     const migrated = await applyMigrations(database.pool, migrationsDir)
     const migratedHot = await applyMigrations(database.hotPool, path.join(migrationsDir, '../hot/migrations'), { schema: HOT_SCHEMA })
     if (migrated.applied.length || migratedHot.applied.length) log.info({ applied: migrated.applied, hot: migratedHot.applied }, 'database migrated')
-    const bus = await createChangeBus(database.pool, (err) => log.warn({ err: err.message }, 'change bus'))
+    const changes = await createChangeBus(database.pool, (err) => log.warn({ err: err.message }, 'change bus'))
+    bus = changes
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
@@ -37,12 +39,12 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
     })
-    const core = createControlPlane({ database, bus, clock: opts.clock ?? systemClock, config, log })
+    const core = createControlPlane({ database, bus: changes, clock: opts.clock ?? systemClock, config, log })
 
     const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
     const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)
 
-    const http = createBffServer({ core, bus, database, log, heartbeatIntervalMs: config.heartbeatIntervalMs, secureCookies: false })
+    const http = createBffServer({ core, bus: changes, database, log, heartbeatIntervalMs: config.heartbeatIntervalMs, secureCookies: false })
     const port = await http.listen(env.BFF_PORT, env.BFF_HOST)
     const loops = opts.runControlLoops === false ? null : core.startControlLoops()
     log.info({ port, database: embedded ? 'embedded' : 'external' }, 'bff listening')
@@ -51,7 +53,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       port,
       databaseUrl,
       core,
-      bus,
+      bus: changes,
       operator: { email: env.ALVEARY_OPERATOR_EMAIL, password: created ? (env.ALVEARY_OPERATOR_PASSWORD ?? generated) : null },
       async stop() {
         // Connections dropping while everything shuts down is expected, not worth a warning.
@@ -60,12 +62,13 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
         await http.close()
         // Heartbeats and status reports still waiting for their group commit.
         await core.flush().catch(() => {})
-        await bus.close()
+        await changes.close()
         await database.close()
         await embedded?.stop()
       },
     }
   } catch (err) {
+    await bus?.close()
     await database.close()
     await embedded?.stop()
     throw err

@@ -79,8 +79,12 @@ export function createAuthService({ db, clock, sessionTtlMs }: AuthDeps) {
     async ensureOperator(email: string, password: string): Promise<{ created: boolean }> {
       const existing = await db.user.findUnique({ where: { email }, select: { id: true } })
       if (existing) return { created: false }
-      await db.user.create({ data: { email, name: 'Operator', passwordHash: await hashPassword(password), platformRole: 'operator' } })
-      return { created: true }
+      // Several BFFs may start at once: the unique e-mail decides which one creates it.
+      const { count } = await db.user.createMany({
+        data: [{ email, name: 'Operator', passwordHash: await hashPassword(password), platformRole: 'operator' }],
+        skipDuplicates: true,
+      })
+      return { created: count === 1 }
     },
 
     /** An operator actor for the platform's own set-up steps (the local agent's join token). */
