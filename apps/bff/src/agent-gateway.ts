@@ -23,6 +23,8 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
   const byNode = new Map<string, { ws: WebSocket; push(): void }>()
   /** Frames handled by type and connections closed for bad input, for /metrics. */
   const counters = { frames: new Map<string, number>(), rejected: 0 }
+  /** Each connection's frame chain, so closing waits for frames being handled. */
+  const inFlight = new Set<Promise<void>>()
 
   const send = (ws: WebSocket, msg: TServerMessage) => ws.send(JSON.stringify(msg))
 
@@ -96,12 +98,15 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
     ws.on('message', (data, isBinary) => {
       if (isBinary) return close(CloseCode.badFrame, 'binary frames are not accepted')
       // Frames are handled one at a time per connection, in order.
-      busy = busy
+      const next = busy
         .then(() => handle(data.toString()))
         .catch((err) => {
           log.error({ nodeId, err: (err as Error).message }, 'agent frame failed')
           close(1011, 'internal error')
         })
+      busy = next
+      inFlight.add(next)
+      void next.finally(() => inFlight.delete(next))
     })
     ws.on('error', (err) => log.warn({ nodeId, err: err.message }, 'agent socket error'))
     ws.on('close', () => {
@@ -128,6 +133,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
       unsubscribe()
       for (const c of wss.clients) c.close(1001, 'server shutting down')
       await new Promise<void>((r) => wss.close(() => r()))
+      await Promise.all(inFlight)
     },
   }
 }
