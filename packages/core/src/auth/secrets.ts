@@ -29,6 +29,12 @@ export function newToken(prefix: string): string {
   return `${prefix}_${randomBytes(24).toString('base64url')}`
 }
 
+/** A new bearer secret with what is stored of it: the shown prefix and the hash. */
+export function mintToken(kind: string): { token: string; prefix: string; tokenHash: string } {
+  const token = newToken(kind)
+  return { token, prefix: token.slice(0, 7), tokenHash: hashToken(token) }
+}
+
 /** Tokens are high-entropy, so a plain SHA-256 is enough to store them safely. */
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex')

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireRole, ROLE_RANK } from '../auth/actor'
-import { hashToken, newToken } from '../auth/secrets'
+import { mintToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError, forbidden } from '../errors'
 import type { TMemberRole } from '../schemas/tenant'
@@ -41,12 +41,12 @@ export function createApiTokenService({ db, hot, clock }: { db: Db; hot: HotStor
       const mine = requireRole(actor, tenantId, 'developer')
       if (actor.kind !== 'user') throw forbidden('API tokens cannot create tokens')
       if (ROLE_RANK[input.role] > ROLE_RANK[mine]) throw forbidden(`A token cannot have more rights than you (${mine})`)
-      const token = newToken('at')
+      const { token, prefix, tokenHash } = mintToken('at')
       const t = await db.apiToken.create({
         data: {
           name: input.name,
-          prefix: token.slice(0, 7),
-          tokenHash: hashToken(token),
+          prefix,
+          tokenHash,
           userId: actor.userId,
           tenantId,
           role: input.role,

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireOperator } from '../auth/actor'
-import { hashToken, newToken } from '../auth/secrets'
+import { mintToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import { ZDriver } from '../schemas/app'
@@ -163,12 +163,12 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
 
     async createJoinToken(actor: Actor, input: { description: string; ttlHours: number }): Promise<{ token: string; joinToken: TJoinToken }> {
       requireOperator(actor)
-      const token = newToken('jt')
+      const { token, prefix, tokenHash } = mintToken('jt')
       const t = await db.joinToken.create({
         data: {
           description: input.description,
-          prefix: token.slice(0, 7),
-          tokenHash: hashToken(token),
+          prefix,
+          tokenHash,
           expiresAt: new Date(clock.now().getTime() + input.ttlHours * 3_600_000),
           createdById: actor.userId,
         },
