@@ -42,8 +42,8 @@ describe('hot store on its own database', () => {
   it('keeps node leases and events out of the desired-state database', async () => {
     const n = await simNode('hot-1')
     await waitFor('ready', async () => (await op.nodes.list()).find((x) => x.name === 'hot-1' && x.state === 'ready'))
-    const main = new pg.Client({ connectionString: bff.databaseUrl })
-    const hot = new pg.Client({ connectionString: hotDb.url })
+    const main = new pg.Client({ connectionString: bff.databaseUrl }).on('error', () => {})
+    const hot = new pg.Client({ connectionString: hotDb.url }).on('error', () => {})
     await Promise.all([main.connect(), hot.connect()])
     try {
       expect((await main.query(`SELECT to_regclass('hot."NodeStatus"') AS t`)).rows[0].t).toBeNull()
@@ -81,7 +81,7 @@ describe('node lifecycle', () => {
     await waitFor('all not ready', async () => (await op.nodes.list()).every((x) => x.state === 'not_ready'), 10_000)
     await new Promise((r) => setTimeout(r, 1500))
     expect(await on()).toEqual(['m-2', 'm-3', 'm-4', null].sort())
-    const hot = new pg.Client({ connectionString: hotDb.url })
+    const hot = new pg.Client({ connectionString: hotDb.url }).on('error', () => {})
     await hot.connect()
     try {
       expect((await hot.query(`SELECT count(*)::int AS n FROM hot."Event" WHERE type = 'eviction.paused'`)).rows[0].n).toBeGreaterThanOrEqual(1)

@@ -13,7 +13,7 @@ afterAll(async () => {
 })
 
 it('applies migrations once when several BFFs start at the same moment, recording them like Prisma', async () => {
-  const pools = [0, 1, 2].map(() => new pg.Pool({ connectionString: db.url, max: 2 }))
+  const pools = [0, 1, 2].map(() => new pg.Pool({ connectionString: db.url, max: 2 }).on('error', () => {}))
   try {
     const results = await Promise.all(pools.map((p) => applyMigrations(p, defaultMigrationsDir)))
     const applied = results.flatMap((r) => r.applied)

@@ -184,7 +184,7 @@ describe('sessions', () => {
   it('expire', async () => {
     const { token } = await bff.core.auth.login('alice@acme.test', 'alice-password')
     expect(await bff.core.auth.resolve(token)).not.toBeNull()
-    const pool = new (await import('pg')).default.Pool({ connectionString: bff.databaseUrl })
+    const pool = new (await import('pg')).default.Pool({ connectionString: bff.databaseUrl }).on('error', () => {})
     await pool.query(`UPDATE "Session" SET "expiresAt" = now() - interval '1 minute'`)
     await pool.end()
     expect(await bff.core.auth.resolve(token)).toBeNull()
