@@ -118,7 +118,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
   })
 
   const unsubscribe = bus.subscribe((c) => {
-    if (c.topic.startsWith('node:') && c.id) byNode.get(c.id)?.push()
+    if (c.kind === 'node-desired') byNode.get(c.nodeId)?.push()
   })
 
   return {

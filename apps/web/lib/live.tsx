@@ -59,7 +59,7 @@ function useReportStatus(status: LiveStatus) {
 }
 
 /**
- * Keeps every query of one tenant fresh: the BFF streams change hints ({topic, kind, id})
+ * Keeps every query of one tenant fresh: the BFF streams change hints ({kind, what, …})
  * and we invalidate the queries they touch. The first message ("hello") also arrives after
  * each reconnect, so it refreshes everything that might have been missed.
  */
@@ -75,7 +75,7 @@ export function useTenantLive(tenantId: string | undefined) {
           const apps = [trpc.apps.pathKey(), trpc.tenants.usage.pathKey(), trpc.events.pathKey()]
           const members = [trpc.members.pathKey(), trpc.events.pathKey(), trpc.auth.me.pathKey()]
           const tenant = [trpc.tenants.pathKey(), trpc.auth.me.pathKey(), trpc.events.pathKey()]
-          switch (c.kind) {
+          switch (c.kind === 'tenant' ? c.what : c.kind) {
             case 'app':
             case 'instances':
               return invalidate(apps)
@@ -104,13 +104,13 @@ export function useFleetLive(enabled: boolean) {
         const nodes = [trpc.nodes.pathKey()]
         const tokens = [trpc.joinTokens.pathKey()]
         const tenants = [trpc.tenants.pathKey(), trpc.auth.me.pathKey()]
-        switch (c.kind) {
+        switch (c.kind === 'fleet' ? c.what : c.kind) {
           case 'node':
           case 'heartbeat':
             return invalidate(nodes)
           case 'jointoken':
             return invalidate(tokens)
-          case 'tenant':
+          case 'tenants':
             return invalidate(tenants)
           default:
             return invalidate([...nodes, ...tokens, ...tenants])

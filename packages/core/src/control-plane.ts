@@ -1,11 +1,11 @@
 import { z } from 'zod'
 import { createAgentService } from './agents/agent-service'
-import type { Clock } from './clock'
+import { every, type Clock } from './clock'
 import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
 import { createNodeLifecycle } from './controllers/node-lifecycle'
 import { createReplicaController } from './controllers/replicas'
-import { createWorkQueue } from './controllers/work-queue'
+import { runControllers, type Controller } from './controllers/registry'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
 import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler/scheduler'
@@ -65,7 +65,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     hotPool: database.hotPool,
     clock,
     onError: (err) => log.error({ err: err.message }, 'hot store write failed'),
-    onNodesRevived: (ids) => ids.forEach((id) => bus.publish({ topic: 'fleet', kind: 'node', id })),
+    onNodesRevived: (ids) => ids.forEach((id) => bus.publish({ kind: 'fleet', what: 'node', nodeId: id })),
   })
   const telemetry = createTelemetryService({
     database,
@@ -101,6 +101,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     bus,
     clock,
     stoppedRetentionMs: config.stoppedRetentionMs,
+    resyncIntervalMs: config.resyncIntervalMs,
     schedule,
     unschedule: (ids) => scheduler?.forget(ids),
   })
@@ -114,6 +115,15 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
   })
   const drains = createDrainController({ db, hot, bus, schedule })
+
+  /** Every control loop the leader runs; a new capability adds its controller here. */
+  const controllers: Controller[] = [
+    replicas.controller,
+    lifecycle.controller,
+    drains.controller,
+    { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
+    { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
+  ]
 
   function newScheduler() {
     return createScheduler({
@@ -134,11 +144,11 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
           [rows.map((r) => r.instanceId), rows.map((r) => r.reason)],
         )
         const tenants = await db.instance.findMany({ where: { id: { in: rows.map((r) => r.instanceId) } }, distinct: ['tenantId'], select: { tenantId: true } })
-        tenants.forEach((t) => bus.publish({ topic: `tenant:${t.tenantId}`, kind: 'instances' }))
+        tenants.forEach((t) => bus.publish({ kind: 'tenant', tenantId: t.tenantId, what: 'instances' }))
       },
       onPlaced(placed) {
-        for (const nodeId of new Set(placed.map((p) => p.nodeId))) bus.publish({ topic: `node:${nodeId}`, kind: 'desired', id: nodeId })
-        for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ topic: `tenant:${tenantId}`, kind: 'instances' })
+        for (const nodeId of new Set(placed.map((p) => p.nodeId))) bus.publish({ kind: 'node-desired', nodeId })
+        for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ kind: 'tenant', tenantId, what: 'instances' })
       },
       onError: (err) => log.error({ err: err.message }, 'scheduling batch failed'),
     })
@@ -152,51 +162,33 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
       onLeading: () => {
         log.info({}, 'leading: control loops started')
         const s = newScheduler()
-        const queue = createWorkQueue({
-          workers: config.controllerWorkers,
-          handle: async (key) => {
-            if (key === 'node-lifecycle') return lifecycle.tick()
-            if (key === 'drain') return drains.tick()
-            if (key.startsWith('app:')) return replicas.reconcileApp(key.slice(4))
-          },
-          onError: (key, err) => log.error({ key, err: (err as Error).message }, 'controller failed'),
-        })
-        const resyncApps = () =>
-          replicas
-            .allAppIds()
-            .then((ids) => ids.forEach((id) => queue.add(`app:${id}`, 'low')))
-            .catch((err) => log.error({ err: err.message }, 'listing apps failed'))
         let refreshing: Promise<void> | null = null
         const refreshNodes = (ids?: string[]) => {
           refreshing = (refreshing ?? Promise.resolve()).then(() => s.refreshNodes(ids)).catch((err) => log.error({ err: err.message }, 'node refresh failed'))
         }
         const unsubscribe = bus.subscribe((c) => {
-          if (c.topic.startsWith('app:') && c.id) queue.add(`app:${c.id}`, 'high')
-          else if (c.topic === 'fleet' && c.kind === 'node' && c.id) refreshNodes([c.id])
-          else if (c.topic === 'scheduler' && c.id) refreshNodes([c.id])
-          else if (c.topic === 'controller' && c.kind === 'drain') queue.add('drain', 'high')
+          if ((c.kind === 'fleet' && c.what === 'node' && c.nodeId) || c.kind === 'capacity') refreshNodes([c.nodeId!])
         })
         const started = s.start().then(async () => {
           scheduler = s
           s.enqueue(await loadRequests(db))
-          await resyncApps()
         })
         started.catch((err) => log.error({ err: err.message }, 'scheduler start failed'))
-        const timers = [
-          setInterval(() => void resyncApps(), config.resyncIntervalMs),
-          setInterval(() => queue.add('node-lifecycle', 'critical'), Math.max(200, Math.min(1_000, config.nodeLeaseMs / 4))),
-          setInterval(() => queue.add('drain', 'high'), 1_000),
-          // Full refresh heals any drift between the cache and the stores.
-          setInterval(() => refreshNodes(), 30_000),
-          setInterval(() => void services.auth.purgeExpiredSessions().catch(() => {}), 3_600_000),
-          setInterval(() => void services.telemetry.prune().catch((err) => log.error({ err: err.message }, 'telemetry prune failed')), 60_000),
-        ]
+        const stopControllers = runControllers({
+          controllers,
+          bus,
+          clock,
+          workers: config.controllerWorkers,
+          onError: (key, err) => log.error({ key, err: (err as Error).message }, 'controller failed'),
+        })
+        // Full refresh heals any drift between the cache and the stores.
+        const stopRefresh = every(clock, 30_000, () => refreshNodes())
         return async () => {
           unsubscribe()
-          timers.forEach(clearInterval)
+          stopRefresh()
           await started.catch(() => {})
           scheduler = null
-          await queue.stop()
+          await stopControllers()
           await s.stop()
           log.info({}, 'control loops stopped')
         }

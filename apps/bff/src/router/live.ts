@@ -3,16 +3,16 @@ import { changesOf } from '../live'
 import { authedProcedure, router, tenantProcedure } from '../trpc'
 
 /**
- * Live updates: each yields change hints ({topic, kind, id}); the console invalidates the
+ * Live updates: each yields change hints (TChange); the console invalidates the
  * matching queries. On reconnect the client refetches, so a dropped stream loses nothing.
  */
 export const liveRouter = router({
   tenant: tenantProcedure.subscription(async function* ({ ctx, input, signal }) {
     requireRole(ctx.actor, input.tenantId, 'viewer')
-    yield* changesOf(ctx.bus, (c) => c.topic === `tenant:${input.tenantId}`, signal)
+    yield* changesOf(ctx.bus, (c) => c.kind === 'tenant' && c.tenantId === input.tenantId, signal)
   }),
   fleet: authedProcedure.subscription(async function* ({ ctx, signal }) {
     requireOperator(ctx.actor)
-    yield* changesOf(ctx.bus, (c) => c.topic === 'fleet' || c.topic === 'tenants', signal)
+    yield* changesOf(ctx.bus, (c) => c.kind === 'fleet' || c.kind === 'tenants', signal)
   }),
 })

@@ -21,7 +21,7 @@ export const logsRouter = router({
       return lines
     }
     // Subscribed before the backfill, so lines written in between are picked up after it.
-    for await (const _ of changesOf(ctx.bus, (c) => c.topic === `logs:${input.appId}`, signal)) {
+    for await (const _ of changesOf(ctx.bus, (c) => c.kind === 'logs' && c.appId === input.appId, signal)) {
       const lines = await catchUp()
       if (lines.length) yield lines
     }

@@ -21,11 +21,11 @@ export interface AgentServiceDeps {
  */
 export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentServiceDeps) {
   // Heartbeats change only usage and "last seen": consoles hear of them once a second, not per node.
-  let heartbeatHint: NodeJS.Timeout | null = null
+  let heartbeatHint: (() => void) | null = null
   const hintHeartbeats = () => {
-    heartbeatHint ??= setTimeout(() => {
+    heartbeatHint ??= clock.setTimer(() => {
       heartbeatHint = null
-      bus.publish({ topic: 'fleet', kind: 'heartbeat' })
+      bus.publish({ kind: 'fleet', what: 'heartbeat' })
     }, 1_000)
   }
 
@@ -66,7 +66,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
         nodeId = node.id
       }
       await hot.nodeConnected(nodeId)
-      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
+      bus.publish({ kind: 'fleet', what: 'node', nodeId })
       return { nodeId, credential }
     },
 
@@ -79,7 +79,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
 
     async disconnected(nodeId: string) {
       await hot.nodeDisconnected(nodeId)
-      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
+      bus.publish({ kind: 'fleet', what: 'node', nodeId })
     },
 
     /** Records observed states. Reports for instances not assigned to this node are ignored. */
@@ -110,10 +110,10 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
         }
       }
       await hot.reportStatuses(rows)
-      for (const t of tenants) bus.publish({ topic: `tenant:${t}`, kind: 'instances' })
-      if (rows.length) bus.publish({ topic: 'fleet', kind: 'instances', id: nodeId })
+      for (const t of tenants) bus.publish({ kind: 'tenant', tenantId: t, what: 'instances' })
+      if (rows.length) bus.publish({ kind: 'fleet', what: 'instances', nodeId })
       // A stopped instance may let its app finish scaling down or deleting.
-      for (const a of apps) bus.publish({ topic: `app:${a}`, kind: 'reconcile', id: a })
+      for (const a of apps) bus.publish({ kind: 'app', appId: a })
     },
 
     async desiredFor(nodeId: string): Promise<TDesired> {

@@ -1,6 +1,7 @@
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
+import type { Controller } from './registry'
 import { relocate } from './relocate'
 
 /**
@@ -23,7 +24,7 @@ export function createDrainController(deps: { db: Db; hot: HotStore; bus: Change
         if (stillStopping) continue
         await db.node.update({ where: { id: node.id }, data: { draining: false } })
         await hot.recordEvent({ kind: 'system', type: 'node.drained', subject: `node/${node.name}`, message: `Node ${node.name} drained` })
-        deps.bus.publish({ topic: 'fleet', kind: 'node', id: node.id })
+        deps.bus.publish({ kind: 'fleet', what: 'node', nodeId: node.id })
         continue
       }
       const appIds = [...new Set(onNode.map((i) => i.appId))]
@@ -42,10 +43,17 @@ export function createDrainController(deps: { db: Db; hot: HotStore; bus: Change
       }
       if (move.length) {
         await relocate(deps, node.id, move, `rescheduling: node ${node.name} is draining`)
-        deps.bus.publish({ topic: 'fleet', kind: 'instances', id: node.id })
+        deps.bus.publish({ kind: 'fleet', what: 'instances', nodeId: node.id })
       }
     }
   }
 
-  return { tick }
+  const controller: Controller = {
+    name: 'drain',
+    handle: tick,
+    onChange: (c) => (c.kind === 'drain' ? { priority: 'high' } : null),
+    periodic: { everyMs: 1_000, priority: 'high', ids: () => [undefined] },
+  }
+
+  return { tick, controller }
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../clock'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import type { Controller } from './registry'
 import { relocate } from './relocate'
 
 export interface NodeLifecycleConfig {
@@ -41,8 +42,8 @@ export function createNodeLifecycle({ db, hot, bus, clock, config, schedule, onN
     for (const nodeId of await hot.expireLeases(config.leaseMs)) {
       const n = await db.node.findUnique({ where: { id: nodeId }, select: { name: true } })
       await hot.recordEvent({ kind: 'system', type: 'node.not_ready', subject: `node/${n?.name ?? nodeId}`, message: `Node ${n?.name ?? nodeId} missed its heartbeats for ${config.leaseMs / 1000}s` })
-      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
-      bus.publish({ topic: 'scheduler', kind: 'capacity', id: nodeId })
+      bus.publish({ kind: 'fleet', what: 'node', nodeId })
+      bus.publish({ kind: 'capacity', nodeId })
       log.warn({ nodeId }, 'node not ready')
     }
 
@@ -81,5 +82,11 @@ export function createNodeLifecycle({ db, hot, bus, clock, config, schedule, onN
     }
   }
 
-  return { tick }
+  const controller: Controller = {
+    name: 'node-lifecycle',
+    handle: tick,
+    periodic: { everyMs: Math.max(200, Math.min(1_000, config.leaseMs / 4)), priority: 'critical', ids: () => [undefined] },
+  }
+
+  return { tick, controller }
 }

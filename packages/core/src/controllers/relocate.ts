@@ -24,10 +24,10 @@ export async function relocate(
     db.node.update({ where: { id: nodeId }, data: { desiredGeneration: { increment: 1 } } }),
   ])
   await hot.forgetStatuses(moving)
-  bus.publish({ topic: `node:${nodeId}`, kind: 'desired', id: nodeId })
-  bus.publish({ topic: 'scheduler', kind: 'capacity', id: nodeId })
-  for (const t of new Set(rows.map((r) => r.tenantId))) bus.publish({ topic: `tenant:${t}`, kind: 'instances' })
-  bus.publish({ topic: 'fleet', kind: 'instances', id: nodeId })
+  bus.publish({ kind: 'node-desired', nodeId })
+  bus.publish({ kind: 'capacity', nodeId })
+  for (const t of new Set(rows.map((r) => r.tenantId))) bus.publish({ kind: 'tenant', tenantId: t, what: 'instances' })
+  bus.publish({ kind: 'fleet', what: 'instances', nodeId })
   await deps.schedule(moving)
   return moving
 }

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock'
+import type { Controller } from './registry'
 import { PRIORITY_OF_CLASS } from '../scheduler/types'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
@@ -11,6 +12,8 @@ export interface ReplicaControllerDeps {
   clock: Clock
   /** How long a stopped instance stays visible before it is removed. */
   stoppedRetentionMs: number
+  /** How often every app is reconciled even without a change (the level-based safety net). */
+  resyncIntervalMs: number
   /** Hands unplaced instances to the scheduler; takes back ones that no longer need a node. */
   schedule(instanceIds: string[]): Promise<void>
   unschedule(instanceIds: string[]): void
@@ -22,7 +25,7 @@ export interface ReplicaControllerDeps {
  * instances to the scheduler. Level-based: it reads everything each time, so it can run
  * for any app at any moment (a user change, an agent report, a periodic resync).
  */
-export function createReplicaController({ db, hot, bus, clock, stoppedRetentionMs, schedule, unschedule }: ReplicaControllerDeps) {
+export function createReplicaController({ db, hot, bus, clock, stoppedRetentionMs, resyncIntervalMs, schedule, unschedule }: ReplicaControllerDeps) {
   async function reconcileApp(appId: string): Promise<void> {
     const app = await db.app.findUnique({
       where: { id: appId },
@@ -105,9 +108,9 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
       await hot.recordEvent({ tenantId: app.tenantId, kind: 'system', type: 'app.removed', subject: `app/${app.name}`, message: `All instances of ${app.name} stopped; app removed` })
     unschedule([...toStop, ...toDelete])
     // Freed capacity: the scheduler refreshes these nodes and retries parked work.
-    for (const nodeId of new Set(toRelease.map((i) => i.nodeId!))) bus.publish({ topic: 'scheduler', kind: 'capacity', id: nodeId })
-    for (const nodeId of touched) bus.publish({ topic: `node:${nodeId}`, kind: 'desired', id: nodeId })
-    bus.publish({ topic: `tenant:${app.tenantId}`, kind: 'instances', id: appId })
+    for (const nodeId of new Set(toRelease.map((i) => i.nodeId!))) bus.publish({ kind: 'capacity', nodeId })
+    for (const nodeId of touched) bus.publish({ kind: 'node-desired', nodeId })
+    bus.publish({ kind: 'tenant', tenantId: app.tenantId, what: 'instances', id: appId })
 
     if (!app.deletedAt) {
       const unplaced = await db.instance.findMany({ where: { appId, nodeId: null, desiredState: 'running' }, select: { id: true } })
@@ -119,6 +122,13 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
     return (await db.app.findMany({ select: { id: true } })).map((a) => a.id)
   }
 
-  return { reconcileApp, allAppIds }
+  const controller: Controller = {
+    name: 'app',
+    handle: (appId) => (appId ? reconcileApp(appId) : Promise.resolve()),
+    onChange: (c) => (c.kind === 'app' ? { id: c.appId, priority: 'high' } : null),
+    periodic: { everyMs: resyncIntervalMs, priority: 'low', ids: allAppIds },
+  }
+
+  return { reconcileApp, allAppIds, controller }
 }
 export type ReplicaController = ReturnType<typeof createReplicaController>

@@ -4,11 +4,15 @@
  * so one key is never processed twice at once; failures retry with capped exponential
  * backoff. Workers run in parallel across keys and always take the most urgent key first.
  */
+import type { Clock } from '../clock'
+
 export type Priority = 'critical' | 'high' | 'low'
 const RANK: Record<Priority, number> = { critical: 0, high: 1, low: 2 }
 
 export interface WorkQueueOptions {
   workers: number
+  /** Backoff timers run on this clock. */
+  clock: Clock
   handle(key: string): Promise<void>
   onError?(key: string, err: unknown): void
   baseBackoffMs?: number
@@ -29,7 +33,7 @@ export function createWorkQueue(opts: WorkQueueOptions): WorkQueue {
   const running = new Set<string>()
   const dirty = new Map<string, number>()
   const failures = new Map<string, number>()
-  const timers = new Set<NodeJS.Timeout>()
+  const timers = new Set<() => void>()
   let active = 0
   let stopped = false
   let idleWaiters: (() => void)[] = []
@@ -72,11 +76,11 @@ export function createWorkQueue(opts: WorkQueueOptions): WorkQueue {
             const n = (failures.get(key) ?? 0) + 1
             failures.set(key, n)
             const delay = Math.min((opts.baseBackoffMs ?? 200) * 2 ** (n - 1), opts.maxBackoffMs ?? 30_000)
-            const t = setTimeout(() => {
-              timers.delete(t)
+            const cancel = opts.clock.setTimer(() => {
+              timers.delete(cancel)
               add(key, 'high')
             }, delay)
-            timers.add(t)
+            timers.add(cancel)
           },
         )
         .finally(() => {
@@ -119,7 +123,7 @@ export function createWorkQueue(opts: WorkQueueOptions): WorkQueue {
       }),
     async stop() {
       stopped = true
-      timers.forEach(clearTimeout)
+      timers.forEach((cancel) => cancel())
       lanes.forEach((l) => (l.length = 0))
       queued.clear()
       if (active > 0) await new Promise<void>((r) => idleWaiters.push(r))

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest'
+import { createManualClock } from '../clock'
 import { type QueueItem, SchedulingQueue } from './queue'
 
-const clock = (t0 = 0) => {
-  let t = t0
-  return { now: () => new Date(t), advance: (ms: number) => (t += ms) }
-}
+const clock = (t0 = 0) => createManualClock(new Date(t0))
 let seq = 0
 const item = (id: string, priority = 100): QueueItem => ({ instanceId: id, tenantId: 't', priority, attempts: 0, enqueuedAt: 0, seq: seq++ })
 
@@ -27,12 +25,12 @@ describe('SchedulingQueue', () => {
     q.backOff(x!)
     expect(q.take(1)).toEqual([])
     expect(q.nextDueIn()).toBe(100)
-    c.advance(100)
+    void c.advance(100)
     const [again] = q.take(1)
     expect(again?.instanceId).toBe('x')
     q.backOff(again!)
     expect(q.nextDueIn()).toBe(200)
-    c.advance(200)
+    void c.advance(200)
     q.backOff(q.take(1)[0]!)
     expect(q.nextDueIn()).toBe(300) // capped
   })

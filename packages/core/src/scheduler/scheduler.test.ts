@@ -1,3 +1,4 @@
+import { systemClock } from '../clock'
 import { describe, expect, it } from 'vitest'
 import type { ApplyResult, Planned } from './apply'
 import { createScheduler } from './scheduler'
@@ -51,7 +52,7 @@ async function timeToPlaceSmall(mode: 'parallel' | 'serial') {
   const applier = recordingApplier()
   const s = createScheduler({
     apply: (p) => applier.apply(p),
-    clock: { now: () => new Date() },
+    clock: systemClock,
     config: { mode, workers: 2, batchSize: 100, ports: { min: 20000, max: 29999 }, backoff: { baseMs: 10, maxMs: 100 } },
     loadNodes: async () => nodes(20),
     setPendingReasons: async () => {},
@@ -90,7 +91,7 @@ describe('multi-tenant scheduling', () => {
         }
         return { placed: plan.map((p) => ({ instanceId: p.req.instanceId, nodeId: p.nodeId, hostPorts: [] })), conflicts: [], gone: [], allocations: new Map() }
       },
-      clock: { now: () => new Date() },
+      clock: systemClock,
       config: { mode: 'parallel', workers: 1, batchSize: 10, ports: { min: 20000, max: 29999 }, backoff: { baseMs: 10, maxMs: 100 } },
       loadNodes: async () => fleet,
       setPendingReasons: async (rows) => void reasons.push(...rows.map((r) => r.reason)),

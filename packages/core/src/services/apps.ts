@@ -164,8 +164,8 @@ async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memor
 
 export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
   const changed = (tenantId: string, appId: string) => {
-    bus.publish({ topic: `tenant:${tenantId}`, kind: 'app', id: appId })
-    bus.publish({ topic: `app:${appId}`, kind: 'reconcile', id: appId })
+    bus.publish({ kind: 'tenant', tenantId, what: 'app', id: appId })
+    bus.publish({ kind: 'app', appId })
   }
   const findApp = async (tenantId: string, appId: string) => {
     const app = await db.app.findFirst({ where: { id: appId, tenantId }, select: appSelect })

@@ -29,7 +29,7 @@ function requireMemberAdmin(actor: Actor, tenantId: string, touchesOwner: boolea
 }
 
 export function createMemberService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
-  const changed = (tenantId: string) => bus.publish({ topic: `tenant:${tenantId}`, kind: 'member' })
+  const changed = (tenantId: string) => bus.publish({ kind: 'tenant', tenantId, what: 'member' })
   const ownerCount = (tenantId: string) => db.membership.count({ where: { tenantId, role: 'owner' } })
 
   return {

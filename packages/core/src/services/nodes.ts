@@ -138,7 +138,7 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
         throw new CoreError('NOT_FOUND', 'Node not found')
       })
       await hot.recordEvent({ kind: 'audit', type: schedulable ? 'node.uncordoned' : 'node.cordoned', actorId: actor.userId, subject: `node/${n.name}`, message: `Node ${n.name} ${schedulable ? 'uncordoned' : 'cordoned'}` })
-      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
+      bus.publish({ kind: 'fleet', what: 'node', nodeId })
     },
 
     /** Drain: cordon, then the drain controller moves instances off, max-unavailable per app. */
@@ -148,8 +148,8 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
         throw new CoreError('NOT_FOUND', 'Node not found')
       })
       await hot.recordEvent({ kind: 'audit', type: 'node.drain', actorId: actor.userId, subject: `node/${n.name}`, message: `Drain of ${n.name} started` })
-      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
-      bus.publish({ topic: 'controller', kind: 'drain', id: nodeId })
+      bus.publish({ kind: 'fleet', what: 'node', nodeId })
+      bus.publish({ kind: 'drain', nodeId })
     },
 
     async setDedicatedTenant(actor: Actor, nodeId: string, tenantId: string | null): Promise<void> {
@@ -158,7 +158,7 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
       await db.node.update({ where: { id: nodeId }, data: { dedicatedTenantId: tenantId } }).catch(() => {
         throw new CoreError('NOT_FOUND', 'Node not found')
       })
-      bus.publish({ topic: 'fleet', kind: 'node', id: nodeId })
+      bus.publish({ kind: 'fleet', what: 'node', nodeId })
     },
 
     async createJoinToken(actor: Actor, input: { description: string; ttlHours: number }): Promise<{ token: string; joinToken: TJoinToken }> {
@@ -174,7 +174,7 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
         },
       })
       await hot.recordEvent({ kind: 'audit', type: 'jointoken.created', actorId: actor.userId, subject: `jointoken/${t.prefix}`, message: `Join token "${t.description}" created` })
-      bus.publish({ topic: 'fleet', kind: 'jointoken' })
+      bus.publish({ kind: 'fleet', what: 'jointoken' })
       return { token, joinToken: { id: t.id, description: t.description, prefix: t.prefix, expiresAt: t.expiresAt, uses: t.uses, revoked: false, createdAt: t.createdAt } }
     },
 
@@ -188,7 +188,7 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
       requireOperator(actor)
       const { count } = await db.joinToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: clock.now() } })
       if (!count) throw new CoreError('NOT_FOUND', 'Join token not found or already revoked')
-      bus.publish({ topic: 'fleet', kind: 'jointoken' })
+      bus.publish({ kind: 'fleet', what: 'jointoken' })
     },
   }
 }

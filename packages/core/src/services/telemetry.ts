@@ -71,7 +71,7 @@ export function createTelemetryService({ database, db, bus, clock, config }: { d
           rows.map((r) => r.line.replace(/\u0000/g, '')),
         ],
       )
-      for (const appId of new Set(rows.map((r) => mine.get(r.instanceId)!.appId))) bus.publish({ topic: `logs:${appId}`, kind: 'logs', id: appId })
+      for (const appId of new Set(rows.map((r) => mine.get(r.instanceId)!.appId))) bus.publish({ kind: 'logs', appId })
     },
 
     async ingestMetrics(nodeId: string, m: Omit<TMetrics, 'type'>): Promise<void> {
@@ -83,7 +83,7 @@ export function createTelemetryService({ database, db, bus, clock, config }: { d
          SELECT 'instance', * FROM unnest($1::uuid[], $2::uuid[], $3::timestamp[], $4::int[], $5::int[])`,
         [rows.map((r) => r.instanceId), rows.map((r) => mine.get(r.instanceId)!.appId), rows.map(() => m.ts), rows.map((r) => r.cpuMillis), rows.map((r) => r.memoryMb)],
       )
-      for (const appId of new Set(rows.map((r) => mine.get(r.instanceId)!.appId))) bus.publish({ topic: `metrics:${appId}`, kind: 'metrics', id: appId })
+      for (const appId of new Set(rows.map((r) => mine.get(r.instanceId)!.appId))) bus.publish({ kind: 'metrics', appId })
     },
 
     /** Node usage from heartbeats, sampled. */

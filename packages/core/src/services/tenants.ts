@@ -95,7 +95,7 @@ export function createTenantService({ db, hot, bus }: { db: Db; hot: HotStore; b
         select: tenantSelect,
       })
       await hot.recordEvent({ tenantId: t.id, kind: 'audit', type: 'tenant.created', actorId: actor.userId, subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` })
-      bus.publish({ topic: 'tenants', kind: 'tenant', id: t.id })
+      bus.publish({ kind: 'tenants', tenantId: t.id })
       return toTenant(t, actor)
     },
 
@@ -105,7 +105,7 @@ export function createTenantService({ db, hot, bus }: { db: Db; hot: HotStore; b
         throw new CoreError('NOT_FOUND', 'Tenant not found')
       })
       await hot.recordEvent({ tenantId, kind: 'audit', type: 'tenant.quotas', actorId: actor.userId, subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas })
-      bus.publish({ topic: `tenant:${tenantId}`, kind: 'tenant', id: tenantId })
+      bus.publish({ kind: 'tenant', tenantId, what: 'tenant' })
       return toTenant(t, actor)
     },
 

@@ -4,13 +4,35 @@ import { z } from 'zod'
 
 /**
  * Change notifications between BFF processes: PostgreSQL LISTEN/NOTIFY on one channel.
- * Topics: `tenant:<id>` (apps, instances, members of a tenant), `fleet` (nodes),
- * `node:<id>` (desired state of a node changed), `app:<id>` (reconcile this app).
  * Messages are hints to re-read state, never the state itself, so a lost one is healed
- * by the periodic resync.
+ * by the periodic resync. A change is a discriminated union: a misspelt kind is a type
+ * error, not a silent no-op.
  */
-export const ZChange = z.object({ topic: z.string().max(100), kind: z.string().max(50), id: z.string().max(100).optional() })
+const id = z.string().uuid()
+export const ZChange = z.discriminatedUnion('kind', [
+  /** Something the console shows for one tenant changed (apps, instances, members, the tenant itself). */
+  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant']), id: id.optional() }),
+  /** The list of tenants changed (operators' views). */
+  z.object({ kind: z.literal('tenants'), tenantId: id }),
+  /** Nodes, their instances, heartbeats or join tokens changed (operators' views). */
+  z.object({ kind: z.literal('fleet'), what: z.enum(['node', 'instances', 'heartbeat', 'jointoken']), nodeId: id.optional() }),
+  /** The desired state of a node changed: push it to its agent. */
+  z.object({ kind: z.literal('node-desired'), nodeId: id }),
+  /** Reconcile this app (replicas, rollouts). */
+  z.object({ kind: z.literal('app'), appId: id }),
+  /** A node's free capacity changed: the scheduler refreshes it and retries parked work. */
+  z.object({ kind: z.literal('capacity'), nodeId: id }),
+  /** A drain started. */
+  z.object({ kind: z.literal('drain'), nodeId: id }),
+  /** New log lines or metric samples of an app. */
+  z.object({ kind: z.literal('logs'), appId: id }),
+  z.object({ kind: z.literal('metrics'), appId: id }),
+])
 export type TChange = z.infer<typeof ZChange>
+export type TChangeKind = TChange['kind']
+
+/** One key per distinct change, for coalescing. */
+export const changeKey = (c: TChange): string => JSON.stringify(c)
 
 const CHANNEL = 'alveary_changes'
 
@@ -60,7 +82,7 @@ export async function createChangeBus(pool: pg.Pool, onError: (err: Error) => vo
 
   return {
     publish(change) {
-      pending.set(`${change.topic}|${change.kind}|${change.id ?? ''}`, change)
+      pending.set(changeKey(change), change)
       if (!scheduled) {
         scheduled = true
         setImmediate(flush)

@@ -1,0 +1,30 @@
+/** Framing of the agent protocol: version, size limit, close codes, parsing. */
+import type { z } from 'zod'
+
+export const PROTOCOL_VERSION = 2
+/** Frames above this size close the connection (ws maxPayload). */
+export const MAX_FRAME_BYTES = 1024 * 1024
+
+/** Close codes sent with a reason. */
+export const CloseCode = {
+  badFrame: 4400,
+  unauthorized: 4401,
+  versionMismatch: 4426,
+  replaced: 4409,
+} as const
+
+/** Parses one frame; returns a reason instead of throwing so a bad peer never crashes us. */
+export function parseFrame<T>(schema: z.ZodType<T>, raw: string): { ok: true; value: T } | { ok: false; reason: string } {
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch {
+    return { ok: false, reason: 'frame is not JSON' }
+  }
+  const res = schema.safeParse(json)
+  if (!res.success) {
+    const issue = res.error.issues[0]
+    return { ok: false, reason: `invalid frame: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unknown'}` }
+  }
+  return { ok: true, value: res.data }
+}

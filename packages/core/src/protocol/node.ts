@@ -1,0 +1,22 @@
+/** What an agent says about its node in hello. */
+import { z } from 'zod'
+import { ZDriver } from '../schemas/app'
+
+const ZNodeName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'node names are lowercase DNS labels')
+const ZLabels = z.record(z.string().max(63), z.string().max(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
+
+export const ZNodeInfo = z.object({
+  name: ZNodeName,
+  address: z.string().min(1).max(255),
+  labels: ZLabels,
+  cpuMillis: z.number().int().min(1).max(10_000_000),
+  memoryMb: z.number().int().min(1).max(100_000_000),
+  drivers: z.array(ZDriver).min(1),
+  agentVersion: z.string().max(40),
+  /** Host ports this node hands to instances; absent: the control plane's default range. */
+  portRange: z
+    .object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
+    .refine((r) => r.max >= r.min, 'max must be at least min')
+    .optional(),
+})
+export type TNodeInfo = z.infer<typeof ZNodeInfo>

@@ -1,0 +1,19 @@
+/** Frames the server sends. */
+import { z } from 'zod'
+import { ZDesiredInstance } from './instance'
+
+export const ZWelcome = z.object({
+  type: z.literal('welcome'),
+  nodeId: z.string().uuid(),
+  /** Present after a join: the agent stores it and uses it from now on. */
+  credential: z.string().optional(),
+  heartbeatIntervalMs: z.number().int().positive(),
+})
+export const ZDesired = z.object({
+  type: z.literal('desired'),
+  generation: z.number().int().min(0),
+  instances: z.array(ZDesiredInstance),
+})
+export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZDesired])
+export type TServerMessage = z.infer<typeof ZServerMessage>
+export type TDesired = z.infer<typeof ZDesired>
