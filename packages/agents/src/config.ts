@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { ZNodeInfo } from '@alveary/core/protocol'
-import { parseDockerHost } from './drivers/docker'
+import { parseDockerHost } from './runtime/docker/endpoint'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 

@@ -3,18 +3,12 @@ export { ZAgentConfig, parseConfig, normalizeServerUrl, agentEndpoint, parseLabe
 export { reconcile, specHash, stableStringify, type Action, type KnownInstance } from './reconciler'
 export { backoffDelay, createConnection, type Backoff, type Connection } from './connection'
 export { createSupervisor, DEFAULT_RESTART_BACKOFF, type RestartBackoff, type Supervisor, type InstanceMetric } from './supervisor'
-export { createProcessDriver, buildEnv, portEnvName, type ProcessDriver, type ProcessHandle } from './drivers/process'
-export {
-  createDockerDriver,
-  containerConfig,
-  defaultDockerHost,
-  parseDockerHost,
-  probeDocker,
-  LABELS as DOCKER_LABELS,
-  type DockerDriver,
-  type DockerProbe,
-} from './drivers/docker'
-export { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type RuntimeDriver } from './drivers/types'
+export { createProcessDriver, type ProcessDriver, type ProcessHandle } from './runtime/process/driver'
+export { buildEnv, portEnvName } from './runtime/process/env'
+export { createDockerDriver, type DockerDriver } from './runtime/docker/driver'
+export { containerConfig, LABELS as DOCKER_LABELS } from './runtime/docker/config'
+export { defaultDockerHost, parseDockerHost, probeDocker, type DockerProbe } from './runtime/docker/endpoint'
+export { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type RuntimeDriver } from './runtime/types'
 export { createLogShipper, type LogShipper, type LogEntry } from './logs'
 export { createStateStore, type PersistedInstance, type StateStore } from './state-store'
 export { createCredentialStore, type StoredCredential } from './credentials'

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { instanceDir } from './drivers/process'
+import { instanceDir } from './runtime/process/driver'
 
 export const ZPersistedInstance = z.object({
   instanceId: z.string().uuid(),

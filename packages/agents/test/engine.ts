@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs'
 import type Docker from 'dockerode'
-import { defaultDockerHost, LABELS, probeDocker } from '../src/drivers/docker'
+import { LABELS } from '../src/runtime/docker/config'
+import { defaultDockerHost, probeDocker } from '../src/runtime/docker/endpoint'
 
 /** Built by scripts/podman/start.sh from busybox-static: no registry needed. */
 export const TEST_IMAGE = process.env.ALVEARY_TEST_IMAGE ?? 'localhost/busybox:1'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LineSplitter, MAX_LINE_CHARS } from '../src/drivers/lines'
+import { LineSplitter, MAX_LINE_CHARS } from '../src/runtime/lines'
 import { createLogShipper, type LogEntry } from '../src/logs'
 import { sleep } from './helpers'
 

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TDesired } from '@alveary/core/protocol'
 import { createAgent, type Agent } from '../src/agent'
-import { instanceDir } from '../src/drivers/process'
+import { instanceDir } from '../src/runtime/process/driver'
 import { agentConfig, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, sleep, tempDir, testLogger, waitFor } from './helpers'
 
 const cleanups: Array<() => Promise<void> | void> = []

@@ -1,71 +1,19 @@
 /**
- * Runs the reconciler's actions: one worker per instance. A worker only remembers the latest
- * target and converges towards it in its own async loop, so a slow stop of one instance
- * never delays another, and a target that changes twice mid-stop is handled once.
- * Drivers are interchangeable: the restart policy, stops, logs and adoption work the same
- * whether a process group or a container runs the instance.
+ * One instance's worker: remembers only the latest target and converges towards it in its own
+ * async loop (start, watch, restart with back-off, stop, persist, follow output).
  */
 import type { Logger } from 'pino'
-import type { TDesiredInstance, TInstanceReport, TLogs, TObservedState } from '@alveary/core/protocol'
-import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type LogFollower, type RuntimeDriver } from './drivers/types'
-import { reconcile, type Action, type KnownInstance } from './reconciler'
-import type { PersistedInstance, StateStore } from './state-store'
-
-export type LogEntry = TLogs['entries'][number]
-export interface InstanceMetric {
-  instanceId: string
-  driver: DriverName
-  cpuMillis: number
-  memoryMb: number
-}
-
-export interface RestartBackoff {
-  /** First restart delay; doubles on each consecutive failure. */
-  baseMs: number
-  capMs: number
-  /** A process that ran this long counts as healthy: the next crash starts over at baseMs. */
-  resetAfterMs: number
-}
-export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { baseMs: 1000, capMs: 60_000, resetAfterMs: 10_000 }
-
-export interface SupervisorOptions {
-  drivers: Partial<Record<DriverName, RuntimeDriver>>
-  store: StateStore
-  logger: Logger
-  backoff?: Partial<RestartBackoff>
-  /** Called on every observed change of one instance (the agent batches them into status frames). */
-  onChange?: (report: TInstanceReport) => void
-  /** Instance output; without it, output is not followed at all. */
-  onLogs?: (entries: LogEntry[]) => void
-}
-
-export interface Supervisor {
-  /** Re-adopts instances a previous agent left behind; starts nothing. */
-  adopt(records: readonly PersistedInstance[]): Promise<void>
-  /** Applies a full desired state (level-triggered) and returns what it decided. */
-  apply(desired: readonly TDesiredInstance[]): Action[]
-  reports(): TInstanceReport[]
-  report(instanceId: string): TInstanceReport | undefined
-  /** Process group ids of the running process-driver instances (for resource usage). */
-  processGroups(): number[]
-  /** CPU and memory per running instance, every driver; instances a driver cannot measure are left out. */
-  usage(): Promise<InstanceMetric[]>
-  /** Persists log cursors that moved, so a crashed agent's successor resends little. */
-  checkpoint(): void
-  /** Resolves when no worker is in the middle of a start or stop. */
-  settled(): Promise<void>
-  /** Stops every instance (keeping their state files) and waits for it. */
-  stopAll(): Promise<void>
-  /** Forgets everything without touching processes: they keep running for the next agent. */
-  detach(): void
-  /** Resolves once all state files are written. */
-  flush(): Promise<void>
-}
+import type { TDesiredInstance, TInstanceReport, TObservedState } from '@alveary/core/protocol'
+import type { Action, KnownInstance } from '../reconciler'
+import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type LogFollower, type RuntimeDriver } from '../runtime/types'
+import type { PersistedInstance, StateStore } from '../state-store'
+import { restartDelay, wantsRestart, type RestartBackoff } from './restart-policy'
+import type { LogEntry, SupervisorOptions } from './types'
 
 const MAX_MESSAGE = 2000
 const truncate = (s: string | null) => (s && s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s)
 
-interface WorkerDeps {
+export interface WorkerDeps {
   drivers: SupervisorOptions['drivers']
   store: StateStore
   logger: Logger
@@ -77,7 +25,7 @@ interface WorkerDeps {
 
 const driverMissing = (d: DriverName) => `the ${d} driver is not available on this node`
 
-class Worker {
+export class Worker {
   // --- target: what the server last asked for
   private desired: TDesiredInstance | null = null
   private hash: string
@@ -321,9 +269,7 @@ class Worker {
     const desired = this.desired
     if (!desired) return false
     if (this.pendingExit && this.pendingExit.hash === this.hash) {
-      const { exitCode, permanent } = this.pendingExit
-      const policy = desired.spec.restartPolicy
-      if (permanent || policy === 'never' || (policy === 'on_failure' && exitCode === 0)) return false
+      if (!wantsRestart(desired.spec.restartPolicy, this.pendingExit)) return false
       if (!this.restartDue) {
         if (!this.restartTimer) this.scheduleRestart()
         return false
@@ -337,8 +283,7 @@ class Worker {
   }
 
   private scheduleRestart(): void {
-    const { baseMs, capMs } = this.deps.backoff
-    const delay = Math.min(capMs, baseMs * 2 ** Math.min(this.failStreak, 30))
+    const delay = restartDelay(this.deps.backoff, this.failStreak)
     this.failStreak += 1
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null
@@ -490,114 +435,5 @@ class Worker {
       stopGraceSeconds: running ? this.procGraceSeconds : (this.desired?.spec.stopGraceSeconds ?? this.procGraceSeconds),
       logCursor: cursor,
     })
-  }
-}
-
-export function createSupervisor(opts: SupervisorOptions): Supervisor {
-  const workers = new Map<string, Worker>()
-  const backoff = { ...DEFAULT_RESTART_BACKOFF, ...opts.backoff }
-  const deps: WorkerDeps = {
-    drivers: opts.drivers,
-    store: opts.store,
-    logger: opts.logger,
-    backoff,
-    onChange: (r) => opts.onChange?.(r),
-    onLogs: opts.onLogs,
-    onForget: (w) => {
-      if (workers.get(w.instanceId) === w) workers.delete(w.instanceId)
-      w.dispose()
-      opts.logger.info({ instanceId: w.instanceId }, 'instance removed')
-    },
-  }
-
-  let swept = false
-
-  /** Once the first desired state is known: what this node owns and no worker knows goes away. */
-  function removeOrphans(): void {
-    const keep = new Set(workers.keys())
-    for (const driver of Object.values(opts.drivers)) {
-      driver?.removeOrphans?.(keep).catch((err) => opts.logger.warn({ err, driver: driver.name }, 'removing orphans failed'))
-    }
-  }
-
-  return {
-    async adopt(records) {
-      const restoring: Array<Promise<void>> = []
-      for (const rec of records) {
-        if (workers.has(rec.instanceId)) continue
-        const w = new Worker(rec.instanceId, deps, { hash: rec.specHash, generation: rec.generation })
-        workers.set(rec.instanceId, w)
-        restoring.push(w.restore(rec, opts.drivers[rec.driver]).catch((err) => opts.logger.error({ err, instanceId: rec.instanceId }, 'restore failed')))
-      }
-      await Promise.all(restoring)
-    },
-    apply(desired) {
-      const actions = reconcile(
-        desired,
-        [...workers.values()].map((w) => w.known()),
-      )
-      for (const a of actions) {
-        let w = workers.get(a.instanceId)
-        if (!w) {
-          if (a.type === 'stop' || a.type === 'remove') continue
-          w = new Worker(a.instanceId, deps, { hash: a.specHash, generation: a.desired.generation })
-          workers.set(a.instanceId, w)
-        }
-        if (a.type !== 'leave') opts.logger.info({ instanceId: a.instanceId }, `reconcile: ${a.type}${'reason' in a ? ` (${a.reason})` : ''}`)
-        w.apply(a)
-      }
-      if (!swept) {
-        swept = true
-        removeOrphans()
-      }
-      return actions
-    },
-    reports: () => [...workers.values()].map((w) => w.report()),
-    report: (id) => workers.get(id)?.report(),
-    processGroups: () => [...workers.values()].flatMap((w) => (w.processGroup === null ? [] : [w.processGroup])),
-    async usage() {
-      const byDriver = new Map<DriverName, Array<{ w: Worker; h: InstanceHandle }>>()
-      for (const w of workers.values()) {
-        const h = w.handle
-        if (!h) continue
-        const list = byDriver.get(h.driver) ?? []
-        list.push({ w, h })
-        byDriver.set(h.driver, list)
-      }
-      const out: InstanceMetric[] = []
-      for (const [name, list] of byDriver) {
-        const driver = opts.drivers[name]
-        if (!driver) continue
-        try {
-          const usage = await driver.usage(list.map((x) => x.h))
-          for (const { w, h } of list) {
-            const u = usage.get(h)
-            if (u) out.push({ instanceId: w.instanceId, driver: name, cpuMillis: Math.max(0, Math.round(u.cpuMillis)), memoryMb: Math.max(0, Math.round(u.memoryMb)) })
-          }
-        } catch (err) {
-          opts.logger.warn({ err, driver: name }, 'measuring instance usage failed')
-        }
-      }
-      return out
-    },
-    checkpoint() {
-      for (const w of workers.values()) w.checkpoint()
-    },
-    async settled() {
-      // Finishing one step can start another (a stop followed by a start), so wait until a pass finds all idle.
-      for (;;) {
-        await Promise.all([...workers.values()].map((w) => w.whenIdle()))
-        await new Promise((r) => setImmediate(r))
-        if (![...workers.values()].some((w) => w.busy)) return
-      }
-    },
-    async stopAll() {
-      await Promise.all([...workers.values()].map((w) => w.shutdown()))
-    },
-    detach() {
-      for (const w of workers.values()) w.dispose()
-      workers.clear()
-    },
-    flush: () => opts.store.flush(),
   }
 }

@@ -1,0 +1,79 @@
+/** Everything a container gets from the desired instance: labels, env, ports, limits. Pure. */
+import type Docker from 'dockerode'
+import type { TDesiredInstance } from '@alveary/core/protocol'
+import { specHash } from '../../reconciler'
+import { portEnvName } from '../process/env'
+
+export const LABELS = {
+  managed: 'alveary.managed',
+  tenant: 'alveary.tenant',
+  app: 'alveary.app',
+  instance: 'alveary.instance',
+  generation: 'alveary.generation',
+  specHash: 'alveary.spec-hash',
+  node: 'alveary.node',
+  /** Lets an agent that lost its state files still stop the container gracefully. */
+  stopGrace: 'alveary.stop-grace',
+} as const
+
+export const containerName = (instanceId: string) => `alveary-${instanceId}`
+
+/**
+ * Host address ports are published on: all IPv4 interfaces. Podman is sent "" (all interfaces)
+ * instead: netavark 1.4 (Podman 4.3) turns an explicit 0.0.0.0 into a DNAT rule for destination
+ * 0.0.0.0/32, which matches no traffic, so connections hang on conmon's port reservation.
+ */
+export function publishHostIp(engine: 'docker' | 'podman'): string {
+  return engine === 'podman' ? '' : '0.0.0.0'
+}
+
+/** Everything the container gets from the spec; pure, for tests. */
+export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0'): Docker.ContainerCreateOptions {
+  const { spec } = instance
+  const ports = spec.ports.map((p) => ({ name: p.name, host: p.hostPort, container: p.containerPort ?? p.hostPort }))
+  // Inside the container the app listens on the container ports.
+  const env: Record<string, string> = { ...spec.env }
+  const [first] = ports
+  if (first) env.PORT = String(first.container)
+  for (const p of ports) env[portEnvName(p.name)] = String(p.container)
+  env.ALVEARY_INSTANCE_ID = instance.instanceId
+  env.ALVEARY_APP = instance.appName
+  env.ALVEARY_TENANT_ID = instance.tenantId
+  env.ALVEARY_ORDINAL = String(instance.ordinal)
+
+  const exposed: Record<string, object> = {}
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {}
+  for (const p of ports) {
+    const key = `${p.container}/tcp`
+    exposed[key] = {}
+    ;(bindings[key] ??= []).push({ HostIp: hostIp, HostPort: String(p.host) })
+  }
+  // command set: Cmd = [command, ...args]; only args: Cmd = args; neither: the image's default.
+  const cmd = spec.command ? [spec.command, ...spec.args] : spec.args.length ? spec.args : undefined
+  return {
+    name: containerName(instance.instanceId),
+    Image: spec.image ?? undefined,
+    ...(cmd ? { Cmd: cmd } : {}),
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: {
+      [LABELS.managed]: 'true',
+      [LABELS.tenant]: instance.tenantId,
+      [LABELS.app]: instance.appId,
+      [LABELS.instance]: instance.instanceId,
+      [LABELS.generation]: String(instance.generation),
+      [LABELS.specHash]: specHash(spec),
+      [LABELS.node]: nodeName,
+      [LABELS.stopGrace]: String(spec.stopGraceSeconds),
+    },
+    ExposedPorts: exposed,
+    Tty: false,
+    HostConfig: {
+      PortBindings: bindings,
+      NanoCpus: spec.cpuMillis * 1_000_000,
+      Memory: spec.memoryMb * 1024 * 1024,
+      // An init as PID 1 forwards SIGTERM (busybox or a shell as PID 1 would ignore it) and reaps zombies.
+      Init: true,
+      RestartPolicy: { Name: 'no' },
+    },
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The docker driver: one instance = one container, through the Docker Engine API (Docker, or
+ * Podman's Docker-compatible service). Containers carry alveary.* labels, so a restarted agent
+ * finds and re-adopts them by id; the engine's own restart policy stays off: restarts are the
+ * supervisor's job, the same for every driver.
+ */
+import type Docker from 'dockerode'
+import type { Logger } from 'pino'
+import type { TDesiredInstance } from '@alveary/core/protocol'
+import { ZPersistedInstance, type PersistedInstance } from '../../state-store'
+import { SpawnError, type InstanceHandle, type InstanceUsage, type RuntimeDriver, type StartHooks } from '../types'
+import { containerConfig, containerName, LABELS, publishHostIp } from './config'
+import { daemonMessage, statusOf } from './errors'
+import { containerHandle, removeContainer as remove } from './handle'
+import { createImageStore } from './images'
+
+export interface DockerDriverOptions {
+  docker: Docker
+  /** Written to the alveary.node label: which agent owns a container. */
+  nodeName: string
+  logger: Logger
+  /** A pull taking longer fails (and is retried with the restart backoff). Default 10 minutes. */
+  pullTimeoutMs?: number
+  /** Containers are also inspected this often, in case a wait on them is lost. Default 30s. */
+  verifyMs?: number
+  /** Which engine answers (from probeDocker): decides the HostIp of published ports. Default docker. */
+  engine?: 'docker' | 'podman'
+}
+
+export interface DockerDriver extends RuntimeDriver {
+  readonly name: 'docker'
+}
+
+export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
+  const { docker, nodeName } = opts
+  const log = opts.logger.child({ driver: 'docker' })
+  const hostIp = publishHostIp(opts.engine ?? 'docker')
+  const cpuPrev = new Map<string, { total: number; at: number }>()
+  const removeContainer = (c: Docker.Container) => remove(c, log)
+  const { ensureImage } = createImageStore({ docker, log, pullTimeoutMs: opts.pullTimeoutMs ?? 10 * 60_000 })
+  const handleDeps = { docker, log, verifyMs: opts.verifyMs ?? 30_000, removeContainer }
+  const makeHandle = (c: Docker.Container, info: Docker.ContainerInspectInfo, adopted: boolean) => containerHandle(handleDeps, c, info, adopted)
+
+  async function removeByName(instanceId: string): Promise<void> {
+    const c = docker.getContainer(containerName(instanceId))
+    try {
+      await c.inspect()
+    } catch (err) {
+      if (statusOf(err) === 404) return
+      throw err
+    }
+    await removeContainer(c)
+  }
+
+  async function start(instance: TDesiredInstance, hooks?: StartHooks): Promise<InstanceHandle> {
+    const image = instance.spec.image
+    if (!image) throw new SpawnError('the docker driver needs an image, and the spec has none', true)
+    await ensureImage(image, hooks)
+    const config = containerConfig(instance, nodeName, hostIp)
+    // A container of an earlier run (exited, or left by a crashed agent) holds the name.
+    await removeByName(instance.instanceId).catch((err) => log.warn({ err: daemonMessage(err) }, 'cannot remove the previous container'))
+    let container: Docker.Container
+    try {
+      container = await docker.createContainer(config)
+    } catch (err) {
+      if (statusOf(err) !== 409) throw new SpawnError(`cannot create the container: ${daemonMessage(err)}`)
+      await removeByName(instance.instanceId).catch(() => {})
+      try {
+        container = await docker.createContainer(config)
+      } catch (err2) {
+        throw new SpawnError(`cannot create the container: ${daemonMessage(err2)}`)
+      }
+    }
+    try {
+      await container.start()
+    } catch (err) {
+      await removeContainer(container)
+      const msg = daemonMessage(err)
+      if (/address already in use|port is already allocated/i.test(msg)) {
+        const port = instance.spec.ports.find((p) => msg.includes(`:${p.hostPort}`))
+        throw new SpawnError(`${port ? `host port ${port.hostPort}` : 'a host port'} is already in use on this node: ${msg}`)
+      }
+      throw new SpawnError(`cannot start the container: ${msg}`)
+    }
+    let info: Docker.ContainerInspectInfo
+    try {
+      info = await container.inspect()
+    } catch (err) {
+      await removeContainer(container)
+      throw new SpawnError(`the container vanished right after starting: ${daemonMessage(err)}`)
+    }
+    return makeHandle(container, info, false)
+  }
+
+  async function adopt(rec: PersistedInstance): Promise<InstanceHandle | null> {
+    const container = docker.getContainer(rec.containerId ?? containerName(rec.instanceId))
+    let info: Docker.ContainerInspectInfo
+    try {
+      info = await container.inspect()
+    } catch (err) {
+      if (statusOf(err) !== 404) log.warn({ instanceId: rec.instanceId, err: daemonMessage(err) }, 'cannot inspect the container to re-adopt it')
+      return null
+    }
+    const labels = info.Config.Labels ?? {}
+    if (labels[LABELS.instance] !== rec.instanceId || !info.State.Running) return null
+    return makeHandle(docker.getContainer(info.Id), info, true)
+  }
+
+  async function listOwned(): Promise<Docker.ContainerInfo[]> {
+    return docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.node}=${nodeName}`] } })
+  }
+
+  return {
+    name: 'docker',
+    start,
+    adopt,
+    async release(instanceId) {
+      try {
+        await removeByName(instanceId)
+      } catch (err) {
+        log.warn({ instanceId, err: daemonMessage(err) }, 'cannot remove the container of a stopped instance')
+      }
+    },
+    async discover(known) {
+      const out: PersistedInstance[] = []
+      for (const c of await listOwned()) {
+        const labels = c.Labels ?? {}
+        const id = labels[LABELS.instance]
+        if (!id || known.has(id) || c.State !== 'running') continue
+        const parsed = ZPersistedInstance.safeParse({
+          instanceId: id,
+          driver: 'docker',
+          pid: null,
+          containerId: c.Id,
+          processStartTime: null,
+          specHash: labels[LABELS.specHash] ?? '',
+          generation: Number(labels[LABELS.generation]) || 0,
+          startedAt: new Date(c.Created * 1000).toISOString(),
+          restarts: 0,
+          state: 'running',
+          exitCode: null,
+          message: null,
+          stopGraceSeconds: Number(labels[LABELS.stopGrace]) || 10,
+          logCursor: null,
+        })
+        if (parsed.success) {
+          log.info({ instanceId: id, container: c.Id.slice(0, 12) }, 'found a running container without state file')
+          out.push(parsed.data)
+        }
+      }
+      return out
+    },
+    async removeOrphans(keep) {
+      for (const c of await listOwned()) {
+        const id = c.Labels?.[LABELS.instance]
+        if (id && keep.has(id)) continue
+        log.info({ instanceId: id, container: c.Id.slice(0, 12), state: c.State }, 'removing an orphan container of this node')
+        await removeContainer(docker.getContainer(c.Id))
+      }
+    },
+    async usage(handles) {
+      const out = new Map<InstanceHandle, InstanceUsage>()
+      const live = new Set(handles.map((h) => h.id))
+      for (const id of cpuPrev.keys()) if (!live.has(id)) cpuPrev.delete(id)
+      const queue = [...handles]
+      const worker = async () => {
+        for (let h = queue.shift(); h; h = queue.shift()) {
+          try {
+            const st = await docker.getContainer(h.id).stats({ stream: false, 'one-shot': true })
+            const total = st.cpu_stats?.cpu_usage?.total_usage ?? 0
+            const read = Date.parse(st.read)
+            const at = read > 946_684_800_000 ? read : Date.now()
+            // First sample: the average since the container started.
+            const prev = cpuPrev.get(h.id) ?? { total: 0, at: (h as InstanceHandle & { startedAtMs?: number }).startedAtMs ?? at }
+            const elapsedNs = (at - prev.at) * 1e6
+            const cpuMillis = elapsedNs > 0 && total >= prev.total ? Math.round(((total - prev.total) / elapsedNs) * 1000) : 0
+            cpuPrev.set(h.id, { total, at })
+            out.set(h, { cpuMillis, memoryMb: Math.round((st.memory_stats?.usage ?? 0) / 1024 / 1024) })
+          } catch (err) {
+            if (statusOf(err) !== 404) log.debug({ container: h.id, err: daemonMessage(err) }, 'cannot read container stats')
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: Math.min(8, handles.length) }, worker))
+      return out
+    },
+  }
+}

@@ -1,0 +1,49 @@
+/** The supervisor's interface to the agent. */
+import type { Logger } from 'pino'
+import type { TDesiredInstance, TInstanceReport, TLogs } from '@alveary/core/protocol'
+import type { Action } from '../reconciler'
+import type { DriverName, RuntimeDriver } from '../runtime/types'
+import type { PersistedInstance, StateStore } from '../state-store'
+import type { RestartBackoff } from './restart-policy'
+
+export type LogEntry = TLogs['entries'][number]
+export interface InstanceMetric {
+  instanceId: string
+  driver: DriverName
+  cpuMillis: number
+  memoryMb: number
+}
+
+export interface SupervisorOptions {
+  drivers: Partial<Record<DriverName, RuntimeDriver>>
+  store: StateStore
+  logger: Logger
+  backoff?: Partial<RestartBackoff>
+  /** Called on every observed change of one instance (the agent batches them into status frames). */
+  onChange?: (report: TInstanceReport) => void
+  /** Instance output; without it, output is not followed at all. */
+  onLogs?: (entries: LogEntry[]) => void
+}
+
+export interface Supervisor {
+  /** Re-adopts instances a previous agent left behind; starts nothing. */
+  adopt(records: readonly PersistedInstance[]): Promise<void>
+  /** Applies a full desired state (level-triggered) and returns what it decided. */
+  apply(desired: readonly TDesiredInstance[]): Action[]
+  reports(): TInstanceReport[]
+  report(instanceId: string): TInstanceReport | undefined
+  /** Process group ids of the running process-driver instances (for resource usage). */
+  processGroups(): number[]
+  /** CPU and memory per running instance, every driver; instances a driver cannot measure are left out. */
+  usage(): Promise<InstanceMetric[]>
+  /** Persists log cursors that moved, so a crashed agent's successor resends little. */
+  checkpoint(): void
+  /** Resolves when no worker is in the middle of a start or stop. */
+  settled(): Promise<void>
+  /** Stops every instance (keeping their state files) and waits for it. */
+  stopAll(): Promise<void>
+  /** Forgets everything without touching processes: they keep running for the next agent. */
+  detach(): void
+  /** Resolves once all state files are written. */
+  flush(): Promise<void>
+}
