@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import { ZInstanceReport } from './instance'
 import { ZNodeInfo } from './node'
+import { ZCommandProgressFrame, ZCommandResultFrame, ZVolumeUsage } from './volume'
 
 export const ZHello = z.object({
   type: z.literal('hello'),
@@ -44,7 +45,7 @@ export const ZMetrics = z.object({
   ts: z.string().datetime(),
   instances: z.array(z.object({ instanceId: z.string().uuid(), cpuMillis: z.number().int().min(0), memoryMb: z.number().int().min(0) })).max(10_000),
 })
-export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZHeartbeat, ZStatusReport, ZLogs, ZMetrics])
+export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZHeartbeat, ZStatusReport, ZLogs, ZMetrics, ZCommandResultFrame, ZCommandProgressFrame, ZVolumeUsage])
 export type TLogs = z.infer<typeof ZLogs>
 export type TMetrics = z.infer<typeof ZMetrics>
 export type TAgentMessage = z.infer<typeof ZAgentMessage>

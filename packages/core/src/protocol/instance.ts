@@ -1,6 +1,8 @@
 /** One instance on the wire: the desired spec the server sends, the status the agent reports. */
 import { z } from 'zod'
 import { ZDriver, ZEnv, ZRestartPolicy } from '../schemas/app'
+import { ZInstanceFence } from './fence'
+import { ZMount } from './volume'
 
 export const ZObservedState = z.enum(['pending', 'pulling', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'unknown'])
 export type TObservedState = z.infer<typeof ZObservedState>
@@ -38,5 +40,8 @@ export const ZDesiredInstance = z.object({
     restartPolicy: ZRestartPolicy,
     stopGraceSeconds: z.number().int().min(0),
   }),
+  /** Volumes to mount, each with the epoch of its attachment; agents act only on the current epoch. */
+  mounts: z.array(ZMount).max(16).default([]),
+  fence: ZInstanceFence.default({ stopAfterDisconnect: false }),
 })
 export type TDesiredInstance = z.infer<typeof ZDesiredInstance>

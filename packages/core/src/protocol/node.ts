@@ -1,6 +1,7 @@
 /** What an agent says about its node in hello. */
 import { z } from 'zod'
 import { ZDriver } from '../schemas/app'
+import { ZVolumeCapability } from './volume'
 
 const ZNodeName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'node names are lowercase DNS labels')
 const ZLabels = z.record(z.string().max(63), z.string().max(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
@@ -17,6 +18,12 @@ export const ZNodeInfo = z.object({
   portRange: z
     .object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
     .refine((r) => r.max >= r.min, 'max must be at least min')
+    .optional(),
+  /** What the node can do beyond running instances, one key per kind; absent from old agents. */
+  capabilities: z
+    .object({
+      volume: ZVolumeCapability.optional(),
+    })
     .optional(),
 })
 export type TNodeInfo = z.infer<typeof ZNodeInfo>

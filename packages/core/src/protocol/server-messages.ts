@@ -1,6 +1,8 @@
 /** Frames the server sends. */
 import { z } from 'zod'
+import { ZLeaseFrame } from './fence'
 import { ZDesiredInstance } from './instance'
+import { ZCommandFrame } from './volume'
 
 export const ZWelcome = z.object({
   type: z.literal('welcome'),
@@ -8,12 +10,14 @@ export const ZWelcome = z.object({
   /** Present after a join: the agent stores it and uses it from now on. */
   credential: z.string().optional(),
   heartbeatIntervalMs: z.number().int().positive(),
+  /** Instances that need fencing stop by themselves when the lease is not renewed for this long. */
+  selfFenceMs: z.number().int().min(1000).max(3_600_000).optional(),
 })
 export const ZDesired = z.object({
   type: z.literal('desired'),
   generation: z.number().int().min(0),
   instances: z.array(ZDesiredInstance),
 })
-export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZDesired])
+export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZDesired, ZLeaseFrame, ZCommandFrame])
 export type TServerMessage = z.infer<typeof ZServerMessage>
 export type TDesired = z.infer<typeof ZDesired>

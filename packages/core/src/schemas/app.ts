@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ZMountPath, ZVolumeDriver } from '../protocol/volume'
 
 /** Shared by the console's deploy form, the API and the agent protocol. */
 export const ZName = z
@@ -18,6 +19,15 @@ export const ZPortSpec = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'Port names are lowercase, up to 15 characters'),
   containerPort: z.number().int().min(1).max(65535).optional(),
 })
+
+/** A volume every instance of the app gets its own copy of (like a StatefulSet's claim template). */
+export const ZVolumeSpec = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'Lowercase letters, digits and dashes, up to 31 characters'),
+  driver: ZVolumeDriver.default('local'),
+  sizeMb: z.number().int('A whole number').min(1, 'At least 1 MiB').max(1_048_576, 'At most 1 TiB'),
+  mountPath: ZMountPath,
+})
+export type TVolumeSpec = z.infer<typeof ZVolumeSpec>
 
 // Docker reference grammar, simplified: [registry/]path[:tag][@digest]
 const IMAGE_RE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/
@@ -48,6 +58,14 @@ export const ZAppSpec = z
     priorityClass: z.enum(['low', 'normal', 'high', 'critical']).default('normal'),
     /** How many replicas a drain may take down at once. */
     maxUnavailable: z.number().int('A whole number').min(1, 'At least 1').max(1000, 'At most 1000').default(1),
+    volumes: z
+      .array(ZVolumeSpec)
+      .max(8, 'At most 8 volumes')
+      .default([])
+      .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, 'Volume names must be unique')
+      .refine((vs) => new Set(vs.map((v) => v.mountPath)).size === vs.length, 'Mount paths must be unique'),
+    /** Stateless apps: the node stops the instances by itself when it loses the control plane (volumes imply it). */
+    stopAfterDisconnect: z.boolean().default(false),
   })
   .superRefine((spec, ctx) => {
     if (spec.driver === 'process' && !spec.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'A process app needs a command' })

@@ -27,6 +27,10 @@ export const ZChange = z.discriminatedUnion('kind', [
   /** New log lines or metric samples of an app. */
   z.object({ kind: z.literal('logs'), appId: id }),
   z.object({ kind: z.literal('metrics'), appId: id }),
+  /** One-shot commands wait for this node's agent: the BFF holding its socket delivers them. */
+  z.object({ kind: z.literal('agent-command'), nodeId: id }),
+  /** A move progressed (its controller, the ops view). */
+  z.object({ kind: z.literal('move'), moveId: id }),
 ])
 export type TChange = z.infer<typeof ZChange>
 export type TChangeKind = TChange['kind']

@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest'
+import type { AgentCommands, CommandState } from '../agents/commands'
+import { createManualClock } from '../clock'
+import type { TAgentCommand } from '../protocol'
+import { advanceMove, type SagaStore, type StepRow } from './saga'
+import { createMoveSteps, STEP_NAMES } from './steps'
+import type { MoveNode, MoveRecord, MoveWorld, MovingInstance, Observed } from './types'
+
+const ids = { inst: '00000000-0000-4000-8000-000000000001', a: '00000000-0000-4000-8000-0000000000aa', b: '00000000-0000-4000-8000-0000000000bb', vol: '00000000-0000-4000-8000-0000000000cc' }
+const CONFIG = { selfFenceMs: 10_000, fenceMarginMs: 2_000, nodeLeaseMs: 3_000 }
+
+/** An in-memory world: one instance with one volume on node a, node b free; agents answer as scripted. */
+function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean } = {}) {
+  const clock = createManualClock()
+  const inst: MovingInstance = {
+    id: ids.inst,
+    tenantId: ids.inst,
+    appId: ids.inst,
+    appName: 'db',
+    ordinal: 0,
+    nodeId: ids.a,
+    desiredState: 'running',
+    paused: false,
+    driver: 'process',
+    image: null,
+    volumes: [{ id: ids.vol, name: 'data', driver: opts.driver ?? 'local', epoch: 3, nodeId: ids.a }],
+  }
+  const cap = { drivers: ['local', 'shared'] as ('local' | 'shared')[], copy: 'rsync' as const, selfFence: true, checkpoint: { ok: false } }
+  const nodes: Record<string, MoveNode> = {
+    [ids.a]: { id: ids.a, name: 'node-a', address: '10.0.0.1', connected: !opts.sourceLost, lastHeartbeatAt: clock.now(), volume: cap },
+    [ids.b]: { id: ids.b, name: 'node-b', address: '10.0.0.2', connected: true, lastHeartbeatAt: clock.now(), volume: cap },
+  }
+  let observed: Observed | null = { nodeId: ids.a, state: 'running', ready: null, message: null, at: clock.now() }
+  const reservations = new Set<string>()
+  const recorded: Record<string, unknown> = {}
+  let copiedBytes = 0
+  const world: MoveWorld = {
+    instance: async () => structuredClone(inst),
+    node: async (id) => nodes[id] ?? null,
+    observed: async () => observed,
+    async reserve() {
+      reservations.add(ids.b)
+      return { nodeId: ids.b }
+    },
+    unreserve: async (_m, n) => void reservations.delete(n),
+    async setPaused(_id, paused) {
+      inst.paused = paused
+    },
+    async switchPlacement(_m, from, to) {
+      if (inst.nodeId === to) return
+      inst.nodeId = to
+      inst.paused = false
+      inst.volumes = inst.volumes.map((v) => ({ ...v, epoch: v.epoch + 1, nodeId: to }))
+      reservations.delete(to)
+      reservations.add(from)
+    },
+    loadBalancers: async () => null,
+    async record(_id, patch) {
+      if (patch.copied) copiedBytes += patch.copied.bytes
+      Object.assign(recorded, patch)
+    },
+  }
+  /** Every command issued, and how the fake agent answers each kind (default: at once, ok). */
+  const issued: { nodeId: string; cmd: TAgentCommand }[] = []
+  const answers = new Map<string, CommandState>()
+  const script: Partial<Record<TAgentCommand['kind'], (cmd: TAgentCommand) => CommandState>> = {}
+  const agents: AgentCommands = {
+    async run(id, nodeId, cmd) {
+      if (!answers.has(id)) {
+        issued.push({ nodeId, cmd })
+        answers.set(id, script[cmd.kind]?.(cmd) ?? { state: 'done', result: cmd.kind === 'receive-volumes' ? { port: 40000 } : cmd.kind === 'send-volumes' ? { bytes: cmd.final ? 100 : 5000, ms: 10 } : {} })
+      }
+      return answers.get(id)!
+    },
+  }
+  const move: MoveRecord = { id: 'm1', tenantId: ids.inst, appId: ids.inst, instanceId: ids.inst, reason: 'manual', sourceNodeId: ids.a, targetNodeId: null }
+  const steps = createMoveSteps({ world, agents, clock, config: CONFIG })
+  const rows: StepRow[] = STEP_NAMES.map((name, index) => ({ index, name, state: 'pending', attempts: 0, data: {}, startedAt: null }))
+  const sagaState = { state: 'running' as 'running' | 'compensating' | 'succeeded' | 'failed', error: null as string | null }
+  const store: SagaStore<MoveRecord> = {
+    load: async () => ({ id: 'm1', state: sagaState.state, steps: structuredClone(rows), record: move }),
+    async updateStep(_id, index, patch) {
+      Object.assign(rows[index]!, Object.fromEntries(Object.entries(patch).filter(([k]) => k in rows[index]!)))
+    },
+    async updateMove(_id, patch) {
+      if (patch.state) sagaState.state = patch.state
+      if (patch.error !== undefined) sagaState.error = patch.error
+    },
+  }
+  const advance = () => advanceMove('m1', { store, steps, clock })
+  const stateOf = (name: string) => rows.find((r) => r.name === name)!.state
+  return {
+    clock,
+    inst,
+    nodes,
+    reservations,
+    recorded,
+    issued,
+    answers,
+    script,
+    rows,
+    sagaState,
+    advance,
+    stateOf,
+    copied: () => copiedBytes,
+    setObserved: (o: Partial<Observed> | null) => (observed = o && { nodeId: ids.a, state: 'running', ready: null, message: null, at: clock.now(), ...o }),
+  }
+}
+
+/** Runs the saga as the controller would, playing the agents' part (the source stops, the target starts). */
+async function drive(t: ReturnType<typeof setup>, until: () => boolean = () => false) {
+  for (let i = 0; i < 50; i++) {
+    const res = await t.advance()
+    if (res !== 'waiting' || until()) return res
+    if (t.inst.paused && t.inst.nodeId === ids.a) t.setObserved({ nodeId: ids.a, state: 'stopped' })
+    else if (t.inst.paused && t.inst.nodeId === ids.b) t.setObserved({ nodeId: ids.b, state: 'stopped' })
+    else if (t.inst.nodeId === ids.b) t.setObserved({ nodeId: ids.b, state: 'running' })
+    else t.setObserved({ nodeId: ids.a, state: 'running' })
+    await t.clock.advance(100)
+  }
+  throw new Error('the move did not finish')
+}
+
+describe('move steps', () => {
+  it('moves an instance with a local volume: pre-copy while serving, stop, delta, fence, start', async () => {
+    const t = setup()
+    expect(await drive(t)).toBe('succeeded')
+    expect(t.issued.map((c) => `${c.cmd.kind}@${c.nodeId === ids.a ? 'a' : 'b'}${c.cmd.kind === 'send-volumes' ? (c.cmd.final ? ':final' : ':pre') : ''}`)).toEqual([
+      'prepare-instance@b',
+      'receive-volumes@b',
+      'send-volumes@a:pre',
+      'send-volumes@a:final',
+      'close-receive@b',
+      'discard-volumes@a',
+    ])
+    expect(t.inst.nodeId).toBe(ids.b)
+    expect(t.inst.volumes[0]!.epoch).toBe(4)
+    expect(t.reservations.size).toBe(0)
+    expect(t.copied()).toBe(5100)
+    expect(t.recorded.lastReadyAt).toBeInstanceOf(Date)
+    expect(t.recorded.firstReadyAt).toBeInstanceOf(Date)
+    expect(t.stateOf('switch-lb')).toBe('skipped')
+  })
+
+  it('moves a shared volume by re-attaching it: no copy', async () => {
+    const t = setup({ driver: 'shared' })
+    expect(await drive(t)).toBe('succeeded')
+    expect(t.issued.map((c) => c.cmd.kind)).toEqual(['prepare-instance'])
+    expect(t.stateOf('pre-copy')).toBe('skipped')
+    expect(t.stateOf('final-copy')).toBe('skipped')
+    expect(t.inst.volumes[0]!.epoch).toBe(4)
+  })
+
+  it('a lost source with a shared volume: waits until the node has certainly fenced itself', async () => {
+    const t = setup({ driver: 'shared', sourceLost: true })
+    t.setObserved({ nodeId: ids.a, state: 'running' })
+    // Run up to stop-source: the source never reports (it is lost).
+    for (let i = 0; i < 5; i++) await t.advance()
+    expect(t.stateOf('stop-source')).toBe('running')
+    expect(t.rows.find((r) => r.name === 'stop-source')!.data.pausedAt).toBeTruthy()
+    await t.clock.advance(CONFIG.selfFenceMs + CONFIG.fenceMarginMs - 1000)
+    await t.advance()
+    expect(t.stateOf('stop-source')).toBe('running')
+    expect(t.inst.nodeId).toBe(ids.a)
+    await t.clock.advance(1000)
+    await t.advance()
+    expect(t.stateOf('stop-source')).toBe('done')
+    t.setObserved({ nodeId: ids.b, state: 'running' })
+    expect(await drive(t)).toBe('succeeded')
+    expect(t.inst.nodeId).toBe(ids.b)
+  })
+
+  const failures: [string, (t: ReturnType<typeof setup>) => void][] = [
+    ['reserve', () => {}],
+    ['prepare-target', (t) => (t.script['prepare-instance'] = () => ({ state: 'failed', error: 'image not found' }))],
+    ['pre-copy', (t) => (t.script['send-volumes'] = (c) => (c.kind === 'send-volumes' && !c.final ? { state: 'failed', error: 'rsync: connection reset' } : { state: 'done', result: { bytes: 1, ms: 1 } }))],
+    ['final-copy', (t) => (t.script['send-volumes'] = (c) => (c.kind === 'send-volumes' && c.final ? { state: 'failed', error: 'rsync: disk full' } : { state: 'done', result: { bytes: 1, ms: 1 } }))],
+  ]
+  for (const [step, inject] of failures) {
+    it(`a failure in ${step} leaves the instance running at the source`, async () => {
+      const t = setup()
+      if (step === 'reserve') t.inst.desiredState = 'stopped'
+      inject(t)
+      expect(await drive(t)).toBe('failed')
+      expect(t.sagaState.error).toMatch(new RegExp(`^${step}:`))
+      expect(t.inst.nodeId).toBe(ids.a)
+      expect(t.inst.paused).toBe(false)
+      expect(t.inst.volumes[0]!.epoch).toBe(3)
+      expect(t.reservations.size).toBe(0)
+      if (step !== 'reserve') expect(t.issued.some((c) => c.cmd.kind === 'discard-volumes' && c.nodeId === ids.b)).toBe(true)
+    })
+  }
+
+  it('a target that does not start: the fence goes back, its writes are copied back, the source runs again', async () => {
+    const t = setup()
+    let res = 'waiting'
+    for (let i = 0; i < 50 && res === 'waiting'; i++) {
+      res = await t.advance()
+      if (t.inst.paused && t.inst.nodeId === ids.a) t.setObserved({ nodeId: ids.a, state: 'stopped' })
+      else if (t.inst.nodeId === ids.b) t.setObserved({ nodeId: ids.b, state: t.inst.paused ? 'stopped' : 'failed', message: 'exited with code 1' })
+      else t.setObserved({ nodeId: ids.a, state: 'running' })
+      await t.clock.advance(100)
+    }
+    expect(res).toBe('failed')
+    expect(t.sagaState.error).toMatch(/^start-target: it did not start on node-b/)
+    expect(t.inst.nodeId).toBe(ids.a)
+    expect(t.inst.paused).toBe(false)
+    expect(t.inst.volumes[0]!.epoch).toBe(5)
+    const back = t.issued.filter((c) => c.cmd.kind === 'send-volumes' && c.nodeId === ids.b)
+    expect(back).toHaveLength(1)
+    expect(t.reservations.size).toBe(0)
+  })
+
+  it('a target node that goes away during the copy fails the move without waiting for the timeout', async () => {
+    const t = setup()
+    t.script['send-volumes'] = () => ({ state: 'pending', progress: null })
+    for (let i = 0; i < 4; i++) await t.advance()
+    expect(t.stateOf('pre-copy')).toBe('running')
+    t.nodes[ids.b] = { ...t.nodes[ids.b]!, connected: false, lastHeartbeatAt: t.clock.now() }
+    await t.clock.advance(CONFIG.nodeLeaseMs + 1)
+    t.script['discard-volumes'] = () => ({ state: 'failed', error: 'not connected' })
+    t.script['close-receive'] = () => ({ state: 'failed', error: 'not connected' })
+    t.script['send-volumes'] = undefined
+    // The source's send is still pending; the target does not answer: the copy session is dead.
+    expect(await drive(t)).toBe('failed')
+    expect(t.inst.nodeId).toBe(ids.a)
+    expect(t.inst.paused).toBe(false)
+  })
+
+  it('resumes where it stopped: a second runner (a new leader) continues from the persisted rows', async () => {
+    const t = setup()
+    t.script['send-volumes'] = () => ({ state: 'pending', progress: { fraction: 0.5, bytes: 2500, detail: null } })
+    for (let i = 0; i < 4; i++) await t.advance()
+    expect(t.stateOf('pre-copy')).toBe('running')
+    const issuedBefore = t.issued.length
+    // The same command ids come back from the rows: nothing is issued twice.
+    await t.advance()
+    expect(t.issued.length).toBe(issuedBefore)
+    t.answers.set(t.rows.find((r) => r.name === 'pre-copy')!.data.send as string, { state: 'done', result: { bytes: 5000, ms: 10 } })
+    t.script['send-volumes'] = undefined
+    expect(await drive(t)).toBe('succeeded')
+  })
+})
