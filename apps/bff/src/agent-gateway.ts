@@ -5,6 +5,7 @@ import { CoreError } from '@alveary/core'
 import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, parseFrame, ZAgentMessage, type TServerMessage } from '@alveary/core/protocol'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { createCommandDelivery } from './gateway/commands'
 
 export interface AgentGatewayDeps {
   core: ControlPlane
@@ -20,7 +21,8 @@ export interface AgentGatewayDeps {
  */
 export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: AgentGatewayDeps) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
-  const byNode = new Map<string, { ws: WebSocket; push(): void }>()
+  const byNode = new Map<string, { ws: WebSocket; push(): void; deliver(): void }>()
+  const commands = createCommandDelivery({ core, log })
   /** Frames handled by type and connections closed for bad input, for /metrics. */
   const counters = { frames: new Map<string, number>(), rejected: 0 }
   /** Each connection's frame chain, so closing waits for frames being handled. */
@@ -38,6 +40,12 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
       if (code !== 1011) counters.rejected++
       log.warn({ remote, nodeId, code, reason }, 'closing agent connection')
       ws.close(code, reason.slice(0, 120))
+    }
+
+    const deliver = () => {
+      const id = nodeId
+      if (!id) return
+      void commands.deliver(id, (m) => ws.readyState === ws.OPEN && send(ws, m)).catch((err) => log.error({ nodeId: id, err: err.message }, 'delivering agent commands failed'))
     }
 
     // Coalesces bursts of changes into one send of the latest full state.
@@ -81,18 +89,25 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
         }
         // A node has one connection: a newer one replaces the older.
         byNode.get(nodeId)?.ws.close(CloseCode.replaced, 'replaced by a newer connection')
-        byNode.set(nodeId, { ws, push })
+        byNode.set(nodeId, { ws, push, deliver })
         // The credential minted by a join travels only in this frame.
-        send(ws, { type: 'welcome', nodeId, heartbeatIntervalMs, ...(credential ? { credential } : {}) })
+        send(ws, { type: 'welcome', nodeId, heartbeatIntervalMs, selfFenceMs: core.fencing.selfFenceMs, ...(credential ? { credential } : {}) })
         push()
+        deliver()
         log.info({ nodeId, name: msg.node.name, remote }, 'agent connected')
         return
       }
       if (msg.type === 'hello') return close(CloseCode.badFrame, 'hello sent twice')
-      if (msg.type === 'heartbeat') await core.agents.heartbeat(nodeId, msg)
-      else if (msg.type === 'status') await core.agents.report(nodeId, msg.full, msg.instances)
+      if (msg.type === 'heartbeat') {
+        await core.agents.heartbeat(nodeId, msg)
+        // Recorded: the node's lease is renewed (its watchdogs count from here).
+        send(ws, { type: 'lease' })
+      } else if (msg.type === 'status') await core.agents.report(nodeId, msg.full, msg.instances)
       else if (msg.type === 'logs') await core.telemetry.ingestLogs(nodeId, msg.entries)
-      else await core.telemetry.ingestMetrics(nodeId, msg)
+      else if (msg.type === 'metrics') await core.telemetry.ingestMetrics(nodeId, msg)
+      else if (msg.type === 'command-result') await commands.answered(nodeId, msg)
+      else if (msg.type === 'command-progress') await commands.progress(nodeId, msg)
+      else await core.agents.volumeUsage(nodeId, msg.volumes)
     }
 
     ws.on('message', (data, isBinary) => {
@@ -119,6 +134,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
 
   const unsubscribe = bus.subscribe((c) => {
     if (c.kind === 'node-desired') byNode.get(c.nodeId)?.push()
+    else if (c.kind === 'agent-command') byNode.get(c.nodeId)?.deliver()
   })
 
   return {

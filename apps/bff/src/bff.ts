@@ -35,6 +35,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
       evictionGraceMs: env.ALVEARY_EVICTION_GRACE_MS,
+      selfFenceMs: env.ALVEARY_SELF_FENCE_MS,
+      fenceMarginMs: env.ALVEARY_FENCE_MARGIN_MS,
       hostPortMin: env.ALVEARY_HOST_PORT_MIN,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },

@@ -21,6 +21,10 @@ export const ZBffEnv = z.object({
   ALVEARY_HOST_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(20_000),
   ALVEARY_HOST_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(29_999),
   ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Nodes stop instances with volumes (and opted-in ones) after this long without renewing their lease. */
+  ALVEARY_SELF_FENCE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
+  /** How much longer the control plane waits before it starts such an instance elsewhere. */
+  ALVEARY_FENCE_MARGIN_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   ALVEARY_SCHEDULER_MODE: z.enum(['parallel', 'serial']).default('parallel'),
   ALVEARY_STOPPED_RETENTION_MS: z.coerce.number().int().min(0).default(60_000),
   ALVEARY_MIGRATIONS_DIR: z.string().optional(),

@@ -24,6 +24,7 @@ import { createLogShipper } from './logs'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
+import { createNodeVolumes } from './volumes/node-volumes'
 
 export const AGENT_VERSION: string = (() => {
   try {
@@ -141,9 +142,25 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   let resolveExit!: (e: AgentExit) => void
   const exited = new Promise<AgentExit>((r) => (resolveExit = r))
 
+  /** What the last desired state asked of this node. */
+  let desiredInstances: TDesired['instances'] = []
+  let dockerEngine: 'docker' | 'podman' | null = null
+  const volumes = createNodeVolumes({
+    dataDir: config.dataDir,
+    sharedDir: config.sharedVolumes ?? null,
+    address: config.address,
+    drivers,
+    log,
+    send: (frame) => welcomed && connection.send(frame),
+    mounted: () => supervisor.mountedVolumes(),
+    onMayStart: () => supervisor.poke(),
+    desired: () => desiredInstances,
+  })
+
   const supervisor = createSupervisor({
     drivers,
     store,
+    volumes: volumes.instances,
     logger: log,
     backoff: options.restartBackoff,
     onLogs: (entries) => logs.push(entries),
@@ -188,6 +205,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
+        ...(volumes.capability && { capabilities: { volume: volumes.capability } }),
       },
     }
   }
@@ -208,6 +226,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         )
       }
       connection.resetBackoff()
+      volumes.welcomed(msg.selfFenceMs)
       welcomed = true
       log.info({ nodeId: msg.nodeId, heartbeatIntervalMs: msg.heartbeatIntervalMs }, 'welcomed by server')
       if (heartbeatTimer) clearInterval(heartbeatTimer)
@@ -219,14 +238,17 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       return
     }
     if (!welcomed) {
-      log.warn('ignoring a desired state received before welcome')
+      log.warn('ignoring a frame received before welcome')
       return
     }
-    applyDesired(msg)
+    if (msg.type === 'lease') volumes.leaseAcknowledged()
+    else if (msg.type === 'command') volumes.command(msg)
+    else applyDesired(msg)
   }
 
   function handleClose(code: number, reason: string): 'reconnect' | 'stop' {
     welcomed = false
+    volumes.disconnected()
     if (heartbeatTimer) clearInterval(heartbeatTimer)
     heartbeatTimer = null
     if (statusTimer) clearTimeout(statusTimer)
@@ -271,7 +293,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     // Starting instances before the left-behind ones are adopted would run them twice.
     if (!restoreDone) throw new Error('applyDesired() before restore() completed')
     if (stopping) return
+    desiredInstances = desired.instances
     const actions = supervisor.apply(desired.instances)
+    volumes.applied()
     appliedGeneration = desired.generation
     log.debug({ generation: desired.generation, instances: desired.instances.length, actions: actions.length }, 'desired state applied')
     sendFullStatus()
@@ -301,7 +325,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       const usage = await meter.sample(supervisor.processGroups())
       usage.cpuUsedMillis += dockerTotals.cpuMillis
       usage.memoryUsedMb += dockerTotals.memoryMb
-      if (welcomed) connection.send({ type: 'heartbeat', ...usage, appliedGeneration })
+      if (welcomed) {
+        connection.send({ type: 'heartbeat', ...usage, appliedGeneration })
+        volumes.heartbeatSent()
+      }
     } catch (err) {
       log.warn({ err }, 'heartbeat failed')
     } finally {
@@ -326,6 +353,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       return
     }
     drivers.docker = createDockerDriver({ docker: probe.docker, nodeName: config.name, logger: log, pullTimeoutMs: options.pullTimeoutMs, engine: probe.engine })
+    dockerEngine = probe.engine
     log.info({ dockerHost: host, engine: probe.engine, version: probe.version, apiVersion: probe.apiVersion }, 'docker driver available')
   }
 
@@ -355,6 +383,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     restored ??= (async () => {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
+      await volumes.restore(dockerEngine)
       const records = await store.loadAll()
       const docker = drivers.docker
       if (docker?.discover) {
@@ -366,6 +395,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         }
       }
       await supervisor.adopt(records)
+      // Before anything else: copies this node must not run any more (lease lapsed, volume moved on) stop.
+      await supervisor.fenceStale((f) => volumes.stale(f))
       const running = supervisor.reports().filter((r) => r.state === 'running').length
       if (records.length) log.info({ known: records.length, running }, 'restored instances from the data dir')
       restoreDone = true
@@ -403,6 +434,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       log.info({ server: agentEndpoint(config.server), dataDir: config.dataDir, auth: credential ? 'credential' : 'join token', drivers: driverNames() }, 'agent starting')
       metricsTimer = setInterval(() => void sampleMetrics(), metricsIntervalMs)
       metricsTimer.unref()
+      volumes.startUsage()
       connection.start()
     },
     restore,
@@ -429,6 +461,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         supervisor.detach()
         logs.flush()
         logs.close()
+        await volumes.close()
         await connection.close()
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()

@@ -122,6 +122,8 @@ export const ZAgentConfig = z.object({
     .optional(),
   /** Seconds between `metrics` frames; default 10. */
   metricsIntervalSeconds: ZIntString(1, 3600).optional(),
+  /** Mount point of storage every node mounts (NFS…): this node offers `shared` volumes there. */
+  sharedVolumes: z.string().min(1).transform((p) => resolve(p)).optional(),
 })
 export type AgentConfigInput = z.input<typeof ZAgentConfig>
 export type AgentConfig = z.output<typeof ZAgentConfig>
@@ -155,6 +157,9 @@ Every option can also come from the environment variable shown; the flag wins.
                          else $XDG_RUNTIME_DIR/podman/podman.sock, the first that exists)
   --metrics-interval <s> seconds between per-instance metrics       [ALVEARY_METRICS_INTERVAL]
                          (default 10)
+  --shared-volumes <dir> storage every node mounts (NFS or the like) [ALVEARY_SHARED_VOLUMES]
+                         where shared volumes live; without it the node offers local
+                         volumes only (kept in <data-dir>/volumes)
   --log-level <level>    ${LOG_LEVELS.join('|')} (default info)  [ALVEARY_LOG_LEVEL]
   -h, --help             show this help
   -v, --version          print the agent version
@@ -182,6 +187,7 @@ const FLAG_NAMES = {
   logLevel: 'log-level',
   dockerHost: 'docker-host',
   metricsIntervalSeconds: 'metrics-interval',
+  sharedVolumes: 'shared-volumes',
 } as const
 
 /** Parses argv (without node and script) and env into a validated config. Never throws, never exits. */
@@ -206,6 +212,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'log-level': { type: 'string' },
         'docker-host': { type: 'string' },
         'metrics-interval': { type: 'string' },
+        'shared-volumes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -238,6 +245,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     logLevel: str('log-level', 'ALVEARY_LOG_LEVEL') ?? 'info',
     dockerHost: str('docker-host', 'DOCKER_HOST'),
     metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),
+    sharedVolumes: str('shared-volumes', 'ALVEARY_SHARED_VOLUMES'),
   }
   const parsed = ZAgentConfig.safeParse(input)
   if (!parsed.success) {

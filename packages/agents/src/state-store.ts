@@ -40,6 +40,11 @@ export const ZPersistedInstance = z.object({
     })
     .nullable()
     .default(null),
+  /** What its watchdog watches (self-fencing); null when it needs none. */
+  fence: z
+    .object({ fences: z.array(z.object({ epochFile: z.string(), epoch: z.number().int().min(0) })) })
+    .nullable()
+    .default(null),
 })
 export type PersistedInstance = z.infer<typeof ZPersistedInstance>
 

@@ -20,6 +20,8 @@ export function makeInstance(patch: Partial<Omit<TDesiredInstance, 'spec'>> & { 
     ordinal: 0,
     desiredState: 'running',
     generation: 1,
+    mounts: [],
+    fence: { stopAfterDisconnect: false },
     ...rest,
     spec: {
       driver: 'process',

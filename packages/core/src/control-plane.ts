@@ -1,10 +1,17 @@
 import { z } from 'zod'
 import { createAgentService } from './agents/agent-service'
+import { createCommandQueue } from './agents/commands'
 import { every, type Clock } from './clock'
 import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
 import { createNodeLifecycle } from './controllers/node-lifecycle'
 import { createReplicaController } from './controllers/replicas'
+import { createMoveController } from './moves/controller'
+import { createNodeLossHandler } from './moves/node-loss'
+import { createMoveService } from './moves/service'
+import { createMoveSteps } from './moves/steps'
+import { createMoveStore } from './moves/store'
+import { createMoveWorld } from './moves/world'
 import { runControllers, type Controller } from './controllers/registry'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
@@ -20,6 +27,7 @@ import { createTenantService } from './services/tenants'
 import type { ChangeBus } from './store/change-bus'
 import type { Database } from './store/db'
 import { createHotStore } from './store/hot-store'
+import { createVolumeCollector } from './volumes/collector'
 
 export const ZControlPlaneConfig = z.object({
   sessionTtlHours: z.number().positive().default(24 * 7),
@@ -35,6 +43,10 @@ export const ZControlPlaneConfig = z.object({
   hostPortMin: z.number().int().min(1024).max(65535).default(20_000),
   hostPortMax: z.number().int().min(1024).max(65535).default(29_999),
   controllerWorkers: z.number().int().min(1).max(64).default(4),
+  /** Nodes stop instances that must not run twice after this long without renewing their lease. */
+  selfFenceMs: z.number().int().min(1000).max(3_600_000).default(30_000),
+  /** The control plane waits this much longer before it trusts that a silent node did. */
+  fenceMarginMs: z.number().int().min(0).max(600_000).default(5_000),
   logLinesPerInstance: z.number().int().min(10).default(2_000),
   metricsRetentionMs: z.number().int().positive().default(3_600_000),
   scheduler: z
@@ -86,6 +98,15 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     apiTokens: createApiTokenService({ db, hot, clock }),
   }
   const ports = { min: config.hostPortMin, max: config.hostPortMax }
+  const commandQueue = createCommandQueue({ db, bus, clock })
+  const moveStore = createMoveStore({ db, bus })
+  const moves = createMoveService({ db, hot, bus, store: moveStore })
+  const moveSteps = createMoveSteps({
+    world: createMoveWorld({ db, hot, pool: database.pool, bus, ports }),
+    agents: commandQueue.commands,
+    clock,
+    config: { selfFenceMs: config.selfFenceMs, fenceMarginMs: config.fenceMarginMs, nodeLeaseMs: config.nodeLeaseMs },
+  })
 
   // Only the leader schedules; elsewhere placement requests wait in the database.
   let scheduler: Scheduler | null = null
@@ -112,15 +133,19 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     clock,
     schedule,
     log,
+    onNodeLost: createNodeLossHandler({ db, hot, clock, moves }),
     config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
   })
-  const drains = createDrainController({ db, hot, bus, schedule })
+  const drains = createDrainController({ db, hot, bus, clock, schedule, moves })
 
   /** Every control loop the leader runs; a new capability adds its controller here. */
   const controllers: Controller[] = [
     replicas.controller,
     lifecycle.controller,
     drains.controller,
+    createMoveController({ db, hot, bus, clock, store: moveStore, steps: moveSteps }).controller,
+    createVolumeCollector({ db, hot, agents: commandQueue.commands }).controller,
+    { name: 'commands-prune', handle: () => commandQueue.prune(), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]
@@ -198,6 +223,11 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
 
   return {
     ...services,
+    moves,
+    /** What the gateway tells agents about self-fencing. */
+    fencing: { selfFenceMs: config.selfFenceMs },
+    /** Delivery of agent commands (the agent gateway's side of the AgentCommands port). */
+    commands: commandQueue,
     hot,
     replicas,
     startControlLoops,

@@ -5,6 +5,7 @@
  */
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import type { PersistedInstance } from '../state-store'
+import type { HostMount } from '../volumes/store'
 
 export type DriverName = TDesiredInstance['spec']['driver']
 
@@ -75,6 +76,8 @@ export interface StartHooks {
   onPulling?(image: string): void
   /** Pulled; creating and starting now. */
   onPulled?(image: string): void
+  /** Volumes prepared by the agent (volumes/store.ts): host folders and where the instance sees them. */
+  mounts?: readonly HostMount[]
 }
 
 export interface InstanceUsage {
@@ -91,6 +94,8 @@ export interface RuntimeDriver {
   release(instanceId: string): Promise<void>
   /** CPU (millicores, average since the previous call) and memory per handle; absent = unknown. */
   usage(handles: readonly InstanceHandle[]): Promise<Map<InstanceHandle, InstanceUsage>>
+  /** Gets what a start will need ready ahead of time (pulls the image), so a move's start is quick. */
+  prepare?(image: string): Promise<void>
   /** Running instances this node owns that no state file knows about (state files lost). */
   discover?(known: ReadonlySet<string>): Promise<PersistedInstance[]>
   /** Removes everything this node owns whose instance is not in `keep`. */

@@ -24,6 +24,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     backoff,
     onChange: (r) => opts.onChange?.(r),
     onLogs: opts.onLogs,
+    volumes: opts.volumes,
     onForget: (w) => {
       if (workers.get(w.instanceId) === w) workers.delete(w.instanceId)
       w.dispose()
@@ -57,7 +58,12 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
         desired,
         [...workers.values()].map((w) => w.known()),
       )
-      for (const a of actions) {
+      // Stale copies that must not run twice stop before anything here starts.
+      const stopping = actions.filter((a) => a.type === 'stop' || a.type === 'remove' || a.type === 'restart')
+      const fenced = stopping.map((a) => workers.get(a.instanceId)).filter((w): w is Worker => !!w?.fenceRecord)
+      const ordered = [...stopping, ...actions.filter((a) => !stopping.some((x) => x === a))]
+      let gate: Promise<unknown> | null = null
+      for (const a of ordered) {
         let w = workers.get(a.instanceId)
         if (!w) {
           if (a.type === 'stop' || a.type === 'remove') continue
@@ -65,6 +71,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
           workers.set(a.instanceId, w)
         }
         if (a.type !== 'leave') opts.logger.info({ instanceId: a.instanceId }, `reconcile: ${a.type}${'reason' in a ? ` (${a.reason})` : ''}`)
+        if (a.type === 'start' && fenced.length) w.holdStart((gate ??= Promise.all(fenced.map((f) => f.whenIdle()))))
         w.apply(a)
       }
       if (!swept) {
@@ -120,5 +127,18 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
       workers.clear()
     },
     flush: () => opts.store.flush(),
+    poke() {
+      for (const w of workers.values()) w.poke()
+    },
+    mountedVolumes: () => new Set([...workers.values()].flatMap((w) => w.mountedVolumeIds)),
+    async fenceStale(stale) {
+      await Promise.all(
+        [...workers.values()].map(async (w) => {
+          const f = w.fenceRecord
+          const why = f && (await stale(f))
+          if (why) await w.fenceOff(why)
+        }),
+      )
+    },
   }
 }

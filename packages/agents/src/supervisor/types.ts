@@ -4,6 +4,7 @@ import type { TDesiredInstance, TInstanceReport, TLogs } from '@alveary/core/pro
 import type { Action } from '../reconciler'
 import type { DriverName, RuntimeDriver } from '../runtime/types'
 import type { PersistedInstance, StateStore } from '../state-store'
+import type { InstanceVolumes } from '../volumes/instance-volumes'
 import type { RestartBackoff } from './restart-policy'
 
 export type LogEntry = TLogs['entries'][number]
@@ -23,6 +24,8 @@ export interface SupervisorOptions {
   onChange?: (report: TInstanceReport) => void
   /** Instance output; without it, output is not followed at all. */
   onLogs?: (entries: LogEntry[]) => void
+  /** Volumes and self-fencing around each run; without it, instances run without mounts or watchdogs. */
+  volumes?: InstanceVolumes
 }
 
 export interface Supervisor {
@@ -46,4 +49,10 @@ export interface Supervisor {
   detach(): void
   /** Resolves once all state files are written. */
   flush(): Promise<void>
+  /** Starts waiting for the lease look again (it was renewed). */
+  poke(): void
+  /** Volumes mounted by instances running or starting here. */
+  mountedVolumes(): ReadonlySet<string>
+  /** Stops, before anything else, every running instance whose fence `stale` says is stale. */
+  fenceStale(stale: (fence: NonNullable<PersistedInstance['fence']>) => Promise<string | null>): Promise<void>
 }

@@ -8,6 +8,7 @@ import type { Action, KnownInstance } from '../reconciler'
 import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type LogFollower, type RuntimeDriver } from '../runtime/types'
 import type { PersistedInstance, StateStore } from '../state-store'
 import { restartDelay, wantsRestart, type RestartBackoff } from './restart-policy'
+import type { InstanceVolumes } from '../volumes/instance-volumes'
 import type { LogEntry, SupervisorOptions } from './types'
 
 const MAX_MESSAGE = 2000
@@ -21,6 +22,7 @@ export interface WorkerDeps {
   onChange: (report: TInstanceReport) => void
   onLogs?: (entries: LogEntry[]) => void
   onForget: (w: Worker) => void
+  volumes?: InstanceVolumes
 }
 
 const driverMissing = (d: DriverName) => `the ${d} driver is not available on this node`
@@ -63,6 +65,10 @@ export class Worker {
   private failStreak = 0
   private restartTimer: NodeJS.Timeout | null = null
   private restartDue = false
+
+  // --- fencing: what the watchdog of the current run watches; a start waits for stale copies to stop
+  private fence: PersistedInstance['fence'] = null
+  private startGate: Promise<unknown> | null = null
 
   // --- the convergence loop
   private looping = false
@@ -133,6 +139,7 @@ export class Worker {
       return
     }
     if (proc) {
+      this.fence = rec.fence
       this.attach(proc, rec.specHash, rec.stopGraceSeconds, Date.parse(rec.startedAt ?? '') || Date.now(), rec.logCursor)
       this.state = 'running'
       this.pid = proc.pid
@@ -140,6 +147,7 @@ export class Worker {
       this.log.info({ pid: proc.pid, driver: proc.driver, id: proc.id }, 'adopted running instance')
       // Records found by label (no state file) are written now.
       this.persist()
+      await this.deps.volumes?.adopted(this.instanceId, proc, rec.fence).catch((err) => this.log.warn({ err }, 'cannot start the watchdog'))
     } else if (wasRunning) {
       this.state = 'exited'
       this.exitCode = null
@@ -175,6 +183,35 @@ export class Worker {
       }
     }
     this.kick()
+  }
+
+  /** Stops the instance now, before anything else happens (it holds a stale fence). */
+  async fenceOff(reason: string): Promise<void> {
+    if (!this.proc) return
+    this.target = 'stopped'
+    this.stopReason = reason
+    await this.stopProcess(reason)
+    this.stopReason = null
+  }
+
+  /** Holds starts until `gate` settles (stale copies of other instances stopping first). */
+  holdStart(gate: Promise<unknown>): void {
+    this.startGate = gate
+  }
+
+  /** Something a waiting start depended on changed (the lease was renewed): look again. */
+  poke(): void {
+    if (!this.proc && this.target === 'running') this.kick()
+  }
+
+  /** What the watchdog of the running instance watches; null when nothing runs or it needs no fencing. */
+  get fenceRecord(): PersistedInstance['fence'] {
+    return this.proc ? this.fence : null
+  }
+
+  /** Volumes this instance mounts while it runs or is about to. */
+  get mountedVolumeIds(): string[] {
+    return this.proc || this.target === 'running' ? (this.desired?.mounts.map((m) => m.volumeId) ?? []) : []
   }
 
   /** For a stopping agent: stop the process but keep the state file, unlike removal. */
@@ -278,8 +315,7 @@ export class Worker {
       this.restarts += 1
     }
     this.pendingExit = null
-    await this.startProcess(desired)
-    return true
+    return this.startProcess(desired)
   }
 
   private scheduleRestart(): void {
@@ -300,9 +336,15 @@ export class Worker {
     this.restartDue = false
   }
 
-  private async startProcess(desired: TDesiredInstance): Promise<void> {
+  /** Starts the instance; false when it may not start yet (it waits for the lease). */
+  private async startProcess(desired: TDesiredInstance): Promise<boolean> {
     this.cancelRestart()
     const hash = this.hash
+    if (this.startGate) {
+      await this.startGate
+      this.startGate = null
+      if (this.target !== 'running' || this.hash !== hash) return true
+    }
     this.set('starting', { pid: null, exitCode: null, message: null })
     // The previous run's last lines are read before the next run writes any.
     await this.logsDrained
@@ -311,7 +353,15 @@ export class Worker {
     let proc: InstanceHandle
     try {
       if (!driver) throw new SpawnError(driverMissing(desired.spec.driver), true)
+      const prepared = this.deps.volumes ? await this.deps.volumes.prepare(desired) : { ok: true as const, mounts: [], fence: null }
+      if (!prepared.ok && 'wait' in prepared) {
+        this.set('pending', { message: prepared.wait })
+        return false
+      }
+      if (!prepared.ok) throw new SpawnError(prepared.refuse, true)
+      this.fence = prepared.fence
       proc = await driver.start(desired, {
+        mounts: prepared.mounts,
         onPulling: (image) => {
           this.log.info({ image }, 'pulling image')
           this.set('pulling', { message: `pulling image "${image}"` })
@@ -326,8 +376,9 @@ export class Worker {
       this.set('failed', { pid: null, exitCode: null, message })
       this.log.warn({ command: desired.spec.command, image: desired.spec.image }, `start failed: ${message}`)
       this.persist()
-      return
+      return true
     }
+    await this.deps.volumes?.started(this.instanceId, proc, this.fence).catch((err) => this.log.error({ err }, 'cannot start the watchdog'))
     this.attach(proc, hash, desired.spec.stopGraceSeconds, Date.now(), null)
     this.runGeneration = desired.generation
     this.startedAt = new Date().toISOString()
@@ -336,6 +387,7 @@ export class Worker {
     // Even if the agent detached meanwhile: an unrecorded process could never be re-adopted.
     this.persist()
     if (this.disposed) proc.detach()
+    return true
   }
 
   private attach(proc: InstanceHandle, hash: string, graceSeconds: number, startedMs: number, cursor: LogCursor | null): void {
@@ -382,6 +434,10 @@ export class Worker {
     this.log.warn({ exitCode: info.exitCode, signal: info.signal }, `instance ${info.message}`)
     this.persist()
     this.kick()
+    // Killed by its watchdog: say so.
+    void this.deps.volumes?.fencedReason(this.instanceId).then((why) => {
+      if (why && this.state === 'exited' && !this.proc) this.set('exited', { message: `${info.message}: stopped by its watchdog, ${why}` })
+    })
   }
 
   private async stopProcess(reason: string): Promise<void> {
@@ -392,6 +448,7 @@ export class Worker {
     this.set('stopping', { message: reason })
     this.log.info({ pid: proc.pid, graceSeconds: this.procGraceSeconds }, `stopping: ${reason}`)
     const info = await proc.stop(this.procGraceSeconds)
+    await this.deps.volumes?.stopped(this.instanceId).catch((err) => this.log.warn({ err }, 'cannot stop the watchdog'))
     await this.drainLogs()
     this.stoppingProc = null
     this.proc = null
@@ -434,6 +491,7 @@ export class Worker {
       message: truncate(this.message),
       stopGraceSeconds: running ? this.procGraceSeconds : (this.desired?.spec.stopGraceSeconds ?? this.procGraceSeconds),
       logCursor: cursor,
+      fence: running ? this.fence : null,
     })
   }
 }

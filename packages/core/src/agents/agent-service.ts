@@ -1,7 +1,7 @@
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import { hashToken, newToken } from '../auth/secrets'
-import type { TDesired, TDesiredInstance, THello, TInstanceReport } from '../protocol'
+import type { TDesired, TDesiredInstance, THello, TInstanceReport, TMount, TVolumeUsage } from '../protocol'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
@@ -42,6 +42,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
         agentVersion: info.agentVersion,
         portMin: info.portRange?.min ?? null,
         portMax: info.portRange?.max ?? null,
+        capabilities: info.capabilities ?? {},
       }
       let nodeId: string
       let credential: string | undefined
@@ -110,10 +111,21 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
         }
       }
       await hot.reportStatuses(rows)
+      // Running again where it waited (a lost node that returned): nothing to explain any more.
+      const running = rows.filter((r) => r.state === 'running').map((r) => r.instanceId)
+      if (running.length) await db.instance.updateMany({ where: { id: { in: running }, nodeId, pendingReason: { not: null } }, data: { pendingReason: null } })
       for (const t of tenants) bus.publish({ kind: 'tenant', tenantId: t, what: 'instances' })
       if (rows.length) bus.publish({ kind: 'fleet', what: 'instances', nodeId })
       // A stopped instance may let its app finish scaling down or deleting.
       for (const a of apps) bus.publish({ kind: 'app', appId: a })
+    },
+
+    /** Space used by the volumes this node holds. */
+    async volumeUsage(nodeId: string, usage: TVolumeUsage['volumes']): Promise<void> {
+      const known = await db.volume.findMany({ where: { id: { in: usage.map((u) => u.volumeId) }, nodeId }, select: { id: true, tenantId: true } })
+      const mine = new Set(known.map((v) => v.id))
+      await hot.recordVolumeUsage(nodeId, usage.filter((u) => mine.has(u.volumeId)))
+      for (const t of new Set(known.map((v) => v.tenantId))) bus.publish({ kind: 'tenant', tenantId: t, what: 'instances' })
     },
 
     async desiredFor(nodeId: string): Promise<TDesired> {
@@ -128,24 +140,42 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
           appId: true,
           ordinal: true,
           desiredState: true,
+          paused: true,
           generation: true,
           hostPorts: true,
           app: {
-            select: { name: true, driver: true, image: true, command: true, args: true, env: true, ports: true, cpuMillis: true, memoryMb: true, restartPolicy: true, stopGraceSeconds: true },
+            select: { name: true, driver: true, image: true, command: true, args: true, env: true, ports: true, cpuMillis: true, memoryMb: true, restartPolicy: true, stopGraceSeconds: true, volumes: true, stopAfterDisconnect: true },
           },
         },
       })
+      // Only attachments to this node: an instance whose volume is attached elsewhere gets no mount (and does not start).
+      const volumes = await db.volume.findMany({
+        where: { nodeId, attachedInstanceId: { in: instances.filter((i) => (i.app.volumes as unknown[]).length).map((i) => i.id) } },
+        orderBy: { name: 'asc' },
+        select: { id: true, name: true, driver: true, sizeMb: true, mountPath: true, epoch: true, attachedInstanceId: true },
+      })
+      const mountsOf = new Map<string, TMount[]>()
+      for (const v of volumes) {
+        const list = mountsOf.get(v.attachedInstanceId!) ?? []
+        list.push({ volumeId: v.id, name: v.name, driver: v.driver, path: v.mountPath, sizeMb: v.sizeMb, epoch: v.epoch })
+        mountsOf.set(v.attachedInstanceId!, list)
+      }
       return {
         type: 'desired',
         generation: node.desiredGeneration,
-        instances: instances.map((i): TDesiredInstance => {
-          return {
+        instances: instances.flatMap((i): TDesiredInstance[] => {
+          const mounts = mountsOf.get(i.id) ?? []
+          const declared = (i.app.volumes as unknown[]).length
+          // Attached elsewhere (a move in flight, or not attached yet): never run without its data.
+          if (mounts.length < declared && i.desiredState === 'running' && !i.paused) return []
+          return [{
             instanceId: i.id,
             tenantId: i.tenantId,
             appId: i.appId,
             appName: i.app.name,
             ordinal: i.ordinal,
-            desiredState: i.desiredState,
+            // A move holds it stopped between stopping the source and moving the fence.
+            desiredState: i.paused ? 'stopped' : i.desiredState,
             generation: i.generation,
             spec: {
               driver: i.app.driver,
@@ -159,7 +189,9 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
               restartPolicy: i.app.restartPolicy,
               stopGraceSeconds: i.app.stopGraceSeconds,
             },
-          }
+            mounts,
+            fence: { stopAfterDisconnect: declared > 0 || i.app.stopAfterDisconnect },
+          }]
         }),
       }
     },

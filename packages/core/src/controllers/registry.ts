@@ -12,11 +12,13 @@ export interface Controller {
   name: string
   /** Handles one key; `id` is undefined for a singleton. */
   handle(id: string | undefined): Promise<void>
-  /** What a change on the bus makes due (null: nothing). */
-  onChange?(c: TChange): { id?: string; priority: Priority } | null
+  /** What a change on the bus makes due (null: nothing; a list: several keys). */
+  onChange?(c: TChange): Due | Due[] | null
   /** A periodic resync: every `everyMs`, enqueue what `ids()` lists (`[undefined]` for a singleton tick). */
   periodic?: { everyMs: number; priority: Priority; ids(): Promise<(string | undefined)[]> | (string | undefined)[] }
 }
+
+type Due = { id?: string; priority: Priority }
 
 const keyOf = (name: string, id: string | undefined) => (id === undefined ? name : `${name}:${id}`)
 
@@ -47,7 +49,7 @@ export function runControllers(opts: {
   const unsubscribe = opts.bus.subscribe((change) => {
     for (const c of opts.controllers) {
       const due = c.onChange?.(change)
-      if (due) queue.add(keyOf(c.name, due.id), due.priority)
+      for (const d of Array.isArray(due) ? due : due ? [due] : []) queue.add(keyOf(c.name, d.id), d.priority)
     }
   })
   const timers = opts.controllers.flatMap((c) => {

@@ -79,15 +79,15 @@ export interface SagaStore<M> {
 /** Infrastructure errors (database, network) retry through the work queue; after this many a step fails. */
 export const MAX_STEP_ATTEMPTS = 8
 
-export type AdvanceResult = 'waiting' | 'succeeded' | 'failed' | 'gone'
+/** succeeded / failed: this call finished the move; finished: it was finished before (or is gone). */
+export type AdvanceResult = 'waiting' | 'succeeded' | 'failed' | 'finished'
 
 const undoable: ReadonlySet<StepState> = new Set(['running', 'done', 'failed', 'compensating'])
 
 export async function advanceMove<M>(moveId: string, deps: { store: SagaStore<M>; steps: readonly Step<M>[]; clock: Clock }): Promise<AdvanceResult> {
   const { store, steps, clock } = deps
   const loaded = await store.load(moveId)
-  if (!loaded) return 'gone'
-  if (loaded.state === 'succeeded' || loaded.state === 'failed') return loaded.state
+  if (!loaded || loaded.state === 'succeeded' || loaded.state === 'failed') return 'finished'
   const rows = new Map(loaded.steps.map((r) => [r.name, r]))
   const ctxFor = (row: StepRow): StepContext<M> => ({
     move: loaded.record,

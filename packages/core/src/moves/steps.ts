@@ -72,7 +72,7 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
       secret = randomBytes(32).toString('base64url')
       await ctx.save({ secret })
     }
-    const rcv = await command(ctx, `${prefix}receive`, to.id, { kind: 'receive-volumes', volumes, from: from.address, secret })
+    const rcv = await command(ctx, `${prefix}receive`, to.id, { kind: 'receive-volumes', volumes, secret })
     if (rcv.state === 'failed') return { kind: 'fail', error: `${to.name} cannot receive the volume: ${rcv.error}` }
     if (rcv.state === 'pending') return { kind: 'wait', detail: `opening a copy session on ${to.name}` }
     const port = rcv.result.port

@@ -53,8 +53,8 @@ const ZHost = z.string().min(1).max(255)
 export const ZAgentCommand = z.discriminatedUnion('kind', [
   /** Target of a move: create the volumes' folders (empty) and pull the image, so the start is quick. */
   z.object({ kind: z.literal('prepare-instance'), driver: z.enum(['process', 'docker']), image: z.string().max(255).nullable(), volumes: z.array(ZVolumeRef).max(16) }),
-  /** Target: accept a copy of these volumes from `from` with `secret`; answers the port to send to. */
-  z.object({ kind: z.literal('receive-volumes'), volumes: ZVolumeRefs, from: ZHost, secret: ZSecret }),
+  /** Target: accept a copy of these volumes from a peer that knows `secret`; answers the port to send to. */
+  z.object({ kind: z.literal('receive-volumes'), volumes: ZVolumeRefs, secret: ZSecret }),
   /** Source: copy these volumes to a peer that is receiving them (a delta when it already has a copy). */
   z.object({ kind: z.literal('send-volumes'), volumes: ZVolumeRefs, to: z.object({ address: ZHost, port: z.number().int().min(1).max(65535) }), secret: ZSecret, final: z.boolean() }),
   /** Target: stop receiving. */

@@ -1,4 +1,6 @@
 import type pg from 'pg'
+import { attachVolumes } from '../volumes/attach'
+import { CAPACITY_HOLDERS } from './load'
 import type { PlacementRequest, PortRange } from './types'
 
 export interface Planned {
@@ -23,7 +25,7 @@ export interface ApplyResult {
   allocations: Map<string, Allocation>
 }
 
-function freePorts(used: Set<number>, count: number, range: PortRange): number[] | null {
+export function freePorts(used: Set<number>, count: number, range: PortRange): number[] | null {
   const out: number[] = []
   for (let p = range.min; p <= range.max && out.length < count; p++) if (!used.has(p)) out.push(p)
   return out.length === count ? out : null
@@ -50,12 +52,12 @@ export async function applyPlan(pool: pg.Pool, plan: readonly Planned[], range: 
     )
     const allocs = await client.query<{ nodeId: string; appId: string; n: number; cpu: number; mem: number }>(
         `SELECT "nodeId", "appId", count(*)::int AS n, sum("cpuMillis")::int AS cpu, sum("memoryMb")::int AS mem
-         FROM "Instance" WHERE "nodeId" = ANY($1::uuid[]) AND "releasedAt" IS NULL GROUP BY 1, 2`,
+         FROM ${CAPACITY_HOLDERS} AS h WHERE "nodeId" = ANY($1::uuid[]) GROUP BY 1, 2`,
       [nodeIds],
     )
     const ports = await client.query<{ nodeId: string; ports: number[] }>(
-        `SELECT "nodeId", array_agg(p) AS ports FROM "Instance", unnest("hostPorts") AS p
-         WHERE "nodeId" = ANY($1::uuid[]) AND "releasedAt" IS NULL GROUP BY 1`,
+        `SELECT "nodeId", array_agg(p) AS ports FROM ${CAPACITY_HOLDERS} AS h, unnest("hostPorts") AS p
+         WHERE "nodeId" = ANY($1::uuid[]) GROUP BY 1`,
       [nodeIds],
     )
     const capacity = new Map(caps.rows.map((r) => [r.id, r]))
@@ -111,6 +113,7 @@ export async function applyPlan(pool: pg.Pool, plan: readonly Planned[], range: 
           result.gone.push(a.p.req.instanceId)
         }
       }
+      await attachVolumes(client, result.placed.map((p) => p.instanceId))
       const touched = [...new Set(result.placed.map((p) => p.nodeId))]
       if (touched.length) await client.query('UPDATE "Node" SET "desiredGeneration" = "desiredGeneration" + 1 WHERE id = ANY($1::uuid[])', [touched])
     }

@@ -7,7 +7,15 @@ export const filters: readonly { name: string; run: Filter }[] = [
   { name: 'ready', run: (n) => (n.ready ? null : 'node not ready') },
   { name: 'schedulable', run: (n) => (n.schedulable ? null : 'node cordoned or draining') },
   { name: 'tenant', run: (n, r) => (n.dedicatedTenantId && n.dedicatedTenantId !== r.tenantId ? 'dedicated to another tenant' : null) },
+  { name: 'volume-data', run: (n, r) => (r.volumes?.pinnedNodeId && r.volumes.pinnedNodeId !== n.id ? 'its local volume lives on another node' : null) },
   { name: 'driver', run: (n, r) => (n.drivers.has(r.driver) ? null : `no ${r.driver} driver`) },
+  {
+    name: 'volumes',
+    run: (n, r) => {
+      for (const d of r.volumes?.drivers ?? []) if (!n.volumeDrivers?.has(d)) return `no ${d} volumes`
+      return null
+    },
+  },
   {
     name: 'selector',
     run: (n, r) => {

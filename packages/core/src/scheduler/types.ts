@@ -7,6 +7,8 @@ export interface SchedNode {
   schedulable: boolean
   dedicatedTenantId: string | null
   drivers: ReadonlySet<string>
+  /** Volume drivers the node offers (local, shared). */
+  volumeDrivers?: ReadonlySet<string>
   labels: Readonly<Record<string, string>>
   cpuCapacity: number
   memoryCapacity: number
@@ -36,6 +38,8 @@ export interface PlacementRequest {
   spread: SpreadMode
   strategy: Strategy
   priority: number
+  /** Volume drivers the instance mounts, and the node holding its local volumes' data (if any). */
+  volumes?: { drivers: readonly string[]; pinnedNodeId: string | null }
 }
 
 export interface PortRange {

@@ -5,7 +5,7 @@ import { CoreError } from '../errors'
 import type { Prisma } from '../generated/prisma/client'
 import { ZObservedState } from '../protocol'
 import type { TCreateAppInput } from '../schemas/app'
-import { ZAppSpec, ZDriver, ZRestartPolicy } from '../schemas/app'
+import { ZAppSpec, ZDriver, ZRestartPolicy, ZVolumeSpec, type TVolumeSpec } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
 import type { HotStore } from '../store/hot-store'
@@ -27,6 +27,12 @@ export const ZInstance = z.object({
   pendingReason: z.string().nullable(),
   generation: z.number(),
   observedGeneration: z.number(),
+  /** A move in progress: the step it is at. */
+  moving: z.object({ moveId: z.string(), step: z.string(), state: z.enum(['running', 'compensating']) }).nullable(),
+  /** Its volumes (one per volume of the app), with the space used as last measured. */
+  volumes: z.array(
+    z.object({ id: z.string(), name: z.string(), driver: z.enum(['local', 'shared']), sizeMb: z.number(), usedBytes: z.number().nullable(), epoch: z.number(), node: z.string().nullable() }),
+  ),
 })
 export type TInstance = z.infer<typeof ZInstance>
 
@@ -62,6 +68,8 @@ export const ZAppDetail = ZAppSummary.extend({
     placementStrategy: z.enum(['spread', 'binpack']).nullable(),
     priorityClass: z.enum(['low', 'normal', 'high', 'critical']),
     maxUnavailable: z.number(),
+    volumes: z.array(ZVolumeSpec),
+    stopAfterDisconnect: z.boolean(),
   }),
   instances: z.array(ZInstance),
 })
@@ -87,6 +95,8 @@ const appSelect = {
   placementStrategy: true,
   priorityClass: true,
   maxUnavailable: true,
+  volumes: true,
+  stopAfterDisconnect: true,
   generation: true,
   deletedAt: true,
   createdAt: true,
@@ -100,6 +110,7 @@ const instanceSelect = {
   hostPorts: true,
   pendingReason: true,
   generation: true,
+  appId: true,
   node: { select: { id: true, name: true, address: true } },
 } satisfies Prisma.InstanceSelect
 
@@ -107,8 +118,8 @@ type InstanceRow = Prisma.InstanceGetPayload<{ select: typeof instanceSelect }>
 type AppRow = Prisma.AppGetPayload<{ select: typeof appSelect }>
 type StatusRow = Awaited<ReturnType<HotStore['statusesOf']>> extends Map<string, infer S> ? S : never
 
-/** Joins an instance (desired store) with its last reported status (hot store). */
-export function toInstance(i: InstanceRow, portNames: string[], status: StatusRow | undefined): TInstance {
+/** Joins an instance (desired store) with its last reported status (hot store), its move and volumes. */
+export function toInstance(i: InstanceRow, portNames: string[], status: StatusRow | undefined, extra: Pick<TInstance, 'moving' | 'volumes'>): TInstance {
   const hostPorts = Object.fromEntries(i.hostPorts.map((p, k) => [portNames[k] ?? `port${k}`, p]))
   const first = i.hostPorts[0]
   // A status reported for an earlier placement of this instance is not about this one.
@@ -128,6 +139,7 @@ export function toInstance(i: InstanceRow, portNames: string[], status: StatusRo
     pendingReason: i.pendingReason,
     generation: i.generation,
     observedGeneration: s?.generation ?? 0,
+    ...extra,
   }
 }
 
@@ -193,7 +205,21 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
       const rows = await db.instance.findMany({ where: { appId }, orderBy: [{ ordinal: 'asc' }, { createdAt: 'asc' }], select: instanceSelect })
       const statuses = await hot.statusesOf(rows.map((r) => r.id))
       const portNames = (app.ports as { name: string }[]).map((p) => p.name)
-      const instances = rows.map((r) => toInstance(r, portNames, statuses.get(r.id)))
+      const [moves, volumes] = await Promise.all([
+        db.move.findMany({ where: { instanceId: { in: rows.map((r) => r.id) }, state: { in: ['running', 'compensating'] } }, select: { id: true, instanceId: true, step: true, state: true } }),
+        db.volume.findMany({ where: { appId }, orderBy: { name: 'asc' }, select: { id: true, name: true, ordinal: true, driver: true, sizeMb: true, epoch: true, nodeId: true } }),
+      ])
+      const usage = await hot.volumeUsage(volumes.map((v) => v.id))
+      const nodeNames = new Map((await db.node.findMany({ where: { id: { in: volumes.flatMap((v) => (v.nodeId ? [v.nodeId] : [])) } }, select: { id: true, name: true } })).map((n) => [n.id, n.name]))
+      const instances = rows.map((r) => {
+        const m = moves.find((x) => x.instanceId === r.id)
+        return toInstance(r, portNames, statuses.get(r.id), {
+          moving: m ? { moveId: m.id, step: m.step, state: m.state as 'running' | 'compensating' } : null,
+          volumes: volumes
+            .filter((v) => v.ordinal === r.ordinal)
+            .map((v) => ({ id: v.id, name: v.name, driver: v.driver, sizeMb: v.sizeMb, epoch: v.epoch, usedBytes: usage.has(v.id) ? Number(usage.get(v.id)!.usedBytes) : null, node: v.nodeId ? (nodeNames.get(v.nodeId) ?? null) : null })),
+        })
+      })
       return {
         ...toSummary(app, instances.filter((i) => i.desiredState === 'running' && i.state === 'running').length),
         spec: {
@@ -212,6 +238,8 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
           placementStrategy: app.placementStrategy,
           priorityClass: app.priorityClass,
           maxUnavailable: app.maxUnavailable,
+          volumes: app.volumes as TVolumeSpec[],
+          stopAfterDisconnect: app.stopAfterDisconnect,
         },
         instances,
       }
@@ -249,6 +277,8 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
             placementStrategy: spec.placementStrategy,
             priorityClass: spec.priorityClass,
             maxUnavailable: spec.maxUnavailable,
+            volumes: spec.volumes,
+            stopAfterDisconnect: spec.stopAfterDisconnect,
           },
           select: appSelect,
         })

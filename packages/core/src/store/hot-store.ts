@@ -127,6 +127,18 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onN
       new Map((await hot.instanceStatus.findMany({ where: { instanceId: { in: instanceIds } } })).map((s) => [s.instanceId, s])),
     forgetStatuses: (instanceIds: string[]) => hot.instanceStatus.deleteMany({ where: { instanceId: { in: instanceIds } } }),
 
+    async recordVolumeUsage(nodeId: string, usage: { volumeId: string; usedBytes: number }[]) {
+      if (!usage.length) return
+      const at = clock.now()
+      await hotPool.query(
+        `INSERT INTO hot."VolumeStatus" ("volumeId", "nodeId", "usedBytes", "measuredAt") SELECT v.id, $2::uuid, v.used, $3 FROM unnest($1::uuid[], $4::bigint[]) AS v(id, used)
+         ON CONFLICT ("volumeId") DO UPDATE SET "nodeId" = EXCLUDED."nodeId", "usedBytes" = EXCLUDED."usedBytes", "measuredAt" = EXCLUDED."measuredAt"`,
+        [usage.map((u) => u.volumeId), nodeId, at.toISOString(), usage.map((u) => u.usedBytes)],
+      )
+    },
+    forgetVolumeUsage: (volumeIds: string[]) => hot.volumeStatus.deleteMany({ where: { volumeId: { in: volumeIds } } }),
+    volumeUsage: async (volumeIds: string[]) => new Map((await hot.volumeStatus.findMany({ where: { volumeId: { in: volumeIds } } })).map((v) => [v.volumeId, v])),
+
     recordEvent: (e: NewEvent) => hot.event.create({ data: { ...e, data: e.data ?? {} }, select: { id: true } }),
     listEvents: (tenantId: string, opts: { limit: number; beforeId?: string }) =>
       hot.event.findMany({

@@ -2,6 +2,7 @@
 import type Docker from 'dockerode'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { specHash } from '../../reconciler'
+import { volumeEnvName, type HostMount } from '../../volumes/store'
 import { portEnvName } from '../process/env'
 
 export const LABELS = {
@@ -28,7 +29,7 @@ export function publishHostIp(engine: 'docker' | 'podman'): string {
 }
 
 /** Everything the container gets from the spec; pure, for tests. */
-export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0'): Docker.ContainerCreateOptions {
+export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0', mounts: readonly HostMount[] = []): Docker.ContainerCreateOptions {
   const { spec } = instance
   const ports = spec.ports.map((p) => ({ name: p.name, host: p.hostPort, container: p.containerPort ?? p.hostPort }))
   // Inside the container the app listens on the container ports.
@@ -40,6 +41,7 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
   env.ALVEARY_APP = instance.appName
   env.ALVEARY_TENANT_ID = instance.tenantId
   env.ALVEARY_ORDINAL = String(instance.ordinal)
+  for (const m of mounts) env[volumeEnvName(m.name)] = m.path
 
   const exposed: Record<string, object> = {}
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {}
@@ -69,6 +71,8 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
     Tty: false,
     HostConfig: {
       PortBindings: bindings,
+      // Volumes: the agent's folders (local, or on shared storage), never paths from tenant input.
+      ...(mounts.length && { Binds: mounts.map((m) => `${m.hostPath}:${m.path}:rw`) }),
       NanoCpus: spec.cpuMillis * 1_000_000,
       Memory: spec.memoryMb * 1024 * 1024,
       // An init as PID 1 forwards SIGTERM (busybox or a shell as PID 1 would ignore it) and reaps zombies.

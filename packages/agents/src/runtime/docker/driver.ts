@@ -56,7 +56,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     const image = instance.spec.image
     if (!image) throw new SpawnError('the docker driver needs an image, and the spec has none', true)
     await ensureImage(image, hooks)
-    const config = containerConfig(instance, nodeName, hostIp)
+    const config = containerConfig(instance, nodeName, hostIp, hooks?.mounts)
     // A container of an earlier run (exited, or left by a crashed agent) holds the name.
     await removeByName(instance.instanceId).catch((err) => log.warn({ err: daemonMessage(err) }, 'cannot remove the previous container'))
     let container: Docker.Container
@@ -114,6 +114,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     name: 'docker',
     start,
     adopt,
+    prepare: (image) => ensureImage(image),
     async release(instanceId) {
       try {
         await removeByName(instanceId)

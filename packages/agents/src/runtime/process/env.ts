@@ -1,5 +1,6 @@
 /** The environment of an instance's process: the platform's variables and nothing else of the agent's. */
 import type { TDesiredInstance } from '@alveary/core/protocol'
+import { volumeEnvName, type HostMount } from '../../volumes/store'
 
 /** Env var suffix for a port name: `admin-ui` -> `ADMIN_UI`. */
 export function portEnvName(name: string): string {
@@ -7,7 +8,7 @@ export function portEnvName(name: string): string {
 }
 
 /** The child's whole environment: nothing else of the agent's env leaks into tenants' processes. */
-export function buildEnv(instance: TDesiredInstance, baseEnv: Record<string, string>): Record<string, string> {
+export function buildEnv(instance: TDesiredInstance, baseEnv: Record<string, string>, mounts: readonly HostMount[] = []): Record<string, string> {
   const env: Record<string, string> = { ...baseEnv, ...instance.spec.env }
   const [first] = instance.spec.ports
   if (first) env.PORT = String(first.hostPort)
@@ -16,6 +17,8 @@ export function buildEnv(instance: TDesiredInstance, baseEnv: Record<string, str
   env.ALVEARY_APP = instance.appName
   env.ALVEARY_TENANT_ID = instance.tenantId
   env.ALVEARY_ORDINAL = String(instance.ordinal)
+  // Without a mount namespace the volume is found where it is on the host.
+  for (const m of mounts) env[volumeEnvName(m.name)] = m.hostPath
   return env
 }
 

@@ -20,11 +20,14 @@ ADD COLUMN     "volumes" JSONB NOT NULL DEFAULT '[]';
 -- AlterTable
 ALTER TABLE "Instance" ADD COLUMN     "paused" BOOLEAN NOT NULL DEFAULT false;
 
+-- AlterTable
+ALTER TABLE "Node" ADD COLUMN     "capabilities" JSONB NOT NULL DEFAULT '{}';
+
 -- CreateTable
 CREATE TABLE "Volume" (
     "id" UUID NOT NULL,
     "tenantId" UUID NOT NULL,
-    "appId" UUID NOT NULL,
+    "appId" UUID,
     "name" TEXT NOT NULL,
     "ordinal" INTEGER NOT NULL,
     "driver" "VolumeDriver" NOT NULL,
@@ -148,7 +151,7 @@ CREATE UNIQUE INDEX "MoveStep_moveId_index_key" ON "MoveStep"("moveId", "index")
 CREATE INDEX "AgentCommand_nodeId_state_idx" ON "AgentCommand"("nodeId", "state");
 
 -- AddForeignKey
-ALTER TABLE "Volume" ADD CONSTRAINT "Volume_appId_fkey" FOREIGN KEY ("appId") REFERENCES "App"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+ALTER TABLE "Volume" ADD CONSTRAINT "Volume_appId_fkey" FOREIGN KEY ("appId") REFERENCES "App"("id") ON DELETE SET NULL ON UPDATE CASCADE;
 
 -- AddForeignKey
 ALTER TABLE "MoveStep" ADD CONSTRAINT "MoveStep_moveId_fkey" FOREIGN KEY ("moveId") REFERENCES "Move"("id") ON DELETE CASCADE ON UPDATE CASCADE;
