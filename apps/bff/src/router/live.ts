@@ -13,6 +13,6 @@ export const liveRouter = router({
   }),
   fleet: authedProcedure.subscription(async function* ({ ctx, signal }) {
     requireOperator(ctx.actor)
-    yield* changesOf(ctx.bus, (c) => c.kind === 'fleet' || c.kind === 'tenants', signal)
+    yield* changesOf(ctx.bus, (c) => c.kind === 'fleet' || c.kind === 'tenants' || c.kind === 'move', signal)
   }),
 })

@@ -125,7 +125,9 @@ export function sendVolume(o: {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err = (err + chunk).slice(-4096)))
     child.once('error', (e) => reject(new Error(`cannot run rsync: ${e.message}`)))
     child.once('exit', (code) => {
-      if (code === 0) return resolve({ bytes: parseBytesSent(out) ?? 0 })
+      // 24: files vanished while being sent. Expected in a pre-copy of a live volume (the
+      // final copy, the source stopped, brings the folder to its exact state).
+      if (code === 0 || code === 24) return resolve({ bytes: parseBytesSent(out) ?? 0 })
       const why = err.trim().split('\n').filter(Boolean).slice(-2).join('; ')
       reject(new Error(`rsync exited with code ${code}${why ? `: ${why}` : ''}`))
     })

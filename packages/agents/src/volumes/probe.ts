@@ -7,6 +7,7 @@ import type { TVolumeCapability } from '@alveary/core/protocol'
 import { probeSelfFence } from '../fence/watchdog'
 import { probeRsync } from './copy'
 
+/** Null when the shared storage works; it must exist (a missing mount point is not created: it would be local disk). */
 async function probeShared(dir: string | null): Promise<string | null> {
   if (!dir) return 'no shared storage configured (--shared-volumes)'
   try {
@@ -43,6 +44,7 @@ export async function probeVolumes(o: { sharedDir: string | null; dockerEngine: 
   const fence = probeSelfFence()
   return {
     drivers: shared ? ['local'] : ['local', 'shared'],
+    ...(shared && o.sharedDir && { sharedReason: shared }),
     copy: rsync.ok ? 'rsync' : null,
     ...(!rsync.ok && { copyReason: rsync.reason }),
     selfFence: fence.ok,

@@ -14,6 +14,8 @@ const uuid = z.string().uuid()
 /** What a node offers for volumes (hello `capabilities.volume`). */
 export const ZVolumeCapability = z.object({
   drivers: z.array(ZVolumeDriver).max(2),
+  /** Why `shared` is missing although shared storage was configured. */
+  sharedReason: ZReason.optional(),
   /** How local volumes leave this node; null: they cannot (with the reason). */
   copy: z.enum(['rsync']).nullable(),
   copyReason: ZReason.optional(),

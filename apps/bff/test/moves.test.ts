@@ -1,0 +1,198 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createCluster, type TestCluster } from './cluster'
+import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+
+// Moves between two real agent processes: local volumes copied with rsync, shared volumes
+// re-attached, faults at the copy and at the target, and a drain of stateful apps.
+let bff: TestBff
+let cluster: TestCluster
+let tenantId: string
+type Caller = Awaited<ReturnType<typeof callerFor>>
+let op: Caller
+let dev: Caller
+
+const counterApp = (name: string, driver: 'local' | 'shared', extra: Record<string, unknown> = {}) => ({
+  tenantId,
+  name,
+  replicas: 1,
+  spec: {
+    command: 'node',
+    args: ['examples/counter/server.js'],
+    cpuMillis: 100,
+    memoryMb: 64,
+    stopGraceSeconds: 5,
+    volumes: [{ name: 'data', driver, sizeMb: 64, mountPath: '/data' }],
+    ...extra,
+  },
+})
+
+const nodeId = async (name: string) => (await op.nodes.list()).find((n) => n.name === name)!.id
+const instanceOf = async (appId: string) => (await dev.apps.get({ tenantId, appId })).instances.find((i) => i.desiredState === 'running')!
+const countAt = async (url: string) => ((await (await fetch(url, { signal: AbortSignal.timeout(2000) })).json()) as { count: number; run: string }).count
+
+async function deployRunning(app: ReturnType<typeof counterApp>) {
+  const { id } = await dev.apps.create(app)
+  const inst = await waitFor('the counter running', async () => {
+    const i = await instanceOf(id)
+    return i?.state === 'running' && i.url ? i : null
+  }, 30_000).catch(async (err) => {
+    console.error(JSON.stringify((await dev.apps.get({ tenantId, appId: id })).instances, null, 1))
+    throw err
+  })
+  await waitFor('the counter counting', async () => (await countAt(inst.url!)) > 3)
+  return { appId: id, inst }
+}
+
+async function finished(moveId: string, timeoutMs = 60_000) {
+  return waitFor('the move to finish', async () => {
+    const m = await op.moves.get({ moveId })
+    return m.state === 'succeeded' || m.state === 'failed' ? m : null
+  }, timeoutMs, 100)
+}
+
+beforeAll(async () => {
+  bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: '2000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_SELF_FENCE_MS: '3000', ALVEARY_FENCE_MARGIN_MS: '1000' })
+  op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
+  const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1 })).token
+  tenantId = (await op.tenants.create({ slug: 'moves', name: 'Moves' })).id
+  await op.members.add({ tenantId, email: 'dev@moves.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  dev = await callerFor(bff, 'dev@moves.test', 'dev-password')
+  cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'] })
+  cluster.start('node-a')
+  cluster.start('node-b')
+  await waitFor('two ready nodes with volumes', async () => {
+    const nodes = await op.nodes.list()
+    return nodes.filter((n) => n.state === 'ready').length === 2
+  }, 30_000)
+  // Place the apps of these tests on node-a first: node-b cordoned until each app runs.
+})
+afterAll(async () => {
+  await cluster?.stopAll()
+  await bff?.stop()
+  await bff?.dropDatabase()
+})
+
+describe('moves', { timeout: 120_000 }, () => {
+  it('moves an instance with a local volume: copied with rsync, same data, downtime measured', async () => {
+    const { appId, inst } = await deployRunning(counterApp('local-db', 'local'))
+    const source = inst.node!.name
+    const target = source === 'node-a' ? 'node-b' : 'node-a'
+    const before = await countAt(inst.url!)
+    const move = await op.moves.start({ instanceId: inst.id, targetNodeId: await nodeId(target) })
+    const done = await finished(move.id)
+    expect(done.error).toBeNull()
+    expect(done.state).toBe('succeeded')
+    expect(done.steps.map((s) => `${s.name}:${s.state}`)).toEqual([
+      'reserve:done',
+      'prepare-target:done',
+      'pre-copy:done',
+      'stop-source:done',
+      'final-copy:done',
+      'move-fence:done',
+      'start-target:done',
+      'wait-ready:done',
+      'switch-lb:skipped',
+      'release-source:done',
+    ])
+    expect(done.bytesCopied).toBeGreaterThan(0)
+    expect(done.downtimeMs).toBeGreaterThan(0)
+    expect(done.downtimeMs).toBeLessThan(30_000)
+    const after = await waitFor('running on the target', async () => {
+      const i = await instanceOf(appId)
+      return i.node?.name === target && i.state === 'running' ? i : null
+    })
+    expect(after.id).toBe(inst.id)
+    expect(after.moving).toBeNull()
+    expect(after.volumes[0]!.epoch).toBe(inst.volumes[0]!.epoch + 1)
+    // The count continued from where the source stopped: nothing acknowledged was lost.
+    expect(await waitFor('serving at the target', () => countAt(after.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
+    // The source's copy is gone (release-source discarded it).
+    const sourceCopy = path.join(cluster.dataDir(source), 'volumes', inst.volumes[0]!.id)
+    await expect(readFile(path.join(sourceCopy, 'data', 'count'))).rejects.toThrow()
+  })
+
+  it('moves an instance with a shared volume by re-attaching it: nothing copied', async () => {
+    const { appId, inst } = await deployRunning(counterApp('shared-db', 'shared'))
+    const target = inst.node!.name === 'node-a' ? 'node-b' : 'node-a'
+    const before = await countAt(inst.url!)
+    const move = await op.moves.start({ instanceId: inst.id, targetNodeId: null })
+    const done = await finished(move.id)
+    expect(done.state).toBe('succeeded')
+    expect(done.target?.name).toBe(target)
+    expect(done.steps.find((s) => s.name === 'pre-copy')!.state).toBe('skipped')
+    expect(done.bytesCopied).toBe(0)
+    const after = await instanceOf(appId)
+    expect(after.node?.name).toBe(target)
+    expect(await waitFor('serving at the target', () => countAt(after.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
+  })
+
+  it('a copy that fails leaves the instance serving at the source, untouched', async () => {
+    const { appId, inst } = await deployRunning(counterApp('broken-copy', 'local'))
+    const target = inst.node!.name === 'node-a' ? 'node-b' : 'node-a'
+    // The target cannot hold the copy: a file where the volume's folder must go.
+    await mkdir(path.join(cluster.dataDir(target), 'volumes'), { recursive: true })
+    await writeFile(path.join(cluster.dataDir(target), 'volumes', inst.volumes[0]!.id), 'in the way')
+    let served = 0
+    let failedRequests = 0
+    const prober = setInterval(() => void countAt(inst.url!).then(() => served++, () => failedRequests++), 50)
+    const move = await op.moves.start({ instanceId: inst.id, targetNodeId: await nodeId(target) })
+    const done = await finished(move.id).finally(() => clearInterval(prober))
+    expect(done.state).toBe('failed')
+    expect(done.error).toMatch(/^(prepare-target|pre-copy):/)
+    expect(done.steps.filter((s) => s.state === 'compensated').map((s) => s.name)).toContain('reserve')
+    const still = await instanceOf(appId)
+    expect(still.node?.name).toBe(inst.node!.name)
+    expect(still.volumes[0]!.epoch).toBe(inst.volumes[0]!.epoch)
+    expect(still.state).toBe('running')
+    expect(served).toBeGreaterThan(0)
+    expect(failedRequests).toBe(0)
+  })
+
+  it('a target agent killed during the move: the move fails and the instance runs at the source', async () => {
+    const { appId, inst } = await deployRunning(counterApp('lost-target', 'local', { env: { SHUTDOWN_DELAY_MS: '1500' } }))
+    const target = inst.node!.name === 'node-a' ? 'node-b' : 'node-a'
+    const before = await countAt(inst.url!)
+    const move = await op.moves.start({ instanceId: inst.id, targetNodeId: await nodeId(target) })
+    // Once the source is told to stop (the app takes 1.5 s to flush), the target goes away.
+    await waitFor('the source stopping', async () => (await op.moves.get({ moveId: move.id })).step === 'stop-source', 30_000, 50)
+    await cluster.kill(target)
+    const done = await finished(move.id)
+    expect(done.state).toBe('failed')
+    const back = await waitFor('running at the source again', async () => {
+      const i = await instanceOf(appId)
+      return i.node?.name === inst.node!.name && i.state === 'running' ? i : null
+    }, 30_000)
+    expect(await waitFor('serving', () => countAt(back.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
+    cluster.start(target)
+    await waitFor('the target back', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+  })
+
+  it('drains a node with stateful apps: they move with their data, one at a time', async () => {
+    const { appId } = await deployRunning({ ...counterApp('drained', 'local', { spread: 'none', maxUnavailable: 1 }), replicas: 2 })
+    const rows = (await dev.apps.get({ tenantId, appId })).instances
+    const counts = new Map(await Promise.all(rows.map(async (i) => [i.id, await countAt(i.url!)] as const)))
+    const drained = rows[0]!.node!.name
+    await op.nodes.drain({ nodeId: await nodeId(drained) })
+    let concurrent = 0
+    await waitFor('everything off the drained node', async () => {
+      const moves = (await op.moves.list({ limit: 50 })).filter((m) => m.app.id === appId && (m.state === 'running' || m.state === 'compensating'))
+      concurrent = Math.max(concurrent, moves.length)
+      const d = await dev.apps.get({ tenantId, appId })
+      return d.instances.every((i) => i.node?.name !== drained && i.state === 'running')
+    }, 90_000, 100)
+    expect(concurrent).toBeLessThanOrEqual(1)
+    const moves = await waitFor('the moves finished', async () => {
+      const ms = (await op.moves.list({ limit: 50 })).filter((m) => m.app.id === appId)
+      return ms.every((m) => m.state === 'succeeded' || m.state === 'failed') ? ms : null
+    })
+    expect(moves.length).toBeGreaterThan(0)
+    expect(moves.every((m) => m.reason === 'drain' && m.state === 'succeeded')).toBe(true)
+    for (const i of (await dev.apps.get({ tenantId, appId })).instances) {
+      // Same instances, data kept: each count continues.
+      expect(await waitFor('serving', () => countAt(i.url!).catch(() => 0))).toBeGreaterThanOrEqual(counts.get(i.id)!)
+    }
+    await op.nodes.uncordon({ nodeId: await nodeId(drained) })
+  })
+})
