@@ -19,7 +19,9 @@ export interface StartedBff {
 /** Starts everything one BFF process runs. Used by main.ts, start-all.ts and the tests. */
 export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock; runControlLoops?: boolean } = {}): Promise<StartedBff> {
   const log = opts.log ?? pino({ level: env.LOG_LEVEL }, pino.destination(2))
-  const embedded = env.DATABASE_URL ? null : await startEmbeddedPostgres(env.ALVEARY_DATA_DIR, env.ALVEARY_EMBEDDED_PG_PORT)
+  const embedded = env.DATABASE_URL
+    ? null
+    : await startEmbeddedPostgres({ databaseDir: path.join(env.ALVEARY_DATA_DIR, 'postgres'), port: env.ALVEARY_EMBEDDED_PG_PORT, database: 'alveary' })
   const databaseUrl = env.DATABASE_URL ?? embedded!.url
   const database = openDatabase(databaseUrl, { hotUrl: env.DATABASE_URL_HOT })
   let bus: ChangeBus | null = null
