@@ -90,7 +90,8 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
       }
       if (msg.type === 'hello') return close(CloseCode.badFrame, 'hello sent twice')
       if (msg.type === 'heartbeat') await core.agents.heartbeat(nodeId, msg)
-      else if (msg.type === 'status') await core.agents.report(nodeId, msg.full, msg.instances)
+      else if (msg.type === 'status')
+        await core.agents.report(nodeId, msg.full, msg.instances, msg.loadBalancers && { generation: msg.lbGeneration ?? 0, reports: msg.loadBalancers })
       else if (msg.type === 'logs') await core.telemetry.ingestLogs(nodeId, msg.entries)
       else await core.telemetry.ingestMetrics(nodeId, msg)
     }

@@ -38,6 +38,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
       evictionGraceMs: env.ALVEARY_EVICTION_GRACE_MS,
       hostPortMin: env.ALVEARY_HOST_PORT_MIN,
+      lbPortMin: env.ALVEARY_LB_PORT_MIN,
+      lbPortMax: env.ALVEARY_LB_PORT_MAX,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
     })

@@ -188,6 +188,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
+        capabilities: { lb: null },
       },
     }
   }

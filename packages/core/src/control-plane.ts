@@ -5,6 +5,9 @@ import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
 import { createNodeLifecycle } from './controllers/node-lifecycle'
 import { createReplicaController } from './controllers/replicas'
+import { createLoadBalancerController } from './controllers/load-balancers'
+import { createLbNodes } from './load-balancers/nodes'
+import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
@@ -34,6 +37,9 @@ export const ZControlPlaneConfig = z.object({
   stoppedRetentionMs: z.number().int().min(0).default(60_000),
   hostPortMin: z.number().int().min(1024).max(65535).default(20_000),
   hostPortMax: z.number().int().min(1024).max(65535).default(29_999),
+  /** Listener ports of load balancers on the load-balancing nodes. */
+  lbPortMin: z.number().int().min(1024).max(65535).default(30_000),
+  lbPortMax: z.number().int().min(1024).max(65535).default(32_767),
   controllerWorkers: z.number().int().min(1).max(64).default(4),
   logLinesPerInstance: z.number().int().min(10).default(2_000),
   metricsRetentionMs: z.number().int().positive().default(3_600_000),
@@ -74,6 +80,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     clock,
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
+  const lbNodes = createLbNodes({ db, hot: database.hot })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
     tenants: createTenantService({ db, hot, bus }),
@@ -81,7 +88,8 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     apps: createAppService({ db, hot, bus }),
     nodes: createNodeService({ db, hot, bus, clock }),
     events: createEventService({ hot }),
-    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb) }),
+    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb), loadBalancers: lbNodes }),
+    loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
     telemetry,
     apiTokens: createApiTokenService({ db, hot, clock }),
   }
@@ -104,6 +112,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     resyncIntervalMs: config.resyncIntervalMs,
     schedule,
     unschedule: (ids) => scheduler?.forget(ids),
+    drains: lbNodes,
   })
   const lifecycle = createNodeLifecycle({
     db,
@@ -121,6 +130,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     replicas.controller,
     lifecycle.controller,
     drains.controller,
+    createLoadBalancerController({ db, bus, lbNodes }),
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]

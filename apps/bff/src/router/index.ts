@@ -2,6 +2,7 @@ import { router } from '../trpc'
 import { appsRouter, eventsRouter } from './apps'
 import { authRouter } from './auth'
 import { liveRouter } from './live'
+import { loadBalancersRouter } from './load-balancers'
 import { joinTokensRouter, nodesRouter } from './nodes'
 import { logsRouter, metricsRouter } from './telemetry'
 import { membersRouter, tenantsRouter } from './tenants'
@@ -19,5 +20,6 @@ export const appRouter = router({
   logs: logsRouter,
   tokens: tokensRouter,
   metrics: metricsRouter,
+  loadBalancers: loadBalancersRouter,
 })
 export type AppRouter = typeof appRouter

@@ -1,6 +1,7 @@
 /** Frames the server sends. */
 import { z } from 'zod'
 import { ZDesiredInstance } from './instance'
+import { ZDesiredLb } from './lb'
 
 export const ZWelcome = z.object({
   type: z.literal('welcome'),
@@ -13,6 +14,8 @@ export const ZDesired = z.object({
   type: z.literal('desired'),
   generation: z.number().int().min(0),
   instances: z.array(ZDesiredInstance),
+  /** Load balancers this node serves (load-balancing nodes only; absent: none). */
+  loadBalancers: z.array(ZDesiredLb).max(1000).optional(),
 })
 export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZDesired])
 export type TServerMessage = z.infer<typeof ZServerMessage>

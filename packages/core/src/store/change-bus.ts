@@ -11,7 +11,7 @@ import { z } from 'zod'
 const id = z.string().uuid()
 export const ZChange = z.discriminatedUnion('kind', [
   /** Something the console shows for one tenant changed (apps, instances, members, the tenant itself). */
-  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant']), id: id.optional() }),
+  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant', 'lb']), id: id.optional() }),
   /** The list of tenants changed (operators' views). */
   z.object({ kind: z.literal('tenants'), tenantId: id }),
   /** Nodes, their instances, heartbeats or join tokens changed (operators' views). */
@@ -22,6 +22,8 @@ export const ZChange = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('app'), appId: id }),
   /** A node's free capacity changed: the scheduler refreshes it and retries parked work. */
   z.object({ kind: z.literal('capacity'), nodeId: id }),
+  /** Instances of this app changed state or readiness: load balancers in front of it update their backends. */
+  z.object({ kind: z.literal('lb-backends'), appId: id }),
   /** A drain started. */
   z.object({ kind: z.literal('drain'), nodeId: id }),
   /** New log lines or metric samples of an app. */
