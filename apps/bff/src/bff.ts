@@ -19,6 +19,7 @@ export interface StartedBff {
 /** Starts everything one BFF process runs. Used by main.ts, start-all.ts and the tests. */
 export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock; runControlLoops?: boolean } = {}): Promise<StartedBff> {
   const log = opts.log ?? pino({ level: env.LOG_LEVEL }, pino.destination(2))
+  const clock = opts.clock ?? systemClock
   const embedded = env.DATABASE_URL
     ? null
     : await startEmbeddedPostgres({ databaseDir: path.join(env.ALVEARY_DATA_DIR, 'postgres'), port: env.ALVEARY_EMBEDDED_PG_PORT, database: 'alveary' })
@@ -30,7 +31,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
     const migrated = await applyMigrations(database.pool, migrationsDir)
     const migratedHot = await applyMigrations(database.hotPool, path.join(migrationsDir, '../hot/migrations'), { schema: HOT_SCHEMA })
     if (migrated.applied.length || migratedHot.applied.length) log.info({ applied: migrated.applied, hot: migratedHot.applied }, 'database migrated')
-    const changes = await createChangeBus(database.pool, (err) => log.warn({ err: err.message }, 'change bus'))
+    const changes = await createChangeBus(database.pool, { clock, onError: (err) => log.warn({ err: err.message }, 'change bus') })
     bus = changes
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
@@ -43,7 +44,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
     })
-    const core = createControlPlane({ database, bus: changes, clock: opts.clock ?? systemClock, config, log })
+    const core = createControlPlane({ database, bus: changes, clock, config, log })
 
     const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
     const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)

@@ -85,7 +85,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
     tenants: createTenantService({ db, hot, bus }),
     members: createMemberService({ db, hot, bus }),
-    apps: createAppService({ db, hot, bus }),
+    apps: createAppService({ db, hot, bus, clock }),
     nodes: createNodeService({ db, hot, bus, clock }),
     events: createEventService({ hot }),
     agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb), loadBalancers: lbNodes }),
@@ -123,7 +123,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     log,
     config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
   })
-  const drains = createDrainController({ db, hot, bus, schedule })
+  const drains = createDrainController({ db, hot, bus, clock, schedule })
 
   /** Every control loop the leader runs; a new capability adds its controller here. */
   const controllers: Controller[] = [
@@ -167,6 +167,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
   /** Starts the loops; only the leader among several BFFs runs them. */
   function startControlLoops() {
     return runAsLeader(database.pool, {
+      clock,
       retryMs: 2_000,
       onError: (err) => log.warn({ err: err.message }, 'leader lease connection failed'),
       onLeading: () => {

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
@@ -9,7 +10,7 @@ import { relocate } from './relocate'
  * replicas down at once (an instance is unavailable until it runs again elsewhere).
  * Level-based: each tick looks at what is still on the node.
  */
-export function createDrainController(deps: { db: Db; hot: HotStore; bus: ChangeBus; schedule(ids: string[]): Promise<void> }) {
+export function createDrainController(deps: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock; schedule(ids: string[]): Promise<void> }) {
   const { db, hot } = deps
 
   async function tick(): Promise<void> {

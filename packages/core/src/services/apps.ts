@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
+import type { Clock } from '../clock'
 import { requireRole } from '../auth/actor'
 import { CoreError } from '../errors'
 import type { Prisma } from '../generated/prisma/client'
@@ -233,7 +234,7 @@ async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memor
   if (over.length) throw new CoreError('QUOTA_EXCEEDED', `Quota exceeded (${over.join('; ')})`)
 }
 
-export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
+export function createAppService({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
   const changed = (tenantId: string, appId: string) => {
     bus.publish({ kind: 'tenant', tenantId, what: 'app', id: appId })
     bus.publish({ kind: 'app', appId })
@@ -422,7 +423,7 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
       requireRole(actor, tenantId, 'developer')
       const app = await findApp(tenantId, appId)
       if (app.deletedAt) return
-      await db.app.update({ where: { id: appId }, data: { deletedAt: new Date(), generation: { increment: 1 } } })
+      await db.app.update({ where: { id: appId }, data: { deletedAt: clock.now(), generation: { increment: 1 } } })
       await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.deleted', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deleted` })
       changed(tenantId, appId)
     },

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
 import { z } from 'zod'
+import type { Clock } from '../clock'
 
 /**
  * Change notifications between BFF processes: PostgreSQL LISTEN/NOTIFY on one channel.
@@ -44,7 +45,7 @@ export interface ChangeBus {
   close(): Promise<void>
 }
 
-export async function createChangeBus(pool: pg.Pool, onError: (err: Error) => void = () => {}): Promise<ChangeBus> {
+export async function createChangeBus(pool: pg.Pool, { clock, onError = () => {} }: { clock: Clock; onError?(err: Error): void }): Promise<ChangeBus> {
   const local = new EventEmitter()
   local.setMaxListeners(0)
   let closed = false
@@ -65,7 +66,7 @@ export async function createChangeBus(pool: pg.Pool, onError: (err: Error) => vo
       onError(err)
       client.release(true)
       listener = null
-      if (!closed) setTimeout(() => void connect().catch(onError), 1000)
+      if (!closed) clock.setTimer(() => void connect().catch(onError), 1000)
     })
     await client.query(`LISTEN ${CHANNEL}`)
     listener = client

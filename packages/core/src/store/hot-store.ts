@@ -45,6 +45,7 @@ export interface HotStoreDeps {
 
 export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onNodesRevived }: HotStoreDeps) {
   const heartbeats = createGroupCommit<string, HeartbeatRow>({
+    clock,
     maxDelayMs: flushMs,
     onError,
     async flush(items) {
@@ -65,6 +66,7 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onN
   })
 
   const statuses = createGroupCommit<string, StatusRow & { at: Date }>({
+    clock,
     maxDelayMs: flushMs,
     onError,
     async flush(items) {
