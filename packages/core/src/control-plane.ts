@@ -80,7 +80,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     clock,
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
-  const lbNodes = createLbNodes({ db, hot: database.hot })
+  const lbNodes = createLbNodes({ db, hot: database.hot, clock })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
     tenants: createTenantService({ db, hot, bus }),

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock'
 /**
  * Load-balancing nodes: which nodes serve a tenant's load balancers, what they serve (their
  * part of the desired state), what they report, and whether a drain reached them.
@@ -14,7 +15,7 @@ export const lbNodeWhere = (tenantId?: string) => ({
   ...(tenantId ? { OR: [{ dedicatedTenantId: null }, { dedicatedTenantId: tenantId }] } : {}),
 })
 
-export function createLbNodes({ db, hot }: { db: Db; hot: Hot }) {
+export function createLbNodes({ db, hot, clock }: { db: Db; hot: Hot; clock: Clock }) {
   /** Load balancers (not deleted) with their listeners; `where` narrows them. */
   const loadLbs = (where: object) =>
     db.loadBalancer.findMany({
@@ -88,7 +89,7 @@ export function createLbNodes({ db, hot }: { db: Db; hot: Hot }) {
           hot.lbNodeStatus.upsert({
             where: { lbId_nodeId: { lbId: r.id, nodeId } },
             create: { lbId: r.id, nodeId, state: r.state, message: r.message, generation },
-            update: { state: r.state, message: r.message, generation, updatedAt: new Date() },
+            update: { state: r.state, message: r.message, generation, updatedAt: clock.now() },
           }),
         ),
       ])

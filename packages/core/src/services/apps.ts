@@ -355,7 +355,7 @@ export function createAppService({ db, hot, bus, clock }: { db: Db; hot: HotStor
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
         if (spec.driver !== cur.driver) throw new CoreError('BAD_REQUEST', 'The driver of an app cannot change; deploy a new app instead')
         await admit(tx, tenantId, { apps: 0, instances: 0, cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis), memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb) })
-        const res = await appendRevision(tx, cur, spec, { cause: 'update', actorId: actor.userId, kind: 'update', now: new Date() })
+        const res = await appendRevision(tx, cur, spec, { cause: 'update', actorId: actor.userId, kind: 'update', now: clock.now() })
         const app = await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect })
         return { app, ...res }
       })
@@ -383,7 +383,7 @@ export function createAppService({ db, hot, bus, clock }: { db: Db; hot: HotStor
         if (!old) throw new CoreError('NOT_FOUND', `Revision ${toRevision} not found`)
         const spec = revisionSpec(old.spec)
         await admit(tx, tenantId, { apps: 0, instances: 0, cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis), memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb) })
-        const res = await appendRevision(tx, cur, spec, { cause: `rollback to revision ${toRevision}`, actorId: actor.userId, kind: 'rollback', now: new Date() })
+        const res = await appendRevision(tx, cur, spec, { cause: `rollback to revision ${toRevision}`, actorId: actor.userId, kind: 'rollback', now: clock.now() })
         return { app: await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect }), ...res }
       })
       await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.rolled_back', actorId: actor.userId, subject: `app/${app.name}`, message: `Rolled ${app.name} back to revision ${toRevision} (as revision ${revision})` })
