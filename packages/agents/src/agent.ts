@@ -20,6 +20,7 @@ import { createDockerDriver } from './runtime/docker/driver'
 import { defaultDockerHost, probeDocker } from './runtime/docker/endpoint'
 import { createProcessDriver } from './runtime/process/driver'
 import type { DriverName, RuntimeDriver } from './runtime/types'
+import { createHealthMonitor } from './health/monitor'
 import { createLogShipper } from './logs'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
@@ -141,6 +142,25 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   let resolveExit!: (e: AgentExit) => void
   const exited = new Promise<AgentExit>((r) => (resolveExit = r))
 
+  /** Health checks run next to the instances; their results travel in the status reports. */
+  const health = createHealthMonitor({
+    onChange(instanceId) {
+      const r = supervisor.report(instanceId)
+      if (r) queueReport(r)
+    },
+    onLivenessFailed: (instanceId, reason) => supervisor.kill(instanceId, `liveness check failed (${reason})`),
+  })
+  const withHealth = (r: TInstanceReport): TInstanceReport => {
+    const h = health.health(r.instanceId)
+    return h ? { ...r, health: h } : r
+  }
+  function queueReport(report: TInstanceReport): void {
+    // While disconnected changes are dropped: the full report after the next welcome covers them.
+    if (!welcomed) return
+    pendingReports.set(report.instanceId, withHealth(report))
+    statusTimer ??= setTimeout(flushStatus, debounceMs)
+  }
+
   const supervisor = createSupervisor({
     drivers,
     store,
@@ -148,10 +168,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     backoff: options.restartBackoff,
     onLogs: (entries) => logs.push(entries),
     onChange(report) {
-      // While disconnected changes are dropped: the full report after the next welcome covers them.
-      if (!welcomed) return
-      pendingReports.set(report.instanceId, report)
-      statusTimer ??= setTimeout(flushStatus, debounceMs)
+      health.observe(report)
+      queueReport(report)
     },
   })
 
@@ -239,6 +257,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (metricsTimer) clearInterval(metricsTimer)
         metricsTimer = null
         logs.close()
+        health.stop()
         supervisor.detach()
         void supervisor.flush().then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
         return 'stop'
@@ -272,7 +291,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     // Starting instances before the left-behind ones are adopted would run them twice.
     if (!restoreDone) throw new Error('applyDesired() before restore() completed')
     if (stopping) return
+    health.setDesired(desired.instances)
     const actions = supervisor.apply(desired.instances)
+    // Checks may have changed for instances whose run did not.
+    for (const r of supervisor.reports()) health.observe(r)
     appliedGeneration = desired.generation
     log.debug({ generation: desired.generation, instances: desired.instances.length, actions: actions.length }, 'desired state applied')
     sendFullStatus()
@@ -284,7 +306,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (statusTimer) clearTimeout(statusTimer)
     statusTimer = null
     pendingReports.clear()
-    connection.send({ type: 'status', full: true, instances: supervisor.reports() })
+    connection.send({ type: 'status', full: true, instances: supervisor.reports().map(withHealth) })
   }
 
   function flushStatus(): void {
@@ -408,7 +430,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     },
     restore,
     applyDesired,
-    reports: () => supervisor.reports(),
+    reports: () => supervisor.reports().map(withHealth),
     settled: () => supervisor.settled(),
     shutdown(opts = {}) {
       stopping ??= (async () => {
@@ -427,6 +449,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (metricsTimer) clearInterval(metricsTimer)
         heartbeatTimer = statusTimer = metricsTimer = null
         // Followers stop first (their cursors are persisted), then what they read goes out.
+        health.stop()
         supervisor.detach()
         logs.flush()
         logs.close()

@@ -12,9 +12,10 @@ import { appendRevision, revisionSpec } from './store'
 
 export function createRolloutTracker({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
   return {
-    async track(app: { id: string; tenantId: string; name: string }, progress: RolloutProgress, quotaBlocked: string | null): Promise<void> {
+    /** `app.revision` is the one the progress was planned for: a rollout to another revision (an update that raced) is left alone. */
+    async track(app: { id: string; tenantId: string; name: string; revision: number }, progress: RolloutProgress, quotaBlocked: string | null): Promise<void> {
       const r = await db.rollout.findFirst({ where: { appId: app.id, state: 'progressing' }, orderBy: { createdAt: 'desc' } })
-      if (!r) return
+      if (!r || r.toRevision !== app.revision) return
       const now = clock.now()
       const notify = () => bus.publish({ kind: 'tenant', tenantId: app.tenantId, what: 'app', id: app.id })
       if (progress.done) {
