@@ -81,12 +81,15 @@ try {
     )
     apps.push({ tenantId: tenants[t]!, id: rows[0]!.id, replicas })
   }
+  // Instances run revision 1 of their app.
+  await pool.query(`INSERT INTO "AppRevision" (id, "appId", revision, spec, "templateHash", cause) SELECT gen_random_uuid(), id, 1, '{}', 'bench', 'created' FROM "App"`)
   for (const a of apps)
     await pool.query(
       `INSERT INTO "Instance" (id, "tenantId", "appId", ordinal, generation, "cpuMillis", "memoryMb", priority) SELECT gen_random_uuid(), $1, $2, g, 1, 100, 128, 100 FROM generate_series(0, $3 - 1) g`,
       [a.tenantId, a.id, a.replicas],
     )
   const small = (await pool.query<{ id: string }>(`INSERT INTO "App" (id, "tenantId", name, command, "cpuMillis", "memoryMb", replicas, ports, "updatedAt") VALUES (gen_random_uuid(), $1, 'small', 'sleep', 100, 128, 0, '[{"name":"http"}]', now()) RETURNING id`, [tenants[1]])).rows[0]!.id
+  await pool.query(`INSERT INTO "AppRevision" (id, "appId", revision, spec, "templateHash", cause) VALUES (gen_random_uuid(), $1, 1, '{}', 'bench', 'created')`, [small])
   // Fresh tables have no statistics yet; production tables are analysed by autovacuum.
   await pool.query('ANALYZE')
   await database.hotPool.query('ANALYZE')

@@ -102,7 +102,8 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs }: Agen
         await core.agents.heartbeat(nodeId, msg)
         // Recorded: the node's lease is renewed (its watchdogs count from here).
         send(ws, { type: 'lease' })
-      } else if (msg.type === 'status') await core.agents.report(nodeId, msg.full, msg.instances)
+      } else if (msg.type === 'status')
+        await core.agents.report(nodeId, msg.full, msg.instances, msg.loadBalancers && { generation: msg.lbGeneration ?? 0, reports: msg.loadBalancers })
       else if (msg.type === 'logs') await core.telemetry.ingestLogs(nodeId, msg.entries)
       else if (msg.type === 'metrics') await core.telemetry.ingestMetrics(nodeId, msg)
       else if (msg.type === 'command-result') await commands.answered(nodeId, msg)

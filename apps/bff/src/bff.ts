@@ -19,7 +19,10 @@ export interface StartedBff {
 /** Starts everything one BFF process runs. Used by main.ts, start-all.ts and the tests. */
 export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock; runControlLoops?: boolean } = {}): Promise<StartedBff> {
   const log = opts.log ?? pino({ level: env.LOG_LEVEL }, pino.destination(2))
-  const embedded = env.DATABASE_URL ? null : await startEmbeddedPostgres(env.ALVEARY_DATA_DIR, env.ALVEARY_EMBEDDED_PG_PORT)
+  const clock = opts.clock ?? systemClock
+  const embedded = env.DATABASE_URL
+    ? null
+    : await startEmbeddedPostgres({ databaseDir: path.join(env.ALVEARY_DATA_DIR, 'postgres'), port: env.ALVEARY_EMBEDDED_PG_PORT, database: 'alveary' })
   const databaseUrl = env.DATABASE_URL ?? embedded!.url
   const database = openDatabase(databaseUrl, { hotUrl: env.DATABASE_URL_HOT })
   let bus: ChangeBus | null = null
@@ -28,7 +31,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
     const migrated = await applyMigrations(database.pool, migrationsDir)
     const migratedHot = await applyMigrations(database.hotPool, path.join(migrationsDir, '../hot/migrations'), { schema: HOT_SCHEMA })
     if (migrated.applied.length || migratedHot.applied.length) log.info({ applied: migrated.applied, hot: migratedHot.applied }, 'database migrated')
-    const changes = await createChangeBus(database.pool, (err) => log.warn({ err: err.message }, 'change bus'))
+    const changes = await createChangeBus(database.pool, { clock, onError: (err) => log.warn({ err: err.message }, 'change bus') })
     bus = changes
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
@@ -38,10 +41,12 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       selfFenceMs: env.ALVEARY_SELF_FENCE_MS,
       fenceMarginMs: env.ALVEARY_FENCE_MARGIN_MS,
       hostPortMin: env.ALVEARY_HOST_PORT_MIN,
+      lbPortMin: env.ALVEARY_LB_PORT_MIN,
+      lbPortMax: env.ALVEARY_LB_PORT_MAX,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
     })
-    const core = createControlPlane({ database, bus: changes, clock: opts.clock ?? systemClock, config, log })
+    const core = createControlPlane({ database, bus: changes, clock, config, log })
 
     const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
     const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)

@@ -20,6 +20,8 @@ export const ZBffEnv = z.object({
   /** Host ports handed to instances on every node. */
   ALVEARY_HOST_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(20_000),
   ALVEARY_HOST_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(29_999),
+  ALVEARY_LB_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(30_000),
+  ALVEARY_LB_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(32_767),
   ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   /** Nodes stop instances with volumes (and opted-in ones) after this long without renewing their lease. */
   ALVEARY_SELF_FENCE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),

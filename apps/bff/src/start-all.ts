@@ -21,6 +21,10 @@ function run(name: string, cmd: string, args: string[], extraEnv: Record<string,
   const prefix = (line: string) => process.stderr.write(`[${name}] ${line}\n`)
   for (const stream of [child.stdout, child.stderr])
     stream?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach(prefix))
+  child.on('error', (err) => {
+    prefix(`could not run ${cmd}: ${err.message}; stopping everything`)
+    void stop(1)
+  })
   child.on('exit', (code, signal) => {
     if (!stopping) {
       prefix(`exited (${signal ?? code}); stopping everything`)
@@ -42,7 +46,7 @@ async function stop(code = 0) {
     children.reverse().map(
       (c) =>
         new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve()
+          if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return resolve()
           const t = setTimeout(() => c.kill('SIGKILL'), 15_000)
           c.once('exit', () => (clearTimeout(t), resolve()))
           c.kill('SIGTERM')

@@ -21,6 +21,7 @@ let bob: Caller // owner of B
 let tA: string
 let tB: string
 let appB: string
+let lbB: string
 let bobId: string
 
 beforeAll(async () => {
@@ -33,6 +34,7 @@ beforeAll(async () => {
   alice = await callerFor(bff, 'alice@acme.test', 'alice-password')
   bob = await callerFor(bff, 'bob@globex.test', 'bob-password')
   appB = (await bob.apps.create({ tenantId: tB, name: 'secret', replicas: 1, spec: sample })).id
+  lbB = (await bob.loadBalancers.create({ tenantId: tB, name: 'front', listeners: [{ protocol: 'http', rules: [{ targets: [{ appId: appB, port: 'http' }] }] }] })).id
 })
 afterAll(async () => {
   await bff?.stop()
@@ -58,6 +60,20 @@ describe('tenant isolation', () => {
       'apps.create': () => alice.apps.create({ tenantId: tB, name: 'intruder', replicas: 1, spec: sample }),
       'apps.scale': () => alice.apps.scale({ tenantId: tB, appId: appB, replicas: 0 }),
       'apps.delete': () => alice.apps.delete({ tenantId: tB, appId: appB }),
+      'apps.update': () => alice.apps.update({ tenantId: tB, appId: appB, spec: { ...sample, env: { X: '1' } } }),
+      'apps.rollback': () => alice.apps.rollback({ tenantId: tB, appId: appB, revision: 1 }),
+      'apps.revisions': () => alice.apps.revisions({ tenantId: tB, appId: appB }),
+      'apps.rollouts': () => alice.apps.rollouts({ tenantId: tB, appId: appB }),
+      'loadBalancers.list': () => alice.loadBalancers.list({ tenantId: tB }),
+      'loadBalancers.get': () => alice.loadBalancers.get({ tenantId: tB, lbId: lbB }),
+      'loadBalancers.create': () => alice.loadBalancers.create({ tenantId: tB, name: 'x', listeners: [{ protocol: 'tcp', rules: [{ targets: [{ appId: appB, port: 'http' }] }] }] }),
+      'loadBalancers.update': () => alice.loadBalancers.update({ tenantId: tB, lbId: lbB, listeners: [{ protocol: 'tcp', rules: [{ targets: [{ appId: appB, port: 'http' }] }] }] }),
+      'loadBalancers.delete': () => alice.loadBalancers.delete({ tenantId: tB, lbId: lbB }),
+      // Own tenant, other tenant's LB or app: must not resolve.
+      'loadBalancers.get (cross id)': () => alice.loadBalancers.get({ tenantId: tA, lbId: lbB }),
+      'loadBalancers.delete (cross id)': () => alice.loadBalancers.delete({ tenantId: tA, lbId: lbB }),
+      'apps.update (cross id)': () => alice.apps.update({ tenantId: tA, appId: appB, spec: { ...sample, env: { X: '1' } } }),
+      'apps.rollback (cross id)': () => alice.apps.rollback({ tenantId: tA, appId: appB, revision: 1 }),
       'events.list': () => alice.events.list({ tenantId: tB }),
       'logs.list': () => alice.logs.list({ tenantId: tB, appId: appB }),
       'logs.follow': async () => {
@@ -80,7 +96,7 @@ describe('tenant isolation', () => {
       },
     }
     // Every tenant-scoped procedure of the router is in the list above.
-    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'members.add', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant']
+    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'members.add', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant', 'apps.update', 'apps.rollback', 'apps.revisions', 'apps.rollouts', 'loadBalancers.list', 'loadBalancers.get', 'loadBalancers.create', 'loadBalancers.update', 'loadBalancers.delete']
     const all = Object.keys(appRouter._def.procedures)
     const needsTenant = all.filter((p) => {
       const proc = (appRouter._def.procedures as unknown as Record<string, { _def: { inputs: { shape?: Record<string, unknown> }[] } }>)[p]!
@@ -92,6 +108,8 @@ describe('tenant isolation', () => {
     const b = await bob.apps.get({ tenantId: tB, appId: appB })
     expect(b.replicas).toBe(1)
     expect(b.deleting).toBe(false)
+    expect(b.revision).toBe(1)
+    expect((await bob.loadBalancers.list({ tenantId: tB })).map((l) => l.name)).toEqual(['front'])
     expect((await bob.members.list({ tenantId: tB })).map((m) => [m.email, m.role])).toEqual([['bob@globex.test', 'owner']])
   })
 

@@ -29,7 +29,7 @@ it('two tenants racing for the last slot of a node: one wins, the other is told 
   await database.hot.nodeStatus.create({ data: { nodeId: node.id, state: 'ready', connected: true } })
   const instanceOf = async (slug: string) => {
     const t = await db.tenant.create({ data: { slug, name: slug } })
-    const app = await db.app.create({ data: { tenantId: t.id, name: 'a', command: 'x', cpuMillis: 600, memoryMb: 64, replicas: 1 } })
+    const app = await db.app.create({ data: { tenantId: t.id, name: 'a', command: 'x', cpuMillis: 600, memoryMb: 64, replicas: 1, revisions: { create: { revision: 1, spec: {}, templateHash: 'test', cause: 'created' } } } })
     return db.instance.create({ data: { tenantId: t.id, appId: app.id, ordinal: 0, generation: 1, cpuMillis: 600, memoryMb: 64 } })
   }
   const [a, b] = await Promise.all([instanceOf('ta'), instanceOf('tb')])

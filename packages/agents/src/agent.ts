@@ -20,6 +20,7 @@ import { createDockerDriver } from './runtime/docker/driver'
 import { defaultDockerHost, probeDocker } from './runtime/docker/endpoint'
 import { createProcessDriver } from './runtime/process/driver'
 import type { DriverName, RuntimeDriver } from './runtime/types'
+import { createHealthMonitor } from './health/monitor'
 import { createLogShipper } from './logs'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
@@ -156,6 +157,24 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     onMayStart: () => supervisor.poke(),
     desired: () => desiredInstances,
   })
+  /** Health checks run next to the instances; their results travel in the status reports. */
+  const health = createHealthMonitor({
+    onChange(instanceId) {
+      const r = supervisor.report(instanceId)
+      if (r) queueReport(r)
+    },
+    onLivenessFailed: (instanceId, reason) => supervisor.kill(instanceId, `liveness check failed (${reason})`),
+  })
+  const withHealth = (r: TInstanceReport): TInstanceReport => {
+    const h = health.health(r.instanceId)
+    return h ? { ...r, health: h } : r
+  }
+  function queueReport(report: TInstanceReport): void {
+    // While disconnected changes are dropped: the full report after the next welcome covers them.
+    if (!welcomed) return
+    pendingReports.set(report.instanceId, withHealth(report))
+    statusTimer ??= setTimeout(flushStatus, debounceMs)
+  }
 
   const supervisor = createSupervisor({
     drivers,
@@ -165,10 +184,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     backoff: options.restartBackoff,
     onLogs: (entries) => logs.push(entries),
     onChange(report) {
-      // While disconnected changes are dropped: the full report after the next welcome covers them.
-      if (!welcomed) return
-      pendingReports.set(report.instanceId, report)
-      statusTimer ??= setTimeout(flushStatus, debounceMs)
+      health.observe(report)
+      queueReport(report)
     },
   })
 
@@ -205,7 +222,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        ...(volumes.capability && { capabilities: { volume: volumes.capability } }),
+        capabilities: { lb: null, ...(volumes.capability && { volume: volumes.capability }) },
       },
     }
   }
@@ -260,6 +277,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (metricsTimer) clearInterval(metricsTimer)
         metricsTimer = null
         logs.close()
+        health.stop()
         supervisor.detach()
         void supervisor.flush().then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
         return 'stop'
@@ -294,8 +312,11 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (!restoreDone) throw new Error('applyDesired() before restore() completed')
     if (stopping) return
     desiredInstances = desired.instances
+    health.setDesired(desired.instances)
     const actions = supervisor.apply(desired.instances)
     volumes.applied()
+    // Checks may have changed for instances whose run did not.
+    for (const r of supervisor.reports()) health.observe(r)
     appliedGeneration = desired.generation
     log.debug({ generation: desired.generation, instances: desired.instances.length, actions: actions.length }, 'desired state applied')
     sendFullStatus()
@@ -307,7 +328,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (statusTimer) clearTimeout(statusTimer)
     statusTimer = null
     pendingReports.clear()
-    connection.send({ type: 'status', full: true, instances: supervisor.reports() })
+    connection.send({ type: 'status', full: true, instances: supervisor.reports().map(withHealth) })
   }
 
   function flushStatus(): void {
@@ -439,7 +460,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     },
     restore,
     applyDesired,
-    reports: () => supervisor.reports(),
+    reports: () => supervisor.reports().map(withHealth),
     settled: () => supervisor.settled(),
     shutdown(opts = {}) {
       stopping ??= (async () => {
@@ -458,6 +479,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (metricsTimer) clearInterval(metricsTimer)
         heartbeatTimer = statusTimer = metricsTimer = null
         // Followers stop first (their cursors are persisted), then what they read goes out.
+        health.stop()
         supervisor.detach()
         logs.flush()
         logs.close()

@@ -12,6 +12,9 @@ import { createMoveService } from './moves/service'
 import { createMoveSteps } from './moves/steps'
 import { createMoveStore } from './moves/store'
 import { createMoveWorld } from './moves/world'
+import { createLoadBalancerController } from './controllers/load-balancers'
+import { createLbNodes } from './load-balancers/nodes'
+import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
@@ -42,6 +45,9 @@ export const ZControlPlaneConfig = z.object({
   stoppedRetentionMs: z.number().int().min(0).default(60_000),
   hostPortMin: z.number().int().min(1024).max(65535).default(20_000),
   hostPortMax: z.number().int().min(1024).max(65535).default(29_999),
+  /** Listener ports of load balancers on the load-balancing nodes. */
+  lbPortMin: z.number().int().min(1024).max(65535).default(30_000),
+  lbPortMax: z.number().int().min(1024).max(65535).default(32_767),
   controllerWorkers: z.number().int().min(1).max(64).default(4),
   /** Nodes stop instances that must not run twice after this long without renewing their lease. */
   selfFenceMs: z.number().int().min(1000).max(3_600_000).default(30_000),
@@ -86,14 +92,16 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     clock,
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
+  const lbNodes = createLbNodes({ db, hot: database.hot, clock })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
     tenants: createTenantService({ db, hot, bus }),
     members: createMemberService({ db, hot, bus }),
-    apps: createAppService({ db, hot, bus }),
+    apps: createAppService({ db, hot, bus, clock }),
     nodes: createNodeService({ db, hot, bus, clock }),
     events: createEventService({ hot }),
-    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb) }),
+    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb), loadBalancers: lbNodes }),
+    loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
     telemetry,
     apiTokens: createApiTokenService({ db, hot, clock }),
   }
@@ -102,7 +110,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
   const moveStore = createMoveStore({ db, bus })
   const moves = createMoveService({ db, hot, bus, store: moveStore })
   const moveSteps = createMoveSteps({
-    world: createMoveWorld({ db, hot, pool: database.pool, bus, ports }),
+    world: createMoveWorld({ db, hot, pool: database.pool, bus, ports, lbNodes }),
     agents: commandQueue.commands,
     clock,
     config: { selfFenceMs: config.selfFenceMs, fenceMarginMs: config.fenceMarginMs, nodeLeaseMs: config.nodeLeaseMs },
@@ -125,6 +133,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     resyncIntervalMs: config.resyncIntervalMs,
     schedule,
     unschedule: (ids) => scheduler?.forget(ids),
+    drains: lbNodes,
   })
   const lifecycle = createNodeLifecycle({
     db,
@@ -146,6 +155,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     createMoveController({ db, hot, bus, clock, store: moveStore, steps: moveSteps }).controller,
     createVolumeCollector({ db, hot, agents: commandQueue.commands }).controller,
     { name: 'commands-prune', handle: () => commandQueue.prune(), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
+    createLoadBalancerController({ db, bus, lbNodes }),
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]
@@ -182,6 +192,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
   /** Starts the loops; only the leader among several BFFs runs them. */
   function startControlLoops() {
     return runAsLeader(database.pool, {
+      clock,
       retryMs: 2_000,
       onError: (err) => log.warn({ err: err.message }, 'leader lease connection failed'),
       onLeading: () => {

@@ -1,4 +1,4 @@
-import { ZAppDetail, ZAppSummary, ZCreateAppInput, ZEvent, ZReplicas } from '@alveary/core'
+import { ZAppDetail, ZAppSummary, ZCreateAppInput, ZEvent, ZReplicas, ZRevision, ZRollout, ZUpdateAppInput } from '@alveary/core'
 import { z } from 'zod'
 import { router, tenantProcedure } from '../trpc'
 
@@ -15,6 +15,16 @@ export const appsRouter = router({
     .input(ZAppRef.extend({ replicas: ZReplicas }))
     .output(ZAppSummary)
     .mutation(({ ctx, input }) => ctx.core.apps.scale(ctx.actor, input.tenantId, input.appId, input.replicas)),
+  update: tenantProcedure
+    .input(ZAppRef.and(ZUpdateAppInput))
+    .output(ZAppSummary)
+    .mutation(({ ctx, input: { tenantId, appId, ...update } }) => ctx.core.apps.update(ctx.actor, tenantId, appId, update)),
+  rollback: tenantProcedure
+    .input(ZAppRef.extend({ revision: z.number().int().min(1).max(1_000_000) }))
+    .output(ZAppSummary)
+    .mutation(({ ctx, input }) => ctx.core.apps.rollback(ctx.actor, input.tenantId, input.appId, input.revision)),
+  revisions: tenantProcedure.input(ZAppRef).output(z.array(ZRevision)).query(({ ctx, input }) => ctx.core.apps.revisions(ctx.actor, input.tenantId, input.appId)),
+  rollouts: tenantProcedure.input(ZAppRef).output(z.array(ZRollout)).query(({ ctx, input }) => ctx.core.apps.rollouts(ctx.actor, input.tenantId, input.appId)),
   delete: tenantProcedure
     .input(ZAppRef)
     .output(z.object({ ok: z.literal(true) }))

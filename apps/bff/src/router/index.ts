@@ -3,6 +3,7 @@ import { appsRouter, eventsRouter } from './apps'
 import { authRouter } from './auth'
 import { liveRouter } from './live'
 import { movesRouter } from './moves'
+import { loadBalancersRouter } from './load-balancers'
 import { joinTokensRouter, nodesRouter } from './nodes'
 import { logsRouter, metricsRouter } from './telemetry'
 import { membersRouter, tenantsRouter } from './tenants'
@@ -21,5 +22,6 @@ export const appRouter = router({
   tokens: tokensRouter,
   metrics: metricsRouter,
   moves: movesRouter,
+  loadBalancers: loadBalancersRouter,
 })
 export type AppRouter = typeof appRouter

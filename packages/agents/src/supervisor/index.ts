@@ -82,6 +82,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     },
     reports: () => [...workers.values()].map((w) => w.report()),
     report: (id) => workers.get(id)?.report(),
+    kill: (id, reason) => workers.get(id)?.kill(reason),
     processGroups: () => [...workers.values()].flatMap((w) => (w.processGroup === null ? [] : [w.processGroup])),
     async usage() {
       const byDriver = new Map<DriverName, Array<{ w: Worker; h: InstanceHandle }>>()

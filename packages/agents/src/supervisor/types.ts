@@ -35,6 +35,8 @@ export interface Supervisor {
   apply(desired: readonly TDesiredInstance[]): Action[]
   reports(): TInstanceReport[]
   report(instanceId: string): TInstanceReport | undefined
+  /** Stops a running instance as if it had crashed (a failed liveness check); its restart policy applies. */
+  kill(instanceId: string, reason: string): void
   /** Process group ids of the running process-driver instances (for resource usage). */
   processGroups(): number[]
   /** CPU and memory per running instance, every driver; instances a driver cannot measure are left out. */

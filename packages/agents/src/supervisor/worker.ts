@@ -40,6 +40,8 @@ export class Worker {
   private procGraceSeconds = 10
   private procStartedMs = 0
   private stoppingProc: InstanceHandle | null = null
+  /** Why the agent stopped the running process itself (liveness), for the exit message. */
+  private killReason: string | null = null
   /** Driver of the last run: the one that cleans up after it. */
   private runDriver: DriverName = 'process'
 
@@ -424,13 +426,27 @@ export class Worker {
     return this.logsDrained
   }
 
+  /**
+   * A failed liveness check: the process is stopped like a crash, and the restart policy
+   * brings it back (counted as a restart, with the reason in the message).
+   */
+  kill(reason: string): void {
+    const proc = this.proc
+    if (!proc || this.stoppingProc === proc || this.disposed) return
+    this.killReason = reason
+    this.log.warn({ pid: proc.pid }, `stopping a hung instance: ${reason}`)
+    void proc.stop(this.procGraceSeconds)
+  }
+
   private onExit(proc: InstanceHandle, info: ExitInfo): void {
     if (this.disposed || this.proc !== proc || this.stoppingProc === proc) return
     void this.drainLogs()
     this.proc = null
     if (Date.now() - this.procStartedMs >= this.deps.backoff.resetAfterMs) this.failStreak = 0
     this.pendingExit = { hash: this.procHash ?? this.hash, exitCode: info.exitCode, permanent: false }
-    this.set('exited', { pid: null, exitCode: info.exitCode, message: info.message })
+    const message = this.killReason ? `${this.killReason}; ${info.message}` : info.message
+    this.killReason = null
+    this.set('exited', { pid: null, exitCode: info.exitCode, message })
     this.log.warn({ exitCode: info.exitCode, signal: info.signal }, `instance ${info.message}`)
     this.persist()
     this.kick()

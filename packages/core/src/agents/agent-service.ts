@@ -1,7 +1,8 @@
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import { hashToken, newToken } from '../auth/secrets'
-import type { TDesired, TDesiredInstance, THello, TInstanceReport, TMount, TVolumeUsage } from '../protocol'
+import type { TDesired, TDesiredInstance, TDesiredLb, THello, TInstanceReport, TLbReport, TMount, TVolumeUsage } from '../protocol'
+import type { TInstanceTemplate } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
@@ -12,6 +13,8 @@ export interface AgentServiceDeps {
   bus: ChangeBus
   clock: Clock
   onHeartbeat?(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number }): Promise<void>
+  /** Load-balancing nodes: what they serve, and what they report about it. */
+  loadBalancers: { desiredFor(nodeId: string): Promise<TDesiredLb[]>; report(nodeId: string, generation: number, reports: TLbReport[]): Promise<void> }
 }
 
 /**
@@ -19,7 +22,7 @@ export interface AgentServiceDeps {
  * and observed instances, and compute the full desired state for it.
  * Every write is scoped to the calling node: an agent can only report its own instances.
  */
-export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentServiceDeps) {
+export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalancers }: AgentServiceDeps) {
   // Heartbeats change only usage and "last seen": consoles hear of them once a second, not per node.
   let heartbeatHint: (() => void) | null = null
   const hintHeartbeats = () => {
@@ -39,6 +42,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
         cpuMillis: info.cpuMillis,
         memoryMb: info.memoryMb,
         drivers: info.drivers,
+        lbDriver: info.capabilities.lb,
         agentVersion: info.agentVersion,
         portMin: info.portRange?.min ?? null,
         portMax: info.portRange?.max ?? null,
@@ -83,12 +87,19 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
       bus.publish({ kind: 'fleet', what: 'node', nodeId })
     },
 
-    /** Records observed states. Reports for instances not assigned to this node are ignored. */
-    async report(nodeId: string, full: boolean, reports: TInstanceReport[]): Promise<void> {
+    /**
+     * Records observed states (and, from load-balancing nodes, the load balancers served).
+     * Reports for instances not assigned to this node are ignored.
+     */
+    async report(nodeId: string, full: boolean, reports: TInstanceReport[], lb?: { generation: number; reports: TLbReport[] }): Promise<void> {
+      if (lb) await loadBalancers.report(nodeId, lb.generation, lb.reports)
       const assigned = await db.instance.findMany({ where: { nodeId }, select: { id: true, tenantId: true, appId: true, desiredState: true } })
       const mine = new Map(assigned.map((i) => [i.id, i]))
+      const known = await hot.statusesOf(reports.filter((r) => mine.has(r.instanceId)).map((r) => r.instanceId))
       const tenants = new Set<string>()
       const apps = new Set<string>()
+      /** Apps whose instances changed state or readiness: load balancers and rollouts follow. */
+      const backends = new Set<string>()
       const rows = []
       for (const r of reports) {
         const inst = mine.get(r.instanceId)
@@ -96,6 +107,12 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
         rows.push({ ...r, tenantId: inst.tenantId, nodeId })
         tenants.add(inst.tenantId)
         if (TERMINAL_STATES.has(r.state)) apps.add(inst.appId)
+        const before = known.get(r.instanceId)
+        const ready = r.health?.ready ?? null
+        if (!before || before.nodeId !== nodeId || before.state !== r.state || before.ready !== ready || before.restarts !== r.restarts) {
+          apps.add(inst.appId)
+          backends.add(inst.appId)
+        }
       }
       if (full) {
         // Assigned and stopped, but unknown to the agent: it has nothing left to stop.
@@ -116,8 +133,9 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
       if (running.length) await db.instance.updateMany({ where: { id: { in: running }, nodeId, pendingReason: { not: null } }, data: { pendingReason: null } })
       for (const t of tenants) bus.publish({ kind: 'tenant', tenantId: t, what: 'instances' })
       if (rows.length) bus.publish({ kind: 'fleet', what: 'instances', nodeId })
-      // A stopped instance may let its app finish scaling down or deleting.
+      // A stopped instance may let its app finish scaling down or deleting; a ready one, a rollout go on.
       for (const a of apps) bus.publish({ kind: 'app', appId: a })
+      for (const a of backends) bus.publish({ kind: 'lb-backends', appId: a })
     },
 
     /** Space used by the volumes this node holds. */
@@ -143,9 +161,8 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
           paused: true,
           generation: true,
           hostPorts: true,
-          app: {
-            select: { name: true, driver: true, image: true, command: true, args: true, env: true, ports: true, cpuMillis: true, memoryMb: true, restartPolicy: true, stopGraceSeconds: true, volumes: true, stopAfterDisconnect: true },
-          },
+          app: { select: { name: true, volumes: true, stopAfterDisconnect: true } },
+          appRevision: { select: { spec: true } },
         },
       })
       // Only attachments to this node: an instance whose volume is attached elsewhere gets no mount (and does not start).
@@ -163,11 +180,14 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
       return {
         type: 'desired',
         generation: node.desiredGeneration,
+        loadBalancers: await loadBalancers.desiredFor(nodeId),
         instances: instances.flatMap((i): TDesiredInstance[] => {
           const mounts = mountsOf.get(i.id) ?? []
           const declared = (i.app.volumes as unknown[]).length
           // Attached elsewhere (a move in flight, or not attached yet): never run without its data.
           if (mounts.length < declared && i.desiredState === 'running' && !i.paused) return []
+          // The instance runs its own revision's template, which may be older than the app's.
+          const t = i.appRevision.spec as TInstanceTemplate
           return [{
             instanceId: i.id,
             tenantId: i.tenantId,
@@ -178,16 +198,22 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat }: AgentSe
             desiredState: i.paused ? 'stopped' : i.desiredState,
             generation: i.generation,
             spec: {
-              driver: i.app.driver,
-              image: i.app.image,
-              command: i.app.command,
-              args: i.app.args,
-              env: i.app.env as Record<string, string>,
-              ports: (i.app.ports as { name: string; containerPort?: number }[]).map((p, k) => ({ name: p.name, containerPort: p.containerPort ?? null, hostPort: i.hostPorts[k] ?? 0 })),
-              cpuMillis: i.app.cpuMillis,
-              memoryMb: i.app.memoryMb,
-              restartPolicy: i.app.restartPolicy,
-              stopGraceSeconds: i.app.stopGraceSeconds,
+              driver: t.driver,
+              image: t.image ?? null,
+              command: t.command ?? null,
+              args: t.args,
+              env: t.env,
+              ports: t.ports.map((p, k) => ({
+                name: p.name,
+                containerPort: p.containerPort ?? null,
+                hostPort: i.hostPorts[k] ?? 0,
+                ...(p.readiness && { readiness: p.readiness }),
+                ...(p.liveness && { liveness: p.liveness }),
+              })),
+              cpuMillis: t.cpuMillis,
+              memoryMb: t.memoryMb,
+              restartPolicy: t.restartPolicy,
+              stopGraceSeconds: t.stopGraceSeconds,
             },
             mounts,
             fence: { stopAfterDisconnect: declared > 0 || i.app.stopAfterDisconnect },

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { Clock } from '../clock'
 
 const LEADER_KEY = 72707371
 
@@ -6,10 +7,10 @@ const LEADER_KEY = 72707371
  * Leader lease on a session advisory lock: the process holding it runs the control
  * loops. If its connection dies, PostgreSQL releases the lock and another BFF takes over.
  */
-export function runAsLeader(pool: pg.Pool, opts: { retryMs: number; onLeading(): () => Promise<void>; onError(err: Error): void }) {
+export function runAsLeader(pool: pg.Pool, opts: { clock: Clock; retryMs: number; onLeading(): () => Promise<void>; onError(err: Error): void }) {
   let client: pg.PoolClient | null = null
   let stopLeading: (() => Promise<void>) | null = null
-  let timer: NodeJS.Timeout | null = null
+  let cancelRetry: (() => void) | null = null
   let stopped = false
 
   const lose = async () => {
@@ -19,7 +20,7 @@ export function runAsLeader(pool: pg.Pool, opts: { retryMs: number; onLeading():
   }
 
   const attempt = async () => {
-    timer = null
+    cancelRetry = null
     if (stopped) return
     try {
       client ??= await pool.connect()
@@ -44,7 +45,7 @@ export function runAsLeader(pool: pg.Pool, opts: { retryMs: number; onLeading():
     schedule()
   }
   const schedule = () => {
-    if (!stopped && !timer) timer = setTimeout(() => void attempt(), opts.retryMs)
+    if (!stopped && !cancelRetry) cancelRetry = opts.clock.setTimer(() => void attempt(), opts.retryMs)
   }
   void attempt()
 
@@ -54,7 +55,7 @@ export function runAsLeader(pool: pg.Pool, opts: { retryMs: number; onLeading():
     },
     async stop() {
       stopped = true
-      if (timer) clearTimeout(timer)
+      cancelRetry?.()
       await lose()
       if (client) {
         await client.query('SELECT pg_advisory_unlock($1)', [LEADER_KEY]).catch(() => {})

@@ -72,7 +72,7 @@ export function createNodeLifecycle({ db, hot, bus, clock, config, schedule, onN
       let ids = held.map((h) => h.id)
       const handled = new Set(onNodeLost ? await onNodeLost(s.nodeId, ids) : [])
       ids = ids.filter((id) => !handled.has(id))
-      const moved = await relocate({ db, hot, bus, schedule }, s.nodeId, ids, 'rescheduling: its node was lost')
+      const moved = await relocate({ db, hot, bus, clock, schedule }, s.nodeId, ids, 'rescheduling: its node was lost')
       tokens -= held.length
       if (moved.length) {
         const n = await db.node.findUnique({ where: { id: s.nodeId }, select: { name: true } })

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
@@ -8,7 +9,7 @@ import type { HotStore } from '../store/hot-store'
  * and stops its copy. Instances that were stopping anyway are released instead.
  */
 export async function relocate(
-  deps: { db: Db; hot: HotStore; bus: ChangeBus; schedule(ids: string[]): Promise<void> },
+  deps: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock; schedule(ids: string[]): Promise<void> },
   nodeId: string,
   instanceIds: string[],
   why: string,
@@ -20,7 +21,7 @@ export async function relocate(
   const stopping = rows.filter((r) => r.desiredState === 'stopped').map((r) => r.id)
   await db.$transaction([
     db.instance.updateMany({ where: { id: { in: moving }, nodeId }, data: { nodeId: null, hostPorts: [], pendingReason: why } }),
-    db.instance.updateMany({ where: { id: { in: stopping }, nodeId, releasedAt: null }, data: { releasedAt: new Date() } }),
+    db.instance.updateMany({ where: { id: { in: stopping }, nodeId, releasedAt: null }, data: { releasedAt: deps.clock.now() } }),
     db.node.update({ where: { id: nodeId }, data: { desiredGeneration: { increment: 1 } } }),
   ])
   await hot.forgetStatuses(moving)

@@ -54,7 +54,8 @@ function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean } = {})
       reservations.delete(to)
       reservations.add(from)
     },
-    loadBalancers: async () => null,
+    switchLoadBalancers: async () => null,
+    loadBalancersApplied: async () => ({ total: 0, applied: 0 }),
     async record(_id, patch) {
       if (patch.copied) copiedBytes += patch.copied.bytes
       Object.assign(recorded, patch)

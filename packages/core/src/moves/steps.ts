@@ -303,10 +303,17 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
     name: 'switch-lb',
     timeoutMs: 2 * 60_000,
     async run(ctx) {
-      const lbs = await world.loadBalancers(ctx.move.instanceId)
-      if (!lbs) return { kind: 'skipped', detail: 'no load balancer serves this app' }
-      if (lbs.settled < lbs.total) return { kind: 'wait', detail: `${lbs.settled} of ${lbs.total} load balancers switched`, progress: lbs.settled / lbs.total }
-      return { kind: 'done', detail: `${lbs.total} load balancer${lbs.total === 1 ? '' : 's'} send traffic to the target` }
+      let generations = ctx.data.generations as Record<string, number> | undefined
+      if (!generations) {
+        const g = await world.switchLoadBalancers(ctx.move.instanceId)
+        if (!g) return { kind: 'skipped', detail: 'no load balancer serves this app' }
+        generations = g
+        await ctx.save({ generations })
+      }
+      const lbs = await world.loadBalancersApplied(generations)
+      const nodes = (n: number) => `${n} load-balancing node${n === 1 ? '' : 's'}`
+      if (lbs.applied < lbs.total) return { kind: 'wait', detail: `${lbs.applied} of ${nodes(lbs.total)} switched`, progress: lbs.applied / lbs.total }
+      return { kind: 'done', detail: `${nodes(lbs.total)} send its traffic to the target` }
     },
     // Backends follow the placement: moving the fence back switches them back.
     async compensate() {

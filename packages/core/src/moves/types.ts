@@ -76,8 +76,13 @@ export interface MoveWorld {
    * the instance is already on `to`. Used backwards by the compensation.
    */
   switchPlacement(move: MoveRecord, from: string, to: string): Promise<void>
-  /** Load balancers in front of the app: how many have applied the instance's placement; null: none. */
-  loadBalancers(instanceId: string): Promise<{ total: number; settled: number } | null>
+  /**
+   * Tells the load-balancing nodes in front of the instance's app to take its new backend;
+   * answers the desired generation each must apply, or null when no load balancer serves the app.
+   */
+  switchLoadBalancers(instanceId: string): Promise<Record<string, number> | null>
+  /** Whether each node applied (at least) its generation; nodes that are down count as done. */
+  loadBalancersApplied(generations: Record<string, number>): Promise<{ total: number; applied: number }>
   record(moveId: string, patch: { targetNodeId?: string; lastReadyAt?: Date; firstReadyAt?: Date; copied?: { bytes: number; ms: number } }): Promise<void>
 }
 

@@ -1,5 +1,6 @@
 /** The move steps' view of the world, over the desired store, the hot store and the scheduler. */
 import type pg from 'pg'
+import type { LbNodes } from '../load-balancers/nodes'
 import type { TVolumeCapability } from '../protocol'
 import { loadRequestFor } from '../scheduler/load'
 import { reserveCapacity } from '../scheduler/reserve'
@@ -9,7 +10,7 @@ import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { MoveNode, MoveWorld, MovingInstance } from './types'
 
-export function createMoveWorld({ db, hot, pool, bus, ports }: { db: Db; hot: HotStore; pool: pg.Pool; bus: ChangeBus; ports: PortRange }): MoveWorld {
+export function createMoveWorld({ db, hot, pool, bus, ports, lbNodes }: { db: Db; hot: HotStore; pool: pg.Pool; bus: ChangeBus; ports: PortRange; lbNodes: LbNodes }): MoveWorld {
   const nodesChanged = (tenantId: string, ...nodeIds: string[]) => {
     for (const nodeId of nodeIds) {
       bus.publish({ kind: 'node-desired', nodeId })
@@ -39,7 +40,7 @@ export function createMoveWorld({ db, hot, pool, bus, ports }: { db: Db; hot: Ho
     async observed(instanceId) {
       const s = (await hot.statusesOf([instanceId])).get(instanceId)
       if (!s) return null
-      return { nodeId: s.nodeId, state: s.state, ready: null, message: s.message, at: s.updatedAt }
+      return { nodeId: s.nodeId, state: s.state, ready: s.ready, message: s.healthMessage ?? s.message, at: s.updatedAt }
     },
 
     async reserve(move, inst) {
@@ -94,8 +95,23 @@ export function createMoveWorld({ db, hot, pool, bus, ports }: { db: Db; hot: Ho
       if (tenantId) nodesChanged(tenantId, from, to)
     },
 
-    // Load balancers are not part of the platform yet: nothing to switch.
-    loadBalancers: async () => null,
+    async switchLoadBalancers(instanceId) {
+      const i = await db.instance.findUnique({ where: { id: instanceId }, select: { appId: true, tenantId: true } })
+      if (!i) return null
+      const nodeIds = await lbNodes.nodesServing({ appId: i.appId, tenantId: i.tenantId })
+      if (!nodeIds.length) return null
+      const nodes = await db.node.updateManyAndReturn({ where: { id: { in: nodeIds } }, data: { desiredGeneration: { increment: 1 } }, select: { id: true, desiredGeneration: true } })
+      for (const n of nodes) bus.publish({ kind: 'node-desired', nodeId: n.id })
+      return Object.fromEntries(nodes.map((n) => [n.id, n.desiredGeneration]))
+    },
+
+    async loadBalancersApplied(generations) {
+      const ids = Object.keys(generations)
+      let applied = 0
+      // One node at a time: `acked` counts a node that is down as done (it gets all of it when it returns).
+      for (const id of ids) if (await lbNodes.acked({ [id]: generations[id]! })) applied++
+      return { total: ids.length, applied }
+    },
 
     async record(moveId, patch) {
       const m = await db.move.findUnique({ where: { id: moveId }, select: { lastReadyAt: true, firstReadyAt: true } })

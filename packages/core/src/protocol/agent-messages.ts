@@ -1,6 +1,7 @@
 /** Frames an agent sends. */
 import { z } from 'zod'
 import { ZInstanceReport } from './instance'
+import { ZLbReport } from './lb'
 import { ZNodeInfo } from './node'
 import { ZCommandProgressFrame, ZCommandResultFrame, ZVolumeUsage } from './volume'
 
@@ -24,6 +25,9 @@ export const ZStatusReport = z.object({
   /** Full = every instance the agent knows; absent instances are not running. */
   full: z.boolean(),
   instances: z.array(ZInstanceReport).max(10_000),
+  /** Load-balancing nodes: the load balancers served, as of desired-state generation `lbGeneration`. */
+  loadBalancers: z.array(ZLbReport).max(1000).optional(),
+  lbGeneration: z.number().int().min(0).optional(),
 })
 /** Instance output, batched (stdout and stderr of every driver). */
 export const ZLogs = z.object({

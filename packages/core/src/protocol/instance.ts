@@ -1,6 +1,6 @@
 /** One instance on the wire: the desired spec the server sends, the status the agent reports. */
 import { z } from 'zod'
-import { ZDriver, ZEnv, ZRestartPolicy } from '../schemas/app'
+import { ZDriver, ZEnv, ZProbe, ZRestartPolicy } from '../schemas/app'
 import { ZInstanceFence } from './fence'
 import { ZMount } from './volume'
 
@@ -17,6 +17,16 @@ export const ZInstanceReport = z.object({
   message: z.string().max(2000).nullable(),
   /** App generation of the spec this instance runs. */
   generation: z.number().int().min(0),
+  /** Health checks; absent when the instance has none. */
+  health: z
+    .object({
+      /** Readiness; null when the instance has no readiness check (ready while running). */
+      ready: z.boolean().nullable(),
+      /** The last failed check ("readiness http :8080/healthz: status 500") and when it failed. */
+      lastFailure: z.string().max(500).nullable(),
+      lastFailureAt: z.string().datetime().nullable(),
+    })
+    .optional(),
 })
 export type TInstanceReport = z.infer<typeof ZInstanceReport>
 
@@ -34,7 +44,17 @@ export const ZDesiredInstance = z.object({
     command: z.string().nullable(),
     args: z.array(z.string()),
     env: ZEnv,
-    ports: z.array(z.object({ name: z.string(), containerPort: z.number().int().nullable(), hostPort: z.number().int() })),
+    ports: z
+      .array(
+        z.object({
+          name: z.string(),
+          containerPort: z.number().int().nullable(),
+          hostPort: z.number().int(),
+          readiness: ZProbe.optional(),
+          liveness: ZProbe.optional(),
+        }),
+      )
+      .max(8),
     cpuMillis: z.number().int(),
     memoryMb: z.number().int(),
     restartPolicy: ZRestartPolicy,

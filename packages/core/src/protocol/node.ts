@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import { ZDriver } from '../schemas/app'
 import { ZVolumeCapability } from './volume'
+import { ZLbDriver } from './lb'
 
 const ZNodeName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'node names are lowercase DNS labels')
 const ZLabels = z.record(z.string().max(63), z.string().max(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
@@ -14,16 +15,19 @@ export const ZNodeInfo = z.object({
   memoryMb: z.number().int().min(1).max(100_000_000),
   drivers: z.array(ZDriver).min(1),
   agentVersion: z.string().max(40),
+  /** What the node can do beyond running instances, per kind; absent kinds: nothing. */
+  capabilities: z
+    .object({
+      /** Load-balancer data plane. */
+      lb: ZLbDriver.nullable().default(null),
+      /** Volume drivers, copies, self-fencing, live moves. */
+      volume: ZVolumeCapability.optional(),
+    })
+    .prefault({}),
   /** Host ports this node hands to instances; absent: the control plane's default range. */
   portRange: z
     .object({ min: z.number().int().min(1024).max(65535), max: z.number().int().min(1024).max(65535) })
     .refine((r) => r.max >= r.min, 'max must be at least min')
-    .optional(),
-  /** What the node can do beyond running instances, one key per kind; absent from old agents. */
-  capabilities: z
-    .object({
-      volume: ZVolumeCapability.optional(),
-    })
     .optional(),
 })
 export type TNodeInfo = z.infer<typeof ZNodeInfo>

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { ZLeaseFrame } from './fence'
 import { ZDesiredInstance } from './instance'
 import { ZCommandFrame } from './volume'
+import { ZDesiredLb } from './lb'
 
 export const ZWelcome = z.object({
   type: z.literal('welcome'),
@@ -17,6 +18,8 @@ export const ZDesired = z.object({
   type: z.literal('desired'),
   generation: z.number().int().min(0),
   instances: z.array(ZDesiredInstance),
+  /** Load balancers this node serves (load-balancing nodes only; absent: none). */
+  loadBalancers: z.array(ZDesiredLb).max(1000).optional(),
 })
 export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZDesired, ZLeaseFrame, ZCommandFrame])
 export type TServerMessage = z.infer<typeof ZServerMessage>

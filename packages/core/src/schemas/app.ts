@@ -15,9 +15,32 @@ export const ZEnv = z
   .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'Env names are letters, digits and _'), z.string().max(4096))
   .refine((env) => Object.keys(env).length <= 100, 'At most 100 variables')
 
+/**
+ * A health check the agent runs next to the instance, against one of its ports. Readiness
+ * gates load-balancer membership and rollouts; liveness restarts a hung instance.
+ */
+export const ZProbe = z
+  .object({
+    type: z.enum(['http', 'tcp']),
+    /** HTTP only: the path requested and the status that counts as healthy. */
+    path: z.string().max(256).regex(/^\/[\x21-\x7e]*$/, 'A path starts with / and has no spaces').default('/'),
+    expectStatus: z.number().int().min(100).max(599).default(200),
+    intervalSeconds: z.number().int().min(1).max(300).default(5),
+    timeoutSeconds: z.number().int().min(1).max(60).default(2),
+    /** Consecutive results needed to turn healthy / unhealthy. */
+    successThreshold: z.number().int().min(1).max(10).default(1),
+    failureThreshold: z.number().int().min(1).max(10).default(3),
+    /** No check before this long after the start (slow starters). */
+    initialDelaySeconds: z.number().int().min(0).max(600).default(0),
+  })
+  .refine((p) => p.timeoutSeconds <= p.intervalSeconds, { message: 'The timeout cannot be longer than the interval', path: ['timeoutSeconds'] })
+export type TProbe = z.infer<typeof ZProbe>
+
 export const ZPortSpec = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'Port names are lowercase, up to 15 characters'),
   containerPort: z.number().int().min(1).max(65535).optional(),
+  readiness: ZProbe.optional(),
+  liveness: ZProbe.optional(),
 })
 
 /** A volume every instance of the app gets its own copy of (like a StatefulSet's claim template). */
@@ -56,8 +79,11 @@ export const ZAppSpec = z
     spread: z.enum(['none', 'soft', 'hard']).default('soft'),
     placementStrategy: z.enum(['spread', 'binpack']).nullable().default(null),
     priorityClass: z.enum(['low', 'normal', 'high', 'critical']).default('normal'),
-    /** How many replicas a drain may take down at once. */
+    /** How many replicas a drain or a rollout may take down at once. */
     maxUnavailable: z.number().int('A whole number').min(1, 'At least 1').max(1000, 'At most 1000').default(1),
+    /** Rollouts: instances above the replica count while replacing, and how long new ones may take to be ready. */
+    maxSurge: z.number().int('A whole number').min(0, 'At least 0').max(1000, 'At most 1000').default(1),
+    progressDeadlineSeconds: z.number().int().min(5, 'At least 5 seconds').max(3600, 'At most an hour').default(120),
     volumes: z
       .array(ZVolumeSpec)
       .max(8, 'At most 8 volumes')
@@ -73,6 +99,12 @@ export const ZAppSpec = z
   })
 export type TAppSpec = z.infer<typeof ZAppSpec>
 
+/** What an instance runs: the part of the spec a revision stores and a rollout replaces. */
+export const TEMPLATE_FIELDS = ['driver', 'image', 'command', 'args', 'env', 'ports', 'cpuMillis', 'memoryMb', 'restartPolicy', 'stopGraceSeconds'] as const
+export type TInstanceTemplate = Pick<TAppSpec, (typeof TEMPLATE_FIELDS)[number]>
+export const templateOf = (spec: TAppSpec): TInstanceTemplate =>
+  Object.fromEntries(TEMPLATE_FIELDS.map((k) => [k, spec[k] ?? null])) as TInstanceTemplate
+
 export const ZReplicas = z.number().int().min(0, 'At least 0').max(1000, 'At most 1000')
 
 export const ZCreateAppInput = z.object({
@@ -81,3 +113,7 @@ export const ZCreateAppInput = z.object({
   spec: ZAppSpec,
 })
 export type TCreateAppInput = z.infer<typeof ZCreateAppInput>
+
+/** A new spec for an app: a new revision, rolled out when the instance template changed. */
+export const ZUpdateAppInput = z.object({ spec: ZAppSpec })
+export type TUpdateAppInput = z.infer<typeof ZUpdateAppInput>

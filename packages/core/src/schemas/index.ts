@@ -1,2 +1,3 @@
 export * from './app'
 export * from './tenant'
+export * from './load-balancer'

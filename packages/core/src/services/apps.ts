@@ -1,11 +1,14 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
+import type { Clock } from '../clock'
 import { requireRole } from '../auth/actor'
 import { CoreError } from '../errors'
 import type { Prisma } from '../generated/prisma/client'
 import { ZObservedState } from '../protocol'
-import type { TCreateAppInput } from '../schemas/app'
-import { ZAppSpec, ZDriver, ZRestartPolicy, ZVolumeSpec, type TVolumeSpec } from '../schemas/app'
+import { diffSpecs, templateHash } from '../rollouts/revisions'
+import { appendRevision, revisionSpec, specColumns } from '../rollouts/store'
+import type { TCreateAppInput, TUpdateAppInput } from '../schemas/app'
+import { ZAppSpec, ZDriver, ZPortSpec, ZRestartPolicy, ZVolumeSpec, type TVolumeSpec } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
 import type { HotStore } from '../store/hot-store'
@@ -27,6 +30,15 @@ export const ZInstance = z.object({
   pendingReason: z.string().nullable(),
   generation: z.number(),
   observedGeneration: z.number(),
+  /** The app revision it runs. */
+  revision: z.number(),
+  /** Readiness: null when the app has no readiness check. */
+  ready: z.boolean().nullable(),
+  /** Leaving load balancers before it stops. */
+  draining: z.boolean(),
+  /** The last failed health check and when. */
+  healthMessage: z.string().nullable(),
+  healthFailedAt: z.date().nullable(),
   /** A move in progress: the step it is at. */
   moving: z.object({ moveId: z.string(), step: z.string(), state: z.enum(['running', 'compensating']) }).nullable(),
   /** Its volumes (one per volume of the app), with the space used as last measured. */
@@ -35,6 +47,35 @@ export const ZInstance = z.object({
   ),
 })
 export type TInstance = z.infer<typeof ZInstance>
+
+export const ZRollout = z.object({
+  id: z.string(),
+  kind: z.enum(['update', 'rollback', 'auto_rollback']),
+  fromRevision: z.number(),
+  toRevision: z.number(),
+  state: z.enum(['progressing', 'succeeded', 'rolled_back', 'superseded', 'failed']),
+  step: z.string(),
+  message: z.string().nullable(),
+  replicas: z.number(),
+  oldInstances: z.number(),
+  newInstances: z.number(),
+  newReady: z.number(),
+  createdAt: z.date(),
+  finishedAt: z.date().nullable(),
+})
+export type TRollout = z.infer<typeof ZRollout>
+
+export const ZRevision = z.object({
+  revision: z.number(),
+  cause: z.string(),
+  createdAt: z.date(),
+  createdBy: z.string().nullable(),
+  current: z.boolean(),
+  spec: z.record(z.string(), z.unknown()),
+  /** What changed since the revision before. */
+  changes: z.array(z.object({ field: z.string(), from: z.string().nullable(), to: z.string().nullable() })),
+})
+export type TRevision = z.infer<typeof ZRevision>
 
 export const ZAppSummary = z.object({
   id: z.string(),
@@ -58,7 +99,7 @@ export const ZAppDetail = ZAppSummary.extend({
     command: z.string().nullable(),
     args: z.array(z.string()),
     env: z.record(z.string(), z.string()),
-    ports: z.array(z.object({ name: z.string(), containerPort: z.number().optional() })),
+    ports: z.array(ZPortSpec),
     cpuMillis: z.number(),
     memoryMb: z.number(),
     restartPolicy: ZRestartPolicy,
@@ -68,9 +109,14 @@ export const ZAppDetail = ZAppSummary.extend({
     placementStrategy: z.enum(['spread', 'binpack']).nullable(),
     priorityClass: z.enum(['low', 'normal', 'high', 'critical']),
     maxUnavailable: z.number(),
+    maxSurge: z.number(),
+    progressDeadlineSeconds: z.number(),
     volumes: z.array(ZVolumeSpec),
     stopAfterDisconnect: z.boolean(),
   }),
+  revision: z.number(),
+  /** The rollout in progress, else the last one. */
+  rollout: ZRollout.nullable(),
   instances: z.array(ZInstance),
 })
 export type TAppDetail = z.infer<typeof ZAppDetail>
@@ -95,6 +141,9 @@ const appSelect = {
   placementStrategy: true,
   priorityClass: true,
   maxUnavailable: true,
+  maxSurge: true,
+  progressDeadlineSeconds: true,
+  revision: true,
   volumes: true,
   stopAfterDisconnect: true,
   generation: true,
@@ -110,6 +159,8 @@ const instanceSelect = {
   hostPorts: true,
   pendingReason: true,
   generation: true,
+  revision: true,
+  drainingSince: true,
   appId: true,
   node: { select: { id: true, name: true, address: true } },
 } satisfies Prisma.InstanceSelect
@@ -139,9 +190,30 @@ export function toInstance(i: InstanceRow, portNames: string[], status: StatusRo
     pendingReason: i.pendingReason,
     generation: i.generation,
     observedGeneration: s?.generation ?? 0,
+    revision: i.revision,
+    ready: s ? (s.state === 'running' ? (s.ready ?? null) : s.ready === null ? null : false) : null,
+    draining: i.drainingSince !== null,
+    healthMessage: s?.healthMessage ?? null,
+    healthFailedAt: s?.healthFailedAt ?? null,
     ...extra,
   }
 }
+
+const rolloutSelect = {
+  id: true,
+  kind: true,
+  fromRevision: true,
+  toRevision: true,
+  state: true,
+  step: true,
+  message: true,
+  replicas: true,
+  oldInstances: true,
+  newInstances: true,
+  newReady: true,
+  createdAt: true,
+  finishedAt: true,
+} satisfies Prisma.RolloutSelect
 
 const toSummary = (a: AppRow, running: number): TAppSummary => ({
   id: a.id,
@@ -174,7 +246,7 @@ async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memor
   if (over.length) throw new CoreError('QUOTA_EXCEEDED', `Quota exceeded (${over.join('; ')})`)
 }
 
-export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
+export function createAppService({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
   const changed = (tenantId: string, appId: string) => {
     bus.publish({ kind: 'tenant', tenantId, what: 'app', id: appId })
     bus.publish({ kind: 'app', appId })
@@ -205,6 +277,9 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
       const rows = await db.instance.findMany({ where: { appId }, orderBy: [{ ordinal: 'asc' }, { createdAt: 'asc' }], select: instanceSelect })
       const statuses = await hot.statusesOf(rows.map((r) => r.id))
       const portNames = (app.ports as { name: string }[]).map((p) => p.name)
+      const rollout =
+        (await db.rollout.findFirst({ where: { appId, state: 'progressing' }, orderBy: { createdAt: 'desc' }, select: rolloutSelect })) ??
+        (await db.rollout.findFirst({ where: { appId }, orderBy: { createdAt: 'desc' }, select: rolloutSelect }))
       const [moves, volumes] = await Promise.all([
         db.move.findMany({ where: { instanceId: { in: rows.map((r) => r.id) }, state: { in: ['running', 'compensating'] } }, select: { id: true, instanceId: true, step: true, state: true } }),
         db.volume.findMany({ where: { appId }, orderBy: { name: 'asc' }, select: { id: true, name: true, ordinal: true, driver: true, sizeMb: true, epoch: true, nodeId: true } }),
@@ -228,7 +303,7 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
           command: app.command,
           args: app.args,
           env: app.env as Record<string, string>,
-          ports: app.ports as { name: string; containerPort?: number }[],
+          ports: app.ports as z.infer<typeof ZPortSpec>[],
           cpuMillis: app.cpuMillis,
           memoryMb: app.memoryMb,
           restartPolicy: app.restartPolicy,
@@ -238,9 +313,13 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
           placementStrategy: app.placementStrategy,
           priorityClass: app.priorityClass,
           maxUnavailable: app.maxUnavailable,
+          maxSurge: app.maxSurge,
+          progressDeadlineSeconds: app.progressDeadlineSeconds,
           volumes: app.volumes as TVolumeSpec[],
           stopAfterDisconnect: app.stopAfterDisconnect,
         },
+        revision: app.revision,
+        rollout,
         instances,
       }
     },
@@ -262,6 +341,8 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
             tenantId,
             name: input.name,
             replicas: input.replicas,
+            ...specColumns(spec),
+            revisions: { create: { revision: 1, spec: spec as Prisma.InputJsonValue, templateHash: templateHash(spec), cause: 'created', createdById: actor.userId } },
             driver: spec.driver,
             image: spec.image ?? null,
             command: spec.command ?? null,
@@ -306,12 +387,88 @@ export function createAppService({ db, hot, bus }: { db: Db; hot: HotStore; bus:
       return toSummary(app, 0)
     },
 
+    /**
+     * A new spec: stored as the next revision; when what instances run changed, a rollout
+     * replaces them (within max-surge and max-unavailable, waiting for readiness).
+     */
+    async update(actor: Actor, tenantId: string, appId: string, input: TUpdateAppInput): Promise<TAppSummary> {
+      requireRole(actor, tenantId, 'developer')
+      const spec = ZAppSpec.parse(input.spec)
+      const { app, revision, rollout } = await db.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT id FROM "App" WHERE id = ${appId}::uuid AND "tenantId" = ${tenantId}::uuid FOR UPDATE`
+        const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
+        if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        if (spec.driver !== cur.driver) throw new CoreError('BAD_REQUEST', 'The driver of an app cannot change; deploy a new app instead')
+        await admit(tx, tenantId, { apps: 0, instances: 0, cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis), memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb) })
+        const res = await appendRevision(tx, cur, spec, { cause: 'update', actorId: actor.userId, kind: 'update', now: clock.now() })
+        const app = await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect })
+        return { app, ...res }
+      })
+      await hot.recordEvent({
+        tenantId,
+        kind: 'audit',
+        type: 'app.updated',
+        actorId: actor.userId,
+        subject: `app/${app.name}`,
+        message: rollout ? `Revision ${revision} of ${app.name}: rolling out` : `Revision ${revision} of ${app.name} (instances unchanged)`,
+      })
+      changed(tenantId, appId)
+      return toSummary(app, 0)
+    },
+
+    /** Rolls back to an earlier revision: its spec becomes the newest revision. */
+    async rollback(actor: Actor, tenantId: string, appId: string, toRevision: number): Promise<TAppSummary> {
+      requireRole(actor, tenantId, 'developer')
+      const { app, revision } = await db.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT id FROM "App" WHERE id = ${appId}::uuid AND "tenantId" = ${tenantId}::uuid FOR UPDATE`
+        const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
+        if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        if (toRevision === cur.revision) throw new CoreError('BAD_REQUEST', `Revision ${toRevision} is the current one`)
+        const old = await tx.appRevision.findUnique({ where: { appId_revision: { appId, revision: toRevision } }, select: { spec: true } })
+        if (!old) throw new CoreError('NOT_FOUND', `Revision ${toRevision} not found`)
+        const spec = revisionSpec(old.spec)
+        await admit(tx, tenantId, { apps: 0, instances: 0, cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis), memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb) })
+        const res = await appendRevision(tx, cur, spec, { cause: `rollback to revision ${toRevision}`, actorId: actor.userId, kind: 'rollback', now: clock.now() })
+        return { app: await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect }), ...res }
+      })
+      await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.rolled_back', actorId: actor.userId, subject: `app/${app.name}`, message: `Rolled ${app.name} back to revision ${toRevision} (as revision ${revision})` })
+      changed(tenantId, appId)
+      return toSummary(app, 0)
+    },
+
+    /** Every revision, newest first, with what changed since the one before. */
+    async revisions(actor: Actor, tenantId: string, appId: string): Promise<TRevision[]> {
+      requireRole(actor, tenantId, 'viewer')
+      const app = await findApp(tenantId, appId)
+      const rows = await db.appRevision.findMany({ where: { appId }, orderBy: { revision: 'asc' }, select: { revision: true, cause: true, createdAt: true, createdById: true, spec: true } })
+      const users = new Map(
+        (await db.user.findMany({ where: { id: { in: rows.flatMap((r) => (r.createdById ? [r.createdById] : [])) } }, select: { id: true, email: true } })).map((u) => [u.id, u.email]),
+      )
+      return rows
+        .map((r, k) => ({
+          revision: r.revision,
+          cause: r.cause,
+          createdAt: r.createdAt,
+          createdBy: r.createdById ? (users.get(r.createdById) ?? null) : null,
+          current: r.revision === app.revision,
+          spec: r.spec as Record<string, unknown>,
+          changes: k === 0 ? [] : diffSpecs(rows[k - 1]!.spec, r.spec),
+        }))
+        .reverse()
+    },
+
+    async rollouts(actor: Actor, tenantId: string, appId: string): Promise<TRollout[]> {
+      requireRole(actor, tenantId, 'viewer')
+      await findApp(tenantId, appId)
+      return db.rollout.findMany({ where: { appId }, orderBy: { createdAt: 'desc' }, take: 50, select: rolloutSelect })
+    },
+
     /** Marks the app deleted; the replica controller stops its instances, then removes it. */
     async delete(actor: Actor, tenantId: string, appId: string): Promise<void> {
       requireRole(actor, tenantId, 'developer')
       const app = await findApp(tenantId, appId)
       if (app.deletedAt) return
-      await db.app.update({ where: { id: appId }, data: { deletedAt: new Date(), generation: { increment: 1 } } })
+      await db.app.update({ where: { id: appId }, data: { deletedAt: clock.now(), generation: { increment: 1 } } })
       await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.deleted', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deleted` })
       changed(tenantId, appId)
     },

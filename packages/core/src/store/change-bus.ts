@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
 import { z } from 'zod'
+import type { Clock } from '../clock'
 
 /**
  * Change notifications between BFF processes: PostgreSQL LISTEN/NOTIFY on one channel.
@@ -11,7 +12,7 @@ import { z } from 'zod'
 const id = z.string().uuid()
 export const ZChange = z.discriminatedUnion('kind', [
   /** Something the console shows for one tenant changed (apps, instances, members, the tenant itself). */
-  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant']), id: id.optional() }),
+  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant', 'lb']), id: id.optional() }),
   /** The list of tenants changed (operators' views). */
   z.object({ kind: z.literal('tenants'), tenantId: id }),
   /** Nodes, their instances, heartbeats or join tokens changed (operators' views). */
@@ -22,6 +23,8 @@ export const ZChange = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('app'), appId: id }),
   /** A node's free capacity changed: the scheduler refreshes it and retries parked work. */
   z.object({ kind: z.literal('capacity'), nodeId: id }),
+  /** Instances of this app changed state or readiness: load balancers in front of it update their backends. */
+  z.object({ kind: z.literal('lb-backends'), appId: id }),
   /** A drain started. */
   z.object({ kind: z.literal('drain'), nodeId: id }),
   /** New log lines or metric samples of an app. */
@@ -46,7 +49,7 @@ export interface ChangeBus {
   close(): Promise<void>
 }
 
-export async function createChangeBus(pool: pg.Pool, onError: (err: Error) => void = () => {}): Promise<ChangeBus> {
+export async function createChangeBus(pool: pg.Pool, { clock, onError = () => {} }: { clock: Clock; onError?(err: Error): void }): Promise<ChangeBus> {
   const local = new EventEmitter()
   local.setMaxListeners(0)
   let closed = false
@@ -67,7 +70,7 @@ export async function createChangeBus(pool: pg.Pool, onError: (err: Error) => vo
       onError(err)
       client.release(true)
       listener = null
-      if (!closed) setTimeout(() => void connect().catch(onError), 1000)
+      if (!closed) clock.setTimer(() => void connect().catch(onError), 1000)
     })
     await client.query(`LISTEN ${CHANNEL}`)
     listener = client

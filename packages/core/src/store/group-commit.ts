@@ -1,16 +1,18 @@
+import type { Clock } from '../clock'
+
 /**
  * Group commit: writes added while a flush is in progress (or within maxDelayMs) go to the
  * database together in the next flush. Later values for the same key replace earlier ones.
  * add() resolves when the write is durable, so callers can publish "changed" afterwards.
  */
-export function createGroupCommit<K, V>(opts: { maxDelayMs: number; flush(items: Map<K, V>): Promise<void>; onError(err: Error): void }) {
+export function createGroupCommit<K, V>(opts: { clock: Clock; maxDelayMs: number; flush(items: Map<K, V>): Promise<void>; onError(err: Error): void }) {
   let pending = new Map<K, V>()
   let waiters: { resolve(): void; reject(e: Error): void }[] = []
-  let timer: NodeJS.Timeout | null = null
+  let cancelTimer: (() => void) | null = null
   let flushing: Promise<void> | null = null
 
   const run = async () => {
-    timer = null
+    cancelTimer = null
     if (flushing) return
     const items = pending
     const w = waiters
@@ -29,7 +31,7 @@ export function createGroupCommit<K, V>(opts: { maxDelayMs: number; flush(items:
     if (pending.size) schedule()
   }
   const schedule = () => {
-    if (!timer && !flushing) timer = setTimeout(() => void run(), opts.maxDelayMs)
+    if (!cancelTimer && !flushing) cancelTimer = opts.clock.setTimer(() => void run(), opts.maxDelayMs)
   }
 
   return {
@@ -41,7 +43,8 @@ export function createGroupCommit<K, V>(opts: { maxDelayMs: number; flush(items:
     },
     /** Flushes now (shutdown, tests). */
     async drain() {
-      if (timer) clearTimeout(timer)
+      cancelTimer?.()
+      cancelTimer = null
       while (flushing) await flushing
       await run()
     },

@@ -45,6 +45,7 @@ export interface HotStoreDeps {
 
 export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onNodesRevived }: HotStoreDeps) {
   const heartbeats = createGroupCommit<string, HeartbeatRow>({
+    clock,
     maxDelayMs: flushMs,
     onError,
     async flush(items) {
@@ -65,16 +66,18 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onN
   })
 
   const statuses = createGroupCommit<string, StatusRow & { at: Date }>({
+    clock,
     maxDelayMs: flushMs,
     onError,
     async flush(items) {
       const r = [...items.values()]
       await hotPool.query(
-        `INSERT INTO hot."InstanceStatus" ("instanceId", "tenantId", "nodeId", state, pid, restarts, "startedAt", "exitCode", message, generation, "updatedAt")
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::hot."ObservedState"[], $5::int[], $6::int[], $7::timestamp[], $8::int[], $9::text[], $10::int[], $11::timestamp[])
+        `INSERT INTO hot."InstanceStatus" ("instanceId", "tenantId", "nodeId", state, pid, restarts, "startedAt", "exitCode", message, generation, "updatedAt", ready, "healthMessage", "healthFailedAt")
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::hot."ObservedState"[], $5::int[], $6::int[], $7::timestamp[], $8::int[], $9::text[], $10::int[], $11::timestamp[], $12::boolean[], $13::text[], $14::timestamp[])
          ON CONFLICT ("instanceId") DO UPDATE SET "tenantId" = EXCLUDED."tenantId", "nodeId" = EXCLUDED."nodeId", state = EXCLUDED.state, pid = EXCLUDED.pid,
            restarts = EXCLUDED.restarts, "startedAt" = EXCLUDED."startedAt", "exitCode" = EXCLUDED."exitCode", message = EXCLUDED.message,
-           generation = EXCLUDED.generation, "updatedAt" = EXCLUDED."updatedAt"`,
+           generation = EXCLUDED.generation, "updatedAt" = EXCLUDED."updatedAt", ready = EXCLUDED.ready, "healthMessage" = EXCLUDED."healthMessage",
+           "healthFailedAt" = EXCLUDED."healthFailedAt"`,
         [
           r.map((x) => x.instanceId),
           r.map((x) => x.tenantId),
@@ -87,6 +90,9 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onN
           r.map((x) => x.message),
           r.map((x) => x.generation),
           r.map((x) => x.at.toISOString()),
+          r.map((x) => x.health?.ready ?? null),
+          r.map((x) => x.health?.lastFailure ?? null),
+          r.map((x) => x.health?.lastFailureAt ?? null),
         ],
       )
     },

@@ -1,0 +1,79 @@
+/**
+ * The health checks of one run of one instance: each probe on its own interval, results
+ * folded through the thresholds. Readiness starts false and gates load balancers and
+ * rollouts; a liveness check that fails `failureThreshold` times in a row asks for a
+ * restart (once per run: the restart ends the run).
+ */
+import type { TProbe } from '@alveary/core/schemas'
+import { runProbe, type ProbeTarget } from './probe'
+import { record, type Streak } from './thresholds'
+
+export interface Check {
+  kind: 'readiness' | 'liveness'
+  portName: string
+  probe: TProbe
+  target: ProbeTarget
+}
+
+export interface Health {
+  /** null when there is no readiness check. */
+  ready: boolean | null
+  lastFailure: string | null
+  lastFailureAt: string | null
+}
+
+export interface Checker {
+  health(): Health
+  stop(): void
+}
+
+export function startChecker(checks: readonly Check[], hooks: { onChange(): void; onLivenessFailed(reason: string): void }): Checker {
+  const hasReadiness = checks.some((c) => c.kind === 'readiness')
+  const streaks = checks.map((c): Streak => ({ healthy: c.kind === 'liveness', successes: 0, failures: 0 }))
+  let lastFailure: string | null = null
+  let lastFailureAt: string | null = null
+  let stopped = false
+  let livenessFired = false
+  const timers = new Set<NodeJS.Timeout>()
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn()
+    }, ms)
+    timers.add(t)
+  }
+  const ready = () => (hasReadiness ? checks.every((c, k) => c.kind !== 'readiness' || streaks[k]!.healthy) : null)
+
+  checks.forEach((c, k) => {
+    const run = async () => {
+      if (stopped) return
+      const reason = await runProbe(c.probe, c.target)
+      if (stopped) return
+      const before = ready()
+      streaks[k] = record(streaks[k]!, reason === null, c.probe)
+      let changed = ready() !== before
+      if (reason !== null) {
+        const message = `${c.kind} ${c.probe.type} ${c.portName}${c.probe.type === 'http' ? ` ${c.probe.path}` : ''}: ${reason}`.slice(0, 500)
+        changed ||= message !== lastFailure
+        lastFailure = message
+        lastFailureAt = new Date().toISOString()
+      }
+      if (changed) hooks.onChange()
+      if (c.kind === 'liveness' && !streaks[k]!.healthy && !livenessFired) {
+        livenessFired = true
+        hooks.onLivenessFailed(lastFailure ?? `${c.kind} failed`)
+      }
+      later(c.probe.intervalSeconds * 1000, () => void run())
+    }
+    later(c.probe.initialDelaySeconds * 1000, () => void run())
+  })
+
+  return {
+    health: () => ({ ready: ready(), lastFailure, lastFailureAt }),
+    stop() {
+      stopped = true
+      timers.forEach(clearTimeout)
+      timers.clear()
+    },
+  }
+}
