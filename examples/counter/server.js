@@ -18,6 +18,7 @@ const everyMs = Number(process.env.COUNT_EVERY_MS ?? 20)
 /** Extra time the app takes to shut down (a database flushing): makes moves observable in tests. */
 const shutdownDelayMs = Number(process.env.SHUTDOWN_DELAY_MS ?? 0)
 const run = crypto.randomBytes(4).toString('hex')
+fs.mkdirSync(dir, { recursive: true })
 const countFile = path.join(dir, 'count')
 const history = fs.openSync(path.join(dir, 'history.log'), 'a')
 

@@ -19,7 +19,7 @@ export interface TestCluster {
   dataDir(name: string): string
 }
 
-export async function createCluster(o: { server: () => string; joinToken: () => string; names: string[]; extraArgs?: string[] }): Promise<TestCluster> {
+export async function createCluster(o: { server: () => string; joinToken: () => string; names: string[]; labels?: Record<string, string> }): Promise<TestCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'alveary-moves-'))
   const sharedDir = path.join(dir, 'shared')
   await mkdir(sharedDir)
@@ -48,7 +48,7 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
           path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'),
           ...['--server', o.server(), '--join-token', o.joinToken(), '--name', name, '--data-dir', path.join(dir, name)],
           ...['--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', range(name), '--shared-volumes', sharedDir, '--docker-host', 'none', '--log-level', 'warn', '--stop-on-exit'],
-          ...(o.extraArgs ?? []),
+          ...(o.labels?.[name] ? ['--labels', o.labels[name]] : []),
         ],
         { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
       )

@@ -59,14 +59,13 @@ beforeAll(async () => {
   tenantId = (await op.tenants.create({ slug: 'moves', name: 'Moves' })).id
   await op.members.add({ tenantId, email: 'dev@moves.test', name: 'Dev', password: 'dev-password', role: 'developer' })
   dev = await callerFor(bff, 'dev@moves.test', 'dev-password')
-  cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'] })
+  cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'], labels: { 'node-a': 'zone=a', 'node-b': 'zone=b' } })
   cluster.start('node-a')
   cluster.start('node-b')
   await waitFor('two ready nodes with volumes', async () => {
     const nodes = await op.nodes.list()
     return nodes.filter((n) => n.state === 'ready').length === 2
   }, 30_000)
-  // Place the apps of these tests on node-a first: node-b cordoned until each app runs.
 })
 afterAll(async () => {
   await cluster?.stopAll()
@@ -167,6 +166,35 @@ describe('moves', { timeout: 120_000 }, () => {
     expect(await waitFor('serving', () => countAt(back.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
     cluster.start(target)
     await waitFor('the target back', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+  })
+
+  it('preemption: a higher-priority instance evicts a lower-priority one with a volume, which moves instead of stopping', async () => {
+    // node-a (2000m) holds a low-priority stateful instance of 1500m; a high-priority one of 1000m must run on node-a.
+    await op.nodes.cordon({ nodeId: await nodeId('node-b') })
+    const low = await deployRunning(counterApp('low-db', 'local', { cpuMillis: 1500, priorityClass: 'low' }))
+    await op.nodes.uncordon({ nodeId: await nodeId('node-b') })
+    expect(low.inst.node?.name).toBe('node-a')
+    const before = await countAt(low.inst.url!)
+    const { id: highId } = await dev.apps.create({
+      tenantId,
+      name: 'high',
+      replicas: 1,
+      spec: { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 1000, memoryMb: 32, priorityClass: 'high', nodeSelector: { zone: 'a' } },
+    })
+    const moved = await waitFor('the low-priority instance moved off node-a', async () => {
+      const m = (await op.moves.list({ limit: 50 })).find((x) => x.instance.id === low.inst.id && x.reason === 'preemption')
+      return m && (m.state === 'succeeded' || m.state === 'failed') ? m : null
+    }, 60_000)
+    expect(moved.error).toBeNull()
+    expect(moved.target?.name).toBe('node-b')
+    const high = await waitFor('the high-priority instance running on node-a', async () => {
+      const i = await instanceOf(highId)
+      return i?.node?.name === 'node-a' && i.state === 'running' ? i : null
+    }, 60_000)
+    expect(high).toBeTruthy()
+    const lowNow = await instanceOf(low.appId)
+    expect(lowNow.id).toBe(low.inst.id)
+    expect(await waitFor('the moved one serving', () => countAt(lowNow.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
   })
 
   it('drains a node with stateful apps: they move with their data, one at a time', async () => {

@@ -155,6 +155,6 @@ describe('state files', () => {
     await mkdir(join(dir.path, 'instances', id), { recursive: true })
     const old = { instanceId: id, pid: 123, processStartTime: 5, specHash: 'h', generation: 1, startedAt: null, restarts: 0, state: 'running', exitCode: null, message: null, stopGraceSeconds: 10 }
     await writeFile(join(dir.path, 'instances', id, 'state.json'), JSON.stringify(old))
-    expect(await createStateStore(dir.path).loadAll()).toEqual([{ ...old, driver: 'process', containerId: null, logCursor: null }])
+    expect(await createStateStore(dir.path).loadAll()).toEqual([{ ...old, driver: 'process', containerId: null, logCursor: null, fence: null }])
   })
 })

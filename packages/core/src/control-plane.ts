@@ -8,6 +8,7 @@ import { createNodeLifecycle } from './controllers/node-lifecycle'
 import { createReplicaController } from './controllers/replicas'
 import { createMoveController } from './moves/controller'
 import { createNodeLossHandler } from './moves/node-loss'
+import { createPreemptionController } from './moves/preemption-controller'
 import { createMoveService } from './moves/service'
 import { createMoveSteps } from './moves/steps'
 import { createMoveStore } from './moves/store'
@@ -154,6 +155,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     drains.controller,
     createMoveController({ db, hot, bus, clock, store: moveStore, steps: moveSteps }).controller,
     createVolumeCollector({ db, hot, agents: commandQueue.commands }).controller,
+    createPreemptionController({ db, hot, pool: database.pool, bus, clock, moves, ports, schedule }).controller,
     { name: 'commands-prune', handle: () => commandQueue.prune(), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     createLoadBalancerController({ db, bus, lbNodes }),
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },

@@ -20,9 +20,9 @@ kill_all() {
   set -- $targets
   while [ $# -gt 0 ]; do
     case $1 in
-      pgid) kill -KILL -- "-$2" 2>/dev/null; shift 2 ;;
-      pid) kill -KILL "$2" 2>/dev/null; shift 2 ;;
-      cgroup) while read -r p; do kill -KILL "$p" 2>/dev/null; done < "$2"; shift 2 ;;
+      pgid) kill -9 "-$2" 2>/dev/null; shift 2 ;;
+      pid) kill -9 "$2" 2>/dev/null; shift 2 ;;
+      cgroup) while read -r p; do kill -9 "$p" 2>/dev/null; done < "$2"; shift 2 ;;
       fence) shift 3 ;;
       *) shift ;;
     esac

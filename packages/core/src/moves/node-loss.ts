@@ -16,7 +16,7 @@ const RETRY_MS = 30_000
  */
 export function createNodeLossHandler({ db, hot, clock, moves }: { db: Db; hot: HotStore; clock: Clock; moves: MoveService }) {
   async function wait(ids: string[], reason: string, node: string) {
-    const { count } = await db.instance.updateMany({ where: { id: { in: ids }, pendingReason: { not: reason } }, data: { pendingReason: reason } })
+    const { count } = await db.instance.updateMany({ where: { id: { in: ids }, OR: [{ pendingReason: null }, { pendingReason: { not: reason } }] }, data: { pendingReason: reason } })
     if (count) await hot.recordEvent({ kind: 'system', type: 'move.waiting', subject: `node/${node}`, message: `${count} instance${count === 1 ? '' : 's'} on lost node ${node}: ${reason}` })
   }
 
