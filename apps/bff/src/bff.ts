@@ -49,7 +49,15 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
     const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
     const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)
 
-    const http = createBffServer({ core, bus: changes, database, log, heartbeatIntervalMs: config.heartbeatIntervalMs, secureCookies: false })
+    const http = createBffServer({
+      core,
+      bus: changes,
+      database,
+      log,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      agents: { helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS, maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP },
+      secureCookies: false,
+    })
     const port = await http.listen(env.BFF_PORT, env.BFF_HOST)
     const loops = opts.runControlLoops === false ? null : core.startControlLoops()
     log.info({ port, database: embedded ? 'embedded' : 'external' }, 'bff listening')

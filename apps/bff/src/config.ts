@@ -17,6 +17,10 @@ export const ZBffEnv = z.object({
   ALVEARY_OPERATOR_PASSWORD: z.string().min(8).optional(),
   ALVEARY_HEARTBEAT_MS: ms.default(5_000),
   ALVEARY_NODE_LEASE_MS: ms.default(20_000),
+  /** An agent socket that sends no hello by then is closed. */
+  ALVEARY_AGENT_HELLO_TIMEOUT_MS: ms.default(5_000),
+  /** Agent sockets not yet welcomed, per remote address (raise it behind a proxy or NAT). */
+  ALVEARY_AGENT_MAX_PENDING_PER_IP: z.coerce.number().int().min(1).max(100_000).default(64),
   /** Host ports handed to instances on every node. */
   ALVEARY_HOST_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(20_000),
   ALVEARY_HOST_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(29_999),

@@ -2,18 +2,19 @@
 import { z } from 'zod'
 import { ZDesiredInstance } from './instance'
 import { ZDesiredLb } from './lb'
+import { ZCounter, ZIntervalMs } from './limits'
 
 export const ZWelcome = z.object({
   type: z.literal('welcome'),
   nodeId: z.string().uuid(),
   /** Present after a join: the agent stores it and uses it from now on. */
-  credential: z.string().optional(),
-  heartbeatIntervalMs: z.number().int().positive(),
+  credential: z.string().max(200).optional(),
+  heartbeatIntervalMs: ZIntervalMs,
 })
 export const ZDesired = z.object({
   type: z.literal('desired'),
-  generation: z.number().int().min(0),
-  instances: z.array(ZDesiredInstance),
+  generation: ZCounter,
+  instances: z.array(ZDesiredInstance).max(10_000),
   /** Load balancers this node serves (load-balancing nodes only; absent: none). */
   loadBalancers: z.array(ZDesiredLb).max(1000).optional(),
 })

@@ -19,6 +19,8 @@ export const ZChange = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('fleet'), what: z.enum(['node', 'instances', 'heartbeat', 'jointoken']), nodeId: id.optional() }),
   /** The desired state of a node changed: push it to its agent. */
   z.object({ kind: z.literal('node-desired'), nodeId: id }),
+  /** The node's credential was revoked (re-key): its live connection must end. */
+  z.object({ kind: z.literal('node-revoked'), nodeId: id }),
   /** Reconcile this app (replicas, rollouts). */
   z.object({ kind: z.literal('app'), appId: id }),
   /** A node's free capacity changed: the scheduler refreshes it and retries parked work. */
