@@ -101,7 +101,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     const s = scheduler
     if (!s || !ids.length) return
     const fresh = ids.filter((id) => !s.isQueued(id))
-    if (fresh.length) s.enqueue(await loadRequests(db, fresh))
+    if (fresh.length) s.enqueue(await loadRequests(database.pool, fresh))
   }
   const replicas = createReplicaController({
     db,
@@ -135,9 +135,10 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]
 
+  const nodeSource = { pool: database.pool, hotPool: database.hotPool }
   function newScheduler() {
     return createScheduler({
-      apply: (plan, range) => applyPlan(database.pool, plan, range),
+      apply: (plan, range) => applyPlan(nodeSource, plan, range),
       clock,
       config: {
         mode: config.scheduler.mode,
@@ -146,7 +147,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         ports,
         backoff: { baseMs: config.scheduler.backoffBaseMs, maxMs: config.scheduler.backoffMaxMs },
       },
-      loadNodes: (ids) => loadNodes(db, hot, database.pool, ids),
+      loadNodes: (ids) => loadNodes(nodeSource, ids),
       async setPendingReasons(rows) {
         await database.pool.query(
           `UPDATE "Instance" AS i SET "pendingReason" = v.reason FROM unnest($1::uuid[], $2::text[]) AS v(id, reason)
@@ -156,8 +157,8 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         const tenants = await db.instance.findMany({ where: { id: { in: rows.map((r) => r.instanceId) } }, distinct: ['tenantId'], select: { tenantId: true } })
         tenants.forEach((t) => bus.publish({ kind: 'tenant', tenantId: t.tenantId, what: 'instances' }))
       },
-      onPlaced(placed) {
-        for (const nodeId of new Set(placed.map((p) => p.nodeId))) bus.publish({ kind: 'node-desired', nodeId })
+      onPlaced(placed, nodeIds) {
+        for (const nodeId of nodeIds) bus.publish({ kind: 'node-desired', nodeId })
         for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ kind: 'tenant', tenantId, what: 'instances' })
       },
       onError: (err) => log.error({ err: err.message }, 'scheduling batch failed'),
@@ -182,7 +183,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         })
         const started = s.start().then(async () => {
           scheduler = s
-          s.enqueue(await loadRequests(db))
+          s.enqueue(await loadRequests(database.pool))
         })
         started.catch((err) => log.error({ err: err.message }, 'scheduler start failed'))
         const stopControllers = runControllers({

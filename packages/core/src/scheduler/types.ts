@@ -43,8 +43,21 @@ export interface PortRange {
   max: number
 }
 
-/** A filter answers null (fits) or why the node cannot take the instance. */
-export type Filter = (node: SchedNode, req: PlacementRequest, ctx: { ports: PortRange }) => string | null
+/** What every filter may read besides the node and the request. */
+export interface FilterContext {
+  /** The default host-port range, for nodes without their own. */
+  ports: PortRange
+}
+
+/**
+ * A feasibility rule: null (fits) or why the node cannot take the instance. Filters read
+ * only a SchedNode and a PlacementRequest, so the planner (over its cache) and the plan
+ * applier (over fresh, locked rows) run the very same list.
+ */
+export interface Filter {
+  name: string
+  run(node: SchedNode, req: PlacementRequest, ctx: FilterContext): string | null
+}
 
 /**
  * A scorer gives a raw score (higher is better); scores are normalised to 0..100 before
