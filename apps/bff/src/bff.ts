@@ -43,6 +43,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       lbPortMax: env.ALVEARY_LB_PORT_MAX,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
+      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX },
     })
     const core = createControlPlane({ database, bus: changes, clock, config, log })
 

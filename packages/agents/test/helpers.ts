@@ -20,6 +20,7 @@ export function makeInstance(patch: Partial<Omit<TDesiredInstance, 'spec'>> & { 
     ordinal: 0,
     desiredState: 'running',
     generation: 1,
+    interfaces: [],
     ...rest,
     spec: {
       driver: 'process',

@@ -17,6 +17,8 @@ import { createAppService } from './services/apps'
 import { createAuthService } from './services/auth'
 import { createEventService } from './services/events'
 import { createMemberService } from './services/members'
+import { createNetworkService, ZNetworkSettings } from './services/networks'
+import { createNetworkPeersController } from './networks/controller'
 import { createNodeService } from './services/nodes'
 import { createTelemetryService } from './services/telemetry'
 import { createTenantService } from './services/tenants'
@@ -43,6 +45,8 @@ export const ZControlPlaneConfig = z.object({
   controllerWorkers: z.number().int().min(1).max(64).default(4),
   logLinesPerInstance: z.number().int().min(10).default(2_000),
   metricsRetentionMs: z.number().int().positive().default(3_600_000),
+  /** Tenant networks: the pool default networks come from, and their size. */
+  network: ZNetworkSettings.prefault({}),
   scheduler: z
     .object({
       mode: z.enum(['parallel', 'serial']).default('parallel'),
@@ -81,11 +85,13 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
   const lbNodes = createLbNodes({ db, hot: database.hot, clock })
+  const networks = createNetworkService({ db, hot, bus, settings: config.network })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
-    tenants: createTenantService({ db, hot, bus }),
+    tenants: createTenantService({ db, hot, bus, networks }),
     members: createMemberService({ db, hot, bus }),
-    apps: createAppService({ db, hot, bus, clock }),
+    apps: createAppService({ db, hot, bus, clock, networks }),
+    networks,
     nodes: createNodeService({ db, hot, bus, clock }),
     events: createEventService({ hot }),
     agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb), loadBalancers: lbNodes }),
@@ -124,6 +130,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
   })
   const drains = createDrainController({ db, hot, bus, clock, schedule })
+  const networkPeers = createNetworkPeersController({ db, bus, resyncIntervalMs: config.resyncIntervalMs })
 
   /** Every control loop the leader runs; a new capability adds its controller here. */
   const controllers: Controller[] = [
@@ -131,6 +138,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     lifecycle.controller,
     drains.controller,
     createLoadBalancerController({ db, bus, lbNodes }),
+    networkPeers.controller,
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]

@@ -4,6 +4,7 @@ import { authRouter } from './auth'
 import { liveRouter } from './live'
 import { loadBalancersRouter } from './load-balancers'
 import { joinTokensRouter, nodesRouter } from './nodes'
+import { networksRouter } from './networks'
 import { logsRouter, metricsRouter } from './telemetry'
 import { membersRouter, tenantsRouter } from './tenants'
 import { tokensRouter } from './tokens'
@@ -21,5 +22,6 @@ export const appRouter = router({
   tokens: tokensRouter,
   metrics: metricsRouter,
   loadBalancers: loadBalancersRouter,
+  networks: networksRouter,
 })
 export type AppRouter = typeof appRouter

@@ -5,6 +5,7 @@ import type { TDesired, TDesiredInstance, TDesiredLb, THello, TInstanceReport, T
 import type { TInstanceTemplate } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
+import { networkStateOf } from '../networks/node-state'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
 import { joinWithToken, nodeDataOf } from './join'
 
@@ -129,10 +130,12 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalan
           appRevision: { select: { spec: true } },
         },
       })
+      const net = await networkStateOf(db, nodeId)
       return {
         type: 'desired',
         generation: node.desiredGeneration,
         loadBalancers: await loadBalancers.desiredFor(nodeId),
+        networks: net.networks,
         instances: instances.map((i): TDesiredInstance => {
           // The instance runs its own revision's template, which may be older than the app's.
           const t = i.appRevision.spec as TInstanceTemplate
@@ -162,6 +165,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalan
               restartPolicy: t.restartPolicy,
               stopGraceSeconds: t.stopGraceSeconds,
             },
+            interfaces: net.interfaces.get(i.id) ?? [],
           }
         }),
       }

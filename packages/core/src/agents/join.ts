@@ -16,6 +16,7 @@ export const nodeDataOf = (info: TNodeInfo) => ({
   agentVersion: info.agentVersion,
   portMin: info.portRange?.min ?? null,
   portMax: info.portRange?.max ?? null,
+  networkMode: info.capabilities.network ?? 'host',
 })
 
 /**

@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import { ZDriver, ZEnv, ZProbe, ZRestartPolicy } from '../schemas/app'
 import { ZCounter, ZExitCode, ZMegabytes, ZMillicores, ZPid, ZTimestamp, zText } from './limits'
+import { ZInstanceInterface } from './network'
 
 export const ZObservedState = z.enum(['pending', 'pulling', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'unknown'])
 export type TObservedState = z.infer<typeof ZObservedState>
@@ -59,5 +60,7 @@ export const ZDesiredInstance = z.object({
     restartPolicy: ZRestartPolicy,
     stopGraceSeconds: z.number().int().min(0).max(3_600),
   }),
+  /** Tenant network interfaces (at most one today); empty: host networking. */
+  interfaces: z.array(ZInstanceInterface).max(4).default([]),
 })
 export type TDesiredInstance = z.infer<typeof ZDesiredInstance>

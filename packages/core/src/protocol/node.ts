@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { ZDriver } from '../schemas/app'
 import { ZLbDriver } from './lb'
 import { zText } from './limits'
+import { ZNetworkMode } from './network'
 
 const ZNodeName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'node names are lowercase DNS labels')
 const ZLabels = z.record(zText(63).min(1), zText(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
@@ -20,6 +21,8 @@ export const ZNodeInfo = z.object({
     .object({
       /** Load-balancer data plane. */
       lb: ZLbDriver.nullable().default(null),
+      /** Tenant networks: overlay, or host networking only (absent: host). */
+      network: ZNetworkMode.optional(),
     })
     .prefault({}),
   /** Host ports this node hands to instances; absent: the control plane's default range. */

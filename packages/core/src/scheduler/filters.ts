@@ -14,6 +14,7 @@ export const filters: readonly Filter[] = [
   { name: 'schedulable', run: (n) => (n.schedulable ? null : 'node cordoned or draining') },
   { name: 'tenant', run: (n, r) => (n.dedicatedTenantId && n.dedicatedTenantId !== r.tenantId ? 'dedicated to another tenant' : null) },
   { name: 'driver', run: (n, r) => (n.drivers.has(r.driver) ? null : `no ${r.driver} driver`) },
+  { name: 'network', run: (n, r) => (r.network && n.networkMode !== 'overlay' ? 'no overlay network (host networking only)' : null) },
   {
     name: 'selector',
     run: (n, r) => {

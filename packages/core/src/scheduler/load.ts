@@ -25,6 +25,7 @@ interface NodeRow {
   labels: Record<string, string>
   pmin: number | null
   pmax: number | null
+  network: 'host' | 'overlay'
 }
 interface AllocRow {
   nodeId: string
@@ -47,7 +48,7 @@ async function readNodes(q: Queryable, hotPool: pg.Pool, ids: string[] | undefin
   const [nodes, allocs, statuses] = await Promise.all([
     q.query<NodeRow>(
       `SELECT id, name, "cpuMillis" AS cpu, "memoryMb" AS mem, schedulable AND NOT draining AS schedulable, "dedicatedTenantId" AS dedicated,
-              drivers::text[] AS drivers, labels, "portMin" AS pmin, "portMax" AS pmax
+              drivers::text[] AS drivers, labels, "portMin" AS pmin, "portMax" AS pmax, "networkMode"::text AS network
        FROM "Node" WHERE ${where}`,
       ids ? [ids] : [],
     ),
@@ -82,6 +83,7 @@ async function readNodes(q: Queryable, hotPool: pg.Pool, ids: string[] | undefin
       portRange: n.pmin !== null && n.pmax !== null ? { min: n.pmin, max: n.pmax } : null,
       appCounts: new Map(),
       usedPorts: new Set(),
+      networkMode: n.network,
     })
   for (const a of allocs.rows) {
     const n = out.get(a.nodeId)
@@ -117,10 +119,12 @@ interface RequestRow {
   spread: SpreadMode
   strategy: Strategy
   priorityClass: keyof typeof PRIORITY_OF_CLASS
+  network: boolean
 }
 const REQUESTS = (byId: boolean) => `
   SELECT i.id, i."tenantId", i."appId", i."cpuMillis", i."memoryMb", a.driver::text AS driver, jsonb_array_length(a.ports)::int AS "portCount",
-         a."nodeSelector", a.spread::text AS spread, coalesce(a."placementStrategy", t."placementStrategy")::text AS strategy, a."priorityClass"::text AS "priorityClass"
+         a."nodeSelector", a.spread::text AS spread, coalesce(a."placementStrategy", t."placementStrategy")::text AS strategy, a."priorityClass"::text AS "priorityClass",
+         a."networkId" IS NOT NULL AS network
   FROM "Instance" i JOIN "App" a ON a.id = i."appId" JOIN "Tenant" t ON t.id = i."tenantId"
   WHERE i."nodeId" IS NULL AND i."desiredState" = 'running' AND a."deletedAt" IS NULL ${byId ? 'AND i.id = ANY($1::uuid[])' : ''}
   ORDER BY i."createdAt", i.ordinal`
@@ -138,7 +142,7 @@ export async function loadRequests(pool: pg.Pool, instanceIds?: string[]): Promi
     for (const r of rows) {
       let app = apps.get(r.appId)
       if (!app) {
-        app = { tenantId: r.tenantId, appId: r.appId, driver: r.driver, portCount: r.portCount, nodeSelector: r.nodeSelector, spread: r.spread, strategy: r.strategy, priority: PRIORITY_OF_CLASS[r.priorityClass] }
+        app = { tenantId: r.tenantId, appId: r.appId, driver: r.driver, portCount: r.portCount, nodeSelector: r.nodeSelector, spread: r.spread, strategy: r.strategy, priority: PRIORITY_OF_CLASS[r.priorityClass], network: r.network }
         apps.set(r.appId, app)
       }
       out.push({ instanceId: r.id, ...app, cpuMillis: r.cpuMillis, memoryMb: r.memoryMb })

@@ -17,6 +17,8 @@ export interface SchedNode {
   portRange: PortRange | null
   /** appId -> replicas of that app holding capacity on the node. */
   appCounts: Map<string, number>
+  /** overlay: can run instances of tenant networks (absent: host networking only). */
+  networkMode?: 'host' | 'overlay'
 }
 
 export type Strategy = 'spread' | 'binpack'
@@ -36,6 +38,8 @@ export interface PlacementRequest {
   spread: SpreadMode
   strategy: Strategy
   priority: number
+  /** The app is on a tenant network: only overlay nodes can run it. */
+  network?: boolean
 }
 
 export interface PortRange {

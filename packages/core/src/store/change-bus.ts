@@ -11,8 +11,8 @@ import type { Clock } from '../clock'
  */
 const id = z.string().uuid()
 export const ZChange = z.discriminatedUnion('kind', [
-  /** Something the console shows for one tenant changed (apps, instances, members, the tenant itself). */
-  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant', 'lb']), id: id.optional() }),
+  /** Something the console shows for one tenant changed (apps, instances, members, load balancers, networks, the tenant itself). */
+  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant', 'lb', 'network']), id: id.optional() }),
   /** The list of tenants changed (operators' views). */
   z.object({ kind: z.literal('tenants'), tenantId: id }),
   /** Nodes, their instances, heartbeats or join tokens changed (operators' views). */
