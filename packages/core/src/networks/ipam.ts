@@ -3,6 +3,7 @@
  * service (services/networks.ts) reads the used set from the lease table and writes the
  * choice back under a row lock; nothing here does I/O, so every rule is unit-tested.
  */
+import { VXLAN_ID_MAX, VXLAN_ID_MIN } from '../protocol/network'
 
 export interface Cidr {
   /** Network address as an unsigned 32-bit integer. */
@@ -81,13 +82,7 @@ export function gatewayMacOf(vxlanId: number): string {
   return `02:a0:${hex.join(':')}:01`
 }
 
-/**
- * VXLAN ids the platform hands out. The range is what the agent can map to per-network
- * transit addresses (169.254.<id>>8>.<id&255>, away from 169.254.0/24 and 169.254.169.254):
- * about 39,000 networks in one fleet.
- */
-export const VXLAN_ID_MIN = 0x1000
-export const VXLAN_ID_MAX = 0xa8ff
+export { VXLAN_ID_MAX, VXLAN_ID_MIN }
 
 /** The lowest VXLAN id not in `used`, or null when all are taken. */
 export function allocateVxlanId(used: ReadonlySet<number>): number | null {

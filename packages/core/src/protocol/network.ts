@@ -9,6 +9,14 @@ import { z } from 'zod'
 export const ZNetworkMode = z.enum(['host', 'overlay'])
 export type TNetworkMode = z.infer<typeof ZNetworkMode>
 
+/**
+ * VXLAN ids the platform hands out. Agents derive each network's transit address from it
+ * (169.254.<id>>8>.<id&255>, away from 169.254.0.0/24 and 169.254.169.254), which bounds the
+ * range: about 39,000 networks in one fleet.
+ */
+export const VXLAN_ID_MIN = 0x1000
+export const VXLAN_ID_MAX = 0xa8ff
+
 const ZIpv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, 'an IPv4 address')
 const ZMac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'a lowercase MAC address')
 const ZCidr = z.string().regex(/^[\d.]{7,15}\/\d{1,2}$/, 'a CIDR').max(18)
@@ -37,7 +45,7 @@ export type TNetworkEndpoint = z.infer<typeof ZNetworkEndpoint>
 /** A network this node hosts (it runs at least one of its instances). */
 export const ZDesiredNetwork = z.object({
   networkId: z.string().uuid(),
-  vxlanId: z.number().int().min(1).max(16_777_215),
+  vxlanId: z.number().int().min(VXLAN_ID_MIN).max(VXLAN_ID_MAX),
   cidr: ZCidr,
   gateway: ZIpv4,
   gatewayMac: ZMac,
