@@ -63,7 +63,7 @@ try {
     await sleep(200)
   }
   const { cookie } = await trpc('auth.login', { email: 'operator@alveary.local', password: 'bench-password' })
-  const token = (await trpc('joinTokens.create', { description: 'bench', ttlHours: 1 }, cookie)).body.result.data.json.token as string
+  const token = (await trpc('joinTokens.create', { description: 'bench', ttlHours: 1, uses: opts.agents.at(-1) }, cookie)).body.result.data.json.token as string
 
   const connect = (i: number) =>
     new Promise<void>((resolve, reject) => {

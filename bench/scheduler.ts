@@ -1,23 +1,26 @@
 /**
  * npm run bench:scheduler -- [--nodes 5000] [--tenants 100] [--instances 50000] [--batch 512] [--workers 4]
+ *                            [--small-every-ms 20] [--no-partitions] [--no-fast-lane]
  *
  * Simulated nodes and tenants, in-process, over the real scheduler code and a real
  * PostgreSQL (the local server, or an embedded one). Measures placements/s end to end
  * including persistence, time-to-placement of a small tenant while a large one floods,
- * and over-commits (must be 0), for the parallel per-tenant scheduler and, in the same
- * run, the serial single-queue mode. Ends with one line of JSON.
+ * over-commits (must be 0), the CPU each placement costs in this process and in
+ * PostgreSQL (stable on a busy machine, unlike rates), the balance of the result and the
+ * process's peak RSS, for the parallel per-tenant scheduler and, in the same run, the
+ * serial single-queue mode. Ends with one line of JSON.
  */
-import { parseArgs } from 'node:util'
+import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { parseArgs } from 'node:util'
 import { applyMigrations, HOT_SCHEMA, openDatabase, systemClock } from '@alveary/core'
+import { z } from 'zod'
+import { freshDatabase } from '../apps/bff/src/fresh-database'
 import { applyPlan } from '../packages/core/src/scheduler/apply'
 import { loadNodes, loadRequests } from '../packages/core/src/scheduler/load'
 import { createScheduler } from '../packages/core/src/scheduler/scheduler'
 import type { PlacementRequest } from '../packages/core/src/scheduler/types'
-import { createHotStore } from '../packages/core/src/store/hot-store'
-import { freshDatabase } from '../apps/bff/src/fresh-database'
-import { z } from 'zod'
 
 const { values } = parseArgs({
   options: {
@@ -27,16 +30,20 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '512' },
     workers: { type: 'string', default: '4' },
     'small-every-ms': { type: 'string', default: '20' },
+    'no-partitions': { type: 'boolean', default: false },
+    'no-fast-lane': { type: 'boolean', default: false },
   },
 })
 const opts = z
   .object({
-    nodes: z.coerce.number().int().min(1),
-    tenants: z.coerce.number().int().min(2),
-    instances: z.coerce.number().int().min(10),
-    batch: z.coerce.number().int().min(1),
-    workers: z.coerce.number().int().min(1),
+    nodes: z.coerce.number().int().min(1).max(100_000),
+    tenants: z.coerce.number().int().min(3).max(10_000),
+    instances: z.coerce.number().int().min(10).max(1_000_000),
+    batch: z.coerce.number().int().min(1).max(5000),
+    workers: z.coerce.number().int().min(1).max(64),
     'small-every-ms': z.coerce.number().int().min(1),
+    'no-partitions': z.boolean(),
+    'no-fast-lane': z.boolean(),
   })
   .parse(values)
 
@@ -45,6 +52,29 @@ const log = (s: string) => process.stderr.write(`${s}\n`)
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : 0
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** CPU ticks used so far by each PostgreSQL backend serving this database (local server only, else null). */
+async function pgCpuTicks(pool: import('pg').Pool): Promise<Map<number, number> | null> {
+  const { rows } = await pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')
+  const out = new Map<number, number>()
+  try {
+    for (const { pid } of rows) {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      out.set(pid, Number(fields[11]) + Number(fields[12]))
+    }
+  } catch {
+    return null
+  }
+  return out
+}
+/** CPU seconds between two snapshots (backends that exited in between are not counted). */
+const pgCpuSeconds = (a: Map<number, number> | null, b: Map<number, number> | null) => (a && b ? [...b].reduce((s, [pid, t]) => s + t - (a.get(pid) ?? 0), 0) / 100 : null)
+
+const pgCpuSecondsOr = (a: Map<number, number> | null, b: Map<number, number> | null, f: (s: number) => number) => {
+  const sec = pgCpuSeconds(a, b)
+  return sec === null ? null : f(sec)
 }
 
 const fresh = await freshDatabase()
@@ -59,7 +89,7 @@ try {
   const nodeIds = (
     await pool.query<{ id: string }>(
       `INSERT INTO "Node" (id, name, address, "cpuMillis", "memoryMb", drivers, "agentVersion", "credentialHash")
-       SELECT gen_random_uuid(), 'node-' || lpad(g::text, 5, '0'), '10.0.0.1', 16000, 65536, '{process}', 'bench', md5(g::text) FROM generate_series(1, $1) g RETURNING id`,
+       SELECT gen_random_uuid(), 'node-' || lpad(g::text, 6, '0'), '10.0.0.1', 16000, 65536, '{process}', 'bench', md5(g::text) FROM generate_series(1, $1) g RETURNING id`,
       [opts.nodes],
     )
   ).rows.map((r) => r.id)
@@ -90,25 +120,33 @@ try {
     )
   const small = (await pool.query<{ id: string }>(`INSERT INTO "App" (id, "tenantId", name, command, "cpuMillis", "memoryMb", replicas, ports, "updatedAt") VALUES (gen_random_uuid(), $1, 'small', 'sleep', 100, 128, 0, '[{"name":"http"}]', now()) RETURNING id`, [tenants[1]])).rows[0]!.id
   await pool.query(`INSERT INTO "AppRevision" (id, "appId", revision, spec, "templateHash", cause) VALUES (gen_random_uuid(), $1, 1, '{}', 'bench', 'created')`, [small])
-  // Fresh tables have no statistics yet; production tables are analysed by autovacuum.
-  await pool.query('ANALYZE')
-  await database.hotPool.query('ANALYZE')
-  const hot = createHotStore({ hot: database.hot, hotPool: database.hotPool, clock: systemClock, onError: () => {} })
-  const requests = await loadRequests(database.prisma)
-  const total = requests.length
+  const source = { pool, hotPool: database.hotPool }
+  const total = (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Instance"`)).rows[0]!.n
   log(`seeded; ${total} instances to place`)
 
   async function run(mode: 'parallel' | 'serial') {
-    await pool.query(`UPDATE "Instance" SET "nodeId" = NULL, "hostPorts" = '{}', "pendingReason" = NULL`)
+    await pool.query(`UPDATE "Instance" SET "nodeId" = NULL, "hostPorts" = '{}', "pendingReason" = NULL WHERE "nodeId" IS NOT NULL`)
     await pool.query(`DELETE FROM "Instance" WHERE "appId" = $1`, [small])
+    // Each mode starts from the same clean tables; production tables are analysed and vacuumed by autovacuum.
+    await pool.query('VACUUM ANALYZE')
+    await database.hotPool.query('VACUUM ANALYZE hot."NodeStatus"')
+    const requests = await loadRequests(pool)
     const enqueuedAt = new Map<string, number>()
     const smallTtp: number[] = []
     let placed = 0
     const s = createScheduler({
-      apply: (plan, range) => applyPlan(pool, plan, range),
+      apply: (plan, range) => applyPlan(source, plan, range),
       clock: systemClock,
-      config: { mode, workers: opts.workers, batchSize: opts.batch, ports: { min: 20000, max: 29999 }, backoff: { baseMs: 50, maxMs: 1000 } },
-      loadNodes: (ids) => loadNodes(database.prisma, hot, pool, ids),
+      config: {
+        mode,
+        workers: opts.workers,
+        batchSize: opts.batch,
+        ports: { min: 20000, max: 29999 },
+        backoff: { baseMs: 50, maxMs: 1000 },
+        partitions: !opts['no-partitions'],
+        fastLane: !opts['no-fast-lane'],
+      },
+      loadNodes: (ids) => loadNodes(source, ids),
       setPendingReasons: async () => {},
       onPlaced(p) {
         placed += p.length
@@ -121,23 +159,33 @@ try {
       onError: (err) => log(`scheduler error: ${err.message}`),
     })
     await s.start()
+    // Warm the pool so every backend exists (and is counted) from the start.
+    await Promise.all(Array.from({ length: 8 }, () => pool.query('SELECT 1')))
+    const pg0 = await pgCpuTicks(pool)
+    const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     s.enqueue(requests)
     // The small tenant deploys one instance at a time while the flood is being placed.
     let ordinal = 0
-    const smallTimer = setInterval(async () => {
-      const { rows } = await pool.query<{ id: string }>(
-        `INSERT INTO "Instance" (id, "tenantId", "appId", ordinal, generation, "cpuMillis", "memoryMb", priority) VALUES (gen_random_uuid(), $1, $2, $3, 1, 100, 128, 100) RETURNING id`,
-        [tenants[1], small, ordinal++],
-      )
-      const req: PlacementRequest = { instanceId: rows[0]!.id, tenantId: tenants[1]!, appId: small, driver: 'process', cpuMillis: 100, memoryMb: 128, portCount: 1, nodeSelector: {}, spread: 'soft', strategy: 'spread', priority: 100 }
-      enqueuedAt.set(req.instanceId, performance.now())
-      s.enqueue([req])
-    }, opts['small-every-ms'])
-    while (placed < total) await new Promise((r) => setTimeout(r, 5))
+    let flooding = true
+    const smallLoop = (async () => {
+      while (flooding) {
+        const { rows } = await pool.query<{ id: string }>(
+          `INSERT INTO "Instance" (id, "tenantId", "appId", ordinal, generation, "cpuMillis", "memoryMb", priority) VALUES (gen_random_uuid(), $1, $2, $3, 1, 100, 128, 100) RETURNING id`,
+          [tenants[1], small, ordinal++],
+        )
+        const req: PlacementRequest = { instanceId: rows[0]!.id, tenantId: tenants[1]!, appId: small, driver: 'process', cpuMillis: 100, memoryMb: 128, portCount: 1, nodeSelector: {}, spread: 'soft', strategy: 'spread', priority: 100 }
+        enqueuedAt.set(req.instanceId, performance.now())
+        s.enqueue([req])
+        await sleep(opts['small-every-ms'])
+      }
+    })()
+    while (placed - smallTtp.length < total) await sleep(5)
     const elapsed = (performance.now() - t0) / 1000
-    clearInterval(smallTimer)
-    await new Promise((r) => setTimeout(r, 50))
+    const cpu = process.cpuUsage(cpu0)
+    const pg1 = await pgCpuTicks(pool)
+    flooding = false
+    await smallLoop
     await s.idle()
     await s.stop()
     const over = await pool.query<{ n: number }>(
@@ -148,31 +196,51 @@ try {
          SELECT i."nodeId" FROM "Instance" i, unnest(i."hostPorts") p WHERE i."nodeId" IS NOT NULL GROUP BY i."nodeId", p HAVING count(*) > 1
        ) x`,
     )
-    const persisted = (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Instance" WHERE "nodeId" IS NOT NULL AND "appId" <> $1`, [small])).rows[0]!.n
-    const stats = s.stats()
+    const spread = (
+      await pool.query<{ persisted: number; max: number; min: number }>(
+        `SELECT coalesce(sum(c), 0)::int AS persisted, coalesce(max(c), 0)::int AS max, coalesce(min(c), 0)::int AS min
+         FROM (SELECT n.id, count(i.id) AS c FROM "Node" n LEFT JOIN "Instance" i ON i."nodeId" = n.id AND i."appId" <> $1 GROUP BY n.id) x`,
+        [small],
+      )
+    ).rows[0]!
+    const placedFlood = total
     return {
-      placementsPerSec: Math.round(total / elapsed),
+      placementsPerSec: Math.round(placedFlood / elapsed),
       seconds: Number(elapsed.toFixed(2)),
-      persisted,
+      persisted: spread.persisted,
       overcommits: over.rows[0]!.n,
-      conflicts: stats.conflicts,
+      conflicts: s.stats().conflicts,
       smallTenantSamples: smallTtp.length,
       smallTenantP50Ms: Math.round(pct(smallTtp, 50)),
       smallTenantP99Ms: Math.round(pct(smallTtp, 99)),
+      /** CPU per 1,000 placements, in ms: this process (planning, protocol) and PostgreSQL (commits). */
+      nodeCpuMsPer1k: Math.round(((cpu.user + cpu.system) / 1000 / placedFlood) * 1000),
+      pgCpuMsPer1k: pgCpuSecondsOr(pg0, pg1, (sec) => Math.round((sec * 1000 * 1000) / placedFlood)),
+      /** Instances per node: fewest and most (the fleet's even share is instances / nodes). */
+      perNodeMin: spread.min,
+      perNodeMax: spread.max,
     }
   }
 
   const parallel = await run('parallel')
-  log(`parallel: ${JSON.stringify(parallel)} ${JSON.stringify((globalThis as any).__prof)}`)
+  log(`parallel: ${JSON.stringify(parallel)}`)
   const serial = await run('serial')
   log(`serial:   ${JSON.stringify(serial)}`)
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024)
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ')
+  const row = (label: string, f: (r: typeof parallel) => string | number | null) => log(`${label.padEnd(28)}${String(f(parallel)).padStart(10)}${String(f(serial)).padStart(12)}`)
   log('')
-  log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`)
-  log(`                       parallel      serial`)
-  log(`placements/s       ${String(parallel.placementsPerSec).padStart(11)} ${String(serial.placementsPerSec).padStart(11)}`)
-  log(`small tenant p50   ${String(parallel.smallTenantP50Ms).padStart(9)}ms ${String(serial.smallTenantP50Ms).padStart(9)}ms`)
-  log(`small tenant p99   ${String(parallel.smallTenantP99Ms).padStart(9)}ms ${String(serial.smallTenantP99Ms).padStart(9)}ms`)
-  log(`over-commits       ${String(parallel.overcommits).padStart(11)} ${String(serial.overcommits).padStart(11)}`)
+  log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load average ${load}`)
+  log(`${''.padEnd(28)}${'parallel'.padStart(10)}${'serial'.padStart(12)}`)
+  row('placements/s', (r) => r.placementsPerSec)
+  row('small tenant p50 (ms)', (r) => r.smallTenantP50Ms)
+  row('small tenant p99 (ms)', (r) => r.smallTenantP99Ms)
+  row('over-commits', (r) => r.overcommits)
+  row('conflicts', (r) => r.conflicts)
+  row('CPU ms / 1k: this process', (r) => r.nodeCpuMsPer1k)
+  row('CPU ms / 1k: PostgreSQL', (r) => r.pgCpuMsPer1k)
+  row('instances per node min-max', (r) => `${r.perNodeMin}-${r.perNodeMax}`)
+  log(`peak RSS of this process: ${peakRssMb} MiB`)
   console.log(
     JSON.stringify({
       nodes: opts.nodes,
@@ -186,6 +254,11 @@ try {
       serialSmallTenantP50Ms: serial.smallTenantP50Ms,
       serialSmallTenantP99Ms: serial.smallTenantP99Ms,
       conflicts: parallel.conflicts,
+      nodeCpuMsPer1k: parallel.nodeCpuMsPer1k,
+      pgCpuMsPer1k: parallel.pgCpuMsPer1k,
+      perNodeMax: parallel.perNodeMax,
+      peakRssMb,
+      loadAverage: Number(os.loadavg()[0]!.toFixed(1)),
     }),
   )
   if (parallel.overcommits + serial.overcommits > 0) process.exitCode = 1

@@ -45,13 +45,22 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       lbPortMax: env.ALVEARY_LB_PORT_MAX,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
+      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX },
     })
     const core = createControlPlane({ database, bus: changes, clock, config, log })
 
     const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
     const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)
 
-    const http = createBffServer({ core, bus: changes, database, log, heartbeatIntervalMs: config.heartbeatIntervalMs, secureCookies: false })
+    const http = createBffServer({
+      core,
+      bus: changes,
+      database,
+      log,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      agents: { helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS, maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP },
+      secureCookies: false,
+    })
     const port = await http.listen(env.BFF_PORT, env.BFF_HOST)
     const loops = opts.runControlLoops === false ? null : core.startControlLoops()
     log.info({ port, database: embedded ? 'embedded' : 'external' }, 'bff listening')

@@ -17,11 +17,18 @@ export const ZBffEnv = z.object({
   ALVEARY_OPERATOR_PASSWORD: z.string().min(8).optional(),
   ALVEARY_HEARTBEAT_MS: ms.default(5_000),
   ALVEARY_NODE_LEASE_MS: ms.default(20_000),
+  /** An agent socket that sends no hello by then is closed. */
+  ALVEARY_AGENT_HELLO_TIMEOUT_MS: ms.default(5_000),
+  /** Agent sockets not yet welcomed, per remote address (raise it behind a proxy or NAT). */
+  ALVEARY_AGENT_MAX_PENDING_PER_IP: z.coerce.number().int().min(1).max(100_000).default(64),
   /** Host ports handed to instances on every node. */
   ALVEARY_HOST_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(20_000),
   ALVEARY_HOST_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(29_999),
   ALVEARY_LB_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(30_000),
   ALVEARY_LB_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(32_767),
+  /** Tenant networks: the pool default networks' CIDRs come from, and their prefix length. */
+  ALVEARY_NETWORK_POOL: z.string().default('100.64.0.0/10'),
+  ALVEARY_NETWORK_PREFIX: z.coerce.number().int().min(16).max(29).default(24),
   ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   /** Nodes stop instances with volumes (and opted-in ones) after this long without renewing their lease. */
   ALVEARY_SELF_FENCE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),

@@ -2,7 +2,8 @@ import http from 'node:http'
 import type { ChangeBus, ControlPlane, Database } from '@alveary/core'
 import { createHTTPHandler } from '@trpc/server/adapters/standalone'
 import type { Logger } from 'pino'
-import { createAgentGateway } from './agent-gateway'
+import { createAgentGateway } from './gateway'
+import { HEARTBEAT_LAG_BUCKETS_MS } from './gateway/counters'
 import { appRouter } from './router'
 import type { Context } from './trpc'
 
@@ -24,13 +25,14 @@ export interface BffServerDeps {
   database: Database
   log: Logger
   heartbeatIntervalMs: number
+  agents: { helloTimeoutMs: number; maxPendingPerIp: number }
   /** Mark cookies Secure (behind HTTPS). */
   secureCookies: boolean
 }
 
 /** One HTTP server: /trpc (API + SSE subscriptions), /agent (WebSocket), /healthz. */
-export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, secureCookies }: BffServerDeps) {
-  const gateway = createAgentGateway({ core, bus, log, heartbeatIntervalMs })
+export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, secureCookies }: BffServerDeps) {
+  const gateway = createAgentGateway({ core, bus, log, heartbeatIntervalMs, ...agents })
   const cookie = (value: string, expires: Date) =>
     `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Expires=${expires.toUTCString()}${secureCookies ? '; Secure' : ''}`
 
@@ -77,7 +79,14 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
         '# TYPE alveary_agent_frames_total counter',
         ...[...gateway.counters.frames].map(([type, n]) => `alveary_agent_frames_total{type="${type}"} ${n}`),
         '# TYPE alveary_agent_rejected_total counter',
-        `alveary_agent_rejected_total ${gateway.counters.rejected}`,
+        ...[...gateway.counters.rejected].map(([reason, n]) => `alveary_agent_rejected_total{reason="${reason}"} ${n}`),
+        '# TYPE alveary_agents_pending gauge',
+        `alveary_agents_pending ${gateway.pending}`,
+        '# TYPE alveary_agent_heartbeat_lag_seconds histogram',
+        ...HEARTBEAT_LAG_BUCKETS_MS.map((le, i) => `alveary_agent_heartbeat_lag_seconds_bucket{le="${le / 1000}"} ${gateway.counters.heartbeatLag.buckets[i]}`),
+        `alveary_agent_heartbeat_lag_seconds_bucket{le="+Inf"} ${gateway.counters.heartbeatLag.count}`,
+        `alveary_agent_heartbeat_lag_seconds_sum ${gateway.counters.heartbeatLag.sumMs / 1000}`,
+        `alveary_agent_heartbeat_lag_seconds_count ${gateway.counters.heartbeatLag.count}`,
       ]
       const stats = core.schedulerStats()
       if (stats) lines.push('# TYPE alveary_scheduler_placed_total counter', `alveary_scheduler_placed_total ${stats.placed}`, `alveary_scheduler_conflicts_total ${stats.conflicts}`)

@@ -64,7 +64,7 @@ process.once('SIGTERM', () => void stop())
 try {
   bff = await startBff(env)
   const operator = await bff.core.auth.operatorActor(env.ALVEARY_OPERATOR_EMAIL)
-  const { token } = await bff.core.nodes.createJoinToken(operator, { description: `local agent (${os.hostname()})`, ttlHours: 1 })
+  const { token } = await bff.core.nodes.createJoinToken(operator, { description: `local agent (${os.hostname()})`, ttlHours: 1, uses: 1 })
 
   const webDir = path.join(repoRoot, 'apps/web')
   if (!existsSync(path.join(webDir, '.next/BUILD_ID'))) throw new Error('the console is not built: run `npm start` from the repository root (it builds first)')

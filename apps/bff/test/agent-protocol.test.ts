@@ -30,7 +30,7 @@ const healthy = async () => (await fetch(`${bff.url}/healthz`)).ok
 beforeAll(async () => {
   bff = await startTestBff()
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-  joinToken = (await op.joinTokens.create({ description: 'test', ttlHours: 1 })).token
+  joinToken = (await op.joinTokens.create({ description: 'test', ttlHours: 1, uses: 50 })).token
 })
 afterAll(async () => {
   await bff?.stop()

@@ -20,7 +20,7 @@ beforeAll(async () => {
   bff = await startTestBff({ ALVEARY_STOPPED_RETENTION_MS: '60000' })
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'alveary-agent-'))
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-  joinToken = (await op.joinTokens.create({ description: 'itest', ttlHours: 1 })).token
+  joinToken = (await op.joinTokens.create({ description: 'itest', ttlHours: 1, uses: 10 })).token
   tenantId = (await op.tenants.create({ slug: 'itest', name: 'Itest' })).id
   await op.members.add({ tenantId, email: 'dev@itest.test', name: 'Dev', password: 'dev-password', role: 'developer' })
   dev = await callerFor(bff, 'dev@itest.test', 'dev-password')

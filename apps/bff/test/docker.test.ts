@@ -35,7 +35,7 @@ describe.skipIf(!engine)('docker driver through the platform', () => {
     bff = await startTestBff()
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'alveary-docker-'))
     const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-    joinToken = (await op.joinTokens.create({ description: 'docker', ttlHours: 1 })).token
+    joinToken = (await op.joinTokens.create({ description: 'docker', ttlHours: 1, uses: 5 })).token
     tenantId = (await op.tenants.create({ slug: 'dock', name: 'Dock' })).id
     await op.members.add({ tenantId, email: 'dev@dock.test', name: 'Dev', password: 'dev-password', role: 'developer' })
     dev = await callerFor(bff, 'dev@dock.test', 'dev-password')

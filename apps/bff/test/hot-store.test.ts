@@ -30,7 +30,7 @@ beforeAll(async () => {
   hotDb = await freshDatabase()
   bff = await startTestBff({ DATABASE_URL_HOT: hotDb.url, ALVEARY_NODE_LEASE_MS: '1000', ALVEARY_EVICTION_GRACE_MS: '500' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-  joinToken = (await op.joinTokens.create({ description: 'hot', ttlHours: 1 })).token
+  joinToken = (await op.joinTokens.create({ description: 'hot', ttlHours: 1, uses: 10 })).token
 })
 afterAll(async () => {
   await bff?.stop()

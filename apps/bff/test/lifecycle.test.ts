@@ -44,7 +44,7 @@ beforeAll(async () => {
   bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: String(LEASE_MS), ALVEARY_EVICTION_GRACE_MS: String(GRACE_MS) })
   dir = await mkdtemp(path.join(os.tmpdir(), 'alveary-lifecycle-'))
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-  joinToken = (await op.joinTokens.create({ description: 'lifecycle', ttlHours: 1 })).token
+  joinToken = (await op.joinTokens.create({ description: 'lifecycle', ttlHours: 1, uses: 2 })).token
   tenantId = (await op.tenants.create({ slug: 'life', name: 'Life' })).id
   await op.members.add({ tenantId, email: 'dev@life.test', name: 'Dev', password: 'dev-password', role: 'developer' })
   dev = await callerFor(bff, 'dev@life.test', 'dev-password')

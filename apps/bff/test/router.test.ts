@@ -22,6 +22,7 @@ let tA: string
 let tB: string
 let appB: string
 let lbB: string
+let netB: string
 let bobId: string
 
 beforeAll(async () => {
@@ -35,6 +36,7 @@ beforeAll(async () => {
   bob = await callerFor(bff, 'bob@globex.test', 'bob-password')
   appB = (await bob.apps.create({ tenantId: tB, name: 'secret', replicas: 1, spec: sample })).id
   lbB = (await bob.loadBalancers.create({ tenantId: tB, name: 'front', listeners: [{ protocol: 'http', rules: [{ targets: [{ appId: appB, port: 'http' }] }] }] })).id
+  netB = (await bob.networks.create({ tenantId: tB, name: 'private', cidr: '100.64.0.0/24' })).id
 })
 afterAll(async () => {
   await bff?.stop()
@@ -90,13 +92,19 @@ describe('tenant isolation', () => {
       'apps.get (cross id)': () => alice.apps.get({ tenantId: tA, appId: appB }),
       'apps.scale (cross id)': () => alice.apps.scale({ tenantId: tA, appId: appB, replicas: 3 }),
       'apps.delete (cross id)': () => alice.apps.delete({ tenantId: tA, appId: appB }),
+      'networks.list': () => alice.networks.list({ tenantId: tB }),
+      'networks.get': () => alice.networks.get({ tenantId: tB, networkId: netB }),
+      'networks.create': () => alice.networks.create({ tenantId: tB, name: 'intruder' }),
+      'networks.delete': () => alice.networks.delete({ tenantId: tB, networkId: netB }),
+      'networks.get (cross id)': () => alice.networks.get({ tenantId: tA, networkId: netB }),
+      'networks.delete (cross id)': () => alice.networks.delete({ tenantId: tA, networkId: netB }),
       'live.tenant': async () => {
         const it = await alice.live.tenant({ tenantId: tB })
         return (it as AsyncIterable<unknown>)[Symbol.asyncIterator]().next()
       },
     }
     // Every tenant-scoped procedure of the router is in the list above.
-    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'members.add', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant', 'apps.update', 'apps.rollback', 'apps.revisions', 'apps.rollouts', 'loadBalancers.list', 'loadBalancers.get', 'loadBalancers.create', 'loadBalancers.update', 'loadBalancers.delete']
+    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'members.add', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant', 'apps.update', 'apps.rollback', 'apps.revisions', 'apps.rollouts', 'loadBalancers.list', 'loadBalancers.get', 'loadBalancers.create', 'loadBalancers.update', 'loadBalancers.delete', 'networks.list', 'networks.get', 'networks.create', 'networks.delete']
     const all = Object.keys(appRouter._def.procedures)
     const needsTenant = all.filter((p) => {
       const proc = (appRouter._def.procedures as unknown as Record<string, { _def: { inputs: { shape?: Record<string, unknown> }[] } }>)[p]!
@@ -110,6 +118,7 @@ describe('tenant isolation', () => {
     expect(b.deleting).toBe(false)
     expect(b.revision).toBe(1)
     expect((await bob.loadBalancers.list({ tenantId: tB })).map((l) => l.name)).toEqual(['front'])
+    expect((await bob.networks.list({ tenantId: tB })).map((n) => n.name)).toEqual(['default', 'private'])
     expect((await bob.members.list({ tenantId: tB })).map((m) => [m.email, m.role])).toEqual([['bob@globex.test', 'owner']])
   })
 

@@ -157,3 +157,53 @@ export function CapacityBars({ label, cap, alloc, used, fmt, testId }: { label: 
     </div>
   )
 }
+
+/**
+ * Re-key: revokes the node's credential now (its agent is disconnected) and shows, once, a
+ * one-use token with which the node's agent takes the node over under a new credential.
+ */
+export function RekeyPanel({ n }: { n: TNode }) {
+  const trpc = useTRPC()
+  const qc = useQueryClient()
+  const rekey = useMutation(
+    trpc.nodes.rekey.mutationOptions({
+      onSuccess: () => {
+        void qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() })
+        void qc.invalidateQueries({ queryKey: trpc.joinTokens.pathKey() })
+      },
+    }),
+  )
+  const command = rekey.data ? `npx alveary-agent --join-token ${rekey.data.token} --name ${n.name} …` : null
+  return (
+    <div className="space-y-3 text-sm" data-testid="node-rekey">
+      <p className="text-slate-600">
+        Re-key when the node lost its credential (reinstalled) or it may have leaked. The current credential stops working at once and the agent is disconnected;
+        a one-use token, valid for an hour, lets the node&apos;s agent take it over with a new credential. A plain join can never take over an existing node.
+      </p>
+      {rekey.data ? (
+        <div className="rounded-md border border-amber-300 bg-amber-50 p-3" data-testid="rekey-result">
+          <p className="mb-2 text-sm font-medium text-amber-900">Credential revoked. Start the agent of {n.name} with this token (shown only once), keeping its other flags:</p>
+          <pre className="overflow-x-auto rounded bg-slate-900 px-3 py-2 font-mono text-[12px] text-slate-100" data-testid="rekey-command">
+            {command}
+          </pre>
+          <p className="mt-2 text-xs text-amber-900/80">
+            Token:{' '}
+            <code className="select-all font-mono text-amber-950" data-testid="rekey-token">
+              {rekey.data.token}
+            </code>
+          </p>
+        </div>
+      ) : (
+        <ConfirmButton
+          label="Re-key…"
+          confirmLabel="Revoke and re-key"
+          question={<span className="whitespace-nowrap">Revoke {n.name}&apos;s credential now?</span>}
+          pending={rekey.isPending}
+          onConfirm={() => rekey.mutate({ nodeId: n.id })}
+          testId="node-rekey-button"
+        />
+      )}
+      {rekey.error ? <ErrorBox error={rekey.error} className="py-1 text-xs" /> : null}
+    </div>
+  )
+}

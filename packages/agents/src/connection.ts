@@ -40,6 +40,15 @@ export interface Connection {
   close(): Promise<void>
 }
 
+/**
+ * The server refuses text with NUL characters (PostgreSQL cannot store them), and a process
+ * may well print one: NUL becomes U+FFFD. JSON writes NUL as the escape \u0000; an escaped
+ * backslash before it (an even run of backslashes) is left alone.
+ */
+export function withoutNul(json: string): string {
+  return json.includes('\\u0000') ? json.replace(/(?<=(?:^|[^\\])(?:\\\\)*)\\u0000/g, '\\ufffd') : json
+}
+
 export function createConnection(opts: ConnectionOptions): Connection {
   const log = opts.logger
   const backoff = opts.backoff ?? DEFAULT_RECONNECT_BACKOFF
@@ -125,7 +134,7 @@ export function createConnection(opts: ConnectionOptions): Connection {
     },
     send(msg) {
       if (!ws || ws.readyState !== WebSocket.OPEN) return false
-      ws.send(JSON.stringify(msg))
+      ws.send(withoutNul(JSON.stringify(msg)))
       return true
     },
     resetBackoff() {

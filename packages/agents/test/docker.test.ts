@@ -55,7 +55,7 @@ describe.skipIf(!engine)('docker driver against a real engine', () => {
     const [p0, p1] = [await freePort(), await freePort()]
     const a = makeInstance({ ordinal: 0, spec: httpdSpec(p0) })
     const b = makeInstance({ ordinal: 1, spec: httpdSpec(p1) })
-    const desired = (generation: number): TDesired => ({ type: 'desired', generation, instances: [a, b].map((i) => ({ ...i, generation })) })
+    const desired = (generation: number): TDesired => ({ type: 'desired', generation, instances: [a, b].map((i) => ({ ...i, generation })), networks: [] })
 
     const first = newAgent(dataDir, node)
     await first.restore()
@@ -133,7 +133,7 @@ describe.skipIf(!engine)('docker driver against a real engine', () => {
     expect(await containerId(b.instanceId)).toBe(cb)
 
     // No longer desired: stopped gracefully and removed.
-    third.applyDesired({ type: 'desired', generation: 4, instances: [] })
+    third.applyDesired({ type: 'desired', generation: 4, instances: [], networks: [] })
     await third.settled()
     expect(third.reports()).toEqual([])
     expect(await nodeContainers(docker, node)).toEqual([])

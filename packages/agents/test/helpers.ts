@@ -22,6 +22,7 @@ export function makeInstance(patch: Partial<Omit<TDesiredInstance, 'spec'>> & { 
     generation: 1,
     mounts: [],
     fence: { stopAfterDisconnect: false },
+    interfaces: [],
     ...rest,
     spec: {
       driver: 'process',

@@ -32,7 +32,7 @@ describe('re-adoption', () => {
         ports: [{ name: 'http', containerPort: null, hostPort: port }],
       },
     })
-    const desired: TDesired = { type: 'desired', generation: 1, instances: [inst] }
+    const desired: TDesired = { type: 'desired', generation: 1, instances: [inst], networks: [] }
 
     const first = newAgent(dir.path)
     await first.restore()
@@ -69,7 +69,7 @@ describe('re-adoption', () => {
     const third = newAgent(dir.path)
     await third.restore()
     expect(third.reports()[0]).toMatchObject({ state: 'running', pid: restarted.pid, restarts: 1 })
-    third.applyDesired({ type: 'desired', generation: 3, instances: [] })
+    third.applyDesired({ type: 'desired', generation: 3, instances: [], networks: [] })
     await third.settled()
     expect(third.reports()).toEqual([])
     expect(isAlive(restarted.pid!)).toBe(false)
@@ -82,7 +82,7 @@ describe('re-adoption', () => {
     const inst = makeInstance({ spec: nodeScript('setInterval(() => {}, 1000)') })
     const first = newAgent(dir.path)
     await first.restore()
-    first.applyDesired({ type: 'desired', generation: 1, instances: [inst] })
+    first.applyDesired({ type: 'desired', generation: 1, instances: [inst], networks: [] })
     const { pid } = await waitFor('running', () => first.reports().find((r) => r.state === 'running'))
     await first.settled()
     await first.shutdown({ stopInstances: false })
@@ -93,7 +93,7 @@ describe('re-adoption', () => {
     await second.restore()
     await sleep(300)
     expect(second.reports()).toEqual([expect.objectContaining({ state: 'exited', pid: null, restarts: 0 })])
-    second.applyDesired({ type: 'desired', generation: 1, instances: [inst] })
+    second.applyDesired({ type: 'desired', generation: 1, instances: [inst], networks: [] })
     const back = await waitFor('restarted by policy', () => second.reports().find((r) => r.state === 'running'))
     cleanups.push(() => killGroup(back.pid))
     expect(back.restarts).toBe(1)
@@ -104,7 +104,7 @@ describe('re-adoption', () => {
     const third = newAgent(dir.path)
     await third.restore()
     expect(third.reports()).toEqual([expect.objectContaining({ state: 'stopped', pid: null, restarts: 1 })])
-    third.applyDesired({ type: 'desired', generation: 2, instances: [inst] })
+    third.applyDesired({ type: 'desired', generation: 2, instances: [inst], networks: [] })
     const fresh = await waitFor('started', () => third.reports().find((r) => r.state === 'running'))
     cleanups.push(() => killGroup(fresh.pid))
     expect(fresh.restarts).toBe(1)

@@ -25,6 +25,8 @@ import { createAppService } from './services/apps'
 import { createAuthService } from './services/auth'
 import { createEventService } from './services/events'
 import { createMemberService } from './services/members'
+import { createNetworkService, ZNetworkSettings } from './services/networks'
+import { createNetworkPeersController } from './networks/controller'
 import { createNodeService } from './services/nodes'
 import { createTelemetryService } from './services/telemetry'
 import { createTenantService } from './services/tenants'
@@ -56,6 +58,8 @@ export const ZControlPlaneConfig = z.object({
   fenceMarginMs: z.number().int().min(0).max(600_000).default(5_000),
   logLinesPerInstance: z.number().int().min(10).default(2_000),
   metricsRetentionMs: z.number().int().positive().default(3_600_000),
+  /** Tenant networks: the pool default networks come from, and their size. */
+  network: ZNetworkSettings.prefault({}),
   scheduler: z
     .object({
       mode: z.enum(['parallel', 'serial']).default('parallel'),
@@ -94,11 +98,13 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
   const lbNodes = createLbNodes({ db, hot: database.hot, clock })
+  const networks = createNetworkService({ db, hot, bus, settings: config.network })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
-    tenants: createTenantService({ db, hot, bus }),
+    tenants: createTenantService({ db, hot, bus, networks }),
     members: createMemberService({ db, hot, bus }),
-    apps: createAppService({ db, hot, bus, clock }),
+    apps: createAppService({ db, hot, bus, clock, networks }),
+    networks,
     nodes: createNodeService({ db, hot, bus, clock }),
     events: createEventService({ hot }),
     agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb), loadBalancers: lbNodes }),
@@ -111,7 +117,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
   const moveStore = createMoveStore({ db, bus })
   const moves = createMoveService({ db, hot, bus, store: moveStore })
   const moveSteps = createMoveSteps({
-    world: createMoveWorld({ db, hot, pool: database.pool, bus, ports, lbNodes }),
+    world: createMoveWorld({ db, hot, nodeSource: { pool: database.pool, hotPool: database.hotPool }, bus, ports, lbNodes }),
     agents: commandQueue.commands,
     clock,
     config: { selfFenceMs: config.selfFenceMs, fenceMarginMs: config.fenceMarginMs, nodeLeaseMs: config.nodeLeaseMs },
@@ -123,7 +129,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     const s = scheduler
     if (!s || !ids.length) return
     const fresh = ids.filter((id) => !s.isQueued(id))
-    if (fresh.length) s.enqueue(await loadRequests(db, fresh))
+    if (fresh.length) s.enqueue(await loadRequests(database.pool, fresh))
   }
   const replicas = createReplicaController({
     db,
@@ -147,6 +153,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
   })
   const drains = createDrainController({ db, hot, bus, clock, schedule, moves })
+  const networkPeers = createNetworkPeersController({ db, bus, resyncIntervalMs: config.resyncIntervalMs })
 
   /** Every control loop the leader runs; a new capability adds its controller here. */
   const controllers: Controller[] = [
@@ -155,16 +162,18 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     drains.controller,
     createMoveController({ db, hot, bus, clock, store: moveStore, steps: moveSteps }).controller,
     createVolumeCollector({ db, hot, agents: commandQueue.commands }).controller,
-    createPreemptionController({ db, hot, pool: database.pool, bus, clock, moves, ports, schedule }).controller,
+    createPreemptionController({ db, hot, nodeSource: { pool: database.pool, hotPool: database.hotPool }, bus, clock, moves, ports, schedule }).controller,
     { name: 'commands-prune', handle: () => commandQueue.prune(), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     createLoadBalancerController({ db, bus, lbNodes }),
+    networkPeers.controller,
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]
 
+  const nodeSource = { pool: database.pool, hotPool: database.hotPool }
   function newScheduler() {
     return createScheduler({
-      apply: (plan, range) => applyPlan(database.pool, plan, range),
+      apply: (plan, range) => applyPlan(nodeSource, plan, range),
       clock,
       config: {
         mode: config.scheduler.mode,
@@ -173,7 +182,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         ports,
         backoff: { baseMs: config.scheduler.backoffBaseMs, maxMs: config.scheduler.backoffMaxMs },
       },
-      loadNodes: (ids) => loadNodes(db, hot, database.pool, ids),
+      loadNodes: (ids) => loadNodes(nodeSource, ids),
       async setPendingReasons(rows) {
         await database.pool.query(
           `UPDATE "Instance" AS i SET "pendingReason" = v.reason FROM unnest($1::uuid[], $2::text[]) AS v(id, reason)
@@ -183,8 +192,8 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         const tenants = await db.instance.findMany({ where: { id: { in: rows.map((r) => r.instanceId) } }, distinct: ['tenantId'], select: { tenantId: true } })
         tenants.forEach((t) => bus.publish({ kind: 'tenant', tenantId: t.tenantId, what: 'instances' }))
       },
-      onPlaced(placed) {
-        for (const nodeId of new Set(placed.map((p) => p.nodeId))) bus.publish({ kind: 'node-desired', nodeId })
+      onPlaced(placed, nodeIds) {
+        for (const nodeId of nodeIds) bus.publish({ kind: 'node-desired', nodeId })
         for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ kind: 'tenant', tenantId, what: 'instances' })
       },
       onError: (err) => log.error({ err: err.message }, 'scheduling batch failed'),
@@ -209,7 +218,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         })
         const started = s.start().then(async () => {
           scheduler = s
-          s.enqueue(await loadRequests(db))
+          s.enqueue(await loadRequests(database.pool))
         })
         started.catch((err) => log.error({ err: err.message }, 'scheduler start failed'))
         const stopControllers = runControllers({

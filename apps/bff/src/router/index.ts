@@ -5,6 +5,7 @@ import { liveRouter } from './live'
 import { movesRouter } from './moves'
 import { loadBalancersRouter } from './load-balancers'
 import { joinTokensRouter, nodesRouter } from './nodes'
+import { networksRouter } from './networks'
 import { logsRouter, metricsRouter } from './telemetry'
 import { membersRouter, tenantsRouter } from './tenants'
 import { tokensRouter } from './tokens'
@@ -23,5 +24,6 @@ export const appRouter = router({
   metrics: metricsRouter,
   moves: movesRouter,
   loadBalancers: loadBalancersRouter,
+  networks: networksRouter,
 })
 export type AppRouter = typeof appRouter

@@ -43,6 +43,11 @@ export const nodesRouter = router({
         .nullable(),
     )
     .query(({ ctx }) => ctx.core.schedulerStats()),
+  /** Revokes the node's credential and issues a one-use token that lets an agent take the node over. */
+  rekey: operatorProcedure
+    .input(ZNodeRef.extend({ ttlHours: z.number().int().min(1).max(24 * 7).default(1) }))
+    .output(z.object({ token: z.string(), joinToken: ZJoinToken }))
+    .mutation(({ ctx, input }) => ctx.core.nodes.rekey(ctx.actor, input.nodeId, { ttlHours: input.ttlHours })),
   setDedicatedTenant: operatorProcedure
     .input(ZNodeRef.extend({ tenantId: z.string().uuid().nullable() }))
     .output(ok)
@@ -55,7 +60,14 @@ export const nodesRouter = router({
 export const joinTokensRouter = router({
   list: operatorProcedure.output(z.array(ZJoinToken)).query(({ ctx }) => ctx.core.nodes.listJoinTokens(ctx.actor)),
   create: operatorProcedure
-    .input(z.object({ description: z.string().trim().min(1, 'Required').max(200), ttlHours: z.number().int().min(1).max(24 * 365).default(24) }))
+    .input(
+      z.object({
+        description: z.string().trim().min(1, 'Required').max(200),
+        ttlHours: z.number().int().min(1).max(24 * 365).default(24),
+        /** How many nodes may join with it. */
+        uses: z.number().int('A whole number').min(1, 'At least 1').max(100_000, 'At most 100,000').default(1),
+      }),
+    )
     .output(z.object({ token: z.string(), joinToken: ZJoinToken }))
     .mutation(({ ctx, input }) => ctx.core.nodes.createJoinToken(ctx.actor, input)),
   revoke: operatorProcedure

@@ -1,11 +1,13 @@
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
-import { hashToken, newToken } from '../auth/secrets'
+import { hashToken } from '../auth/secrets'
 import type { TDesired, TDesiredInstance, TDesiredLb, THello, TInstanceReport, TLbReport, TMount, TVolumeUsage } from '../protocol'
 import type { TInstanceTemplate } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
+import { networkStateOf } from '../networks/node-state'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
+import { joinWithToken, nodeDataOf } from './join'
 
 export interface AgentServiceDeps {
   db: Db
@@ -33,42 +35,17 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalan
   }
 
   return {
+    /** Authenticates a hello: the node's credential, or a join (or re-key) token. */
     async hello(msg: THello): Promise<{ nodeId: string; credential?: string }> {
-      const now = clock.now()
-      const info = msg.node
-      const nodeData = {
-        address: info.address,
-        labels: info.labels,
-        cpuMillis: info.cpuMillis,
-        memoryMb: info.memoryMb,
-        drivers: info.drivers,
-        lbDriver: info.capabilities.lb,
-        agentVersion: info.agentVersion,
-        portMin: info.portRange?.min ?? null,
-        portMax: info.portRange?.max ?? null,
-        capabilities: info.capabilities ?? {},
-      }
       let nodeId: string
       let credential: string | undefined
       if ('credential' in msg.auth) {
         const node = await db.node.findUnique({ where: { id: msg.auth.nodeId }, select: { id: true, credentialHash: true } })
         if (!node || node.credentialHash !== hashToken(msg.auth.credential)) throw new CoreError('UNAUTHORIZED', 'unknown node or wrong credential')
-        await db.node.update({ where: { id: node.id }, data: nodeData })
+        await db.node.update({ where: { id: node.id }, data: nodeDataOf(msg.node) })
         nodeId = node.id
       } else {
-        const token = await db.joinToken.findUnique({ where: { tokenHash: hashToken(msg.auth.joinToken) }, select: { id: true, expiresAt: true, revokedAt: true } })
-        if (!token || token.revokedAt || token.expiresAt <= now) throw new CoreError('UNAUTHORIZED', 'join token is unknown, expired or revoked')
-        credential = newToken('nc')
-        // Joining again under the same name (a reinstalled node) takes the node over with a new credential.
-        const node = await db.node.upsert({
-          where: { name: info.name },
-          create: { name: info.name, ...nodeData, credentialHash: hashToken(credential) },
-          update: { ...nodeData, credentialHash: hashToken(credential) },
-          select: { id: true },
-        })
-        await db.joinToken.update({ where: { id: token.id }, data: { uses: { increment: 1 } } })
-        await hot.recordEvent({ kind: 'system', type: 'node.joined', subject: `node/${info.name}`, message: `Node ${info.name} joined (${info.address})` })
-        nodeId = node.id
+        ;({ nodeId, credential } = await joinWithToken({ db, hot, clock }, msg.auth.joinToken, msg.node))
       }
       await hot.nodeConnected(nodeId)
       bus.publish({ kind: 'fleet', what: 'node', nodeId })
@@ -177,10 +154,12 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalan
         list.push({ volumeId: v.id, name: v.name, driver: v.driver, path: v.mountPath, sizeMb: v.sizeMb, epoch: v.epoch })
         mountsOf.set(v.attachedInstanceId!, list)
       }
+      const net = await networkStateOf(db, nodeId)
       return {
         type: 'desired',
         generation: node.desiredGeneration,
         loadBalancers: await loadBalancers.desiredFor(nodeId),
+        networks: net.networks,
         instances: instances.flatMap((i): TDesiredInstance[] => {
           const mounts = mountsOf.get(i.id) ?? []
           const declared = (i.app.volumes as unknown[]).length
@@ -215,6 +194,7 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalan
               restartPolicy: t.restartPolicy,
               stopGraceSeconds: t.stopGraceSeconds,
             },
+            interfaces: net.interfaces.get(i.id) ?? [],
             mounts,
             fence: { stopAfterDisconnect: declared > 0 || i.app.stopAfterDisconnect },
           }]

@@ -3,6 +3,7 @@ import { Prisma } from '../generated/prisma/client'
 import type { Controller } from './registry'
 import { planReplicas, type PlanInstance } from '../rollouts/plan'
 import { createRolloutTracker } from '../rollouts/tracker'
+import { allocateLeases } from '../services/networks'
 import { PRIORITY_OF_CLASS } from '../scheduler/types'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
@@ -71,6 +72,7 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
         maxSurge: true,
         maxUnavailable: true,
         progressDeadlineSeconds: true,
+        networkId: true,
         revisions: { orderBy: { revision: 'desc' }, take: 1, select: { revision: true, templateHash: true, spec: true } },
       },
     })
@@ -172,8 +174,9 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
       // desired state; a drain records it, so the stop waits until every node applied it.
       const lbGenerations = drainsChanged ? await bumpNodes(tx, lbNodeIds) : {}
       if (plan.drain.length) await tx.instance.updateMany({ where: { id: { in: plan.drain } }, data: { drainingSince: now, drainGenerations: lbGenerations } })
-      if (create.length)
-        await tx.instance.createMany({
+      if (create.length) {
+        const created = await tx.instance.createManyAndReturn({
+          select: { id: true },
           data: create.map((ordinal) => ({
             tenantId: app.tenantId,
             appId: app.id,
@@ -185,6 +188,9 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
             priority: PRIORITY_OF_CLASS[app.priorityClass],
           })),
         })
+        // The address is part of the instance's identity: leased now, kept until the row goes.
+        if (app.networkId) await allocateLeases(tx, app.networkId, created.map((c) => c.id))
+      }
       if (app.deletedAt && instances.every((i) => toDelete.has(i.id))) await tx.app.delete({ where: { id: app.id } })
       if (touched.size) await bumpNodes(tx, [...touched])
     })

@@ -1,9 +1,8 @@
-import type pg from 'pg'
 import type { Clock } from '../clock'
 import { relocate } from '../controllers/relocate'
 import type { Controller } from '../controllers/registry'
 import { CoreError } from '../errors'
-import { loadNodes, loadRequestFor } from '../scheduler/load'
+import { loadNodes, loadRequestFor, type NodeSource } from '../scheduler/load'
 import type { PortRange } from '../scheduler/types'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
@@ -21,7 +20,7 @@ const PER_TICK = 10
  * elsewhere with their data; the others are rescheduled. The preemptor is then placed by
  * the scheduler as capacity frees.
  */
-export function createPreemptionController(deps: { db: Db; hot: HotStore; pool: pg.Pool; bus: ChangeBus; clock: Clock; moves: MoveService; ports: PortRange; schedule(ids: string[]): Promise<void> }) {
+export function createPreemptionController(deps: { db: Db; hot: HotStore; nodeSource: NodeSource; bus: ChangeBus; clock: Clock; moves: MoveService; ports: PortRange; schedule(ids: string[]): Promise<void> }) {
   const { db, hot, clock } = deps
   /** Preemptor -> when its victims were chosen: it waits for them instead of choosing more. */
   const nominated = new Map<string, number>()
@@ -37,7 +36,7 @@ export function createPreemptionController(deps: { db: Db; hot: HotStore; pool: 
     })
     if (!pending.length) return
     const [nodes, running, active] = await Promise.all([
-      loadNodes(db, hot, deps.pool),
+      loadNodes(deps.nodeSource),
       db.instance.findMany({
         where: { desiredState: 'running', app: { deletedAt: null } },
         select: { id: true, appId: true, nodeId: true, priority: true, cpuMillis: true, memoryMb: true, hostPorts: true, paused: true, app: { select: { volumes: true, maxUnavailable: true } } },
@@ -61,7 +60,7 @@ export function createPreemptionController(deps: { db: Db; hot: HotStore; pool: 
     }
 
     for (const p of pending) {
-      const req = await loadRequestFor(db, p.id)
+      const req = await loadRequestFor(deps.nodeSource.pool, p.id)
       if (!req) continue
       const plan = planPreemption({ req, nodes, holders, budget, ports: deps.ports })
       if (!plan) continue

@@ -1,8 +1,7 @@
 /** The move steps' view of the world, over the desired store, the hot store and the scheduler. */
-import type pg from 'pg'
 import type { LbNodes } from '../load-balancers/nodes'
 import type { TVolumeCapability } from '../protocol'
-import { loadRequestFor } from '../scheduler/load'
+import { loadRequestFor, type NodeSource } from '../scheduler/load'
 import { reserveCapacity } from '../scheduler/reserve'
 import type { PortRange } from '../scheduler/types'
 import type { ChangeBus } from '../store/change-bus'
@@ -10,7 +9,7 @@ import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { MoveNode, MoveWorld, MovingInstance } from './types'
 
-export function createMoveWorld({ db, hot, pool, bus, ports, lbNodes }: { db: Db; hot: HotStore; pool: pg.Pool; bus: ChangeBus; ports: PortRange; lbNodes: LbNodes }): MoveWorld {
+export function createMoveWorld({ db, hot, nodeSource, bus, ports, lbNodes }: { db: Db; hot: HotStore; nodeSource: NodeSource; bus: ChangeBus; ports: PortRange; lbNodes: LbNodes }): MoveWorld {
   const nodesChanged = (tenantId: string, ...nodeIds: string[]) => {
     for (const nodeId of nodeIds) {
       bus.publish({ kind: 'node-desired', nodeId })
@@ -46,7 +45,7 @@ export function createMoveWorld({ db, hot, pool, bus, ports, lbNodes }: { db: Db
     async reserve(move, inst) {
       const held = await db.reservation.findFirst({ where: { moveId: move.id, nodeId: { not: move.sourceNodeId } }, select: { nodeId: true } })
       if (held) return { nodeId: held.nodeId }
-      const req = await loadRequestFor(db, inst.id)
+      const req = await loadRequestFor(nodeSource.pool, inst.id)
       if (!req) return { reason: 'the instance is gone' }
       // The source pins its local volumes; the move is what takes them elsewhere.
       if (req.volumes) req.volumes = { ...req.volumes, pinnedNodeId: null }
@@ -55,7 +54,7 @@ export function createMoveWorld({ db, hot, pool, bus, ports, lbNodes }: { db: Db
       if (move.targetNodeId === move.sourceNodeId) return { reason: 'the target is the source' }
       const candidates = nodes.filter((n) => !copying || (n.capabilities as { volume?: TVolumeCapability }).volume?.copy)
       if (!candidates.length) return { reason: move.targetNodeId && nodes[0] ? `${nodes[0].name} cannot receive a copy of a local volume` : 'no other node can receive a copy of a local volume' }
-      const res = await reserveCapacity({ db, hot, pool }, req, { moveId: move.id, candidates: candidates.map((c) => c.id), ports })
+      const res = await reserveCapacity(nodeSource, req, { moveId: move.id, candidates: candidates.map((c) => c.id), ports })
       if ('nodeId' in res) bus.publish({ kind: 'capacity', nodeId: res.nodeId })
       return 'nodeId' in res ? { nodeId: res.nodeId } : res
     },

@@ -2,23 +2,31 @@
 import { z } from 'zod'
 import { ZInstanceReport } from './instance'
 import { ZLbReport } from './lb'
+import { ZCounter, ZMegabytes, ZMillicores, ZTimestamp, zText } from './limits'
 import { ZNodeInfo } from './node'
 import { ZCommandProgressFrame, ZCommandResultFrame, ZVolumeUsage } from './volume'
 
 export const ZHello = z.object({
   type: z.literal('hello'),
-  protocolVersion: z.number().int(),
+  protocolVersion: z.number().int().min(0).max(65_535),
   auth: z.union([
-    z.object({ joinToken: z.string().min(10).max(200) }),
-    z.object({ nodeId: z.string().uuid(), credential: z.string().min(10).max(200) }),
+    z.object({ joinToken: zText(200).min(10) }),
+    z.object({ nodeId: z.string().uuid(), credential: zText(200).min(10) }),
   ]),
   node: ZNodeInfo,
+  /**
+   * Random per agent process run. A hello with the runId of the node's live connection is
+   * the same agent reconnecting (it may take over at once); any other hello for a node with
+   * a live connection is a second agent with the same identity and is refused. Optional so
+   * hand-written clients still connect; without it they never take over a live connection.
+   */
+  runId: z.string().uuid().optional(),
 })
 export const ZHeartbeat = z.object({
   type: z.literal('heartbeat'),
-  cpuUsedMillis: z.number().int().min(0),
-  memoryUsedMb: z.number().int().min(0),
-  appliedGeneration: z.number().int().min(0),
+  cpuUsedMillis: ZMillicores,
+  memoryUsedMb: ZMegabytes,
+  appliedGeneration: ZCounter,
 })
 export const ZStatusReport = z.object({
   type: z.literal('status'),
@@ -27,7 +35,7 @@ export const ZStatusReport = z.object({
   instances: z.array(ZInstanceReport).max(10_000),
   /** Load-balancing nodes: the load balancers served, as of desired-state generation `lbGeneration`. */
   loadBalancers: z.array(ZLbReport).max(1000).optional(),
-  lbGeneration: z.number().int().min(0).optional(),
+  lbGeneration: ZCounter.optional(),
 })
 /** Instance output, batched (stdout and stderr of every driver). */
 export const ZLogs = z.object({
@@ -37,8 +45,8 @@ export const ZLogs = z.object({
       z.object({
         instanceId: z.string().uuid(),
         stream: z.enum(['stdout', 'stderr']),
-        ts: z.string().datetime(),
-        line: z.string().max(8192),
+        ts: ZTimestamp,
+        line: zText(8192),
       }),
     )
     .max(2000),
@@ -46,8 +54,8 @@ export const ZLogs = z.object({
 /** Per-instance resource use, sampled periodically (node totals travel in heartbeats). */
 export const ZMetrics = z.object({
   type: z.literal('metrics'),
-  ts: z.string().datetime(),
-  instances: z.array(z.object({ instanceId: z.string().uuid(), cpuMillis: z.number().int().min(0), memoryMb: z.number().int().min(0) })).max(10_000),
+  ts: ZTimestamp,
+  instances: z.array(z.object({ instanceId: z.string().uuid(), cpuMillis: ZMillicores, memoryMb: ZMegabytes })).max(10_000),
 })
 export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZHeartbeat, ZStatusReport, ZLogs, ZMetrics, ZCommandResultFrame, ZCommandProgressFrame, ZVolumeUsage])
 export type TLogs = z.infer<typeof ZLogs>

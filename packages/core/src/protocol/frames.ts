@@ -7,10 +7,20 @@ export const MAX_FRAME_BYTES = 1024 * 1024
 
 /** Close codes sent with a reason. */
 export const CloseCode = {
+  /** A frame broke the protocol (not JSON, schema violation, refused by the store). */
   badFrame: 4400,
   unauthorized: 4401,
+  /** A join named a node that already exists: joins never take a node over (the operator re-keys it). */
+  nameTaken: 4403,
+  /** No hello within the server's hello timeout. */
+  helloTimeout: 4408,
+  /** The node already has a live connection: a second agent with the same identity? */
+  duplicate: 4409,
+  /** A newer connection of the same agent (same runId) or one after this one went silent took over. */
+  replaced: 4410,
   versionMismatch: 4426,
-  replaced: 4409,
+  /** The peer sent faster than the server can handle, past the per-connection bound. */
+  overrun: 4429,
 } as const
 
 /** Parses one frame; returns a reason instead of throwing so a bad peer never crashes us. */

@@ -4,6 +4,7 @@
  * One file per concern; a new capability adds its own file and exports it here.
  */
 export * from './frames'
+export * from './limits'
 export * from './node'
 export * from './instance'
 export * from './agent-messages'
@@ -11,3 +12,4 @@ export * from './server-messages'
 export * from './volume'
 export * from './fence'
 export * from './lb'
+export * from './network'

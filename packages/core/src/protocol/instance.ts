@@ -3,6 +3,8 @@ import { z } from 'zod'
 import { ZDriver, ZEnv, ZProbe, ZRestartPolicy } from '../schemas/app'
 import { ZInstanceFence } from './fence'
 import { ZMount } from './volume'
+import { ZCounter, ZExitCode, ZMegabytes, ZMillicores, ZPid, ZTimestamp, zText } from './limits'
+import { ZInstanceInterface } from './network'
 
 export const ZObservedState = z.enum(['pending', 'pulling', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'unknown'])
 export type TObservedState = z.infer<typeof ZObservedState>
@@ -10,21 +12,21 @@ export type TObservedState = z.infer<typeof ZObservedState>
 export const ZInstanceReport = z.object({
   instanceId: z.string().uuid(),
   state: ZObservedState,
-  pid: z.number().int().positive().nullable(),
-  restarts: z.number().int().min(0),
-  startedAt: z.string().datetime().nullable(),
-  exitCode: z.number().int().nullable(),
-  message: z.string().max(2000).nullable(),
+  pid: ZPid.nullable(),
+  restarts: ZCounter,
+  startedAt: ZTimestamp.nullable(),
+  exitCode: ZExitCode.nullable(),
+  message: zText(2000).nullable(),
   /** App generation of the spec this instance runs. */
-  generation: z.number().int().min(0),
+  generation: ZCounter,
   /** Health checks; absent when the instance has none. */
   health: z
     .object({
       /** Readiness; null when the instance has no readiness check (ready while running). */
       ready: z.boolean().nullable(),
       /** The last failed check ("readiness http :8080/healthz: status 500") and when it failed. */
-      lastFailure: z.string().max(500).nullable(),
-      lastFailureAt: z.string().datetime().nullable(),
+      lastFailure: zText(500).nullable(),
+      lastFailureAt: ZTimestamp.nullable(),
     })
     .optional(),
 })
@@ -34,34 +36,36 @@ export const ZDesiredInstance = z.object({
   instanceId: z.string().uuid(),
   tenantId: z.string().uuid(),
   appId: z.string().uuid(),
-  appName: z.string(),
-  ordinal: z.number().int().min(0),
+  appName: z.string().max(63),
+  ordinal: ZCounter,
   desiredState: z.enum(['running', 'stopped']),
-  generation: z.number().int().min(0),
+  generation: ZCounter,
   spec: z.object({
     driver: ZDriver,
-    image: z.string().nullable(),
-    command: z.string().nullable(),
-    args: z.array(z.string()),
+    image: z.string().max(255).nullable(),
+    command: z.string().max(1024).nullable(),
+    args: z.array(z.string().max(4096)).max(64),
     env: ZEnv,
     ports: z
       .array(
         z.object({
-          name: z.string(),
-          containerPort: z.number().int().nullable(),
-          hostPort: z.number().int(),
+          name: z.string().max(15),
+          containerPort: z.number().int().min(1).max(65_535).nullable(),
+          hostPort: z.number().int().min(0).max(65_535),
           readiness: ZProbe.optional(),
           liveness: ZProbe.optional(),
         }),
       )
       .max(8),
-    cpuMillis: z.number().int(),
-    memoryMb: z.number().int(),
+    cpuMillis: ZMillicores,
+    memoryMb: ZMegabytes,
     restartPolicy: ZRestartPolicy,
-    stopGraceSeconds: z.number().int().min(0),
+    stopGraceSeconds: z.number().int().min(0).max(3_600),
   }),
   /** Volumes to mount, each with the epoch of its attachment; agents act only on the current epoch. */
   mounts: z.array(ZMount).max(16).default([]),
   fence: ZInstanceFence.default({ stopAfterDisconnect: false }),
+  /** Tenant network interfaces (at most one today); empty: host networking. */
+  interfaces: z.array(ZInstanceInterface).max(4).default([]),
 })
 export type TDesiredInstance = z.infer<typeof ZDesiredInstance>

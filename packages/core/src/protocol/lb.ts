@@ -4,6 +4,7 @@
  * agent can change membership through the data plane's runtime API without reloads.
  */
 import { z } from 'zod'
+import { zText } from './limits'
 
 /** The data plane an agent offers (advertised in hello's capabilities). */
 export const ZLbDriver = z.enum(['haproxy', 'builtin'])
@@ -50,6 +51,6 @@ export type TDesiredLb = z.infer<typeof ZDesiredLb>
 export const ZLbReport = z.object({
   id: z.string().uuid(),
   state: z.enum(['active', 'error']),
-  message: z.string().max(500).nullable(),
+  message: zText(500).nullable(),
 })
 export type TLbReport = z.infer<typeof ZLbReport>

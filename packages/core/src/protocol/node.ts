@@ -3,18 +3,20 @@ import { z } from 'zod'
 import { ZDriver } from '../schemas/app'
 import { ZVolumeCapability } from './volume'
 import { ZLbDriver } from './lb'
+import { zText } from './limits'
+import { ZNetworkMode } from './network'
 
 const ZNodeName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'node names are lowercase DNS labels')
-const ZLabels = z.record(z.string().max(63), z.string().max(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
+const ZLabels = z.record(zText(63).min(1), zText(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
 
 export const ZNodeInfo = z.object({
   name: ZNodeName,
-  address: z.string().min(1).max(255),
+  address: zText(255).min(1),
   labels: ZLabels,
   cpuMillis: z.number().int().min(1).max(10_000_000),
   memoryMb: z.number().int().min(1).max(100_000_000),
-  drivers: z.array(ZDriver).min(1),
-  agentVersion: z.string().max(40),
+  drivers: z.array(ZDriver).min(1).max(ZDriver.options.length),
+  agentVersion: zText(40),
   /** What the node can do beyond running instances, per kind; absent kinds: nothing. */
   capabilities: z
     .object({
@@ -22,6 +24,8 @@ export const ZNodeInfo = z.object({
       lb: ZLbDriver.nullable().default(null),
       /** Volume drivers, copies, self-fencing, live moves. */
       volume: ZVolumeCapability.optional(),
+      /** Tenant networks: overlay, or host networking only (absent: host). */
+      network: ZNetworkMode.optional(),
     })
     .prefault({}),
   /** Host ports this node hands to instances; absent: the control plane's default range. */

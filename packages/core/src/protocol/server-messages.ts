@@ -4,22 +4,26 @@ import { ZLeaseFrame } from './fence'
 import { ZDesiredInstance } from './instance'
 import { ZCommandFrame } from './volume'
 import { ZDesiredLb } from './lb'
+import { ZCounter, ZIntervalMs } from './limits'
+import { ZDesiredNetwork } from './network'
 
 export const ZWelcome = z.object({
   type: z.literal('welcome'),
   nodeId: z.string().uuid(),
   /** Present after a join: the agent stores it and uses it from now on. */
-  credential: z.string().optional(),
-  heartbeatIntervalMs: z.number().int().positive(),
+  credential: z.string().max(200).optional(),
+  heartbeatIntervalMs: ZIntervalMs,
   /** Instances that need fencing stop by themselves when the lease is not renewed for this long. */
   selfFenceMs: z.number().int().min(1000).max(3_600_000).optional(),
 })
 export const ZDesired = z.object({
   type: z.literal('desired'),
-  generation: z.number().int().min(0),
-  instances: z.array(ZDesiredInstance),
+  generation: ZCounter,
+  instances: z.array(ZDesiredInstance).max(10_000),
   /** Load balancers this node serves (load-balancing nodes only; absent: none). */
   loadBalancers: z.array(ZDesiredLb).max(1000).optional(),
+  /** Tenant networks this node hosts; reconciled before the instances that use them. */
+  networks: z.array(ZDesiredNetwork).max(1000).default([]),
 })
 export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZDesired, ZLeaseFrame, ZCommandFrame])
 export type TServerMessage = z.infer<typeof ZServerMessage>

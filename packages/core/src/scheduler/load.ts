@@ -1,113 +1,208 @@
 import type pg from 'pg'
-import type { Db } from '../store/db'
-import type { HotStore } from '../store/hot-store'
-import type { TVolumeCapability } from '../protocol'
-import type { Prisma } from '../generated/prisma/client'
-import { PRIORITY_OF_CLASS, type PlacementRequest, type SchedNode } from './types'
+import { PRIORITY_OF_CLASS, type PlacementRequest, type SchedNode, type SpreadMode, type Strategy } from './types'
 
-/** What holds capacity on a node: placed instances not yet released, and reservations (moves). */
+export type Queryable = pg.Pool | pg.PoolClient
+
+/** Where node state comes from: the desired store (spec, allocations) and the hot store (readiness). */
+export interface NodeSource {
+  pool: pg.Pool
+  hotPool: pg.Pool
+}
+
+/** A node as the plan applier sees it: the scheduler's view plus the host ports in use. */
+export interface FreshNode extends SchedNode {
+  usedPorts: Set<number>
+}
+
+interface NodeRow {
+  id: string
+  name: string
+  cpu: number
+  mem: number
+  schedulable: boolean
+  dedicated: string | null
+  drivers: string[]
+  labels: Record<string, string>
+  pmin: number | null
+  pmax: number | null
+  network: 'host' | 'overlay'
+  volumes: string[] | null
+}
+interface AllocRow {
+  nodeId: string
+  cpu: number
+  mem: number
+  ports: number
+  /** appId -> replicas on the node. */
+  apps: Record<string, number>
+  list?: string | null
+}
+
+/** What holds capacity on a node: placed instances not yet released, and reservations (a move's target, or its source until it ends). */
 export const CAPACITY_HOLDERS = `(SELECT "nodeId", "appId", "cpuMillis", "memoryMb", "hostPorts" FROM "Instance" WHERE "nodeId" IS NOT NULL AND "releasedAt" IS NULL
   UNION ALL SELECT "nodeId", "appId", "cpuMillis", "memoryMb", "hostPorts" FROM "Reservation")`
 
-/** Reads nodes (spec from the desired store, readiness from the hot store) and their allocations. */
-export async function loadNodes(db: Db, hot: HotStore, pool: pg.Pool, ids?: string[]): Promise<SchedNode[]> {
-  const [nodes, statuses, allocs, ports] = await Promise.all([
-    db.node.findMany({
-      where: ids ? { id: { in: ids } } : {},
-      select: { id: true, name: true, cpuMillis: true, memoryMb: true, schedulable: true, draining: true, dedicatedTenantId: true, drivers: true, labels: true, portMin: true, portMax: true, capabilities: true },
-    }),
-    hot.nodeStatuses(ids),
-    pool.query<{ nodeId: string; appId: string; n: number; cpu: number; mem: number }>(
-      `SELECT "nodeId", "appId", count(*)::int AS n, sum("cpuMillis")::int AS cpu, sum("memoryMb")::int AS mem
-       FROM ${CAPACITY_HOLDERS} AS h ${ids ? 'WHERE "nodeId" = ANY($1::uuid[])' : ''} GROUP BY 1, 2`,
+/**
+ * Reads nodes and what holds capacity on them. Everything a filter reads comes from here,
+ * for the planner's cache and for the applier's re-check alike; a new filter's fields are
+ * added here once. `q` may be a transaction's client (the applier reads after locking).
+ * One row per node (apps as a JSON object): parsing rows is most of the client's cost.
+ */
+async function readNodes(q: Queryable, hotPool: pg.Pool, ids: string[] | undefined, withPorts: boolean) {
+  const where = ids ? 'id = ANY($1::uuid[])' : 'true'
+  const [nodes, allocs, statuses] = await Promise.all([
+    q.query<NodeRow>(
+      `SELECT id, name, "cpuMillis" AS cpu, "memoryMb" AS mem, schedulable AND NOT draining AS schedulable, "dedicatedTenantId" AS dedicated,
+              drivers::text[] AS drivers, labels, "portMin" AS pmin, "portMax" AS pmax, "networkMode"::text AS network,
+              ARRAY(SELECT jsonb_array_elements_text(capabilities->'volume'->'drivers')) AS volumes
+       FROM "Node" WHERE ${where}`,
       ids ? [ids] : [],
     ),
-    pool.query<{ nodeId: string; n: number }>(
-      `SELECT "nodeId", sum(cardinality("hostPorts"))::int AS n FROM ${CAPACITY_HOLDERS} AS h
-       ${ids ? 'WHERE "nodeId" = ANY($1::uuid[])' : ''} GROUP BY 1`,
+    q.query<AllocRow>(
+      `SELECT "nodeId", sum(cpu)::int AS cpu, sum(mem)::int AS mem, sum(ports)::int AS ports, json_object_agg("appId", n) AS apps
+              ${withPorts ? `, string_agg(list, ',') AS list` : ''}
+       FROM (SELECT "nodeId", "appId", count(*) AS n, sum("cpuMillis") AS cpu, sum("memoryMb") AS mem, sum(cardinality("hostPorts")) AS ports
+                    ${withPorts ? `, string_agg(array_to_string("hostPorts", ','), ',') AS list` : ''}
+             FROM ${CAPACITY_HOLDERS} AS h WHERE ${ids ? '"nodeId" = ANY($1::uuid[])' : 'true'} GROUP BY 1, 2) AS per_app
+       GROUP BY 1`,
       ids ? [ids] : [],
     ),
+    // Plain SQL on the lease table: through the ORM this read cost more than planning the batch.
+    hotPool.query<{ nodeId: string }>(`SELECT "nodeId" FROM hot."NodeStatus" WHERE state = 'ready' AND ${ids ? '"nodeId" = ANY($1::uuid[])' : 'true'}`, ids ? [ids] : []),
   ])
-  const ready = new Map(statuses.map((s) => [s.nodeId, s.state === 'ready']))
-  const byNode = new Map<string, { cpu: number; mem: number; apps: Map<string, number> }>()
-  for (const r of allocs.rows) {
-    const a = byNode.get(r.nodeId) ?? { cpu: 0, mem: 0, apps: new Map() }
-    a.cpu += r.cpu
-    a.mem += r.mem
-    a.apps.set(r.appId, r.n)
-    byNode.set(r.nodeId, a)
+  const ready = new Set(statuses.rows.map((s) => s.nodeId))
+  const out = new Map<string, FreshNode>()
+  for (const n of nodes.rows)
+    out.set(n.id, {
+      id: n.id,
+      name: n.name,
+      ready: ready.has(n.id),
+      schedulable: n.schedulable,
+      dedicatedTenantId: n.dedicated,
+      drivers: new Set(n.drivers),
+      labels: n.labels,
+      cpuCapacity: n.cpu,
+      memoryCapacity: n.mem,
+      cpuAllocated: 0,
+      memoryAllocated: 0,
+      portsUsed: 0,
+      portRange: n.pmin !== null && n.pmax !== null ? { min: n.pmin, max: n.pmax } : null,
+      appCounts: new Map(),
+      usedPorts: new Set(),
+      networkMode: n.network,
+      volumeDrivers: new Set(n.volumes ?? []),
+    })
+  for (const a of allocs.rows) {
+    const n = out.get(a.nodeId)
+    if (!n) continue
+    n.cpuAllocated = a.cpu
+    n.memoryAllocated = a.mem
+    n.portsUsed = a.ports
+    n.appCounts = new Map(Object.entries(a.apps))
+    if (a.list) for (const p of a.list.split(',')) if (p) n.usedPorts.add(Number(p))
   }
-  const portsUsed = new Map(ports.rows.map((r) => [r.nodeId, r.n]))
-  return nodes.map((n) => ({
-    id: n.id,
-    name: n.name,
-    ready: ready.get(n.id) ?? false,
-    schedulable: n.schedulable && !n.draining,
-    dedicatedTenantId: n.dedicatedTenantId,
-    drivers: new Set(n.drivers),
-    volumeDrivers: new Set((n.capabilities as { volume?: TVolumeCapability }).volume?.drivers ?? []),
-    labels: n.labels as Record<string, string>,
-    cpuCapacity: n.cpuMillis,
-    memoryCapacity: n.memoryMb,
-    cpuAllocated: byNode.get(n.id)?.cpu ?? 0,
-    memoryAllocated: byNode.get(n.id)?.mem ?? 0,
-    portsUsed: portsUsed.get(n.id) ?? 0,
-    portRange: n.portMin !== null && n.portMax !== null ? { min: n.portMin, max: n.portMax } : null,
-    appCounts: byNode.get(n.id)?.apps ?? new Map(),
-  }))
+  return out
 }
 
-const requestSelect = {
-  id: true,
-  tenantId: true,
-  appId: true,
-  ordinal: true,
-  cpuMillis: true,
-  memoryMb: true,
-  app: { select: { driver: true, ports: true, nodeSelector: true, spread: true, placementStrategy: true, priorityClass: true, volumes: true, tenant: { select: { placementStrategy: true } } } },
-} satisfies Prisma.InstanceSelect
+/** Nodes for the scheduler's cache (all, or the ids given). */
+export async function loadNodes({ pool, hotPool }: NodeSource, ids?: string[]): Promise<SchedNode[]> {
+  return [...(await readNodes(pool, hotPool, ids, false)).values()].map(({ usedPorts: _, ...n }) => n)
+}
 
-async function toRequests(db: Db, rows: Prisma.InstanceGetPayload<{ select: typeof requestSelect }>[]): Promise<PlacementRequest[]> {
-  // Local volumes that already hold data pin their instance to that node (moves copy them elsewhere).
-  const stateful = rows.filter((r) => (r.app.volumes as unknown[]).length > 0)
-  const pinned = stateful.length
-    ? await db.volume.findMany({
-        where: { driver: 'local', nodeId: { not: null }, OR: stateful.map((r) => ({ appId: r.appId, ordinal: r.ordinal })) },
-        select: { appId: true, ordinal: true, nodeId: true },
-      })
-    : []
-  const pinOf = new Map(pinned.map((v) => [`${v.appId}/${v.ordinal}`, v.nodeId]))
-  return rows.map((r) => {
-    const volumes = r.app.volumes as { driver: string }[]
-    return {
-      instanceId: r.id,
-      tenantId: r.tenantId,
-      appId: r.appId,
-      driver: r.app.driver,
-      cpuMillis: r.cpuMillis,
-      memoryMb: r.memoryMb,
-      portCount: (r.app.ports as unknown[]).length,
-      nodeSelector: r.app.nodeSelector as Record<string, string>,
-      spread: r.app.spread,
-      strategy: r.app.placementStrategy ?? r.app.tenant.placementStrategy,
-      priority: PRIORITY_OF_CLASS[r.app.priorityClass],
-      ...(volumes.length && { volumes: { drivers: [...new Set(volumes.map((v) => v.driver))], pinnedNodeId: pinOf.get(`${r.appId}/${r.ordinal}`) ?? null } }),
+/** Nodes for the plan applier, read through its transaction after it locked them. */
+export function loadFreshNodes(q: Queryable, hotPool: pg.Pool, ids: string[]): Promise<Map<string, FreshNode>> {
+  return readNodes(q, hotPool, ids, true)
+}
+
+interface RequestRow {
+  id: string
+  tenantId: string
+  appId: string
+  cpuMillis: number
+  memoryMb: number
+  driver: string
+  portCount: number
+  nodeSelector: Record<string, string>
+  spread: SpreadMode
+  strategy: Strategy
+  priorityClass: keyof typeof PRIORITY_OF_CLASS
+  network: boolean
+  /** Volume drivers the app mounts (empty: none), and where its local volumes' data is. */
+  volumeDrivers: string[]
+  pinned: string | null
+}
+const REQUESTS = (byId: boolean, placed = false) => `
+  SELECT i.id, i."tenantId", i."appId", i."cpuMillis", i."memoryMb", a.driver::text AS driver, jsonb_array_length(a.ports)::int AS "portCount",
+         a."nodeSelector", a.spread::text AS spread, coalesce(a."placementStrategy", t."placementStrategy")::text AS strategy, a."priorityClass"::text AS "priorityClass",
+         a."networkId" IS NOT NULL AS network,
+         ARRAY(SELECT DISTINCT v->>'driver' FROM jsonb_array_elements(a.volumes) AS v) AS "volumeDrivers",
+         (SELECT vol."nodeId" FROM "Volume" vol WHERE vol."appId" = i."appId" AND vol.ordinal = i.ordinal AND vol.driver = 'local' AND vol."nodeId" IS NOT NULL LIMIT 1) AS pinned
+  FROM "Instance" i JOIN "App" a ON a.id = i."appId" JOIN "Tenant" t ON t.id = i."tenantId"
+  WHERE ${placed ? 'true' : 'i."nodeId" IS NULL'} AND i."desiredState" = 'running' AND a."deletedAt" IS NULL ${byId ? 'AND i.id = ANY($1::uuid[])' : ''}
+  ORDER BY i."createdAt", i.ordinal`
+const PAGE = 10_000
+
+/**
+ * Placement requests for unplaced instances that should run (all, or the ids given), oldest
+ * first. All of them are read through a cursor, page by page, and the per-app part of a
+ * request is shared by all its instances, so 200,000 pending instances cost tens of MB.
+ */
+export async function loadRequests(pool: pg.Pool, instanceIds?: string[]): Promise<PlacementRequest[]> {
+  const apps = new Map<string, Omit<PlacementRequest, 'instanceId' | 'cpuMillis' | 'memoryMb'>>()
+  const out: PlacementRequest[] = []
+  const add = (rows: RequestRow[]) => {
+    for (const r of rows) {
+      let app = apps.get(r.appId)
+      if (!app) {
+        app = { tenantId: r.tenantId, appId: r.appId, driver: r.driver, portCount: r.portCount, nodeSelector: r.nodeSelector, spread: r.spread, strategy: r.strategy, priority: PRIORITY_OF_CLASS[r.priorityClass], network: r.network }
+        apps.set(r.appId, app)
+      }
+      // Local volumes that hold data pin their instance to that node: a move is what takes them elsewhere.
+      const volumes = r.volumeDrivers.length ? { volumes: { drivers: r.volumeDrivers, pinnedNodeId: r.pinned } } : {}
+      out.push({ instanceId: r.id, ...app, cpuMillis: r.cpuMillis, memoryMb: r.memoryMb, ...volumes })
     }
-  })
+  }
+  if (instanceIds) {
+    if (instanceIds.length) add((await pool.query<RequestRow>(REQUESTS(true), [instanceIds])).rows)
+    return out
+  }
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN READ ONLY')
+    await client.query(`DECLARE pending NO SCROLL CURSOR FOR ${REQUESTS(false)}`)
+    for (;;) {
+      const { rows } = await client.query<RequestRow>(`FETCH ${PAGE} FROM pending`)
+      add(rows)
+      if (rows.length < PAGE) break
+    }
+    await client.query('COMMIT')
+    return out
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
 }
 
-/** Placement requests for unplaced instances that should run (all, or the ids given). */
-export async function loadRequests(db: Db, instanceIds?: string[]): Promise<PlacementRequest[]> {
-  const rows = await db.instance.findMany({
-    where: { nodeId: null, desiredState: 'running', app: { deletedAt: null }, ...(instanceIds ? { id: { in: instanceIds } } : {}) },
-    orderBy: [{ createdAt: 'asc' }, { ordinal: 'asc' }],
-    select: requestSelect,
-  })
-  return toRequests(db, rows)
-}
-
-/** What placing this instance needs, wherever it is now (a move plans its target with it). */
-export async function loadRequestFor(db: Db, instanceId: string): Promise<PlacementRequest | null> {
-  const row = await db.instance.findUnique({ where: { id: instanceId }, select: requestSelect })
-  return row ? ((await toRequests(db, [row]))[0] ?? null) : null
+/** What placing this instance needs, wherever it runs now (a move plans its target with it). */
+export async function loadRequestFor(pool: pg.Pool, instanceId: string): Promise<PlacementRequest | null> {
+  const { rows } = await pool.query<RequestRow>(REQUESTS(true, true), [[instanceId]])
+  const r = rows[0]
+  if (!r) return null
+  return {
+    instanceId: r.id,
+    tenantId: r.tenantId,
+    appId: r.appId,
+    driver: r.driver,
+    portCount: r.portCount,
+    nodeSelector: r.nodeSelector,
+    spread: r.spread,
+    strategy: r.strategy,
+    priority: PRIORITY_OF_CLASS[r.priorityClass],
+    network: r.network,
+    cpuMillis: r.cpuMillis,
+    memoryMb: r.memoryMb,
+    ...(r.volumeDrivers.length && { volumes: { drivers: r.volumeDrivers, pinnedNodeId: r.pinned } }),
+  }
 }

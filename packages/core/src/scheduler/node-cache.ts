@@ -1,12 +1,33 @@
 import type { PlacementRequest, SchedNode } from './types'
 
+/** Counts a placement on the node (what the planner and the applier do before committing). */
+export function assume(n: SchedNode, r: PlacementRequest) {
+  n.cpuAllocated += r.cpuMillis
+  n.memoryAllocated += r.memoryMb
+  n.portsUsed += r.portCount
+  n.appCounts.set(r.appId, (n.appCounts.get(r.appId) ?? 0) + 1)
+}
+
+/** Undoes `assume`. */
+export function unassume(n: SchedNode, r: PlacementRequest) {
+  n.cpuAllocated -= r.cpuMillis
+  n.memoryAllocated -= r.memoryMb
+  n.portsUsed -= r.portCount
+  const c = (n.appCounts.get(r.appId) ?? 1) - 1
+  if (c > 0) n.appCounts.set(r.appId, c)
+  else n.appCounts.delete(r.appId)
+}
+
+const byName = (a: SchedNode, b: SchedNode) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+
 /**
- * The scheduler's view of the fleet. Placements are "assumed" here as soon as they are
- * planned, so the next plan sees them; the applier's answer from the database replaces the
- * allocation of every node it touched, which also heals any drift.
+ * The scheduler's view of the fleet, in name order. Placements are "assumed" here as soon as
+ * they are planned, so the next plan sees them; the applier's fresh read of every node it
+ * touched replaces the entry (allocations and spec), which also heals any drift.
  */
 export class NodeCache {
   private byId = new Map<string, SchedNode>()
+  private index = new Map<string, number>()
   private list: SchedNode[] = []
 
   get nodes(): readonly SchedNode[] {
@@ -18,46 +39,34 @@ export class NodeCache {
 
   replaceAll(nodes: SchedNode[]) {
     this.byId = new Map(nodes.map((n) => [n.id, n]))
-    this.list = [...nodes].sort((a, b) => (a.name < b.name ? -1 : 1))
+    this.reindex([...nodes].sort(byName))
   }
 
+  /** Replaces a node's entry in place (O(1)); a new node is inserted in name order. */
   upsert(node: SchedNode) {
-    const had = this.byId.has(node.id)
+    const i = this.index.get(node.id)
     this.byId.set(node.id, node)
-    this.list = had ? this.list.map((n) => (n.id === node.id ? node : n)) : [...this.list, node].sort((a, b) => (a.name < b.name ? -1 : 1))
+    if (i !== undefined && this.list[i]!.name === node.name) this.list[i] = node
+    else this.reindex([...this.list.filter((n) => n.id !== node.id), node].sort(byName))
   }
 
   remove(id: string) {
     if (!this.byId.delete(id)) return
-    this.list = this.list.filter((n) => n.id !== id)
+    this.reindex(this.list.filter((n) => n.id !== id))
   }
 
   assume(nodeId: string, r: PlacementRequest) {
     const n = this.byId.get(nodeId)
-    if (!n) return
-    n.cpuAllocated += r.cpuMillis
-    n.memoryAllocated += r.memoryMb
-    n.portsUsed += r.portCount
-    n.appCounts.set(r.appId, (n.appCounts.get(r.appId) ?? 0) + 1)
+    if (n) assume(n, r)
   }
 
   forget(nodeId: string, r: PlacementRequest) {
     const n = this.byId.get(nodeId)
-    if (!n) return
-    n.cpuAllocated -= r.cpuMillis
-    n.memoryAllocated -= r.memoryMb
-    n.portsUsed -= r.portCount
-    const c = (n.appCounts.get(r.appId) ?? 1) - 1
-    if (c > 0) n.appCounts.set(r.appId, c)
-    else n.appCounts.delete(r.appId)
+    if (n) unassume(n, r)
   }
 
-  setAllocation(nodeId: string, a: { cpu: number; memory: number; ports: number; apps: Map<string, number> }) {
-    const n = this.byId.get(nodeId)
-    if (!n) return
-    n.cpuAllocated = a.cpu
-    n.memoryAllocated = a.memory
-    n.portsUsed = a.ports
-    n.appCounts = a.apps
+  private reindex(list: SchedNode[]) {
+    this.list = list
+    this.index = new Map(list.map((n, i) => [n.id, i]))
   }
 }

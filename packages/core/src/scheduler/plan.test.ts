@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { filters } from './filters'
+import { filters, rejectReason } from './filters'
 import { explain, feasibleToFind, planOne } from './plan'
 import { scorers } from './scorers'
 import type { PlacementRequest, SchedNode } from './types'
@@ -101,7 +101,26 @@ describe('planOne', () => {
 
   it('examines a bounded sample of a large fleet', () => {
     expect(feasibleToFind(50)).toBe(50)
-    expect(feasibleToFind(5000)).toBe(500)
-    expect(feasibleToFind(100_000)).toBe(5000)
+    expect(feasibleToFind(5000)).toBe(100)
+    expect(feasibleToFind(100_000)).toBe(100)
+  })
+
+  it('uses avoided nodes only when nothing else fits', () => {
+    const busy = node('busy')
+    const free = node('free', { cpuAllocated: 900 })
+    const avoid = (n: SchedNode) => n === busy
+    expect(planOne([busy, free], req(), { ports, avoid })).toEqual({ nodeId: 'free' })
+    free.cpuAllocated = 1000
+    expect(planOne([busy, free], req(), { ports, avoid })).toEqual({ nodeId: 'busy' })
+    busy.memoryAllocated = 1024
+    expect(planOne([busy, free], req(), { ports, avoid })).toEqual({ reason: '1 node: insufficient cpu; 1 node: insufficient memory' })
+  })
+})
+
+describe('rejectReason', () => {
+  it('is the first filter that says no, or null', () => {
+    expect(rejectReason(node('n'), req(), { ports })).toBeNull()
+    expect(rejectReason(node('n', { ready: false, schedulable: false }), req(), { ports })).toBe('node not ready')
+    expect(rejectReason(node('n', { cpuAllocated: 1000, memoryAllocated: 1024 }), req(), { ports })).toBe('insufficient cpu')
   })
 })

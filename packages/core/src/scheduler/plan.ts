@@ -1,18 +1,19 @@
-import { detail, filters } from './filters'
+import { detail, rejectReason } from './filters'
 import { scorers } from './scorers'
 import type { PlacementRequest, PortRange, SchedNode } from './types'
 
 export type PlanResult = { nodeId: string } | { reason: string }
 
 /**
- * How many feasible nodes to find before scoring (Kubernetes' adaptive percentage): all of
- * a small fleet, 10% of 5,000 nodes, never fewer than 100. Scoring every node of a large
- * fleet buys little placement quality for a lot of time.
+ * How many feasible nodes to find before scoring: all of a fleet of up to 100 nodes, else
+ * 100 (Kubernetes' floor for its adaptive percentage). Planning cost grows with the nodes
+ * examined, not with the fleet: 10% of 5,000 nodes cost 57 µs a placement, 100 nodes
+ * 12 µs, and the rotating scan offset still spreads placements over the whole fleet
+ * (the benchmark prints the resulting balance).
  */
+export const FEASIBLE_SAMPLE = 100
 export function feasibleToFind(total: number): number {
-  if (total <= 100) return total
-  const pct = Math.max(5, 50 - total / 125)
-  return Math.max(100, Math.ceil((total * pct) / 100))
+  return Math.min(total, FEASIBLE_SAMPLE)
 }
 
 /** "3 nodes: insufficient memory; 2 nodes: dedicated to another tenant" */
@@ -24,40 +25,59 @@ export function explain(total: number, reasons: ReadonlyMap<string, number>): st
     .join('; ')
 }
 
-function firstReject(n: SchedNode, r: PlacementRequest, ports: PortRange): string | null {
-  for (const f of filters) {
-    const why = f.run(n, r, { ports })
-    if (why) return why
-  }
-  return null
-}
+/** Buffers reused by every call (planOne is synchronous): planning allocates almost nothing. */
+const scratch = { feasible: [] as SchedNode[], totals: new Float64Array(FEASIBLE_SAMPLE), raw: new Float64Array(FEASIBLE_SAMPLE) }
 
 /**
  * Filter then score: pure over the nodes given (read as an immutable snapshot). Scanning
  * starts at `offset` so consecutive placements do not all examine the same nodes first.
+ * Nodes for which `avoid` is true (another batch is committing on them) are used only when
+ * no other node fits, so concurrent commits rarely wait for each other's locks.
  */
-export function planOne(nodes: readonly SchedNode[], req: PlacementRequest, opts: { ports: PortRange; offset?: number; sample?: number }): PlanResult {
+export function planOne(
+  nodes: readonly SchedNode[],
+  req: PlacementRequest,
+  opts: { ports: PortRange; offset?: number; sample?: number; avoid?: (n: SchedNode) => boolean },
+): PlanResult {
   const total = nodes.length
   const want = opts.sample ?? feasibleToFind(total)
   const start = total ? (opts.offset ?? 0) % total : 0
-  const feasible: SchedNode[] = []
+  const ctx = { ports: opts.ports }
+  const feasible = scratch.feasible
+  feasible.length = 0
+  let avoided: SchedNode[] | null = null
   let reasons: Map<string, number> | null = null
+  const reject = (n: SchedNode, why: string) => {
+    reasons ??= new Map()
+    const text = total === 1 ? detail(why, n, req) : why
+    reasons.set(text, (reasons.get(text) ?? 0) + 1)
+  }
   for (let k = 0; k < total && feasible.length < want; k++) {
     const n = nodes[(start + k) % total]!
-    const why = firstReject(n, req, opts.ports)
-    if (why === null) feasible.push(n)
-    else {
-      reasons ??= new Map()
-      const text = total === 1 ? detail(why, n, req) : why
-      reasons.set(text, (reasons.get(text) ?? 0) + 1)
+    if (opts.avoid?.(n)) {
+      ;(avoided ??= []).push(n)
+      continue
     }
+    const why = rejectReason(n, req, ctx)
+    if (why === null) feasible.push(n)
+    else reject(n, why)
+  }
+  if (feasible.length === 0 && avoided) {
+    for (const n of avoided) {
+      const why = rejectReason(n, req, ctx)
+      if (why === null) feasible.push(n)
+      else reject(n, why)
+    }
+    feasible.length = Math.min(feasible.length, want)
   }
   if (feasible.length === 0) return { reason: explain(total, reasons ?? new Map()) }
   if (feasible.length === 1) return { nodeId: feasible[0]!.id }
 
   // Normalise each scorer to 0..100 over the feasible nodes, then weight and sum.
-  const totals = new Float64Array(feasible.length)
-  const raw = new Float64Array(feasible.length)
+  if (scratch.totals.length < feasible.length) scratch.totals = new Float64Array(feasible.length)
+  if (scratch.raw.length < feasible.length) scratch.raw = new Float64Array(feasible.length)
+  const { totals, raw } = scratch
+  totals.fill(0, 0, feasible.length)
   for (const s of scorers) {
     const w = s.weight(req)
     if (w === 0) continue

@@ -4,7 +4,7 @@ import { type QueueItem, SchedulingQueue } from './queue'
 
 const clock = (t0 = 0) => createManualClock(new Date(t0))
 let seq = 0
-const item = (id: string, priority = 100): QueueItem => ({ instanceId: id, tenantId: 't', priority, attempts: 0, enqueuedAt: 0, seq: seq++ })
+const item = (id: string, priority = 100): QueueItem => ({ instanceId: id, tenantId: 't', priority, attempts: 0, conflicts: 0, enqueuedAt: 0, seq: seq++ })
 
 describe('SchedulingQueue', () => {
   it('pops by priority, then arrival; ignores duplicates', () => {

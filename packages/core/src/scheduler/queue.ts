@@ -4,8 +4,10 @@ export interface QueueItem {
   instanceId: string
   tenantId: string
   priority: number
-  /** Failed attempts so far (commit errors), for backoff. */
+  /** Failed attempts so far (commit errors, repeated conflicts), for backoff. */
   attempts: number
+  /** Times the plan applier refused this item's placement. */
+  conflicts: number
   /** When the item first entered the queue (time-to-placement). */
   enqueuedAt: number
   seq: number
@@ -112,7 +114,8 @@ export class SchedulingQueue {
     return min === null ? null : Math.max(0, min - this.clock.now().getTime())
   }
 
-  private promoteDue() {
+  /** Moves backoff items whose delay has passed back to the heap. */
+  promoteDue() {
     if (!this.backoff.size) return
     const now = this.clock.now().getTime()
     for (const [id, b] of this.backoff) {

@@ -1,42 +1,34 @@
-import type pg from 'pg'
-import type { Db } from '../store/db'
-import type { HotStore } from '../store/hot-store'
 import { freePorts } from './apply'
-import { CAPACITY_HOLDERS, loadNodes } from './load'
+import { portRange, rejectReason } from './filters'
+import { loadFreshNodes, loadNodes, type NodeSource } from './load'
 import { planOne } from './plan'
 import type { PlacementRequest, PortRange } from './types'
 
 /**
  * Holds capacity on a node for an instance that keeps running where it is for now (the
  * target of a move): a move is two placements for a while. The node is chosen by the same
- * filters and scorers as any placement, among `candidates`; the choice is re-checked and
- * committed under the plan applier's node lock, as a Reservation the scheduler counts
- * like an instance (host ports included).
+ * filters and scorers as any placement, among `candidates`, then re-checked and committed
+ * the way the plan applier commits (node row locked, fresh read, `rejectReason`), as a
+ * Reservation the scheduler counts like an instance, host ports included.
  */
 export async function reserveCapacity(
-  deps: { db: Db; hot: HotStore; pool: pg.Pool },
+  source: NodeSource,
   req: PlacementRequest,
   opts: { moveId: string; candidates: readonly string[]; ports: PortRange },
 ): Promise<{ nodeId: string; hostPorts: number[] } | { reason: string }> {
-  const nodes = await loadNodes(deps.db, deps.hot, deps.pool, [...opts.candidates])
-  const plan = planOne(nodes, req, { ports: opts.ports })
+  if (!opts.candidates.length) return { reason: 'no candidate node' }
+  const plan = planOne(await loadNodes(source, [...opts.candidates]), req, { ports: opts.ports })
   if ('reason' in plan) return plan
-  const client = await deps.pool.connect()
+  const client = await source.pool.connect()
   try {
     await client.query('BEGIN')
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [plan.nodeId])
-    // Other placements on this node wait for the lock: what is committed now is what counts.
-    const [fresh] = await loadNodes(deps.db, deps.hot, deps.pool, [plan.nodeId])
-    const check = fresh ? planOne([fresh], req, { ports: opts.ports }) : { reason: 'the node left' }
-    if ('reason' in check) {
-      await client.query('ROLLBACK')
-      return check
-    }
-    const used = await client.query<{ ports: number[] | null }>(`SELECT array_agg(p) AS ports FROM ${CAPACITY_HOLDERS} AS h, unnest("hostPorts") AS p WHERE "nodeId" = $1::uuid`, [plan.nodeId])
-    const hostPorts = freePorts(new Set(used.rows[0]?.ports ?? []), req.portCount, fresh!.portRange ?? opts.ports)
+    await client.query('SELECT id FROM "Node" WHERE id = $1 FOR NO KEY UPDATE', [plan.nodeId])
+    const node = (await loadFreshNodes(client, source.hotPool, [plan.nodeId])).get(plan.nodeId)
+    const why = node ? rejectReason(node, req, { ports: opts.ports }) : 'node removed'
+    const hostPorts = node && why === null ? freePorts(node.usedPorts, req.portCount, portRange(node, opts.ports)) : null
     if (!hostPorts) {
       await client.query('ROLLBACK')
-      return { reason: 'no free host ports' }
+      return { reason: why ?? 'no free host ports' }
     }
     await client.query(
       `INSERT INTO "Reservation" (id, "instanceId", "moveId", "nodeId", "appId", "cpuMillis", "memoryMb", "hostPorts")

@@ -19,6 +19,8 @@ export interface SchedNode {
   portRange: PortRange | null
   /** appId -> replicas of that app holding capacity on the node. */
   appCounts: Map<string, number>
+  /** overlay: can run instances of tenant networks (absent: host networking only). */
+  networkMode?: 'host' | 'overlay'
 }
 
 export type Strategy = 'spread' | 'binpack'
@@ -40,6 +42,8 @@ export interface PlacementRequest {
   priority: number
   /** Volume drivers the instance mounts, and the node holding its local volumes' data (if any). */
   volumes?: { drivers: readonly string[]; pinnedNodeId: string | null }
+  /** The app is on a tenant network: only overlay nodes can run it. */
+  network?: boolean
 }
 
 export interface PortRange {
@@ -47,8 +51,21 @@ export interface PortRange {
   max: number
 }
 
-/** A filter answers null (fits) or why the node cannot take the instance. */
-export type Filter = (node: SchedNode, req: PlacementRequest, ctx: { ports: PortRange }) => string | null
+/** What every filter may read besides the node and the request. */
+export interface FilterContext {
+  /** The default host-port range, for nodes without their own. */
+  ports: PortRange
+}
+
+/**
+ * A feasibility rule: null (fits) or why the node cannot take the instance. Filters read
+ * only a SchedNode and a PlacementRequest, so the planner (over its cache) and the plan
+ * applier (over fresh, locked rows) run the very same list.
+ */
+export interface Filter {
+  name: string
+  run(node: SchedNode, req: PlacementRequest, ctx: FilterContext): string | null
+}
 
 /**
  * A scorer gives a raw score (higher is better); scores are normalised to 0..100 before

@@ -111,6 +111,8 @@ export const ZCreateAppInput = z.object({
   name: ZName,
   replicas: ZReplicas,
   spec: ZAppSpec,
+  /** Tenant network by name; null: host networking; omitted: the tenant's default network where nodes run the overlay. */
+  network: ZName.nullable().optional(),
 })
 export type TCreateAppInput = z.infer<typeof ZCreateAppInput>
 

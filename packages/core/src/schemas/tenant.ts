@@ -9,6 +9,7 @@ export const ZQuotas = z.object({
   memoryMb: z.number().int().min(0).max(100_000_000),
   instances: z.number().int().min(0).max(1_000_000),
   apps: z.number().int().min(0).max(100_000),
+  networks: z.number().int().min(0).max(1000),
 })
 export type TQuotas = z.infer<typeof ZQuotas>
 

@@ -12,6 +12,7 @@ import { ZAppSpec, ZDriver, ZPortSpec, ZRestartPolicy, ZVolumeSpec, type TVolume
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import type { NetworkService } from './networks'
 import { tenantUsage } from './tenants'
 
 export const ZInstance = z.object({
@@ -20,6 +21,8 @@ export const ZInstance = z.object({
   desiredState: z.enum(['running', 'stopped']),
   state: ZObservedState,
   node: z.object({ id: z.string(), name: z.string(), address: z.string() }).nullable(),
+  /** Address on the app's tenant network (kept across restarts and moves); null on host networking. */
+  ip: z.string().nullable(),
   hostPorts: z.record(z.string(), z.number()),
   /** http://address:port of the first port, when placed. */
   url: z.string().nullable(),
@@ -83,6 +86,8 @@ export const ZAppSummary = z.object({
   driver: ZDriver,
   image: z.string().nullable(),
   command: z.string().nullable(),
+  /** Its tenant network; null: host networking. */
+  network: z.object({ id: z.string(), name: z.string() }).nullable(),
   replicas: z.number(),
   running: z.number(),
   generation: z.number(),
@@ -146,6 +151,7 @@ const appSelect = {
   revision: true,
   volumes: true,
   stopAfterDisconnect: true,
+  network: { select: { id: true, name: true } },
   generation: true,
   deletedAt: true,
   createdAt: true,
@@ -163,6 +169,7 @@ const instanceSelect = {
   drainingSince: true,
   appId: true,
   node: { select: { id: true, name: true, address: true } },
+  lease: { select: { ip: true } },
 } satisfies Prisma.InstanceSelect
 
 type InstanceRow = Prisma.InstanceGetPayload<{ select: typeof instanceSelect }>
@@ -181,6 +188,7 @@ export function toInstance(i: InstanceRow, portNames: string[], status: StatusRo
     desiredState: i.desiredState,
     state: s?.state ?? 'pending',
     node: i.node,
+    ip: i.lease?.ip ?? null,
     hostPorts,
     url: i.node && first ? `http://${i.node.address}:${first}` : null,
     restarts: s?.restarts ?? 0,
@@ -221,6 +229,7 @@ const toSummary = (a: AppRow, running: number): TAppSummary => ({
   driver: a.driver,
   image: a.image,
   command: a.command,
+  network: a.network,
   replicas: a.replicas,
   running,
   generation: a.generation,
@@ -246,7 +255,7 @@ async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memor
   if (over.length) throw new CoreError('QUOTA_EXCEEDED', `Quota exceeded (${over.join('; ')})`)
 }
 
-export function createAppService({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
+export function createAppService({ db, hot, bus, clock, networks }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock; networks: Pick<NetworkService, 'resolveForApp' | 'admit'> }) {
   const changed = (tenantId: string, appId: string) => {
     bus.publish({ kind: 'tenant', tenantId, what: 'app', id: appId })
     bus.publish({ kind: 'app', appId })
@@ -336,9 +345,12 @@ export function createAppService({ db, hot, bus, clock }: { db: Db; hot: HotStor
         })
         if (await tx.app.findUnique({ where: { tenantId_name: { tenantId, name: input.name } }, select: { id: true } }))
           throw new CoreError('CONFLICT', `An app named "${input.name}" already exists`)
+        const networkId = await networks.resolveForApp(tx, tenantId, input.network)
+        if (networkId) await networks.admit(tx, networkId, input.replicas)
         const app = await tx.app.create({
           data: {
             tenantId,
+            networkId,
             name: input.name,
             replicas: input.replicas,
             ...specColumns(spec),
@@ -377,6 +389,7 @@ export function createAppService({ db, hot, bus, clock }: { db: Db; hot: HotStor
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
         const delta = replicas - cur.replicas
         await admit(tx, tenantId, { apps: 0, instances: delta, cpuMillis: delta * cur.cpuMillis, memoryMb: delta * cur.memoryMb })
+        if (cur.network) await networks.admit(tx, cur.network.id, delta)
         const app = await tx.app.update({ where: { id: appId }, data: { replicas, generation: { increment: 1 } }, select: appSelect })
         return { app, from: cur.replicas }
       }).then(async ({ app, from }) => {

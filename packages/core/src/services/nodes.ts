@@ -1,11 +1,12 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireOperator } from '../auth/actor'
-import { mintToken } from '../auth/secrets'
+import { hashToken, mintToken, newToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import { ZDriver } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
+import type { Prisma } from '../generated/prisma/client'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 
@@ -53,10 +54,43 @@ export const ZJoinToken = z.object({
   prefix: z.string(),
   expiresAt: z.date(),
   uses: z.number(),
+  maxUses: z.number(),
   revoked: z.boolean(),
   createdAt: z.date(),
+  /** Who created it (null: the account is gone). */
+  createdBy: z.string().nullable(),
+  /** A re-key token: its one use gives this node a new credential. */
+  rekeyNode: z.object({ id: z.string(), name: z.string() }).nullable(),
 })
 export type TJoinToken = z.infer<typeof ZJoinToken>
+
+const joinTokenSelect = {
+  id: true,
+  description: true,
+  prefix: true,
+  expiresAt: true,
+  uses: true,
+  maxUses: true,
+  revokedAt: true,
+  createdAt: true,
+  createdById: true,
+  rekeyNode: { select: { id: true, name: true } },
+} satisfies Prisma.JoinTokenSelect
+
+function toJoinToken(t: Prisma.JoinTokenGetPayload<{ select: typeof joinTokenSelect }>, createdBy: string | null): TJoinToken {
+  return {
+    id: t.id,
+    description: t.description,
+    prefix: t.prefix,
+    expiresAt: t.expiresAt,
+    uses: t.uses,
+    maxUses: t.maxUses,
+    revoked: t.revokedAt !== null,
+    createdAt: t.createdAt,
+    createdBy,
+    rekeyNode: t.rekeyNode,
+  }
+}
 
 export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
   return {
@@ -161,7 +195,7 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
       bus.publish({ kind: 'fleet', what: 'node', nodeId })
     },
 
-    async createJoinToken(actor: Actor, input: { description: string; ttlHours: number }): Promise<{ token: string; joinToken: TJoinToken }> {
+    async createJoinToken(actor: Actor, input: { description: string; ttlHours: number; uses: number }): Promise<{ token: string; joinToken: TJoinToken }> {
       requireOperator(actor)
       const { token, prefix, tokenHash } = mintToken('jt')
       const t = await db.joinToken.create({
@@ -169,19 +203,62 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
           description: input.description,
           prefix,
           tokenHash,
+          maxUses: input.uses,
           expiresAt: new Date(clock.now().getTime() + input.ttlHours * 3_600_000),
           createdById: actor.userId,
         },
+        select: joinTokenSelect,
       })
-      await hot.recordEvent({ kind: 'audit', type: 'jointoken.created', actorId: actor.userId, subject: `jointoken/${t.prefix}`, message: `Join token "${t.description}" created` })
+      await hot.recordEvent({
+        kind: 'audit',
+        type: 'jointoken.created',
+        actorId: actor.userId,
+        subject: `jointoken/${t.prefix}`,
+        message: `Join token "${t.description}" created by ${actor.email} (${t.maxUses} ${t.maxUses === 1 ? 'use' : 'uses'}, ${input.ttlHours} h)`,
+        data: { tokenId: t.id, maxUses: t.maxUses },
+      })
       bus.publish({ kind: 'fleet', what: 'jointoken' })
-      return { token, joinToken: { id: t.id, description: t.description, prefix: t.prefix, expiresAt: t.expiresAt, uses: t.uses, revoked: false, createdAt: t.createdAt } }
+      return { token, joinToken: toJoinToken(t, actor.email) }
     },
 
     async listJoinTokens(actor: Actor): Promise<TJoinToken[]> {
       requireOperator(actor)
-      const rows = await db.joinToken.findMany({ orderBy: { createdAt: 'desc' } })
-      return rows.map((t) => ({ id: t.id, description: t.description, prefix: t.prefix, expiresAt: t.expiresAt, uses: t.uses, revoked: t.revokedAt !== null, createdAt: t.createdAt }))
+      const rows = await db.joinToken.findMany({ orderBy: { createdAt: 'desc' }, select: joinTokenSelect })
+      const creators = await db.user.findMany({ where: { id: { in: [...new Set(rows.flatMap((t) => t.createdById ?? []))] } }, select: { id: true, email: true } })
+      const emails = new Map(creators.map((u) => [u.id, u.email]))
+      return rows.map((t) => toJoinToken(t, t.createdById ? (emails.get(t.createdById) ?? null) : null))
+    },
+
+    /**
+     * Re-key: the node's current credential stops working now (its agent is disconnected),
+     * and a one-use token bound to this node lets an agent take it over with a new
+     * credential: for a reinstalled node that lost its credential, or one that leaked.
+     */
+    async rekey(actor: Actor, nodeId: string, input: { ttlHours: number }): Promise<{ token: string; joinToken: TJoinToken }> {
+      requireOperator(actor)
+      const node = await db.node.findUnique({ where: { id: nodeId }, select: { id: true, name: true } })
+      if (!node) throw new CoreError('NOT_FOUND', 'Node not found')
+      const { token, prefix, tokenHash } = mintToken('jt')
+      const t = await db.$transaction(async (tx) => {
+        await tx.node.update({ where: { id: node.id }, data: { credentialHash: hashToken(newToken('revoked')) } })
+        // One pending re-key per node: an earlier unused one is void.
+        await tx.joinToken.updateMany({ where: { rekeyNodeId: node.id, revokedAt: null }, data: { revokedAt: clock.now() } })
+        return tx.joinToken.create({
+          data: { description: `re-key ${node.name}`, prefix, tokenHash, maxUses: 1, rekeyNodeId: node.id, expiresAt: new Date(clock.now().getTime() + input.ttlHours * 3_600_000), createdById: actor.userId },
+          select: joinTokenSelect,
+        })
+      })
+      await hot.recordEvent({
+        kind: 'audit',
+        type: 'node.rekeyed',
+        actorId: actor.userId,
+        subject: `node/${node.name}`,
+        message: `Node ${node.name} re-keyed by ${actor.email}: its credential is revoked; re-key token ${t.prefix}… valid ${input.ttlHours} h`,
+        data: { nodeId: node.id, tokenId: t.id },
+      })
+      bus.publish({ kind: 'node-revoked', nodeId: node.id })
+      bus.publish({ kind: 'fleet', what: 'jointoken' })
+      return { token, joinToken: toJoinToken(t, actor.email) }
     },
 
     async revokeJoinToken(actor: Actor, id: string): Promise<void> {

@@ -8,6 +8,7 @@ import { ZMemberRole } from '../schemas/tenant'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import type { NetworkService } from './networks'
 
 const tenantSelect = {
   id: true,
@@ -17,6 +18,7 @@ const tenantSelect = {
   quotaMemoryMb: true,
   quotaInstances: true,
   quotaApps: true,
+  quotaNetworks: true,
   placementStrategy: true,
   createdAt: true,
 } satisfies Prisma.TenantSelect
@@ -25,7 +27,7 @@ export const ZTenant = z.object({
   id: z.string(),
   slug: z.string(),
   name: z.string(),
-  quotas: z.object({ cpuMillis: z.number(), memoryMb: z.number(), instances: z.number(), apps: z.number() }),
+  quotas: z.object({ cpuMillis: z.number(), memoryMb: z.number(), instances: z.number(), apps: z.number(), networks: z.number() }),
   placementStrategy: z.enum(['spread', 'binpack']),
   createdAt: z.date(),
   /** The caller's role; operators who are not members read as viewer. */
@@ -46,7 +48,7 @@ const toTenant = (t: TenantRow, actor: Actor): TTenant => ({
   name: t.name,
   createdAt: t.createdAt,
   placementStrategy: t.placementStrategy,
-  quotas: { cpuMillis: t.quotaCpuMillis, memoryMb: t.quotaMemoryMb, instances: t.quotaInstances, apps: t.quotaApps },
+  quotas: { cpuMillis: t.quotaCpuMillis, memoryMb: t.quotaMemoryMb, instances: t.quotaInstances, apps: t.quotaApps, networks: t.quotaNetworks },
   role: roleIn(actor, t.id),
 })
 
@@ -55,6 +57,7 @@ const quotaData = (q: Partial<TQuotas>) => ({
   ...(q.memoryMb !== undefined && { quotaMemoryMb: q.memoryMb }),
   ...(q.instances !== undefined && { quotaInstances: q.instances }),
   ...(q.apps !== undefined && { quotaApps: q.apps }),
+  ...(q.networks !== undefined && { quotaNetworks: q.networks }),
 })
 
 /** Usage counted against quotas: desired replicas of apps that are not being deleted. */
@@ -68,7 +71,7 @@ export async function tenantUsage(db: Db | Prisma.TransactionClient, tenantId: s
   }
 }
 
-export function createTenantService({ db, hot, bus }: { db: Db; hot: HotStore; bus: ChangeBus }) {
+export function createTenantService({ db, hot, bus, networks }: { db: Db; hot: HotStore; bus: ChangeBus; networks: Pick<NetworkService, 'createDefault'> }) {
   return {
     async list(actor: Actor): Promise<TTenant[]> {
       const rows = await db.tenant.findMany({
@@ -90,9 +93,14 @@ export function createTenantService({ db, hot, bus }: { db: Db; hot: HotStore; b
       requireOperator(actor)
       const exists = await db.tenant.findUnique({ where: { slug: input.slug }, select: { id: true } })
       if (exists) throw new CoreError('CONFLICT', `A tenant with slug "${input.slug}" already exists`)
-      const t = await db.tenant.create({
-        data: { slug: input.slug, name: input.name, ...quotaData(input.quotas ?? {}), ...(input.placementStrategy && { placementStrategy: input.placementStrategy }) },
-        select: tenantSelect,
+      // Every tenant starts with its default network.
+      const t = await db.$transaction(async (tx) => {
+        const t = await tx.tenant.create({
+          data: { slug: input.slug, name: input.name, ...quotaData(input.quotas ?? {}), ...(input.placementStrategy && { placementStrategy: input.placementStrategy }) },
+          select: tenantSelect,
+        })
+        await networks.createDefault(tx, t.id)
+        return t
       })
       await hot.recordEvent({ tenantId: t.id, kind: 'audit', type: 'tenant.created', actorId: actor.userId, subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` })
       bus.publish({ kind: 'tenants', tenantId: t.id })

@@ -11,14 +11,16 @@ import type { Clock } from '../clock'
  */
 const id = z.string().uuid()
 export const ZChange = z.discriminatedUnion('kind', [
-  /** Something the console shows for one tenant changed (apps, instances, members, the tenant itself). */
-  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant', 'lb']), id: id.optional() }),
+  /** Something the console shows for one tenant changed (apps, instances, members, load balancers, networks, the tenant itself). */
+  z.object({ kind: z.literal('tenant'), tenantId: id, what: z.enum(['app', 'instances', 'member', 'tenant', 'lb', 'network']), id: id.optional() }),
   /** The list of tenants changed (operators' views). */
   z.object({ kind: z.literal('tenants'), tenantId: id }),
   /** Nodes, their instances, heartbeats or join tokens changed (operators' views). */
   z.object({ kind: z.literal('fleet'), what: z.enum(['node', 'instances', 'heartbeat', 'jointoken']), nodeId: id.optional() }),
   /** The desired state of a node changed: push it to its agent. */
   z.object({ kind: z.literal('node-desired'), nodeId: id }),
+  /** The node's credential was revoked (re-key): its live connection must end. */
+  z.object({ kind: z.literal('node-revoked'), nodeId: id }),
   /** Reconcile this app (replicas, rollouts). */
   z.object({ kind: z.literal('app'), appId: id }),
   /** A node's free capacity changed: the scheduler refreshes it and retries parked work. */

@@ -31,7 +31,8 @@ export const TERMINAL_STATES: ReadonlySet<TObservedState> = new Set(['stopped', 
 
 /**
  * The hot store: node leases, observed instance status and events. Heartbeats and status
- * reports are group-committed: one statement per flush, whatever the number of agents.
+ * reports are group-committed: one statement per flush, whatever the number of agents; a
+ * row the database refuses fails only its own writer (RejectedRow), never the batch.
  */
 export interface HotStoreDeps {
   hot: Hot

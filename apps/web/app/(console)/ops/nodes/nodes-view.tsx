@@ -142,6 +142,7 @@ function CopyButton({ text }: { text: string }) {
 interface TokenForm {
   description: string
   ttlHours: number
+  uses: number
   agentName: string
 }
 
@@ -152,7 +153,7 @@ function JoinTokens({ agentServer, bffPort }: { agentServer: string | null; bffP
   const tokens = useQuery(trpc.joinTokens.list.queryOptions())
   const [host, setHost] = useState('HOST')
   useEffect(() => setHost(window.location.hostname), [])
-  const form = useForm<TokenForm>({ defaultValues: { description: '', ttlHours: 24, agentName: '' } })
+  const form = useForm<TokenForm>({ defaultValues: { description: '', ttlHours: 24, uses: 1, agentName: '' } })
   const invalidate = () => qc.invalidateQueries({ queryKey: trpc.joinTokens.pathKey() })
   const create = useMutation(trpc.joinTokens.create.mutationOptions({ onSuccess: invalidate }))
   const revoke = useMutation(trpc.joinTokens.revoke.mutationOptions({ onSuccess: invalidate }))
@@ -164,10 +165,10 @@ function JoinTokens({ agentServer, bffPort }: { agentServer: string | null; bffP
     <Panel title="Join tokens" testId="join-tokens">
       <div className="border-b border-slate-100 p-4">
         <form
-          className="grid items-start gap-3 sm:grid-cols-[minmax(0,2fr)_7rem_minmax(0,1fr)_auto]"
+          className="grid items-start gap-3 sm:grid-cols-[minmax(0,2fr)_7rem_6rem_minmax(0,1fr)_auto]"
           onSubmit={form.handleSubmit((v) =>
             create.mutate(
-              { description: v.description.trim(), ttlHours: v.ttlHours },
+              { description: v.description.trim(), ttlHours: v.ttlHours, uses: v.uses },
               { onSuccess: (res) => setCreated({ token: res.token, agentName: v.agentName.trim() || 'NAME' }) },
             ),
           )}
@@ -190,6 +191,18 @@ function JoinTokens({ agentServer, bffPort }: { agentServer: string | null; bffP
               className={inputCls}
               aria-invalid={!!errors.ttlHours}
               {...form.register('ttlHours', { valueAsNumber: true, validate: (v) => (Number.isInteger(v) && v >= 1 && v <= 8760 ? true : '1 to 8760 hours') })}
+            />
+          </Field>
+          <Field label="Nodes (uses)" htmlFor="jt-uses" error={errors.uses?.message}>
+            <input
+              id="jt-uses"
+              type="number"
+              min={1}
+              className={inputCls}
+              aria-invalid={!!errors.uses}
+              title="How many nodes may join with this token"
+              data-testid="join-token-uses"
+              {...form.register('uses', { valueAsNumber: true, validate: (v) => (Number.isInteger(v) && v >= 1 && v <= 100_000 ? true : '1 to 100,000') })}
             />
           </Field>
           <Field label="Node name (for the command)" htmlFor="jt-node">
@@ -229,22 +242,37 @@ function JoinTokens({ agentServer, bffPort }: { agentServer: string | null; bffP
         query={tokens}
         error={tokens.error ?? revoke.error}
         testId="join-tokens-table"
-        columns={[{ label: 'Description' }, { label: 'Prefix' }, { label: 'Status' }, { label: 'Uses', className: 'text-right' }, { label: 'Created' }, { label: 'Expires' }, {}]}
+        columns={[{ label: 'Description' }, { label: 'Prefix' }, { label: 'Status' }, { label: 'Uses', className: 'text-right' }, { label: 'Left', className: 'text-right' }, { label: 'Created' }, { label: 'Expires' }, {}]}
         empty={tokens.data?.length === 0 ? 'No join tokens.' : null}
       >
         {tokens.data?.map((t) => {
           const expired = now !== null && new Date(t.expiresAt).getTime() <= now
-          const status = t.revoked ? 'revoked' : expired ? 'expired' : 'active'
+          const left = Math.max(0, t.maxUses - t.uses)
+          const status = t.revoked ? 'revoked' : expired ? 'expired' : left === 0 ? 'used up' : 'active'
           return (
-            <tr key={t.id} className={trCls} data-testid="join-token-row" data-status={status}>
-              <td className={`${tdCls} text-slate-800`}>{t.description}</td>
+            <tr key={t.id} className={trCls} data-testid="join-token-row" data-status={status} data-uses-left={left}>
+              <td className={`${tdCls} text-slate-800`}>
+                {t.rekeyNode ? (
+                  <Link href={`/ops/nodes/${t.rekeyNode.id}`} className="hover:underline">
+                    <Badge tone="amber">re-key</Badge> {t.rekeyNode.name}
+                  </Link>
+                ) : (
+                  t.description
+                )}
+                {t.createdBy ? <span className="block text-[11px] text-slate-500">by {t.createdBy}</span> : null}
+              </td>
               <td className={tdCls}>
                 <Mono>{t.prefix}…</Mono>
               </td>
               <td className={tdCls}>
                 <Badge tone={status === 'active' ? 'green' : status === 'revoked' ? 'red' : 'gray'}>{status}</Badge>
               </td>
-              <td className={`${tdCls} text-right`}>{t.uses}</td>
+              <td className={`${tdCls} text-right`}>
+                {t.uses} / {t.maxUses}
+              </td>
+              <td className={`${tdCls} text-right font-medium`} data-testid="join-token-left">
+                {status === 'active' ? left : '—'}
+              </td>
               <td className={`${tdCls} text-slate-500`}>
                 <RelTime date={t.createdAt} />
               </td>

@@ -4,7 +4,7 @@ import clsx from 'clsx'
 import Link from 'next/link'
 import { useParams } from 'next/navigation'
 import { DataTable } from '@/components/data-table'
-import { CapacityBars, drainText, HeartbeatAge, NodeActions, SchedulingBadge } from '@/components/nodes'
+import { CapacityBars, drainText, HeartbeatAge, NodeActions, RekeyPanel, SchedulingBadge } from '@/components/nodes'
 import { NodeUsage } from '@/components/usage-chart'
 import { Badge, ErrorBox, KV, Loading, Mono, PageHeader, Panel, RelTime, StateBadge, tdCls, trCls } from '@/components/ui'
 import { fmtCpu, fmtMem, shortId } from '@/lib/format'
@@ -256,6 +256,10 @@ export default function NodeDetailPage() {
       <NodeUsage nodeId={n.id} className="mb-5" />
 
       <NodeInstances node={n} />
+
+      <Panel title="Credential" className="mt-5" bodyClassName="p-4">
+        <RekeyPanel n={n} />
+      </Panel>
     </div>
   )
 }

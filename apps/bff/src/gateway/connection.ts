@@ -1,0 +1,198 @@
+import type { ControlPlane } from '@alveary/core'
+import { CoreError, RejectedRow } from '@alveary/core'
+import { CloseCode, PROTOCOL_VERSION, parseFrame, ZAgentMessage, type TAgentMessage, type TServerMessage } from '@alveary/core/protocol'
+import type { Logger } from 'pino'
+import type { WebSocket } from 'ws'
+import type { GatewayCounters, RejectReason } from './counters'
+import { createDesiredPusher } from './push'
+
+export interface ConnectionLimits {
+  /** A socket that has not sent hello by then is closed. */
+  helloTimeoutMs: number
+  /** Reading pauses above these (frames or bytes received but not handled yet)... */
+  pauseAtFrames: number
+  pauseAtBytes: number
+  /** ...and the connection closes above these (data already read when the pause began). */
+  closeAtFrames: number
+  closeAtBytes: number
+}
+
+export interface ConnectionContext {
+  core: ControlPlane
+  log: Logger
+  counters: GatewayCounters
+  limits: ConnectionLimits
+  heartbeatIntervalMs: number
+  remote: string
+  /** The socket proved who it is (welcomed): it no longer counts as pending. */
+  onWelcome(conn: AgentConnection): void
+  onClose(conn: AgentConnection): void
+}
+
+export interface AgentConnection {
+  readonly nodeId: string | null
+  /** Sends the node's current desired state (coalesced, retried while the connection lives). */
+  push(): void
+  close(code: number, reason: string): void
+  /** Resolves when no frame of this connection is being handled. */
+  idle(): Promise<void>
+}
+
+/**
+ * One agent socket. Frames are handled one at a time, in order. Every frame is validated;
+ * a bad one closes the connection with a reason, and nothing received after that point is
+ * applied. The frames waiting to be handled are bounded: reading pauses (TCP pushes back
+ * on the peer) and a peer that still outruns the server is closed.
+ */
+export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): AgentConnection {
+  const { core, log, counters, limits } = ctx
+  let nodeId: string | null = null
+  let closed = false
+  const inbox: Buffer[] = []
+  let queuedBytes = 0
+  let paused = false
+  let running: Promise<void> | null = null
+
+  const send = (msg: TServerMessage) => ws.send(JSON.stringify(msg))
+  const pusher = createDesiredPusher({
+    load: () => core.agents.desiredFor(nodeId!),
+    send: (d) => ws.readyState === ws.OPEN && send(d),
+    isOpen: () => !closed,
+    onError: (err) => log.warn({ nodeId, err: err.message }, 'desired state push failed; retrying'),
+  })
+
+  const close = (code: number, reason: string) => {
+    if (closed) return
+    closed = true
+    pusher.stop()
+    clearTimeout(helloTimer)
+    inbox.length = 0
+    queuedBytes = 0
+    // The peer's closing handshake must be read for the close to complete.
+    if (paused) ws.resume()
+    ws.close(code, reason.slice(0, 120))
+  }
+  const reject = (why: RejectReason, code: number, reason: string) => {
+    counters.reject(why)
+    log.warn({ remote: ctx.remote, nodeId, code, reason }, 'closing agent connection')
+    close(code, reason)
+  }
+
+  const helloTimer = setTimeout(() => reject('hello_timeout', CloseCode.helloTimeout, `no hello within ${limits.helloTimeoutMs} ms`), limits.helloTimeoutMs)
+
+  const hello = async (msg: TAgentMessage) => {
+    clearTimeout(helloTimer)
+    if (msg.type !== 'hello') return reject('not_hello_first', CloseCode.badFrame, 'first frame must be hello')
+    if (msg.protocolVersion !== PROTOCOL_VERSION) return reject('version', CloseCode.versionMismatch, `protocol ${msg.protocolVersion} not supported; server speaks ${PROTOCOL_VERSION}`)
+    let res: Awaited<ReturnType<ControlPlane['agents']['hello']>>
+    try {
+      res = await core.agents.hello(msg)
+    } catch (err) {
+      if (err instanceof CoreError && err.code === 'UNAUTHORIZED') return reject('unauthorized', CloseCode.unauthorized, err.message)
+      if (err instanceof CoreError && err.code === 'CONFLICT') return reject('name_taken', CloseCode.nameTaken, err.message)
+      // The store is unreachable: nothing is wrong with this agent; it retries later.
+      log.warn({ remote: ctx.remote, err: (err as Error).message }, 'hello failed')
+      return close(1013, 'server cannot reach its store; try again later')
+    }
+    if (closed) return
+    nodeId = res.nodeId
+    ctx.onWelcome(conn)
+    // The credential minted by a join travels only in this frame.
+    send({ type: 'welcome', nodeId, heartbeatIntervalMs: ctx.heartbeatIntervalMs, ...(res.credential ? { credential: res.credential } : {}) })
+    pusher.push()
+    log.info({ nodeId, name: msg.node.name, remote: ctx.remote }, 'agent connected')
+  }
+
+  const handle = async (raw: string) => {
+    const parsed = parseFrame(ZAgentMessage, raw)
+    if (!parsed.ok) return reject(parsed.reason === 'frame is not JSON' ? 'not_json' : 'invalid', CloseCode.badFrame, parsed.reason)
+    const msg = parsed.value
+    counters.count(counters.frames, msg.type)
+    if (!nodeId) return hello(msg)
+    const id = nodeId
+    try {
+      switch (msg.type) {
+        case 'hello':
+          return reject('hello_twice', CloseCode.badFrame, 'hello sent twice')
+        case 'heartbeat': {
+          const at = performance.now()
+          await core.agents.heartbeat(id, msg)
+          counters.observeHeartbeatLag(performance.now() - at)
+          return
+        }
+        case 'status':
+          return await core.agents.report(id, msg.full, msg.instances, msg.loadBalancers && { generation: msg.lbGeneration ?? 0, reports: msg.loadBalancers })
+        case 'logs':
+          return await core.telemetry.ingestLogs(id, msg.entries)
+        case 'metrics':
+          return await core.telemetry.ingestMetrics(id, msg)
+      }
+    } catch (err) {
+      if (err instanceof RejectedRow) return reject('store_refused', CloseCode.badFrame, `${msg.type} ${err.message}`)
+      // The store is unreachable: periodic data (heartbeats, logs, metrics) is dropped; a lost
+      // status report is healed by the full report the agent sends after reconnecting.
+      log.warn({ nodeId: id, type: msg.type, err: (err as Error).message }, 'agent frame not recorded')
+      if (msg.type === 'status') close(1011, 'store unavailable; reconnect and report again')
+    }
+  }
+
+  const drain = async () => {
+    while (inbox.length && !closed) {
+      const data = inbox.shift()!
+      queuedBytes -= data.length
+      if (paused && inbox.length <= limits.pauseAtFrames / 2 && queuedBytes <= limits.pauseAtBytes / 2) {
+        paused = false
+        ws.resume()
+      }
+      try {
+        await handle(data.toString())
+      } catch (err) {
+        log.error({ nodeId, err: (err as Error).message }, 'agent frame failed')
+        close(1011, 'internal error')
+      }
+    }
+  }
+  const kick = () => {
+    running ??= drain().finally(() => (running = null))
+  }
+
+  ws.on('message', (data, isBinary) => {
+    if (closed) return
+    if (isBinary) return reject('binary', CloseCode.badFrame, 'binary frames are not accepted')
+    const buf = data as Buffer
+    inbox.push(buf)
+    queuedBytes += buf.length
+    if (inbox.length > limits.closeAtFrames || queuedBytes > limits.closeAtBytes) {
+      return reject('overrun', CloseCode.overrun, `more than ${inbox.length - 1} frames (${queuedBytes} bytes) waiting: slow down`)
+    }
+    if (!paused && (inbox.length >= limits.pauseAtFrames || queuedBytes >= limits.pauseAtBytes)) {
+      paused = true
+      ws.pause()
+    }
+    kick()
+  })
+  ws.on('error', (err) => {
+    if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') counters.reject('too_big')
+    log.warn({ nodeId, err: err.message }, 'agent socket error')
+  })
+  ws.on('close', () => {
+    closed = true
+    pusher.stop()
+    clearTimeout(helloTimer)
+    inbox.length = 0
+    ctx.onClose(conn)
+  })
+
+  const conn: AgentConnection = {
+    get nodeId() {
+      return nodeId
+    },
+    push: () => nodeId && pusher.push(),
+    close,
+    idle: async () => {
+      while (running) await running
+      await pusher.idle()
+    },
+  }
+  return conn
+}

@@ -1,0 +1,136 @@
+/**
+ * Simulated nodes for the network tests: each node is a network namespace on an underlay
+ * (a bridge in its own namespace, addresses in 198.18.0.0/15). Every name carries a per-run
+ * suffix, and cleanup() removes all of it, whatever the test did. No traffic leaves the
+ * namespaces the test made.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+
+/** Why network tests cannot run here (null: they can). With CI=true a missing piece fails instead. */
+export function overlayUnavailable(): string | null {
+  let why: string | null = null
+  if (process.getuid?.() !== 0) why = 'not root (network namespaces, bridges and VXLAN need root)'
+  else {
+    for (const [tool, args] of [['ip', ['-V']], ['nft', ['--version']], ['nsenter', ['--version']], ['sysctl', ['--version']]] as const) {
+      try {
+        execFileSync(tool, [...args], { stdio: 'ignore' })
+      } catch {
+        why = `${tool} is not installed`
+        break
+      }
+    }
+  }
+  if (why && process.env.CI === 'true') throw new Error(`network tests cannot run in CI: ${why}`)
+  if (why) console.warn(`skipping network tests: ${why}`)
+  return why
+}
+
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
+
+export interface SimNode {
+  ns: string
+  ip: string
+  /** The overlay's prefix for this node (unique per run). */
+  prefix: string
+}
+
+export interface Underlay {
+  nodes: SimNode[]
+  suffix: string
+  cleanup(): void
+}
+
+/** `count` nodes on one underlay bridge: 198.18.<k>.<j> per run so parallel runs never share addresses. */
+export function makeUnderlay(count: number, opts: { mtu?: number } = {}): Underlay {
+  const suffix = randomBytes(3).toString('hex')
+  const third = randomBytes(1)[0]!
+  const hub = `alvu-${suffix}`
+  const nodes: SimNode[] = []
+  const made: string[] = []
+  const cleanup = () => {
+    // Instance and router namespaces of the nodes' overlays carry the nodes' prefixes.
+    const all = sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean)
+    for (const n of all) if (nodes.some((x) => n.startsWith(`${x.prefix}-`)) || made.includes(n)) {
+      try {
+        sh('ip', ['netns', 'del', n])
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  try {
+    sh('ip', ['netns', 'add', hub])
+    made.push(hub)
+    sh('ip', ['-n', hub, 'link', 'add', 'br0', 'type', 'bridge'])
+    sh('ip', ['-n', hub, 'link', 'set', 'br0', 'up'])
+    for (let k = 1; k <= count; k++) {
+      const ns = `alvn${k}-${suffix}`
+      sh('ip', ['netns', 'add', ns])
+      made.push(ns)
+      sh('ip', ['-n', hub, 'link', 'add', `n${k}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns])
+      sh('ip', ['-n', hub, 'link', 'set', `n${k}`, 'master', 'br0', 'up', ...(opts.mtu ? ['mtu', String(opts.mtu)] : [])])
+      const ip = `198.18.${third}.${k}`
+      sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0'])
+      sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up', ...(opts.mtu ? ['mtu', String(opts.mtu)] : [])])
+      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+      const prefix = `${'abcdefghijklmnopqrstuvwxyz'[randomBytes(1)[0]! % 26]}${randomBytes(2).toString('hex').slice(0, 2)}${k}`
+      nodes.push({ ns, ip, prefix })
+    }
+  } catch (err) {
+    cleanup()
+    throw err
+  }
+  return { nodes, suffix, cleanup }
+}
+
+/** Runs a short Node script inside a namespace (by name or /run/netns path) and returns its stdout. */
+export function runIn(netns: string, script: string, timeoutMs = 10_000): Promise<string> {
+  const path = netns.startsWith('/') ? netns : `/run/netns/${netns}`
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=${path}`, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(t)
+      if (code === 0) resolve(out.trim())
+      else reject(new Error(`script in ${netns} exited ${code}: ${err.trim() || out.trim()}`))
+    })
+  })
+}
+
+/** Connects over TCP from inside a namespace; resolves with what the server said, or "error: …". */
+export function tcpProbe(fromNetns: string, host: string, port: number, timeoutMs = 2000): Promise<string> {
+  return runIn(
+    fromNetns,
+    `const s=require('net').connect(${port},${JSON.stringify(host)});let b='';s.setTimeout(${timeoutMs},()=>{console.log('error: timeout');process.exit(0)});` +
+      `s.on('data',d=>b+=d);s.on('end',()=>{console.log(b.trim());process.exit(0)});s.on('error',e=>{console.log('error: '+e.code);process.exit(0)});s.write('probe\\n')`,
+    timeoutMs + 5000,
+  )
+}
+
+/** A TCP server in a namespace that answers every connection with `reply` and closes. Resolves once it listens. */
+export function serveIn(netns: string, port: number, reply: string, host = '0.0.0.0'): Promise<ChildProcess> {
+  const path = netns.startsWith('/') ? netns : `/run/netns/${netns}`
+  const child = spawn('nsenter', [`--net=${path}`, '--', process.execPath, '-e', `require('net').createServer(s=>{s.on('error',()=>{});s.end(${JSON.stringify(reply + '\n')})}).listen(${port},${JSON.stringify(host)},()=>console.log('ready'))`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', () => resolve(child))
+    child.once('exit', (code) => reject(new Error(`server in ${netns} exited ${code}`)))
+  })
+}
+
+/** Lists what a node's overlay left behind: namespaces with its prefix, its links, its nftables table. */
+export function leftovers(node: SimNode): string[] {
+  const out: string[] = []
+  for (const l of sh('ip', ['netns', 'list']).split('\n')) if (l.startsWith(`${node.prefix}-`)) out.push(`netns ${l.split(' ')[0]}`)
+  const links = JSON.parse(sh('ip', ['-n', node.ns, '-j', 'link', 'show'])) as Array<{ ifname: string }>
+  for (const l of links) if (l.ifname.startsWith(node.prefix)) out.push(`link ${l.ifname}`)
+  const tables = sh('ip', ['netns', 'exec', node.ns, 'nft', 'list', 'tables'])
+  if (tables.includes(`alveary_${node.prefix}`)) out.push(`nft table alveary_${node.prefix}`)
+  return out
+}

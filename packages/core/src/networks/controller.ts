@@ -1,0 +1,57 @@
+import type { Controller } from '../controllers/registry'
+import type { ChangeBus } from '../store/change-bus'
+import type { Db } from '../store/db'
+import { loadLeases } from './node-state'
+import { fingerprintOf } from './topology'
+
+/**
+ * Keeps every node of a network told where the network's instances run. A node's desired
+ * state changing (a placement, a move, a deletion) may change a network's endpoints; when a
+ * network's fingerprint (ip@node of each placed instance) changes, every node that hosts or
+ * hosted it gets its desired state pushed again, so its forwarding entries follow the move.
+ * Level-based: the fingerprints are only a cache of what was last pushed; a new leader starts
+ * empty and pushes each network once.
+ */
+export function createNetworkPeersController({ db, bus, resyncIntervalMs }: { db: Db; bus: ChangeBus; resyncIntervalMs: number }) {
+  const pushed = new Map<string, { fingerprint: string; nodes: Set<string> }>()
+
+  async function sync(networkIds: string[]): Promise<void> {
+    if (!networkIds.length) return
+    const leases = await loadLeases(db, networkIds)
+    const bump = new Set<string>()
+    for (const id of networkIds) {
+      const mine = leases.filter((l) => l.networkId === id)
+      const fingerprint = fingerprintOf(mine)
+      const nodes = new Set(mine.flatMap((l) => (l.nodeId ? [l.nodeId] : [])))
+      const before = pushed.get(id)
+      if (before?.fingerprint === fingerprint) continue
+      for (const n of nodes) bump.add(n)
+      for (const n of before?.nodes ?? []) bump.add(n)
+      if (nodes.size) pushed.set(id, { fingerprint, nodes })
+      else pushed.delete(id)
+    }
+    if (!bump.size) return
+    await db.node.updateMany({ where: { id: { in: [...bump] } }, data: { desiredGeneration: { increment: 1 } } })
+    for (const nodeId of bump) bus.publish({ kind: 'node-desired', nodeId })
+  }
+
+  async function handle(nodeId: string | undefined): Promise<void> {
+    if (nodeId === undefined) {
+      const all = await db.network.findMany({ select: { id: true } })
+      const ids = new Set([...all.map((n) => n.id), ...pushed.keys()])
+      return sync([...ids])
+    }
+    const hosted = await db.ipLease.findMany({ where: { instance: { nodeId } }, distinct: ['networkId'], select: { networkId: true } })
+    const ids = new Set(hosted.map((h) => h.networkId))
+    for (const [id, p] of pushed) if (p.nodes.has(nodeId)) ids.add(id)
+    return sync([...ids])
+  }
+
+  const controller: Controller = {
+    name: 'network-peers',
+    handle,
+    onChange: (c) => (c.kind === 'node-desired' ? { id: c.nodeId, priority: 'high' } : c.kind === 'fleet' && c.what === 'node' && c.nodeId ? { id: c.nodeId, priority: 'high' } : null),
+    periodic: { everyMs: resyncIntervalMs, priority: 'low', ids: () => [undefined] },
+  }
+  return { controller }
+}
