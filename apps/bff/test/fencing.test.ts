@@ -60,7 +60,7 @@ beforeAll(async () => {
     ALVEARY_FENCE_MARGIN_MS: '1000',
   })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-  const joinToken = (await op.joinTokens.create({ description: 'fencing', ttlHours: 1 })).token
+  const joinToken = (await op.joinTokens.create({ description: 'fencing', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'fencing', name: 'Fencing' })).id
   await op.members.add({ tenantId, email: 'dev@fencing.test', name: 'Dev', password: 'dev-password', role: 'developer' })
   dev = await callerFor(bff, 'dev@fencing.test', 'dev-password')

@@ -49,13 +49,17 @@ async function finished(moveId: string, timeoutMs = 60_000) {
   return waitFor('the move to finish', async () => {
     const m = await op.moves.get({ moveId })
     return m.state === 'succeeded' || m.state === 'failed' ? m : null
-  }, timeoutMs, 100)
+  }, timeoutMs, 100).catch(async (err) => {
+    const m = await op.moves.get({ moveId })
+    console.error(JSON.stringify({ state: m.state, step: m.step, error: m.error, steps: m.steps.map((s) => `${s.name}:${s.state}:${s.detail}:${s.error}`) }, null, 1))
+    throw err
+  })
 }
 
 beforeAll(async () => {
   bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: '2000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_SELF_FENCE_MS: '3000', ALVEARY_FENCE_MARGIN_MS: '1000' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-  const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1 })).token
+  const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'moves', name: 'Moves' })).id
   await op.members.add({ tenantId, email: 'dev@moves.test', name: 'Dev', password: 'dev-password', role: 'developer' })
   dev = await callerFor(bff, 'dev@moves.test', 'dev-password')

@@ -59,6 +59,11 @@ const icons = {
       <path d="M2 4h7v3H2zm0 5h11v3H2zm0 5h5v3H2zm13-10h3v3h-3zm-4 5h7v3h-7zm-2 5h9v3H9z" />
     </svg>
   ),
+  moves: (
+    <svg viewBox="0 0 20 20" fill="currentColor">
+      <path d="M2 6h11V3l5 4.5-5 4.5V9H2zm16 5H7V8l-5 4.5L7 17v-3h11z" />
+    </svg>
+  ),
   tenants: (
     <svg viewBox="0 0 20 20" fill="currentColor">
       <path d="M2 17V7l5-3 5 3v10H2zm10 0V9h6v8h-6zM5 9h1v1H5zm3 0h1v1H8zm-3 3h1v1H5zm3 0h1v1H8zm6-1h2v1h-2zm0 3h2v1h-2z" />
@@ -186,6 +191,9 @@ export function Shell({ children }: { children: ReactNode }) {
               </NavLink>
               <NavLink href="/ops/scheduler" icon={icons.scheduler} testId="nav-scheduler">
                 Scheduler
+              </NavLink>
+              <NavLink href="/ops/moves" icon={icons.moves} testId="nav-moves">
+                Moves
               </NavLink>
               <NavLink href="/admin/tenants" icon={icons.tenants} testId="nav-tenants">
                 Tenants

@@ -25,6 +25,9 @@ export interface AppFormValues {
   placementStrategy: '' | 'spread' | 'binpack'
   priorityClass: 'low' | 'normal' | 'high' | 'critical'
   maxUnavailable: number
+  /** One volume per line: `name sizeMiB /mount/path [local|shared]`. */
+  volumes: string
+  stopAfterDisconnect: boolean
 }
 
 /** The fields under "Advanced scheduling" (the disclosure opens when one of them is invalid). */
@@ -47,6 +50,8 @@ export const emptyAppForm: AppFormValues = {
   placementStrategy: '',
   priorityClass: 'normal',
   maxUnavailable: 1,
+  volumes: '',
+  stopAfterDisconnect: false,
 }
 
 export const sampleAppForm: AppFormValues = {
@@ -136,6 +141,23 @@ export function parsePorts(text: string): { ports: { name: string; containerPort
   return { ports, error: null }
 }
 
+/** Volume lines: `name sizeMiB /mount/path [local|shared]`; the schema checks names, sizes and paths. */
+export function parseVolumes(text: string): { volumes: { name: string; sizeMb: number; mountPath: string; driver: string }[]; error: string | null } {
+  const volumes: { name: string; sizeMb: number; mountPath: string; driver: string }[] = []
+  const lines = text.split(/\r?\n/)
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n]!.trim()
+    if (!line || line.startsWith('#')) continue
+    const [name, size, mountPath, driver = 'local', ...rest] = line.split(/\s+/)
+    if (!name || !size || !mountPath || rest.length) return { volumes, error: `Line ${n + 1}: expected "name sizeMiB /mount/path [local|shared]"` }
+    const sizeMb = Number(size)
+    if (!Number.isInteger(sizeMb)) return { volumes, error: `Line ${n + 1}: the size is a whole number of MiB` }
+    if (driver !== 'local' && driver !== 'shared') return { volumes, error: `Line ${n + 1}: the driver is local or shared` }
+    volumes.push({ name, sizeMb, mountPath, driver })
+  }
+  return { volumes, error: null }
+}
+
 /** The API input the form stands for (not validated yet). */
 export function toCreateInput(v: AppFormValues): unknown {
   const num = (n: number) => (Number.isNaN(n) ? undefined : n)
@@ -157,6 +179,8 @@ export function toCreateInput(v: AppFormValues): unknown {
       placementStrategy: v.placementStrategy || null,
       priorityClass: v.priorityClass,
       maxUnavailable: num(v.maxUnavailable),
+      volumes: parseVolumes(v.volumes).volumes,
+      stopAfterDisconnect: v.stopAfterDisconnect,
     },
   }
 }
@@ -179,6 +203,8 @@ const FIELD_OF: Record<string, keyof AppFormValues> = {
   'spec.placementStrategy': 'placementStrategy',
   'spec.priorityClass': 'priorityClass',
   'spec.maxUnavailable': 'maxUnavailable',
+  'spec.volumes': 'volumes',
+  'spec.stopAfterDisconnect': 'stopAfterDisconnect',
 }
 
 function firstError(node: unknown): FieldError | null {
@@ -236,6 +262,8 @@ export const appFormResolver: Resolver<AppFormValues, unknown, TCreateAppInput> 
   if (env.error) local.env = env.error
   const ports = parsePorts(values.ports)
   if (ports.error) local.ports = ports.error
+  const volumes = parseVolumes(values.volumes)
+  if (volumes.error) local.volumes = volumes.error
 
   const res = await zod(toCreateInput(values) as never, context, { ...options, fields: {}, names: undefined } as never)
   const errors: FieldErrors<AppFormValues> = {}

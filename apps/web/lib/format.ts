@@ -47,3 +47,24 @@ export function fmtDateTime(date: Date | string | number): string {
 export function shortId(id: string): string {
   return id.slice(0, 8)
 }
+
+/** Bytes -> "512 B", "12.3 KiB", "4.0 MiB", "1.2 GiB" */
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${Math.round(n)} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n / 1024
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`
+}
+
+/** Milliseconds -> "412 ms", "3.4 s", "2m 05s" */
+export function fmtDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`
+  const s = Math.round(ms / 1000)
+  return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`
+}

@@ -104,7 +104,10 @@ export function useFleetLive(enabled: boolean) {
         const nodes = [trpc.nodes.pathKey()]
         const tokens = [trpc.joinTokens.pathKey()]
         const tenants = [trpc.tenants.pathKey(), trpc.auth.me.pathKey()]
+        const moves = [trpc.moves.pathKey()]
         switch (c.kind === 'fleet' ? c.what : c.kind) {
+          case 'move':
+            return invalidate(moves)
           case 'node':
           case 'heartbeat':
             return invalidate(nodes)
@@ -112,6 +115,8 @@ export function useFleetLive(enabled: boolean) {
             return invalidate(tokens)
           case 'tenants':
             return invalidate(tenants)
+          case 'instances':
+            return invalidate([...nodes, ...moves])
           default:
             return invalidate([...nodes, ...tokens, ...tenants])
         }

@@ -18,6 +18,8 @@ export type TMember = RouterOutputs['members']['list'][number]
 export type TEvent = RouterOutputs['events']['list'][number]
 export type TMe = RouterOutputs['auth']['me']
 export type TRole = TMember['role']
+export type TMove = RouterOutputs['moves']['list'][number]
+export type TMoveStep = TMove['steps'][number]
 
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>()
 

@@ -4,6 +4,7 @@ import { CloseCode, PROTOCOL_VERSION, parseFrame, ZAgentMessage, type TAgentMess
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { GatewayCounters, RejectReason } from './counters'
+import { createCommandDelivery } from './commands'
 import { createDesiredPusher } from './push'
 
 export interface ConnectionLimits {
@@ -33,6 +34,8 @@ export interface AgentConnection {
   readonly nodeId: string | null
   /** Sends the node's current desired state (coalesced, retried while the connection lives). */
   push(): void
+  /** Sends the one-shot commands waiting for the node (and those not answered yet). */
+  deliver(): void
   close(code: number, reason: string): void
   /** Resolves when no frame of this connection is being handled. */
   idle(): Promise<void>
@@ -60,6 +63,13 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     isOpen: () => !closed,
     onError: (err) => log.warn({ nodeId, err: err.message }, 'desired state push failed; retrying'),
   })
+
+  const commands = createCommandDelivery({ core, log })
+  const deliver = () => {
+    const id = nodeId
+    if (!id || closed) return
+    void commands.deliver(id, (m) => ws.readyState === ws.OPEN && send(m)).catch((err) => log.warn({ nodeId: id, err: err.message }, 'delivering agent commands failed'))
+  }
 
   const close = (code: number, reason: string) => {
     if (closed) return
@@ -98,8 +108,9 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     nodeId = res.nodeId
     ctx.onWelcome(conn)
     // The credential minted by a join travels only in this frame.
-    send({ type: 'welcome', nodeId, heartbeatIntervalMs: ctx.heartbeatIntervalMs, ...(res.credential ? { credential: res.credential } : {}) })
+    send({ type: 'welcome', nodeId, heartbeatIntervalMs: ctx.heartbeatIntervalMs, selfFenceMs: core.fencing.selfFenceMs, ...(res.credential ? { credential: res.credential } : {}) })
     pusher.push()
+    deliver()
     log.info({ nodeId, name: msg.node.name, remote: ctx.remote }, 'agent connected')
   }
 
@@ -118,6 +129,8 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
           const at = performance.now()
           await core.agents.heartbeat(id, msg)
           counters.observeHeartbeatLag(performance.now() - at)
+          // Recorded: the node's lease is renewed (its watchdogs count from here).
+          if (ws.readyState === ws.OPEN) send({ type: 'lease' })
           return
         }
         case 'status':
@@ -126,6 +139,12 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
           return await core.telemetry.ingestLogs(id, msg.entries)
         case 'metrics':
           return await core.telemetry.ingestMetrics(id, msg)
+        case 'command-result':
+          return await commands.answered(id, msg)
+        case 'command-progress':
+          return await commands.progress(id, msg)
+        case 'volume-usage':
+          return await core.agents.volumeUsage(id, msg.volumes)
       }
     } catch (err) {
       if (err instanceof RejectedRow) return reject('store_refused', CloseCode.badFrame, `${msg.type} ${err.message}`)
@@ -188,6 +207,7 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
       return nodeId
     },
     push: () => nodeId && pusher.push(),
+    deliver,
     close,
     idle: async () => {
       while (running) await running

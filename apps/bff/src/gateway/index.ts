@@ -24,7 +24,7 @@ const LIMITS: Omit<ConnectionLimits, 'helloTimeoutMs'> = { pauseAtFrames: 64, pa
  * The /agent WebSocket endpoint. One connection per node; the first frame must be a valid
  * hello within the hello timeout. Desired state is pushed whenever the node's generation
  * changes. Files: admission (who may open a socket), connection (one socket's frames),
- * push (desired state), counters (for /metrics).
+ * push (desired state), commands (one-shot commands of moves), counters (for /metrics).
  */
 export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloTimeoutMs, maxPendingPerIp }: AgentGatewayDeps) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
@@ -35,6 +35,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
 
   const unsubscribe = bus.subscribe((c) => {
     if (c.kind === 'node-desired') byNode.get(c.nodeId)?.push()
+    else if (c.kind === 'agent-command') byNode.get(c.nodeId)?.deliver()
     else if (c.kind === 'node-revoked') byNode.get(c.nodeId)?.close(CloseCode.unauthorized, 'node credential revoked: re-keyed by an operator')
   })
 

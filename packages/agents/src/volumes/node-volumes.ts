@@ -14,8 +14,6 @@ import { probeVolumes } from './probe'
 import { dataDir as dataOf, readEpochFile, volumeRoot, type VolumeDirs } from './store'
 import { measureVolumes } from './usage'
 
-/** Used when the server does not say (it always does from protocol 2 with volumes on). */
-const DEFAULT_SELF_FENCE_MS = 30_000
 const USAGE_EVERY_MS = 60_000
 
 export function createNodeVolumes(o: {
@@ -38,9 +36,11 @@ export function createNodeVolumes(o: {
   let capability: TVolumeCapability | null = null
   /** A desired state arrived since the last (re)connection: stale copies are known to be gone. */
   let fresh = false
+  /** The server renews leases (it said how long they last): watchdogs may rely on them. */
+  let serverFences = false
   let usageTimer: NodeJS.Timeout | null = null
 
-  const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, fresh: () => fresh, canFence: () => capability?.selfFence === true, log })
+  const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, fresh: () => fresh, canFence: () => serverFences && capability?.selfFence === true, log })
   const commands = createCommandRunner({ dirs, address: o.address, workDir: join(o.dataDir, 'copy'), drivers: o.drivers, mounted: o.mounted, send: o.send, log })
 
   async function reportUsage() {
@@ -74,7 +74,10 @@ export function createNodeVolumes(o: {
     },
     welcomed(selfFenceMs: number | undefined) {
       fresh = false
-      void lease.welcomed(selfFenceMs ?? DEFAULT_SELF_FENCE_MS).catch((err) => log.error({ err }, 'cannot write the lease file'))
+      // A server that does not say how long leases last does not renew them: no watchdog may count on it.
+      serverFences = selfFenceMs !== undefined
+      if (!serverFences) log.warn('the server does not renew leases: instances run without watchdogs')
+      void lease.welcomed(selfFenceMs ?? 3_600_000).catch((err) => log.error({ err }, 'cannot write the lease file'))
     },
     applied() {
       if (fresh) return

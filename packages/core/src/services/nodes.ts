@@ -4,6 +4,7 @@ import { requireOperator } from '../auth/actor'
 import { hashToken, mintToken, newToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
+import { ZVolumeCapability, type TVolumeCapability } from '../protocol/volume'
 import { ZDriver } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Prisma } from '../generated/prisma/client'
@@ -31,6 +32,8 @@ export const ZNode = z.object({
   usage: z.object({ cpuMillis: z.number(), memoryMb: z.number() }),
   desiredGeneration: z.number(),
   appliedGeneration: z.number(),
+  /** What the agent offers for volumes (null: an agent that does not say). */
+  volume: ZVolumeCapability.nullable(),
 })
 export type TNode = z.infer<typeof ZNode>
 
@@ -45,6 +48,10 @@ export const ZNodeInstance = z.object({
   cpuMillis: z.number(),
   memoryMb: z.number(),
   restarts: z.number(),
+  /** Volumes it mounts (names), so the console can say what a move would copy. */
+  volumes: z.array(z.object({ name: z.string(), driver: z.enum(['local', 'shared']) })),
+  /** A move in progress: the step it is at. */
+  moving: z.object({ moveId: z.string(), step: z.string() }).nullable(),
 })
 export type TNodeInstance = z.infer<typeof ZNodeInstance>
 
@@ -110,6 +117,7 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
           memoryMb: true,
           desiredGeneration: true,
           draining: true,
+          capabilities: true,
           dedicatedTenant: { select: { id: true, slug: true } },
           instances: { where: { releasedAt: null }, select: { cpuMillis: true, memoryMb: true, desiredState: true } },
         },
@@ -137,6 +145,7 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
         usage: { cpuMillis: statuses.get(n.id)?.cpuUsedMillis ?? 0, memoryMb: statuses.get(n.id)?.memoryUsedMb ?? 0 },
         desiredGeneration: n.desiredGeneration,
         appliedGeneration: statuses.get(n.id)?.appliedGeneration ?? 0,
+        volume: (n.capabilities as { volume?: TVolumeCapability }).volume ?? null,
       }))
     },
 
@@ -155,14 +164,25 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
           cpuMillis: true,
           memoryMb: true,
           tenant: { select: { id: true, slug: true } },
-          app: { select: { id: true, name: true } },
+          app: { select: { id: true, name: true, volumes: true } },
         },
       })
-      const statuses = await hot.statusesOf(rows.map((r) => r.id))
-      return rows.map((r) => {
+      const [statuses, moves] = await Promise.all([
+        hot.statusesOf(rows.map((r) => r.id)),
+        db.move.findMany({ where: { instanceId: { in: rows.map((r) => r.id) }, state: { in: ['running', 'compensating'] } }, select: { id: true, instanceId: true, step: true } }),
+      ])
+      return rows.map(({ app, ...r }) => {
         const st = statuses.get(r.id)
         const mine = st && st.nodeId === nodeId ? st : undefined
-        return { ...r, state: mine?.state ?? 'pending', restarts: mine?.restarts ?? 0 }
+        const m = moves.find((x) => x.instanceId === r.id)
+        return {
+          ...r,
+          app: { id: app.id, name: app.name },
+          state: mine?.state ?? 'pending',
+          restarts: mine?.restarts ?? 0,
+          volumes: (app.volumes as { name: string; driver: 'local' | 'shared' }[]).map((v) => ({ name: v.name, driver: v.driver })),
+          moving: m ? { moveId: m.id, step: m.step } : null,
+        }
       })
     },
 

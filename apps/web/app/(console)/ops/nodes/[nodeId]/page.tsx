@@ -2,15 +2,17 @@
 import { useQuery } from '@tanstack/react-query'
 import clsx from 'clsx'
 import Link from 'next/link'
-import { useParams } from 'next/navigation'
+import { useParams, useRouter } from 'next/navigation'
 import { DataTable } from '@/components/data-table'
 import { CapacityBars, drainText, HeartbeatAge, NodeActions, RekeyPanel, SchedulingBadge } from '@/components/nodes'
+import { MoveButton, MovingBadge } from '@/components/moves'
 import { NodeUsage } from '@/components/usage-chart'
 import { Badge, ErrorBox, KV, Loading, Mono, PageHeader, Panel, RelTime, StateBadge, tdCls, trCls } from '@/components/ui'
 import { fmtCpu, fmtMem, shortId } from '@/lib/format'
 import { useTRPC, type TNode, type TNodeInstance } from '@/lib/trpc'
 
-function InstanceRow({ i, address, stale }: { i: TNodeInstance; address: string; stale: boolean }) {
+function InstanceRow({ i, address, stale, nodeId }: { i: TNodeInstance; address: string; stale: boolean; nodeId: string }) {
+  const router = useRouter()
   const leaving = i.desiredState === 'stopped'
   const shown = leaving && i.state === 'running' ? 'stopping' : i.state
   return (
@@ -38,7 +40,7 @@ function InstanceRow({ i, address, stale }: { i: TNodeInstance; address: string;
         <Mono title={i.id}>{shortId(i.id)}</Mono>
       </td>
       <td className={tdCls}>
-        {stale ? (
+        {i.moving ? <MovingBadge step={i.moving.step} moveId={i.moving.moveId} /> : stale ? (
           // The node is silent: this is what it last reported, not what runs now.
           <span className="inline-flex items-center gap-1.5" title="The node is not ready: its last report">
             <StateBadge state={shown} testId="instance-state" tone="gray" />
@@ -70,6 +72,20 @@ function InstanceRow({ i, address, stale }: { i: TNodeInstance; address: string;
       <td className={`${tdCls} text-right`}>{fmtCpu(i.cpuMillis)}</td>
       <td className={`${tdCls} text-right`}>{fmtMem(i.memoryMb)}</td>
       <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : 0}</td>
+      <td className={tdCls}>
+        {i.volumes.length ? (
+          <span className="text-xs text-slate-600" title="volumes move with the instance">
+            {i.volumes.map((v) => `${v.name} (${v.driver})`).join(', ')}
+          </span>
+        ) : (
+          <span className="text-slate-400">—</span>
+        )}
+      </td>
+      <td className={`${tdCls} text-right`}>
+        {!leaving && !i.moving && nodeId ? (
+          <MoveButton instanceId={i.id} fromNodeId={nodeId} label={`${i.app.name}-${i.ordinal}`} onStarted={(m) => router.push(`/ops/moves#${m.id}`)} />
+        ) : null}
+      </td>
     </tr>
   )
 }
@@ -115,14 +131,39 @@ function NodeInstances({ node }: { node: TNode }) {
           { label: 'CPU', className: 'text-right' },
           { label: 'Memory', className: 'text-right' },
           { label: 'Restarts', className: 'text-right' },
+          { label: 'Volumes' },
+          { label: '', className: 'text-right' },
         ]}
         empty={list.length === 0 ? 'Nothing is placed on this node.' : null}
       >
         {list.map((i) => (
-          <InstanceRow key={i.id} i={i} address={node.address} stale={node.state !== 'ready'} />
+          <InstanceRow key={i.id} i={i} address={node.address} stale={node.state !== 'ready'} nodeId={node.id} />
         ))}
       </DataTable>
     </Panel>
+  )
+}
+
+/** Volume drivers, copies, self-fencing and live moves as the agent advertised them. */
+function VolumeCapability({ n }: { n: TNode }) {
+  const v = n.volume
+  if (!v) return <span className="text-slate-400">not advertised</span>
+  const item = (ok: boolean, label: string, why?: string) => (
+    <Badge tone={ok ? 'green' : 'gray'} title={why}>
+      {ok ? label : `no ${label}`}
+    </Badge>
+  )
+  return (
+    <div className="flex flex-wrap gap-1" data-testid="node-volume-capability">
+      {v.drivers.map((d) => (
+        <Badge key={d} tone="blue">
+          {d}
+        </Badge>
+      ))}
+      {item(v.copy !== null, 'copy (rsync)', v.copyReason)}
+      {item(v.selfFence, 'self-fencing', v.selfFenceReason)}
+      {item(v.checkpoint.ok, 'live moves', v.checkpoint.reason)}
+    </div>
   )
 }
 
@@ -222,6 +263,7 @@ export default function NodeDetailPage() {
                   ))}
                 </div>,
               ],
+              ['Volumes', <VolumeCapability key="vol" n={n} />],
               ['Agent', <Mono key="v">{n.agentVersion || '—'}</Mono>],
               [
                 'Generation',

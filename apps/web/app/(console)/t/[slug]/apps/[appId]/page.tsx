@@ -7,7 +7,9 @@ import { appDetailState } from '@/components/app-state'
 import { DataTable } from '@/components/data-table'
 import { EventsTable } from '@/components/events-table'
 import { LogsPanel } from '@/components/logs'
+import { MovingBadge } from '@/components/moves'
 import { AppUsage } from '@/components/usage-chart'
+import { VolumesPanel } from '@/components/volumes'
 import {
   Badge,
   Button,
@@ -146,7 +148,8 @@ function WarnIcon({ className = 'size-3.5' }: { className?: string }) {
 function InstanceRow({ i }: { i: TInstance }) {
   const leaving = i.desiredState === 'stopped' && i.state !== 'stopped' && i.state !== 'exited'
   const shown = leaving && i.state === 'running' ? 'stopping' : i.state
-  const exit = [i.exitCode !== null ? `exit ${i.exitCode}` : null, i.message].filter(Boolean).join(' · ')
+  // A placed instance that waits (its node is lost and its volume is there) says why here.
+  const exit = [i.exitCode !== null ? `exit ${i.exitCode}` : null, i.node ? i.pendingReason : null, i.message].filter(Boolean).join(' · ')
   const waiting = i.state === 'pending' && i.desiredState === 'running' && !!i.pendingReason
   return (
     <tr
@@ -182,7 +185,10 @@ function InstanceRow({ i }: { i: TInstance }) {
       ) : (
         <>
           <td className={tdCls}>
-            <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
+            <span className="flex flex-wrap items-center gap-1.5">
+              <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
+              {i.moving ? <MovingBadge step={i.moving.step} moveId={i.moving.moveId} /> : null}
+            </span>
           </td>
           <td className={tdCls}>
             {i.url && i.desiredState === 'running' ? (
@@ -277,6 +283,7 @@ export default function AppDetailPage() {
   const a = app.data
   const st = appDetailState(a)
   const appEvents = (events.data ?? []).filter((e) => e.subject === `app/${a.name}`).slice(0, 20)
+  const volumeCount = new Set(a.instances.flatMap((i) => i.volumes.map((v) => v.id))).size
   const instances = [...a.instances].sort((x, y) => (x.desiredState === y.desiredState ? x.ordinal - y.ordinal : x.desiredState === 'running' ? -1 : 1))
   return (
     <>
@@ -294,7 +301,7 @@ export default function AppDetailPage() {
             <ConfirmButton
               label="Delete app"
               confirmLabel="Delete"
-              question={`Delete ${a.name} and stop its ${a.instances.filter((i) => i.desiredState === 'running').length} instances?`}
+              question={`Delete ${a.name} and stop its ${a.instances.filter((i) => i.desiredState === 'running').length} instances?${volumeCount ? ` Its ${volumeCount} ${volumeCount === 1 ? 'volume is' : 'volumes are'} deleted with it: the data is lost.` : ''}`}
               onConfirm={() => del.mutate({ tenantId: tenant.id, appId: a.id })}
               pending={del.isPending}
               testId="delete-app"
@@ -381,6 +388,18 @@ export default function AppDetailPage() {
                 </span>,
               ],
               [
+                'Volumes',
+                a.spec.volumes.length ? (
+                  <span key="vol" data-testid="spec-volumes">
+                    {a.spec.volumes.map((v) => `${v.name} ${fmtMem(v.sizeMb)} ${v.driver} at ${v.mountPath}`).join(', ')}
+                  </span>
+                ) : (
+                  <span key="vol" className="text-slate-400">
+                    none{a.spec.stopAfterDisconnect ? ' · stops after disconnect' : ''}
+                  </span>
+                ),
+              ],
+              [
                 'Environment',
                 Object.keys(a.spec.env).length ? (
                   <div key="e" className="flex flex-wrap gap-1">
@@ -420,6 +439,8 @@ export default function AppDetailPage() {
           ))}
         </DataTable>
       </Panel>
+
+      {a.spec.volumes.length ? <VolumesPanel instances={instances} /> : null}
 
       <AppUsage tenantId={tenant.id} appId={a.id} />
 

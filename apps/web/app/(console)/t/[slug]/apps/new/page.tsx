@@ -180,6 +180,30 @@ export default function NewAppPage() {
             </Field>
           </Section>
 
+          <Section
+            title="Volumes"
+            desc="Storage each replica keeps across restarts and moves: replica #n always gets its own volume back. Local volumes live on the node and are copied when the replica moves; shared ones live on storage every node mounts. They are deleted with the app."
+          >
+            <Field
+              label="Volumes"
+              htmlFor="volumes"
+              error={errors.volumes?.message}
+              hint="One per line: name, size in MiB, mount path, and local (default) or shared. The app finds each at ALVEARY_VOLUME_<NAME>."
+              className="sm:col-span-2"
+            >
+              <textarea id="volumes" rows={2} className={`${inputCls} font-mono`} placeholder="data 1024 /data" aria-invalid={!!errors.volumes} {...register('volumes')} data-testid="volumes-input" />
+            </Field>
+            <label className="flex items-start gap-2 text-sm text-slate-700 sm:col-span-2">
+              <input type="checkbox" className="mt-0.5" {...register('stopAfterDisconnect')} data-testid="stop-after-disconnect" />
+              <span>
+                Stop after disconnect
+                <span className="block text-xs text-slate-500">
+                  A node that loses the control plane stops the replicas by itself, so they never run twice. Always on for apps with volumes.
+                </span>
+              </span>
+            </label>
+          </Section>
+
           <div className="border-b border-slate-100" data-testid="advanced-scheduling">
             <button
               type="button"
@@ -231,7 +255,7 @@ export default function NewAppPage() {
                     <option value="binpack">binpack: fullest node that fits</option>
                   </select>
                 </Field>
-                <Field label="Priority class" htmlFor="priorityClass" error={errors.priorityClass?.message} hint="Higher classes are placed first when the tenant's queue is busy; nothing is preempted.">
+                <Field label="Priority class" htmlFor="priorityClass" error={errors.priorityClass?.message} hint="Higher classes are placed first, and may evict lower ones within their apps' max unavailable (evicted replicas with volumes move).">
                   <select id="priorityClass" className={inputCls} {...register('priorityClass')}>
                     <option value="low">low</option>
                     <option value="normal">normal</option>
