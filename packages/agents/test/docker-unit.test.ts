@@ -57,6 +57,22 @@ describe('docker driver, without an engine', () => {
     expect(await probeDocker('ssh://x')).toMatchObject({ ok: false, reason: expect.stringContaining('unsupported') })
   })
 
+  it('probes with /_ping alone: an engine whose /version is slow (Podman samples CPU for a second) is still found', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const sock = join(dir.path, 'engine.sock')
+    const hung: import('node:http').ServerResponse[] = []
+    const srv = createHttpServer((req, res) => {
+      if (req.url === '/_ping') return res.writeHead(200, { 'Api-Version': '1.41', 'Libpod-Api-Version': '4.3.1', Server: 'Libpod/4.3.1 (linux)' }).end('OK')
+      hung.push(res) // /version and anything else never answer
+    }).listen(sock)
+    await new Promise((r) => srv.once('listening', r))
+    cleanups.push(() => new Promise<void>((r) => (srv.closeAllConnections(), srv.close(() => r()))))
+    const probe = await probeDocker(`unix://${sock}`, 1000)
+    expect(probe).toMatchObject({ ok: true, engine: 'podman', apiVersion: '1.41', version: '4.3.1' })
+    expect(hung).toHaveLength(0)
+  })
+
   it('maps a spec to a container: command, env, ports, limits, labels, init, no engine restart policy', () => {
     const inst = makeInstance({
       appName: 'shop',
