@@ -89,7 +89,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     clock,
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
-  const lbNodes = createLbNodes({ db, hot: database.hot, clock })
+  const lbNodes = createLbNodes({ db, hot: database.hot, clock, bus })
   const networks = createNetworkService({ db, hot, bus, settings: config.network })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
