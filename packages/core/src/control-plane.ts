@@ -26,6 +26,7 @@ import { createTenantService } from './services/tenants'
 import type { ChangeBus } from './store/change-bus'
 import type { Database } from './store/db'
 import { createHotStore } from './store/hot-store'
+import { createNodeLeases } from './store/node-leases'
 
 export const ZControlPlaneConfig = z.object({
   sessionTtlHours: z.number().positive().default(24 * 7),
@@ -80,6 +81,11 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     hotPool: database.hotPool,
     clock,
     onError: (err) => log.error({ err: err.message }, 'hot store write failed'),
+  })
+  const leases = createNodeLeases({
+    hotPool: database.hotPool,
+    clock,
+    onError: (err) => log.error({ err: err.message }, 'heartbeat write failed'),
     onNodesRevived: (ids) => ids.forEach((id) => bus.publish({ kind: 'fleet', what: 'node', nodeId: id })),
   })
   const telemetry = createTelemetryService({
@@ -97,13 +103,22 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     members: createMemberService({ db, hot, bus }),
     apps: createAppService({ db, hot, bus, clock, networks }),
     networks,
-    nodes: createNodeService({ db, hot, bus, clock }),
+    nodes: createNodeService({ db, hot, leases, bus, clock }),
     events: createEventService({ hot }),
-    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => {
+    agents: createAgentService({
+      db,
+      hot,
+      leases,
+      bus,
+      clock,
+      sessionStaleMs: 3 * config.heartbeatIntervalMs,
+      onHeartbeat: (nodeId, hb) => {
         const lag = heartbeatLag(nodeId)
         if (lag !== null) observe.heartbeatLag(lag)
         return telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb)
-      }, loadBalancers: lbNodes }),
+      },
+      loadBalancers: lbNodes,
+    }),
     loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
     telemetry,
     apiTokens: createApiTokenService({ db, hot, clock }),
@@ -137,6 +152,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   const lifecycle = createNodeLifecycle({
     db,
     hot,
+    leases,
     bus,
     clock,
     schedule,
@@ -242,7 +258,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     /** Scheduler queues and counters, when this process leads. */
     schedulerStats: (): SchedulerStats | null => scheduler?.stats() ?? null,
     async flush() {
-      await hot.flush()
+      await Promise.all([hot.flush(), leases.flush()])
     },
   }
 }
