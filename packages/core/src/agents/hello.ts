@@ -26,6 +26,7 @@ const nodeSelect = {
   agentVersion: true,
   portMin: true,
   portMax: true,
+  networkMode: true,
 } satisfies Prisma.NodeSelect
 
 /** Whether the stored node already says what the hello says (labels in any order). */
