@@ -3,6 +3,7 @@ import { type ChangeBus, HOT_SCHEMA, applyMigrations, createChangeBus, createCon
 import pino, { type Logger } from 'pino'
 import { defaultMigrationsDir, type TBffEnv } from './config'
 import { startEmbeddedPostgres } from './embedded-db'
+import { createMetrics } from './metrics'
 import { createBffServer } from './server'
 
 export interface StartedBff {
@@ -47,7 +48,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
       network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX },
     })
-    const core = createControlPlane({ database, bus: changes, clock, config, log })
+    const metrics = createMetrics()
+    const core = createControlPlane({ database, bus: changes, clock, config, log, observe: metrics.core })
 
     const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
     const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)
@@ -60,6 +62,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       agents: { helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS, maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP },
       secureCookies: false,
+      metrics,
     })
     const port = await http.listen(env.BFF_PORT, env.BFF_HOST)
     const loops = opts.runControlLoops === false ? null : core.startControlLoops()

@@ -3,7 +3,7 @@ import type { ChangeBus, ControlPlane, Database } from '@alveary/core'
 import { createHTTPHandler } from '@trpc/server/adapters/standalone'
 import type { Logger } from 'pino'
 import { createAgentGateway } from './gateway'
-import { HEARTBEAT_LAG_BUCKETS_MS } from './gateway/counters'
+import type { Metrics } from './metrics'
 import { appRouter } from './router'
 import type { Context } from './trpc'
 
@@ -28,11 +28,13 @@ export interface BffServerDeps {
   agents: { helloTimeoutMs: number; maxPendingPerIp: number }
   /** Mark cookies Secure (behind HTTPS). */
   secureCookies: boolean
+  metrics: Metrics
 }
 
 /** One HTTP server: /trpc (API + SSE subscriptions), /agent (WebSocket), /healthz. */
-export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, secureCookies }: BffServerDeps) {
+export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, secureCookies, metrics }: BffServerDeps) {
   const gateway = createAgentGateway({ core, bus, log, heartbeatIntervalMs, ...agents })
+  metrics.watch({ gateway, bus, controlPlane: core })
   const cookie = (value: string, expires: Date) =>
     `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Expires=${expires.toUTCString()}${secureCookies ? '; Secure' : ''}`
 
@@ -49,6 +51,7 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
         token,
         setSessionCookie: (t, expiresAt) => res.appendHeader('Set-Cookie', cookie(t, expiresAt)),
         clearSessionCookie: () => res.appendHeader('Set-Cookie', cookie('', new Date(0))),
+        observeProcedure: metrics.observeProcedure,
       }
     },
     onError({ error, path }) {
@@ -72,26 +75,15 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
       return
     }
     if (url === '/metrics') {
-      // Prometheus text format.
-      const lines = [
-        '# TYPE alveary_agents_connected gauge',
-        `alveary_agents_connected ${gateway.connected}`,
-        '# TYPE alveary_agent_frames_total counter',
-        ...[...gateway.counters.frames].map(([type, n]) => `alveary_agent_frames_total{type="${type}"} ${n}`),
-        '# TYPE alveary_agent_rejected_total counter',
-        ...[...gateway.counters.rejected].map(([reason, n]) => `alveary_agent_rejected_total{reason="${reason}"} ${n}`),
-        '# TYPE alveary_agents_pending gauge',
-        `alveary_agents_pending ${gateway.pending}`,
-        '# TYPE alveary_agent_heartbeat_lag_seconds histogram',
-        ...HEARTBEAT_LAG_BUCKETS_MS.map((le, i) => `alveary_agent_heartbeat_lag_seconds_bucket{le="${le / 1000}"} ${gateway.counters.heartbeatLag.buckets[i]}`),
-        `alveary_agent_heartbeat_lag_seconds_bucket{le="+Inf"} ${gateway.counters.heartbeatLag.count}`,
-        `alveary_agent_heartbeat_lag_seconds_sum ${gateway.counters.heartbeatLag.sumMs / 1000}`,
-        `alveary_agent_heartbeat_lag_seconds_count ${gateway.counters.heartbeatLag.count}`,
-      ]
-      const stats = core.schedulerStats()
-      if (stats) lines.push('# TYPE alveary_scheduler_placed_total counter', `alveary_scheduler_placed_total ${stats.placed}`, `alveary_scheduler_conflicts_total ${stats.conflicts}`)
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-      res.end(`${lines.join('\n')}\n`)
+      try {
+        const text = await metrics.registry.metrics()
+        res.writeHead(200, { 'content-type': metrics.registry.contentType })
+        res.end(text)
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'metrics failed')
+        res.writeHead(500, { 'content-type': 'text/plain' })
+        res.end('metrics failed\n')
+      }
       return
     }
     res.writeHead(404, { 'content-type': 'application/json' })

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { PROTOCOL_VERSION, type TDesired } from '@alveary/core/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
@@ -17,13 +18,19 @@ let joinToken: string
 const spec = { driver: 'process' as const, command: 'node', args: ['-e', '0'], cpuMillis: 10, memoryMb: 8 }
 
 async function registerNode(name: string, address: string, network: 'host' | 'overlay') {
-  const { nodeId } = await bff.core.agents.hello({
-    type: 'hello',
-    protocolVersion: PROTOCOL_VERSION,
-    auth: { joinToken },
-    node: { name, address, labels: {}, cpuMillis: 4000, memoryMb: 4096, drivers: ['process'], agentVersion: 'test', capabilities: { lb: null, network } },
-  })
-  await bff.core.agents.heartbeat(nodeId, { cpuUsedMillis: 0, memoryUsedMb: 0, appliedGeneration: 0 })
+  const sessionId = randomUUID()
+  const hello = await bff.core.agents.hello(
+    {
+      type: 'hello',
+      protocolVersion: PROTOCOL_VERSION,
+      auth: { joinToken },
+      node: { name, address, labels: {}, cpuMillis: 4000, memoryMb: 4096, drivers: ['process'], agentVersion: 'test', capabilities: { lb: null, network } },
+    },
+    sessionId,
+  )
+  if (!hello.ok) throw new Error(`node ${name} refused`)
+  const { nodeId } = hello
+  await bff.core.agents.heartbeat(nodeId, sessionId, { cpuUsedMillis: 0, memoryUsedMb: 0, appliedGeneration: 0 })
   fakeNodes.push(nodeId)
   return nodeId
 }

@@ -2,6 +2,7 @@
  * The node agent: wires config, connection, supervisor and stores together. All state lives
  * in the returned object, so several agents can run in one process (tests, local clusters).
  */
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
@@ -11,16 +12,20 @@ import {
   type TDesired,
   type THello,
   type TInstanceReport,
+  type TLbReport,
   type TServerMessage,
 } from '@alveary/core/protocol'
 import { agentEndpoint, type AgentConfig } from './config'
-import { createConnection, type Backoff } from './connection'
+import { createConnection, hintedDelay, type Backoff } from './connection'
+import { DataDirLocked, lockDataDir } from './data-lock'
 import { createCredentialStore, type StoredCredential } from './credentials'
 import { createDockerDriver } from './runtime/docker/driver'
 import { defaultDockerHost, probeDocker } from './runtime/docker/endpoint'
 import { createProcessDriver } from './runtime/process/driver'
 import type { DriverName, RuntimeDriver } from './runtime/types'
 import { createHealthMonitor } from './health/monitor'
+import { detectLbPlane } from './lb'
+import { createLbServer } from './lb/serve'
 import { createLogShipper } from './logs'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
@@ -73,6 +78,8 @@ export interface Agent {
   readonly appliedGeneration: number
   /** Drivers found working by restore(); advertised in hello. */
   readonly drivers: DriverName[]
+  /** Load-balancer data plane found by restore(); null: none. */
+  readonly lbDriver: 'haproxy' | 'builtin' | null
   /** Resolves once the agent has stopped, by shutdown() or because the server made it give up. */
   readonly exited: Promise<AgentExit>
   /** restore(), then connect (and keep reconnecting). Rejects with AgentStartError if it cannot authenticate. */
@@ -140,6 +147,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   let statusTimer: NodeJS.Timeout | null = null
   const pendingReports = new Map<string, TInstanceReport>()
 
+  /** Random per run: lets the server tell this agent reconnecting from a second agent with the same identity. */
+  const runId = randomUUID()
+  let duplicateRefusals = 0
+  let lock: Awaited<ReturnType<typeof lockDataDir>> | null = null
   let resolveExit!: (e: AgentExit) => void
   const exited = new Promise<AgentExit>((r) => (resolveExit = r))
 
@@ -174,6 +185,12 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (!welcomed) return
     pendingReports.set(report.instanceId, withHealth(report))
     statusTimer ??= setTimeout(flushStatus, debounceMs)
+  }
+
+  let lb: ReturnType<typeof createLbServer> | null = null
+  let lbDriverName: 'haproxy' | 'builtin' = 'builtin'
+  const sendLbReport = (frame: { generation: number; reports: TLbReport[] }) => {
+    if (welcomed) connection.send({ type: 'status', full: false, instances: [], loadBalancers: frame.reports, lbGeneration: frame.generation })
   }
 
   const supervisor = createSupervisor({
@@ -222,8 +239,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: null, ...(volumes.capability && { volume: volumes.capability }) },
+        capabilities: { lb: lb ? lbDriverName : null, ...(volumes.capability && { volume: volumes.capability }) },
       },
+      runId,
     }
   }
 
@@ -244,6 +262,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       }
       connection.resetBackoff()
       volumes.welcomed(msg.selfFenceMs)
+      duplicateRefusals = 0
       welcomed = true
       log.info({ nodeId: msg.nodeId, heartbeatIntervalMs: msg.heartbeatIntervalMs }, 'welcomed by server')
       if (heartbeatTimer) clearInterval(heartbeatTimer)
@@ -263,7 +282,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     else applyDesired(msg)
   }
 
-  function handleClose(code: number, reason: string): 'reconnect' | 'stop' {
+  function handleClose(code: number, reason: string, hintMs: number | null): 'reconnect' | 'stop' | { retryInMs: number } {
     welcomed = false
     volumes.disconnected()
     if (heartbeatTimer) clearInterval(heartbeatTimer)
@@ -279,7 +298,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         logs.close()
         health.stop()
         supervisor.detach()
-        void supervisor.flush().then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
+        void supervisor
+          .flush()
+          .then(() => lock?.release())
+          .then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
         return 'stop'
       case CloseCode.unauthorized:
         if (lastAuth === 'credential') {
@@ -296,8 +318,26 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
           credentialRejected = false
         }
         return 'reconnect'
+      case CloseCode.duplicate: {
+        // A second agent with this node's identity (a copied data folder, a cloned machine): the
+        // live one keeps the node. Come back when it could be gone, and say so only now and then.
+        duplicateRefusals++
+        const retryInMs = hintedDelay(Math.max(hintMs ?? 0, 5_000))
+        if (duplicateRefusals === 1 || duplicateRefusals % 10 === 0)
+          log.error(
+            { reason, refusals: duplicateRefusals, retryInMs },
+            `node ${config.name} already has a live connection from another agent with the same identity (a copied --data-dir or a cloned machine?). Stop one of them; this one keeps waiting`,
+          )
+        return { retryInMs }
+      }
+      case CloseCode.nameTaken:
+        log.error(
+          { reason, retryInMs: 60_000 },
+          `a node named ${config.name} already exists and joins never take a node over: start this agent with that node's data folder (its credential), pick another --name, or have an operator re-key the node and pass the re-key token as --join-token`,
+        )
+        return { retryInMs: hintedDelay(60_000) }
       case CloseCode.replaced:
-        log.warn({ reason }, 'another connection took over this node; if two agents share a node identity, stop one')
+        log.warn({ reason }, 'another connection of this node took over; if two agents share a node identity, stop one')
         return 'reconnect'
       case CloseCode.badFrame:
         log.error({ reason }, 'the server rejected a frame from this agent')
@@ -318,6 +358,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     // Checks may have changed for instances whose run did not.
     for (const r of supervisor.reports()) health.observe(r)
     appliedGeneration = desired.generation
+    lb?.apply(desired.loadBalancers ?? [], desired.generation)
     log.debug({ generation: desired.generation, instances: desired.instances.length, actions: actions.length }, 'desired state applied')
     sendFullStatus()
   }
@@ -328,7 +369,13 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (statusTimer) clearTimeout(statusTimer)
     statusTimer = null
     pendingReports.clear()
-    connection.send({ type: 'status', full: true, instances: supervisor.reports().map(withHealth) })
+    const lbFrame = lb?.last()
+    connection.send({
+      type: 'status',
+      full: true,
+      instances: supervisor.reports().map(withHealth),
+      ...(lbFrame && { loadBalancers: lbFrame.reports, lbGeneration: lbFrame.generation }),
+    })
   }
 
   function flushStatus(): void {
@@ -405,6 +452,11 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
       await volumes.restore(dockerEngine)
+      const plane = await detectLbPlane(config, log).catch((err) => (log.warn({ err }, 'load-balancer detection failed'), null))
+      if (plane) {
+        lbDriverName = plane.name
+        lb = createLbServer({ plane, send: sendLbReport, logger: log })
+      }
       const records = await store.loadAll()
       const docker = drivers.docker
       if (docker?.discover) {
@@ -437,17 +489,28 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     get drivers() {
       return driverNames()
     },
+    get lbDriver() {
+      return lb ? lbDriverName : null
+    },
     exited,
     async start() {
       if (started) throw new Error('agent already started')
       started = true
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       try {
+        lock = await lockDataDir(config.dataDir)
+      } catch (err) {
+        if (err instanceof DataDirLocked) throw new AgentStartError(err.message)
+        throw err
+      }
+      try {
         credential = await credentials.load()
       } catch (err) {
+        await lock.release()
         throw new AgentStartError(`cannot read the stored credential: ${(err as Error).message}`)
       }
       if (!credential && !config.joinToken) {
+        await lock.release()
         throw new AgentStartError(`no stored credential in ${credentials.path} and no join token: pass --join-token (or ALVEARY_JOIN_TOKEN) to join`)
       }
       nodeId = credential?.nodeId ?? null
@@ -478,6 +541,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (statusTimer) clearTimeout(statusTimer)
         if (metricsTimer) clearInterval(metricsTimer)
         heartbeatTimer = statusTimer = metricsTimer = null
+        // HAProxy serves on while the agent restarts (the next one adopts it), unless everything stops.
+        if (lb && (stopInstances || lbDriverName === 'builtin')) await lb.stop()
         // Followers stop first (their cursors are persisted), then what they read goes out.
         health.stop()
         supervisor.detach()
@@ -487,6 +552,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         await connection.close()
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()
+        await lock?.release()
         resolveExit({ code: 0, reason: 'shutdown' })
       })()
       return stopping

@@ -124,6 +124,8 @@ export const ZAgentConfig = z.object({
   metricsIntervalSeconds: ZIntString(1, 3600).optional(),
   /** Mount point of storage every node mounts (NFS…): this node offers `shared` volumes there. */
   sharedVolumes: z.string().min(1).transform((p) => resolve(p)).optional(),
+  /** Load-balancer data plane offered: auto (HAProxy when it runs here, else the built-in proxy), or one of them, or none. */
+  lbDriver: z.enum(['auto', 'haproxy', 'builtin', 'none']).default('auto'),
 })
 export type AgentConfigInput = z.input<typeof ZAgentConfig>
 export type AgentConfig = z.output<typeof ZAgentConfig>
@@ -160,6 +162,9 @@ Every option can also come from the environment variable shown; the flag wins.
   --shared-volumes <dir> storage every node mounts (NFS or the like) [ALVEARY_SHARED_VOLUMES]
                          where shared volumes live; without it the node offers local
                          volumes only (kept in <data-dir>/volumes)
+  --lb-driver <d>        load-balancer data plane for load-balancing [ALVEARY_LB_DRIVER]
+                         nodes: auto (haproxy when installed, else the
+                         built-in proxy), haproxy, builtin or none
   --log-level <level>    ${LOG_LEVELS.join('|')} (default info)  [ALVEARY_LOG_LEVEL]
   -h, --help             show this help
   -v, --version          print the agent version
@@ -188,6 +193,7 @@ const FLAG_NAMES = {
   dockerHost: 'docker-host',
   metricsIntervalSeconds: 'metrics-interval',
   sharedVolumes: 'shared-volumes',
+  lbDriver: 'lb-driver',
 } as const
 
 /** Parses argv (without node and script) and env into a validated config. Never throws, never exits. */
@@ -213,6 +219,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'docker-host': { type: 'string' },
         'metrics-interval': { type: 'string' },
         'shared-volumes': { type: 'string' },
+        'lb-driver': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -246,6 +253,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     dockerHost: str('docker-host', 'DOCKER_HOST'),
     metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),
     sharedVolumes: str('shared-volumes', 'ALVEARY_SHARED_VOLUMES'),
+    lbDriver: str('lb-driver', 'ALVEARY_LB_DRIVER'),
   }
   const parsed = ZAgentConfig.safeParse(input)
   if (!parsed.success) {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { TDesired } from '@alveary/core/protocol'
 import { createAgent, type Agent } from '../src/agent'
 import { instanceDir } from '../src/runtime/process/driver'
-import { agentConfig, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, sleep, tempDir, testLogger, waitFor } from './helpers'
+import { agentConfig, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, tempDir, testLogger, waitFor } from './helpers'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -53,9 +53,9 @@ describe('re-adoption', () => {
     expect(second.reports()).toEqual([expect.objectContaining({ instanceId: inst.instanceId, state: 'running', pid, restarts: 0 })])
     second.applyDesired({ ...desired, generation: 2 })
     await second.settled()
-    await sleep(300)
     expect(second.reports()).toEqual([expect.objectContaining({ state: 'running', pid, restarts: 0 })])
-    expect(await httpGet(`http://127.0.0.1:${port}/`)).toBe(`pid ${pid}`)
+    // "running" means started, not listening yet: wait until it answers (the same process).
+    expect(await waitFor('the adopted process answers', () => httpGet(`http://127.0.0.1:${port}/`).catch(() => null), 15_000)).toBe(`pid ${pid}`)
 
     // It is not our child, yet its death is noticed (polling) and the restart policy applies.
     process.kill(pid, 'SIGKILL')
@@ -91,7 +91,7 @@ describe('re-adoption', () => {
 
     const second = newAgent(dir.path)
     await second.restore()
-    await sleep(300)
+    await second.settled()
     expect(second.reports()).toEqual([expect.objectContaining({ state: 'exited', pid: null, restarts: 0 })])
     second.applyDesired({ type: 'desired', generation: 1, instances: [inst], networks: [] })
     const back = await waitFor('restarted by policy', () => second.reports().find((r) => r.state === 'running'))

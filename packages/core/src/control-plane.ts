@@ -17,6 +17,7 @@ import { createLoadBalancerController } from './controllers/load-balancers'
 import { createLbNodes } from './load-balancers/nodes'
 import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
+import { createHeartbeatLag, createPlacementTimer, ignoreObservations, type CoreObserver } from './observe'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
 import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler/scheduler'
@@ -34,6 +35,7 @@ import type { ChangeBus } from './store/change-bus'
 import type { Database } from './store/db'
 import { createHotStore } from './store/hot-store'
 import { createVolumeCollector } from './volumes/collector'
+import { createNodeLeases } from './store/node-leases'
 
 export const ZControlPlaneConfig = z.object({
   sessionTtlHours: z.number().positive().default(24 * 7),
@@ -78,16 +80,25 @@ export interface ControlPlaneDeps {
   clock: Clock
   config: TControlPlaneConfig
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void }
+  /** Where latencies go for /metrics. */
+  observe?: CoreObserver
 }
 
 /** Wires the core services and control loops. One per BFF process. */
-export function createControlPlane({ database, bus, clock, config, log }: ControlPlaneDeps) {
+export function createControlPlane({ database, bus, clock, config, log, observe = ignoreObservations }: ControlPlaneDeps) {
   const db = database.prisma
+  const heartbeatLag = createHeartbeatLag(clock, config.heartbeatIntervalMs)
+  const placements = createPlacementTimer(clock)
   const hot = createHotStore({
     hot: database.hot,
     hotPool: database.hotPool,
     clock,
     onError: (err) => log.error({ err: err.message }, 'hot store write failed'),
+  })
+  const leases = createNodeLeases({
+    hotPool: database.hotPool,
+    clock,
+    onError: (err) => log.error({ err: err.message }, 'heartbeat write failed'),
     onNodesRevived: (ids) => ids.forEach((id) => bus.publish({ kind: 'fleet', what: 'node', nodeId: id })),
   })
   const telemetry = createTelemetryService({
@@ -97,7 +108,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     clock,
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
-  const lbNodes = createLbNodes({ db, hot: database.hot, clock })
+  const lbNodes = createLbNodes({ db, hot: database.hot, clock, bus })
   const networks = createNetworkService({ db, hot, bus, settings: config.network })
   const services = {
     auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
@@ -105,9 +116,22 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     members: createMemberService({ db, hot, bus }),
     apps: createAppService({ db, hot, bus, clock, networks }),
     networks,
-    nodes: createNodeService({ db, hot, bus, clock }),
+    nodes: createNodeService({ db, hot, leases, bus, clock }),
     events: createEventService({ hot }),
-    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb), loadBalancers: lbNodes }),
+    agents: createAgentService({
+      db,
+      hot,
+      leases,
+      bus,
+      clock,
+      sessionStaleMs: 3 * config.heartbeatIntervalMs,
+      onHeartbeat: (nodeId, hb) => {
+        const lag = heartbeatLag(nodeId)
+        if (lag !== null) observe.heartbeatLag(lag)
+        return telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb)
+      },
+      loadBalancers: lbNodes,
+    }),
     loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
     telemetry,
     apiTokens: createApiTokenService({ db, hot, clock }),
@@ -129,7 +153,9 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     const s = scheduler
     if (!s || !ids.length) return
     const fresh = ids.filter((id) => !s.isQueued(id))
-    if (fresh.length) s.enqueue(await loadRequests(database.pool, fresh))
+    if (!fresh.length) return
+    placements.enqueued(fresh)
+    s.enqueue(await loadRequests(database.pool, fresh))
   }
   const replicas = createReplicaController({
     db,
@@ -139,12 +165,16 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     stoppedRetentionMs: config.stoppedRetentionMs,
     resyncIntervalMs: config.resyncIntervalMs,
     schedule,
-    unschedule: (ids) => scheduler?.forget(ids),
+    unschedule: (ids) => {
+      placements.forget(ids)
+      scheduler?.forget(ids)
+    },
     drains: lbNodes,
   })
   const lifecycle = createNodeLifecycle({
     db,
     hot,
+    leases,
     bus,
     clock,
     schedule,
@@ -193,6 +223,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         tenants.forEach((t) => bus.publish({ kind: 'tenant', tenantId: t.tenantId, what: 'instances' }))
       },
       onPlaced(placed, nodeIds) {
+        placements.placed(placed.map((p) => p.instanceId)).forEach((s) => observe.placementLatency(s))
         for (const nodeId of nodeIds) bus.publish({ kind: 'node-desired', nodeId })
         for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ kind: 'tenant', tenantId, what: 'instances' })
       },
@@ -218,7 +249,9 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         })
         const started = s.start().then(async () => {
           scheduler = s
-          s.enqueue(await loadRequests(database.pool))
+          const pending = await loadRequests(database.pool)
+          placements.enqueued(pending.map((r) => r.instanceId))
+          s.enqueue(pending)
         })
         started.catch((err) => log.error({ err: err.message }, 'scheduler start failed'))
         const stopControllers = runControllers({
@@ -237,6 +270,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
           scheduler = null
           await stopControllers()
           await s.stop()
+          placements.forget()
           log.info({}, 'control loops stopped')
         }
       },
@@ -256,7 +290,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     /** Scheduler queues and counters, when this process leads. */
     schedulerStats: (): SchedulerStats | null => scheduler?.stats() ?? null,
     async flush() {
-      await hot.flush()
+      await Promise.all([hot.flush(), leases.flush()])
     },
   }
 }

@@ -33,6 +33,14 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
   const byNode = new Map<string, AgentConnection>()
   const all = new Set<AgentConnection>()
 
+  // A peer silent for three heartbeats is gone (half-open TCP): drop it so its node is free.
+  const silentMs = 3 * heartbeatIntervalMs
+  const sweep = setInterval(() => {
+    const now = performance.now()
+    for (const c of byNode.values()) if (now - c.lastHeardAt > silentMs) c.close(CloseCode.replaced, `silent for ${Math.round((now - c.lastHeardAt) / 1000)} s`)
+  }, heartbeatIntervalMs)
+  sweep.unref()
+
   const unsubscribe = bus.subscribe((c) => {
     if (c.kind === 'node-desired') byNode.get(c.nodeId)?.push()
     else if (c.kind === 'agent-command') byNode.get(c.nodeId)?.deliver()
@@ -58,18 +66,18 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
           remote,
           onWelcome(c) {
             slot.release()
-            // A node has one connection: a newer one replaces the older.
+            // The newcomer holds the node's session now: a local older connection was silent, or the same agent run reconnecting.
             const old = byNode.get(c.nodeId!)
-            if (old && old !== c) old.close(CloseCode.replaced, 'replaced by a newer connection')
+            if (old && old !== c) old.close(CloseCode.replaced, 'a newer connection of this node took over')
             byNode.set(c.nodeId!, c)
           },
           onClose(c) {
             slot.release()
             void c.idle().then(() => all.delete(c))
-            if (c.nodeId && byNode.get(c.nodeId) === c) {
-              byNode.delete(c.nodeId)
-              void core.agents.disconnected(c.nodeId).catch((err) => log.warn({ nodeId: c.nodeId, err: err.message }, 'recording a disconnect failed'))
-            }
+            if (!c.nodeId) return
+            if (byNode.get(c.nodeId) === c) byNode.delete(c.nodeId)
+            // Frees the node only if this connection still held it.
+            void core.agents.disconnected(c.nodeId, c.sessionId).catch((err) => log.warn({ nodeId: c.nodeId, err: err.message }, 'recording a disconnect failed'))
           },
         })
         all.add(conn)
@@ -83,6 +91,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
     },
     counters,
     async close() {
+      clearInterval(sweep)
       unsubscribe()
       for (const c of wss.clients) c.close(1001, 'server shutting down')
       await new Promise<void>((r) => wss.close(() => r()))

@@ -2,6 +2,7 @@ import type { Clock } from '../clock'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import type { NodeLeases } from '../store/node-leases'
 import type { Controller } from './registry'
 import { relocate } from './relocate'
 
@@ -19,6 +20,7 @@ export interface NodeLifecycleConfig {
 export interface NodeLifecycleDeps {
   db: Db
   hot: HotStore
+  leases: NodeLeases
   bus: ChangeBus
   clock: Clock
   config: NodeLifecycleConfig
@@ -32,14 +34,14 @@ export interface NodeLifecycleDeps {
 }
 
 /** Node leases, NotReady, and rescheduling away from lost nodes. Run by the leader on every tick. */
-export function createNodeLifecycle({ db, hot, bus, clock, config, schedule, onNodeLost, log }: NodeLifecycleDeps) {
+export function createNodeLifecycle({ db, hot, leases, bus, clock, config, schedule, onNodeLost, log }: NodeLifecycleDeps) {
   let tokens = config.evictionsPerSecond
   let lastRefill = clock.now().getTime()
   let paused = false
 
   async function tick(): Promise<void> {
     const now = clock.now()
-    for (const nodeId of await hot.expireLeases(config.leaseMs)) {
+    for (const nodeId of await leases.expire(config.leaseMs)) {
       const n = await db.node.findUnique({ where: { id: nodeId }, select: { name: true } })
       await hot.recordEvent({ kind: 'system', type: 'node.not_ready', subject: `node/${n?.name ?? nodeId}`, message: `Node ${n?.name ?? nodeId} missed its heartbeats for ${config.leaseMs / 1000}s` })
       bus.publish({ kind: 'fleet', what: 'node', nodeId })

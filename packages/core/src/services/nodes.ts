@@ -10,6 +10,7 @@ import type { ChangeBus } from '../store/change-bus'
 import type { Prisma } from '../generated/prisma/client'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import type { NodeLeases } from '../store/node-leases'
 
 export const ZNode = z.object({
   id: z.string(),
@@ -19,6 +20,9 @@ export const ZNode = z.object({
   drivers: z.array(ZDriver),
   agentVersion: z.string(),
   schedulable: z.boolean(),
+  /** Marked by an operator to serve load balancers, and the data plane its agent offers. */
+  loadBalancing: z.boolean(),
+  lbDriver: z.enum(['haproxy', 'builtin']).nullable(),
   /** Drain in progress: instances still to move off. */
   drain: z.object({ remaining: z.number() }).nullable(),
   dedicatedTenant: z.object({ id: z.string(), slug: z.string() }).nullable(),
@@ -99,7 +103,7 @@ function toJoinToken(t: Prisma.JoinTokenGetPayload<{ select: typeof joinTokenSel
   }
 }
 
-export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
+export function createNodeService({ db, hot, leases, bus, clock }: { db: Db; hot: HotStore; leases: NodeLeases; bus: ChangeBus; clock: Clock }) {
   return {
     async list(actor: Actor): Promise<TNode[]> {
       requireOperator(actor)
@@ -112,6 +116,8 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
           labels: true,
           drivers: true,
           agentVersion: true,
+          loadBalancing: true,
+          lbDriver: true,
           schedulable: true,
           cpuMillis: true,
           memoryMb: true,
@@ -130,6 +136,8 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
         labels: n.labels as Record<string, string>,
         drivers: n.drivers,
         agentVersion: n.agentVersion,
+        loadBalancing: n.loadBalancing,
+        lbDriver: n.lbDriver === 'haproxy' || n.lbDriver === 'builtin' ? n.lbDriver : null,
         schedulable: n.schedulable,
         drain: n.draining ? { remaining: n.instances.filter((i) => i.desiredState === 'running').length } : null,
         dedicatedTenant: n.dedicatedTenant,
@@ -268,6 +276,8 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
           select: joinTokenSelect,
         })
       })
+      // Whichever connection holds the node now is fenced, on this BFF or another.
+      await leases.revoke(node.id)
       await hot.recordEvent({
         kind: 'audit',
         type: 'node.rekeyed',
