@@ -27,6 +27,8 @@ import { createHealthMonitor } from './health/monitor'
 import { detectLbPlane } from './lb'
 import { createLbServer } from './lb/serve'
 import { createLogShipper } from './logs'
+import { createNetworkDriver, hostNetwork, type NetworkDriver } from './network'
+import { defaultPrefix } from './network/names'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
@@ -178,10 +180,13 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (welcomed) connection.send({ type: 'status', full: false, instances: [], loadBalancers: frame.reports, lbGeneration: frame.generation })
   }
 
+  /** Host networking until restore() found whether the node can run the overlay. */
+  let network: NetworkDriver = hostNetwork
   const supervisor = createSupervisor({
     drivers,
     store,
     logger: log,
+    startContext: (instance) => network.startContext(instance),
     backoff: options.restartBackoff,
     onLogs: (entries) => logs.push(entries),
     onChange(report) {
@@ -223,7 +228,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: lb ? lbDriverName : null },
+        capabilities: { lb: lb ? lbDriverName : null, network: network.mode },
       },
       runId,
     }
@@ -332,6 +337,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (!restoreDone) throw new Error('applyDesired() before restore() completed')
     if (stopping) return
     health.setDesired(desired.instances)
+    // Networks first: an instance's start waits for its namespace (startContext).
+    network.apply(desired)
     const actions = supervisor.apply(desired.instances)
     // Checks may have changed for instances whose run did not.
     for (const r of supervisor.reports()) health.observe(r)
@@ -425,6 +432,11 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     restored ??= (async () => {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
+      try {
+        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log })
+      } catch (err) {
+        throw new AgentStartError((err as Error).message)
+      }
       const plane = await detectLbPlane(config, log).catch((err) => (log.warn({ err }, 'load-balancer detection failed'), null))
       if (plane) {
         lbDriverName = plane.name
@@ -519,6 +531,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         logs.flush()
         logs.close()
         await connection.close()
+        await network.close()
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()
         await lock?.release()
