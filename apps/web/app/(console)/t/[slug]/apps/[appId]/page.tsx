@@ -203,7 +203,11 @@ function InstanceRow({ i }: { i: TInstance }) {
         </>
       )}
       <td className={tdCls}>
-        <HealthCell ready={i.ready} draining={i.draining} message={i.healthMessage} failedAt={i.healthFailedAt} />
+        {i.desiredState === 'running' ? (
+          <HealthCell ready={i.ready} draining={i.draining} message={i.healthMessage} failedAt={i.healthFailedAt} />
+        ) : (
+          <span className="text-slate-400">—</span>
+        )}
       </td>
       <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : <span>0</span>}</td>
       <td className={tdCls}>
