@@ -27,6 +27,8 @@ import { createHealthMonitor } from './health/monitor'
 import { detectLbPlane } from './lb'
 import { createLbServer } from './lb/serve'
 import { createLogShipper } from './logs'
+import { createNetworkDriver, hostNetwork, type NetworkDriver } from './network'
+import { defaultPrefix } from './network/names'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
@@ -193,11 +195,14 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (welcomed) connection.send({ type: 'status', full: false, instances: [], loadBalancers: frame.reports, lbGeneration: frame.generation })
   }
 
+  /** Host networking until restore() found whether the node can run the overlay. */
+  let network: NetworkDriver = hostNetwork
   const supervisor = createSupervisor({
     drivers,
     store,
     volumes: volumes.instances,
     logger: log,
+    startContext: (instance) => network.startContext(instance),
     backoff: options.restartBackoff,
     onLogs: (entries) => logs.push(entries),
     onChange(report) {
@@ -239,7 +244,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: lb ? lbDriverName : null, ...(volumes.capability && { volume: volumes.capability }) },
+        capabilities: { lb: lb ? lbDriverName : null, network: network.mode, ...(volumes.capability && { volume: volumes.capability }) },
       },
       runId,
     }
@@ -353,6 +358,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (stopping) return
     desiredInstances = desired.instances
     health.setDesired(desired.instances)
+    // Networks first: an instance's start waits for its namespace (startContext).
+    network.apply(desired)
     const actions = supervisor.apply(desired.instances)
     volumes.applied()
     // Checks may have changed for instances whose run did not.
@@ -451,6 +458,11 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     restored ??= (async () => {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
+      try {
+        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log })
+      } catch (err) {
+        throw new AgentStartError((err as Error).message)
+      }
       await volumes.restore(dockerEngine)
       const plane = await detectLbPlane(config, log).catch((err) => (log.warn({ err }, 'load-balancer detection failed'), null))
       if (plane) {
@@ -550,6 +562,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         logs.close()
         await volumes.close()
         await connection.close()
+        await network.close()
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()
         await lock?.release()

@@ -25,6 +25,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     onChange: (r) => opts.onChange?.(r),
     onLogs: opts.onLogs,
     volumes: opts.volumes,
+    startContext: opts.startContext,
     onForget: (w) => {
       if (workers.get(w.instanceId) === w) workers.delete(w.instanceId)
       w.dispose()

@@ -23,6 +23,7 @@ export interface WorkerDeps {
   onLogs?: (entries: LogEntry[]) => void
   onForget: (w: Worker) => void
   volumes?: InstanceVolumes
+  startContext?: SupervisorOptions['startContext']
 }
 
 const driverMissing = (d: DriverName) => `the ${d} driver is not available on this node`
@@ -362,14 +363,18 @@ export class Worker {
       }
       if (!prepared.ok) throw new SpawnError(prepared.refuse, true)
       this.fence = prepared.fence
-      proc = await driver.start(desired, {
-        mounts: prepared.mounts,
-        onPulling: (image) => {
-          this.log.info({ image }, 'pulling image')
-          this.set('pulling', { message: `pulling image "${image}"` })
+      const ctx = { ...((await this.deps.startContext?.(desired)) ?? {}), mounts: prepared.mounts }
+      proc = await driver.start(
+        desired,
+        {
+          onPulling: (image) => {
+            this.log.info({ image }, 'pulling image')
+            this.set('pulling', { message: `pulling image "${image}"` })
+          },
+          onPulled: () => this.set('starting', { message: null }),
         },
-        onPulled: () => this.set('starting', { message: null }),
-      })
+        ctx,
+      )
     } catch (err) {
       const message = err instanceof SpawnError ? err.message : `cannot start: ${(err as Error).message}`
       // Retrying cannot fix a spec this node can never run; a missing binary may appear later, though.

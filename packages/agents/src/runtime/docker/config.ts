@@ -3,6 +3,7 @@ import type Docker from 'dockerode'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { specHash } from '../../reconciler'
 import { volumeEnvName, type HostMount } from '../../volumes/store'
+import { innerPorts } from '../../network/names'
 import { portEnvName } from '../process/env'
 
 export const LABELS = {
@@ -29,9 +30,12 @@ export function publishHostIp(engine: 'docker' | 'podman'): string {
 }
 
 /** Everything the container gets from the spec; pure, for tests. */
-export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0', mounts: readonly HostMount[] = []): Docker.ContainerCreateOptions {
+export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0', netnsPath?: string, mounts: readonly HostMount[] = []): Docker.ContainerCreateOptions {
   const { spec } = instance
-  const ports = spec.ports.map((p) => ({ name: p.name, host: p.hostPort, container: p.containerPort ?? p.hostPort }))
+  // On a tenant network the ports are the stable inner ports and the platform publishes them (nftables), not the engine.
+  const netns = instance.interfaces.length ? netnsPath : undefined
+  const inner = innerPorts(spec.ports)
+  const ports = spec.ports.map((p, k) => ({ name: p.name, host: p.hostPort, container: netns ? inner[k]! : (p.containerPort ?? p.hostPort) }))
   // Inside the container the app listens on the container ports.
   const env: Record<string, string> = { ...spec.env }
   const [first] = ports
@@ -41,6 +45,7 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
   env.ALVEARY_APP = instance.appName
   env.ALVEARY_TENANT_ID = instance.tenantId
   env.ALVEARY_ORDINAL = String(instance.ordinal)
+  if (netns) env.ALVEARY_IP = instance.interfaces[0]!.ip
   for (const m of mounts) env[volumeEnvName(m.name)] = m.path
 
   const exposed: Record<string, object> = {}
@@ -48,7 +53,7 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
   for (const p of ports) {
     const key = `${p.container}/tcp`
     exposed[key] = {}
-    ;(bindings[key] ??= []).push({ HostIp: hostIp, HostPort: String(p.host) })
+    if (!netns) (bindings[key] ??= []).push({ HostIp: hostIp, HostPort: String(p.host) })
   }
   // command set: Cmd = [command, ...args]; only args: Cmd = args; neither: the image's default.
   const cmd = spec.command ? [spec.command, ...spec.args] : spec.args.length ? spec.args : undefined
@@ -71,6 +76,8 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
     Tty: false,
     HostConfig: {
       PortBindings: bindings,
+      // Podman joins the namespace the overlay prepared, so our IPAM stays authoritative.
+      ...(netns && { NetworkMode: `ns:${netns}` }),
       // Volumes: the agent's folders (local, or on shared storage), never paths from tenant input.
       ...(mounts.length && { Binds: mounts.map((m) => `${m.hostPath}:${m.path}:rw`) }),
       NanoCpus: spec.cpuMillis * 1_000_000,
