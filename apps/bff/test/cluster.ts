@@ -47,7 +47,7 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
         [
           path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'),
           ...['--server', o.server(), '--join-token', o.joinToken(), '--name', name, '--data-dir', path.join(dir, name)],
-          ...['--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', range(name), '--shared-volumes', sharedDir, '--docker-host', 'none', '--log-level', 'warn', '--stop-on-exit'],
+          ...['--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', range(name), '--shared-volumes', sharedDir, '--docker-host', 'none', '--network', 'host', '--log-level', 'warn', '--stop-on-exit'],
           ...(o.labels?.[name] ? ['--labels', o.labels[name]] : []),
         ],
         { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
