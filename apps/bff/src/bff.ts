@@ -44,6 +44,14 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
       network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX },
+      passwordHashConcurrency: env.ALVEARY_PASSWORD_HASH_CONCURRENCY,
+      passwordHashMaxQueued: env.ALVEARY_PASSWORD_HASH_QUEUE,
+      loginThrottle: {
+        accountFreeFailures: env.ALVEARY_LOGIN_ACCOUNT_FAILURES,
+        addressFreeFailures: env.ALVEARY_LOGIN_ADDRESS_FAILURES,
+        backoffBaseSeconds: env.ALVEARY_LOGIN_BACKOFF_BASE_SECONDS,
+        backoffMaxSeconds: env.ALVEARY_LOGIN_BACKOFF_MAX_SECONDS,
+      },
     })
     const core = createControlPlane({ database, bus: changes, clock, config, log })
 
@@ -57,7 +65,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       log,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       agents: { helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS, maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP },
-      secureCookies: false,
+      trustProxy: env.ALVEARY_TRUST_PROXY,
+      secureCookies: env.ALVEARY_SECURE_COOKIES,
     })
     const port = await http.listen(env.BFF_PORT, env.BFF_HOST)
     const loops = opts.runControlLoops === false ? null : core.startControlLoops()

@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { createAgentService } from './agents/agent-service'
+import { createLoginThrottle, ZLoginThrottleConfig } from './auth/login-throttle'
+import { createPasswordHasher } from './auth/password-hasher'
 import { every, type Clock } from './clock'
 import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
@@ -16,6 +18,7 @@ import { createApiTokenService } from './services/api-tokens'
 import { createAppService } from './services/apps'
 import { createAuthService } from './services/auth'
 import { createEventService } from './services/events'
+import { createInvitationService } from './services/invitations'
 import { createMemberService } from './services/members'
 import { createNetworkService, ZNetworkSettings } from './services/networks'
 import { createNetworkPeersController } from './networks/controller'
@@ -28,6 +31,11 @@ import { createHotStore } from './store/hot-store'
 
 export const ZControlPlaneConfig = z.object({
   sessionTtlHours: z.number().positive().default(24 * 7),
+  invitationTtlHours: z.number().positive().default(24 * 7),
+  /** Password hashes computed at once, and waiting; more sign-ins at once are told to retry. */
+  passwordHashConcurrency: z.number().int().min(1).max(64).default(2),
+  passwordHashMaxQueued: z.number().int().min(0).max(10_000).default(16),
+  loginThrottle: ZLoginThrottleConfig.prefault({}),
   heartbeatIntervalMs: z.number().int().positive().default(5_000),
   /** A node silent this long becomes NotReady. */
   nodeLeaseMs: z.number().int().positive().default(20_000),
@@ -86,10 +94,14 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
   })
   const lbNodes = createLbNodes({ db, hot: database.hot, clock })
   const networks = createNetworkService({ db, hot, bus, settings: config.network })
+  const hasher = createPasswordHasher({ concurrency: config.passwordHashConcurrency, maxQueued: config.passwordHashMaxQueued })
+  const loginThrottle = createLoginThrottle({ pool: database.hotPool, clock, config: config.loginThrottle })
+  const auth = createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000, hasher, throttle: loginThrottle })
   const services = {
-    auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
+    auth,
     tenants: createTenantService({ db, hot, bus, networks }),
     members: createMemberService({ db, hot, bus }),
+    invitations: createInvitationService({ db, hot, bus, clock, auth, hasher, ttlMs: config.invitationTtlHours * 3_600_000 }),
     apps: createAppService({ db, hot, bus, clock, networks }),
     networks,
     nodes: createNodeService({ db, hot, bus, clock }),
@@ -140,6 +152,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     createLoadBalancerController({ db, bus, lbNodes }),
     networkPeers.controller,
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
+    { name: 'login-throttle-prune', handle: () => loginThrottle.prune(), periodic: { everyMs: 600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]
 

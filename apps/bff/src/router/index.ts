@@ -1,6 +1,7 @@
 import { router } from '../trpc'
 import { appsRouter, eventsRouter } from './apps'
 import { authRouter } from './auth'
+import { invitationsRouter } from './invitations'
 import { liveRouter } from './live'
 import { loadBalancersRouter } from './load-balancers'
 import { joinTokensRouter, nodesRouter } from './nodes'
@@ -13,6 +14,7 @@ export const appRouter = router({
   auth: authRouter,
   tenants: tenantsRouter,
   members: membersRouter,
+  invitations: invitationsRouter,
   apps: appsRouter,
   events: eventsRouter,
   nodes: nodesRouter,
