@@ -73,7 +73,7 @@ export function useTenantLive(tenantId: string | undefined) {
         enabled: !!tenantId,
         onData: (c) => {
           const apps = [trpc.apps.pathKey(), trpc.tenants.usage.pathKey(), trpc.events.pathKey()]
-          const members = [trpc.members.pathKey(), trpc.events.pathKey(), trpc.auth.me.pathKey()]
+          const members = [trpc.members.pathKey(), trpc.invitations.list.pathKey(), trpc.events.pathKey(), trpc.auth.me.pathKey()]
           const tenant = [trpc.tenants.pathKey(), trpc.auth.me.pathKey(), trpc.events.pathKey()]
           switch (c.kind === 'tenant' ? c.what : c.kind) {
             case 'app':
