@@ -77,26 +77,30 @@ const mapErrors = t.middleware(async ({ next, type }) => {
   return res
 })
 
-function hasNul(v: unknown, depth = 0): boolean {
-  if (typeof v === 'string') return v.includes('\u0000')
+// NUL, or a UTF-16 surrogate without its pair.
+const BAD_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+function hasBadText(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return BAD_TEXT.test(v)
   if (!v || typeof v !== 'object' || depth > 64) return false
   const entries = v instanceof Map ? [...v.entries()].flat() : v instanceof Set ? [...v] : Array.isArray(v) ? v : Object.entries(v).flat()
-  return entries.some((x) => hasNul(x, depth + 1))
+  return entries.some((x) => hasBadText(x, depth + 1))
 }
 
 /**
- * PostgreSQL text and JSON cannot hold NUL characters: refuse them in every input string
- * (and key) of every procedure up front, instead of failing deep in a write.
+ * PostgreSQL text and JSON hold neither NUL characters nor lone UTF-16 surrogates: refuse
+ * them in every input string (and key) of every procedure up front, instead of failing
+ * deep in a write.
  */
-const refuseNul = t.middleware(async ({ getRawInput, next }) => {
+const refuseBadText = t.middleware(async ({ getRawInput, next }) => {
   const raw = await getRawInput().catch(() => undefined) // unreadable input: the input parser says why
-  if (hasNul(raw)) throw new TRPCError({ code: 'BAD_REQUEST', message: 'Text cannot contain NUL characters' })
+  if (hasBadText(raw)) throw new TRPCError({ code: 'BAD_REQUEST', message: 'Text must be valid Unicode without NUL characters' })
   return next()
 })
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(mapErrors).use(refuseNul)
+export const publicProcedure = t.procedure.use(mapErrors).use(refuseBadText)
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.actor) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Log in first' })
