@@ -6,7 +6,8 @@ import { baseURL, login, operatorApi, tenantWithDeveloper, trpc } from './helper
 /**
  * A second node: placement over two nodes, cordon and drain from the ops view, and a lost
  * node (agent killed) whose instances come back on the other node. The tests share the
- * second agent, the tenant and the app, so they run in order.
+ * second agent, the tenant and the app, so they run in order; each step is its own test,
+ * so each has the whole test timeout for what it waits for, however slow the step before.
  */
 test.describe.configure({ mode: 'serial' })
 
@@ -14,7 +15,10 @@ const B = 'e2e-b'
 const agent = new AgentProcess(B, SECOND_AGENT_PORTS)
 /** Shared by the tests: the member who deploys, and the app page. */
 let dev = { email: '', password: '' }
+let tenantSlug = ''
 let appUrl = ''
+/** Replicas the scheduler put on e2e-b. */
+let onB = 0
 /** This test's pages: the built-in page is the operator's, `member` its own context. */
 let ops: Page
 let member: Page
@@ -49,7 +53,7 @@ test.afterAll(async () => {
   await agent.cleanup()
 })
 
-test('a second node joins; replicas spread over both; cordon and drain move them all to local, live', async () => {
+test('a second node joins; replicas spread over both', async () => {
   // Operator: a join token from the nodes page, and the second agent started with it.
   await login(ops, OPERATOR.email, OPERATOR.password)
   await ops.goto('/ops/nodes')
@@ -72,9 +76,14 @@ test('a second node joins; replicas spread over both; cordon and drain move them
   // Member: deploys the sample app with 4 replicas; the scheduler spreads them over both nodes.
   const { tenant, member: m } = await tenantWithDeveloper('fleet')
   dev = m
+  tenantSlug = tenant.slug
   await login(member, dev.email, dev.password)
   await member.goto(`/t/${tenant.slug}/apps/new`)
-  await member.getByTestId('use-sample').click()
+  // The button works once the page is hydrated: click until the sample is in the form.
+  await expect(async () => {
+    await member.getByTestId('use-sample').click()
+    await expect(member.locator('#name')).toHaveValue('hello', { timeout: 1_000 })
+  }).toPass()
   await member.locator('#replicas').fill('4')
   await member.getByTestId('deploy-submit').click()
   await expect(member).toHaveURL(new RegExp(`/t/${tenant.slug}/apps/[0-9a-f-]{36}$`))
@@ -83,10 +92,23 @@ test('a second node joins; replicas spread over both; cordon and drain move them
   await expect(member.locator('[data-testid=instance-row][data-desired=running][data-state=running]')).toHaveCount(4, { timeout: 45_000 })
   await expect(runningOn(member, B).first()).toBeVisible()
   await expect(runningOn(member, LOCAL_NODE).first()).toBeVisible()
-  const onB = await runningOn(member, B).count()
+  onB = await runningOn(member, B).count()
   expect(onB, 'replicas on each node').toBeGreaterThan(0)
   expect(onB).toBeLessThan(4)
   await expect(b.getByTestId('node-instances')).toHaveText(String(onB))
+  await stillSameDocument(ops)
+})
+
+test('cordon and drain move them all to local, live', async () => {
+  expect(onB, 'replicas on e2e-b from the previous test').toBeGreaterThan(0)
+  await login(ops, OPERATOR.email, OPERATOR.password)
+  await ops.goto('/ops/nodes')
+  await markDocument(ops)
+  const b = nodeRow(ops, B)
+  await login(member, dev.email, dev.password)
+  await member.goto(appUrl)
+  await markDocument(member)
+  await expect(runningOn(member, B)).toHaveCount(onB)
 
   // Operator: cordon e2e-b (nothing new goes there; what runs stays), then drain it.
   await b.getByTestId('node-cordon').click()
@@ -105,12 +127,17 @@ test('a second node joins; replicas spread over both; cordon and drain move them
   await expect(runningOn(member, LOCAL_NODE)).toHaveCount(4, { timeout: 45_000 })
   await expect(activeRows(member)).toHaveCount(4)
   await stillSameDocument(member)
+})
 
+test('node detail pages list the instances; uncordon from there; the scheduler counts the placements', async () => {
+  expect(onB, 'replicas on e2e-b from the first test').toBeGreaterThan(0)
+  await login(ops, OPERATOR.email, OPERATOR.password)
+  await ops.goto('/ops/nodes')
   // The node detail page of local lists them, with their tenant and app.
   await nodeRow(ops, LOCAL_NODE).getByTestId('node-link').click()
   await expect(ops).toHaveURL(/\/ops\/nodes\/[0-9a-f-]{36}$/)
   await expect(ops.getByTestId('node-name')).toHaveText(LOCAL_NODE)
-  await expect(ops.locator(`[data-testid=node-instance-row][data-tenant="${tenant.slug}"][data-app=hello][data-desired=running][data-state=running]`)).toHaveCount(4)
+  await expect(ops.locator(`[data-testid=node-instance-row][data-tenant="${tenantSlug}"][data-app=hello][data-desired=running][data-state=running]`)).toHaveCount(4)
   // e2e-b's detail page: empty, cordoned; uncordon it from there.
   await ops.goto('/ops/nodes')
   await nodeRow(ops, B).getByTestId('node-link').click()

@@ -3,6 +3,7 @@ import { type ChangeBus, HOT_SCHEMA, applyMigrations, createChangeBus, createCon
 import pino, { type Logger } from 'pino'
 import { defaultMigrationsDir, type TBffEnv } from './config'
 import { startEmbeddedPostgres } from './embedded-db'
+import { createMetrics } from './metrics'
 import { createBffServer } from './server'
 
 export interface StartedBff {
@@ -53,7 +54,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
         backoffMaxSeconds: env.ALVEARY_LOGIN_BACKOFF_MAX_SECONDS,
       },
     })
-    const core = createControlPlane({ database, bus: changes, clock, config, log })
+    const metrics = createMetrics()
+    const core = createControlPlane({ database, bus: changes, clock, config, log, observe: metrics.core })
 
     const generated = env.ALVEARY_OPERATOR_PASSWORD ? null : randomPassword()
     const { created } = await core.auth.ensureOperator(env.ALVEARY_OPERATOR_EMAIL, env.ALVEARY_OPERATOR_PASSWORD ?? generated!)
@@ -67,6 +69,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       agents: { helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS, maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP },
       trustProxy: env.ALVEARY_TRUST_PROXY,
       secureCookies: env.ALVEARY_SECURE_COOKIES,
+      metrics,
     })
     const port = await http.listen(env.BFF_PORT, env.BFF_HOST)
     const loops = opts.runControlLoops === false ? null : core.startControlLoops()

@@ -2,10 +2,10 @@ import http from 'node:http'
 import type { ChangeBus, ControlPlane, Database } from '@alveary/core'
 import type { Logger } from 'pino'
 import { createAgentGateway } from './gateway'
-import { HEARTBEAT_LAG_BUCKETS_MS } from './gateway/counters'
 import { compileTrust } from './http/client'
 import { withRequestId } from './http/request-id'
 import { createTrpcHandler, crossSiteRefusal, type SecureCookies } from './http/trpc-handler'
+import type { Metrics } from './metrics'
 
 export interface BffServerDeps {
   core: ControlPlane
@@ -18,6 +18,7 @@ export interface BffServerDeps {
   trustProxy: string
   /** Secure session cookies: always, never, or when the request came over HTTPS. */
   secureCookies: SecureCookies
+  metrics: Metrics
 }
 
 /** An error answer in tRPC's envelope (superjson), so API clients show its message. */
@@ -27,9 +28,10 @@ function sendError(res: http.ServerResponse, status: number, code: string, messa
 }
 
 /** One HTTP server: /trpc (API + SSE subscriptions), /agent (WebSocket), /healthz. */
-export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, trustProxy, secureCookies }: BffServerDeps) {
+export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, trustProxy, secureCookies, metrics }: BffServerDeps) {
   const gateway = createAgentGateway({ core, bus, log, heartbeatIntervalMs, ...agents })
-  const trpc = createTrpcHandler({ core, bus, log, trust: compileTrust(trustProxy), secureCookies })
+  metrics.watch({ gateway, bus, controlPlane: core })
+  const trpc = createTrpcHandler({ core, bus, log, trust: compileTrust(trustProxy), secureCookies, observeProcedure: metrics.observeProcedure })
 
   const server = http.createServer((req, res) =>
     withRequestId(async (requestId) => {
@@ -53,26 +55,15 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
         return
       }
       if (url === '/metrics') {
-        // Prometheus text format.
-        const lines = [
-          '# TYPE alveary_agents_connected gauge',
-          `alveary_agents_connected ${gateway.connected}`,
-          '# TYPE alveary_agent_frames_total counter',
-          ...[...gateway.counters.frames].map(([type, n]) => `alveary_agent_frames_total{type="${type}"} ${n}`),
-          '# TYPE alveary_agent_rejected_total counter',
-          ...[...gateway.counters.rejected].map(([reason, n]) => `alveary_agent_rejected_total{reason="${reason}"} ${n}`),
-          '# TYPE alveary_agents_pending gauge',
-          `alveary_agents_pending ${gateway.pending}`,
-          '# TYPE alveary_agent_heartbeat_lag_seconds histogram',
-          ...HEARTBEAT_LAG_BUCKETS_MS.map((le, i) => `alveary_agent_heartbeat_lag_seconds_bucket{le="${le / 1000}"} ${gateway.counters.heartbeatLag.buckets[i]}`),
-          `alveary_agent_heartbeat_lag_seconds_bucket{le="+Inf"} ${gateway.counters.heartbeatLag.count}`,
-          `alveary_agent_heartbeat_lag_seconds_sum ${gateway.counters.heartbeatLag.sumMs / 1000}`,
-          `alveary_agent_heartbeat_lag_seconds_count ${gateway.counters.heartbeatLag.count}`,
-        ]
-        const stats = core.schedulerStats()
-        if (stats) lines.push('# TYPE alveary_scheduler_placed_total counter', `alveary_scheduler_placed_total ${stats.placed}`, `alveary_scheduler_conflicts_total ${stats.conflicts}`)
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-        res.end(`${lines.join('\n')}\n`)
+        try {
+          const text = await metrics.registry.metrics()
+          res.writeHead(200, { 'content-type': metrics.registry.contentType })
+          res.end(text)
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'metrics failed')
+          res.writeHead(500, { 'content-type': 'text/plain' })
+          res.end('metrics failed\n')
+        }
         return
       }
       res.writeHead(404, { 'content-type': 'application/json' })

@@ -12,6 +12,8 @@ import { readEnv, repoRoot } from './config'
 const env = readEnv({ LOG_LEVEL: 'warn', ...process.env })
 const webPort = Number(process.env.WEB_PORT ?? 3000)
 const agentName = (process.env.ALVEARY_NODE_NAME ?? 'local').toLowerCase()
+/** `npm run dev`: the console from `next dev` (hot reload, no build) instead of the production build. */
+const dev = process.argv.includes('--dev')
 const children: ChildProcess[] = []
 
 function run(name: string, cmd: string, args: string[], extraEnv: Record<string, string>, cwd = repoRoot) {
@@ -67,8 +69,8 @@ try {
   const { token } = await bff.core.nodes.createJoinToken(operator, { description: `local agent (${os.hostname()})`, ttlHours: 1, uses: 1 })
 
   const webDir = path.join(repoRoot, 'apps/web')
-  if (!existsSync(path.join(webDir, '.next/BUILD_ID'))) throw new Error('the console is not built: run `npm start` from the repository root (it builds first)')
-  run('web', process.execPath, [path.join(repoRoot, 'node_modules/next/dist/bin/next'), 'start', '-p', String(webPort)], { BFF_URL: bff.url, NEXT_TELEMETRY_DISABLED: '1' }, webDir)
+  if (!dev && !existsSync(path.join(webDir, '.next/BUILD_ID'))) throw new Error('the console is not built: run `npm start` from the repository root (it builds first)')
+  run('web', process.execPath, [path.join(repoRoot, 'node_modules/next/dist/bin/next'), dev ? 'dev' : 'start', '-p', String(webPort)], { BFF_URL: bff.url, NEXT_TELEMETRY_DISABLED: '1' }, webDir)
   run('agent', process.execPath, [
     path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'),
     '--server', bff.url.replace('http', 'ws'),

@@ -113,10 +113,13 @@ describe('agent gateway: join and credentials', () => {
       [
         hello({ nodeId: rogueWelcome.type === 'welcome' ? rogueWelcome.nodeId : '', credential: rogueWelcome.type === 'welcome' ? rogueWelcome.credential! : '' }, 'rogue'),
         JSON.stringify({ type: 'status', full: false, instances: [{ instanceId: inst.id, state: 'failed', pid: 1, restarts: 99, startedAt: null, exitCode: 1, message: 'pwned', generation: 1 }] }),
+        // Frames of one connection are handled in order: once this heartbeat shows, the status was handled too.
+        JSON.stringify({ type: 'heartbeat', cpuUsedMillis: 4321, memoryUsedMb: 321, appliedGeneration: 0 }),
       ],
       (m) => m.some((x) => x.type === 'desired'),
     )
-    await new Promise((r) => setTimeout(r, 300))
+    await waitFor('the rogue heartbeat', async () => (await op.nodes.list()).find((n) => n.name === 'rogue' && n.usage.cpuMillis === 4321))
+    await bff.core.flush() // anything accepted from the status frame is in the store now
     const after = (await v.apps.get({ tenantId: t.id, appId: app.id })).instances.find((i) => i.id === inst.id)!
     expect(after.message).not.toBe('pwned')
     expect(after.restarts).toBe(0)

@@ -68,7 +68,8 @@ describe('deploy end to end', () => {
     await agent.shutdown({ stopInstances: false })
     agent = await startAgent()
     await waitFor('reconnected', async () => agent.nodeId && agent.appliedGeneration > 0)
-    await new Promise((r) => setTimeout(r, 500))
+    // The desired state is applied: whatever the agent would do about it is done.
+    await agent.settled()
     const now = new Map(agent.reports().map((r) => [r.instanceId, r.pid]))
     expect(now).toEqual(pids)
     expect((await app(appId)).instances.every((i) => i.state === 'running')).toBe(true)

@@ -90,7 +90,8 @@ describe.skipIf(!engine)('docker driver through the platform', () => {
     await agent.shutdown({ stopInstances: false })
     agent = await startAgent()
     await waitFor('reconnected', async () => agent.appliedGeneration > 0)
-    await new Promise((r) => setTimeout(r, 500))
+    // The desired state is applied: whatever the agent would do about it is done.
+    await agent.settled()
     expect(await ids()).toEqual(before)
     expect((await app(appId)).instances.every((i) => i.state === 'running')).toBe(true)
   })

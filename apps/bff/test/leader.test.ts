@@ -1,3 +1,4 @@
+import pg from 'pg'
 import pino from 'pino'
 import { afterAll, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
@@ -20,7 +21,17 @@ it('runs the control loops on one BFF at a time and fails over', async () => {
   started.push(a, b)
   const leaders = async () => [a, b].filter((x) => started.includes(x) && x.core.schedulerStats() !== null)
   await waitFor('one leader', async () => (await leaders()).length === 1)
-  await new Promise((r) => setTimeout(r, 500))
+  // Exactly one session holds the leader lock, so the other BFF cannot lead whenever it retries.
+  const client = new pg.Client({ connectionString: db.url }).on('error', () => {})
+  await client.connect()
+  try {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 72707371 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    )
+    expect(rows[0].n).toBe(1)
+  } finally {
+    await client.end()
+  }
   expect(await leaders()).toHaveLength(1)
 
   const [leader] = await leaders()

@@ -34,6 +34,11 @@ const icons = {
       <path d="M3 3h6v6H3zM11 3h6v6h-6zM3 11h6v6H3zM11 11h6v6h-6z" opacity=".9" />
     </svg>
   ),
+  lb: (
+    <svg viewBox="0 0 20 20" fill="currentColor">
+      <path d="M9 2h2v5h4a2 2 0 0 1 2 2v3h1v5h-4v-5h1V9h-4v3h1v5H8v-5h1V9H5v3h1v5H2v-5h1V9a2 2 0 0 1 2-2h4z" />
+    </svg>
+  ),
   members: (
     <svg viewBox="0 0 20 20" fill="currentColor">
       <path d="M7 9a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm6.5 0a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5zM1 16c0-3 2.7-5 6-5s6 2 6 5v1H1zm13.5 1v-1c0-1.6-.6-3-1.7-4 .2 0 .5-.1.7-.1 2.8 0 4.5 1.7 4.5 4.1v1z" />
@@ -177,6 +182,9 @@ export function Shell({ children }: { children: ReactNode }) {
           <nav className="mt-3 space-y-0.5">
             <NavLink href={`/t/${slug}/apps`} icon={icons.apps} testId="nav-apps">
               Apps
+            </NavLink>
+            <NavLink href={`/t/${slug}/load-balancers`} icon={icons.lb} testId="nav-lbs">
+              Load balancers
             </NavLink>
             <NavLink href={`/t/${slug}/members`} icon={icons.members} testId="nav-members">
               Members

@@ -15,6 +15,9 @@ export interface AppFormValues {
   env: string
   /** Port names, comma or space separated; name:containerPort for docker. */
   ports: string
+  /** HTTP health checks on the first port: a path each, '' for none. */
+  readinessPath: string
+  livenessPath: string
   cpuMillis: number
   memoryMb: number
   restartPolicy: 'always' | 'on_failure' | 'never'
@@ -39,6 +42,8 @@ export const emptyAppForm: AppFormValues = {
   image: '',
   env: '',
   ports: 'http',
+  readinessPath: '',
+  livenessPath: '',
   cpuMillis: 100,
   memoryMb: 64,
   restartPolicy: 'always',
@@ -55,6 +60,8 @@ export const sampleAppForm: AppFormValues = {
   replicas: 3,
   command: 'node',
   args: 'examples/hello/server.js',
+  readinessPath: '/healthz',
+  livenessPath: '/livez',
   cpuMillis: 100,
   memoryMb: 64,
 }
@@ -148,7 +155,15 @@ export function toCreateInput(v: AppFormValues): unknown {
       image: v.driver === 'docker' ? v.image.trim() || undefined : undefined,
       args: parseArgs(v.args),
       env: parseEnv(v.env).env,
-      ports: parsePorts(v.ports).ports,
+      ports: parsePorts(v.ports).ports.map((p, k) =>
+        k === 0
+          ? {
+              ...p,
+              ...(v.readinessPath.trim() && { readiness: { type: 'http', path: v.readinessPath.trim() } }),
+              ...(v.livenessPath.trim() && { liveness: { type: 'http', path: v.livenessPath.trim() } }),
+            }
+          : p,
+      ),
       cpuMillis: num(v.cpuMillis),
       memoryMb: num(v.memoryMb),
       restartPolicy: v.restartPolicy,
@@ -171,6 +186,8 @@ const FIELD_OF: Record<string, keyof AppFormValues> = {
   'spec.args': 'args',
   'spec.env': 'env',
   'spec.ports': 'ports',
+  'spec.ports.0.readiness.path': 'readinessPath',
+  'spec.ports.0.liveness.path': 'livenessPath',
   'spec.cpuMillis': 'cpuMillis',
   'spec.memoryMb': 'memoryMb',
   'spec.restartPolicy': 'restartPolicy',

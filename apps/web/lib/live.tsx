@@ -72,7 +72,8 @@ export function useTenantLive(tenantId: string | undefined) {
       {
         enabled: !!tenantId,
         onData: (c) => {
-          const apps = [trpc.apps.pathKey(), trpc.tenants.usage.pathKey(), trpc.events.pathKey()]
+          // Load balancers show their backends' states too.
+          const apps = [trpc.apps.pathKey(), trpc.tenants.usage.pathKey(), trpc.events.pathKey(), trpc.loadBalancers.pathKey()]
           const members = [trpc.members.pathKey(), trpc.invitations.list.pathKey(), trpc.events.pathKey(), trpc.auth.me.pathKey()]
           const tenant = [trpc.tenants.pathKey(), trpc.auth.me.pathKey(), trpc.events.pathKey()]
           switch (c.kind === 'tenant' ? c.what : c.kind) {
@@ -81,6 +82,8 @@ export function useTenantLive(tenantId: string | undefined) {
               return invalidate(apps)
             case 'member':
               return invalidate(members)
+            case 'lb':
+              return invalidate([trpc.loadBalancers.pathKey(), trpc.events.pathKey()])
             case 'tenant':
               return invalidate(tenant)
             default:

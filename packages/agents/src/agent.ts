@@ -11,6 +11,7 @@ import {
   type TDesired,
   type THello,
   type TInstanceReport,
+  type TLbReport,
   type TServerMessage,
 } from '@alveary/core/protocol'
 import { agentEndpoint, type AgentConfig } from './config'
@@ -21,6 +22,8 @@ import { defaultDockerHost, probeDocker } from './runtime/docker/endpoint'
 import { createProcessDriver } from './runtime/process/driver'
 import type { DriverName, RuntimeDriver } from './runtime/types'
 import { createHealthMonitor } from './health/monitor'
+import { detectLbPlane } from './lb'
+import { createLbServer } from './lb/serve'
 import { createLogShipper } from './logs'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
@@ -72,6 +75,8 @@ export interface Agent {
   readonly appliedGeneration: number
   /** Drivers found working by restore(); advertised in hello. */
   readonly drivers: DriverName[]
+  /** Load-balancer data plane found by restore(); null: none. */
+  readonly lbDriver: 'haproxy' | 'builtin' | null
   /** Resolves once the agent has stopped, by shutdown() or because the server made it give up. */
   readonly exited: Promise<AgentExit>
   /** restore(), then connect (and keep reconnecting). Rejects with AgentStartError if it cannot authenticate. */
@@ -161,6 +166,12 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     statusTimer ??= setTimeout(flushStatus, debounceMs)
   }
 
+  let lb: ReturnType<typeof createLbServer> | null = null
+  let lbDriverName: 'haproxy' | 'builtin' = 'builtin'
+  const sendLbReport = (frame: { generation: number; reports: TLbReport[] }) => {
+    if (welcomed) connection.send({ type: 'status', full: false, instances: [], loadBalancers: frame.reports, lbGeneration: frame.generation })
+  }
+
   const supervisor = createSupervisor({
     drivers,
     store,
@@ -206,7 +217,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: null },
+        capabilities: { lb: lb ? lbDriverName : null },
       },
     }
   }
@@ -296,6 +307,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     // Checks may have changed for instances whose run did not.
     for (const r of supervisor.reports()) health.observe(r)
     appliedGeneration = desired.generation
+    lb?.apply(desired.loadBalancers ?? [], desired.generation)
     log.debug({ generation: desired.generation, instances: desired.instances.length, actions: actions.length }, 'desired state applied')
     sendFullStatus()
   }
@@ -306,7 +318,13 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (statusTimer) clearTimeout(statusTimer)
     statusTimer = null
     pendingReports.clear()
-    connection.send({ type: 'status', full: true, instances: supervisor.reports().map(withHealth) })
+    const lbFrame = lb?.last()
+    connection.send({
+      type: 'status',
+      full: true,
+      instances: supervisor.reports().map(withHealth),
+      ...(lbFrame && { loadBalancers: lbFrame.reports, lbGeneration: lbFrame.generation }),
+    })
   }
 
   function flushStatus(): void {
@@ -378,6 +396,11 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     restored ??= (async () => {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
+      const plane = await detectLbPlane(config, log).catch((err) => (log.warn({ err }, 'load-balancer detection failed'), null))
+      if (plane) {
+        lbDriverName = plane.name
+        lb = createLbServer({ plane, send: sendLbReport, logger: log })
+      }
       const records = await store.loadAll()
       const docker = drivers.docker
       if (docker?.discover) {
@@ -407,6 +430,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     },
     get drivers() {
       return driverNames()
+    },
+    get lbDriver() {
+      return lb ? lbDriverName : null
     },
     exited,
     async start() {
@@ -448,6 +474,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (statusTimer) clearTimeout(statusTimer)
         if (metricsTimer) clearInterval(metricsTimer)
         heartbeatTimer = statusTimer = metricsTimer = null
+        // HAProxy serves on while the agent restarts (the next one adopts it), unless everything stops.
+        if (lb && (stopInstances || lbDriverName === 'builtin')) await lb.stop()
         // Followers stop first (their cursors are persisted), then what they read goes out.
         health.stop()
         supervisor.detach()

@@ -122,6 +122,8 @@ export const ZAgentConfig = z.object({
     .optional(),
   /** Seconds between `metrics` frames; default 10. */
   metricsIntervalSeconds: ZIntString(1, 3600).optional(),
+  /** Load-balancer data plane offered: auto (HAProxy when it runs here, else the built-in proxy), or one of them, or none. */
+  lbDriver: z.enum(['auto', 'haproxy', 'builtin', 'none']).default('auto'),
 })
 export type AgentConfigInput = z.input<typeof ZAgentConfig>
 export type AgentConfig = z.output<typeof ZAgentConfig>
@@ -155,6 +157,9 @@ Every option can also come from the environment variable shown; the flag wins.
                          else $XDG_RUNTIME_DIR/podman/podman.sock, the first that exists)
   --metrics-interval <s> seconds between per-instance metrics       [ALVEARY_METRICS_INTERVAL]
                          (default 10)
+  --lb-driver <d>        load-balancer data plane for load-balancing [ALVEARY_LB_DRIVER]
+                         nodes: auto (haproxy when installed, else the
+                         built-in proxy), haproxy, builtin or none
   --log-level <level>    ${LOG_LEVELS.join('|')} (default info)  [ALVEARY_LOG_LEVEL]
   -h, --help             show this help
   -v, --version          print the agent version
@@ -182,6 +187,7 @@ const FLAG_NAMES = {
   logLevel: 'log-level',
   dockerHost: 'docker-host',
   metricsIntervalSeconds: 'metrics-interval',
+  lbDriver: 'lb-driver',
 } as const
 
 /** Parses argv (without node and script) and env into a validated config. Never throws, never exits. */
@@ -206,6 +212,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'log-level': { type: 'string' },
         'docker-host': { type: 'string' },
         'metrics-interval': { type: 'string' },
+        'lb-driver': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -238,6 +245,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     logLevel: str('log-level', 'ALVEARY_LOG_LEVEL') ?? 'info',
     dockerHost: str('docker-host', 'DOCKER_HOST'),
     metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),
+    lbDriver: str('lb-driver', 'ALVEARY_LB_DRIVER'),
   }
   const parsed = ZAgentConfig.safeParse(input)
   if (!parsed.success) {

@@ -12,7 +12,7 @@ import { parseTimestampNs } from '../src/runtime/docker/logs'
 import { createProcessDriver } from '../src/runtime/process/driver'
 import { createStateStore } from '../src/state-store'
 import { createSupervisor } from '../src/supervisor'
-import { makeInstance, sleep, tempDir, testLogger, waitFor } from './helpers'
+import { makeInstance, tempDir, testLogger, waitFor } from './helpers'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -55,6 +55,22 @@ describe('docker driver, without an engine', () => {
     expect(probe).toMatchObject({ ok: false, reason: expect.stringContaining('not here') })
     expect(await probeDocker(`unix://${dir.path}/nope.sock`)).toEqual({ ok: false, reason: `no socket at ${dir.path}/nope.sock` })
     expect(await probeDocker('ssh://x')).toMatchObject({ ok: false, reason: expect.stringContaining('unsupported') })
+  })
+
+  it('probes with /_ping alone: an engine whose /version is slow (Podman samples CPU for a second) is still found', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const sock = join(dir.path, 'engine.sock')
+    const hung: import('node:http').ServerResponse[] = []
+    const srv = createHttpServer((req, res) => {
+      if (req.url === '/_ping') return res.writeHead(200, { 'Api-Version': '1.41', 'Libpod-Api-Version': '4.3.1', Server: 'Libpod/4.3.1 (linux)' }).end('OK')
+      hung.push(res) // /version and anything else never answer
+    }).listen(sock)
+    await new Promise((r) => srv.once('listening', r))
+    cleanups.push(() => new Promise<void>((r) => (srv.closeAllConnections(), srv.close(() => r()))))
+    const probe = await probeDocker(`unix://${sock}`, 1000)
+    expect(probe).toMatchObject({ ok: true, engine: 'podman', apiVersion: '1.41', version: '4.3.1' })
+    expect(hung).toHaveLength(0)
   })
 
   it('maps a spec to a container: command, env, ports, limits, labels, init, no engine restart policy', () => {
@@ -142,7 +158,8 @@ describe('a node without the docker driver', () => {
     const inst = makeInstance({ spec: { driver: 'docker', image: 'localhost/busybox:1', command: null, args: [] } })
     sup.apply([inst])
     await waitFor('failed', () => sup.report(inst.instanceId)?.state === 'failed')
-    await sleep(200)
+    // Handled: a retry would have been scheduled and announced by now.
+    await sup.settled()
     expect(sup.report(inst.instanceId)).toMatchObject({ state: 'failed', restarts: 0, message: 'the docker driver is not available on this node' })
   })
 })

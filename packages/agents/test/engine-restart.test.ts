@@ -10,7 +10,7 @@ import { createDockerDriver } from '../src/runtime/docker/driver'
 import { createStateStore } from '../src/state-store'
 import { createSupervisor, type LogEntry } from '../src/supervisor'
 import { instanceContainers, removeNodeContainers, testEngine, TEST_IMAGE } from './engine'
-import { makeInstance, sleep, tempDir, testLogger, waitFor } from './helpers'
+import { makeInstance, tempDir, testLogger, waitFor } from './helpers'
 
 const enabled = process.env.ALVEARY_TEST_ENGINE_RESTART === '1'
 const engine = enabled ? await testEngine() : null
@@ -46,7 +46,7 @@ describe.runIf(enabled && engine)('docker driver while the Podman service restar
     await waitFor('some output', () => lines.length >= 3, 10_000)
 
     process.kill(Number(readFileSync(`${podmanDir}/service.pid`, 'utf8')), 'SIGKILL')
-    await sleep(1500)
+    await waitFor('the engine is gone', () => engine!.docker.ping().then(() => false, () => true), 10_000)
     execFileSync(startScript, { stdio: 'ignore' })
     const n = lines.length
     await waitFor('output again', () => lines.length > n + 5, 15_000)

@@ -1,7 +1,6 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { LineSplitter, MAX_LINE_CHARS } from '../src/runtime/lines'
 import { createLogShipper, type LogEntry } from '../src/logs'
-import { sleep } from './helpers'
 
 const entry = (i: number, line = `line ${i}`): LogEntry => ({ instanceId: '11111111-1111-4111-8111-111111111111', stream: 'stdout', ts: new Date(0).toISOString(), line })
 
@@ -38,16 +37,19 @@ describe('line splitter', () => {
 })
 
 describe('log shipper', () => {
-  it('batches by time, sends at once when many lines wait, splits frames by count and bytes', async () => {
+  it('batches by time, sends at once when many lines wait, splits frames by count and bytes', () => {
+    vi.useFakeTimers()
+    onTestFinished(() => void vi.useRealTimers())
     const frames: LogEntry[][] = []
     const ship = createLogShipper({ send: (e) => (frames.push(e), true), flushMs: 50, flushLines: 10, maxPerFrame: 4, maxFrameBytes: 2000 })
     ship.push([entry(1), entry(2)])
+    vi.advanceTimersByTime(49)
     expect(frames).toEqual([])
-    await sleep(80)
+    vi.advanceTimersByTime(1)
     expect(frames.map((f) => f.length)).toEqual([2])
     frames.length = 0
     ship.push(Array.from({ length: 10 }, (_, i) => entry(i)))
-    await sleep(5)
+    vi.advanceTimersByTime(0)
     expect(frames.map((f) => f.length)).toEqual([4, 4, 2])
     frames.length = 0
     ship.push([entry(1, 'a'.repeat(1500)), entry(2, 'b'.repeat(1500)), entry(3)])

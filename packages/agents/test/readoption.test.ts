@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { TDesired } from '@alveary/core/protocol'
 import { createAgent, type Agent } from '../src/agent'
 import { instanceDir } from '../src/runtime/process/driver'
-import { agentConfig, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, sleep, tempDir, testLogger, waitFor } from './helpers'
+import { agentConfig, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, tempDir, testLogger, waitFor } from './helpers'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -53,7 +53,6 @@ describe('re-adoption', () => {
     expect(second.reports()).toEqual([expect.objectContaining({ instanceId: inst.instanceId, state: 'running', pid, restarts: 0 })])
     second.applyDesired({ ...desired, generation: 2 })
     await second.settled()
-    await sleep(300)
     expect(second.reports()).toEqual([expect.objectContaining({ state: 'running', pid, restarts: 0 })])
     expect(await httpGet(`http://127.0.0.1:${port}/`)).toBe(`pid ${pid}`)
 
@@ -91,7 +90,7 @@ describe('re-adoption', () => {
 
     const second = newAgent(dir.path)
     await second.restore()
-    await sleep(300)
+    await second.settled()
     expect(second.reports()).toEqual([expect.objectContaining({ state: 'exited', pid: null, restarts: 0 })])
     second.applyDesired({ type: 'desired', generation: 1, instances: [inst], networks: [] })
     const back = await waitFor('restarted by policy', () => second.reports().find((r) => r.state === 'running'))

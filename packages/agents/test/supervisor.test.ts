@@ -5,7 +5,7 @@ import type { TDesiredInstance, TInstanceReport } from '@alveary/core/protocol'
 import { createProcessDriver, instanceDir } from '../src/runtime/process/driver'
 import { createStateStore } from '../src/state-store'
 import { createSupervisor, type RestartBackoff, type Supervisor } from '../src/supervisor'
-import { freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, sleep, tempDir, testLogger, waitFor } from './helpers'
+import { freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, tempDir, testLogger, waitFor } from './helpers'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -24,9 +24,11 @@ async function setup(backoff: Partial<RestartBackoff> = {}) {
   })
   cleanups.push(async () => {
     const pids = sup.processGroups()
-    await Promise.race([sup.stopAll(), sleep(5000)])
+    await sup.stopAll()
     sup.detach()
     pids.forEach(killGroup)
+    // detach() records each worker's last state: let those writes land before the folder goes.
+    await sup.flush()
     await dir.cleanup()
   })
   return { dataDir: dir.path, sup, changes }
@@ -120,12 +122,14 @@ describe('process driver + supervisor', () => {
     const clean = makeInstance({ spec: { ...nodeScript('process.exit(0)'), restartPolicy: 'on_failure' } })
     sup.apply([never, clean])
     await waitFor('both exited', () => sup.report(never.instanceId)?.state === 'exited' && sup.report(clean.instanceId)?.state === 'exited')
-    await sleep(500)
+    // The exit has been handled: a restart would have been scheduled (and announced) by now.
+    await sup.settled()
     expect(sup.report(never.instanceId)).toMatchObject({ state: 'exited', exitCode: 4, restarts: 0, pid: null })
     expect(sup.report(clean.instanceId)).toMatchObject({ state: 'exited', exitCode: 0, restarts: 0 })
+    for (const i of [never, clean]) expect(sup.report(i.instanceId)?.message ?? '').not.toMatch(/restarting/)
     // Re-sending the same desired state does not revive them.
     sup.apply([never, clean])
-    await sleep(200)
+    await sup.settled()
     expect(sup.report(never.instanceId)?.restarts).toBe(0)
   })
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createUsageMeter } from '../src/usage'
-import { killGroup, sleep } from './helpers'
+import { killGroup, waitFor } from './helpers'
 
 const pids: number[] = []
 afterEach(() => pids.splice(0).forEach(killGroup))
@@ -16,11 +16,13 @@ describe.runIf(process.platform === 'linux')('usage meter', () => {
     )
     pids.push(child.pid!)
     const meter = createUsageMeter()
-    await sleep(300)
     expect((await meter.sample([child.pid!])).cpuUsedMillis).toBe(0) // no previous sample yet
-    await sleep(500)
-    const u = await meter.sample([child.pid!])
-    expect(u.cpuUsedMillis).toBeGreaterThan(500)
+    // Each sample measures since the previous one: once the child holds its 64 MiB, the group
+    // shows both (a busy loop gets well over a tenth of a core even on a crowded machine).
+    const u = await waitFor('CPU and memory of the group', async () => {
+      const s = await meter.sample([child.pid!])
+      return s.memoryUsedMb > 64 && s.cpuUsedMillis > 100 ? s : null
+    }, 15_000, 200)
     expect(u.memoryUsedMb).toBeGreaterThan(64)
     expect(await meter.sample([])).toEqual({ cpuUsedMillis: 0, memoryUsedMb: 0 })
   })

@@ -11,6 +11,7 @@ import { createLoadBalancerController } from './controllers/load-balancers'
 import { createLbNodes } from './load-balancers/nodes'
 import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
+import { createHeartbeatLag, createPlacementTimer, ignoreObservations, type CoreObserver } from './observe'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
 import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler/scheduler'
@@ -73,11 +74,15 @@ export interface ControlPlaneDeps {
   clock: Clock
   config: TControlPlaneConfig
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void }
+  /** Where latencies go for /metrics. */
+  observe?: CoreObserver
 }
 
 /** Wires the core services and control loops. One per BFF process. */
-export function createControlPlane({ database, bus, clock, config, log }: ControlPlaneDeps) {
+export function createControlPlane({ database, bus, clock, config, log, observe = ignoreObservations }: ControlPlaneDeps) {
   const db = database.prisma
+  const heartbeatLag = createHeartbeatLag(clock, config.heartbeatIntervalMs)
+  const placements = createPlacementTimer(clock)
   const hot = createHotStore({
     hot: database.hot,
     hotPool: database.hotPool,
@@ -92,7 +97,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     clock,
     config: { logLinesPerInstance: config.logLinesPerInstance, metricsRetentionMs: config.metricsRetentionMs, nodeSampleEveryMs: 10_000 },
   })
-  const lbNodes = createLbNodes({ db, hot: database.hot, clock })
+  const lbNodes = createLbNodes({ db, hot: database.hot, clock, bus })
   const networks = createNetworkService({ db, hot, bus, settings: config.network })
   const hasher = createPasswordHasher({ concurrency: config.passwordHashConcurrency, maxQueued: config.passwordHashMaxQueued })
   const loginThrottle = createLoginThrottle({ pool: database.hotPool, clock, config: config.loginThrottle })
@@ -106,7 +111,11 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     networks,
     nodes: createNodeService({ db, hot, bus, clock }),
     events: createEventService({ hot }),
-    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb), loadBalancers: lbNodes }),
+    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => {
+        const lag = heartbeatLag(nodeId)
+        if (lag !== null) observe.heartbeatLag(lag)
+        return telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb)
+      }, loadBalancers: lbNodes }),
     loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
     telemetry,
     apiTokens: createApiTokenService({ db, hot, clock }),
@@ -119,7 +128,9 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     const s = scheduler
     if (!s || !ids.length) return
     const fresh = ids.filter((id) => !s.isQueued(id))
-    if (fresh.length) s.enqueue(await loadRequests(database.pool, fresh))
+    if (!fresh.length) return
+    placements.enqueued(fresh)
+    s.enqueue(await loadRequests(database.pool, fresh))
   }
   const replicas = createReplicaController({
     db,
@@ -129,7 +140,10 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
     stoppedRetentionMs: config.stoppedRetentionMs,
     resyncIntervalMs: config.resyncIntervalMs,
     schedule,
-    unschedule: (ids) => scheduler?.forget(ids),
+    unschedule: (ids) => {
+      placements.forget(ids)
+      scheduler?.forget(ids)
+    },
     drains: lbNodes,
   })
   const lifecycle = createNodeLifecycle({
@@ -179,6 +193,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         tenants.forEach((t) => bus.publish({ kind: 'tenant', tenantId: t.tenantId, what: 'instances' }))
       },
       onPlaced(placed, nodeIds) {
+        placements.placed(placed.map((p) => p.instanceId)).forEach((s) => observe.placementLatency(s))
         for (const nodeId of nodeIds) bus.publish({ kind: 'node-desired', nodeId })
         for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ kind: 'tenant', tenantId, what: 'instances' })
       },
@@ -204,7 +219,9 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
         })
         const started = s.start().then(async () => {
           scheduler = s
-          s.enqueue(await loadRequests(database.pool))
+          const pending = await loadRequests(database.pool)
+          placements.enqueued(pending.map((r) => r.instanceId))
+          s.enqueue(pending)
         })
         started.catch((err) => log.error({ err: err.message }, 'scheduler start failed'))
         const stopControllers = runControllers({
@@ -223,6 +240,7 @@ export function createControlPlane({ database, bus, clock, config, log }: Contro
           scheduler = null
           await stopControllers()
           await s.stop()
+          placements.forget()
           log.info({}, 'control loops stopped')
         }
       },

@@ -20,6 +20,7 @@ export interface TrpcHandlerDeps {
   log: Logger
   trust: (addr: string, hop: number) => boolean
   secureCookies: SecureCookies
+  observeProcedure: Context['observeProcedure']
 }
 
 /**
@@ -27,7 +28,7 @@ export interface TrpcHandlerDeps {
  * look like our own client's (see `crossSiteRefusal`), unexpected errors are logged here
  * with the request id while the client gets a generic message (trpc.ts).
  */
-export function createTrpcHandler({ core, bus, log, trust, secureCookies }: TrpcHandlerDeps) {
+export function createTrpcHandler({ core, bus, log, trust, secureCookies, observeProcedure }: TrpcHandlerDeps) {
   return createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -47,6 +48,7 @@ export function createTrpcHandler({ core, bus, log, trust, secureCookies }: Trpc
         clientAddress: client.address,
         setSessionCookie: (t, expiresAt) => res.appendHeader('Set-Cookie', cookie(t, expiresAt)),
         clearSessionCookie: () => res.appendHeader('Set-Cookie', cookie('', new Date(0))),
+        observeProcedure,
       }
     },
     responseMeta({ errors }) {

@@ -5,6 +5,7 @@ import type { Clock } from '../clock'
  */
 import type { TDesiredLb, TLbReport } from '../protocol/lb'
 import type { TLbRule } from '../schemas/load-balancer'
+import type { ChangeBus } from '../store/change-bus'
 import type { Db, Hot } from '../store/db'
 import { desiredLoadBalancers, type BackendInstance } from './desired'
 
@@ -15,7 +16,7 @@ export const lbNodeWhere = (tenantId?: string) => ({
   ...(tenantId ? { OR: [{ dedicatedTenantId: null }, { dedicatedTenantId: tenantId }] } : {}),
 })
 
-export function createLbNodes({ db, hot, clock }: { db: Db; hot: Hot; clock: Clock }) {
+export function createLbNodes({ db, hot, clock, bus }: { db: Db; hot: Hot; clock: Clock; bus: ChangeBus }) {
   /** Load balancers (not deleted) with their listeners; `where` narrows them. */
   const loadLbs = (where: object) =>
     db.loadBalancer.findMany({
@@ -80,9 +81,10 @@ export function createLbNodes({ db, hot, clock }: { db: Db; hot: Hot; clock: Clo
 
     /** Records what a node reports about the load balancers it serves (and forgets the ones it no longer lists). */
     async report(nodeId: string, generation: number, reports: TLbReport[]): Promise<void> {
-      const known = await db.loadBalancer.findMany({ where: { id: { in: reports.map((r) => r.id) } }, select: { id: true } })
-      const ids = new Set(known.map((k) => k.id))
-      const mine = reports.filter((r) => ids.has(r.id))
+      const known = await db.loadBalancer.findMany({ where: { id: { in: reports.map((r) => r.id) } }, select: { id: true, tenantId: true } })
+      const tenantOf = new Map(known.map((k) => [k.id, k.tenantId]))
+      const mine = reports.filter((r) => tenantOf.has(r.id))
+      const before = new Map((await hot.lbNodeStatus.findMany({ where: { nodeId }, select: { lbId: true, state: true, message: true } })).map((s) => [s.lbId, s]))
       await hot.$transaction([
         hot.lbNodeStatus.deleteMany({ where: { nodeId, lbId: { notIn: mine.map((r) => r.id) } } }),
         ...mine.map((r) =>
@@ -93,6 +95,11 @@ export function createLbNodes({ db, hot, clock }: { db: Db; hot: Hot; clock: Clo
           }),
         ),
       ])
+      // The consoles showing a load balancer whose state on this node changed.
+      for (const r of mine) {
+        const b = before.get(r.id)
+        if (!b || b.state !== r.state || b.message !== r.message) bus.publish({ kind: 'tenant', tenantId: tenantOf.get(r.id)!, what: 'lb', id: r.id })
+      }
     },
 
     /** Bumps the desired generation of the nodes serving load balancers in front of `appId` (or of `tenantId`). */

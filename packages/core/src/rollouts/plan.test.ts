@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { planReplicas, type Plan, type PlanInput, type PlanInstance } from './plan'
+import { ACK_POLL_MS, planReplicas, type Plan, type PlanInput, type PlanInstance } from './plan'
 
 const inst = (id: string, ordinal: number, over: Partial<PlanInstance> = {}): PlanInstance => ({
   id,
@@ -86,7 +86,9 @@ describe('planReplicas', () => {
     const early = planReplicas(base(draining, { replicas: 2, nowMs: 4_000 }))
     expect(early.stop).toEqual([])
     expect(early.wakeAtMs).toBe(5_000)
-    expect(planReplicas(base(draining, { replicas: 2, nowMs: 6_000 })).stop).toEqual([]) // not acknowledged yet
+    const waiting = planReplicas(base(draining, { replicas: 2, nowMs: 6_000 }))
+    expect(waiting.stop).toEqual([]) // not acknowledged yet: asks to look again soon
+    expect(waiting.wakeAtMs).toBe(6_000 + ACK_POLL_MS)
     const acked = draining.map((i) => ({ ...i, drainAcked: true }))
     expect(planReplicas(base(acked, { replicas: 2, nowMs: 6_000 })).stop).toEqual(['c'])
   })

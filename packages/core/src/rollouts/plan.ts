@@ -69,6 +69,9 @@ export interface Plan {
   wakeAtMs: number | null
 }
 
+/** How often a drain that is over waits for the load-balancing nodes' acknowledgement. */
+export const ACK_POLL_MS = 500
+
 const live = (i: PlanInstance) => i.desiredState === 'running' && i.drainingSinceMs === null
 
 export function planReplicas(input: PlanInput): Plan {
@@ -94,7 +97,8 @@ export function planReplicas(input: PlanInput): Plan {
     if (mayReturn) continue // decided per ordinal below
     const endsMs = i.drainingSinceMs + input.drainMs
     if (endsMs <= nowMs && i.drainAcked) plan.stop.push(i.id)
-    else wake(endsMs)
+    // Over but not acknowledged by every load-balancing node yet: look again shortly.
+    else wake(endsMs > nowMs ? endsMs : nowMs + ACK_POLL_MS)
   }
 
   // Ordinals past the replica count leave.

@@ -19,6 +19,9 @@ export const ZNode = z.object({
   drivers: z.array(ZDriver),
   agentVersion: z.string(),
   schedulable: z.boolean(),
+  /** Marked by an operator to serve load balancers, and the data plane its agent offers. */
+  loadBalancing: z.boolean(),
+  lbDriver: z.enum(['haproxy', 'builtin']).nullable(),
   /** Drain in progress: instances still to move off. */
   drain: z.object({ remaining: z.number() }).nullable(),
   dedicatedTenant: z.object({ id: z.string(), slug: z.string() }).nullable(),
@@ -106,6 +109,8 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
           labels: true,
           drivers: true,
           agentVersion: true,
+          loadBalancing: true,
+          lbDriver: true,
           schedulable: true,
           cpuMillis: true,
           memoryMb: true,
@@ -123,6 +128,8 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
         labels: n.labels as Record<string, string>,
         drivers: n.drivers,
         agentVersion: n.agentVersion,
+        loadBalancing: n.loadBalancing,
+        lbDriver: n.lbDriver === 'haproxy' || n.lbDriver === 'builtin' ? n.lbDriver : null,
         schedulable: n.schedulable,
         drain: n.draining ? { remaining: n.instances.filter((i) => i.desiredState === 'running').length } : null,
         dedicatedTenant: n.dedicatedTenant,

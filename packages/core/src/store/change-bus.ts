@@ -44,6 +44,8 @@ const CHANNEL = 'alveary_changes'
 export interface ChangeBus {
   publish(change: TChange): void
   subscribe(listener: (change: TChange) => void): () => void
+  /** Listening for other processes' changes right now (false while reconnecting). */
+  readonly connected: boolean
   close(): Promise<void>
 }
 
@@ -96,6 +98,9 @@ export async function createChangeBus(pool: pg.Pool, { clock, onError = () => {}
     subscribe(fn) {
       local.on('change', fn)
       return () => local.off('change', fn)
+    },
+    get connected() {
+      return listener !== null
     },
     async close() {
       closed = true

@@ -1,5 +1,6 @@
 /** Where the Docker Engine API answers, and whether it works (the driver is offered only then). */
 import { stat } from 'node:fs/promises'
+import http, { type IncomingHttpHeaders } from 'node:http'
 import Docker from 'dockerode'
 import { daemonMessage } from './errors'
 
@@ -55,7 +56,11 @@ export type DockerProbe =
   | { ok: true; docker: Docker; endpoint: DockerEndpoint; apiVersion: string; version: string; engine: 'docker' | 'podman' }
   | { ok: false; reason: string }
 
-/** The driver works when the socket is there, /_ping answers OK and /version gives an API version. */
+/**
+ * The driver works when the socket is there and /_ping answers OK with an API version. The
+ * ping's headers name the engine and its version: Podman's /version samples CPU use for a
+ * second and runs several programs, too slow for a start-up probe on a busy machine.
+ */
 export async function probeDocker(host: string, timeoutMs = 3000): Promise<DockerProbe> {
   let endpoint: DockerEndpoint
   try {
@@ -70,20 +75,30 @@ export async function probeDocker(host: string, timeoutMs = 3000): Promise<Docke
       return { ok: false, reason: `no socket at ${endpoint.socketPath}` }
     }
   }
-  const docker = dockerClient(endpoint)
-  // dockerode takes an abortSignal on every call; its typings only know it on some.
-  const withSignal = docker as unknown as {
-    ping(o: { abortSignal: AbortSignal }): Promise<unknown>
-    version(o: { abortSignal: AbortSignal }): Promise<Docker.DockerVersion>
-  }
+  let pong: { status: number; body: string; headers: IncomingHttpHeaders }
   try {
-    const pong = String(await withSignal.ping({ abortSignal: AbortSignal.timeout(timeoutMs) }))
-    if (pong.trim() !== 'OK') return { ok: false, reason: `ping answered "${pong.slice(0, 40)}"` }
-    const v = await withSignal.version({ abortSignal: AbortSignal.timeout(timeoutMs) })
-    if (!v.ApiVersion) return { ok: false, reason: 'the engine did not report an API version' }
-    const engine: 'docker' | 'podman' = (v.Components ?? []).some((c) => /podman/i.test(c.Name)) ? 'podman' : 'docker'
-    return { ok: true, docker, endpoint, apiVersion: v.ApiVersion, version: v.Version, engine }
+    pong = await ping(endpoint, timeoutMs)
   } catch (err) {
-    return { ok: false, reason: daemonMessage(err) }
+    return { ok: false, reason: (err as Error).name === 'AbortError' ? `no answer to /_ping within ${timeoutMs} ms` : daemonMessage(err) }
   }
+  if (pong.status !== 200 || pong.body.trim() !== 'OK') return { ok: false, reason: `ping answered ${pong.status} "${pong.body.trim().slice(0, 40)}"` }
+  const apiVersion = pong.headers['api-version']
+  if (typeof apiVersion !== 'string' || !apiVersion) return { ok: false, reason: 'the engine did not report an API version' }
+  const podman = typeof pong.headers['libpod-api-version'] === 'string'
+  const version = /^(?:Docker|Libpod)\/(\S+)/.exec(String(pong.headers.server ?? ''))?.[1] ?? 'unknown'
+  return { ok: true, docker: dockerClient(endpoint), endpoint, apiVersion, version, engine: podman ? 'podman' : 'docker' }
+}
+
+function ping(e: DockerEndpoint, timeoutMs: number) {
+  return new Promise<{ status: number; body: string; headers: IncomingHttpHeaders }>((resolve, reject) => {
+    const where = e.kind === 'unix' ? { socketPath: e.socketPath } : { host: e.host, port: e.port }
+    const req = http.get({ ...where, path: '/_ping', signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (body += d.slice(0, 200)))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+  })
 }

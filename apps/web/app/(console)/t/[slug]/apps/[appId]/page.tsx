@@ -7,6 +7,7 @@ import { appDetailState } from '@/components/app-state'
 import { DataTable } from '@/components/data-table'
 import { EventsTable } from '@/components/events-table'
 import { LogsPanel } from '@/components/logs'
+import { HealthCell, NewRevision, Revisions, RolloutStatus } from '@/components/rollout'
 import { AppUsage } from '@/components/usage-chart'
 import {
   Badge,
@@ -160,6 +161,9 @@ function InstanceRow({ i }: { i: TInstance }) {
       <td className={`${tdCls} font-medium text-slate-700`}>#{i.ordinal}</td>
       <td className={tdCls}>
         <Mono title={i.id}>{shortId(i.id)}</Mono>
+        <span className="ml-1.5 text-[11px] text-slate-400" data-testid="instance-revision">
+          rev {i.revision}
+        </span>
       </td>
       <td className={tdCls} data-testid="instance-node">
         {i.node ? <span title={i.node.address}>{i.node.name}</span> : <span className={waiting ? 'text-amber-700' : 'text-slate-400'}>{waiting ? 'not placed' : '—'}</span>}
@@ -195,6 +199,9 @@ function InstanceRow({ i }: { i: TInstance }) {
           </td>
         </>
       )}
+      <td className={tdCls}>
+        <HealthCell ready={i.ready} draining={i.draining} message={i.healthMessage} failedAt={i.healthFailedAt} />
+      </td>
       <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : <span>0</span>}</td>
       <td className={tdCls}>
         <RelTime date={i.startedAt} className="text-slate-500" />
@@ -286,7 +293,8 @@ export default function AppDetailPage() {
         badge={<StateBadge state={st.state} label={st.label} testId="app-state" />}
         subtitle={
           <>
-            {back} / {a.name} · <span className="tabular-nums">generation {a.generation}</span> · created <RelTime date={a.createdAt} />
+            {back} / {a.name} · <span className="tabular-nums" data-testid="app-revision">revision {a.revision}</span> · <span className="tabular-nums">generation {a.generation}</span> · created{' '}
+            <RelTime date={a.createdAt} />
           </>
         }
         actions={
@@ -399,6 +407,19 @@ export default function AppDetailPage() {
         </Panel>
       </div>
 
+      {a.rollout || (tenant.canDeploy && !a.deleting) ? (
+        <div className="mb-5 grid gap-5 lg:grid-cols-2">
+          <Panel title="Rollout" bodyClassName="p-4" testId="rollout-panel">
+            {a.rollout ? <RolloutStatus rollout={a.rollout} /> : <span className="text-sm text-slate-500">No rollout yet: a new revision replaces the instances one step at a time.</span>}
+          </Panel>
+          {tenant.canDeploy && !a.deleting ? (
+            <Panel title="New revision" bodyClassName="p-4">
+              <NewRevision key={a.revision} app={a} tenantId={tenant.id} />
+            </Panel>
+          ) : null}
+        </div>
+      ) : null}
+
       <Panel title={`Instances (${a.instances.length})`} className="mb-5" testId="instances">
         <PendingSummary instances={a.instances} />
         <DataTable
@@ -409,6 +430,7 @@ export default function AppDetailPage() {
             { label: 'Node' },
             { label: 'State' },
             { label: 'URL' },
+            { label: 'Health' },
             { label: 'Restarts', className: 'text-right' },
             { label: 'Started' },
             { label: 'Exit / message' },
@@ -420,6 +442,8 @@ export default function AppDetailPage() {
           ))}
         </DataTable>
       </Panel>
+
+      <Revisions app={a} tenantId={tenant.id} canDeploy={tenant.canDeploy && !a.deleting} />
 
       <AppUsage tenantId={tenant.id} appId={a.id} />
 

@@ -178,6 +178,12 @@ export default function NewAppPage() {
             <Field label="Ports" htmlFor="ports" error={errors.ports?.message} hint='Names, comma-separated; "name:8080" sets the container port.'>
               <input id="ports" className={`${inputCls} font-mono`} placeholder="http" aria-invalid={!!errors.ports} {...register('ports')} />
             </Field>
+            <Field label="Readiness check" htmlFor="readinessPath" error={errors.readinessPath?.message} hint="HTTP path on the first port that answers 200 when the instance may take traffic; empty: none.">
+              <input id="readinessPath" className={`${inputCls} font-mono`} placeholder="/healthz" aria-invalid={!!errors.readinessPath} {...register('readinessPath')} />
+            </Field>
+            <Field label="Liveness check" htmlFor="livenessPath" error={errors.livenessPath?.message} hint="HTTP path on the first port; 3 failures in a row restart the instance; empty: none.">
+              <input id="livenessPath" className={`${inputCls} font-mono`} placeholder="/livez" aria-invalid={!!errors.livenessPath} {...register('livenessPath')} />
+            </Field>
           </Section>
 
           <div className="border-b border-slate-100" data-testid="advanced-scheduling">

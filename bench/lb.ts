@@ -1,0 +1,150 @@
+/**
+ * npm run bench:lb -- [--replicas 200] [--seconds 15] [--connections 64]
+ *
+ * N replicas of a small HTTP server (busybox httpd, process driver) deployed through Alveary
+ * behind an Alveary load balancer served by HAProxy on the agent; wrk drives (a) that load
+ * balancer and (b) a plain HAProxy configured by hand with the same backends, same duration
+ * and connections. Then (a) again during a rolling deploy of every replica and a scale
+ * N -> N/2 -> N, counting failed requests. Ends with one line of JSON.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor } from '../apps/bff/test/harness'
+
+const { values } = parseArgs({ options: { replicas: { type: 'string', default: '200' }, seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '64' } } })
+const opts = z.object({ replicas: z.coerce.number().int().min(2).max(1000), seconds: z.coerce.number().int().min(3), connections: z.coerce.number().int().min(1).max(4000) }).parse(values)
+const log = (s: string) => process.stderr.write(`${s}\n`)
+for (const tool of ['haproxy', 'wrk', 'busybox'])
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' })
+  } catch {
+    log(`bench:lb needs ${tool} (apt-get install ${tool === 'busybox' ? 'busybox-static' : tool})`)
+    process.exit(2)
+  }
+
+interface WrkResult {
+  reqPerSec: number
+  p50Ms: number
+  p99Ms: number
+  requests: number
+  errors: number
+}
+const ms = (v: string, unit: string) => Number(v) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[unit]!
+function parseWrk(out: string): WrkResult {
+  const lat = (p: string) => {
+    const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out)
+    return m ? ms(m[1]!, m[2]!) : NaN
+  }
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+  return {
+    reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p50Ms: lat('50'),
+    p99Ms: lat('99'),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
+    errors: (sock ? sock.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx,
+  }
+}
+/** wrk for `seconds`, or until stop() (SIGINT: wrk prints its summary). */
+function wrk(url: string, seconds: number) {
+  const p = spawn('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', url], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  p.stdout.on('data', (d) => (out += d))
+  const done = new Promise<WrkResult>((resolve) => p.on('close', () => resolve(parseWrk(out))))
+  return { done, stop: () => (p.kill('SIGINT'), done) }
+}
+
+const work = await mkdtemp(path.join(os.tmpdir(), 'alveary-bench-lb-'))
+await writeFile(path.join(work, 'index.html'), 'hello from a replica\n')
+const portBase = 20_000 + Math.floor(Math.random() * 8) * 1000
+const lbPort = 30_000 + Math.floor(Math.random() * 20) * 100
+const bff = await startTestBff({ ALVEARY_HOST_PORT_MIN: String(portBase), ALVEARY_HOST_PORT_MAX: String(portBase + 999), ALVEARY_LB_PORT_MIN: String(lbPort), ALVEARY_LB_PORT_MAX: String(lbPort + 99), ALVEARY_HEARTBEAT_MS: '2000' })
+let plain: ReturnType<typeof spawn> | null = null
+let agent: Awaited<ReturnType<typeof startInProcessAgent>> | null = null
+try {
+  const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
+  const joinToken = (await op.joinTokens.create({ description: 'bench', ttlHours: 1 })).token
+  const tenantId = (await op.tenants.create({ slug: 'bench', name: 'Bench', quotas: { instances: 5000, cpuMillis: 1_000_000, memoryMb: 1_000_000, apps: 10 } })).id
+  await op.members.add({ tenantId, email: 'dev@bench.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  const dev = await callerFor(bff, 'dev@bench.test', 'dev-password')
+  agent = await startInProcessAgent({ server: bff.url, joinToken, name: 'bench-node', dataDir: path.join(work, 'agent') })
+  const node = await waitFor('node', async () => (await op.nodes.list()).find((n) => n.name === 'bench-node' && n.state === 'ready'))
+  if (agent.lbDriver !== 'haproxy') throw new Error(`the agent offers ${agent.lbDriver} as its load balancer, not haproxy`)
+  await op.loadBalancers.setNode({ nodeId: node.id, enabled: true })
+
+  const spec = (version: string) => ({
+    command: 'sh',
+    args: ['-c', `exec busybox httpd -f -p "$PORT" -h ${work}`],
+    env: { VERSION: version },
+    cpuMillis: 10,
+    memoryMb: 4,
+    ports: [{ name: 'http', readiness: { type: 'tcp' as const, intervalSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 } }],
+    maxSurge: Math.ceil(opts.replicas / 4),
+    maxUnavailable: Math.ceil(opts.replicas / 10),
+    progressDeadlineSeconds: 300,
+  })
+  const t0 = Date.now()
+  const appId = (await dev.apps.create({ tenantId, name: 'small', replicas: opts.replicas, spec: spec('1') })).id
+  const ready = async (n: number) =>
+    waitFor(`${n} ready`, async () => {
+      const d = await dev.apps.get({ tenantId, appId })
+      return d.instances.filter((i) => i.ready && i.desiredState === 'running').length >= n && d.instances.filter((i) => i.desiredState === 'running').length === n && d
+    }, 600_000, 1000)
+  const app = await ready(opts.replicas)
+  log(`${opts.replicas} replicas ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`)
+  const lb = await dev.loadBalancers.create({ tenantId, name: 'front', drainSeconds: 2, listeners: [{ protocol: 'http', rules: [{ targets: [{ appId, port: 'http' }] }] }] })
+  const url = await waitFor('lb active', async () => {
+    const l = await dev.loadBalancers.get({ tenantId, lbId: lb.id })
+    return l.state === 'active' && l.addresses[0]?.url
+  }, 60_000)
+  await waitFor('lb serves', async () => (await fetch(url)).ok)
+
+  // The same backends in a plain HAProxy configured by hand.
+  const plainPort = lbPort + 50
+  const backends = app.instances.filter((i) => i.desiredState === 'running').map((i, k) => `  server s${k} 127.0.0.1:${i.hostPorts.http} weight 100`)
+  await writeFile(
+    path.join(work, 'plain.cfg'),
+    ['global', '  maxconn 5000', 'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', `frontend f`, `  bind :${plainPort}`, '  default_backend b', 'backend b', '  balance roundrobin', ...backends, ''].join('\n'),
+  )
+  plain = spawn('haproxy', ['-f', path.join(work, 'plain.cfg')], { stdio: 'inherit' })
+  const plainUrl = `http://127.0.0.1:${plainPort}/`
+  await waitFor('plain haproxy', async () => (await fetch(plainUrl)).ok)
+
+  log(`wrk ${opts.seconds}s, ${opts.connections} connections: plain HAProxy…`)
+  const h = await wrk(plainUrl, opts.seconds).done
+  log('… Alveary load balancer…')
+  const a = await wrk(`${url}/`, opts.seconds).done
+
+  log('… Alveary load balancer during a rolling deploy and a scale down and up…')
+  const during = wrk(`${url}/`, 3600)
+  const r0 = Date.now()
+  await dev.apps.update({ tenantId, appId, spec: spec('2') })
+  await waitFor('rollout', async () => (await dev.apps.get({ tenantId, appId })).rollout?.state === 'succeeded', 900_000, 1000)
+  const rolloutS = (Date.now() - r0) / 1000
+  await dev.apps.scale({ tenantId, appId, replicas: Math.floor(opts.replicas / 2) })
+  await ready(Math.floor(opts.replicas / 2))
+  await dev.apps.scale({ tenantId, appId, replicas: opts.replicas })
+  await ready(opts.replicas)
+  const d = await during.stop()
+
+  const ratio = h.reqPerSec ? a.reqPerSec / h.reqPerSec : 0
+  const row = (name: string, r: WrkResult) => `${name.padEnd(34)} ${r.reqPerSec.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.requests).padStart(9)} ${String(r.errors).padStart(7)}`
+  console.log(`\n${'run'.padEnd(34)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'requests'.padStart(9)} ${'errors'.padStart(7)}`)
+  console.log(row('plain HAProxy (by hand)', h))
+  console.log(row('Alveary load balancer', a))
+  console.log(row('Alveary LB, rollout + scale', d))
+  console.log(`\nratio ${ratio.toFixed(3)} · rollout of ${opts.replicas} replicas took ${rolloutS.toFixed(1)}s · ${os.cpus().length} cores`)
+  console.log(
+    JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms }),
+  )
+} finally {
+  plain?.kill('SIGTERM')
+  await agent?.shutdown({ stopInstances: true })
+  await bff.stop()
+  await bff.dropDatabase()
+  await rm(work, { recursive: true, force: true })
+}
