@@ -110,8 +110,9 @@ export function createTenantService({ db, hot, bus, networks }: { db: Db; hot: H
 
     async setQuotas(actor: Actor, tenantId: string, quotas: Partial<TQuotas>): Promise<TTenant> {
       requireOperator(actor)
-      const t = await db.tenant.update({ where: { id: tenantId }, data: quotaData(quotas), select: tenantSelect }).catch(() => {
-        throw new CoreError('NOT_FOUND', 'Tenant not found')
+      const t = await db.tenant.update({ where: { id: tenantId }, data: quotaData(quotas), select: tenantSelect }).catch((err: { code?: string }) => {
+        // Only "no such row" is a missing tenant; a database failure stays one.
+        throw err.code === 'P2025' ? new CoreError('NOT_FOUND', 'Tenant not found') : err
       })
       await hot.recordEvent(auditEvent(actor, { tenantId, type: 'tenant.quotas', subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas }))
       bus.publish({ kind: 'tenant', tenantId, what: 'tenant' })
