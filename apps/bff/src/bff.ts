@@ -44,7 +44,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       lbPortMax: env.ALVEARY_LB_PORT_MAX,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
-      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX },
+      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX_LENGTH },
     })
     const metrics = createMetrics()
     const core = createControlPlane({ database, bus: changes, clock, config, log, observe: metrics.core })

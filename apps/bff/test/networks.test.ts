@@ -52,7 +52,7 @@ async function play() {
 }
 
 beforeAll(async () => {
-  bff = await startTestBff({ ALVEARY_NETWORK_POOL: '100.64.0.0/22', ALVEARY_NETWORK_PREFIX: '24', ALVEARY_NODE_LEASE_MS: '600000', ALVEARY_STOPPED_RETENTION_MS: '0' })
+  bff = await startTestBff({ ALVEARY_NETWORK_POOL: '100.64.0.0/22', ALVEARY_NETWORK_PREFIX_LENGTH: '24', ALVEARY_NODE_LEASE_MS: '600000', ALVEARY_STOPPED_RETENTION_MS: '0' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'net', ttlHours: 1, uses: 10 })).token
   tA = (await op.tenants.create({ slug: 'acme', name: 'Acme', quotas: { networks: 2 } })).id
