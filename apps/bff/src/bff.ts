@@ -37,6 +37,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
+      nodeStartupGraceMs: env.ALVEARY_NODE_STARTUP_GRACE_MS,
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
       evictionGraceMs: env.ALVEARY_EVICTION_GRACE_MS,
       hostPortMin: env.ALVEARY_HOST_PORT_MIN,

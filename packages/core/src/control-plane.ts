@@ -33,6 +33,8 @@ export const ZControlPlaneConfig = z.object({
   heartbeatIntervalMs: z.number().int().positive().default(5_000),
   /** A node silent this long becomes NotReady. */
   nodeLeaseMs: z.number().int().positive().default(20_000),
+  /** Nodes not heard from since the leader began watching get this long (at least the lease) before NotReady. */
+  nodeStartupGraceMs: z.number().int().min(0).default(60_000),
   /** A NotReady node's instances are rescheduled after this long. */
   evictionGraceMs: z.number().int().min(0).default(30_000),
   evictionsPerSecond: z.number().positive().default(50),
@@ -157,7 +159,13 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     clock,
     schedule,
     log,
-    config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
+    config: {
+      leaseMs: config.nodeLeaseMs,
+      startupGraceMs: config.nodeStartupGraceMs,
+      evictionGraceMs: config.evictionGraceMs,
+      evictionsPerSecond: config.evictionsPerSecond,
+      maxUnhealthyFraction: config.maxUnhealthyFraction,
+    },
   })
   const drains = createDrainController({ db, hot, bus, clock, schedule })
   const networkPeers = createNetworkPeersController({ db, bus, resyncIntervalMs: config.resyncIntervalMs })
