@@ -77,7 +77,7 @@ it('restarting the BFF five times reschedules nothing', async () => {
       [
         path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'),
         ...['--server', `ws://127.0.0.1:${port}`, '--join-token', token, '--name', name, '--data-dir', path.join(dir, name)],
-        ...['--port-range', `${base + i * 100}-${base + i * 100 + 99}`, '--docker-host', 'none', '--stop-on-exit', '--log-level', 'warn'],
+        ...['--port-range', `${base + i * 100}-${base + i * 100 + 99}`, '--docker-host', 'none', '--network', 'host', '--stop-on-exit', '--log-level', 'warn'],
       ],
       { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
     )
