@@ -62,6 +62,8 @@ export default defineConfig({
       BFF_PORT: String(BFF_PORT),
       ALVEARY_EMBEDDED_PG_PORT: String(PG_PORT),
       ALVEARY_DATA_DIR: DATA_DIR,
+      // The suite's agents share this machine's network namespace (with other checkouts' suites too).
+      ALVEARY_NETWORK: 'host',
       ALVEARY_OPERATOR_PASSWORD: OPERATOR.password,
       ALVEARY_STOPPED_RETENTION_MS: '120000',
       ALVEARY_HOST_PORT_MIN: String(HOST_PORTS.min),

@@ -44,6 +44,8 @@ export class AgentProcess {
       '--port-range', `${this.portRange.min}-${this.portRange.max}`,
       '--data-dir', this.dataDir,
       '--stop-on-exit',
+      // Two agents share this machine's network namespace: one VXLAN id cannot be used twice there.
+      '--network', 'host',
       '--log-level', 'warn',
     ]
     const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -37,6 +37,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
+      nodeStartupGraceMs: env.ALVEARY_NODE_STARTUP_GRACE_MS,
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
       evictionGraceMs: env.ALVEARY_EVICTION_GRACE_MS,
       hostPortMin: env.ALVEARY_HOST_PORT_MIN,
@@ -44,7 +45,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       lbPortMax: env.ALVEARY_LB_PORT_MAX,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
-      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX },
+      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX_LENGTH },
       passwordHashConcurrency: env.ALVEARY_PASSWORD_HASH_CONCURRENCY,
       passwordHashMaxQueued: env.ALVEARY_PASSWORD_HASH_QUEUE,
       loginThrottle: {

@@ -29,8 +29,10 @@ export const ZBffEnv = z.object({
   ALVEARY_LB_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(32_767),
   /** Tenant networks: the pool default networks' CIDRs come from, and their prefix length. */
   ALVEARY_NETWORK_POOL: z.string().default('100.64.0.0/10'),
-  ALVEARY_NETWORK_PREFIX: z.coerce.number().int().min(16).max(29).default(24),
+  ALVEARY_NETWORK_PREFIX_LENGTH: z.coerce.number().int().min(16).max(29).default(24),
   ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** After a control-plane (re)start, nodes not heard from yet get this long before NotReady. */
+  ALVEARY_NODE_STARTUP_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
   ALVEARY_SCHEDULER_MODE: z.enum(['parallel', 'serial']).default('parallel'),
   ALVEARY_STOPPED_RETENTION_MS: z.coerce.number().int().min(0).default(60_000),
   ALVEARY_MIGRATIONS_DIR: z.string().optional(),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { CloseCode, PROTOCOL_VERSION, type TServerMessage } from '@alveary/core/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -7,7 +8,10 @@ let bff: TestBff
 let joinToken: string
 
 const node = (name: string) => ({ name, address: '127.0.0.1', labels: {}, cpuMillis: 2000, memoryMb: 2048, drivers: ['process'], agentVersion: 'test' })
-const hello = (auth: object, name = 'n1', protocolVersion = PROTOCOL_VERSION) => JSON.stringify({ type: 'hello', protocolVersion, auth, node: node(name) })
+// One agent run per node name: reconnecting with it is the same agent coming back.
+const runIds = new Map<string, string>()
+const runIdOf = (name: string) => runIds.get(name) ?? (runIds.set(name, randomUUID()), runIds.get(name)!)
+const hello = (auth: object, name = 'n1', protocolVersion = PROTOCOL_VERSION) => JSON.stringify({ type: 'hello', protocolVersion, auth, node: node(name), runId: runIdOf(name) })
 
 /** Opens a socket, sends frames, collects server frames until it closes or `until` matches. */
 function session(frames: (string | Buffer)[], until?: (m: TServerMessage[]) => boolean) {
@@ -28,7 +32,8 @@ const nodeCount = async () => (await bff.core.nodes.list(await bff.core.auth.ope
 const healthy = async () => (await fetch(`${bff.url}/healthz`)).ok
 
 beforeAll(async () => {
-  bff = await startTestBff()
+  // A long heartbeat interval: these hand-driven agents never beat, and must not be dropped as silent.
+  bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '10000' })
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'test', ttlHours: 1, uses: 50 })).token
 })

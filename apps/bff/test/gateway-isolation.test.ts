@@ -16,7 +16,8 @@ const track = (s: SimAgent) => (sims.push(s), s)
 const usageOf = async (nodeId: string) => (await op.nodes.list()).find((n) => n.id === nodeId)?.usage.cpuMillis
 
 beforeAll(async () => {
-  bff = await startTestBff({ ALVEARY_AGENT_HELLO_TIMEOUT_MS: String(HELLO_TIMEOUT_MS), ALVEARY_AGENT_MAX_PENDING_PER_IP: String(MAX_PENDING_PER_IP) })
+  // A long heartbeat interval: these hand-driven agents beat only when a test says so.
+  bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '10000', ALVEARY_AGENT_HELLO_TIMEOUT_MS: String(HELLO_TIMEOUT_MS), ALVEARY_AGENT_MAX_PENDING_PER_IP: String(MAX_PENDING_PER_IP) })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'isolation', ttlHours: 1, uses: 100 })).token
 })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
-import { applyMigrations, createHotStore, HOT_SCHEMA, openDatabase, RejectedRow, systemClock, type Database } from '@alveary/core'
+import { applyMigrations, createHotStore, createNodeLeases, HOT_SCHEMA, openDatabase, RejectedRow, systemClock, type Database } from '@alveary/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defaultMigrationsDir } from '../src/config'
 import { freshDatabase } from './harness'
@@ -21,19 +21,44 @@ afterAll(async () => {
 })
 
 const store = () => createHotStore({ hot: database.hot, hotPool: database.hotPool, clock: systemClock, flushMs: 20, onError: (e) => errors.push(e) })
+const leasesOn = (d: Database) => createNodeLeases({ hotPool: d.hotPool, clock: systemClock, flushMs: 20, onError: (e) => errors.push(e), onNodesRevived: () => {} })
+const beat = (nodeId: string, sessionId: string, cpuUsedMillis: number) => ({ nodeId, sessionId, cpuUsedMillis, memoryUsedMb: 1, appliedGeneration: 1 })
+
+describe('node sessions', () => {
+  it('give a node to one connection at a time: the holder\'s heartbeats land, a fenced connection\'s do not', async () => {
+    const leases = leasesOn(database)
+    const node = randomUUID()
+    const [a, b] = [randomUUID(), randomUUID()]
+    const run = randomUUID()
+    expect(await leases.claim(node, { sessionId: a, runId: run, staleMs: 60_000 })).toEqual({ claimed: true, revived: false })
+    expect(await leases.claim(node, { sessionId: b, runId: randomUUID(), staleMs: 60_000 })).toMatchObject({ claimed: false })
+    expect(await leases.heartbeat(beat(node, b, 1))).toBe('fenced')
+    expect(await leases.heartbeat(beat(node, a, 1))).toBe('ok')
+    // The same agent run reconnecting takes over at once; the old connection is fenced.
+    expect(await leases.claim(node, { sessionId: b, runId: run, staleMs: 60_000 })).toMatchObject({ claimed: true })
+    expect(await leases.heartbeat(beat(node, a, 2))).toBe('fenced')
+    // A release by a connection that no longer holds the node frees nothing.
+    await leases.release(node, a)
+    expect(await leases.claim(node, { sessionId: randomUUID(), runId: null, staleMs: 60_000 })).toMatchObject({ claimed: false })
+    await leases.release(node, b)
+    expect(await leases.claim(node, { sessionId: randomUUID(), runId: null, staleMs: 60_000 })).toMatchObject({ claimed: true })
+  })
+})
 
 describe('group commit isolation', () => {
   it('writes the good heartbeats of a batch that holds an out-of-range one, and rejects only that one', async () => {
     const hot = store()
+    const leases = leasesOn(database)
     const ids = [randomUUID(), randomUUID(), randomUUID()]
-    for (const id of ids) await hot.nodeConnected(id)
-    const at = new Date()
+    const sessions = ids.map(() => randomUUID())
+    for (const [i, id] of ids.entries()) await leases.claim(id, { sessionId: sessions[i]!, runId: null, staleMs: 10_000 })
     const results = await Promise.allSettled([
-      hot.heartbeat(ids[0]!, { cpuUsedMillis: 10, memoryUsedMb: 1, appliedGeneration: 1, at }),
-      hot.heartbeat(ids[1]!, { cpuUsedMillis: 2 ** 31, memoryUsedMb: 1, appliedGeneration: 1, at }),
-      hot.heartbeat(ids[2]!, { cpuUsedMillis: 30, memoryUsedMb: 1, appliedGeneration: 1, at }),
+      leases.heartbeat(beat(ids[0]!, sessions[0]!, 10)),
+      leases.heartbeat(beat(ids[1]!, sessions[1]!, 2 ** 31)),
+      leases.heartbeat(beat(ids[2]!, sessions[2]!, 30)),
     ])
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : null))).toEqual(['ok', null, 'ok'])
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(RejectedRow)
     const rows = new Map((await hot.nodeStatuses(ids)).map((s) => [s.nodeId, s.cpuUsedMillis]))
     expect([rows.get(ids[0]!), rows.get(ids[1]!), rows.get(ids[2]!)]).toEqual([10, 0, 30])
@@ -54,8 +79,8 @@ describe('group commit isolation', () => {
   it('fails every writer (not as rejected rows) when the store itself is unreachable', async () => {
     const broken = openDatabase(db.url.replace(/:\d+\//, ':1/'))
     try {
-      const hot = createHotStore({ hot: broken.hot, hotPool: broken.hotPool, clock: systemClock, flushMs: 10, onError: () => {} })
-      const results = await Promise.allSettled([randomUUID(), randomUUID()].map((id) => hot.heartbeat(id, { cpuUsedMillis: 1, memoryUsedMb: 1, appliedGeneration: 0, at: new Date() })))
+      const leases = leasesOn(broken)
+      const results = await Promise.allSettled([randomUUID(), randomUUID()].map((id) => leases.heartbeat(beat(id, randomUUID(), 1))))
       expect(results.every((r) => r.status === 'rejected' && !(r.reason instanceof RejectedRow))).toBe(true)
     } finally {
       await broken.close()

@@ -30,7 +30,8 @@ async function events(type: string) {
 }
 
 beforeAll(async () => {
-  bff = await startTestBff()
+  // A long heartbeat interval: these hand-driven agents never beat, and must not be dropped as silent.
+  bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '10000' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
 })
 afterAll(async () => {
@@ -49,7 +50,7 @@ describe('join tokens', () => {
     expect(thief.closed?.reason).toMatch(/victim exists/)
     expect(thief.messages).toEqual([])
     // The refused join did not consume the token's second use, and the victim's credential still works.
-    const back = track(await joinSim(bff.url, { nodeId: victim.nodeId, credential: victim.credential }, 'victim'))
+    const back = track(await joinSim(bff.url, { nodeId: victim.nodeId, credential: victim.credential }, 'victim', { runId: victim.runId }))
     expect(back.nodeId).toBe(victim.nodeId)
     expect((await op.joinTokens.list()).find((t) => t.description === 'two uses')?.uses).toBe(1)
     expect((await events('node.join_refused')).map((e) => e.message)).toEqual([expect.stringMatching(/join as victim .* was refused/)])
@@ -102,7 +103,8 @@ describe('re-key', () => {
     expect(taker.credential).not.toBe(oldCredential.credential)
     expect((await tryHello({ joinToken: rk.token }, 'rekeyed')).closed?.reason).toMatch(/no uses left/)
     taker.close()
-    expect((await tryHello({ nodeId: taker.nodeId, credential: taker.credential }, 'rekeyed')).nodeId).toBe(live.nodeId)
+    const back = track(await joinSim(bff.url, { nodeId: taker.nodeId, credential: taker.credential }, 'rekeyed', { runId: taker.runId }))
+    expect(back.nodeId).toBe(live.nodeId)
 
     expect((await events('node.rekeyed')).map((e) => e.actorId)).toEqual([expect.any(String)])
     expect((await events('node.rekey_completed')).length).toBe(1)

@@ -25,7 +25,7 @@ const portRange = (name: string) => (name === 'node-a' ? `${portBase}-${portBase
 function startAgent(name: string) {
   const child = spawn(
     process.execPath,
-    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', portRange(name), '--stop-on-exit', '--log-level', 'warn'],
+    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', portRange(name), '--stop-on-exit', '--network', 'host', '--log-level', 'warn'],
     { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
   )
   agents.set(name, child)

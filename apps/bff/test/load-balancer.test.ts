@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type { Agent } from '@alveary/agents'
@@ -27,7 +28,19 @@ let tenantId: string
 type Caller = Awaited<ReturnType<typeof callerFor>>
 let dev: Caller
 let op: Caller
-const lbPortBase = 30_000 + Math.floor(Math.random() * 25) * 100
+/** A listener port nothing on this machine holds (other suites run instances in this range too). */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 30_000 + Math.floor(Math.random() * 2_600)
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
+}
+let lbPortBase: number
 
 const readiness = { type: 'http' as const, path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 }
 const hello = (version: string) => ({
@@ -43,7 +56,8 @@ const hello = (version: string) => ({
 })
 
 beforeAll(async () => {
-  bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPortBase), ALVEARY_LB_PORT_MAX: String(lbPortBase + 99) })
+  lbPortBase = await freePort()
+  bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPortBase), ALVEARY_LB_PORT_MAX: String(lbPortBase + 1) })
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'alveary-lb-'))
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'lb', ttlHours: 1 })).token
@@ -177,7 +191,7 @@ describe('load balancers', () => {
     const gen = load(url)
     await dev.apps.update({ tenantId, appId: web, spec: hello('2') })
     await waitFor('rolled out', async () => (await dev.apps.get({ tenantId, appId: web })).rollout?.state === 'succeeded', 90_000)
-    await waitFor('new version served', async () => (await get(url)).body.includes('version 2'))
+    await waitFor('new version served', async () => (await get(url)).body.includes('version 2'), 60_000)
     const { bodies, failures } = await gen.stop()
     expect(failures).toEqual([])
     expect(bodies.some((b) => b.includes('version 1'))).toBe(true)

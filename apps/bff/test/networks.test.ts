@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { PROTOCOL_VERSION, type TDesired } from '@alveary/core/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
@@ -17,13 +18,19 @@ let joinToken: string
 const spec = { driver: 'process' as const, command: 'node', args: ['-e', '0'], cpuMillis: 10, memoryMb: 8 }
 
 async function registerNode(name: string, address: string, network: 'host' | 'overlay') {
-  const { nodeId } = await bff.core.agents.hello({
-    type: 'hello',
-    protocolVersion: PROTOCOL_VERSION,
-    auth: { joinToken },
-    node: { name, address, labels: {}, cpuMillis: 4000, memoryMb: 4096, drivers: ['process'], agentVersion: 'test', capabilities: { lb: null, network } },
-  })
-  await bff.core.agents.heartbeat(nodeId, { cpuUsedMillis: 0, memoryUsedMb: 0, appliedGeneration: 0 })
+  const sessionId = randomUUID()
+  const hello = await bff.core.agents.hello(
+    {
+      type: 'hello',
+      protocolVersion: PROTOCOL_VERSION,
+      auth: { joinToken },
+      node: { name, address, labels: {}, cpuMillis: 4000, memoryMb: 4096, drivers: ['process'], agentVersion: 'test', capabilities: { lb: null, network } },
+    },
+    sessionId,
+  )
+  if (!hello.ok) throw new Error(`node ${name} refused`)
+  const { nodeId } = hello
+  await bff.core.agents.heartbeat(nodeId, sessionId, { cpuUsedMillis: 0, memoryUsedMb: 0, appliedGeneration: 0 })
   fakeNodes.push(nodeId)
   return nodeId
 }
@@ -45,7 +52,7 @@ async function play() {
 }
 
 beforeAll(async () => {
-  bff = await startTestBff({ ALVEARY_NETWORK_POOL: '100.64.0.0/22', ALVEARY_NETWORK_PREFIX: '24', ALVEARY_NODE_LEASE_MS: '600000', ALVEARY_STOPPED_RETENTION_MS: '0' })
+  bff = await startTestBff({ ALVEARY_NETWORK_POOL: '100.64.0.0/22', ALVEARY_NETWORK_PREFIX_LENGTH: '24', ALVEARY_NODE_LEASE_MS: '600000', ALVEARY_STOPPED_RETENTION_MS: '0' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'net', ttlHours: 1, uses: 10 })).token
   tA = (await op.tenants.create({ slug: 'acme', name: 'Acme', quotas: { networks: 2 } })).id

@@ -17,6 +17,8 @@ export interface SimAgent {
   refused: { status: number; retryAfterMs: number | null } | null
   nodeId: string | null
   credential: string | null
+  /** The runId of the last hello sent (reconnecting with it is "the same agent"). */
+  runId: string | null
   send(frame: unknown): void
   heartbeat(cpuUsedMillis: number, memoryUsedMb?: number, appliedGeneration?: number): void
   waitClosed(timeoutMs?: number): Promise<{ code: number; reason: string }>
@@ -33,7 +35,11 @@ export async function openSim(baseUrl: string, opts: { waitOpen?: boolean; unmas
     refused: null,
     nodeId: null,
     credential: null,
-    send: (f) => ws.send(typeof f === 'string' ? f : JSON.stringify(f)),
+    runId: null,
+    send: (f) => {
+      if (typeof f === 'object' && f && (f as { type?: string }).type === 'hello') sim.runId = (f as { runId?: string }).runId ?? null
+      ws.send(typeof f === 'string' ? f : JSON.stringify(f))
+    },
     heartbeat: (cpuUsedMillis, memoryUsedMb = 1, appliedGeneration = 0) => sim.send({ type: 'heartbeat', cpuUsedMillis, memoryUsedMb, appliedGeneration }),
     waitClosed: (timeoutMs = 10_000) => waitFor('the server to close the connection', async () => sim.closed, timeoutMs, 20),
     close: () => ws.terminate(),
@@ -64,9 +70,9 @@ export async function openSim(baseUrl: string, opts: { waitOpen?: boolean; unmas
 export const helloFrame = (auth: object, name: string, extra: object = {}) => ({ type: 'hello', protocolVersion: PROTOCOL_VERSION, auth, node: simNodeInfo(name), runId: randomUUID(), ...extra })
 
 /** Opens a socket and joins (or reconnects with a credential); resolves once welcomed. */
-export async function joinSim(baseUrl: string, auth: object, name: string, opts: { unmasked?: boolean } = {}): Promise<SimAgent> {
+export async function joinSim(baseUrl: string, auth: object, name: string, opts: { unmasked?: boolean; runId?: string | null } = {}): Promise<SimAgent> {
   const sim = await openSim(baseUrl, opts)
-  sim.send(helloFrame(auth, name))
+  sim.send(helloFrame(auth, name, opts.runId ? { runId: opts.runId } : {}))
   await waitFor(`welcome for ${name}`, async () => sim.nodeId || (sim.closed && Promise.reject(new Error(`closed ${sim.closed.code} ${sim.closed.reason}`))), 15_000, 10)
   return sim
 }

@@ -44,6 +44,11 @@ const icons = {
       <path d="M7 9a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm6.5 0a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5zM1 16c0-3 2.7-5 6-5s6 2 6 5v1H1zm13.5 1v-1c0-1.6-.6-3-1.7-4 .2 0 .5-.1.7-.1 2.8 0 4.5 1.7 4.5 4.1v1z" />
     </svg>
   ),
+  networks: (
+    <svg viewBox="0 0 20 20" fill="currentColor">
+      <path d="M8 2h4v4H11v2h5v3h1v5h-4v-5h1V10H6v1h1v5H3v-5h1V8h5V6H8z" />
+    </svg>
+  ),
   events: (
     <svg viewBox="0 0 20 20" fill="currentColor">
       <path d="M3 4h14v2H3zm0 5h14v2H3zm0 5h9v2H3z" />
@@ -185,6 +190,9 @@ export function Shell({ children }: { children: ReactNode }) {
             </NavLink>
             <NavLink href={`/t/${slug}/load-balancers`} icon={icons.lb} testId="nav-lbs">
               Load balancers
+            </NavLink>
+            <NavLink href={`/t/${slug}/networks`} icon={icons.networks} testId="nav-networks">
+              Networks
             </NavLink>
             <NavLink href={`/t/${slug}/members`} icon={icons.members} testId="nav-members">
               Members

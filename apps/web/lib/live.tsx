@@ -73,7 +73,7 @@ export function useTenantLive(tenantId: string | undefined) {
         enabled: !!tenantId,
         onData: (c) => {
           // Load balancers show their backends' states too.
-          const apps = [trpc.apps.pathKey(), trpc.tenants.usage.pathKey(), trpc.events.pathKey(), trpc.loadBalancers.pathKey()]
+          const apps = [trpc.apps.pathKey(), trpc.tenants.usage.pathKey(), trpc.events.pathKey(), trpc.loadBalancers.pathKey(), trpc.networks.pathKey()]
           const members = [trpc.members.pathKey(), trpc.invitations.list.pathKey(), trpc.events.pathKey(), trpc.auth.me.pathKey()]
           const tenant = [trpc.tenants.pathKey(), trpc.auth.me.pathKey(), trpc.events.pathKey()]
           switch (c.kind === 'tenant' ? c.what : c.kind) {
@@ -84,6 +84,8 @@ export function useTenantLive(tenantId: string | undefined) {
               return invalidate(members)
             case 'lb':
               return invalidate([trpc.loadBalancers.pathKey(), trpc.events.pathKey()])
+            case 'network':
+              return invalidate([trpc.networks.pathKey(), trpc.apps.pathKey(), trpc.events.pathKey()])
             case 'tenant':
               return invalidate(tenant)
             default:

@@ -2,6 +2,7 @@
  * The node agent: wires config, connection, supervisor and stores together. All state lives
  * in the returned object, so several agents can run in one process (tests, local clusters).
  */
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
@@ -15,7 +16,8 @@ import {
   type TServerMessage,
 } from '@alveary/core/protocol'
 import { agentEndpoint, type AgentConfig } from './config'
-import { createConnection, type Backoff } from './connection'
+import { createConnection, hintedDelay, type Backoff } from './connection'
+import { DataDirLocked, lockDataDir } from './data-lock'
 import { createCredentialStore, type StoredCredential } from './credentials'
 import { createDockerDriver } from './runtime/docker/driver'
 import { defaultDockerHost, probeDocker } from './runtime/docker/endpoint'
@@ -25,6 +27,8 @@ import { createHealthMonitor } from './health/monitor'
 import { detectLbPlane } from './lb'
 import { createLbServer } from './lb/serve'
 import { createLogShipper } from './logs'
+import { createNetworkDriver, hostNetwork, type NetworkDriver } from './network'
+import { defaultPrefix } from './network/names'
 import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
@@ -144,6 +148,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   let statusTimer: NodeJS.Timeout | null = null
   const pendingReports = new Map<string, TInstanceReport>()
 
+  /** Random per run: lets the server tell this agent reconnecting from a second agent with the same identity. */
+  const runId = randomUUID()
+  let duplicateRefusals = 0
+  let lock: Awaited<ReturnType<typeof lockDataDir>> | null = null
   let resolveExit!: (e: AgentExit) => void
   const exited = new Promise<AgentExit>((r) => (resolveExit = r))
 
@@ -172,10 +180,13 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (welcomed) connection.send({ type: 'status', full: false, instances: [], loadBalancers: frame.reports, lbGeneration: frame.generation })
   }
 
+  /** Host networking until restore() found whether the node can run the overlay. */
+  let network: NetworkDriver = hostNetwork
   const supervisor = createSupervisor({
     drivers,
     store,
     logger: log,
+    startContext: (instance) => network.startContext(instance),
     backoff: options.restartBackoff,
     onLogs: (entries) => logs.push(entries),
     onChange(report) {
@@ -217,8 +228,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: lb ? lbDriverName : null },
+        capabilities: { lb: lb ? lbDriverName : null, network: network.mode },
       },
+      runId,
     }
   }
 
@@ -238,6 +250,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         )
       }
       connection.resetBackoff()
+      duplicateRefusals = 0
       welcomed = true
       log.info({ nodeId: msg.nodeId, heartbeatIntervalMs: msg.heartbeatIntervalMs }, 'welcomed by server')
       if (heartbeatTimer) clearInterval(heartbeatTimer)
@@ -255,7 +268,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     applyDesired(msg)
   }
 
-  function handleClose(code: number, reason: string): 'reconnect' | 'stop' {
+  function handleClose(code: number, reason: string, hintMs: number | null): 'reconnect' | 'stop' | { retryInMs: number } {
     welcomed = false
     if (heartbeatTimer) clearInterval(heartbeatTimer)
     heartbeatTimer = null
@@ -270,7 +283,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         logs.close()
         health.stop()
         supervisor.detach()
-        void supervisor.flush().then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
+        void supervisor
+          .flush()
+          .then(() => lock?.release())
+          .then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
         return 'stop'
       case CloseCode.unauthorized:
         if (lastAuth === 'credential') {
@@ -287,8 +303,26 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
           credentialRejected = false
         }
         return 'reconnect'
+      case CloseCode.duplicate: {
+        // A second agent with this node's identity (a copied data folder, a cloned machine): the
+        // live one keeps the node. Come back when it could be gone, and say so only now and then.
+        duplicateRefusals++
+        const retryInMs = hintedDelay(Math.max(hintMs ?? 0, 5_000))
+        if (duplicateRefusals === 1 || duplicateRefusals % 10 === 0)
+          log.error(
+            { reason, refusals: duplicateRefusals, retryInMs },
+            `node ${config.name} already has a live connection from another agent with the same identity (a copied --data-dir or a cloned machine?). Stop one of them; this one keeps waiting`,
+          )
+        return { retryInMs }
+      }
+      case CloseCode.nameTaken:
+        log.error(
+          { reason, retryInMs: 60_000 },
+          `a node named ${config.name} already exists and joins never take a node over: start this agent with that node's data folder (its credential), pick another --name, or have an operator re-key the node and pass the re-key token as --join-token`,
+        )
+        return { retryInMs: hintedDelay(60_000) }
       case CloseCode.replaced:
-        log.warn({ reason }, 'another connection took over this node; if two agents share a node identity, stop one')
+        log.warn({ reason }, 'the server handed this node to another connection (this one looked silent, or a second agent shares the identity)')
         return 'reconnect'
       case CloseCode.badFrame:
         log.error({ reason }, 'the server rejected a frame from this agent')
@@ -303,6 +337,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     if (!restoreDone) throw new Error('applyDesired() before restore() completed')
     if (stopping) return
     health.setDesired(desired.instances)
+    // Networks first: an instance's start waits for its namespace (startContext).
+    network.apply(desired)
     const actions = supervisor.apply(desired.instances)
     // Checks may have changed for instances whose run did not.
     for (const r of supervisor.reports()) health.observe(r)
@@ -396,6 +432,11 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     restored ??= (async () => {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
+      try {
+        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log })
+      } catch (err) {
+        throw new AgentStartError((err as Error).message)
+      }
       const plane = await detectLbPlane(config, log).catch((err) => (log.warn({ err }, 'load-balancer detection failed'), null))
       if (plane) {
         lbDriverName = plane.name
@@ -440,11 +481,19 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       started = true
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       try {
+        lock = await lockDataDir(config.dataDir)
+      } catch (err) {
+        if (err instanceof DataDirLocked) throw new AgentStartError(err.message)
+        throw err
+      }
+      try {
         credential = await credentials.load()
       } catch (err) {
+        await lock.release()
         throw new AgentStartError(`cannot read the stored credential: ${(err as Error).message}`)
       }
       if (!credential && !config.joinToken) {
+        await lock.release()
         throw new AgentStartError(`no stored credential in ${credentials.path} and no join token: pass --join-token (or ALVEARY_JOIN_TOKEN) to join`)
       }
       nodeId = credential?.nodeId ?? null
@@ -482,8 +531,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         logs.flush()
         logs.close()
         await connection.close()
+        await network.close()
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()
+        await lock?.release()
         resolveExit({ code: 0, reason: 'shutdown' })
       })()
       return stopping

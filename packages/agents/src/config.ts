@@ -7,6 +7,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { ZNodeInfo } from '@alveary/core/protocol'
+import { ZPREFIX } from './network/names'
 import { parseDockerHost } from './runtime/docker/endpoint'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -124,6 +125,17 @@ export const ZAgentConfig = z.object({
   metricsIntervalSeconds: ZIntString(1, 3600).optional(),
   /** Load-balancer data plane offered: auto (HAProxy when it runs here, else the built-in proxy), or one of them, or none. */
   lbDriver: z.enum(['auto', 'haproxy', 'builtin', 'none']).default('auto'),
+  /**
+   * Tenant networks: overlay (namespaces, bridges, VXLAN; needs root), host (the node's own
+   * network), or auto (overlay when the node can, else host with a note). The CLI defaults to
+   * auto; agents created in code default to host.
+   */
+  network: z.enum(['auto', 'overlay', 'host']).default('host'),
+  /**
+   * Names of everything the overlay creates start with it. Unset: derived from the data
+   * directory, so several agents on one machine never touch each other's namespaces.
+   */
+  networkPrefix: z.string().regex(ZPREFIX, '1-4 lowercase letters or digits, starting with a letter').optional(),
 })
 export type AgentConfigInput = z.input<typeof ZAgentConfig>
 export type AgentConfig = z.output<typeof ZAgentConfig>
@@ -160,6 +172,12 @@ Every option can also come from the environment variable shown; the flag wins.
   --lb-driver <d>        load-balancer data plane for load-balancing [ALVEARY_LB_DRIVER]
                          nodes: auto (haproxy when installed, else the
                          built-in proxy), haproxy, builtin or none
+  --network <mode>       tenant networks: auto|overlay|host          [ALVEARY_NETWORK]
+                         (default auto: overlay when root with iproute2 and
+                         nftables and --address is this node's IPv4, else host)
+  --network-prefix <p>   prefix of the namespaces, links and nftables  [ALVEARY_NETWORK_PREFIX]
+                         table the overlay creates (1-4 chars; default
+                         derived from the data dir, e.g. a3kq)
   --log-level <level>    ${LOG_LEVELS.join('|')} (default info)  [ALVEARY_LOG_LEVEL]
   -h, --help             show this help
   -v, --version          print the agent version
@@ -188,6 +206,8 @@ const FLAG_NAMES = {
   dockerHost: 'docker-host',
   metricsIntervalSeconds: 'metrics-interval',
   lbDriver: 'lb-driver',
+  network: 'network',
+  networkPrefix: 'network-prefix',
 } as const
 
 /** Parses argv (without node and script) and env into a validated config. Never throws, never exits. */
@@ -213,6 +233,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'docker-host': { type: 'string' },
         'metrics-interval': { type: 'string' },
         'lb-driver': { type: 'string' },
+        network: { type: 'string' },
+        'network-prefix': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -246,6 +268,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     dockerHost: str('docker-host', 'DOCKER_HOST'),
     metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),
     lbDriver: str('lb-driver', 'ALVEARY_LB_DRIVER'),
+    network: str('network', 'ALVEARY_NETWORK') ?? 'auto',
+    networkPrefix: str('network-prefix', 'ALVEARY_NETWORK_PREFIX'),
   }
   const parsed = ZAgentConfig.safeParse(input)
   if (!parsed.success) {

@@ -1,20 +1,36 @@
 /**
  * The agent's side of the /agent WebSocket: connect, say hello, validate every frame,
- * and reconnect with exponential backoff (full jitter) for as long as the agent lives.
+ * and reconnect for as long as the agent lives: when the server said when (a refused
+ * upgrade's Retry-After, a close reason's retry hint), then; otherwise with exponential
+ * backoff and full jitter, capped low so agents are back soon after a server restart (the
+ * server's admission spreads a crowd out by telling each agent when to come).
  */
 import WebSocket from 'ws'
 import type { Logger } from 'pino'
-import { MAX_FRAME_BYTES, ZServerMessage, parseFrame, type TAgentMessage, type THello, type TServerMessage } from '@alveary/core/protocol'
+import { MAX_FRAME_BYTES, ZServerMessage, parseFrame, retryHintOf, type TAgentMessage, type THello, type TServerMessage } from '@alveary/core/protocol'
 
 export interface Backoff {
   baseMs: number
   capMs: number
 }
-export const DEFAULT_RECONNECT_BACKOFF: Backoff = { baseMs: 500, capMs: 30_000 }
+export const DEFAULT_RECONNECT_BACKOFF: Backoff = { baseMs: 250, capMs: 5_000 }
 
 /** Full jitter: uniformly random in [0, min(cap, base * 2^attempt)). */
 export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
   return Math.floor(random() * Math.min(b.capMs, b.baseMs * 2 ** Math.min(attempt, 30)))
+}
+
+/** The server's "retry in N ms", plus a little jitter so agents told the same time do not come at once. */
+export function hintedDelay(hintMs: number, random: () => number = Math.random): number {
+  return Math.round(hintMs + random() * Math.min(1_000, hintMs / 4))
+}
+
+/** When an HTTP refusal of the upgrade says to come back (X-Retry-After-Ms, else Retry-After seconds). */
+export function retryAfterOf(headers: Record<string, string | string[] | undefined>): number | null {
+  const ms = Number(headers['x-retry-after-ms'])
+  if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, 600_000)
+  const s = Number(headers['retry-after'])
+  return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 600_000) : null
 }
 
 export interface ConnectionOptions {
@@ -23,8 +39,12 @@ export interface ConnectionOptions {
   /** Built for every attempt, since the auth to use can change between attempts. */
   hello: () => THello
   onMessage: (msg: TServerMessage) => void
-  /** Decides whether to reconnect after a close; `code` 1006 also covers failed attempts. */
-  onClose: (code: number, reason: string) => 'reconnect' | 'stop'
+  /**
+   * Decides what to do after a close (`code` 1006 also covers failed attempts and refused
+   * upgrades): stop, reconnect (when the server said, else after the backoff), or
+   * reconnect after a delay of the agent's own choosing. `hintMs`: when the server said.
+   */
+  onClose: (code: number, reason: string, hintMs: number | null) => 'reconnect' | 'stop' | { retryInMs: number }
   backoff?: Backoff
   /** A peer that stops answering pings this long is considered gone (half-open TCP). */
   pingIntervalMs?: number
@@ -66,6 +86,15 @@ export function createConnection(opts: ConnectionOptions): Connection {
     const socket = new WebSocket(opts.url, { maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
     ws = socket
     let alive = true
+    let refusedHintMs: number | null = null
+
+    // The server refused the upgrade (busy, too many pending connections from here): it says when to retry.
+    socket.on('unexpected-response', (_req, res) => {
+      refusedHintMs = retryAfterOf(res.headers)
+      log.info({ status: res.statusCode, retryInMs: refusedHintMs ?? undefined }, 'server refused the connection for now')
+      res.resume()
+      socket.terminate()
+    })
 
     socket.on('open', () => {
       log.info({ url: opts.url }, 'connected')
@@ -108,7 +137,8 @@ export function createConnection(opts: ConnectionOptions): Connection {
     })
     socket.on('error', (err) => {
       // 'close' always follows; this only explains it.
-      log.warn({ err: err.message }, 'connection error')
+      // Said once per outage; the retries that fail the same way are debug.
+      log[attempt === 0 ? 'warn' : 'debug']({ err: err.message }, 'connection error')
     })
     socket.on('close', (code, reasonBuf) => {
       if (pingTimer) clearInterval(pingTimer)
@@ -116,13 +146,16 @@ export function createConnection(opts: ConnectionOptions): Connection {
       if (ws === socket) ws = null
       if (closed) return
       const reason = reasonBuf.toString()
-      const next = opts.onClose(code, reason)
+      const hintMs = refusedHintMs ?? retryHintOf(reason)
+      const next = opts.onClose(code, reason, hintMs)
       if (next === 'stop') {
         closed = true
         return
       }
-      const delay = backoffDelay(attempt, backoff, opts.random)
-      attempt += 1
+      let delay: number
+      if (typeof next === 'object') delay = next.retryInMs
+      else if (hintMs !== null) delay = hintedDelay(hintMs, opts.random)
+      else delay = backoffDelay(attempt++, backoff, opts.random)
       log.info({ code, reason: reason || undefined, retryInMs: delay }, 'disconnected; will reconnect')
       retryTimer = setTimeout(connect, delay)
     })

@@ -102,12 +102,12 @@ export function runIn(netns: string, script: string, timeoutMs = 10_000): Promis
   })
 }
 
-/** Connects over TCP from inside a namespace; resolves with what the server said, or "error: …". */
+/** Connects over TCP from inside a namespace; resolves with the first line the server said, or "error: …". */
 export function tcpProbe(fromNetns: string, host: string, port: number, timeoutMs = 2000): Promise<string> {
   return runIn(
     fromNetns,
     `const s=require('net').connect(${port},${JSON.stringify(host)});let b='';s.setTimeout(${timeoutMs},()=>{console.log('error: timeout');process.exit(0)});` +
-      `s.on('data',d=>b+=d);s.on('end',()=>{console.log(b.trim());process.exit(0)});s.on('error',e=>{console.log('error: '+e.code);process.exit(0)});s.write('probe\\n')`,
+      `const done=()=>{console.log(b.split('\\n')[0].trim());process.exit(0)};s.on('data',d=>{b+=d;if(b.includes('\\n'))done()});s.on('end',done);s.on('error',e=>{console.log('error: '+e.code);process.exit(0)});s.write('probe\\n')`,
     timeoutMs + 5000,
   )
 }

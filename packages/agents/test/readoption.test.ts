@@ -54,7 +54,8 @@ describe('re-adoption', () => {
     second.applyDesired({ ...desired, generation: 2 })
     await second.settled()
     expect(second.reports()).toEqual([expect.objectContaining({ state: 'running', pid, restarts: 0 })])
-    expect(await httpGet(`http://127.0.0.1:${port}/`)).toBe(`pid ${pid}`)
+    // "running" means started, not listening yet: wait until it answers (the same process).
+    expect(await waitFor('the adopted process answers', () => httpGet(`http://127.0.0.1:${port}/`).catch(() => null), 15_000)).toBe(`pid ${pid}`)
 
     // It is not our child, yet its death is noticed (polling) and the restart policy applies.
     process.kill(pid, 'SIGKILL')

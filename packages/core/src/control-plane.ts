@@ -29,6 +29,7 @@ import { createTenantService } from './services/tenants'
 import type { ChangeBus } from './store/change-bus'
 import type { Database } from './store/db'
 import { createHotStore } from './store/hot-store'
+import { createNodeLeases } from './store/node-leases'
 
 export const ZControlPlaneConfig = z.object({
   sessionTtlHours: z.number().positive().default(24 * 7),
@@ -40,6 +41,8 @@ export const ZControlPlaneConfig = z.object({
   heartbeatIntervalMs: z.number().int().positive().default(5_000),
   /** A node silent this long becomes NotReady. */
   nodeLeaseMs: z.number().int().positive().default(20_000),
+  /** Nodes not heard from since the leader began watching get this long (at least the lease) before NotReady. */
+  nodeStartupGraceMs: z.number().int().min(0).default(60_000),
   /** A NotReady node's instances are rescheduled after this long. */
   evictionGraceMs: z.number().int().min(0).default(30_000),
   evictionsPerSecond: z.number().positive().default(50),
@@ -88,6 +91,11 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     hotPool: database.hotPool,
     clock,
     onError: (err) => log.error({ err: err.message }, 'hot store write failed'),
+  })
+  const leases = createNodeLeases({
+    hotPool: database.hotPool,
+    clock,
+    onError: (err) => log.error({ err: err.message }, 'heartbeat write failed'),
     onNodesRevived: (ids) => ids.forEach((id) => bus.publish({ kind: 'fleet', what: 'node', nodeId: id })),
   })
   const telemetry = createTelemetryService({
@@ -109,13 +117,22 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     invitations: createInvitationService({ db, hot, bus, clock, auth, hasher, ttlMs: config.invitationTtlHours * 3_600_000 }),
     apps: createAppService({ db, hot, bus, clock, networks }),
     networks,
-    nodes: createNodeService({ db, hot, bus, clock }),
+    nodes: createNodeService({ db, hot, leases, bus, clock }),
     events: createEventService({ hot }),
-    agents: createAgentService({ db, hot, bus, clock, onHeartbeat: (nodeId, hb) => {
+    agents: createAgentService({
+      db,
+      hot,
+      leases,
+      bus,
+      clock,
+      sessionStaleMs: 3 * config.heartbeatIntervalMs,
+      onHeartbeat: (nodeId, hb) => {
         const lag = heartbeatLag(nodeId)
         if (lag !== null) observe.heartbeatLag(lag)
         return telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb)
-      }, loadBalancers: lbNodes }),
+      },
+      loadBalancers: lbNodes,
+    }),
     loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
     telemetry,
     apiTokens: createApiTokenService({ db, hot, clock }),
@@ -149,11 +166,18 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   const lifecycle = createNodeLifecycle({
     db,
     hot,
+    leases,
     bus,
     clock,
     schedule,
     log,
-    config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
+    config: {
+      leaseMs: config.nodeLeaseMs,
+      startupGraceMs: config.nodeStartupGraceMs,
+      evictionGraceMs: config.evictionGraceMs,
+      evictionsPerSecond: config.evictionsPerSecond,
+      maxUnhealthyFraction: config.maxUnhealthyFraction,
+    },
   })
   const drains = createDrainController({ db, hot, bus, clock, schedule })
   const networkPeers = createNetworkPeersController({ db, bus, resyncIntervalMs: config.resyncIntervalMs })
@@ -255,7 +279,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     /** Scheduler queues and counters, when this process leads. */
     schedulerStats: (): SchedulerStats | null => scheduler?.stats() ?? null,
     async flush() {
-      await hot.flush()
+      await Promise.all([hot.flush(), leases.flush()])
     },
   }
 }

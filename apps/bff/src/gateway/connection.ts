@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto'
 import type { ControlPlane } from '@alveary/core'
 import { CoreError, RejectedRow } from '@alveary/core'
-import { CloseCode, PROTOCOL_VERSION, parseFrame, ZAgentMessage, type TAgentMessage, type TServerMessage } from '@alveary/core/protocol'
+import { CloseCode, PROTOCOL_VERSION, parseFrame, withRetryHint, ZAgentMessage, type TAgentMessage, type TServerMessage } from '@alveary/core/protocol'
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { GatewayCounters, RejectReason } from './counters'
@@ -31,6 +32,10 @@ export interface ConnectionContext {
 
 export interface AgentConnection {
   readonly nodeId: string | null
+  /** This connection's claim on its node (see NodeLeases). */
+  readonly sessionId: string
+  /** When the peer last sent a frame (performance.now()). */
+  readonly lastHeardAt: number
   /** Sends the node's current desired state (coalesced, retried while the connection lives). */
   push(): void
   close(code: number, reason: string): void
@@ -47,6 +52,8 @@ export interface AgentConnection {
 export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): AgentConnection {
   const { core, log, counters, limits } = ctx
   let nodeId: string | null = null
+  const sessionId = randomUUID()
+  let lastHeardAt = performance.now()
   let closed = false
   const inbox: Buffer[] = []
   let queuedBytes = 0
@@ -86,7 +93,7 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     if (msg.protocolVersion !== PROTOCOL_VERSION) return reject('version', CloseCode.versionMismatch, `protocol ${msg.protocolVersion} not supported; server speaks ${PROTOCOL_VERSION}`)
     let res: Awaited<ReturnType<ControlPlane['agents']['hello']>>
     try {
-      res = await core.agents.hello(msg)
+      res = await core.agents.hello(msg, sessionId)
     } catch (err) {
       if (err instanceof CoreError && err.code === 'UNAUTHORIZED') return reject('unauthorized', CloseCode.unauthorized, err.message)
       if (err instanceof CoreError && err.code === 'CONFLICT') return reject('name_taken', CloseCode.nameTaken, err.message)
@@ -95,6 +102,10 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
       return close(1013, 'server cannot reach its store; try again later')
     }
     if (closed) return
+    if (!res.ok) {
+      // Never ping-pong: the live connection keeps the node; this one waits until that one could be gone.
+      return reject('duplicate', CloseCode.duplicate, withRetryHint(`node ${msg.node.name} already has a live connection`, res.retryAfterMs))
+    }
     nodeId = res.nodeId
     ctx.onWelcome(conn)
     // The credential minted by a join travels only in this frame.
@@ -116,8 +127,9 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
           return reject('hello_twice', CloseCode.badFrame, 'hello sent twice')
         case 'heartbeat': {
           const at = performance.now()
-          await core.agents.heartbeat(id, msg)
+          const landed = await core.agents.heartbeat(id, sessionId, msg)
           counters.observeHeartbeatLag(performance.now() - at)
+          if (landed === 'fenced') close(CloseCode.replaced, 'another connection of this node took over')
           return
         }
         case 'status':
@@ -158,6 +170,7 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
 
   ws.on('message', (data, isBinary) => {
     if (closed) return
+    lastHeardAt = performance.now()
     if (isBinary) return reject('binary', CloseCode.badFrame, 'binary frames are not accepted')
     const buf = data as Buffer
     inbox.push(buf)
@@ -186,6 +199,10 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
   const conn: AgentConnection = {
     get nodeId() {
       return nodeId
+    },
+    sessionId,
+    get lastHeardAt() {
+      return lastHeardAt
     },
     push: () => nodeId && pusher.push(),
     close,

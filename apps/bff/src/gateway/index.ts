@@ -33,6 +33,20 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
   const byNode = new Map<string, AgentConnection>()
   const all = new Set<AgentConnection>()
 
+  // A peer silent for three heartbeats is gone (half-open TCP): drop it so its node is free.
+  // Only judged when this process itself kept time: after a stall of its own event loop, the
+  // frames that arrived meanwhile have not been read yet, and every peer would look silent.
+  const silentMs = 3 * heartbeatIntervalMs
+  let lastSweep = performance.now()
+  const sweep = setInterval(() => {
+    const now = performance.now()
+    const stalled = now - lastSweep > 1.5 * heartbeatIntervalMs
+    lastSweep = now
+    if (stalled) return
+    for (const c of byNode.values()) if (now - c.lastHeardAt > silentMs) c.close(CloseCode.replaced, `silent for ${Math.round((now - c.lastHeardAt) / 1000)} s`)
+  }, heartbeatIntervalMs)
+  sweep.unref()
+
   const unsubscribe = bus.subscribe((c) => {
     if (c.kind === 'node-desired') byNode.get(c.nodeId)?.push()
     else if (c.kind === 'node-revoked') byNode.get(c.nodeId)?.close(CloseCode.unauthorized, 'node credential revoked: re-keyed by an operator')
@@ -57,18 +71,18 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
           remote,
           onWelcome(c) {
             slot.release()
-            // A node has one connection: a newer one replaces the older.
+            // The newcomer holds the node's session now: a local older connection was silent, or the same agent run reconnecting.
             const old = byNode.get(c.nodeId!)
-            if (old && old !== c) old.close(CloseCode.replaced, 'replaced by a newer connection')
+            if (old && old !== c) old.close(CloseCode.replaced, 'a newer connection of this node took over')
             byNode.set(c.nodeId!, c)
           },
           onClose(c) {
             slot.release()
             void c.idle().then(() => all.delete(c))
-            if (c.nodeId && byNode.get(c.nodeId) === c) {
-              byNode.delete(c.nodeId)
-              void core.agents.disconnected(c.nodeId).catch((err) => log.warn({ nodeId: c.nodeId, err: err.message }, 'recording a disconnect failed'))
-            }
+            if (!c.nodeId) return
+            if (byNode.get(c.nodeId) === c) byNode.delete(c.nodeId)
+            // Frees the node only if this connection still held it.
+            void core.agents.disconnected(c.nodeId, c.sessionId).catch((err) => log.warn({ nodeId: c.nodeId, err: err.message }, 'recording a disconnect failed'))
           },
         })
         all.add(conn)
@@ -82,6 +96,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
     },
     counters,
     async close() {
+      clearInterval(sweep)
       unsubscribe()
       for (const c of wss.clients) c.close(1001, 'server shutting down')
       await new Promise<void>((r) => wss.close(() => r()))

@@ -30,6 +30,8 @@ export interface Checker {
 export function startChecker(checks: readonly Check[], hooks: { onChange(): void; onLivenessFailed(reason: string): void }): Checker {
   const hasReadiness = checks.some((c) => c.kind === 'readiness')
   const streaks = checks.map((c): Streak => ({ healthy: c.kind === 'liveness', successes: 0, failures: 0 }))
+  /** A starting instance refuses connections for a while: that is a failure worth showing only once the check failed for real. */
+  const passedOnce = checks.map(() => false)
   let lastFailure: string | null = null
   let lastFailureAt: string | null = null
   let stopped = false
@@ -51,8 +53,9 @@ export function startChecker(checks: readonly Check[], hooks: { onChange(): void
       if (stopped) return
       const before = ready()
       streaks[k] = record(streaks[k]!, reason === null, c.probe)
+      if (reason === null) passedOnce[k] = true
       let changed = ready() !== before
-      if (reason !== null) {
+      if (reason !== null && (passedOnce[k] || streaks[k]!.failures >= c.probe.failureThreshold)) {
         const message = `${c.kind} ${c.probe.type} ${c.portName}${c.probe.type === 'http' ? ` ${c.probe.path}` : ''}: ${reason}`.slice(0, 500)
         changed ||= message !== lastFailure
         lastFailure = message

@@ -9,6 +9,8 @@
  *   nftables table in the node    inet alveary_<p>
  */
 
+import { createHash } from 'node:crypto'
+
 /** Link names are at most 15 characters: the prefix leaves room for "t" + 8 digits. */
 export const ZPREFIX = /^[a-z][a-z0-9]{0,3}$/
 
@@ -44,6 +46,12 @@ export function overlayNames(prefix: string) {
   }
 }
 export type OverlayNames = ReturnType<typeof overlayNames>
+
+/** A prefix of its own per data directory: "a" and three base-36 characters of its hash. */
+export function defaultPrefix(dataDir: string): string {
+  const h = createHash('sha256').update(dataDir).digest()
+  return `a${(h.readUInt32BE(0) % 36 ** 3).toString(36).padStart(3, '0')}`
+}
 
 export const netnsPath = (name: string) => `/run/netns/${name}`
 

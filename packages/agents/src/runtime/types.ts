@@ -70,6 +70,12 @@ export interface InstanceHandle {
   followLogs(from: LogCursor | null, sink: LogSink): LogFollower
 }
 
+/** What other reconcilers prepared for the instance before it starts. */
+export interface StartContext {
+  /** A network namespace to run in (e.g. /run/netns/NAME); absent: the host's network. */
+  netns?: string
+}
+
 export interface StartHooks {
   /** The driver is pulling the image (observed state 'pulling'). */
   onPulling?(image: string): void
@@ -84,7 +90,7 @@ export interface InstanceUsage {
 
 export interface RuntimeDriver {
   readonly name: DriverName
-  start(instance: TDesiredInstance, hooks?: StartHooks): Promise<InstanceHandle>
+  start(instance: TDesiredInstance, hooks?: StartHooks, ctx?: StartContext): Promise<InstanceHandle>
   /** Watches what a previous agent started; null if it is gone (or is not the same any more). */
   adopt(rec: PersistedInstance): Promise<InstanceHandle | null>
   /** Removes what a stopped or removed instance left behind (an exited container). */

@@ -24,6 +24,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     backoff,
     onChange: (r) => opts.onChange?.(r),
     onLogs: opts.onLogs,
+    startContext: opts.startContext,
     onForget: (w) => {
       if (workers.get(w.instanceId) === w) workers.delete(w.instanceId)
       w.dispose()

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino'
 import type { TDesiredInstance, TInstanceReport, TLogs } from '@alveary/core/protocol'
 import type { Action } from '../reconciler'
-import type { DriverName, RuntimeDriver } from '../runtime/types'
+import type { DriverName, RuntimeDriver, StartContext } from '../runtime/types'
 import type { PersistedInstance, StateStore } from '../state-store'
 import type { RestartBackoff } from './restart-policy'
 
@@ -21,6 +21,11 @@ export interface SupervisorOptions {
   backoff?: Partial<RestartBackoff>
   /** Called on every observed change of one instance (the agent batches them into status frames). */
   onChange?: (report: TInstanceReport) => void
+  /**
+   * What other reconcilers prepared for an instance (its network namespace…), asked right before
+   * each start; a rejection fails that start like a driver error.
+   */
+  startContext?: (instance: TDesiredInstance) => StartContext | Promise<StartContext>
   /** Instance output; without it, output is not followed at all. */
   onLogs?: (entries: LogEntry[]) => void
 }

@@ -21,6 +21,7 @@ export interface WorkerDeps {
   onChange: (report: TInstanceReport) => void
   onLogs?: (entries: LogEntry[]) => void
   onForget: (w: Worker) => void
+  startContext?: SupervisorOptions['startContext']
 }
 
 const driverMissing = (d: DriverName) => `the ${d} driver is not available on this node`
@@ -313,13 +314,18 @@ export class Worker {
     let proc: InstanceHandle
     try {
       if (!driver) throw new SpawnError(driverMissing(desired.spec.driver), true)
-      proc = await driver.start(desired, {
-        onPulling: (image) => {
-          this.log.info({ image }, 'pulling image')
-          this.set('pulling', { message: `pulling image "${image}"` })
+      const ctx = (await this.deps.startContext?.(desired)) ?? {}
+      proc = await driver.start(
+        desired,
+        {
+          onPulling: (image) => {
+            this.log.info({ image }, 'pulling image')
+            this.set('pulling', { message: `pulling image "${image}"` })
+          },
+          onPulled: () => this.set('starting', { message: null }),
         },
-        onPulled: () => this.set('starting', { message: null }),
-      })
+        ctx,
+      )
     } catch (err) {
       const message = err instanceof SpawnError ? err.message : `cannot start: ${(err as Error).message}`
       // Retrying cannot fix a spec this node can never run; a missing binary may appear later, though.

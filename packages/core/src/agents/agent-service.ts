@@ -1,19 +1,22 @@
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
-import { hashToken } from '../auth/secrets'
 import type { TDesired, TDesiredInstance, TDesiredLb, THello, TInstanceReport, TLbReport } from '../protocol'
 import type { TInstanceTemplate } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { networkStateOf } from '../networks/node-state'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
-import { joinWithToken, nodeDataOf } from './join'
+import type { NodeLeases } from '../store/node-leases'
+import { acceptHello, type THelloOutcome } from './hello'
 
 export interface AgentServiceDeps {
   db: Db
   hot: HotStore
+  leases: NodeLeases
   bus: ChangeBus
   clock: Clock
+  /** A node's connection that has not heartbeated for this long no longer holds the node. */
+  sessionStaleMs: number
   onHeartbeat?(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number }): Promise<void>
   /** Load-balancing nodes: what they serve, and what they report about it. */
   loadBalancers: { desiredFor(nodeId: string): Promise<TDesiredLb[]>; report(nodeId: string, generation: number, reports: TLbReport[]): Promise<void> }
@@ -24,8 +27,9 @@ export interface AgentServiceDeps {
  * and observed instances, and compute the full desired state for it.
  * Every write is scoped to the calling node: an agent can only report its own instances.
  */
-export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalancers }: AgentServiceDeps) {
-  // Heartbeats change only usage and "last seen": consoles hear of them once a second, not per node.
+export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs, onHeartbeat, loadBalancers }: AgentServiceDeps) {
+  // Heartbeats, connects and disconnects change only usage, "last seen" and "connected":
+  // consoles hear of them once a second, not per node.
   let heartbeatHint: (() => void) | null = null
   const hintHeartbeats = () => {
     heartbeatHint ??= clock.setTimer(() => {
@@ -35,33 +39,32 @@ export function createAgentService({ db, hot, bus, clock, onHeartbeat, loadBalan
   }
 
   return {
-    /** Authenticates a hello: the node's credential, or a join (or re-key) token. */
-    async hello(msg: THello): Promise<{ nodeId: string; credential?: string }> {
-      let nodeId: string
-      let credential: string | undefined
-      if ('credential' in msg.auth) {
-        const node = await db.node.findUnique({ where: { id: msg.auth.nodeId }, select: { id: true, credentialHash: true } })
-        if (!node || node.credentialHash !== hashToken(msg.auth.credential)) throw new CoreError('UNAUTHORIZED', 'unknown node or wrong credential')
-        await db.node.update({ where: { id: node.id }, data: nodeDataOf(msg.node) })
-        nodeId = node.id
-      } else {
-        ;({ nodeId, credential } = await joinWithToken({ db, hot, clock }, msg.auth.joinToken, msg.node))
-      }
-      await hot.nodeConnected(nodeId)
-      bus.publish({ kind: 'fleet', what: 'node', nodeId })
-      return { nodeId, credential }
+    /** Authenticates a hello and claims the node's session for the connection `sessionId`. */
+    async hello(msg: THello, sessionId: string): Promise<THelloOutcome> {
+      const res = await acceptHello({ db, hot, leases, clock }, msg, { sessionId, staleMs: sessionStaleMs })
+      if (!res.ok) return res
+      // The scheduler refreshes a node it hears of by id; a plain reconnect changes nothing it reads.
+      if (res.changed) bus.publish({ kind: 'fleet', what: 'node', nodeId: res.nodeId })
+      if (res.credential) bus.publish({ kind: 'fleet', what: 'jointoken' })
+      hintHeartbeats()
+      return res
     },
 
-    /** Group-committed with other nodes' heartbeats; a NotReady node that beats again is revived by the flush. */
-    async heartbeat(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number; appliedGeneration: number }) {
-      await hot.heartbeat(nodeId, { ...hb, at: clock.now() })
+    /**
+     * Group-committed with other nodes' heartbeats; a NotReady node that beats again is
+     * revived by the flush. 'fenced': another connection holds the node now.
+     */
+    async heartbeat(nodeId: string, sessionId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number; appliedGeneration: number }): Promise<'ok' | 'fenced'> {
+      const landed = await leases.heartbeat({ nodeId, sessionId, ...hb })
+      if (landed === 'fenced') return landed
       await onHeartbeat?.(nodeId, hb)
       hintHeartbeats()
+      return landed
     },
 
-    async disconnected(nodeId: string) {
-      await hot.nodeDisconnected(nodeId)
-      bus.publish({ kind: 'fleet', what: 'node', nodeId })
+    async disconnected(nodeId: string, sessionId: string) {
+      await leases.release(nodeId, sessionId)
+      hintHeartbeats()
     },
 
     /**

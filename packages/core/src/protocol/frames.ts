@@ -23,6 +23,16 @@ export const CloseCode = {
   overrun: 4429,
 } as const
 
+/**
+ * A refusal can say when to try again: the close reason ends with "(retry in N ms)", and
+ * HTTP refusals of the upgrade carry X-Retry-After-Ms (and Retry-After in seconds).
+ */
+export const withRetryHint = (reason: string, ms: number) => `${reason.slice(0, 96)} (retry in ${Math.max(0, Math.round(ms))} ms)`
+export function retryHintOf(reason: string): number | null {
+  const m = /\(retry in (\d{1,9}) ms\)$/.exec(reason)
+  return m ? Number(m[1]) : null
+}
+
 /** Parses one frame; returns a reason instead of throwing so a bad peer never crashes us. */
 export function parseFrame<T>(schema: z.ZodType<T>, raw: string): { ok: true; value: T } | { ok: false; reason: string } {
   let json: unknown

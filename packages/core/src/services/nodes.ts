@@ -10,6 +10,7 @@ import type { ChangeBus } from '../store/change-bus'
 import type { Prisma } from '../generated/prisma/client'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import type { NodeLeases } from '../store/node-leases'
 
 export const ZNode = z.object({
   id: z.string(),
@@ -96,7 +97,7 @@ function toJoinToken(t: Prisma.JoinTokenGetPayload<{ select: typeof joinTokenSel
   }
 }
 
-export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock }) {
+export function createNodeService({ db, hot, leases, bus, clock }: { db: Db; hot: HotStore; leases: NodeLeases; bus: ChangeBus; clock: Clock }) {
   return {
     async list(actor: Actor): Promise<TNode[]> {
       requireOperator(actor)
@@ -258,6 +259,8 @@ export function createNodeService({ db, hot, bus, clock }: { db: Db; hot: HotSto
           select: joinTokenSelect,
         })
       })
+      // Whichever connection holds the node now is fenced, on this BFF or another.
+      await leases.revoke(node.id)
       await hot.recordEvent({
         kind: 'audit',
         type: 'node.rekeyed',

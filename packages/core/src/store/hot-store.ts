@@ -5,13 +5,6 @@ import type { TInstanceReport, TObservedState } from '../protocol'
 import type { Hot } from './db'
 import { createGroupCommit } from './group-commit'
 
-export interface HeartbeatRow {
-  cpuUsedMillis: number
-  memoryUsedMb: number
-  appliedGeneration: number
-  at: Date
-}
-
 export interface StatusRow extends TInstanceReport {
   tenantId: string
   nodeId: string
@@ -30,9 +23,10 @@ export interface NewEvent {
 export const TERMINAL_STATES: ReadonlySet<TObservedState> = new Set(['stopped', 'exited', 'failed'])
 
 /**
- * The hot store: node leases, observed instance status and events. Heartbeats and status
- * reports are group-committed: one statement per flush, whatever the number of agents; a
- * row the database refuses fails only its own writer (RejectedRow), never the batch.
+ * The hot store: observed instance status and events (node leases and heartbeats are in
+ * node-leases.ts). Status reports are group-committed: one statement per flush, whatever
+ * the number of agents; a row the database refuses fails only its own writer
+ * (RejectedRow), never the batch.
  */
 export interface HotStoreDeps {
   hot: Hot
@@ -40,32 +34,9 @@ export interface HotStoreDeps {
   clock: Clock
   flushMs?: number
   onError(err: Error): void
-  /** NotReady nodes that heartbeat again are ready again. */
-  onNodesRevived?(nodeIds: string[]): void
 }
 
-export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onNodesRevived }: HotStoreDeps) {
-  const heartbeats = createGroupCommit<string, HeartbeatRow>({
-    clock,
-    maxDelayMs: flushMs,
-    onError,
-    async flush(items) {
-      const ids = [...items.keys()]
-      const beats = [...items.values()]
-      const { rows } = await hotPool.query<{ nodeId: string; revived: boolean }>(
-        `WITH v AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::timestamp[]) AS v(id, cpu, mem, gen, at)),
-              was AS (SELECT "nodeId" FROM hot."NodeStatus" WHERE "nodeId" IN (SELECT id FROM v) AND state = 'not_ready')
-         UPDATE hot."NodeStatus" AS s SET "lastHeartbeatAt" = v.at, "updatedAt" = v.at, "cpuUsedMillis" = v.cpu, "memoryUsedMb" = v.mem,
-           "appliedGeneration" = v.gen, connected = true, state = 'ready', "notReadySince" = NULL
-         FROM v WHERE s."nodeId" = v.id
-         RETURNING s."nodeId", s."nodeId" IN (SELECT "nodeId" FROM was) AS revived`,
-        [ids, beats.map((r) => r.cpuUsedMillis), beats.map((r) => r.memoryUsedMb), beats.map((r) => r.appliedGeneration), beats.map((r) => r.at.toISOString())],
-      )
-      const revived = rows.filter((r) => r.revived).map((r) => r.nodeId)
-      if (revived.length) onNodesRevived?.(revived)
-    },
-  })
-
+export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError }: HotStoreDeps) {
   const statuses = createGroupCommit<string, StatusRow & { at: Date }>({
     clock,
     maxDelayMs: flushMs,
@@ -100,34 +71,11 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError, onN
   })
 
   return {
-    heartbeat: (nodeId: string, row: HeartbeatRow) => heartbeats.add(nodeId, row),
     reportStatuses: (rows: StatusRow[]) => Promise.all(rows.map((row) => statuses.add(row.instanceId, { ...row, at: clock.now() }))).then(() => {}),
     async flush() {
-      await Promise.all([heartbeats.drain(), statuses.drain()])
+      await statuses.drain()
     },
 
-    /** A node (re)connected: it is ready and its lease starts now. */
-    async nodeConnected(nodeId: string) {
-      const now = clock.now()
-      await hot.nodeStatus.upsert({
-        where: { nodeId },
-        create: { nodeId, state: 'ready', connected: true, lastHeartbeatAt: now, updatedAt: now },
-        update: { state: 'ready', connected: true, lastHeartbeatAt: now, updatedAt: now, notReadySince: null },
-      })
-    },
-    async nodeDisconnected(nodeId: string) {
-      await hot.nodeStatus.updateMany({ where: { nodeId }, data: { connected: false, updatedAt: clock.now() } })
-    },
-    /** Nodes whose lease expired become NotReady; returns them. */
-    async expireLeases(leaseMs: number): Promise<string[]> {
-      const now = clock.now()
-      const { rows } = await hotPool.query<{ nodeId: string }>(
-        `UPDATE hot."NodeStatus" SET state = 'not_ready', "notReadySince" = $2, "updatedAt" = $2
-         WHERE state = 'ready' AND "lastHeartbeatAt" < $1 RETURNING "nodeId"`,
-        [new Date(now.getTime() - leaseMs).toISOString(), now.toISOString()],
-      )
-      return rows.map((r) => r.nodeId)
-    },
     nodeStatuses: (nodeIds?: string[]) => hot.nodeStatus.findMany({ where: nodeIds ? { nodeId: { in: nodeIds } } : {} }),
 
     statusesOf: async (instanceIds: string[]) =>

@@ -2,6 +2,7 @@
 import type Docker from 'dockerode'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { specHash } from '../../reconciler'
+import { innerPorts } from '../../network/names'
 import { portEnvName } from '../process/env'
 
 export const LABELS = {
@@ -28,9 +29,12 @@ export function publishHostIp(engine: 'docker' | 'podman'): string {
 }
 
 /** Everything the container gets from the spec; pure, for tests. */
-export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0'): Docker.ContainerCreateOptions {
+export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0', netnsPath?: string): Docker.ContainerCreateOptions {
   const { spec } = instance
-  const ports = spec.ports.map((p) => ({ name: p.name, host: p.hostPort, container: p.containerPort ?? p.hostPort }))
+  // On a tenant network the ports are the stable inner ports and the platform publishes them (nftables), not the engine.
+  const netns = instance.interfaces.length ? netnsPath : undefined
+  const inner = innerPorts(spec.ports)
+  const ports = spec.ports.map((p, k) => ({ name: p.name, host: p.hostPort, container: netns ? inner[k]! : (p.containerPort ?? p.hostPort) }))
   // Inside the container the app listens on the container ports.
   const env: Record<string, string> = { ...spec.env }
   const [first] = ports
@@ -40,13 +44,14 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
   env.ALVEARY_APP = instance.appName
   env.ALVEARY_TENANT_ID = instance.tenantId
   env.ALVEARY_ORDINAL = String(instance.ordinal)
+  if (netns) env.ALVEARY_IP = instance.interfaces[0]!.ip
 
   const exposed: Record<string, object> = {}
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {}
   for (const p of ports) {
     const key = `${p.container}/tcp`
     exposed[key] = {}
-    ;(bindings[key] ??= []).push({ HostIp: hostIp, HostPort: String(p.host) })
+    if (!netns) (bindings[key] ??= []).push({ HostIp: hostIp, HostPort: String(p.host) })
   }
   // command set: Cmd = [command, ...args]; only args: Cmd = args; neither: the image's default.
   const cmd = spec.command ? [spec.command, ...spec.args] : spec.args.length ? spec.args : undefined
@@ -69,6 +74,8 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
     Tty: false,
     HostConfig: {
       PortBindings: bindings,
+      // Podman joins the namespace the overlay prepared, so our IPAM stays authoritative.
+      ...(netns && { NetworkMode: `ns:${netns}` }),
       NanoCpus: spec.cpuMillis * 1_000_000,
       Memory: spec.memoryMb * 1024 * 1024,
       // An init as PID 1 forwards SIGTERM (busybox or a shell as PID 1 would ignore it) and reaps zombies.

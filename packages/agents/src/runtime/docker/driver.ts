@@ -8,7 +8,7 @@ import type Docker from 'dockerode'
 import type { Logger } from 'pino'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { ZPersistedInstance, type PersistedInstance } from '../../state-store'
-import { SpawnError, type InstanceHandle, type InstanceUsage, type RuntimeDriver, type StartHooks } from '../types'
+import { SpawnError, type InstanceHandle, type InstanceUsage, type RuntimeDriver, type StartContext, type StartHooks } from '../types'
 import { containerConfig, containerName, LABELS, publishHostIp } from './config'
 import { daemonMessage, statusOf } from './errors'
 import { containerHandle, removeContainer as remove } from './handle'
@@ -52,11 +52,12 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     await removeContainer(c)
   }
 
-  async function start(instance: TDesiredInstance, hooks?: StartHooks): Promise<InstanceHandle> {
+  async function start(instance: TDesiredInstance, hooks?: StartHooks, ctx: StartContext = {}): Promise<InstanceHandle> {
     const image = instance.spec.image
     if (!image) throw new SpawnError('the docker driver needs an image, and the spec has none', true)
     await ensureImage(image, hooks)
-    const config = containerConfig(instance, nodeName, hostIp)
+    if (instance.interfaces.length && !ctx.netns) throw new SpawnError('the instance is on a tenant network but has no prepared namespace')
+    const config = containerConfig(instance, nodeName, hostIp, ctx.netns)
     // A container of an earlier run (exited, or left by a crashed agent) holds the name.
     await removeByName(instance.instanceId).catch((err) => log.warn({ err: daemonMessage(err) }, 'cannot remove the previous container'))
     let container: Docker.Container

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { isSameProcess, readStartTime } from '../../proc'
 import { createGroupUsageMeter, type GroupUsage } from '../../usage'
-import { SpawnError, type ExitInfo, type InstanceHandle, type InstanceUsage, type RuntimeDriver } from '../types'
+import { SpawnError, type ExitInfo, type InstanceHandle, type InstanceUsage, type RuntimeDriver, type StartContext, type StartHooks } from '../types'
 import { buildEnv, defaultBaseEnv } from './env'
 import { exitInfoOf, makeHandle, type ProcessHandle } from './handle'
 import { fileSize } from './log-files'
@@ -31,7 +31,7 @@ export interface ProcessDriverOptions {
 
 export interface ProcessDriver extends RuntimeDriver {
   readonly name: 'process'
-  start(instance: TDesiredInstance): Promise<ProcessHandle>
+  start(instance: TDesiredInstance, hooks?: StartHooks, ctx?: StartContext): Promise<ProcessHandle>
   /** Watches a process a previous agent started; null if it is gone or the pid was reused. */
   adoptPid(instanceId: string, pid: number, startTime: number | null): ProcessHandle | null
 }
@@ -47,7 +47,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
   const logPollMs = opts.logPollMs ?? 250
   const meter = createGroupUsageMeter()
 
-  async function start(instance: TDesiredInstance): Promise<ProcessHandle> {
+  async function start(instance: TDesiredInstance, _hooks?: StartHooks, ctx: StartContext = {}): Promise<ProcessHandle> {
     const { command, args } = instance.spec
     if (!command) throw new SpawnError('the process driver needs a command, and the spec has none', true)
     const dir = instanceDir(opts.dataDir, instance.instanceId)
@@ -58,7 +58,9 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     const initial = { stdout: fstatSync(out).size, stderr: fstatSync(err).size }
     let child
     try {
-      child = spawn(command, args, {
+      // On a tenant network the process runs in its namespace (nsenter execs it: same pid).
+      const [file, argv] = ctx.netns ? ['nsenter', [`--net=${ctx.netns}`, '--', command, ...args]] : [command, args]
+      child = spawn(file, argv, {
         cwd,
         env: buildEnv(instance, baseEnv),
         detached: true,

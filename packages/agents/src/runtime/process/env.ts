@@ -1,17 +1,27 @@
 /** The environment of an instance's process: the platform's variables and nothing else of the agent's. */
 import type { TDesiredInstance } from '@alveary/core/protocol'
+import { innerPorts } from '../../network/names'
 
 /** Env var suffix for a port name: `admin-ui` -> `ADMIN_UI`. */
 export function portEnvName(name: string): string {
   return `PORT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`
 }
 
+/**
+ * The ports an instance listens on: on a tenant network, stable inner ports of its own
+ * namespace (network/names.ts, the same wherever it runs); on host networking, its host ports.
+ */
+export function listenPorts(instance: TDesiredInstance): number[] {
+  return instance.interfaces.length ? innerPorts(instance.spec.ports) : instance.spec.ports.map((p) => p.hostPort)
+}
+
 /** The child's whole environment: nothing else of the agent's env leaks into tenants' processes. */
 export function buildEnv(instance: TDesiredInstance, baseEnv: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { ...baseEnv, ...instance.spec.env }
-  const [first] = instance.spec.ports
-  if (first) env.PORT = String(first.hostPort)
-  for (const p of instance.spec.ports) env[portEnvName(p.name)] = String(p.hostPort)
+  const ports = listenPorts(instance)
+  if (ports.length) env.PORT = String(ports[0])
+  instance.spec.ports.forEach((p, k) => (env[portEnvName(p.name)] = String(ports[k])))
+  if (instance.interfaces[0]) env.ALVEARY_IP = instance.interfaces[0].ip
   env.ALVEARY_INSTANCE_ID = instance.instanceId
   env.ALVEARY_APP = instance.appName
   env.ALVEARY_TENANT_ID = instance.tenantId

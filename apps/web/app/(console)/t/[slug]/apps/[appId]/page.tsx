@@ -168,6 +168,9 @@ function InstanceRow({ i }: { i: TInstance }) {
       <td className={tdCls} data-testid="instance-node">
         {i.node ? <span title={i.node.address}>{i.node.name}</span> : <span className={waiting ? 'text-amber-700' : 'text-slate-400'}>{waiting ? 'not placed' : '—'}</span>}
       </td>
+      <td className={tdCls} data-testid="instance-ip">
+        {i.ip ? <Mono title="Address on the app's tenant network: kept across restarts and moves">{i.ip}</Mono> : <span className="text-slate-400" title="Host networking">host</span>}
+      </td>
       {waiting ? (
         // The reason is what an operator needs here: it gets the URL column's room too.
         <td className={tdCls} colSpan={2}>
@@ -200,7 +203,11 @@ function InstanceRow({ i }: { i: TInstance }) {
         </>
       )}
       <td className={tdCls}>
-        <HealthCell ready={i.ready} draining={i.draining} message={i.healthMessage} failedAt={i.healthFailedAt} />
+        {i.desiredState === 'running' ? (
+          <HealthCell ready={i.ready} draining={i.draining} message={i.healthMessage} failedAt={i.healthFailedAt} />
+        ) : (
+          <span className="text-slate-400">—</span>
+        )}
       </td>
       <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : <span>0</span>}</td>
       <td className={tdCls}>
@@ -428,6 +435,7 @@ export default function AppDetailPage() {
             { label: '#', className: 'w-12' },
             { label: 'ID' },
             { label: 'Node' },
+            { label: 'IP' },
             { label: 'State' },
             { label: 'URL' },
             { label: 'Health' },

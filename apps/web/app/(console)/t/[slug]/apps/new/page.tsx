@@ -58,6 +58,9 @@ export default function NewAppPage() {
   const tenantInfo = useQuery(trpc.tenants.get.queryOptions({ tenantId: tenant.id }, { staleTime: 60_000 }))
   const tenantStrategy = tenantInfo.data?.placementStrategy
   const [advanced, setAdvanced] = useState(false)
+  const networks = useQuery(trpc.networks.list.queryOptions({ tenantId: tenant.id }, { staleTime: 30_000 }))
+  /** '': the tenant's default network where nodes run the overlay; 'host': host networking. */
+  const [network, setNetwork] = useState('')
   const advancedInvalid = ADVANCED_FIELDS.some((f) => errors[f])
   // Invalid advanced fields must be visible: open the disclosure.
   useEffect(() => {
@@ -105,7 +108,7 @@ export default function NewAppPage() {
           </Button>
         }
       />
-      <form onSubmit={form.handleSubmit((v) => create.mutate({ tenantId: tenant.id, ...v }))} noValidate data-testid="deploy-form">
+      <form onSubmit={form.handleSubmit((v) => create.mutate({ tenantId: tenant.id, ...v, ...(network && { network: network === 'host' ? null : network }) }))} noValidate data-testid="deploy-form">
         <Panel>
           <Section title="App" desc="The name is unique in the tenant: lowercase letters, digits and dashes.">
             <Field label="Name" htmlFor="name" error={errors.name?.message}>
@@ -113,6 +116,17 @@ export default function NewAppPage() {
             </Field>
             <Field label="Replicas" htmlFor="replicas" error={errors.replicas?.message}>
               <input id="replicas" type="number" min={0} className={inputCls} aria-invalid={!!errors.replicas} {...register('replicas', num)} />
+            </Field>
+            <Field label="Network" htmlFor="network" hint="Instances get an address on it, kept when they restart or move. Host networking: the node's own network, host ports only.">
+              <select id="network" className={inputCls} value={network} onChange={(e) => setNetwork(e.target.value)} data-testid="deploy-network">
+                <option value="">Tenant default</option>
+                {networks.data?.map((n) => (
+                  <option key={n.id} value={n.name}>
+                    {n.name} ({n.cidr})
+                  </option>
+                ))}
+                <option value="host">Host networking</option>
+              </select>
             </Field>
           </Section>
 

@@ -1,0 +1,61 @@
+/**
+ * The node's network driver: `overlay` (tenant networks: namespaces, bridges, VXLAN,
+ * nftables; see overlay.ts) or `host` (instances share the node's network, as before tenant
+ * networks existed). Runtime drivers get the prepared namespace through startContext().
+ */
+import type { Logger } from 'pino'
+import type { TDesired, TDesiredInstance, TNetworkMode } from '@alveary/core/protocol'
+import { SpawnError } from '../runtime/types'
+import { createTools } from './exec'
+import { overlayNames } from './names'
+import { createOverlay } from './overlay'
+import { probeOverlay } from './probe'
+
+export interface NetworkDriver {
+  readonly mode: TNetworkMode
+  /** Reconciles the node's networks and instance namespaces towards a desired state. */
+  apply(desired: TDesired): void
+  /** The namespace an instance must start in (none on host networking). */
+  startContext(instance: TDesiredInstance): Promise<{ netns?: string }>
+  close(): Promise<void>
+}
+
+export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'host'; prefix: string; vtep: string; log: Logger }): Promise<NetworkDriver> {
+  const { log } = opts
+  const names = overlayNames(opts.prefix)
+  const tools = createTools()
+  if (opts.mode !== 'host') {
+    const probe = await probeOverlay(tools, names, opts.vtep)
+    if (probe.ok) {
+      const overlay = createOverlay({ names, vtep: opts.vtep, tools, log: log.child({ network: 'overlay' }) })
+      log.info({ vtep: opts.vtep, prefix: opts.prefix }, 'network: overlay (tenant networks over VXLAN)')
+      return {
+        mode: 'overlay',
+        apply: (d) => overlay.apply(d),
+        async startContext(instance) {
+          if (!instance.interfaces.length) return {}
+          try {
+            return { netns: (await overlay.prepare(instance.instanceId)).netnsPath }
+          } catch (err) {
+            throw new SpawnError(`network not ready: ${(err as Error).message}`)
+          }
+        },
+        close: () => overlay.close(),
+      }
+    }
+    if (opts.mode === 'overlay') throw new Error(`--network overlay: ${probe.reason}`)
+    log.warn(`network: host mode (${probe.reason}); instances share the node's network, and apps on tenant networks are not placed here`)
+  }
+  return hostNetwork
+}
+
+/** Host networking: instances share the node's network; tenant-network instances cannot start here. */
+export const hostNetwork: NetworkDriver = {
+  mode: 'host',
+  apply() {},
+  async startContext(instance) {
+    if (instance.interfaces.length) throw new SpawnError('this node runs host networking only; the instance needs its tenant network (an overlay node)')
+    return {}
+  },
+  async close() {},
+}

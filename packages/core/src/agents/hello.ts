@@ -1,0 +1,70 @@
+import { hashToken } from '../auth/secrets'
+import type { Clock } from '../clock'
+import { CoreError } from '../errors'
+import type { Prisma } from '../generated/prisma/client'
+import type { THello } from '../protocol'
+import type { Db } from '../store/db'
+import type { HotStore } from '../store/hot-store'
+import type { NodeLeases } from '../store/node-leases'
+import { joinWithToken, nodeDataOf } from './join'
+
+export type THelloOutcome =
+  /** `changed`: the node is new, was NotReady, or describes itself differently (the scheduler must look again). */
+  | { ok: true; nodeId: string; credential?: string; changed: boolean }
+  /** Another live connection holds the node: a second agent with the same identity. */
+  | { ok: false; nodeId: string; retryAfterMs: number }
+
+const nodeSelect = {
+  id: true,
+  credentialHash: true,
+  address: true,
+  labels: true,
+  cpuMillis: true,
+  memoryMb: true,
+  drivers: true,
+  lbDriver: true,
+  agentVersion: true,
+  portMin: true,
+  portMax: true,
+  networkMode: true,
+} satisfies Prisma.NodeSelect
+
+/** Whether the stored node already says what the hello says (labels in any order). */
+function sameData(hello: ReturnType<typeof nodeDataOf>, stored: Record<keyof ReturnType<typeof nodeDataOf>, unknown>): boolean {
+  const canon = (k: string, v: unknown) => JSON.stringify(k === 'labels' ? Object.entries(v as Record<string, string>).sort() : v)
+  return Object.entries(hello).every(([k, v]) => canon(k, v) === canon(k, stored[k as keyof typeof hello]))
+}
+
+/**
+ * Authenticates a hello (the node's credential, or a join or re-key token), then claims the
+ * node's session: a node has one live connection. The node's description is written only
+ * once the session is ours, so a refused second agent changes nothing (not even the port
+ * range it announced).
+ */
+export async function acceptHello(
+  deps: { db: Db; hot: HotStore; leases: NodeLeases; clock: Clock },
+  msg: THello,
+  session: { sessionId: string; staleMs: number },
+): Promise<THelloOutcome> {
+  const { db, leases, clock } = deps
+  let nodeId: string
+  let credential: string | undefined
+  let stored: Prisma.NodeGetPayload<{ select: typeof nodeSelect }> | null = null
+  if ('credential' in msg.auth) {
+    stored = await db.node.findUnique({ where: { id: msg.auth.nodeId }, select: nodeSelect })
+    if (!stored || stored.credentialHash !== hashToken(msg.auth.credential)) throw new CoreError('UNAUTHORIZED', 'unknown node or wrong credential')
+    nodeId = stored.id
+  } else {
+    ;({ nodeId, credential } = await joinWithToken(deps, msg.auth.joinToken, msg.node))
+  }
+
+  const claim = await leases.claim(nodeId, { sessionId: session.sessionId, runId: msg.runId ?? null, staleMs: session.staleMs })
+  if (!claim.claimed) {
+    const staleAt = claim.lastHeartbeatAt.getTime() + session.staleMs
+    return { ok: false, nodeId, retryAfterMs: Math.max(1_000, staleAt - clock.now().getTime()) }
+  }
+  const data = nodeDataOf(msg.node)
+  const described = stored !== null && !sameData(data, stored)
+  if (described) await db.node.update({ where: { id: nodeId }, data })
+  return { ok: true, nodeId, credential, changed: !stored || described || claim.revived }
+}

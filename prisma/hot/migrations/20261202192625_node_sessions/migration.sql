@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "NodeStatus" ADD COLUMN     "runId" UUID,
+ADD COLUMN     "sessionId" UUID;
