@@ -15,7 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
-import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor } from '../apps/bff/test/harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor } from '../apps/bff/test/harness'
 
 const { values } = parseArgs({ options: { replicas: { type: 'string', default: '200' }, seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '64' } } })
 const opts = z.object({ replicas: z.coerce.number().int().min(2).max(1000), seconds: z.coerce.number().int().min(3), connections: z.coerce.number().int().min(1).max(4000) }).parse(values)
@@ -82,7 +82,7 @@ try {
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'bench', ttlHours: 1 })).token
   const tenantId = (await op.tenants.create({ slug: 'bench', name: 'Bench', quotas: { instances: 5000, cpuMillis: 1_000_000, memoryMb: 1_000_000, apps: 10 } })).id
-  await op.members.add({ tenantId, email: 'dev@bench.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@bench.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   const dev = await callerFor(bff, 'dev@bench.test', 'dev-password')
   agent = await startInProcessAgent({ server: bff.url, joinToken, name: 'bench-node', dataDir: path.join(work, 'agent') })
   const node = await waitFor('node', async () => (await op.nodes.list()).find((n) => n.name === 'bench-node' && n.state === 'ready'))

@@ -17,7 +17,8 @@ export function proxy(request: NextRequest) {
     const base = (process.env['BFF_URL'] || 'http://127.0.0.1:4000').replace(/\/+$/, '')
     return NextResponse.rewrite(new URL(`${base}${pathname}${search}`))
   }
-  if (pathname === '/login') return NextResponse.next()
+  // Public pages: signing in, and the page an invitation link opens (it signs up new people).
+  if (pathname === '/login' || pathname === '/invite') return NextResponse.next()
   if (!request.cookies.get(SESSION_COOKIE)?.value) {
     const url = request.nextUrl.clone()
     url.pathname = '/login'

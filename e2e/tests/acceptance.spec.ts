@@ -2,11 +2,11 @@ import { expect, test } from '@playwright/test'
 import { OPERATOR } from '../env'
 import { login, logout, uid } from './helpers'
 
-test('operator sets up a tenant and member; the member deploys, reaches and scales the sample app', async ({ page }) => {
+test('operator sets up a tenant and invites its owner; the owner joins, deploys, reaches and scales the sample app', async ({ page }) => {
   const slug = `acme-${uid()}`
   const member = { email: `dana-${slug}@example.test`, name: 'Dana Developer', password: 'dana-secret-1' }
 
-  // Operator: create the tenant and its first member from the admin UI.
+  // Operator: create the tenant and invite its first owner from the admin UI.
   await login(page, OPERATOR.email, OPERATOR.password)
   await page.getByTestId('nav-tenants').click()
   await expect(page).toHaveURL(/\/admin\/tenants$/)
@@ -18,16 +18,18 @@ test('operator sets up a tenant and member; the member deploys, reaches and scal
 
   await tenantRow.getByTestId('tenant-members').click()
   await expect(page).toHaveURL(new RegExp(`/t/${slug}/members$`))
-  await page.locator('#m-email').fill(member.email)
-  await page.locator('#m-role').selectOption('developer')
-  await page.locator('#m-name').fill(member.name)
-  await page.locator('#m-password').fill(member.password)
-  await page.getByTestId('add-member-submit').click()
-  await expect(page.locator(`[data-testid=member-row][data-email="${member.email}"]`)).toBeVisible()
+  await expect(page.locator('#i-role')).toHaveValue('owner')
+  await page.locator('#i-email').fill(member.email)
+  await page.getByTestId('invite-submit').click()
+  const link = (await page.getByTestId('invite-link').textContent())!.trim()
+  await expect(page.locator(`[data-testid=invitation-row][data-email="${member.email}"]`)).toBeVisible()
   await logout(page)
 
-  // Member: lands on the tenant's apps and deploys the sample app with the form.
-  await login(page, member.email, member.password)
+  // The owner opens the link, creates the account, lands on the tenant's apps and deploys the sample app.
+  await page.goto(link)
+  await page.locator('#su-name').fill(member.name)
+  await page.locator('#su-password').fill(member.password)
+  await page.getByTestId('signup-submit').click()
   await expect(page).toHaveURL(new RegExp(`/t/${slug}/apps$`))
   await expect(page.getByTestId('current-user')).toHaveText(member.name)
   await page.getByTestId('deploy-app').click()

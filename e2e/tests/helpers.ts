@@ -38,13 +38,24 @@ export async function operatorApi(): Promise<APIRequestContext> {
   return api
 }
 
-/** A tenant with one member who can deploy; returns the member's credentials. */
+/**
+ * A person joins a tenant the way people do: `inviter` invites the e-mail, the person creates
+ * the account through the invitation's link (an API session of their own).
+ */
+export async function invitedMember(inviter: APIRequestContext, tenantId: string, member: { email: string; password: string; name: string }, role: string) {
+  const { token } = await trpc<{ token: string }>(inviter, 'invitations.create', { tenantId, email: member.email, role })
+  const invitee = await pwRequest.newContext({ baseURL })
+  await trpc(invitee, 'invitations.signUp', { token, name: member.name, password: member.password })
+  await invitee.dispose()
+}
+
+/** A tenant with one member who can deploy (its first owner, invited by the operator); returns the member's credentials. */
 export async function tenantWithDeveloper(prefix: string) {
   const api = await operatorApi()
   const slug = `${prefix}-${uid()}`
   const tenant = await trpc<{ id: string; slug: string }>(api, 'tenants.create', { slug, name: `Tenant ${slug}` })
   const member = { email: `dev-${slug}@example.test`, password: 'dev-password-1', name: 'Dev Eloper' }
-  await trpc(api, 'members.add', { tenantId: tenant.id, email: member.email, role: 'developer', name: member.name, password: member.password })
+  await invitedMember(api, tenant.id, member, 'owner')
   await api.dispose()
   return { tenant, member }
 }

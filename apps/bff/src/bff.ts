@@ -37,6 +37,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
+      nodeStartupGraceMs: env.ALVEARY_NODE_STARTUP_GRACE_MS,
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
       evictionGraceMs: env.ALVEARY_EVICTION_GRACE_MS,
       selfFenceMs: env.ALVEARY_SELF_FENCE_MS,
@@ -46,7 +47,15 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       lbPortMax: env.ALVEARY_LB_PORT_MAX,
       hostPortMax: env.ALVEARY_HOST_PORT_MAX,
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
-      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX },
+      network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX_LENGTH },
+      passwordHashConcurrency: env.ALVEARY_PASSWORD_HASH_CONCURRENCY,
+      passwordHashMaxQueued: env.ALVEARY_PASSWORD_HASH_QUEUE,
+      loginThrottle: {
+        accountFreeFailures: env.ALVEARY_LOGIN_ACCOUNT_FAILURES,
+        addressFreeFailures: env.ALVEARY_LOGIN_ADDRESS_FAILURES,
+        backoffBaseSeconds: env.ALVEARY_LOGIN_BACKOFF_BASE_SECONDS,
+        backoffMaxSeconds: env.ALVEARY_LOGIN_BACKOFF_MAX_SECONDS,
+      },
     })
     const metrics = createMetrics()
     const core = createControlPlane({ database, bus: changes, clock, config, log, observe: metrics.core })
@@ -61,7 +70,8 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       log,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       agents: { helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS, maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP },
-      secureCookies: false,
+      trustProxy: env.ALVEARY_TRUST_PROXY,
+      secureCookies: env.ALVEARY_SECURE_COOKIES,
       metrics,
     })
     const port = await http.listen(env.BFF_PORT, env.BFF_HOST)

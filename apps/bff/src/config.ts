@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { z } from 'zod'
+import { compileTrust } from './http/client'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const ms = z.coerce.number().int().positive()
@@ -28,15 +29,40 @@ export const ZBffEnv = z.object({
   ALVEARY_LB_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(32_767),
   /** Tenant networks: the pool default networks' CIDRs come from, and their prefix length. */
   ALVEARY_NETWORK_POOL: z.string().default('100.64.0.0/10'),
-  ALVEARY_NETWORK_PREFIX: z.coerce.number().int().min(16).max(29).default(24),
+  ALVEARY_NETWORK_PREFIX_LENGTH: z.coerce.number().int().min(16).max(29).default(24),
   ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   /** Nodes stop instances with volumes (and opted-in ones) after this long without renewing their lease. */
   ALVEARY_SELF_FENCE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
   /** How much longer the control plane waits before it starts such an instance elsewhere. */
   ALVEARY_FENCE_MARGIN_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /** After a control-plane (re)start, nodes not heard from yet get this long before NotReady. */
+  ALVEARY_NODE_STARTUP_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
   ALVEARY_SCHEDULER_MODE: z.enum(['parallel', 'serial']).default('parallel'),
   ALVEARY_STOPPED_RETENTION_MS: z.coerce.number().int().min(0).default(60_000),
   ALVEARY_MIGRATIONS_DIR: z.string().optional(),
+  /** Proxies whose X-Forwarded-For/-Proto are believed: proxy-addr syntax, or "none". */
+  ALVEARY_TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .refine((v) => {
+      try {
+        compileTrust(v)
+        return true
+      } catch {
+        return false
+      }
+    }, 'a comma-separated list of addresses, CIDR ranges, "loopback", "linklocal", "uniquelocal", or "none"'),
+  /** Failed sign-ins before the back-off starts: per account, per client address. */
+  ALVEARY_LOGIN_ACCOUNT_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
+  ALVEARY_LOGIN_ADDRESS_FAILURES: z.coerce.number().int().min(1).max(100_000).default(20),
+  /** The back-off after those: the first wait, doubling with each further failure, up to the maximum. */
+  ALVEARY_LOGIN_BACKOFF_BASE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(1),
+  ALVEARY_LOGIN_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
+  /** Password hashes (scrypt, ~128 MiB each) computed at once, and allowed to wait. */
+  ALVEARY_PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  ALVEARY_PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
+  /** Session cookies marked Secure: "auto" when the request came over HTTPS (directly or through a trusted proxy). */
+  ALVEARY_SECURE_COOKIES: z.enum(['auto', 'always', 'never']).default('auto'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
 })
 export type TBffEnv = z.infer<typeof ZBffEnv>

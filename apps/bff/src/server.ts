@@ -1,23 +1,11 @@
 import http from 'node:http'
 import type { ChangeBus, ControlPlane, Database } from '@alveary/core'
-import { createHTTPHandler } from '@trpc/server/adapters/standalone'
 import type { Logger } from 'pino'
 import { createAgentGateway } from './gateway'
+import { compileTrust } from './http/client'
+import { withRequestId } from './http/request-id'
+import { createTrpcHandler, crossSiteRefusal, type SecureCookies } from './http/trpc-handler'
 import type { Metrics } from './metrics'
-import { appRouter } from './router'
-import type { Context } from './trpc'
-
-export const SESSION_COOKIE = 'alveary_session'
-
-function readToken(req: http.IncomingMessage): string | null {
-  const auth = req.headers.authorization
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim() || null
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [k, ...v] = part.trim().split('=')
-    if (k === SESSION_COOKIE) return decodeURIComponent(v.join('=')) || null
-  }
-  return null
-}
 
 export interface BffServerDeps {
   core: ControlPlane
@@ -26,74 +14,75 @@ export interface BffServerDeps {
   log: Logger
   heartbeatIntervalMs: number
   agents: { helloTimeoutMs: number; maxPendingPerIp: number }
-  /** Mark cookies Secure (behind HTTPS). */
-  secureCookies: boolean
+  /** Proxies whose X-Forwarded-* headers are believed (see http/client.ts). */
+  trustProxy: string
+  /** Secure session cookies: always, never, or when the request came over HTTPS. */
+  secureCookies: SecureCookies
   metrics: Metrics
 }
 
+/** An error answer in tRPC's envelope (superjson), so API clients show its message. */
+function sendError(res: http.ServerResponse, status: number, code: string, message: string, requestId: string) {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify({ error: { json: { message, code: -32600, data: { code, httpStatus: status, requestId } } } }))
+}
+
 /** One HTTP server: /trpc (API + SSE subscriptions), /agent (WebSocket), /healthz. */
-export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, secureCookies, metrics }: BffServerDeps) {
+export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, trustProxy, secureCookies, metrics }: BffServerDeps) {
   const gateway = createAgentGateway({ core, bus, log, heartbeatIntervalMs, ...agents })
   metrics.watch({ gateway, bus, controlPlane: core })
-  const cookie = (value: string, expires: Date) =>
-    `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; HttpOnly; SameSite=Lax; Expires=${expires.toUTCString()}${secureCookies ? '; Secure' : ''}`
+  const trpc = createTrpcHandler({ core, bus, log, trust: compileTrust(trustProxy), secureCookies, observeProcedure: metrics.observeProcedure })
 
-  const trpc = createHTTPHandler({
-    router: appRouter,
-    basePath: '/trpc/',
-    async createContext({ req, res }): Promise<Context> {
-      const token = readToken(req)
-      const actor = token ? await core.auth.resolve(token) : null
-      return {
-        core,
-        bus,
-        actor,
-        token,
-        setSessionCookie: (t, expiresAt) => res.appendHeader('Set-Cookie', cookie(t, expiresAt)),
-        clearSessionCookie: () => res.appendHeader('Set-Cookie', cookie('', new Date(0))),
-        observeProcedure: metrics.observeProcedure,
+  const server = http.createServer((req, res) =>
+    withRequestId(async (requestId) => {
+      res.setHeader('x-request-id', requestId)
+      const url = req.url ?? '/'
+      if (url.startsWith('/trpc/')) {
+        const refusal = crossSiteRefusal(req)
+        if (refusal) return sendError(res, 415, 'UNSUPPORTED_MEDIA_TYPE', refusal, requestId)
+        return trpc(req, res)
       }
-    },
-    onError({ error, path }) {
-      if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ path, err: error.message, stack: error.cause?.stack }, 'procedure failed')
-    },
-  })
-
-  const server = http.createServer(async (req, res) => {
-    const url = req.url ?? '/'
-    if (url.startsWith('/trpc/')) return trpc(req, res)
-    if (url === '/healthz') {
-      let dbOk = true
-      let readyNodes = 0
-      try {
-        readyNodes = await database.hot.nodeStatus.count({ where: { state: 'ready' } })
-      } catch {
-        dbOk = false
+      if (url === '/healthz') {
+        let dbOk = true
+        let readyNodes = 0
+        try {
+          readyNodes = await database.hot.nodeStatus.count({ where: { state: 'ready' } })
+        } catch {
+          dbOk = false
+        }
+        res.writeHead(dbOk ? 200 : 503, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ status: dbOk ? 'ok' : 'degraded', database: dbOk ? 'ok' : 'unreachable', readyNodes, connectedAgents: gateway.connected }))
+        return
       }
-      res.writeHead(dbOk ? 200 : 503, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ status: dbOk ? 'ok' : 'degraded', database: dbOk ? 'ok' : 'unreachable', readyNodes, connectedAgents: gateway.connected }))
-      return
-    }
-    if (url === '/metrics') {
-      try {
-        const text = await metrics.registry.metrics()
-        res.writeHead(200, { 'content-type': metrics.registry.contentType })
-        res.end(text)
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'metrics failed')
-        res.writeHead(500, { 'content-type': 'text/plain' })
-        res.end('metrics failed\n')
+      if (url === '/metrics') {
+        try {
+          const text = await metrics.registry.metrics()
+          res.writeHead(200, { 'content-type': metrics.registry.contentType })
+          res.end(text)
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'metrics failed')
+          res.writeHead(500, { 'content-type': 'text/plain' })
+          res.end('metrics failed\n')
+        }
+        return
       }
-      return
-    }
-    res.writeHead(404, { 'content-type': 'application/json' })
-    res.end(JSON.stringify({ error: 'not found' }))
-  })
+      res.writeHead(404, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: 'not found' }))
+    }).catch((err: Error) => {
+      log.error({ err: err.message, stack: err.stack }, 'request failed')
+      if (!res.headersSent) sendError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal error', String(res.getHeader('x-request-id')))
+      else res.destroy()
+    }),
+  )
   server.on('upgrade', (req, socket, head) => {
     if (req.url?.split('?')[0] === '/agent') gateway.handleUpgrade(req, socket, head)
     else socket.destroy()
   })
-  server.on('clientError', (_err, socket) => socket.destroy())
+  // Unparseable requests (bad request line, oversized headers) get a status line, not a reset.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy()
+    socket.end(err.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+  })
 
   return {
     server,

@@ -3,6 +3,7 @@ import { CoreError, roleIn } from '@alveary/core'
 import { initTRPC, TRPCError } from '@trpc/server'
 import superjson from 'superjson'
 import { z, ZodError } from 'zod'
+import { currentRequestId } from './http/request-id'
 
 export interface Context {
   core: ControlPlane
@@ -10,6 +11,8 @@ export interface Context {
   actor: Actor | null
   /** The session or API token the request came with. */
   token: string | null
+  /** The client's address (through trusted proxies), for per-address throttling. */
+  clientAddress: string
   setSessionCookie(token: string, expiresAt: Date): void
   clearSessionCookie(): void
   /** Records each query's and mutation's duration for /metrics (contexts built by tests leave it out). */
@@ -23,7 +26,16 @@ const CODE_MAP: Record<CoreError['code'], TRPCError['code']> = {
   BAD_REQUEST: 'BAD_REQUEST',
   CONFLICT: 'CONFLICT',
   QUOTA_EXCEEDED: 'PRECONDITION_FAILED',
+  RATE_LIMITED: 'TOO_MANY_REQUESTS',
 }
+
+const toTRPCError = (err: CoreError) => new TRPCError({ code: CODE_MAP[err.code], message: err.message, cause: err })
+
+/**
+ * An error nobody meant to send: a bug, the database, a library. Clients get a generic
+ * message with the request id; the details go to the log (see server.ts).
+ */
+export const isUnexpected = (error: TRPCError) => error.code === 'INTERNAL_SERVER_ERROR'
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
@@ -31,24 +43,39 @@ const t = initTRPC.context<Context>().create({
   sse: { ping: { enabled: true, intervalMs: 15_000 } },
   errorFormatter({ shape, error }) {
     const cause = error.cause
+    const requestId = currentRequestId()
     return {
       ...shape,
+      message: isUnexpected(error) ? `Internal error. Request id: ${requestId ?? 'none'} (the details are in the server log)` : shape.message,
       data: {
-        ...shape.data,
-        stack: undefined,
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        requestId,
         coreCode: cause instanceof CoreError ? cause.code : null,
+        retryAfterSeconds: cause instanceof CoreError ? (cause.retryAfterSeconds ?? null) : null,
         fieldErrors: cause instanceof ZodError ? z.flattenError(cause).fieldErrors : null,
       },
     }
   },
 })
 
-/** Maps typed domain errors to tRPC errors in one place. */
-const mapErrors = t.middleware(async ({ next }) => {
-  const res = await next()
-  if (!res.ok && res.error.cause instanceof CoreError) {
-    throw new TRPCError({ code: CODE_MAP[res.error.cause.code], message: res.error.cause.message, cause: res.error.cause })
+/** Errors thrown while a subscription streams (after the response started) get the same mapping. */
+async function* mapStreamErrors(source: AsyncIterable<unknown>): AsyncGenerator<unknown> {
+  try {
+    yield* source
+  } catch (err) {
+    throw err instanceof CoreError ? toTRPCError(err) : err
   }
+}
+
+const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> => v !== null && typeof v === 'object' && Symbol.asyncIterator in v
+
+/** Maps typed domain errors to tRPC errors in one place, for queries, mutations and subscriptions. */
+const mapErrors = t.middleware(async ({ next, type }) => {
+  const res = await next()
+  if (!res.ok && res.error.cause instanceof CoreError) throw toTRPCError(res.error.cause)
+  if (res.ok && type === 'subscription' && isAsyncIterable(res.data)) return { ...res, data: mapStreamErrors(res.data) }
   return res
 })
 
@@ -60,9 +87,30 @@ const timed = t.middleware(async ({ ctx, path, type, next }) => {
   return res
 })
 
+// NUL, or a UTF-16 surrogate without its pair.
+const BAD_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+function hasBadText(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return BAD_TEXT.test(v)
+  if (!v || typeof v !== 'object' || depth > 64) return false
+  const entries = v instanceof Map ? [...v.entries()].flat() : v instanceof Set ? [...v] : Array.isArray(v) ? v : Object.entries(v).flat()
+  return entries.some((x) => hasBadText(x, depth + 1))
+}
+
+/**
+ * PostgreSQL text and JSON hold neither NUL characters nor lone UTF-16 surrogates: refuse
+ * them in every input string (and key) of every procedure up front, instead of failing
+ * deep in a write.
+ */
+const refuseBadText = t.middleware(async ({ getRawInput, next }) => {
+  const raw = await getRawInput().catch(() => undefined) // unreadable input: the input parser says why
+  if (hasBadText(raw)) throw new TRPCError({ code: 'BAD_REQUEST', message: 'Text must be valid Unicode without NUL characters' })
+  return next()
+})
+
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(timed).use(mapErrors)
+export const publicProcedure = t.procedure.use(timed).use(mapErrors).use(refuseBadText)
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.actor) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Log in first' })

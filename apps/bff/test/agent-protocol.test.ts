@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { CloseCode, PROTOCOL_VERSION, type TServerMessage } from '@alveary/core/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 
 let bff: TestBff
 let joinToken: string
@@ -100,7 +100,7 @@ describe('agent gateway: join and credentials', () => {
   it("ignores status reports about instances that are not on the reporting node", async () => {
     const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
     const t = await op.tenants.create({ slug: 'victim', name: 'Victim' })
-    await op.members.add({ tenantId: t.id, email: 'v@victim.test', name: 'V', password: 'victim-password', role: 'owner' })
+    await addMember(bff, op, t.id, { email: 'v@victim.test', name: 'V', password: 'victim-password', role: 'owner' })
     const v = await callerFor(bff, 'v@victim.test', 'victim-password')
     // Only node "honest" gets capacity for the app; "rogue" is dedicated to another tenant.
     const honest = await session([hello({ joinToken }, 'honest')], (m) => m.some((x) => x.type === 'welcome'))

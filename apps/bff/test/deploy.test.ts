@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 // BFF + a real agent over a real WebSocket, running real processes (the sample app).
 let bff: TestBff
@@ -22,7 +22,7 @@ beforeAll(async () => {
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'itest', ttlHours: 1, uses: 10 })).token
   tenantId = (await op.tenants.create({ slug: 'itest', name: 'Itest' })).id
-  await op.members.add({ tenantId, email: 'dev@itest.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@itest.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@itest.test', 'dev-password')
   agent = await startAgent()
   await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === 'itest-node' && n.state === 'ready'))

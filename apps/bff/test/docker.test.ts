@@ -5,7 +5,7 @@ import path from 'node:path'
 import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { instanceContainers, removeNodeContainers, TEST_IMAGE, testEngine, type Engine } from '../../../packages/agents/test/engine'
-import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 // Image apps end to end: API → scheduler → agent's docker driver → Podman/Docker, and back.
 const engine: Engine | null = await testEngine()
@@ -37,7 +37,7 @@ describe.skipIf(!engine)('docker driver through the platform', () => {
     const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
     joinToken = (await op.joinTokens.create({ description: 'docker', ttlHours: 1, uses: 5 })).token
     tenantId = (await op.tenants.create({ slug: 'dock', name: 'Dock' })).id
-    await op.members.add({ tenantId, email: 'dev@dock.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+    await addMember(bff, op, tenantId, { email: 'dev@dock.test', name: 'Dev', password: 'dev-password', role: 'owner' })
     dev = await callerFor(bff, 'dev@dock.test', 'dev-password')
     agent = await startAgent()
     const node = await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === NODE && n.state === 'ready'))

@@ -119,7 +119,7 @@ describe('a second live connection for a node', () => {
     const agent = (name: string, dataDir: string) => {
       const child = spawn(
         process.execPath,
-        [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', dataDir, '--docker-host', 'none', '--log-level', 'info'],
+        [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', dataDir, '--docker-host', 'none', '--network', 'host', '--log-level', 'info'],
         { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] },
       )
       children.push(child)

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type TestCluster } from './cluster'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 
 // Node loss and self-fencing with real agent processes: an agent killed with SIGKILL leaves
 // its instances running, and only its watchdogs stop the ones that must not run twice.
@@ -62,7 +62,7 @@ beforeAll(async () => {
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'fencing', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'fencing', name: 'Fencing' })).id
-  await op.members.add({ tenantId, email: 'dev@fencing.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@fencing.test', name: 'Dev', password: 'dev-password', role: 'developer' })
   dev = await callerFor(bff, 'dev@fencing.test', 'dev-password')
   cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'] })
   cluster.start('node-a')

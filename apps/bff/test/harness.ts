@@ -1,6 +1,6 @@
 import { createAgent, ZAgentConfig } from '@alveary/agents'
-import pino from 'pino'
-import type { Actor } from '@alveary/core'
+import pino, { type Logger } from 'pino'
+import type { Actor, TMemberRole } from '@alveary/core'
 import { startBff, type StartedBff } from '../src/bff'
 import { repoRoot, ZBffEnv } from '../src/config'
 import { freshDatabase } from '../src/fresh-database'
@@ -15,7 +15,7 @@ export interface TestBff extends StartedBff {
   dropDatabase(): Promise<void>
 }
 
-export async function startTestBff(env: Record<string, string> = {}): Promise<TestBff> {
+export async function startTestBff(env: Record<string, string> = {}, opts: { log?: Logger } = {}): Promise<TestBff> {
   const db = await freshDatabase()
   // Each test BFF hands out its own host-port range, so parallel test files never collide;
   // all below 32768, where Linux takes ephemeral ports for outgoing connections.
@@ -34,7 +34,7 @@ export async function startTestBff(env: Record<string, string> = {}): Promise<Te
       ALVEARY_HOST_PORT_MAX: String(portBase + 99),
       ...env,
     }),
-    { log: pino({ level: process.env.TEST_LOG ?? 'silent' }) },
+    { log: opts.log ?? pino({ level: process.env.TEST_LOG ?? 'silent' }) },
   )
   return {
     ...bff,
@@ -49,7 +49,7 @@ const createCaller = createCallerFactory(appRouter)
 
 /** A router caller with a real context: logs in through core like the HTTP path does. */
 export async function callerFor(bff: StartedBff, email: string, password: string) {
-  const { token } = await bff.core.auth.login(email, password)
+  const { token } = await bff.core.auth.login(email, password, { address: '127.0.0.1' })
   const actor = (await bff.core.auth.resolve(token)) as Actor
   return callerWithActor(bff, actor, token)
 }
@@ -60,10 +60,25 @@ export function callerWithActor(bff: StartedBff, actor: Actor | null, token: str
     bus: bff.bus,
     actor,
     token,
+    clientAddress: '127.0.0.1',
     setSessionCookie: () => {},
     clearSessionCookie: () => {},
   }
   return createCaller(ctx)
+}
+
+export type Caller = ReturnType<typeof callerWithActor>
+
+/**
+ * A new account in a tenant, the way people join: `inviter` invites the e-mail, the invited
+ * person creates the account through the link. An operator can only invite the first owner
+ * of a tenant that has none.
+ */
+export async function addMember(bff: StartedBff, inviter: Caller, tenantId: string, m: { email: string; name: string; password: string; role: TMemberRole }) {
+  const { token } = await inviter.invitations.create({ tenantId, email: m.email, role: m.role })
+  await callerWithActor(bff, null).invitations.signUp({ token, name: m.name, password: m.password })
+  const member = (await inviter.members.list({ tenantId })).find((x) => x.email === m.email)
+  return { userId: member!.userId }
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 // Health checks run by a real agent next to real processes (examples/hello), reported to the BFF.
 let bff: TestBff
@@ -19,7 +19,7 @@ beforeAll(async () => {
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'health', ttlHours: 1 })).token
   tenantId = (await op.tenants.create({ slug: 'health', name: 'Health' })).id
-  await op.members.add({ tenantId, email: 'dev@health.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@health.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@health.test', 'dev-password')
   agent = await startInProcessAgent({ server: bff.url, joinToken, name: 'health-node', dataDir })
   await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === 'health-node' && n.state === 'ready'))

@@ -2,7 +2,7 @@ import { PROTOCOL_VERSION } from '@alveary/core/protocol'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { callerFor, freshDatabase, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 
 // The hot store in its own database, and the node lifecycle's guard against mass eviction.
 let bff: TestBff
@@ -60,7 +60,7 @@ describe('hot store on its own database', () => {
 describe('node lifecycle', () => {
   it('evicts from one lost node, but pauses when most nodes go silent at once', async () => {
     const t = await op.tenants.create({ slug: 'mass', name: 'Mass' })
-    await op.members.add({ tenantId: t.id, email: 'm@mass.test', name: 'M', password: 'mass-password', role: 'developer' })
+    await addMember(bff, op, t.id, { email: 'm@mass.test', name: 'M', password: 'mass-password', role: 'owner' })
     const dev = await callerFor(bff, 'm@mass.test', 'mass-password')
     const nodes = await Promise.all(['m-1', 'm-2', 'm-3', 'm-4'].map(simNode))
     await waitFor('4 more ready', async () => (await op.nodes.list()).filter((x) => x.name.startsWith('m-') && x.state === 'ready').length === 4)

@@ -1,7 +1,7 @@
 import { CloseCode } from '@alveary/core/protocol'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 import { helloFrame, joinSim, openSim, type SimAgent } from './sim-agent'
 
 // Joins never take a node over; tokens have explicit uses; re-key is the operator's way to
@@ -112,7 +112,7 @@ describe('re-key', () => {
 
   it('is for operators only', async () => {
     const t = await op.tenants.create({ slug: 'rk-tenant', name: 'RK' })
-    await op.members.add({ tenantId: t.id, email: 'owner@rk.test', name: 'Owner', password: 'owner-password', role: 'owner' })
+    await addMember(bff, op, t.id, { email: 'owner@rk.test', name: 'Owner', password: 'owner-password', role: 'owner' })
     const owner = await callerFor(bff, 'owner@rk.test', 'owner-password')
     const node = (await op.nodes.list())[0]!
     await expect(owner.nodes.rekey({ nodeId: node.id })).rejects.toMatchObject({ code: 'FORBIDDEN' })

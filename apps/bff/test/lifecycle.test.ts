@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { repoRoot } from '../src/config'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 
 // Two real agent processes against one BFF: drain, then lose a node and reschedule.
 const LEASE_MS = 1500
@@ -25,7 +25,7 @@ const portRange = (name: string) => (name === 'node-a' ? `${portBase}-${portBase
 function startAgent(name: string) {
   const child = spawn(
     process.execPath,
-    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', portRange(name), '--stop-on-exit', '--log-level', 'warn'],
+    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', portRange(name), '--stop-on-exit', '--network', 'host', '--log-level', 'warn'],
     { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
   )
   agents.set(name, child)
@@ -46,7 +46,7 @@ beforeAll(async () => {
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'lifecycle', ttlHours: 1, uses: 2 })).token
   tenantId = (await op.tenants.create({ slug: 'life', name: 'Life' })).id
-  await op.members.add({ tenantId, email: 'dev@life.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@life.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@life.test', 'dev-password')
   startAgent('node-a')
   startAgent('node-b')

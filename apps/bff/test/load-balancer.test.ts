@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 // Load balancers end to end: a real BFF, a real agent serving them with HAProxy (the built-in
 // proxy where HAProxy is missing, except in CI), real processes behind them.
@@ -27,7 +28,19 @@ let tenantId: string
 type Caller = Awaited<ReturnType<typeof callerFor>>
 let dev: Caller
 let op: Caller
-const lbPortBase = 30_000 + Math.floor(Math.random() * 25) * 100
+/** A listener port nothing on this machine holds (other suites run instances in this range too). */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 30_000 + Math.floor(Math.random() * 2_600)
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
+}
+let lbPortBase: number
 
 const readiness = { type: 'http' as const, path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 }
 const hello = (version: string) => ({
@@ -43,12 +56,13 @@ const hello = (version: string) => ({
 })
 
 beforeAll(async () => {
-  bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPortBase), ALVEARY_LB_PORT_MAX: String(lbPortBase + 99) })
+  lbPortBase = await freePort()
+  bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPortBase), ALVEARY_LB_PORT_MAX: String(lbPortBase + 1) })
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'alveary-lb-'))
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'lb', ttlHours: 1 })).token
   tenantId = (await op.tenants.create({ slug: 'lb', name: 'Lb' })).id
-  await op.members.add({ tenantId, email: 'dev@lb.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@lb.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@lb.test', 'dev-password')
   agent = await startInProcessAgent({ server: bff.url, joinToken, name: 'lb-node', dataDir })
   const node = await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === 'lb-node' && n.state === 'ready'))
@@ -177,7 +191,7 @@ describe('load balancers', () => {
     const gen = load(url)
     await dev.apps.update({ tenantId, appId: web, spec: hello('2') })
     await waitFor('rolled out', async () => (await dev.apps.get({ tenantId, appId: web })).rollout?.state === 'succeeded', 90_000)
-    await waitFor('new version served', async () => (await get(url)).body.includes('version 2'))
+    await waitFor('new version served', async () => (await get(url)).body.includes('version 2'), 60_000)
     const { bodies, failures } = await gen.stop()
     expect(failures).toEqual([])
     expect(bodies.some((b) => b.includes('version 1'))).toBe(true)
@@ -206,7 +220,7 @@ describe('load balancers', () => {
 
   it('validates its input: unknown apps, ports of other tenants, stickiness bounds', async () => {
     const other = (await op.tenants.create({ slug: 'other', name: 'Other' })).id
-    await op.members.add({ tenantId: other, email: 'eve@other.test', name: 'Eve', password: 'eve-password', role: 'owner' })
+    await addMember(bff, op, other, { email: 'eve@other.test', name: 'Eve', password: 'eve-password', role: 'owner' })
     const eve = await callerFor(bff, 'eve@other.test', 'eve-password')
     await expect(eve.loadBalancers.create({ tenantId: other, name: 'steal', listeners: [{ protocol: 'http', rules: [{ targets: [{ appId: web, port: 'http' }] }] }] })).rejects.toThrow(/does not exist/)
     await expect(dev.loadBalancers.create({ tenantId, name: 'taken', listeners: [{ protocol: 'http', port: lbPortBase, rules: [{ targets: [{ appId: web, port: 'http' }] }] }] })).rejects.toThrow(/taken/)

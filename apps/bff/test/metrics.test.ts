@@ -6,7 +6,7 @@ import { CloseCode } from '@alveary/core/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { createMetrics } from '../src/metrics'
-import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 /** One metric family of the Prometheus text format (version 0.0.4). */
 interface Family {
@@ -102,7 +102,7 @@ describe('/metrics of a running BFF', () => {
     // A placement.
     const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
     const tenantId = (await op.tenants.create({ slug: 'metrics', name: 'Metrics' })).id
-    await op.members.add({ tenantId, email: 'dev@metrics.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+    await addMember(bff, op, tenantId, { email: 'dev@metrics.test', name: 'Dev', password: 'dev-password', role: 'owner' })
     const dev = await callerFor(bff, 'dev@metrics.test', 'dev-password')
     const appId = (await dev.apps.create({ tenantId, name: 'sleeper', replicas: 1, spec: { command: 'sleep', args: ['300'], cpuMillis: 10, memoryMb: 16 } })).id
     await waitFor('placed', async () => (await dev.apps.get({ tenantId, appId })).instances.some((i) => i.node))

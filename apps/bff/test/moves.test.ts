@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type TestCluster } from './cluster'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 
 // Moves between two real agent processes: local volumes copied with rsync, shared volumes
 // re-attached, faults at the copy and at the target, and a drain of stateful apps.
@@ -61,7 +61,7 @@ beforeAll(async () => {
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'moves', name: 'Moves' })).id
-  await op.members.add({ tenantId, email: 'dev@moves.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@moves.test', name: 'Dev', password: 'dev-password', role: 'developer' })
   dev = await callerFor(bff, 'dev@moves.test', 'dev-password')
   cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'], labels: { 'node-a': 'zone=a', 'node-b': 'zone=b' } })
   cluster.start('node-a')

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { leftovers, makeUnderlay, overlayUnavailable, tcpProbe, type SimNode, type Underlay } from '../../../packages/agents/test/netns'
 import { repoRoot } from '../src/config'
-import { callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 
 // Tenant networks end to end: a BFF, and three simulated nodes (network namespaces on a
 // 198.18.0.0/15 underlay), each running the real agent CLI inside its namespace. Agents reach
@@ -87,7 +87,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
     await waitFor('3 overlay nodes ready', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 3, 60_000)
     for (const t of ['a', 'b'] as const) {
       const id = (await op.tenants.create({ slug: `tenant-${t}`, name: `Tenant ${t}` })).id
-      await op.members.add({ tenantId: id, email: `${t}@sim.test`, name: t, password: `${t}-password-1`, role: 'owner' })
+      await addMember(bff, op, id, { email: `${t}@sim.test`, name: t, password: `${t}-password-1`, role: 'owner' })
       const dev = await callerFor(bff, `${t}@sim.test`, `${t}-password-1`)
       await dev.networks.create({ tenantId: id, name: 'shared', cidr: '100.64.200.0/24' })
       const appId = (await dev.apps.create({ tenantId: id, name: 'echo', replicas: 3, spec: spec(t.toUpperCase()), network: 'shared' })).id

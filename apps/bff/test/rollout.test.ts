@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
 
 // Revisions and rolling deploys through a real BFF, a real agent and real processes.
 let bff: TestBff
@@ -31,7 +31,7 @@ beforeAll(async () => {
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'rollout', ttlHours: 1 })).token
   tenantId = (await op.tenants.create({ slug: 'roll', name: 'Roll' })).id
-  await op.members.add({ tenantId, email: 'dev@roll.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@roll.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@roll.test', 'dev-password')
   agent = await startInProcessAgent({ server: bff.url, joinToken, name: 'roll-node', dataDir })
   await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === 'roll-node' && n.state === 'ready'))

@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { appRouter } from '../src/router'
-import { callerFor, callerWithActor, OPERATOR, startTestBff, type TestBff } from './harness'
+import { addMember, callerFor, callerWithActor, OPERATOR, startTestBff, type TestBff } from './harness'
 
 type Caller = Awaited<ReturnType<typeof callerFor>>
 const code = async (p: Promise<unknown>) => {
@@ -30,8 +30,8 @@ beforeAll(async () => {
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   tA = (await op.tenants.create({ slug: 'acme', name: 'Acme' })).id
   tB = (await op.tenants.create({ slug: 'globex', name: 'Globex', quotas: { instances: 5 } })).id
-  await op.members.add({ tenantId: tA, email: 'alice@acme.test', name: 'Alice', password: 'alice-password', role: 'owner' })
-  bobId = (await op.members.add({ tenantId: tB, email: 'bob@globex.test', name: 'Bob', password: 'bob-password', role: 'owner' })).userId
+  await addMember(bff, op, tA, { email: 'alice@acme.test', name: 'Alice', password: 'alice-password', role: 'owner' })
+  bobId = (await addMember(bff, op, tB, { email: 'bob@globex.test', name: 'Bob', password: 'bob-password', role: 'owner' })).userId
   alice = await callerFor(bff, 'alice@acme.test', 'alice-password')
   bob = await callerFor(bff, 'bob@globex.test', 'bob-password')
   appB = (await bob.apps.create({ tenantId: tB, name: 'secret', replicas: 1, spec: sample })).id
@@ -54,7 +54,9 @@ describe('tenant isolation', () => {
       'tenants.get': () => alice.tenants.get({ tenantId: tB }),
       'tenants.usage': () => alice.tenants.usage({ tenantId: tB }),
       'members.list': () => alice.members.list({ tenantId: tB }),
-      'members.add': () => alice.members.add({ tenantId: tB, email: 'eve@x.test', role: 'owner', name: 'Eve', password: 'eve-password' }),
+      'invitations.list': () => alice.invitations.list({ tenantId: tB }),
+      'invitations.create': () => alice.invitations.create({ tenantId: tB, email: 'eve@x.test', role: 'owner' }),
+      'invitations.revoke': () => alice.invitations.revoke({ tenantId: tB, id: '00000000-0000-4000-8000-000000000000' }),
       'members.setRole': () => alice.members.setRole({ tenantId: tB, userId: bobId, role: 'viewer' }),
       'members.remove': () => alice.members.remove({ tenantId: tB, userId: bobId }),
       'apps.list': () => alice.apps.list({ tenantId: tB }),
@@ -104,7 +106,7 @@ describe('tenant isolation', () => {
       },
     }
     // Every tenant-scoped procedure of the router is in the list above.
-    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'members.add', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant', 'apps.update', 'apps.rollback', 'apps.revisions', 'apps.rollouts', 'loadBalancers.list', 'loadBalancers.get', 'loadBalancers.create', 'loadBalancers.update', 'loadBalancers.delete', 'networks.list', 'networks.get', 'networks.create', 'networks.delete']
+    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'invitations.list', 'invitations.create', 'invitations.revoke', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant', 'apps.update', 'apps.rollback', 'apps.revisions', 'apps.rollouts', 'loadBalancers.list', 'loadBalancers.get', 'loadBalancers.create', 'loadBalancers.update', 'loadBalancers.delete', 'networks.list', 'networks.get', 'networks.create', 'networks.delete']
     const all = Object.keys(appRouter._def.procedures)
     const needsTenant = all.filter((p) => {
       const proc = (appRouter._def.procedures as unknown as Record<string, { _def: { inputs: { shape?: Record<string, unknown> }[] } }>)[p]!
@@ -136,14 +138,14 @@ describe('tenant isolation', () => {
 
 describe('roles', () => {
   it('lets viewers read but not deploy, developers deploy but not manage members', async () => {
-    await alice.members.add({ tenantId: tA, email: 'vic@acme.test', name: 'Vic', password: 'vic-password', role: 'viewer' })
-    await alice.members.add({ tenantId: tA, email: 'dev@acme.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+    await addMember(bff, alice, tA, { email: 'vic@acme.test', name: 'Vic', password: 'vic-password', role: 'viewer' })
+    await addMember(bff, alice, tA, { email: 'dev@acme.test', name: 'Dev', password: 'dev-password', role: 'developer' })
     const vic = await callerFor(bff, 'vic@acme.test', 'vic-password')
     const dev = await callerFor(bff, 'dev@acme.test', 'dev-password')
     expect(await code(vic.apps.list({ tenantId: tA }))).toBe('OK')
     expect(await code(vic.apps.create({ tenantId: tA, name: 'nope', replicas: 1, spec: sample }))).toBe('FORBIDDEN')
     expect(await code(dev.apps.create({ tenantId: tA, name: 'web', replicas: 1, spec: sample }))).toBe('OK')
-    expect(await code(dev.members.add({ tenantId: tA, email: 'x@acme.test', role: 'viewer', name: 'X', password: 'x-password' }))).toBe('FORBIDDEN')
+    expect(await code(dev.invitations.create({ tenantId: tA, email: 'x@acme.test', role: 'viewer' }))).toBe('FORBIDDEN')
   })
 
   it('operators read any tenant but do not deploy in tenants they are not members of', async () => {
@@ -208,8 +210,9 @@ describe('API tokens', () => {
 })
 
 describe('sessions', () => {
+  const here = { address: '127.0.0.1' }
   it('expire', async () => {
-    const { token } = await bff.core.auth.login('alice@acme.test', 'alice-password')
+    const { token } = await bff.core.auth.login('alice@acme.test', 'alice-password', here)
     expect(await bff.core.auth.resolve(token)).not.toBeNull()
     const pool = new (await import('pg')).default.Pool({ connectionString: bff.databaseUrl }).on('error', () => {})
     await pool.query(`UPDATE "Session" SET "expiresAt" = now() - interval '1 minute'`)
@@ -218,8 +221,8 @@ describe('sessions', () => {
   })
 
   it('rejects a wrong password and ends a session on logout', async () => {
-    await expect(bff.core.auth.login('alice@acme.test', 'wrong-password')).rejects.toThrow(/Wrong email or password/)
-    const { token } = await bff.core.auth.login('alice@acme.test', 'alice-password')
+    await expect(bff.core.auth.login('alice@acme.test', 'wrong-password', here)).rejects.toThrow(/Wrong email or password/)
+    const { token } = await bff.core.auth.login('alice@acme.test', 'alice-password', here)
     expect(await bff.core.auth.resolve(token)).not.toBeNull()
     await callerWithActor(bff, await bff.core.auth.resolve(token), token).auth.logout()
     expect(await bff.core.auth.resolve(token)).toBeNull()

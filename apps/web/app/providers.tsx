@@ -3,8 +3,11 @@ import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@ta
 import { useState, type ReactNode } from 'react'
 import { errorCode, makeTrpcClient, TRPCProvider } from '@/lib/trpc'
 
+/** Pages that work without a session. */
+const PUBLIC = new Set(['/login', '/invite'])
+
 function toLogin() {
-  if (typeof window === 'undefined' || window.location.pathname === '/login') return
+  if (typeof window === 'undefined' || PUBLIC.has(window.location.pathname)) return
   const next = window.location.pathname + window.location.search
   window.location.assign(`/login${next === '/' ? '' : `?next=${encodeURIComponent(next)}`}`)
 }

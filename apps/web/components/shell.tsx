@@ -1,5 +1,5 @@
 'use client'
-import { useMutation, useQueryClient } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import clsx from 'clsx'
 import Link from 'next/link'
 import { useParams, usePathname, useRouter } from 'next/navigation'
@@ -120,6 +120,20 @@ function LivePill() {
   )
 }
 
+/** A pill in the header while invitations wait for an answer. */
+function InvitationsPill() {
+  const trpc = useTRPC()
+  const received = useQuery(trpc.invitations.received.queryOptions(undefined, { staleTime: 30_000 }))
+  const n = received.data?.length ?? 0
+  if (!n) return null
+  return (
+    <Link href="/invitations" className="inline-flex items-center gap-1.5 rounded-full bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900 hover:bg-amber-200" data-testid="invitations-pill">
+      <span className="size-1.5 rounded-full bg-amber-500" />
+      {n === 1 ? '1 invitation' : `${n} invitations`}
+    </Link>
+  )
+}
+
 function UserMenu() {
   const me = useMe()
   const trpc = useTRPC()
@@ -231,6 +245,7 @@ export function Shell({ children }: { children: ReactNode }) {
             ) : null}
           </div>
           <div className="flex items-center gap-4">
+            <InvitationsPill />
             <LivePill />
             <UserMenu />
           </div>

@@ -74,7 +74,7 @@ export function useTenantLive(tenantId: string | undefined) {
         onData: (c) => {
           // Load balancers show their backends' states too.
           const apps = [trpc.apps.pathKey(), trpc.tenants.usage.pathKey(), trpc.events.pathKey(), trpc.loadBalancers.pathKey(), trpc.networks.pathKey()]
-          const members = [trpc.members.pathKey(), trpc.events.pathKey(), trpc.auth.me.pathKey()]
+          const members = [trpc.members.pathKey(), trpc.invitations.list.pathKey(), trpc.events.pathKey(), trpc.auth.me.pathKey()]
           const tenant = [trpc.tenants.pathKey(), trpc.auth.me.pathKey(), trpc.events.pathKey()]
           switch (c.kind === 'tenant' ? c.what : c.kind) {
             case 'app':

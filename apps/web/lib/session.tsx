@@ -18,7 +18,7 @@ export interface TenantCtx {
   role: TRole | null
   /** Deploy, scale, delete apps. */
   canDeploy: boolean
-  /** Add members, change roles (owners/admins, and operators everywhere). */
+  /** Invite members, change roles (owners and admins; operators only as such members). */
   canManageMembers: boolean
 }
 

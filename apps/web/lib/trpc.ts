@@ -15,6 +15,8 @@ export type TNodeInstance = RouterOutputs['nodes']['instances'][number]
 export type TSchedulerStats = NonNullable<RouterOutputs['nodes']['scheduler']>
 export type TTenant = RouterOutputs['tenants']['list'][number]
 export type TMember = RouterOutputs['members']['list'][number]
+export type TInvitation = RouterOutputs['invitations']['list'][number]
+export type TReceivedInvitation = RouterOutputs['invitations']['received'][number]
 export type TRevision = RouterOutputs['apps']['revisions'][number]
 export type TRollout = NonNullable<TAppDetail['rollout']>
 export type TLoadBalancer = RouterOutputs['loadBalancers']['list'][number]
@@ -34,7 +36,8 @@ export function makeTrpcClient() {
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: httpSubscriptionLink({ url, transformer: superjson }),
-        false: httpBatchLink({ url, transformer: superjson }),
+        // Below the API's batch cap (32 calls); long GET batches are split, not rejected.
+        false: httpBatchLink({ url, transformer: superjson, maxItems: 16, maxURLLength: 4_000 }),
       }),
     ],
   })

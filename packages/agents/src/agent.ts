@@ -342,7 +342,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         )
         return { retryInMs: hintedDelay(60_000) }
       case CloseCode.replaced:
-        log.warn({ reason }, 'another connection of this node took over; if two agents share a node identity, stop one')
+        log.warn({ reason }, 'the server handed this node to another connection (this one looked silent, or a second agent shares the identity)')
         return 'reconnect'
       case CloseCode.badFrame:
         log.error({ reason }, 'the server rejected a frame from this agent')

@@ -137,7 +137,8 @@ export function createConnection(opts: ConnectionOptions): Connection {
     })
     socket.on('error', (err) => {
       // 'close' always follows; this only explains it.
-      log.warn({ err: err.message }, 'connection error')
+      // Said once per outage; the retries that fail the same way are debug.
+      log[attempt === 0 ? 'warn' : 'debug']({ err: err.message }, 'connection error')
     })
     socket.on('close', (code, reasonBuf) => {
       if (pingTimer) clearInterval(pingTimer)

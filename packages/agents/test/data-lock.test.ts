@@ -14,7 +14,7 @@ afterEach(async () => {
 })
 
 function startCli(dataDir: string, port: number) {
-  const child = spawn(process.execPath, [BIN, '--server', `ws://127.0.0.1:${port}`, '--join-token', 'jt_not-used-here', '--name', 'locked', '--data-dir', dataDir, '--docker-host', 'none', '--log-level', 'info'], {
+  const child = spawn(process.execPath, [BIN, '--server', `ws://127.0.0.1:${port}`, '--join-token', 'jt_not-used-here', '--name', 'locked', '--data-dir', dataDir, '--docker-host', 'none', '--network', 'host', '--log-level', 'info'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''

@@ -63,7 +63,7 @@ describe('overlay plan', () => {
     expect(node).toContain('dnat ip to tcp dport map { 20001 : 169.254.16.0 }')
     expect(node).toMatch(/iifname "t1t\*" counter name to_node drop/)
     expect(renderNodeTable(names, [])).not.toContain('dnat ip to')
-    expect(renderRouterTable(fw, null)).toContain('iifname "up0" tcp dport 20001 dnat ip to 100.64.0.2:8080')
+    expect(renderRouterTable(fw)).toContain('iifname "up0" tcp dport 20001 dnat ip to 100.64.0.2:8080')
   })
 
   it('collects only its own namespaces and links that nothing needs', () => {

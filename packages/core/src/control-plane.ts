@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import { createAgentService } from './agents/agent-service'
 import { createCommandQueue } from './agents/commands'
+import { createLoginThrottle, ZLoginThrottleConfig } from './auth/login-throttle'
+import { createPasswordHasher } from './auth/password-hasher'
 import { every, type Clock } from './clock'
 import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
@@ -25,6 +27,7 @@ import { createApiTokenService } from './services/api-tokens'
 import { createAppService } from './services/apps'
 import { createAuthService } from './services/auth'
 import { createEventService } from './services/events'
+import { createInvitationService } from './services/invitations'
 import { createMemberService } from './services/members'
 import { createNetworkService, ZNetworkSettings } from './services/networks'
 import { createNetworkPeersController } from './networks/controller'
@@ -39,9 +42,16 @@ import { createNodeLeases } from './store/node-leases'
 
 export const ZControlPlaneConfig = z.object({
   sessionTtlHours: z.number().positive().default(24 * 7),
+  invitationTtlHours: z.number().positive().default(24 * 7),
+  /** Password hashes computed at once, and waiting; more sign-ins at once are told to retry. */
+  passwordHashConcurrency: z.number().int().min(1).max(64).default(2),
+  passwordHashMaxQueued: z.number().int().min(0).max(10_000).default(16),
+  loginThrottle: ZLoginThrottleConfig.prefault({}),
   heartbeatIntervalMs: z.number().int().positive().default(5_000),
   /** A node silent this long becomes NotReady. */
   nodeLeaseMs: z.number().int().positive().default(20_000),
+  /** Nodes not heard from since the leader began watching get this long (at least the lease) before NotReady. */
+  nodeStartupGraceMs: z.number().int().min(0).default(60_000),
   /** A NotReady node's instances are rescheduled after this long. */
   evictionGraceMs: z.number().int().min(0).default(30_000),
   evictionsPerSecond: z.number().positive().default(50),
@@ -110,10 +120,14 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   })
   const lbNodes = createLbNodes({ db, hot: database.hot, clock, bus })
   const networks = createNetworkService({ db, hot, bus, settings: config.network })
+  const hasher = createPasswordHasher({ concurrency: config.passwordHashConcurrency, maxQueued: config.passwordHashMaxQueued })
+  const loginThrottle = createLoginThrottle({ pool: database.hotPool, clock, config: config.loginThrottle })
+  const auth = createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000, hasher, throttle: loginThrottle })
   const services = {
-    auth: createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000 }),
+    auth,
     tenants: createTenantService({ db, hot, bus, networks }),
     members: createMemberService({ db, hot, bus }),
+    invitations: createInvitationService({ db, hot, bus, clock, auth, hasher, ttlMs: config.invitationTtlHours * 3_600_000 }),
     apps: createAppService({ db, hot, bus, clock, networks }),
     networks,
     nodes: createNodeService({ db, hot, leases, bus, clock }),
@@ -180,7 +194,13 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     schedule,
     log,
     onNodeLost: createNodeLossHandler({ db, hot, clock, moves }),
-    config: { leaseMs: config.nodeLeaseMs, evictionGraceMs: config.evictionGraceMs, evictionsPerSecond: config.evictionsPerSecond, maxUnhealthyFraction: config.maxUnhealthyFraction },
+    config: {
+      leaseMs: config.nodeLeaseMs,
+      startupGraceMs: config.nodeStartupGraceMs,
+      evictionGraceMs: config.evictionGraceMs,
+      evictionsPerSecond: config.evictionsPerSecond,
+      maxUnhealthyFraction: config.maxUnhealthyFraction,
+    },
   })
   const drains = createDrainController({ db, hot, bus, clock, schedule, moves })
   const networkPeers = createNetworkPeersController({ db, bus, resyncIntervalMs: config.resyncIntervalMs })
@@ -197,6 +217,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     createLoadBalancerController({ db, bus, lbNodes }),
     networkPeers.controller,
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
+    { name: 'login-throttle-prune', handle: () => loginThrottle.prune(), periodic: { everyMs: 600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
   ]
 

@@ -34,9 +34,15 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
   const all = new Set<AgentConnection>()
 
   // A peer silent for three heartbeats is gone (half-open TCP): drop it so its node is free.
+  // Only judged when this process itself kept time: after a stall of its own event loop, the
+  // frames that arrived meanwhile have not been read yet, and every peer would look silent.
   const silentMs = 3 * heartbeatIntervalMs
+  let lastSweep = performance.now()
   const sweep = setInterval(() => {
     const now = performance.now()
+    const stalled = now - lastSweep > 1.5 * heartbeatIntervalMs
+    lastSweep = now
+    if (stalled) return
     for (const c of byNode.values()) if (now - c.lastHeardAt > silentMs) c.close(CloseCode.replaced, `silent for ${Math.round((now - c.lastHeardAt) / 1000)} s`)
   }, heartbeatIntervalMs)
   sweep.unref()

@@ -1,4 +1,4 @@
-import { ZAppDetail, ZAppSummary, ZCreateAppInput, ZEvent, ZReplicas, ZRevision, ZRollout, ZUpdateAppInput } from '@alveary/core'
+import { ZAppDetail, ZAppSummary, ZCreateAppInput, ZCursor, ZEvent, ZReplicas, ZRevision, ZRollout, ZUpdateAppInput } from '@alveary/core'
 import { z } from 'zod'
 import { router, tenantProcedure } from '../trpc'
 
@@ -36,7 +36,7 @@ export const appsRouter = router({
 
 export const eventsRouter = router({
   list: tenantProcedure
-    .input(z.object({ limit: z.number().int().min(1).max(500).default(100), beforeId: z.string().regex(/^\d+$/).optional() }))
+    .input(z.object({ limit: z.number().int().min(1).max(500).default(100), beforeId: ZCursor.optional() }))
     .output(z.array(ZEvent))
     .query(({ ctx, input }) => ctx.core.events.list(ctx.actor, input.tenantId, input)),
 })

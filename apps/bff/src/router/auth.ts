@@ -12,7 +12,7 @@ export const authRouter = router({
     .input(z.object({ email: ZEmail, password: z.string().min(1, 'Required').max(200) }))
     .output(z.object({ ok: z.literal(true) }))
     .mutation(async ({ ctx, input }) => {
-      const s = await ctx.core.auth.login(input.email, input.password)
+      const s = await ctx.core.auth.login(input.email, input.password, { address: ctx.clientAddress })
       ctx.setSessionCookie(s.token, s.expiresAt)
       return { ok: true as const }
     }),

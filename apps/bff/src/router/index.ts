@@ -1,6 +1,7 @@
 import { router } from '../trpc'
 import { appsRouter, eventsRouter } from './apps'
 import { authRouter } from './auth'
+import { invitationsRouter } from './invitations'
 import { liveRouter } from './live'
 import { movesRouter } from './moves'
 import { loadBalancersRouter } from './load-balancers'
@@ -14,6 +15,7 @@ export const appRouter = router({
   auth: authRouter,
   tenants: tenantsRouter,
   members: membersRouter,
+  invitations: invitationsRouter,
   apps: appsRouter,
   events: eventsRouter,
   nodes: nodesRouter,

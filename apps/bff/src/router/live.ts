@@ -1,6 +1,6 @@
-import { requireOperator, requireRole } from '@alveary/core'
+import { requireRole } from '@alveary/core'
 import { changesOf } from '../live'
-import { authedProcedure, router, tenantProcedure } from '../trpc'
+import { operatorProcedure, router, tenantProcedure } from '../trpc'
 
 /**
  * Live updates: each yields change hints (TChange); the console invalidates the
@@ -11,8 +11,7 @@ export const liveRouter = router({
     requireRole(ctx.actor, input.tenantId, 'viewer')
     yield* changesOf(ctx.bus, (c) => c.kind === 'tenant' && c.tenantId === input.tenantId, signal)
   }),
-  fleet: authedProcedure.subscription(async function* ({ ctx, signal }) {
-    requireOperator(ctx.actor)
+  fleet: operatorProcedure.subscription(async function* ({ ctx, signal }) {
     yield* changesOf(ctx.bus, (c) => c.kind === 'fleet' || c.kind === 'tenants' || c.kind === 'move', signal)
   }),
 })

@@ -1,4 +1,4 @@
-import { requireRole, ZLogLine, ZSeries } from '@alveary/core'
+import { requireRole, ZCursor, ZLogLine, ZSeries } from '@alveary/core'
 import { z } from 'zod'
 import { changesOf } from '../live'
 import { operatorProcedure, router, tenantProcedure } from '../trpc'
@@ -8,11 +8,11 @@ const ZLogQuery = z.object({ appId: z.string().uuid(), instanceId: z.string().uu
 export const logsRouter = router({
   /** The newest `limit` lines (or those after `afterId`), oldest first. */
   list: tenantProcedure
-    .input(ZLogQuery.extend({ afterId: z.string().regex(/^\d+$/).optional(), limit: z.number().int().min(1).max(2000).default(500) }))
+    .input(ZLogQuery.extend({ afterId: ZCursor.optional(), limit: z.number().int().min(1).max(2000).default(500) }))
     .output(z.array(ZLogLine))
     .query(({ ctx, input: { tenantId, ...q } }) => ctx.core.telemetry.logs(ctx.actor, tenantId, q)),
   /** Follow mode: new lines as they arrive, after the client's last line id. */
-  follow: tenantProcedure.input(ZLogQuery.extend({ afterId: z.string().regex(/^\d*$/).optional() })).subscription(async function* ({ ctx, input, signal }) {
+  follow: tenantProcedure.input(ZLogQuery.extend({ afterId: ZCursor.or(z.literal('')).optional() })).subscription(async function* ({ ctx, input, signal }) {
     requireRole(ctx.actor, input.tenantId, 'viewer')
     let after = input.afterId || undefined
     const catchUp = async () => {

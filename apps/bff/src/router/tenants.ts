@@ -1,4 +1,4 @@
-import { ZAddMemberInput, ZCreateTenantInput, ZMember, ZMemberRole, ZQuotas, ZTenant, ZTenantUsage } from '@alveary/core'
+import { ZCreateTenantInput, ZMember, ZMemberRole, ZQuotas, ZTenant, ZTenantUsage } from '@alveary/core'
 import { z } from 'zod'
 import { authedProcedure, operatorProcedure, router, tenantProcedure } from '../trpc'
 
@@ -17,10 +17,6 @@ export const tenantsRouter = router({
 
 export const membersRouter = router({
   list: tenantProcedure.output(z.array(ZMember)).query(({ ctx, input }) => ctx.core.members.list(ctx.actor, input.tenantId)),
-  add: tenantProcedure
-    .input(ZAddMemberInput)
-    .output(ZMember)
-    .mutation(({ ctx, input: { tenantId, ...member } }) => ctx.core.members.add(ctx.actor, tenantId, member)),
   setRole: tenantProcedure
     .input(z.object({ userId: z.string().uuid(), role: ZMemberRole }))
     .output(ok)

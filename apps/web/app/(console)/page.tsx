@@ -1,6 +1,7 @@
 'use client'
 import { useRouter } from 'next/navigation'
 import { useEffect } from 'react'
+import { ReceivedInvitations } from '@/components/received-invitations'
 import { Loading, Panel } from '@/components/ui'
 import { lastTenant, roleAtLeast, useMe } from '@/lib/session'
 
@@ -23,7 +24,8 @@ export default function Home() {
   return (
     <Panel className="mx-auto mt-10 max-w-lg" bodyClassName="p-6 text-sm text-slate-600">
       <h1 className="mb-2 text-base font-semibold text-slate-900">You are not a member of any tenant yet</h1>
-      Ask a platform operator or a tenant owner to add <b>{me.user.email}</b> to a tenant.
+      <p className="mb-4">Ask a tenant owner to invite <b>{me.user.email}</b>.</p>
+      <ReceivedInvitations />
     </Panel>
   )
 }

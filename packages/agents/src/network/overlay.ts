@@ -297,7 +297,7 @@ export function createOverlay(opts: OverlayOptions) {
         const R = names.routerNs(net.vxlanId)
         try {
           await syncForwarding(net)
-          await syncTable(R, 'inet', ROUTER_TABLE, renderRouterTable(forwards.filter((f) => f.vxlanId === net.vxlanId), null))
+          await syncTable(R, 'inet', ROUTER_TABLE, renderRouterTable(forwards.filter((f) => f.vxlanId === net.vxlanId)))
         } catch (err) {
           log.warn({ err, network: net.networkId }, 'network: cannot sync forwarding entries or rules')
         }

@@ -92,17 +92,16 @@ export function renderNodeTable(names: OverlayNames, forwards: readonly Forward[
 /**
  * A network's router: published ports arriving from the node go to the instance, instances'
  * traffic leaves masqueraded to the transit address, nothing else enters from the node
- * (counted: must stay 0), and instances reach the router only for name resolution.
+ * (counted: must stay 0), and instances reach the router itself only with pings.
  */
-export function renderRouterTable(forwards: readonly Forward[], dnsPort: number | null): string {
+export function renderRouterTable(forwards: readonly Forward[]): string {
   const dnat = [...forwards].sort((a, b) => a.hostPort - b.hostPort).map((f) => `iifname "up0" tcp dport ${f.hostPort} dnat ip to ${f.ip}:${f.port}`)
-  const dns = dnsPort ? [`iifname "br0" udp dport 53 redirect to :${dnsPort}`, `iifname "br0" tcp dport 53 redirect to :${dnsPort}`] : []
   return [
     `table inet ${ROUTER_TABLE} {`,
     '  counter from_node {}',
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
-    ...[...dnat, ...dns].map((r) => `    ${r}`),
+    ...dnat.map((r) => `    ${r}`),
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
@@ -119,7 +118,6 @@ export function renderRouterTable(forwards: readonly Forward[], dnsPort: number 
     '    type filter hook input priority filter; policy drop;',
     '    ct state established,related accept',
     '    iifname "lo" accept',
-    ...(dnsPort ? [`    iifname "br0" meta l4proto { tcp, udp } th dport ${dnsPort} accept`] : []),
     '    icmp type echo-request accept',
     '  }',
     '}',

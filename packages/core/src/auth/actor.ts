@@ -37,3 +37,11 @@ export function requireRole(actor: Actor, tenantId: string, min: TMemberRole): T
 export function requireOperator(actor: Actor): void {
   if (!actor.operator) throw forbidden('Only platform operators can do this')
 }
+
+/**
+ * Credentials (API tokens, invitations, join tokens, accounts) are created only by a person
+ * signed in, never by an API token: a token must not mint a way around its own scope.
+ */
+export function requireSignedIn(actor: Actor): asserts actor is Extract<Actor, { kind: 'user' }> {
+  if (actor.kind !== 'user') throw forbidden('API tokens cannot create credentials (tokens, invitations, join tokens, accounts)')
+}

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ZMountPath, ZVolumeDriver } from '../protocol/volume'
+import { boundedRecord } from './bounds'
 
 /** Shared by the console's deploy form, the API and the agent protocol. */
 export const ZName = z
@@ -11,9 +12,12 @@ export const ZName = z
 export const ZDriver = z.enum(['process', 'docker'])
 export const ZRestartPolicy = z.enum(['always', 'on_failure', 'never'])
 
-export const ZEnv = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'Env names are letters, digits and _'), z.string().max(4096))
-  .refine((env) => Object.keys(env).length <= 100, 'At most 100 variables')
+export const ZEnv = boundedRecord(
+  z.string().max(256, 'Env names: at most 256 characters').regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'Env names are letters, digits and _'),
+  z.string().max(4096),
+  100,
+  'At most 100 variables',
+)
 
 /**
  * A health check the agent runs next to the instance, against one of its ports. Readiness
@@ -37,7 +41,7 @@ export const ZProbe = z
 export type TProbe = z.infer<typeof ZProbe>
 
 export const ZPortSpec = z.object({
-  name: z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'Port names are lowercase, up to 15 characters'),
+  name: z.string().max(15, 'Port names are lowercase, up to 15 characters').regex(/^[a-z][a-z0-9-]{0,14}$/, 'Port names are lowercase, up to 15 characters'),
   containerPort: z.number().int().min(1).max(65535).optional(),
   readiness: ZProbe.optional(),
   liveness: ZProbe.optional(),
@@ -72,10 +76,12 @@ export const ZAppSpec = z
     restartPolicy: ZRestartPolicy.default('always'),
     stopGraceSeconds: z.number().int().min(0).max(300).default(10),
     /** Scheduling: labels a node must carry, replica anti-affinity, placement, priority. */
-    nodeSelector: z
-      .record(z.string().min(1, 'Label names cannot be empty').max(63, 'Label names: at most 63 characters'), z.string().max(63, 'Label values: at most 63 characters'))
-      .refine((l) => Object.keys(l).length <= 16, 'At most 16 labels')
-      .default({}),
+    nodeSelector: boundedRecord(
+      z.string().min(1, 'Label names cannot be empty').max(63, 'Label names: at most 63 characters'),
+      z.string().max(63, 'Label values: at most 63 characters'),
+      16,
+      'At most 16 labels',
+    ).default({}),
     spread: z.enum(['none', 'soft', 'hard']).default('soft'),
     placementStrategy: z.enum(['spread', 'binpack']).nullable().default(null),
     priorityClass: z.enum(['low', 'normal', 'high', 'critical']).default('normal'),

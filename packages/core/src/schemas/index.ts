@@ -1,3 +1,4 @@
 export * from './app'
 export * from './tenant'
 export * from './load-balancer'
+export * from './bounds'

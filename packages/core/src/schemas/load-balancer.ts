@@ -4,7 +4,7 @@ import { ZName } from './app'
 /** Where a rule sends traffic: one port of one app, with a share of the traffic. */
 export const ZLbTarget = z.object({
   appId: z.string().uuid('Pick an app'),
-  port: z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'A port name of the app'),
+  port: z.string().max(15, 'A port name of the app').regex(/^[a-z][a-z0-9-]{0,14}$/, 'A port name of the app'),
   /** Relative share among the rule's targets (0 = no new traffic). */
   weight: z.number().int('A whole number').min(0, 'At least 0').max(256, 'At most 256').default(100),
 })

@@ -22,14 +22,18 @@ export const ZCreateTenantInput = z.object({
 })
 export type TCreateTenantInput = z.infer<typeof ZCreateTenantInput>
 
-export const ZEmail = z.string().trim().toLowerCase().email('Not an email address').max(200)
-export const ZPassword = z.string().min(8, 'At least 8 characters').max(200)
+// Length first: the e-mail pattern never runs on an oversized string.
+export const ZEmail = z.string().max(200, 'At most 200 characters').trim().toLowerCase().email('Not an email address')
+export const ZPassword = z.string().min(8, 'At least 8 characters').max(200, 'At most 200 characters')
+export const ZPersonName = z.string().trim().min(1, 'Required').max(80, 'At most 80 characters')
 
-export const ZAddMemberInput = z.object({
-  email: ZEmail,
-  role: ZMemberRole,
-  /** Creates the user when no account has this email yet. */
-  name: z.string().trim().min(1).max(80).optional(),
-  password: ZPassword.optional(),
-})
-export type TAddMemberInput = z.infer<typeof ZAddMemberInput>
+/** Invites a person by e-mail; the same answer whether or not the e-mail has an account. */
+export const ZInviteInput = z.object({ email: ZEmail, role: ZMemberRole })
+export type TInviteInput = z.infer<typeof ZInviteInput>
+
+/** The secret of an invitation link (`iv_…`). */
+export const ZInvitationToken = z.string().min(1, 'Required').max(100)
+
+/** Creates the account an invitation was sent to, through the invitation's link. */
+export const ZSignUpInput = z.object({ token: ZInvitationToken, name: ZPersonName, password: ZPassword })
+export type TSignUpInput = z.infer<typeof ZSignUpInput>

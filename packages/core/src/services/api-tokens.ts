@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
-import { requireRole, ROLE_RANK } from '../auth/actor'
+import { requireRole, requireSignedIn, ROLE_RANK } from '../auth/actor'
+import { auditEvent } from '../auth/audit'
 import { mintToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError, forbidden } from '../errors'
@@ -39,7 +40,7 @@ export function createApiTokenService({ db, hot, clock }: { db: Db; hot: HotStor
 
     async create(actor: Actor, tenantId: string, input: { name: string; role: TMemberRole; ttlDays: number | null }): Promise<{ token: string; apiToken: TApiToken }> {
       const mine = requireRole(actor, tenantId, 'developer')
-      if (actor.kind !== 'user') throw forbidden('API tokens cannot create tokens')
+      requireSignedIn(actor)
       if (ROLE_RANK[input.role] > ROLE_RANK[mine]) throw forbidden(`A token cannot have more rights than you (${mine})`)
       const { token, prefix, tokenHash } = mintToken('at')
       const t = await db.apiToken.create({
@@ -54,7 +55,7 @@ export function createApiTokenService({ db, hot, clock }: { db: Db; hot: HotStor
         },
         select: { id: true, name: true, prefix: true, role: true, expiresAt: true, lastUsedAt: true, createdAt: true },
       })
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'token.created', actorId: actor.userId, subject: `token/${t.prefix}`, message: `API token "${t.name}" (${t.role}) created` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'token.created', subject: `token/${t.prefix}`, message: `API token "${t.name}" (${t.role}) created` }))
       return { token, apiToken: { ...t, createdBy: actor.email } }
     },
 
@@ -62,7 +63,7 @@ export function createApiTokenService({ db, hot, clock }: { db: Db; hot: HotStor
       requireRole(actor, tenantId, 'admin')
       const { count } = await db.apiToken.deleteMany({ where: { id, tenantId } })
       if (!count) throw new CoreError('NOT_FOUND', 'Token not found')
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'token.revoked', actorId: actor.userId, subject: `token/${id}`, message: 'API token revoked' })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'token.revoked', subject: `token/${id}`, message: 'API token revoked' }))
     },
   }
 }

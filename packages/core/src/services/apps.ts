@@ -2,6 +2,7 @@ import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import type { Clock } from '../clock'
 import { requireRole } from '../auth/actor'
+import { auditEvent } from '../auth/audit'
 import { CoreError } from '../errors'
 import type { Prisma } from '../generated/prisma/client'
 import { ZObservedState } from '../protocol'
@@ -377,7 +378,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
         })
         return app
       })
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.created', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replicas` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.created', subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replicas` }))
       changed(tenantId, app.id)
       return toSummary(app, 0)
     },
@@ -393,7 +394,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
         const app = await tx.app.update({ where: { id: appId }, data: { replicas, generation: { increment: 1 } }, select: appSelect })
         return { app, from: cur.replicas }
       }).then(async ({ app, from }) => {
-        await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.scaled', actorId: actor.userId, subject: `app/${app.name}`, message: `Scaled from ${from} to ${replicas}` })
+        await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.scaled', subject: `app/${app.name}`, message: `Scaled from ${from} to ${replicas}` }))
         return app
       })
       changed(tenantId, appId)
@@ -417,14 +418,14 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
         const app = await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect })
         return { app, ...res }
       })
-      await hot.recordEvent({
-        tenantId,
-        kind: 'audit',
-        type: 'app.updated',
-        actorId: actor.userId,
-        subject: `app/${app.name}`,
-        message: rollout ? `Revision ${revision} of ${app.name}: rolling out` : `Revision ${revision} of ${app.name} (instances unchanged)`,
-      })
+      await hot.recordEvent(
+        auditEvent(actor, {
+          tenantId,
+          type: 'app.updated',
+          subject: `app/${app.name}`,
+          message: rollout ? `Revision ${revision} of ${app.name}: rolling out` : `Revision ${revision} of ${app.name} (instances unchanged)`,
+        }),
+      )
       changed(tenantId, appId)
       return toSummary(app, 0)
     },
@@ -444,7 +445,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
         const res = await appendRevision(tx, cur, spec, { cause: `rollback to revision ${toRevision}`, actorId: actor.userId, kind: 'rollback', now: clock.now() })
         return { app: await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect }), ...res }
       })
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.rolled_back', actorId: actor.userId, subject: `app/${app.name}`, message: `Rolled ${app.name} back to revision ${toRevision} (as revision ${revision})` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.rolled_back', subject: `app/${app.name}`, message: `Rolled ${app.name} back to revision ${toRevision} (as revision ${revision})` }))
       changed(tenantId, appId)
       return toSummary(app, 0)
     },
@@ -482,7 +483,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
       const app = await findApp(tenantId, appId)
       if (app.deletedAt) return
       await db.app.update({ where: { id: appId }, data: { deletedAt: clock.now(), generation: { increment: 1 } } })
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'app.deleted', actorId: actor.userId, subject: `app/${app.name}`, message: `App ${app.name} deleted` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.deleted', subject: `app/${app.name}`, message: `App ${app.name} deleted` }))
       changed(tenantId, appId)
     },
   }

@@ -2,33 +2,48 @@ import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import type { Db } from '../store/db'
 import { type Actor, ROLE_RANK } from '../auth/actor'
-import { hashPassword, hashToken, newToken, verifyPassword } from '../auth/secrets'
+import type { LoginThrottle } from '../auth/login-throttle'
+import type { PasswordHasher } from '../auth/password-hasher'
+import { hashToken, newToken } from '../auth/secrets'
 import type { TMemberRole } from '../schemas/tenant'
 
 export interface AuthDeps {
   db: Db
   clock: Clock
   sessionTtlMs: number
+  hasher: PasswordHasher
+  throttle: LoginThrottle
 }
 
-// Verifying against a fixed hash keeps the timing of "no such user" equal to "wrong password".
-let dummyHash: Promise<string> | null = null
-
-export function createAuthService({ db, clock, sessionTtlMs }: AuthDeps) {
+export function createAuthService({ db, clock, sessionTtlMs, hasher, throttle }: AuthDeps) {
   const membershipsOf = async (userId: string) =>
     new Map<string, TMemberRole>(
       (await db.membership.findMany({ where: { userId }, select: { tenantId: true, role: true } })).map((m) => [m.tenantId, m.role]),
     )
 
   return {
-    async login(email: string, password: string): Promise<{ token: string; expiresAt: Date }> {
-      const user = await db.user.findUnique({ where: { email: email.toLowerCase() }, select: { id: true, passwordHash: true } })
-      dummyHash ??= hashPassword('dummy-password')
-      const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyHash))
-      if (!user || !ok) throw new CoreError('UNAUTHORIZED', 'Wrong email or password')
+    /**
+     * Password sign-in from a client address. Throttled per account and per address
+     * (RATE_LIMITED with a wait), and the hashing itself is limited in concurrency.
+     */
+    async login(email: string, password: string, from: { address: string }): Promise<{ token: string; expiresAt: Date }> {
+      const key = email.toLowerCase()
+      await throttle.check(key, from.address)
+      const user = await db.user.findUnique({ where: { email: key }, select: { id: true, passwordHash: true } })
+      const ok = await hasher.verify(password, user?.passwordHash ?? null)
+      if (!user || !ok) {
+        await throttle.failed(key, from.address)
+        throw new CoreError('UNAUTHORIZED', 'Wrong email or password')
+      }
+      await throttle.succeeded(key)
+      return this.startSession(user.id)
+    },
+
+    /** A new session for a user who just proved who they are. */
+    async startSession(userId: string): Promise<{ token: string; expiresAt: Date }> {
       const token = newToken('as')
       const expiresAt = new Date(clock.now().getTime() + sessionTtlMs)
-      await db.session.create({ data: { tokenHash: hashToken(token), userId: user.id, expiresAt } })
+      await db.session.create({ data: { tokenHash: hashToken(token), userId, expiresAt } })
       return { token, expiresAt }
     },
 
@@ -81,7 +96,7 @@ export function createAuthService({ db, clock, sessionTtlMs }: AuthDeps) {
       if (existing) return { created: false }
       // Several BFFs may start at once: the unique e-mail decides which one creates it.
       const { count } = await db.user.createMany({
-        data: [{ email, name: 'Operator', passwordHash: await hashPassword(password), platformRole: 'operator' }],
+        data: [{ email, name: 'Operator', passwordHash: await hasher.hash(password), platformRole: 'operator' }],
         skipDuplicates: true,
       })
       return { created: count === 1 }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireOperator, requireRole } from '../auth/actor'
+import { auditEvent } from '../auth/audit'
 import { CoreError } from '../errors'
 import { Prisma } from '../generated/prisma/client'
 import { lbNodeWhere, type LbNodes } from '../load-balancers/nodes'
@@ -177,7 +178,7 @@ export function createLoadBalancerService({ db, hot, hotDb, bus, lbNodes, ports 
           })
         }),
       )
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'lb.created', actorId: actor.userId, subject: `lb/${row.name}`, message: `Load balancer ${row.name} created (ports ${row.listeners.map((l) => l.port).join(', ')})` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'lb.created', subject: `lb/${row.name}`, message: `Load balancer ${row.name} created (ports ${row.listeners.map((l) => l.port).join(', ')})` }))
       await changed(tenantId, row.id)
       return (await present([row]))[0]!
     },
@@ -202,7 +203,7 @@ export function createLoadBalancerService({ db, hot, hotDb, bus, lbNodes, ports 
           })
         }),
       )
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'lb.updated', actorId: actor.userId, subject: `lb/${row.name}`, message: `Load balancer ${row.name} updated` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'lb.updated', subject: `lb/${row.name}`, message: `Load balancer ${row.name} updated` }))
       await changed(tenantId, lbId)
       return (await present([row]))[0]!
     },
@@ -213,7 +214,7 @@ export function createLoadBalancerService({ db, hot, hotDb, bus, lbNodes, ports 
       if (!row) throw new CoreError('NOT_FOUND', 'Load balancer not found')
       await db.loadBalancer.delete({ where: { id: lbId } })
       await hotDb.lbNodeStatus.deleteMany({ where: { lbId } })
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'lb.deleted', actorId: actor.userId, subject: `lb/${row.name}`, message: `Load balancer ${row.name} deleted` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'lb.deleted', subject: `lb/${row.name}`, message: `Load balancer ${row.name} deleted` }))
       await changed(tenantId, lbId)
     },
 

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireRole } from '../auth/actor'
+import { auditEvent } from '../auth/audit'
 import { CoreError } from '../errors'
 import type { Prisma } from '../generated/prisma/client'
 import {
@@ -207,7 +208,7 @@ export function createNetworkService({ db, hot, bus, settings }: { db: Db; hot: 
         }
         return insertNetwork(tx, tenantId, { name: input.name, cidr: formatCidr(cidr), isDefault: false })
       })
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'network.created', actorId: actor.userId, subject: `network/${n.name}`, message: `Network ${n.name} (${n.cidr}, VXLAN ${n.vxlanId}) created` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'network.created', subject: `network/${n.name}`, message: `Network ${n.name} (${n.cidr}, VXLAN ${n.vxlanId}) created` }))
       changed(tenantId, n.id)
       return toNetwork(n, [])
     },
@@ -224,7 +225,7 @@ export function createNetworkService({ db, hot, bus, settings }: { db: Db; hot: 
         if ((err as { code?: string }).code === 'P2003') throw new CoreError('CONFLICT', `Network ${n.name} is used by an app`)
         throw err
       }
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'network.deleted', actorId: actor.userId, subject: `network/${n.name}`, message: `Network ${n.name} deleted` })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'network.deleted', subject: `network/${n.name}`, message: `Network ${n.name} deleted` }))
       changed(tenantId)
     },
 

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
-import { requireOperator } from '../auth/actor'
+import { requireOperator, requireSignedIn } from '../auth/actor'
+import { auditEvent } from '../auth/audit'
 import { hashToken, mintToken, newToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
@@ -217,14 +218,16 @@ export function createNodeService({ db, hot, leases, bus, clock }: { db: Db; hot
     async setDedicatedTenant(actor: Actor, nodeId: string, tenantId: string | null): Promise<void> {
       requireOperator(actor)
       if (tenantId && !(await db.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }))) throw new CoreError('NOT_FOUND', 'Tenant not found')
-      await db.node.update({ where: { id: nodeId }, data: { dedicatedTenantId: tenantId } }).catch(() => {
+      const n = await db.node.update({ where: { id: nodeId }, data: { dedicatedTenantId: tenantId }, select: { name: true } }).catch(() => {
         throw new CoreError('NOT_FOUND', 'Node not found')
       })
+      if (tenantId) await hot.recordEvent(auditEvent(actor, { tenantId, type: 'node.dedicated', subject: `node/${n.name}`, message: `Node ${n.name} dedicated to this tenant` }))
       bus.publish({ kind: 'fleet', what: 'node', nodeId })
     },
 
     async createJoinToken(actor: Actor, input: { description: string; ttlHours: number; uses: number }): Promise<{ token: string; joinToken: TJoinToken }> {
       requireOperator(actor)
+      requireSignedIn(actor)
       const { token, prefix, tokenHash } = mintToken('jt')
       const t = await db.joinToken.create({
         data: {

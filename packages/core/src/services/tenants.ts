@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireOperator, requireRole, roleIn } from '../auth/actor'
+import { auditEvent } from '../auth/audit'
 import { CoreError } from '../errors'
 import type { Prisma } from '../generated/prisma/client'
 import type { TCreateTenantInput, TQuotas } from '../schemas/tenant'
@@ -102,17 +103,18 @@ export function createTenantService({ db, hot, bus, networks }: { db: Db; hot: H
         await networks.createDefault(tx, t.id)
         return t
       })
-      await hot.recordEvent({ tenantId: t.id, kind: 'audit', type: 'tenant.created', actorId: actor.userId, subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` })
+      await hot.recordEvent(auditEvent(actor, { tenantId: t.id, type: 'tenant.created', subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` }))
       bus.publish({ kind: 'tenants', tenantId: t.id })
       return toTenant(t, actor)
     },
 
     async setQuotas(actor: Actor, tenantId: string, quotas: Partial<TQuotas>): Promise<TTenant> {
       requireOperator(actor)
-      const t = await db.tenant.update({ where: { id: tenantId }, data: quotaData(quotas), select: tenantSelect }).catch(() => {
-        throw new CoreError('NOT_FOUND', 'Tenant not found')
+      const t = await db.tenant.update({ where: { id: tenantId }, data: quotaData(quotas), select: tenantSelect }).catch((err: { code?: string }) => {
+        // Only "no such row" is a missing tenant; a database failure stays one.
+        throw err.code === 'P2025' ? new CoreError('NOT_FOUND', 'Tenant not found') : err
       })
-      await hot.recordEvent({ tenantId, kind: 'audit', type: 'tenant.quotas', actorId: actor.userId, subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas })
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'tenant.quotas', subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas }))
       bus.publish({ kind: 'tenant', tenantId, what: 'tenant' })
       return toTenant(t, actor)
     },

@@ -80,13 +80,13 @@ export function createNodeLeases({ hotPool, clock, flushMs = 50, onError, onNode
       await hotPool.query(`UPDATE hot."NodeStatus" SET connected = false, "sessionId" = NULL, "updatedAt" = $2::timestamp WHERE "nodeId" = $1`, [nodeId, iso(clock.now())])
     },
 
-    /** Nodes whose lease expired become NotReady; returns them. */
-    async expire(leaseMs: number): Promise<string[]> {
+    /** Nodes whose lease expired become NotReady (only those heard from since `heardSince`, when given); returns them. */
+    async expire(leaseMs: number, heardSince: Date | null): Promise<string[]> {
       const now = clock.now()
       const { rows } = await hotPool.query<{ nodeId: string }>(
         `UPDATE hot."NodeStatus" SET state = 'not_ready', "notReadySince" = $2, "updatedAt" = $2
-         WHERE state = 'ready' AND "lastHeartbeatAt" < $1 RETURNING "nodeId"`,
-        [iso(new Date(now.getTime() - leaseMs)), iso(now)],
+         WHERE state = 'ready' AND "lastHeartbeatAt" < $1 AND ($3::timestamp IS NULL OR "lastHeartbeatAt" >= $3::timestamp) RETURNING "nodeId"`,
+        [iso(new Date(now.getTime() - leaseMs)), iso(now), heardSince && iso(heardSince)],
       )
       return rows.map((r) => r.nodeId)
     },

@@ -95,7 +95,7 @@ function CreateTenant() {
           <p className="text-sm text-emerald-700" data-testid="tenant-created">
             Tenant {create.data.slug} created.{' '}
             <Link href={`/t/${create.data.slug}/members`} className="font-medium underline">
-              Add its members
+              Invite its first owner
             </Link>
           </p>
         ) : null}

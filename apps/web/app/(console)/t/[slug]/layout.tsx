@@ -26,10 +26,10 @@ export default function TenantLayout({ children }: { children: ReactNode }) {
             name: t.name,
             role: t.role,
             canDeploy: roleAtLeast(t.role, 'developer'),
-            canManageMembers: me.user.operator || roleAtLeast(t.role, 'admin'),
+            canManageMembers: roleAtLeast(t.role, 'admin'),
           }
         : null,
-    [t, me.user.operator],
+    [t],
   )
   if (!ctx)
     return (
