@@ -62,7 +62,7 @@ beforeAll(async () => {
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'fencing', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'fencing', name: 'Fencing' })).id
-  await addMember(bff, op, tenantId, { email: 'dev@fencing.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@fencing.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@fencing.test', 'dev-password')
   cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'] })
   cluster.start('node-a')

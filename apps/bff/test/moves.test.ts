@@ -61,7 +61,7 @@ beforeAll(async () => {
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'moves', name: 'Moves' })).id
-  await addMember(bff, op, tenantId, { email: 'dev@moves.test', name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(bff, op, tenantId, { email: 'dev@moves.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@moves.test', 'dev-password')
   cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'], labels: { 'node-a': 'zone=a', 'node-b': 'zone=b' } })
   cluster.start('node-a')
