@@ -37,7 +37,7 @@ export const ZMountPath = z
 /** One volume an instance mounts, with the epoch of its attachment (the fencing token). */
 export const ZMount = z.object({
   volumeId: uuid,
-  name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/),
+  name: z.string().max(31).regex(/^[a-z][a-z0-9-]{0,30}$/),
   driver: ZVolumeDriver,
   path: ZMountPath,
   sizeMb: z.number().int().min(1).max(16 * 1024 * 1024),

@@ -49,7 +49,7 @@ export const ZPortSpec = z.object({
 
 /** A volume every instance of the app gets its own copy of (like a StatefulSet's claim template). */
 export const ZVolumeSpec = z.object({
-  name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'Lowercase letters, digits and dashes, up to 31 characters'),
+  name: z.string().max(31, 'At most 31 characters').regex(/^[a-z][a-z0-9-]{0,30}$/, 'Lowercase letters, digits and dashes, up to 31 characters'),
   driver: ZVolumeDriver.default('local'),
   sizeMb: z.number().int('A whole number').min(1, 'At least 1 MiB').max(1_048_576, 'At most 1 TiB'),
   mountPath: ZMountPath,

@@ -413,6 +413,9 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
         const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
         if (spec.driver !== cur.driver) throw new CoreError('BAD_REQUEST', 'The driver of an app cannot change; deploy a new app instead')
+        // Volumes are fixed at creation (each replica keeps its own); an update that names none leaves them.
+        if (spec.volumes.length && JSON.stringify(spec.volumes) !== JSON.stringify(cur.volumes))
+          throw new CoreError('BAD_REQUEST', 'The volumes of an app are set when it is created and cannot change')
         await admit(tx, tenantId, { apps: 0, instances: 0, cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis), memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb) })
         const res = await appendRevision(tx, cur, spec, { cause: 'update', actorId: actor.userId, kind: 'update', now: clock.now() })
         const app = await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect })
