@@ -36,6 +36,8 @@ export interface AgentConnection {
   readonly sessionId: string
   /** When the peer last sent a frame (performance.now()). */
   readonly lastHeardAt: number
+  /** Generation of the desired state last sent (null: none yet). */
+  readonly sentGeneration: number | null
   /** Sends the node's current desired state (coalesced, retried while the connection lives). */
   push(): void
   close(code: number, reason: string): void
@@ -54,6 +56,7 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
   let nodeId: string | null = null
   const sessionId = randomUUID()
   let lastHeardAt = performance.now()
+  let sentGeneration: number | null = null
   let closed = false
   const inbox: Buffer[] = []
   let queuedBytes = 0
@@ -63,7 +66,11 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
   const send = (msg: TServerMessage) => ws.send(JSON.stringify(msg))
   const pusher = createDesiredPusher({
     load: () => core.agents.desiredFor(nodeId!),
-    send: (d) => ws.readyState === ws.OPEN && send(d),
+    send: (d) => {
+      if (ws.readyState !== ws.OPEN) return
+      send(d)
+      sentGeneration = d.generation
+    },
     isOpen: () => !closed,
     onError: (err) => log.warn({ nodeId, err: err.message }, 'desired state push failed; retrying'),
   })
@@ -203,6 +210,9 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     sessionId,
     get lastHeardAt() {
       return lastHeardAt
+    },
+    get sentGeneration() {
+      return sentGeneration
     },
     push: () => nodeId && pusher.push(),
     close,
