@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
 import { createChangeBus, systemClock } from '@alveary/core'
 import { ZBffEnv } from '../src/config'
-import { callerFor, freshDatabase, OPERATOR, startInProcessAgent, waitFor } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, startInProcessAgent, waitFor } from './harness'
 
 // PostgreSQL becomes unreachable for a while and comes back. The BFF's connections go
 // through a TCP proxy in this test that it cuts (open connections dropped, new ones
@@ -95,7 +95,7 @@ async function setup(settings: Record<string, string>) {
 async function tenantWithDeveloper(b: StartedBff, slug: string) {
   const op = await callerFor(b, OPERATOR.email, OPERATOR.password)
   const tenantId = (await op.tenants.create({ slug, name: slug })).id
-  await op.members.add({ tenantId, email: `dev@${slug}.test`, name: 'Dev', password: 'dev-password', role: 'developer' })
+  await addMember(b, op, tenantId, { email: `dev@${slug}.test`, name: 'Dev', password: 'dev-password', role: 'owner' })
   return { op, tenantId, dev: await callerFor(b, `dev@${slug}.test`, 'dev-password') }
 }
 
