@@ -12,7 +12,8 @@ export type TLiveHint = TChange | { kind: 'hello' }
 export async function* changesOf(bus: ChangeBus, match: (c: TChange) => boolean, signal: AbortSignal | undefined): AsyncGenerator<TLiveHint> {
   const emitter = new EventEmitter()
   const unsubscribe = bus.subscribe((c) => {
-    if (match(c)) emitter.emit('change', c)
+    // After the bus was down, every view may be stale: consoles refetch what they show.
+    if (c.kind === 'resync' || match(c)) emitter.emit('change', c)
   })
   try {
     yield { kind: 'hello' }

@@ -93,6 +93,15 @@ export function createMetrics() {
           this.set(bus.connected ? 1 : 0)
         },
       })
+      new Counter({
+        name: 'alveary_change_bus_reconnects_total',
+        help: 'Times the change bus came back after its connection was lost (each followed by a full resync).',
+        registers,
+        collect() {
+          this.reset()
+          this.inc(bus.health().reconnects)
+        },
+      })
       const stat = (name: string, help: string, read: (s: NonNullable<ReturnType<ControlPlane['schedulerStats']>>) => number) =>
         new Counter({
           name,

@@ -50,8 +50,19 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
         } catch {
           dbOk = false
         }
-        res.writeHead(dbOk ? 200 : 503, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ status: dbOk ? 'ok' : 'degraded', database: dbOk ? 'ok' : 'unreachable', readyNodes, connectedAgents: gateway.connected }))
+        // Without the change bus this BFF misses other processes' changes (agents' desired state among them).
+        const b = bus.health()
+        const ok = dbOk && b.connected
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        res.end(
+          JSON.stringify({
+            status: ok ? 'ok' : 'degraded',
+            database: dbOk ? 'ok' : 'unreachable',
+            changeBus: { state: b.connected ? 'listening' : 'reconnecting', since: b.since, failedAttempts: b.failedAttempts, reconnects: b.reconnects },
+            readyNodes,
+            connectedAgents: gateway.connected,
+          }),
+        )
         return
       }
       if (url === '/metrics') {

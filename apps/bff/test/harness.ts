@@ -97,7 +97,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
 }
 
 /** An agent in this process (real WebSocket, real processes or containers), started and connected. */
-export async function startInProcessAgent(o: { server: string; joinToken: string; name: string; dataDir: string; dockerHost?: string }) {
+export async function startInProcessAgent(o: { server: string; joinToken: string; name: string; dataDir: string; dockerHost?: string; portRange?: string }) {
   const agent = createAgent(
     ZAgentConfig.parse({
       server: o.server,
@@ -111,6 +111,7 @@ export async function startInProcessAgent(o: { server: string; joinToken: string
       stopOnExit: false,
       logLevel: 'silent',
       dockerHost: o.dockerHost ?? 'none',
+      ...(o.portRange && { portRange: o.portRange }),
     }),
     { cwd: repoRoot, restartBackoff: { baseMs: 200, capMs: 2000 } },
   )

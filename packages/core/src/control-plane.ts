@@ -3,7 +3,7 @@ import { createAgentService } from './agents/agent-service'
 import { createCommandQueue } from './agents/commands'
 import { createLoginThrottle, ZLoginThrottleConfig } from './auth/login-throttle'
 import { createPasswordHasher } from './auth/password-hasher'
-import { every, type Clock } from './clock'
+import type { Clock } from './clock'
 import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
 import { createNodeLifecycle } from './controllers/node-lifecycle'
@@ -19,6 +19,7 @@ import { createLoadBalancerController } from './controllers/load-balancers'
 import { createLbNodes } from './load-balancers/nodes'
 import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
+import { runScheduling } from './controllers/scheduling'
 import { createHeartbeatLag, createPlacementTimer, ignoreObservations, type CoreObserver } from './observe'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
@@ -261,20 +262,18 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
       onLeading: () => {
         log.info({}, 'leading: control loops started')
         const s = newScheduler()
-        let refreshing: Promise<void> | null = null
-        const refreshNodes = (ids?: string[]) => {
-          refreshing = (refreshing ?? Promise.resolve()).then(() => s.refreshNodes(ids)).catch((err) => log.error({ err: err.message }, 'node refresh failed'))
-        }
-        const unsubscribe = bus.subscribe((c) => {
-          if ((c.kind === 'fleet' && c.what === 'node' && c.nodeId) || c.kind === 'capacity') refreshNodes([c.nodeId!])
+        const endScheduling = runScheduling({
+          scheduler: s,
+          bus,
+          clock,
+          log,
+          async loadPending() {
+            const pending = await loadRequests(database.pool)
+            placements.enqueued(pending.map((r) => r.instanceId))
+            return pending
+          },
+          onReady: () => (scheduler = s),
         })
-        const started = s.start().then(async () => {
-          scheduler = s
-          const pending = await loadRequests(database.pool)
-          placements.enqueued(pending.map((r) => r.instanceId))
-          s.enqueue(pending)
-        })
-        started.catch((err) => log.error({ err: err.message }, 'scheduler start failed'))
         const stopControllers = runControllers({
           controllers,
           bus,
@@ -282,12 +281,8 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
           workers: config.controllerWorkers,
           onError: (key, err) => log.error({ key, err: (err as Error).message }, 'controller failed'),
         })
-        // Full refresh heals any drift between the cache and the stores.
-        const stopRefresh = every(clock, 30_000, () => refreshNodes())
         return async () => {
-          unsubscribe()
-          stopRefresh()
-          await started.catch(() => {})
+          await endScheduling()
           scheduler = null
           await stopControllers()
           await s.stop()

@@ -37,6 +37,8 @@ export interface AgentConnection {
   readonly sessionId: string
   /** When the peer last sent a frame (performance.now()). */
   readonly lastHeardAt: number
+  /** Generation of the desired state last sent (null: none yet). */
+  readonly sentGeneration: number | null
   /** Sends the node's current desired state (coalesced, retried while the connection lives). */
   push(): void
   /** Sends the one-shot commands waiting for the node (and those not answered yet). */
@@ -57,6 +59,7 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
   let nodeId: string | null = null
   const sessionId = randomUUID()
   let lastHeardAt = performance.now()
+  let sentGeneration: number | null = null
   let closed = false
   const inbox: Buffer[] = []
   let queuedBytes = 0
@@ -66,7 +69,11 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
   const send = (msg: TServerMessage) => ws.send(JSON.stringify(msg))
   const pusher = createDesiredPusher({
     load: () => core.agents.desiredFor(nodeId!),
-    send: (d) => ws.readyState === ws.OPEN && send(d),
+    send: (d) => {
+      if (ws.readyState !== ws.OPEN) return
+      send(d)
+      sentGeneration = d.generation
+    },
     isOpen: () => !closed,
     onError: (err) => log.warn({ nodeId, err: err.message }, 'desired state push failed; retrying'),
   })
@@ -222,6 +229,9 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     sessionId,
     get lastHeardAt() {
       return lastHeardAt
+    },
+    get sentGeneration() {
+      return sentGeneration
     },
     push: () => nodeId && pusher.push(),
     deliver,

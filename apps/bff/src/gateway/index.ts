@@ -32,6 +32,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
   const admission = createAdmission({ maxPendingPerIp })
   const byNode = new Map<string, AgentConnection>()
   const all = new Set<AgentConnection>()
+  let closing = false
 
   // A peer silent for three heartbeats is gone (half-open TCP): drop it so its node is free.
   // Only judged when this process itself kept time: after a stall of its own event loop, the
@@ -47,8 +48,32 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
   }, heartbeatIntervalMs)
   sweep.unref()
 
+  const releaseNode = async (nodeId: string, sessionId: string, attempt: number): Promise<void> => {
+    try {
+      await core.agents.disconnected(nodeId, sessionId)
+    } catch (err) {
+      if (closing || attempt >= 8) return void log.warn({ nodeId, err: (err as Error).message }, 'recording a disconnect failed')
+      await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)).unref())
+      return releaseNode(nodeId, sessionId, attempt + 1)
+    }
+  }
+
+  /** After the bus was down: push every desired state that changed meanwhile (a lost node-desired). */
+  const resyncAgents = async () => {
+    const conns = [...byNode.values()]
+    if (!conns.length) return
+    const generations = await core.agents.generations(conns.map((c) => c.nodeId!)).catch((err: Error) => {
+      log.warn({ err: err.message }, 'reading desired generations failed; pushing to every agent')
+      return new Map<string, number>()
+    })
+    for (const c of conns) if (c.sentGeneration === null || generations.get(c.nodeId!) !== c.sentGeneration) c.push()
+    // Commands announced while the hints were lost wait in the store: deliver them too.
+    for (const c of conns) c.deliver()
+  }
+
   const unsubscribe = bus.subscribe((c) => {
-    if (c.kind === 'node-desired') byNode.get(c.nodeId)?.push()
+    if (c.kind === 'resync') void resyncAgents()
+    else if (c.kind === 'node-desired') byNode.get(c.nodeId)?.push()
     else if (c.kind === 'agent-command') byNode.get(c.nodeId)?.deliver()
     else if (c.kind === 'node-revoked') byNode.get(c.nodeId)?.close(CloseCode.unauthorized, 'node credential revoked: re-keyed by an operator')
   })
@@ -82,8 +107,8 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
             void c.idle().then(() => all.delete(c))
             if (!c.nodeId) return
             if (byNode.get(c.nodeId) === c) byNode.delete(c.nodeId)
-            // Frees the node only if this connection still held it.
-            void core.agents.disconnected(c.nodeId, c.sessionId).catch((err) => log.warn({ nodeId: c.nodeId, err: err.message }, 'recording a disconnect failed'))
+            // Frees the node only if this connection still held it; retried while the store is away.
+            void releaseNode(c.nodeId, c.sessionId, 0)
           },
         })
         all.add(conn)
@@ -97,6 +122,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
     },
     counters,
     async close() {
+      closing = true
       clearInterval(sweep)
       unsubscribe()
       for (const c of wss.clients) c.close(1001, 'server shutting down')

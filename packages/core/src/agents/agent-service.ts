@@ -126,6 +126,12 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
       for (const t of new Set(known.map((v) => v.tenantId))) bus.publish({ kind: 'tenant', tenantId: t, what: 'instances' })
     },
 
+    /** The current desired-state generation of these nodes. */
+    async generations(nodeIds: string[]): Promise<Map<string, number>> {
+      const rows = await db.node.findMany({ where: { id: { in: nodeIds } }, select: { id: true, desiredGeneration: true } })
+      return new Map(rows.map((r) => [r.id, r.desiredGeneration]))
+    },
+
     async desiredFor(nodeId: string): Promise<TDesired> {
       const node = await db.node.findUnique({ where: { id: nodeId }, select: { desiredGeneration: true } })
       if (!node) throw new CoreError('NOT_FOUND', 'Node not found')

@@ -114,9 +114,10 @@ export function createNodeLifecycle({ db, hot, leases, bus, clock, config, sched
     lastRefill = now.getTime()
     for (const s of overdue) {
       if (tokens < 1) return
-      // Its agent may have come back since the statuses were read: look once more, right before moving anything.
+      // Its agent may have come back since the statuses were read (a hello makes it ready):
+      // look once more, right before moving anything.
       const [fresh] = await hot.nodeStatuses([s.nodeId])
-      if (!fresh || fresh.state !== 'not_ready' || fresh.connected) continue
+      if (fresh?.state !== 'not_ready') continue
       const held = await db.instance.findMany({ where: { nodeId: s.nodeId, releasedAt: null }, select: { id: true }, take: Math.floor(tokens) })
       if (!held.length) continue
       let ids = held.map((h) => h.id)

@@ -46,22 +46,31 @@ export function runControllers(opts: {
     },
     onError: opts.onError,
   })
+  const periodic = opts.controllers.flatMap(({ name, periodic: p }) =>
+    p
+      ? [
+          {
+            everyMs: p.everyMs,
+            resync: () =>
+              Promise.resolve()
+                .then(() => p.ids())
+                .then((ids) => ids.forEach((id) => queue.add(keyOf(name, id), p.priority)))
+                .catch((err) => opts.onError(name, err)),
+          },
+        ]
+      : [],
+  )
   const unsubscribe = opts.bus.subscribe((change) => {
+    // Hints were lost while the bus was down: every periodic resync runs now.
+    if (change.kind === 'resync') return periodic.forEach((p) => void p.resync())
     for (const c of opts.controllers) {
       const due = c.onChange?.(change)
       for (const d of Array.isArray(due) ? due : due ? [due] : []) queue.add(keyOf(c.name, d.id), d.priority)
     }
   })
-  const timers = opts.controllers.flatMap((c) => {
-    const p = c.periodic
-    if (!p) return []
-    const resync = () =>
-      Promise.resolve()
-        .then(() => p.ids())
-        .then((ids) => ids.forEach((id) => queue.add(keyOf(c.name, id), p.priority)))
-        .catch((err) => opts.onError(c.name, err))
-    void resync()
-    return [every(opts.clock, p.everyMs, () => void resync())]
+  const timers = periodic.map((p) => {
+    void p.resync()
+    return every(opts.clock, p.everyMs, () => void p.resync())
   })
   return async () => {
     unsubscribe()

@@ -28,7 +28,10 @@ export interface Database {
 
 export function openDatabase(url: string, opts: { hotUrl?: string; max?: number } = {}): Database {
   const mkPool = (connectionString: string) => {
-    const pool = new pg.Pool({ connectionString, max: opts.max ?? 10 })
+    // Bounded waits: a connection cut without an error (a dead network) must fail its
+    // queries, not hang them forever with everything queued behind (group commits, leader
+    // checks, the scheduler's node refreshes). A timed-out client is discarded by the pool.
+    const pool = new pg.Pool({ connectionString, max: opts.max ?? 10, connectionTimeoutMillis: 10_000, query_timeout: 60_000, keepAlive: true })
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => {})
     return pool
