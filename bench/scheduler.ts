@@ -222,9 +222,10 @@ try {
     }
   }
 
+  const serialFirst = process.env.SERIAL_FIRST ? await run('serial') : null
   const parallel = await run('parallel')
   log(`parallel: ${JSON.stringify(parallel)}`)
-  const serial = await run('serial')
+  const serial = serialFirst ?? (process.env.ONLY_PARALLEL ? parallel : await run('serial'))
   log(`serial:   ${JSON.stringify(serial)}`)
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024)
   const load = os.loadavg().map((x) => x.toFixed(1)).join(' ')

@@ -1,8 +1,6 @@
 import type pg from 'pg'
 import { PRIORITY_OF_CLASS, type PlacementRequest, type SchedNode, type SpreadMode, type Strategy } from './types'
 
-export type Queryable = pg.Pool | pg.PoolClient
-
 /** Where node state comes from: the desired store (spec, allocations) and the hot store (readiness). */
 export interface NodeSource {
   pool: pg.Pool
@@ -14,7 +12,7 @@ export interface FreshNode extends SchedNode {
   usedPorts: Set<number>
 }
 
-interface NodeRow {
+export interface NodeRow {
   id: string
   name: string
   cpu: number
@@ -28,7 +26,7 @@ interface NodeRow {
   network: 'host' | 'overlay'
   volumes: string[] | null
 }
-interface AllocRow {
+export interface AllocRow {
   nodeId: string
   cpu: number
   mem: number
@@ -43,36 +41,46 @@ export const CAPACITY_HOLDERS = `(SELECT "nodeId", "appId", "cpuMillis", "memory
   UNION ALL SELECT "nodeId", "appId", "cpuMillis", "memoryMb", "hostPorts" FROM "Reservation")`
 
 /**
- * Reads nodes and what holds capacity on them. Everything a filter reads comes from here,
- * for the planner's cache and for the applier's re-check alike; a new filter's fields are
- * added here once. `q` may be a transaction's client (the applier reads after locking).
- * One row per node (apps as a JSON object): parsing rows is most of the client's cost.
+ * The two reads behind every SchedNode: node rows, and one row per node of what holds
+ * capacity on it (apps as a JSON object: parsing rows is most of the client's cost).
+ * `ids` is SQL for a uuid[] (a parameter, or a literal from `uuidArray`).
  */
-async function readNodes(q: Queryable, hotPool: pg.Pool, ids: string[] | undefined, withPorts: boolean) {
-  const where = ids ? 'id = ANY($1::uuid[])' : 'true'
-  const [nodes, allocs, statuses] = await Promise.all([
-    q.query<NodeRow>(
-      `SELECT id, name, "cpuMillis" AS cpu, "memoryMb" AS mem, schedulable AND NOT draining AS schedulable, "dedicatedTenantId" AS dedicated,
-              drivers::text[] AS drivers, labels, "portMin" AS pmin, "portMax" AS pmax, "networkMode"::text AS network,
-              ARRAY(SELECT jsonb_array_elements_text(capabilities->'volume'->'drivers')) AS volumes
-       FROM "Node" WHERE ${where}`,
-      ids ? [ids] : [],
-    ),
-    q.query<AllocRow>(
-      `SELECT "nodeId", sum(cpu)::int AS cpu, sum(mem)::int AS mem, sum(ports)::int AS ports, json_object_agg("appId", n) AS apps
-              ${withPorts ? `, string_agg(list, ',') AS list` : ''}
-       FROM (SELECT "nodeId", "appId", count(*) AS n, sum("cpuMillis") AS cpu, sum("memoryMb") AS mem, sum(cardinality("hostPorts")) AS ports
-                    ${withPorts ? `, string_agg(array_to_string("hostPorts", ','), ',') AS list` : ''}
-             FROM ${CAPACITY_HOLDERS} AS h WHERE ${ids ? '"nodeId" = ANY($1::uuid[])' : 'true'} GROUP BY 1, 2) AS per_app
-       GROUP BY 1`,
-      ids ? [ids] : [],
-    ),
-    // Plain SQL on the lease table: through the ORM this read cost more than planning the batch.
-    hotPool.query<{ nodeId: string }>(`SELECT "nodeId" FROM hot."NodeStatus" WHERE state = 'ready' AND ${ids ? '"nodeId" = ANY($1::uuid[])' : 'true'}`, ids ? [ids] : []),
-  ])
-  const ready = new Set(statuses.rows.map((s) => s.nodeId))
+export function nodeReads(ids: string | null, withPorts: boolean): { spec: string; alloc: string } {
+  return {
+    spec: `SELECT id, name, "cpuMillis" AS cpu, "memoryMb" AS mem, schedulable AND NOT draining AS schedulable, "dedicatedTenantId" AS dedicated,
+                  drivers::text[] AS drivers, labels, "portMin" AS pmin, "portMax" AS pmax, "networkMode"::text AS network,
+                  ARRAY(SELECT jsonb_array_elements_text(capabilities->'volume'->'drivers')) AS volumes
+           FROM "Node" WHERE ${ids ? `id = ANY(${ids})` : 'true'}`,
+    alloc: `SELECT "nodeId", sum(cpu)::int AS cpu, sum(mem)::int AS mem, sum(ports)::int AS ports, json_object_agg("appId", n) AS apps
+                   ${withPorts ? `, string_agg(list, ',') AS list` : ''}
+            FROM (SELECT "nodeId", "appId", count(*) AS n, sum("cpuMillis") AS cpu, sum("memoryMb") AS mem, sum(cardinality("hostPorts")) AS ports
+                         ${withPorts ? `, string_agg(array_to_string("hostPorts", ','), ',') AS list` : ''}
+                  FROM ${CAPACITY_HOLDERS} AS h WHERE ${ids ? `"nodeId" = ANY(${ids})` : 'true'} GROUP BY 1, 2) AS per_app
+            GROUP BY 1`,
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** A uuid[] literal, for statements sent several at a time (the simple protocol takes no parameters). */
+export function uuidArray(ids: readonly string[]): string {
+  for (const id of ids) if (!UUID.test(id)) throw new Error(`not a uuid: ${JSON.stringify(id).slice(0, 60)}`)
+  return `'{${ids.join(',')}}'::uuid[]`
+}
+
+/** Which of the nodes (all, or the ids given) hold a ready lease in the hot store. */
+export async function readyNodes(hotPool: pg.Pool, ids?: readonly string[]): Promise<Set<string>> {
+  const { rows } = await hotPool.query<{ nodeId: string }>(`SELECT "nodeId" FROM hot."NodeStatus" WHERE state = 'ready' AND ${ids ? '"nodeId" = ANY($1::uuid[])' : 'true'}`, ids ? [ids] : [])
+  return new Set(rows.map((r) => r.nodeId))
+}
+
+/**
+ * SchedNodes from the rows of `nodeReads` and the ready set. Everything a filter reads
+ * comes from here, for the planner's cache and for the applier's re-check alike: a new
+ * filter's fields are added here (and to `nodeReads`) once.
+ */
+export function buildNodes(spec: readonly NodeRow[], allocs: readonly AllocRow[], ready: ReadonlySet<string>): Map<string, FreshNode> {
   const out = new Map<string, FreshNode>()
-  for (const n of nodes.rows)
+  for (const n of spec)
     out.set(n.id, {
       id: n.id,
       name: n.name,
@@ -92,7 +100,7 @@ async function readNodes(q: Queryable, hotPool: pg.Pool, ids: string[] | undefin
       networkMode: n.network,
       volumeDrivers: new Set(n.volumes ?? []),
     })
-  for (const a of allocs.rows) {
+  for (const a of allocs) {
     const n = out.get(a.nodeId)
     if (!n) continue
     n.cpuAllocated = a.cpu
@@ -106,12 +114,17 @@ async function readNodes(q: Queryable, hotPool: pg.Pool, ids: string[] | undefin
 
 /** Nodes for the scheduler's cache (all, or the ids given). */
 export async function loadNodes({ pool, hotPool }: NodeSource, ids?: string[]): Promise<SchedNode[]> {
-  return [...(await readNodes(pool, hotPool, ids, false)).values()].map(({ usedPorts: _, ...n }) => n)
+  const sql = nodeReads(ids ? '$1::uuid[]' : null, false)
+  const params = ids ? [ids] : []
+  const [spec, allocs, ready] = await Promise.all([pool.query<NodeRow>(sql.spec, params), pool.query<AllocRow>(sql.alloc, params), readyNodes(hotPool, ids)])
+  return [...buildNodes(spec.rows, allocs.rows, ready).values()].map(({ usedPorts: _, ...n }) => n)
 }
 
-/** Nodes for the plan applier, read through its transaction after it locked them. */
-export function loadFreshNodes(q: Queryable, hotPool: pg.Pool, ids: string[]): Promise<Map<string, FreshNode>> {
-  return readNodes(q, hotPool, ids, true)
+/** Nodes as the applier sees them (host ports in use included), read through `q`: a transaction that locked them. */
+export async function loadFreshNodes(q: pg.PoolClient, hotPool: pg.Pool, ids: string[]): Promise<Map<string, FreshNode>> {
+  const sql = nodeReads('$1::uuid[]', true)
+  const [spec, allocs, ready] = await Promise.all([q.query<NodeRow>(sql.spec, [ids]), q.query<AllocRow>(sql.alloc, [ids]), readyNodes(hotPool, ids)])
+  return buildNodes(spec.rows, allocs.rows, ready)
 }
 
 interface RequestRow {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { createManualClock, systemClock, type Clock } from '../clock'
 import type { ApplyResult, Planned } from './apply'
-import { createScheduler, FIRST_BATCH, type SchedulerConfig } from './scheduler'
+import { FIRST_SHARE } from './fair-share'
+import { createScheduler, type SchedulerConfig } from './scheduler'
 import type { PlacementRequest, SchedNode } from './types'
 
 const node = (i: number, over: Partial<SchedNode> = {}): SchedNode => ({
@@ -116,7 +117,7 @@ describe('multi-tenant scheduling', () => {
     s.enqueue(many('t', 400))
     await s.idle()
     await s.stop()
-    expect(applier.batches.map((b) => b.length)).toEqual([FIRST_BATCH, 64, 100, 100, 100, 4])
+    expect(applier.batches.map((b) => b.length)).toEqual([FIRST_SHARE, 64, 100, 100, 100, 4])
   })
 
   it('workers plan on disjoint slices of the fleet, so their commits never lock the same node', async () => {

@@ -1,9 +1,10 @@
 import type { Clock } from '../clock'
 import type { ApplyResult, Planned } from './apply'
+import { FAST_LANE_MAX, type Share, TenantQueues } from './fair-share'
 import { NodeCache } from './node-cache'
 import { PlacementStats } from './placement-stats'
 import { feasibleToFind, planOne } from './plan'
-import { type BackoffPolicy, type QueueItem, SchedulingQueue } from './queue'
+import type { BackoffPolicy, QueueItem } from './queue'
 import type { PlacementRequest, PortRange, SchedNode } from './types'
 
 export interface SchedulerConfig {
@@ -11,13 +12,13 @@ export interface SchedulerConfig {
   mode: 'parallel' | 'serial'
   /** Regular workers in parallel mode (the fast-lane worker comes on top). */
   workers: number
-  /** The largest batch; a queue's first batches are smaller and grow while its commits are clean. */
+  /** The largest batch (one commit). */
   batchSize: number
   ports: PortRange
   backoff: BackoffPolicy
-  /** Each worker plans on its own slice of the fleet (default), or all start anywhere (for comparison). */
+  /** Each regular worker plans on its own slice of the fleet (default), or all start anywhere (for comparison). */
   partitions?: boolean
-  /** A worker reserved for queues with few pending instances (default on in parallel mode). */
+  /** A worker reserved for short queues (default on in parallel mode). */
   fastLane?: boolean
 }
 
@@ -46,11 +47,8 @@ export interface SchedulerStats {
   queues: { key: string; active: number; backoff: number; parked: number }[]
 }
 
-/** A queue this short is served by the fast lane: a small tenant never waits behind a flood's batches. */
-export const FAST_LANE_MAX = 16
-/** A queue's first batch; it doubles after each clean commit up to the configured size and halves on conflicts. */
-export const FIRST_BATCH = 32
-const MIN_BATCH = 8
+/** Placements planned between two yields to the event loop (about a millisecond of work). */
+const YIELD_EVERY = 64
 
 interface Worker {
   lane: 'regular' | 'fast'
@@ -59,39 +57,35 @@ interface Worker {
   cursor: number
   /** Nodes of the batch this worker is committing. */
   held: Set<string>
+  busy: boolean
 }
 
 /**
- * Multi-tenant parallel scheduler. Each tenant has its own queue. Workers take a batch from
- * the least-served queue (fair queuing), plan it against the node cache, each on its own
- * slice of the fleet so their optimistic commits rarely lock the same nodes, and hand it to
- * the plan applier. A fast-lane worker serves only short queues, so a tenant deploying a few
- * instances is placed within one small commit however large another tenant's backlog is.
- * See README.md for the pipeline and the measurements behind each choice.
+ * Multi-tenant parallel scheduler. Each tenant has its own queue; a worker fills a batch
+ * from them fairly (fair-share.ts), plans it against the node cache on its own slice of
+ * the fleet, so concurrent commits rarely lock the same nodes, and hands it to the plan
+ * applier. A fast-lane worker serves only short queues, avoiding nodes other batches are
+ * committing on, so a tenant deploying a few instances is placed within one small commit
+ * however large another tenant's backlog is. See README.md for the pipeline and the
+ * measurements behind each choice.
  */
 export function createScheduler({ apply, clock, config, loadNodes, setPendingReasons, onPlaced, onError }: SchedulerDeps) {
-  const cache = new NodeCache()
-  const queues = new Map<string, SchedulingQueue>()
-  const requests = new Map<string, PlacementRequest>()
-  /** Workers currently holding each queue. */
-  const holders = new Map<string, number>()
-  /** Current batch size per queue (small first, grows while commits are clean). */
-  const batchOf = new Map<string, number>()
-  /** Assumed but not yet committed, per node, so a fresh read of the node keeps them. */
-  const inflight = new Map<string, Set<PlacementRequest>>()
-  const counters = { placed: 0, conflicts: 0, unschedulable: 0, errors: 0 }
-  const waits = new PlacementStats()
-  const order: string[] = []
-  /** Placements each queue has received: the next batch goes to the least served (fair queuing). */
-  const served = new Map<string, number>()
   const serial = config.mode === 'serial'
   const partitions = config.partitions ?? true
-  const worker = (lane: Worker['lane'], region: number): Worker => ({ lane, region, cursor: 0, held: new Set() })
+  const cache = new NodeCache()
+  const queues = new TenantQueues(clock, { serial, batchSize: config.batchSize, backoff: config.backoff })
+  const requests = new Map<string, PlacementRequest>()
+  /** Assumed but not yet committed, per node, so a fresh read of the node keeps them. */
+  const inflight = new Map<string, Set<PlacementRequest>>()
+  /** How many regular workers' in-flight batches hold each node. */
+  const holds = new Map<string, number>()
+  const counters = { placed: 0, conflicts: 0, unschedulable: 0, errors: 0 }
+  const waits = new PlacementStats()
+  const worker = (lane: Worker['lane'], region: number): Worker => ({ lane, region, cursor: 0, held: new Set(), busy: false })
   const regular = serial ? 1 : config.workers
   const workers: Worker[] = Array.from({ length: regular }, (_, i) => worker('regular', i))
-  if (!serial && (config.fastLane ?? true)) workers.push(worker('fast', 0))
-  /** How many workers' in-flight batches hold each node. */
-  const holds = new Map<string, number>()
+  const fastLane = !serial && (config.fastLane ?? true) ? worker('fast', 0) : null
+  if (fastLane) workers.push(fastLane)
   let seq = 0
   let sharedCursor = 0
   let stopped = true
@@ -101,65 +95,25 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
   let idleWaiters: (() => void)[] = []
   let cancelDueWake: (() => void) | null = null
 
-  const keyOf = (tenantId: string) => (serial ? '*' : tenantId)
   const signal = () => {
     const w = waiting
     waiting = []
     w.forEach((f) => f())
   }
-  const queueFor = (key: string) => {
-    let q = queues.get(key)
-    if (!q) {
-      q = new SchedulingQueue(clock, config.backoff)
-      queues.set(key, q)
-      order.push(key)
-    }
-    // A queue that was idle starts level with the least-served active queue: it goes next,
-    // but cannot spend credit saved while it had nothing to place. Its batches start small.
-    if (q.activeCount === 0 && q.backoffCount === 0) {
-      let floor = Infinity
-      for (const [k, other] of queues) if (k !== key && other.activeCount > 0) floor = Math.min(floor, served.get(k) ?? 0)
-      served.set(key, Math.max(served.get(key) ?? 0, floor === Infinity ? 0 : floor))
-      batchOf.set(key, Math.min(FIRST_BATCH, config.batchSize))
-    }
-    return q
-  }
-
-  const hasWork = () => busy > 0 || [...queues.values()].some((q) => q.activeCount > 0 || q.backoffCount > 0)
   const checkIdle = () => {
-    if (hasWork()) return
+    if (busy > 0 || queues.hasWork()) return
     const w = idleWaiters
     idleWaiters = []
     w.forEach((f) => f())
   }
-
-  /**
-   * The queue a worker serves next: the least-served queue with work (on a tie, the
-   * shortest), preferring queues no other worker holds. The fast lane takes only short
-   * queues nobody holds; regular workers may share a long queue when nothing else waits.
-   */
-  const pick = (w: Worker): string | null => {
-    let best: string | null = null
-    let bestHeld = true
-    let bestServed = 0
-    let bestLen = 0
-    for (const key of order) {
-      const q = queues.get(key)!
-      q.promoteDue()
-      const len = q.activeCount
-      if (len === 0) continue
-      const held = (holders.get(key) ?? 0) > 0
-      if (w.lane === 'fast' && (held || len > FAST_LANE_MAX)) continue
-      const sv = served.get(key) ?? 0
-      const better = best === null || (bestHeld && !held) || (held === bestHeld && (sv < bestServed || (sv === bestServed && len < bestLen)))
-      if (better) {
-        best = key
-        bestHeld = held
-        bestServed = sv
-        bestLen = len
-      }
-    }
-    return best
+  const scheduleDueWake = () => {
+    if (cancelDueWake) return
+    const due = queues.nextDueIn()
+    if (due !== null)
+      cancelDueWake = clock.setTimer(() => {
+        cancelDueWake = null
+        signal()
+      }, due + 1)
   }
 
   /**
@@ -169,16 +123,16 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
    */
   const offsetFor = (w: Worker) => {
     if (!partitions) return sharedCursor++
-    const total = cache.nodes.length
     if (w.lane === 'fast') return w.cursor++
+    const total = cache.nodes.length
     const start = Math.floor((w.region * total) / regular)
     const len = Math.floor(((w.region + 1) * total) / regular) - start
     return start + (w.cursor++ % Math.max(1, len - feasibleToFind(total) + 1))
   }
   /**
-   * For the fast lane, nodes another worker's batch is committing on: planned on only when
-   * nothing else fits, so a small tenant's commit never waits for a flood batch's locks.
-   * Regular workers need no such check: their slices are disjoint.
+   * For the fast lane, nodes a regular batch is committing on: planned on only when nothing
+   * else fits, so a small tenant's commit never waits for a flood batch's locks. Regular
+   * workers need no such check: their slices are disjoint.
    */
   const avoidFor = (w: Worker) => (partitions && w.lane === 'fast' ? (n: SchedNode) => holds.has(n.id) : undefined)
   const hold = (w: Worker, nodeId: string) => {
@@ -194,47 +148,35 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
     }
     w.held.clear()
   }
-
-  const scheduleDueWake = () => {
-    if (cancelDueWake) return
-    let min: number | null = null
-    for (const q of queues.values()) {
-      const d = q.nextDueIn()
-      if (d !== null && (min === null || d < min)) min = d
-    }
-    if (min !== null)
-      cancelDueWake = clock.setTimer(() => {
-        cancelDueWake = null
-        signal()
-      }, min + 1)
-  }
-
   const reassumeInflight = (nodeId: string) => {
     for (const r of inflight.get(nodeId) ?? []) cache.assume(nodeId, r)
   }
+  const queueOf = (item: QueueItem) => queues.queueOf(item.tenantId)!
 
-  async function runBatch(w: Worker, key: string) {
-    const q = queues.get(key)!
-    const items = q.take(batchOf.get(key) ?? FIRST_BATCH)
+  async function runBatch(w: Worker, shares: readonly Share[]) {
     const planned: (Planned & { item: QueueItem })[] = []
-    const avoid = avoidFor(w)
     const unschedulable: { item: QueueItem; reason: string }[] = []
-    for (const item of items) {
-      const req = requests.get(item.instanceId)
-      if (!req) {
-        q.done(item.instanceId)
-        continue
+    const avoid = avoidFor(w)
+    let n = 0
+    for (const { items } of shares)
+      for (const item of items) {
+        // Let I/O in between (another lane's commit completing) every few dozen placements.
+        if (++n % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r))
+        const req = requests.get(item.instanceId)
+        if (!req) {
+          queueOf(item).done(item.instanceId)
+          continue
+        }
+        const res = planOne(cache.nodes, req, { ports: config.ports, offset: offsetFor(w), avoid })
+        if ('nodeId' in res) {
+          cache.assume(res.nodeId, req)
+          hold(w, res.nodeId)
+          let set = inflight.get(res.nodeId)
+          if (!set) inflight.set(res.nodeId, (set = new Set()))
+          set.add(req)
+          planned.push({ req, nodeId: res.nodeId, item })
+        } else unschedulable.push({ item, reason: res.reason })
       }
-      const res = planOne(cache.nodes, req, { ports: config.ports, offset: offsetFor(w), avoid })
-      if ('nodeId' in res) {
-        cache.assume(res.nodeId, req)
-        hold(w, res.nodeId)
-        let set = inflight.get(res.nodeId)
-        if (!set) inflight.set(res.nodeId, (set = new Set()))
-        set.add(req)
-        planned.push({ req, nodeId: res.nodeId, item })
-      } else unschedulable.push({ item, reason: res.reason })
-    }
     const clearInflight = () => {
       releaseHolds(w)
       for (const p of planned) {
@@ -252,68 +194,70 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
           reassumeInflight(n.id)
         }
         const now = clock.now().getTime()
-        const byId = new Map(planned.map((p) => [p.req.instanceId, p]))
+        const byId = new Map(planned.map((p) => [p.req.instanceId, p.item]))
+        const perKey = new Map<string, { placed: number; conflicts: number }>(shares.map((s) => [s.key, { placed: 0, conflicts: 0 }]))
         const placed = []
         for (const p of res.placed) {
-          const item = byId.get(p.instanceId)!.item
+          const item = byId.get(p.instanceId)!
           const waitedMs = now - item.enqueuedAt
           requests.delete(p.instanceId)
-          q.done(p.instanceId)
+          queueOf(item).done(p.instanceId)
+          perKey.get(queues.keyOf(item.tenantId))!.placed++
           waits.record(item.tenantId, waitedMs, now)
           placed.push({ instanceId: p.instanceId, nodeId: p.nodeId, tenantId: item.tenantId, waitedMs })
         }
         for (const id of res.gone) {
           requests.delete(id)
-          q.done(id)
+          queueOf(byId.get(id)!).done(id)
         }
         // A conflict is re-planned at once against the fresh node; a second one backs off,
         // so two planners that keep meeting on the same nodes drift apart instead of spinning.
         for (const c of res.conflicts) {
-          const item = byId.get(c.req.instanceId)!.item
-          if (++item.conflicts > 1) q.backOff(item)
-          else q.retryNow(item)
+          const item = byId.get(c.req.instanceId)!
+          perKey.get(queues.keyOf(item.tenantId))!.conflicts++
+          if (++item.conflicts > 1) queueOf(item).backOff(item)
+          else queueOf(item).retryNow(item)
         }
-        const size = batchOf.get(key) ?? FIRST_BATCH
-        batchOf.set(key, res.conflicts.length ? Math.max(MIN_BATCH, size >> 1) : Math.min(config.batchSize, size * 2))
+        for (const [key, r] of perKey) queues.settle(key, r.placed, r.conflicts)
         counters.placed += placed.length
         counters.conflicts += res.conflicts.length
-        served.set(key, (served.get(key) ?? 0) + placed.length + res.conflicts.length)
         if (placed.length) onPlaced(placed, res.bumped)
       }
     } catch (err) {
       clearInflight()
       for (const p of planned) {
         cache.forget(p.nodeId, p.req)
-        q.backOff(p.item)
+        queueOf(p.item).backOff(p.item)
       }
       counters.errors++
       onError(err as Error)
     }
     if (unschedulable.length) {
       counters.unschedulable += unschedulable.length
-      for (const u of unschedulable) q.park(u.item)
+      for (const u of unschedulable) queueOf(u.item).park(u.item)
       await setPendingReasons(unschedulable.map((u) => ({ instanceId: u.item.instanceId, reason: u.reason }))).catch(onError)
     }
   }
 
   async function work(w: Worker) {
     while (!stopped) {
-      const key = pick(w)
-      if (!key) {
+      const shares = queues.take(w.lane === 'fast' ? FAST_LANE_MAX : config.batchSize, w.lane, fastLane !== null && !fastLane.busy)
+      if (!shares.length) {
         checkIdle()
         scheduleDueWake()
         await new Promise<void>((r) => waiting.push(r))
         continue
       }
-      holders.set(key, (holders.get(key) ?? 0) + 1)
       busy++
+      w.busy = true
       try {
-        await runBatch(w, key)
+        await runBatch(w, shares)
       } finally {
-        holders.set(key, holders.get(key)! - 1)
+        queues.release(shares)
+        w.busy = false
         busy--
       }
-      // Other workers may be waiting for this queue's remaining work.
+      // Other workers may be waiting for this batch's leftovers.
       signal()
     }
   }
@@ -337,7 +281,7 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
       const now = clock.now().getTime()
       for (const r of reqs) {
         requests.set(r.instanceId, r)
-        queueFor(keyOf(r.tenantId)).add({ instanceId: r.instanceId, tenantId: r.tenantId, priority: r.priority, attempts: 0, conflicts: 0, enqueuedAt: now, seq: seq++ })
+        queues.add({ instanceId: r.instanceId, tenantId: r.tenantId, priority: r.priority, attempts: 0, conflicts: 0, enqueuedAt: now, seq: seq++ })
       }
       signal()
     },
@@ -347,7 +291,7 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
         const r = requests.get(id)
         if (!r) continue
         requests.delete(id)
-        queues.get(keyOf(r.tenantId))?.remove(id)
+        queues.queueOf(r.tenantId)?.remove(id)
       }
     },
     isQueued: (instanceId: string) => requests.has(instanceId),
@@ -365,9 +309,7 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
         cache.replaceAll(fresh)
         for (const id of inflight.keys()) reassumeInflight(id)
       }
-      let moved = 0
-      for (const q of queues.values()) moved += q.unparkAll()
-      if (moved) signal()
+      if (queues.unparkAll()) signal()
     },
     /** Resolves when nothing is queued, backing off or being placed (parked items may remain). */
     idle: () =>
@@ -375,12 +317,7 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
         idleWaiters.push(resolve)
         checkIdle()
       }),
-    stats(): SchedulerStats {
-      return {
-        ...counters,
-        queues: [...queues.entries()].map(([key, q]) => ({ key, active: q.activeCount, backoff: q.backoffCount, parked: q.parkedCount })).filter((q) => q.active + q.backoff + q.parked > 0),
-      }
-    },
+    stats: (): SchedulerStats => ({ ...counters, queues: queues.stats() }),
     /** Time-to-placement per tenant for the buckets that have ended (each returned once). */
     takeSamples: () => waits.takeClosed(clock.now().getTime()),
     get nodes() {
