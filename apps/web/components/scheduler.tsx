@@ -6,6 +6,7 @@ import { useEffect, useState } from 'react'
 import { fmtNum, shortId } from '@/lib/format'
 import { useTRPC, type TSchedulerStats } from '@/lib/trpc'
 import { DataTable } from './data-table'
+import { PlacementCharts } from './placement-charts'
 import { ErrorBox, Loading, Mono, Panel, RelTime, tdCls, trCls } from './ui'
 
 const REFRESH_MS = 2_000
@@ -72,10 +73,12 @@ export function SchedulerPanel() {
           <div>
             <div className="font-medium text-slate-900">This BFF is not the scheduler leader.</div>
             Only the BFF holding the leader lock runs the scheduler, so its counters and queues are not visible from here. This page keeps checking every 2 s and shows
-            them as soon as this BFF takes over.
+            them as soon as this BFF takes over. The chart below comes from the database and shows on every BFF.
           </div>
         </Panel>
-      ) : s ? (
+      ) : null}
+      <PlacementCharts slugOf={slugOf} />
+      {s ? (
         <>
           <Panel className="mb-5">
             <div className="grid grid-cols-2 divide-slate-100 md:grid-cols-4 md:divide-x">

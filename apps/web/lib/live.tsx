@@ -98,7 +98,7 @@ export function useTenantLive(tenantId: string | undefined) {
   useReportStatus(statusOf(sub.status))
 }
 
-/** Operator pages: nodes, join tokens and the tenant list, live. */
+/** Operator pages: nodes, join tokens, the tenant list and the scheduler's chart, live. */
 export function useFleetLive(enabled: boolean) {
   const trpc = useTRPC()
   const invalidate = useBatchedInvalidate()
@@ -110,6 +110,7 @@ export function useFleetLive(enabled: boolean) {
         const tokens = [trpc.joinTokens.pathKey()]
         const tenants = [trpc.tenants.pathKey(), trpc.auth.me.pathKey()]
         const moves = [trpc.moves.pathKey()]
+        const scheduler = [trpc.nodes.schedulerSeries.pathKey()]
         switch (c.kind === 'fleet' ? c.what : c.kind) {
           case 'move':
             return invalidate(moves)
@@ -122,6 +123,8 @@ export function useFleetLive(enabled: boolean) {
             return invalidate(tenants)
           case 'instances':
             return invalidate([...nodes, ...moves])
+          case 'scheduler':
+            return invalidate(scheduler)
           default:
             return invalidate([...nodes, ...tokens, ...tenants])
         }

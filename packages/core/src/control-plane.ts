@@ -20,9 +20,10 @@ import { createLbNodes } from './load-balancers/nodes'
 import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
 import { runScheduling } from './controllers/scheduling'
-import { createHeartbeatLag, createPlacementTimer, ignoreObservations, type CoreObserver } from './observe'
+import { createHeartbeatLag, ignoreObservations, type CoreObserver } from './observe'
 import { applyPlan } from './scheduler/apply'
 import { loadNodes, loadRequests } from './scheduler/load'
+import { createSchedulerSamples } from './scheduler/samples'
 import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler/scheduler'
 import { createApiTokenService } from './services/api-tokens'
 import { createAppService } from './services/apps'
@@ -99,7 +100,6 @@ export interface ControlPlaneDeps {
 export function createControlPlane({ database, bus, clock, config, log, observe = ignoreObservations }: ControlPlaneDeps) {
   const db = database.prisma
   const heartbeatLag = createHeartbeatLag(clock, config.heartbeatIntervalMs)
-  const placements = createPlacementTimer(clock)
   const hot = createHotStore({
     hot: database.hot,
     hotPool: database.hotPool,
@@ -168,9 +168,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     const s = scheduler
     if (!s || !ids.length) return
     const fresh = ids.filter((id) => !s.isQueued(id))
-    if (!fresh.length) return
-    placements.enqueued(fresh)
-    s.enqueue(await loadRequests(database.pool, fresh))
+    if (fresh.length) s.enqueue(await loadRequests(database.pool, fresh))
   }
   const replicas = createReplicaController({
     db,
@@ -180,10 +178,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     stoppedRetentionMs: config.stoppedRetentionMs,
     resyncIntervalMs: config.resyncIntervalMs,
     schedule,
-    unschedule: (ids) => {
-      placements.forget(ids)
-      scheduler?.forget(ids)
-    },
+    unschedule: (ids) => scheduler?.forget(ids),
     drains: lbNodes,
   })
   const lifecycle = createNodeLifecycle({
@@ -205,6 +200,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   })
   const drains = createDrainController({ db, hot, bus, clock, schedule, moves })
   const networkPeers = createNetworkPeersController({ db, bus, resyncIntervalMs: config.resyncIntervalMs })
+  const schedulerSamples = createSchedulerSamples({ hotPool: database.hotPool, bus, clock, take: () => scheduler?.takeSamples() ?? [] })
 
   /** Every control loop the leader runs; a new capability adds its controller here. */
   const controllers: Controller[] = [
@@ -215,6 +211,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     createVolumeCollector({ db, hot, agents: commandQueue.commands }).controller,
     createPreemptionController({ db, hot, nodeSource: { pool: database.pool, hotPool: database.hotPool }, bus, clock, moves, ports, schedule }).controller,
     { name: 'commands-prune', handle: () => commandQueue.prune(), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
+    schedulerSamples.controller,
     createLoadBalancerController({ db, bus, lbNodes }),
     networkPeers.controller,
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
@@ -245,7 +242,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
         tenants.forEach((t) => bus.publish({ kind: 'tenant', tenantId: t.tenantId, what: 'instances' }))
       },
       onPlaced(placed, nodeIds) {
-        placements.placed(placed.map((p) => p.instanceId)).forEach((s) => observe.placementLatency(s))
+        for (const p of placed) observe.placementLatency(p.waitedMs / 1000)
         for (const nodeId of nodeIds) bus.publish({ kind: 'node-desired', nodeId })
         for (const tenantId of new Set(placed.map((p) => p.tenantId))) bus.publish({ kind: 'tenant', tenantId, what: 'instances' })
       },
@@ -267,11 +264,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
           bus,
           clock,
           log,
-          async loadPending() {
-            const pending = await loadRequests(database.pool)
-            placements.enqueued(pending.map((r) => r.instanceId))
-            return pending
-          },
+          loadPending: () => loadRequests(database.pool),
           onReady: () => (scheduler = s),
         })
         const stopControllers = runControllers({
@@ -286,7 +279,6 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
           scheduler = null
           await stopControllers()
           await s.stop()
-          placements.forget()
           log.info({}, 'control loops stopped')
         }
       },
@@ -305,6 +297,8 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     startControlLoops,
     /** Scheduler queues and counters, when this process leads. */
     schedulerStats: (): SchedulerStats | null => scheduler?.stats() ?? null,
+    /** Placements and time-to-placement per tenant, from the database (any BFF). */
+    schedulerSeries: schedulerSamples.series,
     async flush() {
       await Promise.all([hot.flush(), leases.flush()])
     },

@@ -12,6 +12,6 @@ export const liveRouter = router({
     yield* changesOf(ctx.bus, (c) => c.kind === 'tenant' && c.tenantId === input.tenantId, signal)
   }),
   fleet: operatorProcedure.subscription(async function* ({ ctx, signal }) {
-    yield* changesOf(ctx.bus, (c) => c.kind === 'fleet' || c.kind === 'tenants' || c.kind === 'move', signal)
+    yield* changesOf(ctx.bus, (c) => c.kind === 'fleet' || c.kind === 'tenants' || c.kind === 'move' || c.kind === 'scheduler', signal)
   }),
 })

@@ -1,4 +1,4 @@
-import { ZJoinToken, ZNode, ZNodeInstance } from '@alveary/core'
+import { ZJoinToken, ZNode, ZNodeInstance, ZSchedulerSeries } from '@alveary/core'
 import { z } from 'zod'
 import { operatorProcedure, router } from '../trpc'
 
@@ -43,6 +43,11 @@ export const nodesRouter = router({
         .nullable(),
     )
     .query(({ ctx }) => ctx.core.schedulerStats()),
+  /** Placements and time-to-placement p50/p99 per tenant in 10 s buckets (any BFF: read from the database). */
+  schedulerSeries: operatorProcedure
+    .input(z.object({ minutes: z.number().int().min(1).max(60).default(15) }))
+    .output(ZSchedulerSeries)
+    .query(({ ctx, input }) => ctx.core.schedulerSeries(ctx.actor, input.minutes)),
   /** Revokes the node's credential and issues a one-use token that lets an agent take the node over. */
   rekey: operatorProcedure
     .input(ZNodeRef.extend({ ttlHours: z.number().int().min(1).max(24 * 7).default(1) }))

@@ -34,6 +34,8 @@ export const ZChange = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('capacity'), nodeId: id }),
   /** Instances of this app changed state or readiness: load balancers in front of it update their backends. */
   z.object({ kind: z.literal('lb-backends'), appId: id }),
+  /** The scheduler's time-to-placement samples were written (operators' scheduler page). */
+  z.object({ kind: z.literal('scheduler') }),
   /** A drain started. */
   z.object({ kind: z.literal('drain'), nodeId: id }),
   /** New log lines or metric samples of an app. */
