@@ -78,7 +78,7 @@ export const ZControlPlaneConfig = z.object({
     .object({
       mode: z.enum(['parallel', 'serial']).default('parallel'),
       workers: z.number().int().min(1).max(64).default(4),
-      batchSize: z.number().int().min(1).max(5000).default(512),
+      batchSize: z.number().int().min(1).max(5000).default(256),
       backoffBaseMs: z.number().int().positive().default(500),
       backoffMaxMs: z.number().int().positive().default(30_000),
     })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { filters, rejectReason } from './filters'
-import { explain, feasibleToFind, planOne } from './plan'
+import { emptiestWindow, explain, feasibleToFind, planOne } from './plan'
 import { scorers } from './scorers'
 import type { PlacementRequest, SchedNode } from './types'
 
@@ -114,6 +114,24 @@ describe('planOne', () => {
     expect(planOne([busy, free], req(), { ports, avoid })).toEqual({ nodeId: 'busy' })
     busy.memoryAllocated = 1024
     expect(planOne([busy, free], req(), { ports, avoid })).toEqual({ reason: '1 node: insufficient cpu; 1 node: insufficient memory' })
+  })
+})
+
+describe('emptiestWindow', () => {
+  const fleet = (loads: number[]) => loads.map((l, i) => node(`n${i}`, { cpuAllocated: l, memoryAllocated: l }))
+  it('picks the least-allocated window, covering the range with full-size windows', () => {
+    // windows of 2 over 5 nodes: [0,1] [2,3] [3,4] (the last overlaps instead of being short)
+    expect(emptiestWindow(fleet([500, 500, 100, 900, 0]), 0, 5, 2, 0)).toEqual({ first: 3, window: 2 })
+    expect(emptiestWindow(fleet([0, 0, 100, 900, 900]), 0, 5, 2, 0)).toEqual({ first: 0, window: 0 })
+    // within a slice [2, 5)
+    expect(emptiestWindow(fleet([0, 0, 900, 0, 0]), 2, 3, 2, 0)).toEqual({ first: 3, window: 1 })
+  })
+  it('rotates on ties, starting after the last window taken', () => {
+    const empty = fleet([0, 0, 0, 0, 0, 0])
+    expect(emptiestWindow(empty, 0, 6, 2, 0).first).toBe(0)
+    expect(emptiestWindow(empty, 0, 6, 2, 1).first).toBe(2)
+    expect(emptiestWindow(empty, 0, 6, 2, 2).first).toBe(4)
+    expect(emptiestWindow(empty, 0, 6, 2, 3).first).toBe(0)
   })
 })
 

@@ -16,6 +16,34 @@ export function feasibleToFind(total: number): number {
   return Math.min(total, FEASIBLE_SAMPLE)
 }
 
+/**
+ * The least-allocated window of `size` consecutive nodes within nodes[start, start + len):
+ * where a batch of placements goes, so a batch touches few nodes and the fleet still fills
+ * evenly. The windows cover the range (the last one overlaps its neighbour rather than
+ * being short); they are tried from `after` on, so ties rotate. Returns the index of the
+ * window's first node.
+ */
+export function emptiestWindow(nodes: readonly SchedNode[], start: number, len: number, size: number, after: number): { first: number; window: number } {
+  const width = Math.max(1, Math.min(size, len))
+  const windows = Math.max(1, Math.ceil(len / width))
+  let best = { first: start, window: 0 }
+  let bestLoad = Infinity
+  for (let k = 0; k < windows; k++) {
+    const w = (after + k) % windows
+    const from = start + Math.min(w * width, len - width)
+    let load = 0
+    for (let i = from; i < from + width; i++) {
+      const n = nodes[i]!
+      load += (n.cpuCapacity > 0 ? n.cpuAllocated / n.cpuCapacity : 1) + (n.memoryCapacity > 0 ? n.memoryAllocated / n.memoryCapacity : 1)
+    }
+    if (load < bestLoad) {
+      best = { first: from, window: w }
+      bestLoad = load
+    }
+  }
+  return best
+}
+
 /** "3 nodes: insufficient memory; 2 nodes: dedicated to another tenant" */
 export function explain(total: number, reasons: ReadonlyMap<string, number>): string {
   if (total === 0) return 'no nodes have joined'

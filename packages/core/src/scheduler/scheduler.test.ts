@@ -146,6 +146,30 @@ describe('multi-tenant scheduling', () => {
     expect(s.stats().placed).toBe(8000)
   })
 
+  it('a batch touches one window of nodes however many instances it carries, and the fleet still fills evenly', async () => {
+    const fleet = nodes(1000)
+    const per = new Map<string, number>()
+    const touched: number[] = []
+    const s = scheduler({
+      fleet,
+      config: { workers: 2, fastLane: false, batchSize: 256 },
+      async apply(plan) {
+        touched.push(new Set(plan.map((p) => p.nodeId)).size)
+        for (const p of plan) per.set(p.nodeId, (per.get(p.nodeId) ?? 0) + 1)
+        await new Promise((r) => setImmediate(r))
+        return accept(plan)
+      },
+    })
+    await s.start()
+    s.enqueue(many('t', 10_000))
+    await s.idle()
+    await s.stop()
+    expect(Math.max(...touched)).toBeLessThanOrEqual(100)
+    const counts = fleet.map((n) => per.get(n.id) ?? 0)
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(6)
+    expect(Math.max(...counts)).toBeLessThanOrEqual(13)
+  })
+
   it('re-plans conflicts against the fresh node and parks what fits nowhere until nodes change', async () => {
     let conflictOnce = true
     const fleet = [node(0, { cpuCapacity: 15 })] // room for one instance of 10m

@@ -3,7 +3,7 @@ import type { ApplyResult, Planned } from './apply'
 import { FAST_LANE_MAX, type Share, TenantQueues } from './fair-share'
 import { NodeCache } from './node-cache'
 import { PlacementStats } from './placement-stats'
-import { feasibleToFind, planOne } from './plan'
+import { emptiestWindow, feasibleToFind, planOne } from './plan'
 import type { BackoffPolicy, QueueItem } from './queue'
 import type { PlacementRequest, PortRange, SchedNode } from './types'
 
@@ -117,17 +117,23 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
   }
 
   /**
-   * Where the worker's next placement starts scanning: a regular worker rotates through its
-   * own slice of the fleet (so its window of candidates never reaches a neighbour's slice
-   * unless its own has too few feasible nodes); the fast lane rotates over the whole fleet.
+   * Where a worker's batch scans for nodes: a window of `feasibleToFind` nodes, the same for
+   * the whole batch, so a batch touches (locks, re-reads) about that many nodes however many
+   * instances it carries. A regular worker takes the least-allocated window of its own slice
+   * of the fleet (so the fleet fills evenly, and workers never meet unless a slice runs out
+   * of feasible nodes: the scan then goes on past the window); within the window each
+   * placement still picks the best node. The fast lane's windows rotate over the whole fleet.
    */
-  const offsetFor = (w: Worker) => {
-    if (!partitions) return sharedCursor++
-    if (w.lane === 'fast') return w.cursor++
+  const windowFor = (w: Worker) => {
     const total = cache.nodes.length
+    const want = feasibleToFind(total)
+    if (!partitions) return (sharedCursor += want)
+    if (w.lane === 'fast') return (w.cursor += want)
     const start = Math.floor((w.region * total) / regular)
     const len = Math.floor(((w.region + 1) * total) / regular) - start
-    return start + (w.cursor++ % Math.max(1, len - feasibleToFind(total) + 1))
+    const { first, window } = emptiestWindow(cache.nodes, start, len, want, w.cursor)
+    w.cursor = window + 1
+    return first
   }
   /**
    * For the fast lane, nodes a regular batch is committing on: planned on only when nothing
@@ -157,6 +163,7 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
     const planned: (Planned & { item: QueueItem })[] = []
     const unschedulable: { item: QueueItem; reason: string }[] = []
     const avoid = avoidFor(w)
+    const offset = windowFor(w)
     let n = 0
     for (const { items } of shares)
       for (const item of items) {
@@ -167,7 +174,7 @@ export function createScheduler({ apply, clock, config, loadNodes, setPendingRea
           queueOf(item).done(item.instanceId)
           continue
         }
-        const res = planOne(cache.nodes, req, { ports: config.ports, offset: offsetFor(w), avoid })
+        const res = planOne(cache.nodes, req, { ports: config.ports, offset, avoid })
         if ('nodeId' in res) {
           cache.assume(res.nodeId, req)
           hold(w, res.nodeId)
