@@ -21,7 +21,7 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true })
 })
 
-it('placements and time-to-placement per tenant reach a BFF that is not the leader, with a live hint', async () => {
+it('placements and time-to-placement per tenant reach a BFF that is not the leader, with a live hint', { timeout: 90_000 }, async () => {
   db = await freshDatabase()
   const env = ZBffEnv.parse({ DATABASE_URL: db.url, BFF_PORT: '0', BFF_HOST: '127.0.0.1', ALVEARY_OPERATOR_EMAIL: OPERATOR.email, ALVEARY_OPERATOR_PASSWORD: OPERATOR.password, ALVEARY_HEARTBEAT_MS: '500' })
   const leader = await startBff(env, { log: pino({ level: 'silent' }) })
