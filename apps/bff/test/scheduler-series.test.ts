@@ -6,7 +6,7 @@ import pino from 'pino'
 import { afterAll, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
 import { ZBffEnv } from '../src/config'
-import { callerFor, freshDatabase, OPERATOR, startInProcessAgent, waitFor } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, startInProcessAgent, waitFor } from './harness'
 
 // The scheduler's time-to-placement per tenant is measured by the leader and persisted, so a
 // BFF that does not lead (the console may be served by any) shows it too, live.
@@ -48,8 +48,8 @@ it('placements and time-to-placement per tenant reach a BFF that is not the lead
   agent = await startInProcessAgent({ server: leader.url, joinToken, name: 'series-node', dataDir })
   await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.state === 'ready'))
   const tenantId = (await op.tenants.create({ slug: 'series', name: 'Series' })).id
-  await op.members.add({ tenantId, email: 'dev@series.test', name: 'Dev', password: 'dev-password', role: 'developer' })
-  const dev = await callerFor(leader, 'dev@series.test', 'dev-password')
+  await addMember(leader, op, tenantId, { email: 'owner@series.test', name: 'Owner', password: 'owner-password', role: 'owner' })
+  const dev = await callerFor(leader, 'owner@series.test', 'owner-password')
   await dev.apps.create({ tenantId, name: 'hello', replicas: 3, spec: { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 100, memoryMb: 64 } })
 
   // Samples are 10 s buckets, written once a bucket has ended.
