@@ -133,6 +133,11 @@ describe('emptiestWindow', () => {
     expect(emptiestWindow(empty, 0, 6, 2, 2).first).toBe(4)
     expect(emptiestWindow(empty, 0, 6, 2, 3).first).toBe(0)
   })
+  it('plans from the slice start when the slice is empty (more workers than nodes)', () => {
+    // 2 nodes and 4 workers: slices [0,0) [0,1) [1,1) [1,2)
+    expect(emptiestWindow(fleet([0, 0]), 1, 0, 100, 3)).toEqual({ first: 1, window: 0 })
+    expect(emptiestWindow([], 0, 0, 100, 0)).toEqual({ first: 0, window: 0 })
+  })
 })
 
 describe('rejectReason', () => {

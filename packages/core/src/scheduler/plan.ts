@@ -24,6 +24,8 @@ export function feasibleToFind(total: number): number {
  * window's first node.
  */
 export function emptiestWindow(nodes: readonly SchedNode[], start: number, len: number, size: number, after: number): { first: number; window: number } {
+  // A slice can be empty when there are more workers than nodes: plan from its start.
+  if (len <= 0) return { first: start, window: 0 }
   const width = Math.max(1, Math.min(size, len))
   const windows = Math.max(1, Math.ceil(len / width))
   let best = { first: start, window: 0 }
