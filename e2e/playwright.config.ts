@@ -69,6 +69,7 @@ export default defineConfig({
       ALVEARY_HOST_PORT_MIN: String(HOST_PORTS.min),
       ALVEARY_HOST_PORT_MAX: String(HOST_PORTS.max),
       ALVEARY_HEARTBEAT_MS: String(LIFECYCLE.heartbeatMs),
+      ALVEARY_PASSWORD_HASH_COST: '14',
       ALVEARY_NODE_LEASE_MS: String(LIFECYCLE.nodeLeaseMs),
       ALVEARY_EVICTION_GRACE_MS: String(LIFECYCLE.evictionGraceMs),
       NEXT_TELEMETRY_DISABLED: '1',

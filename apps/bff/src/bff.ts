@@ -50,6 +50,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX_LENGTH },
       passwordHashConcurrency: env.ALVEARY_PASSWORD_HASH_CONCURRENCY,
       passwordHashMaxQueued: env.ALVEARY_PASSWORD_HASH_QUEUE,
+      passwordHashCost: env.ALVEARY_PASSWORD_HASH_COST,
       loginThrottle: {
         accountFreeFailures: env.ALVEARY_LOGIN_ACCOUNT_FAILURES,
         addressFreeFailures: env.ALVEARY_LOGIN_ADDRESS_FAILURES,

@@ -61,6 +61,8 @@ export const ZBffEnv = z.object({
   /** Password hashes (scrypt, ~128 MiB each) computed at once, and allowed to wait. */
   ALVEARY_PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   ALVEARY_PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
+  /** scrypt cost of new password hashes as log2 N: 17 (OWASP) by default; the tests use 14 to stay fast on busy machines. */
+  ALVEARY_PASSWORD_HASH_COST: z.coerce.number().int().min(12).max(20).default(17),
   /** Session cookies marked Secure: "auto" when the request came over HTTPS (directly or through a trusted proxy). */
   ALVEARY_SECURE_COOKIES: z.enum(['auto', 'always', 'never']).default('auto'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -12,7 +12,7 @@ import { addMember, callerFor, freshDatabase, OPERATOR, waitFor } from './harnes
 // A control-plane restart must not evict healthy workloads: the BFF (a real process) is
 // killed and restarted five times with short lifecycle settings while two real agents keep
 // running their instances; nothing may be rescheduled.
-const SETTINGS = { ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: '1500', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_NODE_STARTUP_GRACE_MS: '10000' }
+const SETTINGS = { ALVEARY_PASSWORD_HASH_COST: '14', ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: '1500', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_NODE_STARTUP_GRACE_MS: '10000' }
 const DOWN_MS = 2_500
 let db: Awaited<ReturnType<typeof freshDatabase>>
 let dir: string

@@ -28,6 +28,7 @@ export async function startTestBff(env: Record<string, string> = {}, opts: { log
       ALVEARY_OPERATOR_EMAIL: OPERATOR.email,
       ALVEARY_OPERATOR_PASSWORD: OPERATOR.password,
       ALVEARY_HEARTBEAT_MS: '500',
+      ALVEARY_PASSWORD_HASH_COST: '14',
       ALVEARY_NODE_LEASE_MS: '3000',
       ALVEARY_STOPPED_RETENTION_MS: '60000',
       ALVEARY_HOST_PORT_MIN: String(portBase),

@@ -3,6 +3,7 @@ import { createAgentService } from './agents/agent-service'
 import { createCommandQueue } from './agents/commands'
 import { createLoginThrottle, ZLoginThrottleConfig } from './auth/login-throttle'
 import { createPasswordHasher } from './auth/password-hasher'
+import { DEFAULT_HASH_COST } from './auth/secrets'
 import type { Clock } from './clock'
 import { createDrainController } from './controllers/drain'
 import { runAsLeader } from './controllers/leader'
@@ -48,6 +49,7 @@ export const ZControlPlaneConfig = z.object({
   /** Password hashes computed at once, and waiting; more sign-ins at once are told to retry. */
   passwordHashConcurrency: z.number().int().min(1).max(64).default(2),
   passwordHashMaxQueued: z.number().int().min(0).max(10_000).default(16),
+  passwordHashCost: z.number().int().min(12).max(20).default(DEFAULT_HASH_COST),
   loginThrottle: ZLoginThrottleConfig.prefault({}),
   heartbeatIntervalMs: z.number().int().positive().default(5_000),
   /** A node silent this long becomes NotReady. */
@@ -121,7 +123,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   })
   const lbNodes = createLbNodes({ db, hot: database.hot, clock, bus })
   const networks = createNetworkService({ db, hot, bus, settings: config.network })
-  const hasher = createPasswordHasher({ concurrency: config.passwordHashConcurrency, maxQueued: config.passwordHashMaxQueued })
+  const hasher = createPasswordHasher({ concurrency: config.passwordHashConcurrency, maxQueued: config.passwordHashMaxQueued, cost: config.passwordHashCost })
   const loginThrottle = createLoginThrottle({ pool: database.hotPool, clock, config: config.loginThrottle })
   const auth = createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000, hasher, throttle: loginThrottle })
   const services = {

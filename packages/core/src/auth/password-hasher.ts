@@ -7,13 +7,15 @@ export interface PasswordHasherConfig {
   concurrency: number
   /** Hashes allowed to wait; beyond that callers are told to come back (RATE_LIMITED). */
   maxQueued: number
+  /** scrypt cost as log2 N (17 in production; tests lower it to stay fast on a busy machine). */
+  cost: number
 }
 
 /**
  * Password hashing behind a concurrency limit, so a burst of sign-ins (or of wrong passwords)
  * cannot take all memory or every thread of libuv's pool, which file and DNS work share.
  */
-export function createPasswordHasher({ concurrency, maxQueued }: PasswordHasherConfig) {
+export function createPasswordHasher({ concurrency, maxQueued, cost }: PasswordHasherConfig) {
   const limit = pLimit(concurrency)
   // Verifying against a fixed hash keeps "no such user" as slow as "wrong password".
   let dummyHash: Promise<string> | null = null
@@ -22,12 +24,12 @@ export function createPasswordHasher({ concurrency, maxQueued }: PasswordHasherC
     return limit(fn)
   }
   return {
-    hash: (password: string) => run(() => hashPassword(password)),
+    hash: (password: string) => run(() => hashPassword(password, cost)),
     /** Checks a password against a stored hash, or against a dummy one when there is no user. */
     verify: (password: string, stored: string | null) =>
       run(async () => {
         if (stored) return verifyPassword(password, stored)
-        dummyHash ??= hashPassword('dummy-password')
+        dummyHash ??= hashPassword('dummy-password', cost)
         await verifyPassword(password, await dummyHash)
         return false
       }),

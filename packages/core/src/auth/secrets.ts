@@ -2,13 +2,15 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import { promisify } from 'node:util'
 
 const scryptAsync = promisify(scrypt) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number }) => Promise<Buffer>
-// OWASP's scrypt recommendation (N=2^17, r=8, p=1), stored with its parameters so they can be raised later.
-const PARAMS = { N: 1 << 17, r: 8, p: 1, maxmem: 256 * 1024 * 1024 }
+/** OWASP's scrypt recommendation is N=2^17 (r=8, p=1): the default cost, as log2 N. */
+export const DEFAULT_HASH_COST = 17
 
-export async function hashPassword(password: string): Promise<string> {
+/** Hashes are stored with their parameters, so the cost can change and old hashes still verify. */
+export async function hashPassword(password: string, cost = DEFAULT_HASH_COST): Promise<string> {
   const salt = randomBytes(16)
-  const key = await scryptAsync(password, salt, 32, PARAMS)
-  return `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${salt.toString('base64')}$${key.toString('base64')}`
+  const params = { N: 2 ** cost, r: 8, p: 1, maxmem: 256 * 1024 * 1024 }
+  const key = await scryptAsync(password, salt, 32, params)
+  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${key.toString('base64')}`
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
