@@ -185,6 +185,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   function queueReport(report: TInstanceReport): void {
     // While disconnected changes are dropped: the full report after the next welcome covers them.
     if (!welcomed) return
+    // An exit is news of its own (the server keeps it as an event): never coalesce it away.
+    const pending = pendingReports.get(report.instanceId)
+    if (pending && (pending.state === 'exited' || pending.state === 'failed') && pending.state !== report.state) flushStatus()
     pendingReports.set(report.instanceId, withHealth(report))
     statusTimer ??= setTimeout(flushStatus, debounceMs)
   }
@@ -386,6 +389,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   }
 
   function flushStatus(): void {
+    if (statusTimer) clearTimeout(statusTimer)
     statusTimer = null
     if (!welcomed || pendingReports.size === 0) return
     const instances = [...pendingReports.values()]

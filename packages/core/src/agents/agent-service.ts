@@ -5,7 +5,7 @@ import type { TInstanceTemplate } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { networkStateOf } from '../networks/node-state'
-import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
+import { TERMINAL_STATES, type HotStore, type NewEvent } from '../store/hot-store'
 import type { NodeLeases } from '../store/node-leases'
 import { acceptHello, type THelloOutcome } from './hello'
 
@@ -81,6 +81,8 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
       /** Apps whose instances changed state or readiness: load balancers and rollouts follow. */
       const backends = new Set<string>()
       const rows = []
+      /** Exits and failures, kept as tenant events: the status only shows the latest state. */
+      const exits: NewEvent[] = []
       for (const r of reports) {
         const inst = mine.get(r.instanceId)
         if (!inst) continue
@@ -88,6 +90,8 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
         tenants.add(inst.tenantId)
         if (TERMINAL_STATES.has(r.state)) apps.add(inst.appId)
         const before = known.get(r.instanceId)
+        if ((r.state === 'exited' || r.state === 'failed') && r.message && (before?.state !== r.state || before.restarts !== r.restarts))
+          exits.push({ tenantId: inst.tenantId, kind: 'system', type: `instance.${r.state}`, subject: `instance/${r.instanceId}`, message: r.message, data: { appId: inst.appId, nodeId, exitCode: r.exitCode, restarts: r.restarts } })
         const ready = r.health?.ready ?? null
         if (!before || before.nodeId !== nodeId || before.state !== r.state || before.ready !== ready || before.restarts !== r.restarts) {
           apps.add(inst.appId)
@@ -108,6 +112,7 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
         }
       }
       await hot.reportStatuses(rows)
+      await hot.recordEvents(exits)
       // Running again where it waited (a lost node that returned): nothing to explain any more.
       const running = rows.filter((r) => r.state === 'running').map((r) => r.instanceId)
       if (running.length) await db.instance.updateMany({ where: { id: { in: running }, nodeId, pendingReason: { not: null } }, data: { pendingReason: null } })

@@ -95,6 +95,7 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError }: H
     volumeUsage: async (volumeIds: string[]) => new Map((await hot.volumeStatus.findMany({ where: { volumeId: { in: volumeIds } } })).map((v) => [v.volumeId, v])),
 
     recordEvent: (e: NewEvent) => hot.event.create({ data: { ...e, data: e.data ?? {} }, select: { id: true } }),
+    recordEvents: (es: NewEvent[]) => (es.length ? hot.event.createMany({ data: es.map((e) => ({ ...e, data: e.data ?? {} })) }) : null),
     listEvents: (tenantId: string, opts: { limit: number; beforeId?: string }) =>
       hot.event.findMany({
         where: { tenantId, ...(opts.beforeId ? { id: { lt: BigInt(opts.beforeId) } } : {}) },
