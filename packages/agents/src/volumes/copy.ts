@@ -110,7 +110,10 @@ export function sendVolume(o: {
   onProgress(p: { bytes: number; fraction: number; rate: string }): void
 }): Promise<{ bytes: number }> {
   const host = o.to.address.includes(':') ? `[${o.to.address}]` : o.to.address
-  const args = ['-a', '--delete', '--hard-links', '--numeric-ids', '--stats', '--info=progress2', '--timeout=60', `${o.source}/`, `rsync://${USER}@${host}:${o.to.port}/${moduleOf(o.volumeId)}/`]
+  // --modify-window=-1: files whose size and mtime match are skipped, and by default rsync
+  // compares mtimes in whole seconds, so a file rewritten within the second of the pre-copy at
+  // the same size (a counter, a small header) would stay stale in the final copy: nanoseconds.
+  const args = ['-a', '--delete', '--hard-links', '--numeric-ids', '--modify-window=-1', '--stats', '--info=progress2', '--timeout=60', `${o.source}/`, `rsync://${USER}@${host}:${o.to.port}/${moduleOf(o.volumeId)}/`]
   return new Promise((resolve, reject) => {
     const child = spawn('rsync', args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', RSYNC_PASSWORD: o.secret }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''

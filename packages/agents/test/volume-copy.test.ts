@@ -1,0 +1,56 @@
+import { execFileSync } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openReceive, sendVolume } from '../src/volumes/copy'
+
+// The copy of local volumes between agents: a real rsync daemon and client on loopback.
+const rsync = (() => {
+  try {
+    execFileSync('rsync', ['--version'], { stdio: 'ignore' })
+    return null
+  } catch {
+    if (process.env.CI === 'true') throw new Error('rsync is not installed (the copy tests cannot run in CI)')
+    console.warn('skipping the volume copy tests: rsync is not installed')
+    return 'no rsync'
+  }
+})()
+
+describe.skipIf(rsync)('volume copy', () => {
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'alveary-copy-'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('the final copy brings a file rewritten within the same second at the same size (no stale delta)', async () => {
+    const source = path.join(dir, 'source')
+    const target = path.join(dir, 'target')
+    await mkdir(source)
+    await mkdir(target)
+    const volumeId = '00000000-0000-4000-8000-000000000001'
+    const session = await openReceive({ address: '127.0.0.1', volumes: [{ volumeId, dataDir: target }], secret: 'one-time-secret', workDir: path.join(dir, 'work'), log: pino({ level: 'silent' }) })
+    try {
+      const send = () => sendVolume({ source, volumeId, to: { address: '127.0.0.1', port: session.port }, secret: 'one-time-secret', onProgress: () => {} })
+      const file = path.join(source, 'count')
+      await writeFile(file, '1234')
+      const second = Math.floor(Date.now() / 1000)
+      await utimes(file, second + 0.1, second + 0.1)
+      await send()
+      expect(await readFile(path.join(target, 'count'), 'utf8')).toBe('1234')
+      // Same size, same whole second, a later nanosecond: what a counter writing every 20 ms does.
+      await writeFile(file, '5678')
+      await utimes(file, second + 0.6, second + 0.6)
+      expect(Math.floor((await stat(file)).mtimeMs / 1000)).toBe(Math.floor((await stat(path.join(target, 'count'))).mtimeMs / 1000))
+      const { bytes } = await send()
+      expect(bytes).toBeGreaterThan(0)
+      expect(await readFile(path.join(target, 'count'), 'utf8')).toBe('5678')
+    } finally {
+      await session.close()
+    }
+  })
+})
