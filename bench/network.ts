@@ -42,6 +42,7 @@ const mac = (ip: string) => `02:a1:${ip.split('.').map((o) => Number(o).toString
 const inst = (ip: string): TDesiredInstance => ({
   instanceId: randomUUID(),
   tenantId: randomUUID(),
+  runAs: { uid: 200_000, gid: 200_000 },
   appId: randomUUID(),
   appName: 'bench',
   ordinal: 0,

@@ -30,6 +30,9 @@ export const ZBffEnv = z.object({
   /** Tenant networks: the pool default networks' CIDRs come from, and their prefix length. */
   ALVEARY_NETWORK_POOL: z.string().default('100.64.0.0/10'),
   ALVEARY_NETWORK_PREFIX_LENGTH: z.coerce.number().int().min(16).max(29).default(24),
+  /** The unprivileged uids (= gids) tenants' sandboxed instances run as: one per tenant, for good. */
+  ALVEARY_TENANT_UID_MIN: z.coerce.number().int().min(1000).max(2_147_483_646).default(200_000),
+  ALVEARY_TENANT_UID_MAX: z.coerce.number().int().min(1000).max(2_147_483_646).default(299_999),
   ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   /** Nodes stop instances with volumes (and opted-in ones) after this long without renewing their lease. */
   ALVEARY_SELF_FENCE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),

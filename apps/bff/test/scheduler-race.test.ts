@@ -41,7 +41,7 @@ async function addNode(name: string, over: { cpuMillis?: number; memoryMb?: numb
 
 async function addApp(slug: string, replicas: number, app: { cpuMillis?: number; spread?: 'none' | 'soft' | 'hard'; nodeSelector?: Record<string, string> } = {}) {
   const db = database.prisma
-  const t = await db.tenant.upsert({ where: { slug }, create: { slug, name: slug }, update: {} })
+  const t = await db.tenant.upsert({ where: { slug }, create: { slug, name: slug, runAsUid: 200_000 + ([...slug].reduce((h, c) => h * 31 + c.charCodeAt(0), 0) % 90_000) }, update: {} })
   const cpuMillis = app.cpuMillis ?? 100
   const a = await db.app.create({ data: { tenantId: t.id, name: `a${replicas}`, command: 'x', cpuMillis, memoryMb: 64, replicas, spread: app.spread ?? 'soft', nodeSelector: app.nodeSelector ?? {}, ports: [{ name: 'http' }], revisions: { create: { revision: 1, spec: {}, templateHash: 'test', cause: 'created' } } } })
   await db.instance.createMany({ data: Array.from({ length: replicas }, (_, ordinal) => ({ tenantId: t.id, appId: a.id, ordinal, generation: 1, cpuMillis, memoryMb: 64 })) })
@@ -122,7 +122,7 @@ describe('plan applier', () => {
 
   it('a node cordoned, NotReady, dedicated to another tenant, without the driver or the label between plan and commit receives nothing', async () => {
     const nodes = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((n) => addNode(n, { labels: { zone: 'z1' } })))
-    const other = await database.prisma.tenant.create({ data: { slug: 'other', name: 'other' } })
+    const other = await database.prisma.tenant.create({ data: { slug: 'other', name: 'other', runAsUid: 299_999 } })
     // Hard spread: one replica per node, so every node gets one planned placement.
     await addApp('t', 5, { spread: 'hard', nodeSelector: { zone: 'z1' } })
     const [a, b, c, d, e] = nodes.map((n) => n.id)

@@ -15,6 +15,7 @@ export function makeInstance(patch: Partial<Omit<TDesiredInstance, 'spec'>> & { 
   return {
     instanceId: randomUUID(),
     tenantId: '00000000-0000-4000-8000-000000000001',
+    runAs: { uid: 200_001, gid: 200_001 },
     appId: '00000000-0000-4000-8000-000000000002',
     appName: 'web',
     ordinal: 0,

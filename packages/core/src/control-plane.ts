@@ -37,6 +37,7 @@ import { createNetworkPeersController } from './networks/controller'
 import { createNodeService } from './services/nodes'
 import { createTelemetryService } from './services/telemetry'
 import { createTenantService } from './services/tenants'
+import { ZUidRange } from './services/tenant-uids'
 import type { ChangeBus } from './store/change-bus'
 import type { Database } from './store/db'
 import { createHotStore } from './store/hot-store'
@@ -76,6 +77,8 @@ export const ZControlPlaneConfig = z.object({
   metricsRetentionMs: z.number().int().positive().default(3_600_000),
   /** Tenant networks: the pool default networks come from, and their size. */
   network: ZNetworkSettings.prefault({}),
+  /** Where tenants' sandbox uids come from (services/tenant-uids.ts). */
+  tenantUids: ZUidRange.prefault({}),
   scheduler: z
     .object({
       mode: z.enum(['parallel', 'serial']).default('parallel'),
@@ -128,7 +131,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   const auth = createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000, hasher, throttle: loginThrottle })
   const services = {
     auth,
-    tenants: createTenantService({ db, hot, bus, networks }),
+    tenants: createTenantService({ db, hot, bus, networks, uids: config.tenantUids }),
     members: createMemberService({ db, hot, bus }),
     invitations: createInvitationService({ db, hot, bus, clock, auth, hasher, ttlMs: config.invitationTtlHours * 3_600_000 }),
     apps: createAppService({ db, hot, bus, clock, networks }),

@@ -153,6 +153,7 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
           generation: true,
           hostPorts: true,
           app: { select: { name: true, volumes: true, stopAfterDisconnect: true } },
+          tenant: { select: { runAsUid: true } },
           appRevision: { select: { spec: true } },
         },
       })
@@ -184,6 +185,7 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
           return [{
             instanceId: i.id,
             tenantId: i.tenantId,
+            runAs: { uid: i.tenant.runAsUid, gid: i.tenant.runAsUid },
             appId: i.appId,
             appName: i.app.name,
             ordinal: i.ordinal,

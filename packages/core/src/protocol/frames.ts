@@ -1,7 +1,8 @@
 /** Framing of the agent protocol: version, size limit, close codes, parsing. */
 import type { z } from 'zod'
 
-export const PROTOCOL_VERSION = 2
+/** 3: desired instances carry the tenant's sandbox uid/gid (runAs). */
+export const PROTOCOL_VERSION = 3
 /** Frames above this size close the connection (ws maxPayload). */
 export const MAX_FRAME_BYTES = 1024 * 1024
 

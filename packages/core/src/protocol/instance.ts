@@ -32,9 +32,17 @@ export const ZInstanceReport = z.object({
 })
 export type TInstanceReport = z.infer<typeof ZInstanceReport>
 
+/** The tenant's unprivileged uid/gid (never root or a system account): what the node runs its instances as. */
+export const ZRunAs = z.object({
+  uid: z.number().int().min(1000).max(2_147_483_646),
+  gid: z.number().int().min(1000).max(2_147_483_646),
+})
+export type TRunAs = z.infer<typeof ZRunAs>
+
 export const ZDesiredInstance = z.object({
   instanceId: z.string().uuid(),
   tenantId: z.string().uuid(),
+  runAs: ZRunAs,
   appId: z.string().uuid(),
   appName: z.string().max(63),
   ordinal: ZCounter,

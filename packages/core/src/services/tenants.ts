@@ -10,6 +10,7 @@ import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { NetworkService } from './networks'
+import { allocateRunAsUid, type TUidRange } from './tenant-uids'
 
 const tenantSelect = {
   id: true,
@@ -72,7 +73,45 @@ export async function tenantUsage(db: Db | Prisma.TransactionClient, tenantId: s
   }
 }
 
-export function createTenantService({ db, hot, bus, networks }: { db: Db; hot: HotStore; bus: ChangeBus; networks: Pick<NetworkService, 'createDefault'> }) {
+export function createTenantService({
+  db,
+  hot,
+  bus,
+  networks,
+  uids,
+}: {
+  db: Db
+  hot: HotStore
+  bus: ChangeBus
+  networks: Pick<NetworkService, 'createDefault'>
+  uids: TUidRange
+}) {
+  /** Two creations at once may pick the same uid: the unique index refuses one, which tries again. */
+  async function createRow(input: TCreateTenantInput, attempt = 0): Promise<TenantRow> {
+    try {
+      return await db.$transaction(async (tx) => {
+        const t = await tx.tenant.create({
+          data: {
+            slug: input.slug,
+            name: input.name,
+            runAsUid: await allocateRunAsUid(tx, uids),
+            ...quotaData(input.quotas ?? {}),
+            ...(input.placementStrategy && { placementStrategy: input.placementStrategy }),
+          },
+          select: tenantSelect,
+        })
+        // Every tenant starts with its default network.
+        await networks.createDefault(tx, t.id)
+        return t
+      })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'P2002') throw err
+      if (await db.tenant.findUnique({ where: { slug: input.slug }, select: { id: true } })) throw new CoreError('CONFLICT', `A tenant with slug "${input.slug}" already exists`)
+      if (attempt >= 5) throw err
+      return createRow(input, attempt + 1)
+    }
+  }
+
   return {
     async list(actor: Actor): Promise<TTenant[]> {
       const rows = await db.tenant.findMany({
@@ -94,15 +133,7 @@ export function createTenantService({ db, hot, bus, networks }: { db: Db; hot: H
       requireOperator(actor)
       const exists = await db.tenant.findUnique({ where: { slug: input.slug }, select: { id: true } })
       if (exists) throw new CoreError('CONFLICT', `A tenant with slug "${input.slug}" already exists`)
-      // Every tenant starts with its default network.
-      const t = await db.$transaction(async (tx) => {
-        const t = await tx.tenant.create({
-          data: { slug: input.slug, name: input.name, ...quotaData(input.quotas ?? {}), ...(input.placementStrategy && { placementStrategy: input.placementStrategy }) },
-          select: tenantSelect,
-        })
-        await networks.createDefault(tx, t.id)
-        return t
-      })
+      const t = await createRow(input)
       await hot.recordEvent(auditEvent(actor, { tenantId: t.id, type: 'tenant.created', subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` }))
       bus.publish({ kind: 'tenants', tenantId: t.id })
       return toTenant(t, actor)
