@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import pino from 'pino'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { startBff, type StartedBff } from '../src/bff'
+import { repoRoot, ZBffEnv } from '../src/config'
+import { createCluster, type TestCluster } from './cluster'
+import { addMember, callerFor, freshDatabase, OPERATOR, waitFor } from './harness'
+
+// A move survives the death of the BFF that drives it: the leader (a real process) is killed
+// with SIGKILL in the middle of a move, twice (while the source stops, and after the fence
+// moved); a new BFF on the same database resumes the move from its persisted steps and it
+// completes with the data and the instance's identity kept.
+const SETTINGS = {
+  ALVEARY_PASSWORD_HASH_COST: '14',
+  ALVEARY_HEARTBEAT_MS: '300',
+  ALVEARY_NODE_LEASE_MS: '3000',
+  ALVEARY_EVICTION_GRACE_MS: '10000',
+  ALVEARY_NODE_STARTUP_GRACE_MS: '10000',
+  ALVEARY_SELF_FENCE_MS: '20000',
+  ALVEARY_FENCE_MARGIN_MS: '1000',
+}
+let db: Awaited<ReturnType<typeof freshDatabase>>
+let port: number
+let bff: ChildProcess | null = null
+let reader: StartedBff
+let cluster: TestCluster
+
+function startChildBff() {
+  bff = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'apps/bff/src/main.ts')], {
+    cwd: repoRoot,
+    env: { ...process.env, DATABASE_URL: db.url, BFF_PORT: String(port), BFF_HOST: '127.0.0.1', ALVEARY_OPERATOR_EMAIL: OPERATOR.email, ALVEARY_OPERATOR_PASSWORD: OPERATOR.password, LOG_LEVEL: 'error', ...SETTINGS },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  return waitFor('the BFF answers', () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 60_000, 100)
+}
+const kill = (c: ChildProcess | null) => new Promise<void>((r) => (!c || c.exitCode !== null || c.signalCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGKILL'))))
+
+beforeAll(async () => {
+  db = await freshDatabase()
+  port = 20_000 + Math.floor(Math.random() * 10_000)
+  // A second BFF on the same database without control loops: the test's API, never the leader.
+  reader = await startBff(
+    ZBffEnv.parse({ DATABASE_URL: db.url, BFF_PORT: '0', BFF_HOST: '127.0.0.1', ALVEARY_OPERATOR_EMAIL: OPERATOR.email, ALVEARY_OPERATOR_PASSWORD: OPERATOR.password, ...SETTINGS }),
+    { log: pino({ level: 'silent' }), runControlLoops: false },
+  )
+  await startChildBff()
+}, 90_000)
+afterAll(async () => {
+  await cluster?.stopAll()
+  await kill(bff)
+  await reader?.stop()
+  await db?.drop()
+})
+
+it('a move resumes where it stopped after its BFF is killed, twice', async () => {
+  const op = await callerFor(reader, OPERATOR.email, OPERATOR.password)
+  const joinToken = (await op.joinTokens.create({ description: 'resume', ttlHours: 1, uses: 4 })).token
+  const tenantId = (await op.tenants.create({ slug: 'resume', name: 'Resume' })).id
+  await addMember(reader, op, tenantId, { email: 'dev@resume.test', name: 'Dev', password: 'dev-password', role: 'owner' })
+  const dev = await callerFor(reader, 'dev@resume.test', 'dev-password')
+  cluster = await createCluster({ server: () => `http://127.0.0.1:${port}`, joinToken: () => joinToken, names: ['resume-a', 'resume-b'] })
+  cluster.start('resume-a')
+  cluster.start('resume-b')
+  await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+
+  // A counter that takes 2 s to shut down (a database flushing): the stop-source step lasts that long.
+  const appId = (
+    await dev.apps.create({
+      tenantId,
+      name: 'resumed',
+      replicas: 1,
+      spec: { command: 'node', args: ['examples/counter/server.js'], cpuMillis: 100, memoryMb: 64, stopGraceSeconds: 10, env: { SHUTDOWN_DELAY_MS: '2000' }, volumes: [{ name: 'data', driver: 'local', sizeMb: 16, mountPath: '/data' }] },
+    })
+  ).id
+  const current = async () => (await dev.apps.get({ tenantId, appId })).instances.find((i) => i.desiredState === 'running')
+  const inst = await waitFor('the counter running', async () => {
+    const i = await current()
+    return i?.state === 'running' && i.url ? i : null
+  }, 30_000)
+  const countAt = async (url: string) => ((await (await fetch(url, { signal: AbortSignal.timeout(2000) })).json()) as { count: number }).count
+  await waitFor('the counter counting', async () => (await countAt(inst.url!)) > 3)
+  const before = await countAt(inst.url!)
+  const target = inst.node!.name === 'resume-a' ? 'resume-b' : 'resume-a'
+  const targetId = (await op.nodes.list()).find((n) => n.name === target)!.id
+
+  const move = await op.moves.start({ instanceId: inst.id, targetNodeId: targetId })
+  const at = (step: string) => waitFor(`the move at ${step}`, async () => (await op.moves.get({ moveId: move.id })).step === step, 60_000, 20)
+
+  // 1: the leader dies while the source is stopping (its app flushes for 2 s).
+  await at('stop-source')
+  await kill(bff)
+  await new Promise((r) => setTimeout(r, 500))
+  await startChildBff()
+  // 2: and again once the fence moved, while the target starts.
+  await waitFor('the fence moved', async () => (await op.moves.get({ moveId: move.id })).steps.find((s) => s.name === 'move-fence')!.state === 'done', 60_000, 20)
+  await kill(bff)
+  await new Promise((r) => setTimeout(r, 500))
+  await startChildBff()
+
+  const done = await waitFor('the move to finish', async () => {
+    const m = await op.moves.get({ moveId: move.id })
+    return m.state === 'succeeded' || m.state === 'failed' ? m : null
+  }, 90_000, 100).catch(async (err) => {
+    const m = await op.moves.get({ moveId: move.id })
+    console.error(JSON.stringify({ state: m.state, step: m.step, error: m.error, steps: m.steps.map((s) => `${s.name}:${s.state}:${s.detail}:${s.error}`) }, null, 1))
+    throw err
+  })
+  expect(done.error).toBeNull()
+  expect(done.state).toBe('succeeded')
+  expect(done.steps.map((s) => s.state)).toEqual(['done', 'done', 'done', 'done', 'done', 'done', 'done', 'done', 'skipped', 'done'])
+  expect(done.downtimeMs).toBeGreaterThan(0)
+  // One move, one instance: nothing was started twice or over again.
+  expect((await op.moves.list({ limit: 10 })).filter((m) => m.instance.id === inst.id)).toHaveLength(1)
+  const after = await waitFor('running on the target', async () => {
+    const i = await current()
+    return i?.node?.name === target && i.state === 'running' && i.url ? i : null
+  }, 30_000)
+  expect(after.id).toBe(inst.id)
+  expect(after.volumes[0]!.epoch).toBe(inst.volumes[0]!.epoch + 1)
+  expect(await waitFor('serving at the target', () => countAt(after.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
+}, 240_000)
