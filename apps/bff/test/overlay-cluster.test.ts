@@ -4,7 +4,7 @@ import { createConnection, createServer, type Server } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { leftovers, makeUnderlay, overlayUnavailable, tcpProbe, type SimNode, type Underlay } from '../../../packages/agents/test/netns'
+import { leftovers, makeUnderlay, overlayUnavailable, tcpAsk, tcpProbe, type SimNode, type Underlay } from '../../../packages/agents/test/netns'
 import { repoRoot } from '../src/config'
 import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
 
@@ -14,8 +14,11 @@ import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } f
 // (and the host's loopback). Two tenants use the SAME CIDR.
 const skip = overlayUnavailable()
 
-/** Answers every line with "<tenant> <its IP>"; keeps connections open (for the agent-restart check). */
-const SERVER = `require('net').createServer((s)=>{s.on('error',()=>{});let b='';s.on('data',(d)=>{b+=d;let i;while((i=b.indexOf('\\n'))>=0){b=b.slice(i+1);s.write(process.env.TENANT+' '+process.env.ALVEARY_IP+'\\n')}})}).listen(Number(process.env.PORT))`
+/**
+ * Answers every line with "<tenant> <its IP>", and "resolve NAME" with the addresses the
+ * instance's own resolver finds (or the error code); keeps connections open (agent-restart check).
+ */
+const SERVER = `require('net').createServer((s)=>{s.on('error',()=>{});let b='';s.on('data',(d)=>{b+=d;let i;while((i=b.indexOf('\\n'))>=0){const l=b.slice(0,i);b=b.slice(i+1);if(l.startsWith('resolve '))require('dns').lookup(l.slice(8),{all:true,family:4},(e,a)=>s.write((e?e.code:a.map((x)=>x.address).sort().join(','))+'\\n'));else s.write(process.env.TENANT+' '+process.env.ALVEARY_IP+'\\n')}})}).listen(Number(process.env.PORT))`
 const spec = (tenant: string) => ({ command: 'node', args: ['-e', SERVER], env: { TENANT: tenant }, cpuMillis: 50, memoryMb: 32, spread: 'hard' as const, ports: [{ name: 'tcp' }] })
 
 describe.skipIf(skip)('tenant networks across simulated nodes', () => {
@@ -159,6 +162,27 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
       }
     }
   })
+
+  it('lets instances resolve <app> and <ordinal>.<app> of their own network only', async () => {
+    const secret = (await tenants.b.dev.apps.create({ tenantId: tenants.b.id, name: 'secret', replicas: 1, spec: { ...spec('S'), spread: 'none' }, network: 'shared' })).id
+    const s = await waitFor('secret running', async () => {
+      const i = (await tenants.b.dev.apps.get({ tenantId: tenants.b.id, appId: secret })).instances[0]
+      return i?.state === 'running' && i.node && i.ip && i
+    }, 60_000)
+    for (const t of ['a', 'b'] as const) {
+      const inst = await settled(t)
+      const all = inst.map((i) => i.ip!).sort().join(',')
+      for (const i of inst) {
+        const ns = instanceNs(byName(i.node!.name), i.id)
+        // Names that are not the network's go to the node's resolvers, which a simulated node cannot reach: an error, maybe after a timeout.
+        const ask = (name: string) => tcpAsk(ns, '127.0.0.1', 8080, `resolve ${name}`, 20_000)
+        expect(await ask('echo')).toBe(all)
+        for (const peer of inst) expect(await ask(`${peer.ordinal}.echo`)).toBe(peer.ip)
+        // Tenant b's app is no name on tenant a's network (same CIDR, same router addresses).
+        if (i === inst[0]) expect(await ask('secret')).toEqual(t === 'b' ? s.ip : expect.stringMatching(/^E[A-Z_]+$/))
+      }
+    }
+  }, 120_000)
 
   it('keeps the address when the process is killed and restarted', async () => {
     const [victim] = await settled('a')

@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync } from 'node:fs'
 
 /** Why network tests cannot run here (null: they can). With CI=true a missing piece fails instead. */
 export function overlayUnavailable(): string | null {
@@ -104,10 +105,15 @@ export function runIn(netns: string, script: string, timeoutMs = 10_000): Promis
 
 /** Connects over TCP from inside a namespace; resolves with the first line the server said, or "error: …". */
 export function tcpProbe(fromNetns: string, host: string, port: number, timeoutMs = 2000): Promise<string> {
+  return tcpAsk(fromNetns, host, port, 'probe', timeoutMs)
+}
+
+/** Like tcpProbe, sending `line` first. */
+export function tcpAsk(fromNetns: string, host: string, port: number, line: string, timeoutMs = 2000): Promise<string> {
   return runIn(
     fromNetns,
     `const s=require('net').connect(${port},${JSON.stringify(host)});let b='';s.setTimeout(${timeoutMs},()=>{console.log('error: timeout');process.exit(0)});` +
-      `const done=()=>{console.log(b.split('\\n')[0].trim());process.exit(0)};s.on('data',d=>{b+=d;if(b.includes('\\n'))done()});s.on('end',done);s.on('error',e=>{console.log('error: '+e.code);process.exit(0)});s.write('probe\\n')`,
+      `const done=()=>{console.log(b.split('\\n')[0].trim());process.exit(0)};s.on('data',d=>{b+=d;if(b.includes('\\n'))done()});s.on('end',done);s.on('error',e=>{console.log('error: '+e.code);process.exit(0)});s.write(${JSON.stringify(line + '\n')})`,
     timeoutMs + 5000,
   )
 }
@@ -130,6 +136,7 @@ export function leftovers(node: SimNode): string[] {
   for (const l of sh('ip', ['netns', 'list']).split('\n')) if (l.startsWith(`${node.prefix}-`)) out.push(`netns ${l.split(' ')[0]}`)
   const links = JSON.parse(sh('ip', ['-n', node.ns, '-j', 'link', 'show'])) as Array<{ ifname: string }>
   for (const l of links) if (l.ifname.startsWith(node.prefix)) out.push(`link ${l.ifname}`)
+  for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith(`${node.prefix}-`)) out.push(`/etc/netns/${d}`)
   const tables = sh('ip', ['netns', 'exec', node.ns, 'nft', 'list', 'tables'])
   if (tables.includes(`alveary_${node.prefix}`)) out.push(`nft table alveary_${node.prefix}`)
   return out

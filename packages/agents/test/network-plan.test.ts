@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { TDesiredNetwork } from '@alveary/core/protocol'
 import { innerPorts, overlayNames, transitIp } from '../src/network/names'
-import { desiredFdb, diffFdb, diffNeigh, desiredNeigh, garbage, renderNodeTable, renderRouterTable } from '../src/network/plan'
+import { desiredFdb, diffFdb, diffNeigh, desiredNeigh, garbage, renderNodeTable, renderRouterTable, resolvConf } from '../src/network/plan'
 
 const net: TDesiredNetwork = {
   networkId: '00000000-0000-4000-8000-000000000001',
@@ -64,6 +64,14 @@ describe('overlay plan', () => {
     expect(node).toMatch(/iifname "t1t\*" counter name to_node drop/)
     expect(renderNodeTable(names, [])).not.toContain('dnat ip to')
     expect(renderRouterTable(fw)).toContain('iifname "up0" tcp dport 20001 dnat ip to 100.64.0.2:8080')
+    // Without a responder no DNS hook; with one, queries to the gateway reach it and nothing else of the node.
+    expect(renderRouterTable(fw)).not.toContain('udp dport 53')
+    expect(node).not.toContain('udp dport')
+    expect(renderRouterTable(fw, { gateway: '100.64.0.1', port: 40053 })).toContain('iifname "br0" ip daddr 100.64.0.1 udp dport 53 dnat ip to 169.254.0.1:40053')
+    const withDns = renderNodeTable(names, fw, 40053)
+    expect(withDns.indexOf('ip daddr 169.254.0.1 udp dport 40053 accept')).toBeGreaterThan(0)
+    expect(withDns.indexOf('ip daddr 169.254.0.1 udp dport 40053 accept')).toBeLessThan(withDns.indexOf('counter name to_node drop'))
+    expect(resolvConf('100.64.0.1')).toMatch(/^nameserver 100\.64\.0\.1$/m)
   })
 
   it('collects only its own namespaces and links that nothing needs', () => {
@@ -73,8 +81,13 @@ describe('overlay plan', () => {
       {
         netns: ['t1-n4096', 't1-n4097', 't1-i-00000000-0000-4000-8000-00000000000a', 't1-i-00000000-0000-4000-8000-00000000000b', 'other', 't2-n4097'],
         nodeLinks: ['eth0', 't1t4096', 't1t4097', 't1x4096', 'docker0', 't2t4097'],
+        etc: ['t1-i-00000000-0000-4000-8000-00000000000a', 't1-i-00000000-0000-4000-8000-00000000000b', 't2-i-00000000-0000-4000-8000-00000000000b', 'mine'],
       },
     )
-    expect(junk).toEqual({ netns: ['t1-n4097', 't1-i-00000000-0000-4000-8000-00000000000b'], links: ['t1t4097', 't1x4096'] })
+    expect(junk).toEqual({
+      netns: ['t1-n4097', 't1-i-00000000-0000-4000-8000-00000000000b'],
+      links: ['t1t4097', 't1x4096'],
+      etc: ['t1-i-00000000-0000-4000-8000-00000000000b'],
+    })
   })
 })

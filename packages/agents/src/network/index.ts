@@ -3,11 +3,13 @@
  * nftables; see overlay.ts) or `host` (instances share the node's network, as before tenant
  * networks existed). Runtime drivers get the prepared namespace through startContext().
  */
+import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance, TNetworkMode } from '@alveary/core/protocol'
 import { SpawnError } from '../runtime/types'
+import { createDnsResponder, upstreamsOf } from './dns/responder'
 import { createTools } from './exec'
-import { overlayNames } from './names'
+import { NODE_TRANSIT_IP, overlayNames } from './names'
 import { createOverlay } from './overlay'
 import { probeOverlay } from './probe'
 
@@ -15,8 +17,8 @@ export interface NetworkDriver {
   readonly mode: TNetworkMode
   /** Reconciles the node's networks and instance namespaces towards a desired state. */
   apply(desired: TDesired): void
-  /** The namespace an instance must start in (none on host networking). */
-  startContext(instance: TDesiredInstance): Promise<{ netns?: string }>
+  /** The namespace an instance must start in and its resolv.conf (none on host networking). */
+  startContext(instance: TDesiredInstance): Promise<{ netns?: string; resolvConf?: string }>
   close(): Promise<void>
 }
 
@@ -27,7 +29,9 @@ export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'ho
   if (opts.mode !== 'host') {
     const probe = await probeOverlay(tools, names, opts.vtep)
     if (probe.ok) {
-      const overlay = createOverlay({ names, vtep: opts.vtep, tools, log: log.child({ network: 'overlay' }) })
+      // Names of other domains go to the node's own resolvers (loopback ones work: the responder runs in the node's namespace).
+      const dns = createDnsResponder({ host: NODE_TRANSIT_IP, upstreams: nodeResolvers(), log: log.child({ network: 'dns' }) })
+      const overlay = createOverlay({ names, vtep: opts.vtep, tools, dns, log: log.child({ network: 'overlay' }) })
       log.info({ vtep: opts.vtep, prefix: opts.prefix }, 'network: overlay (tenant networks over VXLAN)')
       return {
         mode: 'overlay',
@@ -35,18 +39,30 @@ export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'ho
         async startContext(instance) {
           if (!instance.interfaces.length) return {}
           try {
-            return { netns: (await overlay.prepare(instance.instanceId)).netnsPath }
+            const p = await overlay.prepare(instance.instanceId)
+            return { netns: p.netnsPath, ...(p.resolvConf && { resolvConf: p.resolvConf }) }
           } catch (err) {
             throw new SpawnError(`network not ready: ${(err as Error).message}`)
           }
         },
-        close: () => overlay.close(),
+        async close() {
+          await overlay.close()
+          dns.close()
+        },
       }
     }
     if (opts.mode === 'overlay') throw new Error(`--network overlay: ${probe.reason}`)
     log.warn(`network: host mode (${probe.reason}); instances share the node's network, and apps on tenant networks are not placed here`)
   }
   return hostNetwork
+}
+
+function nodeResolvers(): string[] {
+  try {
+    return upstreamsOf(readFileSync('/etc/resolv.conf', 'utf8'))
+  } catch {
+    return []
+  }
 }
 
 /** Host networking: instances share the node's network; tenant-network instances cannot start here. */

@@ -6,10 +6,14 @@
  * things it names with its prefix only. A pass runs on every desired state, before an
  * instance starts, and periodically, so a manual `ip link del` or an agent restart converges.
  */
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance, TDesiredNetwork } from '@alveary/core/protocol'
+import { nameTable } from './dns/names'
+import type { DnsResponder } from './dns/responder'
 import type { Tools } from './exec'
-import { innerPorts, netnsPath, ROUTER_TABLE, VXLAN_OVERHEAD, VXLAN_PORT, type OverlayNames } from './names'
+import { innerPorts, netnsPath, ROUTER_TABLE, transitIp, VXLAN_OVERHEAD, VXLAN_PORT, type OverlayNames } from './names'
 import {
   desiredFdb,
   desiredNeigh,
@@ -19,6 +23,7 @@ import {
   renderNodeTable,
   renderRouterTable,
   replaceTable,
+  resolvConf,
   routerAddresses,
   type FdbEntry,
   type Forward,
@@ -33,6 +38,10 @@ export interface OverlayOptions {
   log: Logger
   /** Periodic pass, default 10 s. */
   resyncMs?: number
+  /** Answers the networks' names (in this agent's process, so in the node's namespace); none: no DNS. */
+  dns?: DnsResponder
+  /** Where per-namespace files live (iproute2's convention: `ip netns exec` mounts them over /etc). */
+  etcNetns?: string
 }
 
 /** What a runtime driver needs to start an instance on its network. */
@@ -42,6 +51,8 @@ export interface PreparedNetwork {
   ip: string
   /** Port each app port listens on inside the namespace (PORT and PORT_<NAME>). */
   innerPorts: number[]
+  /** The file to show the instance at /etc/resolv.conf (its network's names); absent without DNS. */
+  resolvConf?: string
 }
 
 interface IpLink {
@@ -58,7 +69,8 @@ interface IpLink {
 const isUp = (l: IpLink | undefined) => !!l?.flags?.includes('UP')
 
 export function createOverlay(opts: OverlayOptions) {
-  const { names, vtep, tools, log } = opts
+  const { names, vtep, tools, log, dns } = opts
+  const etcNetns = opts.etcNetns ?? '/etc/netns'
   const ip = (args: string[]) => tools.run('ip', args)
   const ipJson = <T>(args: string[]) => tools.json<T>('ip', ['-j', ...args])
   const batch = (ns: string | null, cmds: string[]) => (cmds.length ? tools.run('ip', [...(ns ? ['-n', ns] : []), '-batch', '-'], cmds.join('\n') + '\n') : Promise.resolve(''))
@@ -219,6 +231,17 @@ export function createOverlay(opts: OverlayOptions) {
     if (!routes.some((r) => r.gateway === iface.gateway)) await batch(I, [`route replace default via ${iface.gateway} dev eth0`])
   }
 
+  /** /etc/netns/<instance ns>/resolv.conf, rewritten only when it differs. */
+  async function ensureResolvConf(instanceId: string, gateway: string): Promise<string> {
+    const file = path.join(etcNetns, names.instanceNs(instanceId), 'resolv.conf')
+    const body = resolvConf(gateway)
+    if ((await readFile(file, 'utf8').catch(() => null)) !== body) {
+      await mkdir(path.dirname(file), { recursive: true })
+      await writeFile(file, body)
+    }
+    return file
+  }
+
   async function syncForwarding(net: TDesiredNetwork): Promise<void> {
     const R = names.routerNs(net.vxlanId)
     const fdb = (await tools.json<Array<{ mac: string; dst?: string }>>('bridge', ['-n', R, '-j', 'fdb', 'show', 'dev', 'vx0']))
@@ -285,29 +308,36 @@ export function createOverlay(opts: OverlayOptions) {
         try {
           await ensureInstance(inst, net, links, netns, m)
           const ports = innerPorts(inst.spec.ports)
-          nextReady.set(inst.instanceId, { netnsPath: netnsPath(names.instanceNs(inst.instanceId)), ip: iface.ip, innerPorts: ports })
+          const resolv = dns ? await ensureResolvConf(inst.instanceId, net.gateway) : undefined
+          nextReady.set(inst.instanceId, { netnsPath: netnsPath(names.instanceNs(inst.instanceId)), ip: iface.ip, innerPorts: ports, ...(resolv && { resolvConf: resolv }) })
           inst.spec.ports.forEach((p, k) => p.hostPort && forwards.push({ vxlanId: net.vxlanId, hostPort: p.hostPort, ip: iface.ip, port: ports[k]! }))
         } catch (err) {
           nextFailed.set(inst.instanceId, `cannot set up its network interface: ${(err as Error).message}`)
           log.warn({ err, instanceId: inst.instanceId }, 'network: cannot set up the instance interface')
         }
       }
+      // Once a transit link exists, 169.254.0.1 does too: the responder can listen on it.
+      const dnsPort = dns && routers.size ? await dns.listen() : null
+      dns?.setTables(new Map([...networks.values()].map((n) => [transitIp(n.vxlanId), nameTable(n.endpoints)])))
       for (const net of networks.values()) {
         if (!routers.has(net.vxlanId)) continue
         const R = names.routerNs(net.vxlanId)
         try {
           await syncForwarding(net)
-          await syncTable(R, 'inet', ROUTER_TABLE, renderRouterTable(forwards.filter((f) => f.vxlanId === net.vxlanId)))
+          await syncTable(R, 'inet', ROUTER_TABLE, renderRouterTable(forwards.filter((f) => f.vxlanId === net.vxlanId), dnsPort ? { gateway: net.gateway, port: dnsPort } : null))
         } catch (err) {
           log.warn({ err, network: net.networkId }, 'network: cannot sync forwarding entries or rules')
         }
       }
-      await syncTable(null, 'inet', names.nodeTable, renderNodeTable(names, forwards))
+      await syncTable(null, 'inet', names.nodeTable, renderNodeTable(names, forwards, dnsPort))
     } else {
+      dns?.setTables(new Map())
       await dropNodeTable()
     }
 
-    const junk = garbage(names, { routers: new Set([...networks.values()].map((n) => n.vxlanId)), instances: new Set(wanted.map((i) => i.instanceId)) }, { netns: [...netns], nodeLinks: [...nodeLinks.keys()] })
+    const etc = await readdir(etcNetns).catch(() => [] as string[])
+    const junk = garbage(names, { routers: new Set([...networks.values()].map((n) => n.vxlanId)), instances: new Set(wanted.map((i) => i.instanceId)) }, { netns: [...netns], nodeLinks: [...nodeLinks.keys()], etc })
+    for (const dir of junk.etc) await rm(path.join(etcNetns, dir), { recursive: true, force: true })
     for (const ns of junk.netns) {
       await ip(['netns', 'del', ns]).catch((err) => log.warn({ err, netns: ns }, 'network: cannot delete a namespace'))
       tables.delete(ns)

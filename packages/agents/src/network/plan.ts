@@ -62,7 +62,7 @@ export interface Forward {
  * node's address when it leaves, may not be forwarded to another network (published ports
  * excepted: they are public), and may not reach the node's own services.
  */
-export function renderNodeTable(names: OverlayNames, forwards: readonly Forward[]): string {
+export function renderNodeTable(names: OverlayNames, forwards: readonly Forward[], dnsPort: number | null = null): string {
   const t = `${names.prefix}t*`
   const byPort = [...forwards].sort((a, b) => a.hostPort - b.hostPort).map((f) => `${f.hostPort} : ${transitIp(f.vxlanId)}`)
   const dnat = byPort.length ? [`fib daddr type local dnat ip to tcp dport map { ${byPort.join(', ')} }`] : []
@@ -83,6 +83,8 @@ export function renderNodeTable(names: OverlayNames, forwards: readonly Forward[
     ]),
     ...chain('input type filter hook input priority filter; policy accept;', [
       `iifname "${t}" ct state established,related accept`,
+      // The one service of the node instances may use: the DNS responder (their routers' DNAT).
+      ...(dnsPort ? [`iifname "${t}" ip daddr ${NODE_TRANSIT_IP} udp dport ${dnsPort} accept`] : []),
       `iifname "${t}" counter name to_node drop`,
     ]),
     '}',
@@ -92,10 +94,13 @@ export function renderNodeTable(names: OverlayNames, forwards: readonly Forward[
 /**
  * A network's router: published ports arriving from the node go to the instance, instances'
  * traffic leaves masqueraded to the transit address, nothing else enters from the node
- * (counted: must stay 0), and instances reach the router itself only with pings.
+ * (counted: must stay 0), and instances reach the router itself only with pings. With `dns`,
+ * queries to the gateway's port 53 go to the node's responder (dns/responder.ts), leaving
+ * masqueraded to the transit address, which tells the responder which network asks.
  */
-export function renderRouterTable(forwards: readonly Forward[]): string {
+export function renderRouterTable(forwards: readonly Forward[], dns: { gateway: string; port: number } | null = null): string {
   const dnat = [...forwards].sort((a, b) => a.hostPort - b.hostPort).map((f) => `iifname "up0" tcp dport ${f.hostPort} dnat ip to ${f.ip}:${f.port}`)
+  if (dns) dnat.push(`iifname "br0" ip daddr ${dns.gateway} udp dport 53 dnat ip to ${NODE_TRANSIT_IP}:${dns.port}`)
   return [
     `table inet ${ROUTER_TABLE} {`,
     '  counter from_node {}',
@@ -134,12 +139,20 @@ export function routerAddresses(vxlanId: number) {
   return { node: NODE_TRANSIT_IP, router: transitIp(vxlanId) }
 }
 
-/** Our namespaces and node links that nothing desired needs any more. */
+/**
+ * An instance's /etc/resolv.conf: the gateway, where its router answers names. ndots:0 asks
+ * for `<app>` as written first (no search domain of the node's in front).
+ */
+export function resolvConf(gateway: string): string {
+  return `# Written by the Alveary agent: names of the tenant network (<app>, <ordinal>.<app>) and beyond.\nnameserver ${gateway}\noptions ndots:0\n`
+}
+
+/** Our namespaces, node links and /etc/netns folders that nothing desired needs any more. */
 export function garbage(
   names: OverlayNames,
   want: { routers: ReadonlySet<number>; instances: ReadonlySet<string> },
-  have: { netns: readonly string[]; nodeLinks: readonly string[] },
-): { netns: string[]; links: string[] } {
+  have: { netns: readonly string[]; nodeLinks: readonly string[]; etc?: readonly string[] },
+): { netns: string[]; links: string[]; etc: string[] } {
   const netns = have.netns.filter((n) => {
     const p = names.parseNs(n)
     if (!p) return false
@@ -150,5 +163,9 @@ export function garbage(
     // A VXLAN still in the node namespace is a creation that did not finish: always redone.
     return id !== null && (l.startsWith(`${names.prefix}x`) || !want.routers.has(id))
   })
-  return { netns, links }
+  const etc = (have.etc ?? []).filter((n) => {
+    const p = names.parseNs(n)
+    return p?.kind === 'instance' && !want.instances.has(p.instanceId)
+  })
+  return { netns, links, etc }
 }

@@ -75,6 +75,11 @@ export interface InstanceHandle {
 export interface StartContext {
   /** A network namespace to run in (e.g. /run/netns/NAME); absent: the host's network. */
   netns?: string
+  /**
+   * With netns: the file the instance must see at /etc/resolv.conf (its tenant network's
+   * names; /etc/netns/NAME/resolv.conf, which `ip netns exec NAME` mounts by itself).
+   */
+  resolvConf?: string
   /** Volumes ready to mount (volumes/store.ts): host folders and where the instance sees them. */
   mounts?: readonly HostMount[]
 }

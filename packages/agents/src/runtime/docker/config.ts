@@ -30,7 +30,7 @@ export function publishHostIp(engine: 'docker' | 'podman'): string {
 }
 
 /** Everything the container gets from the spec; pure, for tests. */
-export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0', netnsPath?: string, mounts: readonly HostMount[] = []): Docker.ContainerCreateOptions {
+export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0', netnsPath?: string, mounts: readonly HostMount[] = [], resolvConf?: string): Docker.ContainerCreateOptions {
   const { spec } = instance
   // On a tenant network the ports are the stable inner ports and the platform publishes them (nftables), not the engine.
   const netns = instance.interfaces.length ? netnsPath : undefined
@@ -79,7 +79,8 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
       // Podman joins the namespace the overlay prepared, so our IPAM stays authoritative.
       ...(netns && { NetworkMode: `ns:${netns}` }),
       // Volumes: the agent's folders (local, or on shared storage), never paths from tenant input.
-      ...(mounts.length && { Binds: mounts.map((m) => `${m.hostPath}:${m.path}:rw`) }),
+      // The tenant network's resolver (its names), in place of the engine's.
+      ...((mounts.length || (netns && resolvConf)) && { Binds: [...mounts.map((m) => `${m.hostPath}:${m.path}:rw`), ...(netns && resolvConf ? [`${resolvConf}:/etc/resolv.conf:ro`] : [])] }),
       NanoCpus: spec.cpuMillis * 1_000_000,
       Memory: spec.memoryMb * 1024 * 1024,
       // An init as PID 1 forwards SIGTERM (busybox or a shell as PID 1 would ignore it) and reaps zombies.

@@ -57,7 +57,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     if (!image) throw new SpawnError('the docker driver needs an image, and the spec has none', true)
     await ensureImage(image, hooks)
     if (instance.interfaces.length && !ctx.netns) throw new SpawnError('the instance is on a tenant network but has no prepared namespace')
-    const config = containerConfig(instance, nodeName, hostIp, ctx.netns, ctx.mounts)
+    const config = containerConfig(instance, nodeName, hostIp, ctx.netns, ctx.mounts, ctx.resolvConf)
     // A container of an earlier run (exited, or left by a crashed agent) holds the name.
     await removeByName(instance.instanceId).catch((err) => log.warn({ err: daemonMessage(err) }, 'cannot remove the previous container'))
     let container: Docker.Container

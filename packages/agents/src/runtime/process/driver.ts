@@ -58,8 +58,9 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     const initial = { stdout: fstatSync(out).size, stderr: fstatSync(err).size }
     let child
     try {
-      // On a tenant network the process runs in its namespace (nsenter execs it: same pid).
-      const [file, argv] = ctx.netns ? ['nsenter', [`--net=${ctx.netns}`, '--', command, ...args]] : [command, args]
+      // On a tenant network the process runs in its namespace (both exec it: same pid); `ip netns exec`
+      // also shows it the namespace's /etc/netns files (resolv.conf: the network's names).
+      const [file, argv] = !ctx.netns ? [command, args] : ctx.resolvConf && ctx.netns.startsWith('/run/netns/') ? ['ip', ['netns', 'exec', ctx.netns.slice('/run/netns/'.length), command, ...args]] : ['nsenter', [`--net=${ctx.netns}`, '--', command, ...args]]
       child = spawn(file, argv, {
         cwd,
         env: buildEnv(instance, baseEnv, ctx.mounts),

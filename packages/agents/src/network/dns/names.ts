@@ -1,0 +1,42 @@
+/**
+ * Which names an instance can resolve on its network, pure: `<app>` (every placed instance of
+ * the app) and `<ordinal>.<app>` (one of them), from the endpoints the desired state carries.
+ * A name is ours when its last label is an app of the network; anything else goes upstream.
+ */
+import type { TNetworkEndpoint } from '@alveary/core/protocol'
+
+export type Lookup = { ours: true; ips: string[] } | { ours: false }
+
+export type NameTable = ReadonlyMap<string, ReadonlyArray<{ ordinal: number; ip: string }>>
+
+/** app name (lowercase) → its endpoints, by ordinal then address. */
+export function nameTable(endpoints: readonly TNetworkEndpoint[]): NameTable {
+  const out = new Map<string, Array<{ ordinal: number; ip: string }>>()
+  for (const e of endpoints) {
+    const k = e.app.toLowerCase()
+    const list = out.get(k) ?? []
+    list.push({ ordinal: e.ordinal, ip: e.ip })
+    out.set(k, list)
+  }
+  for (const list of out.values()) list.sort((a, b) => a.ordinal - b.ordinal || a.ip.localeCompare(b.ip))
+  return out
+}
+
+/**
+ * `name` lowercase without the trailing dot. `<ordinal>.<app>` with no such ordinal is still
+ * ours (an empty answer, NXDOMAIN), so the question does not leak to the node's resolver.
+ */
+export function lookup(table: NameTable, name: string): Lookup {
+  const labels = name.split('.')
+  if (labels.length === 1) {
+    const list = table.get(labels[0]!)
+    return list ? { ours: true, ips: [...new Set(list.map((e) => e.ip))] } : { ours: false }
+  }
+  if (labels.length === 2 && /^\d{1,6}$/.test(labels[0]!)) {
+    const list = table.get(labels[1]!)
+    if (!list) return { ours: false }
+    const ordinal = Number(labels[0])
+    return { ours: true, ips: list.filter((e) => e.ordinal === ordinal).map((e) => e.ip) }
+  }
+  return { ours: false }
+}
