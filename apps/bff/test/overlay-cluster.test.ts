@@ -167,7 +167,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
     const secret = (await tenants.b.dev.apps.create({ tenantId: tenants.b.id, name: 'secret', replicas: 1, spec: { ...spec('S'), spread: 'none' }, network: 'shared' })).id
     const s = await waitFor('secret running', async () => {
       const i = (await tenants.b.dev.apps.get({ tenantId: tenants.b.id, appId: secret })).instances[0]
-      return i?.state === 'running' && i.node && i.ip && i
+      return i?.state === 'running' && i.node && i.ip ? i : null
     }, 60_000)
     for (const t of ['a', 'b'] as const) {
       const inst = await settled(t)
