@@ -132,3 +132,44 @@ describe('rolling deploys', () => {
     await expect(dev.apps.rollback({ tenantId, appId, revision: 99 })).rejects.toThrow(/not found/)
   })
 })
+
+describe('rolling deploys without a readiness check', () => {
+  // "Running" is all such an instance says: it must last the minimum ready time (3 s by default) to count.
+  const plain = { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 50, memoryMb: 32, maxSurge: 1, maxUnavailable: 1, progressDeadlineSeconds: 20 }
+
+  it('a revision that crashes soon after each start never replaces the old instances and rolls back', async () => {
+    const appId = (await dev.apps.create({ tenantId, name: 'plain', replicas: 3, spec: plain })).id
+    const old = await waitFor('3 running', async () => ((await running(appId)).length === 3 ? running(appId) : null), 30_000)
+    await dev.apps.update({ tenantId, appId, spec: { ...plain, args: ['-e', 'setTimeout(() => process.exit(3), 1000)'] } })
+    let minServing = Infinity
+    const rolledBack = await waitFor(
+      'automatic rollback',
+      async () => {
+        const d = await get(appId)
+        minServing = Math.min(minServing, d.instances.filter((i) => i.state === 'running' && old.some((o) => o.id === i.id)).length)
+        const rs = await dev.apps.rollouts({ tenantId, appId })
+        return rs.find((r) => r.toRevision === 2 && r.state === 'rolled_back')
+      },
+      90_000,
+      50,
+    )
+    expect(rolledBack.message).toMatch(/kept failing|not ready/)
+    expect(minServing).toBeGreaterThanOrEqual(2)
+    await waitFor('rollback done', async () => (await get(appId)).rollout?.state === 'succeeded' && (await running(appId)).length === 3, 60_000)
+    expect((await running(appId)).filter((i) => old.some((o) => o.id === i.id)).length).toBeGreaterThanOrEqual(2)
+  }, 180_000)
+
+  it('a good revision rolls out once each new instance has run for the minimum ready time', async () => {
+    const appId = (await get((await dev.apps.list({ tenantId })).find((a) => a.name === 'plain')!.id)).id
+    const t0 = Date.now()
+    await dev.apps.update({ tenantId, appId, spec: { ...plain, env: { GREETING: 'v3' }, minReadySeconds: 1 } })
+    const done = await waitFor('rollout done', async () => {
+      const d = await get(appId)
+      return d.rollout?.state === 'succeeded' && d.rollout.toRevision === d.revision && d
+    }, 60_000)
+    expect(done.spec.minReadySeconds).toBe(1)
+    // Three waves of one new instance each (max-surge 1), each counted after 1 s of running.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2_000)
+    expect((await running(appId)).every((i) => i.revision === done.revision)).toBe(true)
+  }, 120_000)
+})

@@ -4,6 +4,7 @@ import { useMutation, useQuery } from '@tanstack/react-query'
 import { useState } from 'react'
 import { parseArgs, parseEnv } from '@/lib/app-form'
 import { Badge, Button, ErrorBox, inputBase, Mono, Panel, RelTime, type Tone } from '@/components/ui'
+import { minReadySecondsOf } from '@alveary/core/schemas'
 import { useTRPC, type TAppDetail, type TRollout } from '@/lib/trpc'
 
 const ROLLOUT_TONE: Record<TRollout['state'], Tone> = { progressing: 'blue', succeeded: 'green', rolled_back: 'amber', superseded: 'gray', failed: 'red' }
@@ -85,7 +86,8 @@ export function NewRevision({ app, tenantId }: { app: TAppDetail; tenantId: stri
           Roll out
         </Button>
         <span className="text-xs text-slate-500">
-          {app.spec.maxSurge} extra and at most {app.spec.maxUnavailable} unavailable at a time; new instances must be ready within {app.spec.progressDeadlineSeconds}s or the app rolls back.
+          {app.spec.maxSurge} extra and at most {app.spec.maxUnavailable} unavailable at a time; new instances must be ready
+          {minReadySecondsOf(app.spec) ? ` (and keep running ${minReadySecondsOf(app.spec)}s)` : ''} within {app.spec.progressDeadlineSeconds}s or the app rolls back.
         </span>
       </div>
     </form>

@@ -8,6 +8,7 @@ import { PRIORITY_OF_CLASS } from '../scheduler/types'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
 import { TERMINAL_STATES, type HotStore } from '../store/hot-store'
+import { minReadySecondsOf } from '../schemas/app'
 
 /** What the replica controller needs to know about the load balancers in front of an app. */
 export interface DrainPort {
@@ -72,13 +73,16 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
         maxSurge: true,
         maxUnavailable: true,
         progressDeadlineSeconds: true,
+        minReadySeconds: true,
+        ports: true,
         networkId: true,
-        revisions: { orderBy: { revision: 'desc' }, take: 1, select: { revision: true, templateHash: true, spec: true } },
       },
     })
     if (!app) return
-    const target = app.revisions[0]
-    if (!target || target.revision !== app.revision) throw new Error(`app ${app.id}: revision ${app.revision} is missing`)
+    // The revision the row names, not "the newest": an update may commit between the two reads,
+    // and a revision exists from the same commit that makes it the app's.
+    const target = await db.appRevision.findUnique({ where: { appId_revision: { appId, revision: app.revision } }, select: { templateHash: true, spec: true } })
+    if (!target) throw new Error(`app ${app.id}: revision ${app.revision} is missing`)
     const spec = target.spec as { cpuMillis: number; memoryMb: number }
     const instances = await db.instance.findMany({
       where: { appId },
@@ -121,6 +125,7 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
         drainAcked: i.drainGenerations ? await drains.acked(i.drainGenerations as Record<string, number>) : true,
         released: !!i.releasedAt || !i.nodeId,
         ready,
+        startedAtMs: here?.startedAt?.getTime() ?? null,
         createdAtMs: i.createdAt.getTime(),
         crashing: !ready && (here?.state === 'failed' || (here?.restarts ?? 0) >= CRASH_RESTARTS),
       })
@@ -132,6 +137,7 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
       deleted: !!app.deletedAt,
       drainMs,
       progressDeadlineMs: app.progressDeadlineSeconds * 1000,
+      minReadyMs: minReadySecondsOf({ minReadySeconds: app.minReadySeconds, ports: app.ports as { readiness?: unknown }[] }) * 1000,
       nowMs: now.getTime(),
       instances: planned,
     })

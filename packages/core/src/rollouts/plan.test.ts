@@ -10,6 +10,7 @@ const inst = (id: string, ordinal: number, over: Partial<PlanInstance> = {}): Pl
   drainAcked: true,
   released: false,
   ready: true,
+  startedAtMs: null,
   createdAtMs: 0,
   crashing: false,
   ...over,
@@ -21,6 +22,7 @@ const base = (instances: PlanInstance[], over: Partial<PlanInput> = {}): PlanInp
   deleted: false,
   drainMs: 5_000,
   progressDeadlineMs: 60_000,
+  minReadyMs: 0,
   nowMs: 1_000,
   instances,
   ...over,
@@ -128,6 +130,32 @@ describe('planReplicas', () => {
   it('reports crash-looping new instances at once', () => {
     const plan = planReplicas(base([inst('old', 0, { current: false }), inst('new', 0, { ready: false, crashing: true })], { replicas: 1 }))
     expect(plan.progress.failure).toMatch(/kept failing/)
+  })
+
+  it('counts a new instance only once it has run for the minimum ready time, and wakes then', () => {
+    const instances = [inst('old', 0, { current: false }), inst('new', 0, { startedAtMs: 500 })]
+    const early = planReplicas(base(instances, { replicas: 1, minReadyMs: 3_000, nowMs: 2_000 }))
+    expect(early.drain).toEqual([])
+    expect(early.progress).toMatchObject({ newReady: 0, done: false })
+    expect(early.wakeAtMs).toBe(3_500)
+    const later = planReplicas(base(instances, { replicas: 1, minReadyMs: 3_000, nowMs: 3_500 }))
+    expect(later.drain).toEqual(['old'])
+    expect(later.progress.newReady).toBe(1)
+  })
+
+  it('an old instance that started moments ago still counts as serving for max-unavailable', () => {
+    const instances = [inst('old-0', 0, { current: false, startedAtMs: 900 }), inst('old-1', 1, { current: false, startedAtMs: 900 })]
+    const plan = planReplicas(base(instances, { replicas: 2, maxSurge: 1, maxUnavailable: 1, minReadyMs: 3_000, nowMs: 1_000 }))
+    expect(plan.create).toEqual([0])
+    expect(plan.drain).toEqual(['old-1'])
+  })
+
+  it('a new instance that keeps crashing soon after it starts never replaces an old one, and fails at the deadline', () => {
+    // Restarted at 9.5 s (each start resets startedAtMs): running, but never for 3 s.
+    const instances = [inst('old', 0, { current: false }), inst('new', 0, { startedAtMs: 9_500 })]
+    const plan = planReplicas(base(instances, { replicas: 1, minReadyMs: 3_000, progressDeadlineMs: 10_000, nowMs: 10_000 }))
+    expect(plan.drain).toEqual([])
+    expect(plan.progress.failure).toMatch(/not ready after 10s/)
   })
 
   it('after a rollback, the old instances are current again and the failed new ones leave', () => {

@@ -21,6 +21,8 @@ export interface PlanInstance {
   released: boolean
   /** Running and passing its readiness check (running, when it has none). */
   ready: boolean
+  /** When its process started (ms); null: unknown. */
+  startedAtMs: number | null
   createdAtMs: number
   /** Cannot become ready: crash-looping, or failing to start. */
   crashing: boolean
@@ -35,6 +37,11 @@ export interface PlanInput {
   drainMs: number
   /** A new instance not ready after this long fails the rollout. */
   progressDeadlineMs: number
+  /**
+   * How long an instance must have run, ready, before it counts as available (replaces an
+   * old one, counts against max-unavailable): one that crashes soon after starting never does.
+   */
+  minReadyMs: number
   nowMs: number
   instances: readonly PlanInstance[]
 }
@@ -74,8 +81,13 @@ export const ACK_POLL_MS = 500
 
 const live = (i: PlanInstance) => i.desiredState === 'running' && i.drainingSinceMs === null
 
+/** When a ready instance becomes available (its minimum ready time is over). */
+const availableAtMs = (i: PlanInstance, minReadyMs: number) => (i.startedAtMs === null ? 0 : i.startedAtMs + minReadyMs)
+const isAvailable = (i: PlanInstance, input: Pick<PlanInput, 'minReadyMs' | 'nowMs'>) => i.ready && availableAtMs(i, input.minReadyMs) <= input.nowMs
+
 export function planReplicas(input: PlanInput): Plan {
   const { replicas, nowMs } = input
+  const available = (i: PlanInstance) => isAvailable(i, input)
   const plan: Plan = { create: [], replace: [], drain: [], undrain: [], stop: [], restart: [], progress: progressOf(input), wakeAtMs: null }
   const wake = (ms: number) => {
     if (ms > nowMs && (plan.wakeAtMs === null || ms < plan.wakeAtMs)) plan.wakeAtMs = ms
@@ -126,7 +138,7 @@ export function planReplicas(input: PlanInput): Plan {
   // Old instances whose ordinal has a ready replacement leave.
   for (let o = 0; o < replicas; o++) {
     const mine = byOrdinal.get(o) ?? []
-    if (!mine.some((i) => i.current && live(i) && i.ready)) continue
+    if (!mine.some((i) => i.current && live(i) && available(i))) continue
     for (const i of mine) if (!i.current && live(i)) retire(i)
   }
 
@@ -145,8 +157,11 @@ export function planReplicas(input: PlanInput): Plan {
     }
     // Unavailability: old instances may leave before their replacement while enough stay ready
     // (not-ready ones first: they serve nobody). Their ordinals get new instances next pass.
+    // A new instance counts once available; an old one while ready (it serves, even if it
+    // started moments ago).
     const maxUnavailable = input.maxSurge === 0 ? Math.max(1, input.maxUnavailable) : input.maxUnavailable
-    let ready = serving.filter((i) => i.ready).length
+    const counts = (i: PlanInstance) => (i.current ? available(i) : i.ready)
+    let ready = serving.filter(counts).length
     const olds = waiting
       .flatMap((o) => (byOrdinal.get(o) ?? []).filter((i) => !i.current && live(i)))
       .sort((a, b) => Number(a.ready) - Number(b.ready) || a.ordinal - b.ordinal)
@@ -157,9 +172,14 @@ export function planReplicas(input: PlanInput): Plan {
     }
   }
 
-  // Deadlines of new instances that are not ready yet (only matter while old ones remain).
+  // Deadlines of new instances that are not ready yet, and ready ones that become available
+  // (only matter while old ones remain).
   if (plan.progress.oldInstances > 0)
-    for (const i of input.instances) if (i.current && live(i) && !i.ready) wake(i.createdAtMs + input.progressDeadlineMs)
+    for (const i of input.instances) {
+      if (!i.current || !live(i)) continue
+      if (!i.ready) wake(i.createdAtMs + input.progressDeadlineMs)
+      else wake(availableAtMs(i, input.minReadyMs))
+    }
   return plan
 }
 
@@ -168,9 +188,9 @@ function progressOf(input: PlanInput): RolloutProgress {
   const inService = input.instances.filter((i) => i.desiredState === 'running')
   const olds = inService.filter((i) => !i.current)
   const news = inService.filter((i) => i.current && i.ordinal < replicas && i.drainingSinceMs === null)
-  const newReady = news.filter((i) => i.ready).length
+  const newReady = news.filter((i) => isAvailable(i, input)).length
   const crashing = news.filter((i) => i.crashing)
-  const late = news.filter((i) => !i.ready && !i.crashing && nowMs - i.createdAtMs >= input.progressDeadlineMs)
+  const late = news.filter((i) => !isAvailable(i, input) && !i.crashing && nowMs - i.createdAtMs >= input.progressDeadlineMs)
   const failure = crashing.length
     ? `${crashing.length} new instance${crashing.length === 1 ? '' : 's'} kept failing to run`
     : late.length

@@ -25,6 +25,7 @@ export const specColumns = (spec: TAppSpec) =>
     maxUnavailable: spec.maxUnavailable,
     maxSurge: spec.maxSurge,
     progressDeadlineSeconds: spec.progressDeadlineSeconds,
+    minReadySeconds: spec.minReadySeconds,
   }) satisfies Prisma.AppUpdateInput
 
 export const revisionSpec = (json: Prisma.JsonValue): TAppSpec => ZAppSpec.parse(json)

@@ -6,6 +6,7 @@ import type { Clock } from '../clock'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import { writeApp } from '../services/app-writes'
 import { tenantUsage } from '../services/tenants'
 import type { RolloutProgress } from './plan'
 import { appendRevision, revisionSpec } from './store'
@@ -29,12 +30,11 @@ export function createRolloutTracker({ db, hot, bus, clock }: { db: Db; hot: Hot
           await hot.recordEvent({ tenantId: app.tenantId, kind: 'system', type: 'rollout.failed', subject: `app/${app.name}`, message: `Rollback to revision ${r.toRevision} failed: ${progress.failure}` })
           return notify()
         }
-        const rolledBack = await db.$transaction(async (tx) => {
+        const rolledBack = await writeApp(db, app.tenantId, app.id, async (tx) => {
           const cur = await tx.app.findUnique({ where: { id: app.id }, select: { id: true, tenantId: true, revision: true, replicas: true, deletedAt: true } })
           const still = await tx.rollout.findUnique({ where: { id: r.id }, select: { state: true } })
           // Another update or rollback got there first.
           if (!cur || cur.deletedAt || cur.revision !== r.toRevision || still?.state !== 'progressing') return null
-          await tx.$queryRaw`SELECT id FROM "App" WHERE id = ${app.id}::uuid FOR UPDATE`
           const from = await tx.appRevision.findUnique({ where: { appId_revision: { appId: app.id, revision: r.fromRevision } }, select: { spec: true } })
           if (!from) return null
           await tx.rollout.update({ where: { id: r.id }, data: { state: 'rolled_back', finishedAt: now, message: progress.failure, step: `rolled back to revision ${r.fromRevision}` } })

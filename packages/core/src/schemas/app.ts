@@ -90,6 +90,11 @@ export const ZAppSpec = z
     /** Rollouts: instances above the replica count while replacing, and how long new ones may take to be ready. */
     maxSurge: z.number().int('A whole number').min(0, 'At least 0').max(1000, 'At most 1000').default(1),
     progressDeadlineSeconds: z.number().int().min(5, 'At least 5 seconds').max(3600, 'At most an hour').default(120),
+    /**
+     * How long a new instance must run, ready, before a rollout counts it available (one that
+     * crashes soon after starting never replaces an old one); null: see minReadySecondsOf.
+     */
+    minReadySeconds: z.number().int('A whole number').min(0, 'At least 0').max(600, 'At most 10 minutes').nullable().default(null),
     volumes: z
       .array(ZVolumeSpec)
       .max(8, 'At most 8 volumes')
@@ -104,6 +109,13 @@ export const ZAppSpec = z
     if (spec.driver === 'docker' && !spec.image) ctx.addIssue({ code: 'custom', path: ['image'], message: 'A docker app needs an image' })
   })
 export type TAppSpec = z.infer<typeof ZAppSpec>
+
+/** Without a readiness check, "running" is all an instance says: it must last this long to count. */
+export const DEFAULT_MIN_READY_SECONDS = 3
+
+/** The minimum ready time a rollout applies: the app's own, else 0 with a readiness check and DEFAULT_MIN_READY_SECONDS without. */
+export const minReadySecondsOf = (spec: { minReadySeconds?: number | null; ports: readonly { readiness?: unknown }[] }): number =>
+  spec.minReadySeconds ?? (spec.ports.some((p) => p.readiness) ? 0 : DEFAULT_MIN_READY_SECONDS)
 
 /** What an instance runs: the part of the spec a revision stores and a rollout replaces. */
 export const TEMPLATE_FIELDS = ['driver', 'image', 'command', 'args', 'env', 'ports', 'cpuMillis', 'memoryMb', 'restartPolicy', 'stopGraceSeconds'] as const

@@ -8,6 +8,7 @@ import type { Prisma } from '../generated/prisma/client'
 import { ZObservedState } from '../protocol'
 import { diffSpecs, templateHash } from '../rollouts/revisions'
 import { appendRevision, revisionSpec, specColumns } from '../rollouts/store'
+import { writeApp } from './app-writes'
 import type { TCreateAppInput, TUpdateAppInput } from '../schemas/app'
 import { ZAppSpec, ZDriver, ZPortSpec, ZRestartPolicy, ZVolumeSpec, type TVolumeSpec } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
@@ -117,6 +118,7 @@ export const ZAppDetail = ZAppSummary.extend({
     maxUnavailable: z.number(),
     maxSurge: z.number(),
     progressDeadlineSeconds: z.number(),
+    minReadySeconds: z.number().nullable(),
     volumes: z.array(ZVolumeSpec),
     stopAfterDisconnect: z.boolean(),
   }),
@@ -149,6 +151,7 @@ const appSelect = {
   maxUnavailable: true,
   maxSurge: true,
   progressDeadlineSeconds: true,
+  minReadySeconds: true,
   revision: true,
   volumes: true,
   stopAfterDisconnect: true,
@@ -325,6 +328,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
           maxUnavailable: app.maxUnavailable,
           maxSurge: app.maxSurge,
           progressDeadlineSeconds: app.progressDeadlineSeconds,
+          minReadySeconds: app.minReadySeconds,
           volumes: app.volumes as TVolumeSpec[],
           stopAfterDisconnect: app.stopAfterDisconnect,
         },
@@ -356,21 +360,6 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
             replicas: input.replicas,
             ...specColumns(spec),
             revisions: { create: { revision: 1, spec: spec as Prisma.InputJsonValue, templateHash: templateHash(spec), cause: 'created', createdById: actor.userId } },
-            driver: spec.driver,
-            image: spec.image ?? null,
-            command: spec.command ?? null,
-            args: spec.args,
-            env: spec.env,
-            ports: spec.ports,
-            cpuMillis: spec.cpuMillis,
-            memoryMb: spec.memoryMb,
-            restartPolicy: spec.restartPolicy,
-            stopGraceSeconds: spec.stopGraceSeconds,
-            nodeSelector: spec.nodeSelector,
-            spread: spec.spread,
-            placementStrategy: spec.placementStrategy,
-            priorityClass: spec.priorityClass,
-            maxUnavailable: spec.maxUnavailable,
             volumes: spec.volumes,
             stopAfterDisconnect: spec.stopAfterDisconnect,
           },
@@ -385,7 +374,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
 
     async scale(actor: Actor, tenantId: string, appId: string, replicas: number): Promise<TAppSummary> {
       requireRole(actor, tenantId, 'developer')
-      const app = await db.$transaction(async (tx) => {
+      const app = await writeApp(db, tenantId, appId, async (tx) => {
         const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
         const delta = replicas - cur.replicas
@@ -408,8 +397,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
     async update(actor: Actor, tenantId: string, appId: string, input: TUpdateAppInput): Promise<TAppSummary> {
       requireRole(actor, tenantId, 'developer')
       const spec = ZAppSpec.parse(input.spec)
-      const { app, revision, rollout } = await db.$transaction(async (tx) => {
-        await tx.$queryRaw`SELECT id FROM "App" WHERE id = ${appId}::uuid AND "tenantId" = ${tenantId}::uuid FOR UPDATE`
+      const { app, revision, rollout } = await writeApp(db, tenantId, appId, async (tx) => {
         const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
         if (spec.driver !== cur.driver) throw new CoreError('BAD_REQUEST', 'The driver of an app cannot change; deploy a new app instead')
@@ -436,8 +424,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
     /** Rolls back to an earlier revision: its spec becomes the newest revision. */
     async rollback(actor: Actor, tenantId: string, appId: string, toRevision: number): Promise<TAppSummary> {
       requireRole(actor, tenantId, 'developer')
-      const { app, revision } = await db.$transaction(async (tx) => {
-        await tx.$queryRaw`SELECT id FROM "App" WHERE id = ${appId}::uuid AND "tenantId" = ${tenantId}::uuid FOR UPDATE`
+      const { app, revision } = await writeApp(db, tenantId, appId, async (tx) => {
         const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
         if (toRevision === cur.revision) throw new CoreError('BAD_REQUEST', `Revision ${toRevision} is the current one`)
@@ -484,8 +471,9 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
     async delete(actor: Actor, tenantId: string, appId: string): Promise<void> {
       requireRole(actor, tenantId, 'developer')
       const app = await findApp(tenantId, appId)
-      if (app.deletedAt) return
-      await db.app.update({ where: { id: appId }, data: { deletedAt: clock.now(), generation: { increment: 1 } } })
+      // Only the first of several deletes at once marks it (the controller may remove the row right after).
+      const { count } = await db.app.updateMany({ where: { id: appId, tenantId, deletedAt: null }, data: { deletedAt: clock.now(), generation: { increment: 1 } } })
+      if (!count) return
       await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.deleted', subject: `app/${app.name}`, message: `App ${app.name} deleted` }))
       changed(tenantId, appId)
     },
