@@ -13,7 +13,7 @@ let tenantId: string
 type Caller = Awaited<ReturnType<typeof callerFor>>
 let dev: Caller
 
-const readiness = { type: 'http' as const, path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 }
+const readiness = { type: 'http' as const, path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 3 }
 const hello = {
   command: 'node',
   args: ['examples/hello/server.js'],
@@ -22,7 +22,9 @@ const hello = {
   ports: [{ name: 'http', readiness }],
   maxSurge: 1,
   maxUnavailable: 1,
-  progressDeadlineSeconds: 8,
+  // Generous: a good revision that is slow to get ready on a busy machine must not roll back
+  // (the broken ones below crash, which fails them at once).
+  progressDeadlineSeconds: 120,
 }
 
 beforeAll(async () => {
@@ -135,7 +137,7 @@ describe('rolling deploys', () => {
 
 describe('rolling deploys without a readiness check', () => {
   // "Running" is all such an instance says: it must last the minimum ready time (3 s by default) to count.
-  const plain = { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 50, memoryMb: 32, maxSurge: 1, maxUnavailable: 1, progressDeadlineSeconds: 20 }
+  const plain = { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 50, memoryMb: 32, maxSurge: 1, maxUnavailable: 1, progressDeadlineSeconds: 120 }
 
   it('a revision that crashes soon after each start never replaces the old instances and rolls back', async () => {
     const appId = (await dev.apps.create({ tenantId, name: 'plain', replicas: 3, spec: plain })).id

@@ -61,6 +61,10 @@ export function render(lbs: readonly TDesiredLb[], backends: ReadonlyMap<string,
     '  timeout http-request 10s',
     '  timeout http-keep-alive 10s',
     '  timeout tunnel 1h',
+    // At a reload the old worker answers the next request on each idle keep-alive connection
+    // (with "Connection: close") instead of closing it under a client that may be sending:
+    // clients that do not retry (wrk, many libraries) would count that request as failed.
+    '  option idle-close-on-response',
     // A server that closed a reused connection as we sent on it, or refused a new one: try another.
     '  retries 3',
     '  option redispatch 1',
