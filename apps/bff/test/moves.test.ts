@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type TestCluster } from './cluster'
@@ -56,8 +57,22 @@ async function finished(moveId: string, timeoutMs = 60_000) {
   })
 }
 
+/** A listener port nothing on this machine holds (other suites run instances in this range too). */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 30_000 + Math.floor(Math.random() * 2_600)
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
+}
+
 beforeAll(async () => {
-  bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: '2000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_SELF_FENCE_MS: '3000', ALVEARY_FENCE_MARGIN_MS: '1000' })
+  const lbPort = await freePort()
+  bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPort), ALVEARY_LB_PORT_MAX: String(lbPort), ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: '2000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_SELF_FENCE_MS: '3000', ALVEARY_FENCE_MARGIN_MS: '1000' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'moves', name: 'Moves' })).id
@@ -129,6 +144,43 @@ describe('moves', { timeout: 120_000 }, () => {
     const after = await instanceOf(appId)
     expect(after.node?.name).toBe(target)
     expect(await waitFor('serving at the target', () => countAt(after.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
+  })
+
+  it('switches the load balancer in front of the app to the moved instance', async () => {
+    const { appId, inst } = await deployRunning(
+      counterApp('behind-lb', 'local', { ports: [{ name: 'http', readiness: { type: 'http', path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1 } }] }),
+    )
+    await op.loadBalancers.setNode({ nodeId: await nodeId('node-a'), enabled: true })
+    const lb = await dev.loadBalancers.create({ tenantId, name: 'front', drainSeconds: 1, listeners: [{ protocol: 'http', rules: [{ targets: [{ appId, port: 'http' }] }] }] })
+    const active = await waitFor('the load balancer active', async () => {
+      const l = await dev.loadBalancers.get({ tenantId, lbId: lb.id })
+      return l.state === 'active' && l
+    }, 30_000)
+    const url = active.addresses[0]!.url
+    const viaLb = async () => (await (await fetch(url, { signal: AbortSignal.timeout(2000) })).json()) as { count: number; instance: string; run: string }
+    const before = await waitFor('the counter behind the load balancer', async () => {
+      const r = await viaLb().catch(() => null)
+      return r && r.instance === inst.id && r.count > 0 ? r : null
+    }, 30_000)
+    const target = inst.node!.name === 'node-a' ? 'node-b' : 'node-a'
+    const move = await op.moves.start({ instanceId: inst.id, targetNodeId: await nodeId(target) })
+    const done = await finished(move.id)
+    expect(done.error).toBeNull()
+    const step = done.steps.find((s) => s.name === 'switch-lb')!
+    expect(step.state).toBe('done')
+    expect(step.detail).toMatch(/^1 load-balancing node send/)
+    // The same address serves the moved instance (a new run of it), its count where it was or further.
+    const after = await waitFor('the load balancer serving the moved instance', async () => {
+      const r = await viaLb().catch(() => null)
+      return r && r.instance === inst.id && r.run !== before.run ? r : null
+    }, 30_000)
+    expect(after.count).toBeGreaterThanOrEqual(before.count)
+    expect((await instanceOf(appId)).node?.name).toBe(target)
+    // Its capacity is free again for the tests after this one.
+    await dev.loadBalancers.delete({ tenantId, lbId: lb.id })
+    await op.loadBalancers.setNode({ nodeId: await nodeId('node-a'), enabled: false })
+    await dev.apps.delete({ tenantId, appId })
+    await waitFor('the app gone', async () => !(await dev.apps.list({ tenantId })).some((a) => a.id === appId), 30_000)
   })
 
   it('a copy that fails leaves the instance serving at the source, untouched', async () => {
@@ -213,7 +265,12 @@ describe('moves', { timeout: 120_000 }, () => {
       concurrent = Math.max(concurrent, moves.length)
       const d = await dev.apps.get({ tenantId, appId })
       return d.instances.every((i) => i.node?.name !== drained && i.state === 'running')
-    }, 90_000, 100)
+    }, 90_000, 100).catch(async (err) => {
+      const d = await dev.apps.get({ tenantId, appId })
+      const ms = (await op.moves.list({ limit: 50 })).filter((m) => m.app.id === appId)
+      console.error(JSON.stringify({ instances: d.instances.map((i) => [i.node?.name, i.state, i.pendingReason, i.message]), moves: ms.map((m) => [m.state, m.step, m.error]) }, null, 1))
+      throw err
+    })
     expect(concurrent).toBeLessThanOrEqual(1)
     const moves = await waitFor('the moves finished', async () => {
       const ms = (await op.moves.list({ limit: 50 })).filter((m) => m.app.id === appId)
