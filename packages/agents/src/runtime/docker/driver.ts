@@ -12,6 +12,7 @@ import { SpawnError, type InstanceHandle, type InstanceUsage, type RuntimeDriver
 import { containerConfig, containerName, LABELS, publishHostIp } from './config'
 import { daemonMessage, statusOf } from './errors'
 import { containerHandle, removeContainer as remove } from './handle'
+import { engineCalls } from './deadline'
 import { createImageStore } from './images'
 
 export interface DockerDriverOptions {
@@ -21,6 +22,8 @@ export interface DockerDriverOptions {
   logger: Logger
   /** A pull taking longer fails (and is retried with the restart backoff). Default 10 minutes. */
   pullTimeoutMs?: number
+  /** Any other engine request not answered by then fails with a clear error (a hung engine). Default 30s. */
+  callTimeoutMs?: number
   /** Containers are also inspected this often, in case a wait on them is lost. Default 30s. */
   verifyMs?: number
   /** Which engine answers (from probeDocker): decides the HostIp of published ports. Default docker. */
@@ -36,15 +39,16 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
   const log = opts.logger.child({ driver: 'docker' })
   const hostIp = publishHostIp(opts.engine ?? 'docker')
   const cpuPrev = new Map<string, { total: number; at: number }>()
-  const removeContainer = (c: Docker.Container) => remove(c, log)
-  const { ensureImage } = createImageStore({ docker, log, pullTimeoutMs: opts.pullTimeoutMs ?? 10 * 60_000 })
-  const handleDeps = { docker, log, verifyMs: opts.verifyMs ?? 30_000, removeContainer }
+  const call = engineCalls(opts.callTimeoutMs ?? 30_000)
+  const removeContainer = (c: Docker.Container) => remove(c, log, call)
+  const { ensureImage } = createImageStore({ docker, log, call, pullTimeoutMs: opts.pullTimeoutMs ?? 10 * 60_000 })
+  const handleDeps = { docker, log, call, verifyMs: opts.verifyMs ?? 30_000, removeContainer }
   const makeHandle = (c: Docker.Container, info: Docker.ContainerInspectInfo, adopted: boolean) => containerHandle(handleDeps, c, info, adopted)
 
   async function removeByName(instanceId: string): Promise<void> {
     const c = docker.getContainer(containerName(instanceId))
     try {
-      await c.inspect()
+      await call('inspect', (abortSignal) => c.inspect({ abortSignal }))
     } catch (err) {
       if (statusOf(err) === 404) return
       throw err
@@ -62,18 +66,18 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     await removeByName(instance.instanceId).catch((err) => log.warn({ err: daemonMessage(err) }, 'cannot remove the previous container'))
     let container: Docker.Container
     try {
-      container = await docker.createContainer(config)
+      container = await call('create', (abortSignal) => docker.createContainer({ ...config, abortSignal }))
     } catch (err) {
       if (statusOf(err) !== 409) throw new SpawnError(`cannot create the container: ${daemonMessage(err)}`)
       await removeByName(instance.instanceId).catch(() => {})
       try {
-        container = await docker.createContainer(config)
+        container = await call('create', (abortSignal) => docker.createContainer({ ...config, abortSignal }))
       } catch (err2) {
         throw new SpawnError(`cannot create the container: ${daemonMessage(err2)}`)
       }
     }
     try {
-      await container.start()
+      await call('start', (abortSignal) => container.start({ abortSignal }))
     } catch (err) {
       await removeContainer(container)
       const msg = daemonMessage(err)
@@ -85,7 +89,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     }
     let info: Docker.ContainerInspectInfo
     try {
-      info = await container.inspect()
+      info = await call('inspect', (abortSignal) => container.inspect({ abortSignal }))
     } catch (err) {
       await removeContainer(container)
       throw new SpawnError(`the container vanished right after starting: ${daemonMessage(err)}`)
@@ -97,7 +101,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     const container = docker.getContainer(rec.containerId ?? containerName(rec.instanceId))
     let info: Docker.ContainerInspectInfo
     try {
-      info = await container.inspect()
+      info = await call('inspect', (abortSignal) => container.inspect({ abortSignal }))
     } catch (err) {
       if (statusOf(err) !== 404) log.warn({ instanceId: rec.instanceId, err: daemonMessage(err) }, 'cannot inspect the container to re-adopt it')
       return null
@@ -108,7 +112,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
   }
 
   async function listOwned(): Promise<Docker.ContainerInfo[]> {
-    return docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.node}=${nodeName}`] } })
+    return call('list containers', (abortSignal) => docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.node}=${nodeName}`] }, abortSignal }))
   }
 
   return {
@@ -168,7 +172,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
       const worker = async () => {
         for (let h = queue.shift(); h; h = queue.shift()) {
           try {
-            const st = await docker.getContainer(h.id).stats({ stream: false, 'one-shot': true })
+            const st = await call('stats', (abortSignal) => docker.getContainer(h.id).stats({ stream: false, 'one-shot': true, abortSignal } as { stream: false }))
             const total = st.cpu_stats?.cpu_usage?.total_usage ?? 0
             const read = Date.parse(st.read)
             const at = read > 946_684_800_000 ? read : Date.now()

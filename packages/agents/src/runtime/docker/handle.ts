@@ -5,6 +5,7 @@
 import type Docker from 'dockerode'
 import type { Logger } from 'pino'
 import type { ExitInfo, InstanceHandle } from '../types'
+import type { EngineCall } from './deadline'
 import { daemonMessage, sleep, statusOf } from './errors'
 import { exitInfoOf } from './exit'
 import { followContainer, type ContainerFollower } from './logs'
@@ -12,13 +13,14 @@ import { followContainer, type ContainerFollower } from './logs'
 export interface HandleDeps {
   docker: Docker
   log: Logger
+  call: EngineCall
   /** Containers are also inspected this often, in case a wait on them is lost. */
   verifyMs: number
   removeContainer(c: Docker.Container): Promise<void>
 }
 
 export function containerHandle(deps: HandleDeps, container: Docker.Container, info: Docker.ContainerInspectInfo, adopted: boolean): InstanceHandle {
-  const { docker, log, verifyMs, removeContainer } = deps
+  const { docker, log, call, verifyMs, removeContainer } = deps
   const hlog = log.child({ container: container.id.slice(0, 12) })
   const ac = new AbortController()
   let detached = false
@@ -42,7 +44,7 @@ export function containerHandle(deps: HandleDeps, container: Docker.Container, i
   /** The exit if the container is no longer running, null while it runs, undefined when the engine cannot tell. */
   async function checkExit(): Promise<ExitInfo | null | undefined> {
     try {
-      const st = await container.inspect()
+      const st = await call('inspect', (abortSignal) => container.inspect({ abortSignal }))
       // The OOM hint only for exits the agent did not cause.
       return st.State.Running ? null : exitInfoOf(st.State, stopping ? undefined : memory)
     } catch (err) {
@@ -52,7 +54,9 @@ export function containerHandle(deps: HandleDeps, container: Docker.Container, i
 
   /**
    * One long poll on /wait, read as a stream: if the engine's service dies mid-request (Podman
-   * restarting), the buffered API call would hang forever; a stream at least closes.
+   * restarting), the buffered API call would hang forever; a stream at least closes. It may
+   * rightly last as long as the container runs, so it has no deadline: a hung engine is noticed
+   * by the periodic inspect, which has one.
    */
   function waitOnce(): Promise<'answered' | 'broken'> {
     return new Promise((resolve) => {
@@ -108,18 +112,19 @@ export function containerHandle(deps: HandleDeps, container: Docker.Container, i
 
   async function stop(graceSeconds: number): Promise<ExitInfo> {
     try {
-      await container.stop({ t: graceSeconds })
+      // The engine itself waits up to the grace before it kills.
+      await call('stop', (abortSignal) => container.stop({ t: graceSeconds, abortSignal }), graceSeconds * 1000 + call.timeoutMs)
     } catch (err) {
       const code = statusOf(err)
       // 304: already stopped; 404: already gone.
       if (code !== 304 && code !== 404) {
         hlog.warn({ err: daemonMessage(err) }, 'stopping the container failed; killing it')
-        await container.kill().catch(() => {})
+        await call('kill', (abortSignal) => container.kill({ abortSignal })).catch(() => {})
       }
     }
     let info = await Promise.race([exited, sleep((graceSeconds + 15) * 1000).then(() => null)])
     if (!info) {
-      await container.kill().catch(() => {})
+      await call('kill', (abortSignal) => container.kill({ abortSignal })).catch(() => {})
       info = await Promise.race([exited, sleep(10_000).then(() => gone)])
     }
     // The last lines before removing the container (its logs go with it).
@@ -149,7 +154,7 @@ export function containerHandle(deps: HandleDeps, container: Docker.Container, i
     followLogs(from, sink) {
       // An adopted container without a stored cursor: only what it writes from now on.
       const start = from ?? (adopted ? { ts: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), atTs: Number.MAX_SAFE_INTEGER } : null)
-      const f = followContainer(docker, container, start, sink, hlog)
+      const f = followContainer(docker, container, start, sink, hlog, call)
       followers.add(f)
       void f.done.then(() => followers.delete(f))
       return f
@@ -158,9 +163,9 @@ export function containerHandle(deps: HandleDeps, container: Docker.Container, i
   } as InstanceHandle & { startedAtMs: number }
 }
 
-export async function removeContainer(c: Docker.Container, log: Logger): Promise<void> {
+export async function removeContainer(c: Docker.Container, log: Logger, call: EngineCall): Promise<void> {
   try {
-    await c.remove({ force: true, v: true })
+    await call('remove', (abortSignal) => c.remove({ force: true, v: true, abortSignal }))
   } catch (err) {
     const code = statusOf(err)
     if (code !== 404 && !/removal of container .* is already in progress/i.test(daemonMessage(err))) {

@@ -2,20 +2,22 @@
 import type Docker from 'dockerode'
 import type { Logger } from 'pino'
 import { SpawnError, type StartHooks } from '../types'
+import type { EngineCall } from './deadline'
 import { daemonMessage, statusOf } from './errors'
 
 export interface ImageStoreOptions {
   docker: Docker
   log: Logger
+  call: EngineCall
   pullTimeoutMs: number
 }
 
-export function createImageStore({ docker, log, pullTimeoutMs }: ImageStoreOptions): { ensureImage(image: string, hooks?: StartHooks): Promise<void> } {
+export function createImageStore({ docker, log, call, pullTimeoutMs }: ImageStoreOptions): { ensureImage(image: string, hooks?: StartHooks): Promise<void> } {
   const pulls = new Map<string, Promise<void>>()
 
   async function imagePresent(image: string): Promise<boolean> {
     try {
-      await docker.getImage(image).inspect()
+      await call('image inspect', () => docker.getImage(image).inspect())
       return true
     } catch (err) {
       if (statusOf(err) === 404) return false

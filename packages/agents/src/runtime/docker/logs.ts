@@ -3,6 +3,7 @@ import type Docker from 'dockerode'
 import type { Logger } from 'pino'
 import { LineSplitter } from '../lines'
 import type { LogCursor, LogFollower, LogLine, LogSink } from '../types'
+import type { EngineCall } from './deadline'
 import { daemonMessage, sleep, statusOf } from './errors'
 
 /** Nanoseconds since the epoch of an RFC 3339 timestamp (Docker: nanoseconds, Podman: seconds). */
@@ -23,7 +24,7 @@ export interface ContainerFollower extends LogFollower {
  * Follows a container's output (follow + timestamps, demultiplexed). A stream that breaks
  * while the container still runs is reopened from the cursor; it ends with the container.
  */
-export function followContainer(docker: Docker, container: Docker.Container, from: LogCursor | null, sink: LogSink, log: Logger): ContainerFollower {
+export function followContainer(docker: Docker, container: Docker.Container, from: LogCursor | null, sink: LogSink, log: Logger, call: EngineCall): ContainerFollower {
   const ac = new AbortController()
   let stopped = false
   let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | null = null
@@ -68,9 +69,10 @@ export function followContainer(docker: Docker, container: Docker.Container, fro
     while (!stopped) {
       const since = last ? Number(last.ns / 1_000_000_000n) : 0
       try {
-        const s = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since, abortSignal: ac.signal } as Docker.ContainerLogsOptions & {
-          follow: true
-        })) as NodeJS.ReadableStream & { destroy?: () => void }
+        // The deadline is for the answer; the stream then lasts as long as the container runs.
+        const s = (await call('logs', (deadline) =>
+          container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since, abortSignal: AbortSignal.any([ac.signal, deadline]) } as Docker.ContainerLogsOptions & { follow: true }),
+        )) as NodeJS.ReadableStream & { destroy?: () => void }
         stream = s
         if (stopped) {
           s.destroy?.()
@@ -96,7 +98,7 @@ export function followContainer(docker: Docker, container: Docker.Container, fro
       // e.g. while its service restarts), the stream broke: reopen it.
       let running = true
       try {
-        running = (await container.inspect()).State.Running
+        running = (await call('inspect', (abortSignal) => container.inspect({ abortSignal }))).State.Running
       } catch (err) {
         running = statusOf(err) !== 404
       }
