@@ -71,7 +71,12 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       database,
       log,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
-      agents: { helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS, maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP },
+      agents: {
+        helloTimeoutMs: env.ALVEARY_AGENT_HELLO_TIMEOUT_MS,
+        maxPendingPerIp: env.ALVEARY_AGENT_MAX_PENDING_PER_IP,
+        maxConcurrentHellos: env.ALVEARY_AGENT_MAX_CONCURRENT_HELLOS,
+        helloQueue: env.ALVEARY_AGENT_HELLO_QUEUE,
+      },
       trustProxy: env.ALVEARY_TRUST_PROXY,
       secureCookies: env.ALVEARY_SECURE_COOKIES,
       metrics,

@@ -58,6 +58,14 @@ export function createMetrics() {
         countedHistogram('alveary_agent_heartbeat_lag_seconds', 'Time from a heartbeat arriving to its durable write (group commit included).', () => gateway.counters.heartbeatLag),
       )
       new Gauge({
+        name: 'alveary_agents_welcoming',
+        help: 'Agent connections being welcomed or waiting for their turn (admission control).',
+        registers,
+        collect() {
+          this.set(gateway.welcoming)
+        },
+      })
+      new Gauge({
         name: 'alveary_agents_connected',
         help: 'Agent WebSocket connections with a node, on this BFF.',
         registers,
@@ -135,6 +143,7 @@ export type Metrics = ReturnType<typeof createMetrics>
 interface GatewayCounts {
   readonly connected: number
   readonly pending: number
+  readonly welcoming: number
   counters: Pick<GatewayCounters, 'frames' | 'rejected' | 'heartbeatLag'>
 }
 

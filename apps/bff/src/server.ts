@@ -13,7 +13,7 @@ export interface BffServerDeps {
   database: Database
   log: Logger
   heartbeatIntervalMs: number
-  agents: { helloTimeoutMs: number; maxPendingPerIp: number }
+  agents: { helloTimeoutMs: number; maxPendingPerIp: number; maxConcurrentHellos: number; helloQueue: number }
   /** Proxies whose X-Forwarded-* headers are believed (see http/client.ts). */
   trustProxy: string
   /** Secure session cookies: always, never, or when the request came over HTTPS. */

@@ -146,6 +146,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   let stopping: Promise<void> | null = null
   let heartbeatTimer: NodeJS.Timeout | null = null
   let beating = false
+  let beatAgain = false
   let statusTimer: NodeJS.Timeout | null = null
   const pendingReports = new Map<string, TInstanceReport>()
 
@@ -371,6 +372,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     lb?.apply(desired.loadBalancers ?? [], desired.generation)
     log.debug({ generation: desired.generation, instances: desired.instances.length, actions: actions.length }, 'desired state applied')
     sendFullStatus()
+    // The server learns the applied generation from heartbeats (rollouts and consoles wait
+    // for it): acknowledge it now, not at the next beat seconds later.
+    void heartbeat()
   }
 
   function sendFullStatus(): void {
@@ -398,8 +402,13 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   }
 
   async function heartbeat(): Promise<void> {
-    if (beating) return
+    if (beating) {
+      // One in flight may carry an older applied generation: send another right after it.
+      beatAgain = true
+      return
+    }
     beating = true
+    beatAgain = false
     try {
       const usage = await meter.sample(supervisor.processGroups())
       usage.cpuUsedMillis += dockerTotals.cpuMillis
@@ -412,6 +421,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       log.warn({ err }, 'heartbeat failed')
     } finally {
       beating = false
+      if (beatAgain) void heartbeat()
     }
   }
 

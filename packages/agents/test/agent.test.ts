@@ -93,6 +93,28 @@ describe('agent against a fake server', () => {
     expect(p2.invalid.concat(p3.invalid)).toEqual([])
   })
 
+  it('acknowledges an applied generation at once, not at the next heartbeat', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const server = await fakeServer()
+    const agent = startAgent(dir.path, server.url, 'join-token-0123456789')
+    await agent.start()
+    const p = await server.peer(0)
+    await p.next('hello')
+    // Heartbeats every minute: an acknowledgement that waited for one would not come in this test.
+    p.send({ type: 'welcome', nodeId: randomUUID(), credential: 'node-credential-abcdef', heartbeatIntervalMs: 60_000 })
+    await p.next('status', (f) => f.full)
+    for (const generation of [3, 4, 9]) {
+      const mark = p.frames.length
+      p.send({ type: 'desired', generation, instances: [] })
+      await p.next('heartbeat', (f) => f.appliedGeneration === generation, mark)
+    }
+    // A burst: the last generation is acknowledged.
+    const mark = p.frames.length
+    for (const generation of [10, 11, 12]) p.send({ type: 'desired', generation, instances: [] })
+    await p.next('heartbeat', (f) => f.appliedGeneration === 12, mark)
+  })
+
   it('gives up with exit code 2 when the server closes with a version mismatch', async () => {
     const dir = await tempDir()
     cleanups.push(dir.cleanup)

@@ -34,6 +34,93 @@ export function createAdmission(opts: { maxPendingPerIp: number }) {
   }
 }
 
+export interface HelloTicket {
+  /** Resolves when this connection may be welcomed (at most `concurrency` at once, in arrival order). */
+  turn(): Promise<void>
+  /** Welcomed and sent its desired state, or gone. Idempotent. */
+  release(): void
+}
+
+/**
+ * How many agents are welcomed at once. Welcoming one (its hello authenticated, its node
+ * claimed, its desired state read and sent) is what a fleet reconnecting after a restart
+ * costs: `concurrency` run at a time in arrival order, `queue` more may wait their turn,
+ * and the rest are refused at the upgrade with a time to come back: the time the ones
+ * ahead need at the rate welcomes complete, spread at random over as much again, so a
+ * refused crowd returns as the queue drains instead of all at once.
+ */
+export function createHelloGate(opts: { concurrency: number; queue: number; random?: () => number; now?: () => number }) {
+  const random = opts.random ?? Math.random
+  const now = opts.now ?? (() => performance.now())
+  /** Tickets given out and not released; `active` of them are being welcomed. */
+  let held = 0
+  let active = 0
+  const waiting: (() => void)[] = []
+  /** When recent welcomes completed, for the rate (a ring of the last ones). */
+  const done: number[] = []
+  const RATE_SAMPLES = 256
+
+  /** Welcomes completed per ms lately; before there are any, a guess of 50 ms per welcome. */
+  const rate = () => {
+    const span = done.length >= 2 ? now() - done[0]! : 0
+    return span > 0 ? (done.length - 1) / span : opts.concurrency / 50
+  }
+  const next = () => {
+    while (active < opts.concurrency && waiting.length) {
+      active++
+      waiting.shift()!()
+    }
+  }
+
+  return {
+    enter(): { ok: true; ticket: HelloTicket } | { ok: false; status: 503; reason: 'busy'; retryAfterMs: number } {
+      if (held >= opts.concurrency + opts.queue) {
+        const drainMs = Math.min(30_000, Math.max(500, held / rate()))
+        return { ok: false, status: 503, reason: 'busy', retryAfterMs: Math.round(drainMs * (1 + random())) }
+      }
+      held++
+      let state: 'new' | 'waiting' | 'running' | 'released' = 'new'
+      let wake: (() => void) | null = null
+      let settle: () => void = () => {}
+      const turned = new Promise<void>((r) => (settle = r))
+      return {
+        ok: true,
+        ticket: {
+          turn() {
+            if (state === 'new') {
+              state = 'waiting'
+              wake = () => {
+                state = 'running'
+                settle()
+              }
+              waiting.push(wake)
+              next()
+            }
+            return turned
+          },
+          release() {
+            if (state === 'released') return
+            held--
+            if (state === 'running') {
+              active--
+              done.push(now())
+              if (done.length > RATE_SAMPLES) done.shift()
+            } else if (state === 'waiting') waiting.splice(waiting.indexOf(wake!), 1)
+            state = 'released'
+            // Whoever waits for its turn goes on (and finds its connection gone).
+            settle()
+            next()
+          },
+        },
+      }
+    },
+    /** Connections being welcomed or waiting to be (upgraded, not welcomed yet). */
+    get held() {
+      return held
+    },
+  }
+}
+
 /** Answers an upgrade request with an HTTP error and when to retry, then closes the socket. */
 export function refuseUpgrade(socket: Duplex, status: number, retryAfterMs: number) {
   const text = status === 429 ? 'Too Many Requests' : 'Service Unavailable'

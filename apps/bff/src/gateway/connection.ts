@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { ControlPlane } from '@alveary/core'
 import { CoreError, RejectedRow } from '@alveary/core'
-import { CloseCode, PROTOCOL_VERSION, parseFrame, withRetryHint, ZAgentMessage, type TAgentMessage, type TServerMessage } from '@alveary/core/protocol'
+import { CloseCode, PROTOCOL_VERSION, parseFrame, withRetryHint, ZAgentMessage, type TAgentMessage, type TDesired, type TServerMessage } from '@alveary/core/protocol'
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
+import type { HelloTicket } from './admission'
 import type { GatewayCounters, RejectReason } from './counters'
 import { createCommandDelivery } from './commands'
 import { createDesiredPusher } from './push'
@@ -26,6 +27,10 @@ export interface ConnectionContext {
   limits: ConnectionLimits
   heartbeatIntervalMs: number
   remote: string
+  /** This connection's place among those being welcomed: held until its first desired state is sent. */
+  hello: HelloTicket
+  /** Reads the node's desired state (batched with other connections'). */
+  loadDesired(nodeId: string): Promise<TDesired>
   /** The socket proved who it is (welcomed): it no longer counts as pending. */
   onWelcome(conn: AgentConnection): void
   onClose(conn: AgentConnection): void
@@ -68,11 +73,13 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
 
   const send = (msg: TServerMessage) => ws.send(JSON.stringify(msg))
   const pusher = createDesiredPusher({
-    load: () => core.agents.desiredFor(nodeId!),
+    load: () => ctx.loadDesired(nodeId!),
     send: (d) => {
       if (ws.readyState !== ws.OPEN) return
       send(d)
       sentGeneration = d.generation
+      // Welcomed and up to date: the next agent may be welcomed.
+      ctx.hello.release()
     },
     isOpen: () => !closed,
     onError: (err) => log.warn({ nodeId, err: err.message }, 'desired state push failed; retrying'),
@@ -89,6 +96,7 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     if (closed) return
     closed = true
     pusher.stop()
+    ctx.hello.release()
     clearTimeout(helloTimer)
     inbox.length = 0
     queuedBytes = 0
@@ -108,6 +116,9 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     clearTimeout(helloTimer)
     if (msg.type !== 'hello') return reject('not_hello_first', CloseCode.badFrame, 'first frame must be hello')
     if (msg.protocolVersion !== PROTOCOL_VERSION) return reject('version', CloseCode.versionMismatch, `protocol ${msg.protocolVersion} not supported; server speaks ${PROTOCOL_VERSION}`)
+    // Welcomed in turn: after a restart the whole fleet says hello within seconds.
+    await ctx.hello.turn()
+    if (closed) return
     let res: Awaited<ReturnType<ControlPlane['agents']['hello']>>
     try {
       res = await core.agents.hello(msg, sessionId)

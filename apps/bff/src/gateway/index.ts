@@ -4,9 +4,10 @@ import type { ChangeBus, ControlPlane } from '@alveary/core'
 import { CloseCode, MAX_FRAME_BYTES } from '@alveary/core/protocol'
 import type { Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { createAdmission, refuseUpgrade } from './admission'
+import { createAdmission, createHelloGate, refuseUpgrade } from './admission'
 import { serveAgentConnection, type AgentConnection, type ConnectionLimits } from './connection'
 import { createGatewayCounters } from './counters'
+import { createDesiredLoader } from './desired-loader'
 
 export interface AgentGatewayDeps {
   core: ControlPlane
@@ -15,6 +16,9 @@ export interface AgentGatewayDeps {
   heartbeatIntervalMs: number
   helloTimeoutMs: number
   maxPendingPerIp: number
+  /** Agents welcomed at once, and how many more may wait for it (see createHelloGate). */
+  maxConcurrentHellos: number
+  helloQueue: number
 }
 
 /** Per-connection backlog: a few 1 MiB frames, or many small ones. */
@@ -23,13 +27,17 @@ const LIMITS: Omit<ConnectionLimits, 'helloTimeoutMs'> = { pauseAtFrames: 64, pa
 /**
  * The /agent WebSocket endpoint. One connection per node; the first frame must be a valid
  * hello within the hello timeout. Desired state is pushed whenever the node's generation
- * changes. Files: admission (who may open a socket), connection (one socket's frames),
- * push (desired state), commands (one-shot commands of moves), counters (for /metrics).
+ * changes. Files: admission (who may open a socket, how many are welcomed at once),
+ * connection (one socket's frames), push (desired state), desired-loader (desired states
+ * read in batches), commands (one-shot commands of moves), counters (for /metrics).
  */
-export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloTimeoutMs, maxPendingPerIp }: AgentGatewayDeps) {
+export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloTimeoutMs, maxPendingPerIp, maxConcurrentHellos, helloQueue }: AgentGatewayDeps) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
   const counters = createGatewayCounters()
   const admission = createAdmission({ maxPendingPerIp })
+  // After a restart the whole fleet comes back within seconds: welcome it at the pace the store allows.
+  const hellos = createHelloGate({ concurrency: maxConcurrentHellos, queue: helloQueue })
+  const desired = createDesiredLoader({ loadMany: (ids) => core.agents.desiredForMany(ids), maxBatch: 500, concurrency: 2 })
   const byNode = new Map<string, AgentConnection>()
   const all = new Set<AgentConnection>()
   let closing = false
@@ -86,7 +94,14 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
         counters.reject(slot.reason)
         return refuseUpgrade(socket, slot.status, slot.retryAfterMs)
       }
+      const gate = hellos.enter()
+      if (!gate.ok) {
+        slot.release()
+        counters.reject(gate.reason)
+        return refuseUpgrade(socket, gate.status, gate.retryAfterMs)
+      }
       socket.once('close', slot.release)
+      socket.once('close', gate.ticket.release)
       wss.handleUpgrade(req, socket, head, (ws) => {
         const conn = serveAgentConnection(ws, {
           core,
@@ -95,6 +110,8 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
           limits: { ...LIMITS, helloTimeoutMs },
           heartbeatIntervalMs,
           remote,
+          hello: gate.ticket,
+          loadDesired: desired.load,
           onWelcome(c) {
             slot.release()
             // The newcomer holds the node's session now: a local older connection was silent, or the same agent run reconnecting.
@@ -104,6 +121,7 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
           },
           onClose(c) {
             slot.release()
+            gate.ticket.release()
             void c.idle().then(() => all.delete(c))
             if (!c.nodeId) return
             if (byNode.get(c.nodeId) === c) byNode.delete(c.nodeId)
@@ -119,6 +137,10 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
     },
     get pending() {
       return admission.pending
+    },
+    /** Connections being welcomed or waiting for it. */
+    get welcoming() {
+      return hellos.held
     },
     counters,
     async close() {

@@ -1,12 +1,11 @@
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
-import type { TDesired, TDesiredInstance, TDesiredLb, THello, TInstanceReport, TLbReport, TMount, TVolumeUsage } from '../protocol'
-import type { TInstanceTemplate } from '../schemas/app'
+import type { TDesired, TDesiredLb, THello, TInstanceReport, TLbReport, TVolumeUsage } from '../protocol'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
-import { networkStateOf } from '../networks/node-state'
 import { TERMINAL_STATES, type HotStore, type NewEvent } from '../store/hot-store'
 import type { NodeLeases } from '../store/node-leases'
+import { loadDesired } from './desired'
 import { acceptHello, type THelloOutcome } from './hello'
 
 export interface AgentServiceDeps {
@@ -137,86 +136,15 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
       return new Map(rows.map((r) => [r.id, r.desiredGeneration]))
     },
 
+    /** The full desired state of one node (NOT_FOUND: the node was deleted). */
     async desiredFor(nodeId: string): Promise<TDesired> {
-      const node = await db.node.findUnique({ where: { id: nodeId }, select: { desiredGeneration: true } })
-      if (!node) throw new CoreError('NOT_FOUND', 'Node not found')
-      const instances = await db.instance.findMany({
-        where: { nodeId },
-        orderBy: [{ appId: 'asc' }, { ordinal: 'asc' }],
-        select: {
-          id: true,
-          tenantId: true,
-          appId: true,
-          ordinal: true,
-          desiredState: true,
-          paused: true,
-          generation: true,
-          hostPorts: true,
-          app: { select: { name: true, volumes: true, stopAfterDisconnect: true } },
-          tenant: { select: { runAsUid: true } },
-          appRevision: { select: { spec: true } },
-        },
-      })
-      // Only attachments to this node: an instance whose volume is attached elsewhere gets no mount (and does not start).
-      const volumes = await db.volume.findMany({
-        where: { nodeId, attachedInstanceId: { in: instances.filter((i) => (i.app.volumes as unknown[]).length).map((i) => i.id) } },
-        orderBy: { name: 'asc' },
-        select: { id: true, name: true, driver: true, sizeMb: true, mountPath: true, epoch: true, attachedInstanceId: true },
-      })
-      const mountsOf = new Map<string, TMount[]>()
-      for (const v of volumes) {
-        const list = mountsOf.get(v.attachedInstanceId!) ?? []
-        list.push({ volumeId: v.id, name: v.name, driver: v.driver, path: v.mountPath, sizeMb: v.sizeMb, epoch: v.epoch })
-        mountsOf.set(v.attachedInstanceId!, list)
-      }
-      const net = await networkStateOf(db, nodeId)
-      return {
-        type: 'desired',
-        generation: node.desiredGeneration,
-        loadBalancers: await loadBalancers.desiredFor(nodeId),
-        networks: net.networks,
-        instances: instances.flatMap((i): TDesiredInstance[] => {
-          const mounts = mountsOf.get(i.id) ?? []
-          const declared = (i.app.volumes as unknown[]).length
-          // Attached elsewhere (a move in flight, or not attached yet): never run without its data.
-          if (mounts.length < declared && i.desiredState === 'running' && !i.paused) return []
-          // The instance runs its own revision's template, which may be older than the app's.
-          const t = i.appRevision.spec as TInstanceTemplate
-          return [{
-            instanceId: i.id,
-            tenantId: i.tenantId,
-            runAs: { uid: i.tenant.runAsUid, gid: i.tenant.runAsUid },
-            appId: i.appId,
-            appName: i.app.name,
-            ordinal: i.ordinal,
-            // A move holds it stopped between stopping the source and moving the fence.
-            desiredState: i.paused ? 'stopped' : i.desiredState,
-            generation: i.generation,
-            spec: {
-              driver: t.driver,
-              image: t.image ?? null,
-              command: t.command ?? null,
-              args: t.args,
-              env: t.env,
-              ports: t.ports.map((p, k) => ({
-                name: p.name,
-                containerPort: p.containerPort ?? null,
-                hostPort: i.hostPorts[k] ?? 0,
-                ...(p.readiness && { readiness: p.readiness }),
-                ...(p.liveness && { liveness: p.liveness }),
-              })),
-              cpuMillis: t.cpuMillis,
-              memoryMb: t.memoryMb,
-              restartPolicy: t.restartPolicy,
-              stopGraceSeconds: t.stopGraceSeconds,
-            },
-            interfaces: net.interfaces.get(i.id) ?? [],
-            mounts,
-            fence: { stopAfterDisconnect: declared > 0 || i.app.stopAfterDisconnect },
-          }]
-        }),
-      }
+      const d = (await loadDesired({ db, loadBalancers }, [nodeId])).get(nodeId)
+      if (!d) throw new CoreError('NOT_FOUND', 'Node not found')
+      return d
     },
+
+    /** The same for many nodes in a few queries; nodes that no longer exist are missing from the map. */
+    desiredForMany: (nodeIds: readonly string[]) => loadDesired({ db, loadBalancers }, nodeIds),
   }
 }
 export type AgentService = ReturnType<typeof createAgentService>

@@ -31,14 +31,39 @@ export async function loadLeases(db: Db, networkIds: readonly string[]): Promise
   })
 }
 
-/** The network part of a node's desired state: its networks and each of its instances' interface. */
-export async function networkStateOf(db: Db, nodeId: string): Promise<{ networks: TDesiredNetwork[]; interfaces: Map<string, TInstanceInterface[]> }> {
+export interface NodeNetworkState {
+  networks: TDesiredNetwork[]
+  interfaces: Map<string, TInstanceInterface[]>
+}
+
+/**
+ * The network part of these nodes' desired states: their networks and each of their instances'
+ * interface, in two queries however many nodes (agents reconnecting, a change fanned out).
+ */
+export async function networkStatesOf(db: Db, nodeIds: readonly string[]): Promise<Map<string, NodeNetworkState>> {
   const local = await db.ipLease.findMany({
-    where: { instance: { nodeId } },
-    select: { instanceId: true, ip: true, network: { select: { id: true, cidr: true, vxlanId: true } } },
+    where: { instance: { nodeId: { in: [...nodeIds] } } },
+    select: { instanceId: true, ip: true, instance: { select: { nodeId: true } }, network: { select: { id: true, cidr: true, vxlanId: true } } },
   })
-  const networks = new Map<string, NetworkRow>(local.map((l) => [l.network.id, l.network]))
-  const interfaces = new Map(local.map((l) => [l.instanceId, [interfaceOf(l.network, l.ip)]]))
-  const leases = await loadLeases(db, [...networks.keys()])
-  return { networks: networksOfNode(nodeId, [...networks.values()], leases), interfaces }
+  const leasesOf = groupBy(await loadLeases(db, [...new Set(local.map((l) => l.network.id))]), (l) => l.networkId)
+  const localOf = groupBy(local, (l) => l.instance.nodeId!)
+  return new Map(
+    nodeIds.map((nodeId) => {
+      const mine = localOf.get(nodeId) ?? []
+      const networks = new Map<string, NetworkRow>(mine.map((l) => [l.network.id, l.network]))
+      const interfaces = new Map(mine.map((l) => [l.instanceId, [interfaceOf(l.network, l.ip)]]))
+      const leases = [...networks.keys()].flatMap((id) => leasesOf.get(id) ?? [])
+      return [nodeId, { networks: networksOfNode(nodeId, [...networks.values()], leases), interfaces }]
+    }),
+  )
+}
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>()
+  for (const x of xs) {
+    const list = out.get(key(x))
+    if (list) list.push(x)
+    else out.set(key(x), [x])
+  }
+  return out
 }

@@ -1,0 +1,105 @@
+import { lbNodeWhere } from '../load-balancers/nodes'
+import { networkStatesOf } from '../networks/node-state'
+import type { TDesired, TDesiredInstance, TDesiredLb, TMount } from '../protocol'
+import type { TInstanceTemplate } from '../schemas/app'
+import type { Db } from '../store/db'
+
+export interface DesiredDeps {
+  db: Db
+  loadBalancers: { desiredFor(nodeId: string): Promise<TDesiredLb[]> }
+}
+
+/**
+ * The full desired state of each of these nodes, in a fixed handful of queries however many
+ * nodes (a fleet reconnecting after a restart, a change fanned out to every node). Nodes
+ * that no longer exist are missing from the result.
+ */
+export async function loadDesired({ db, loadBalancers }: DesiredDeps, nodeIds: readonly string[]): Promise<Map<string, TDesired>> {
+  const ids = [...new Set(nodeIds)]
+  const nodes = await db.node.findMany({ where: { id: { in: ids } }, select: { id: true, desiredGeneration: true } })
+  if (!nodes.length) return new Map()
+  const found = nodes.map((n) => n.id)
+  const instances = await db.instance.findMany({
+    where: { nodeId: { in: found } },
+    orderBy: [{ appId: 'asc' }, { ordinal: 'asc' }],
+    select: {
+      id: true,
+      nodeId: true,
+      tenantId: true,
+      appId: true,
+      ordinal: true,
+      desiredState: true,
+      paused: true,
+      generation: true,
+      hostPorts: true,
+      app: { select: { name: true, volumes: true, stopAfterDisconnect: true } },
+      tenant: { select: { runAsUid: true } },
+      appRevision: { select: { spec: true } },
+    },
+  })
+  // Only attachments to the instance's own node: an instance whose volume is attached elsewhere gets no mount (and does not start).
+  const withVolumes = instances.filter((i) => (i.app.volumes as unknown[]).length)
+  const volumes = withVolumes.length
+    ? await db.volume.findMany({
+        where: { nodeId: { in: found }, attachedInstanceId: { in: withVolumes.map((i) => i.id) } },
+        orderBy: { name: 'asc' },
+        select: { id: true, name: true, driver: true, sizeMb: true, mountPath: true, epoch: true, attachedInstanceId: true, nodeId: true },
+      })
+    : []
+  const nodeOf = new Map(instances.map((i) => [i.id, i.nodeId]))
+  const mountsOf = new Map<string, TMount[]>()
+  for (const v of volumes) {
+    if (nodeOf.get(v.attachedInstanceId!) !== v.nodeId) continue
+    const list = mountsOf.get(v.attachedInstanceId!) ?? []
+    list.push({ volumeId: v.id, name: v.name, driver: v.driver, path: v.mountPath, sizeMb: v.sizeMb, epoch: v.epoch })
+    mountsOf.set(v.attachedInstanceId!, list)
+  }
+  const nets = await networkStatesOf(db, found)
+  // Load balancers are served by the few nodes an operator marked for it.
+  const lbNodes = await db.node.findMany({ where: { id: { in: found }, ...lbNodeWhere() }, select: { id: true } })
+  const lbs = new Map(await Promise.all(lbNodes.map(async (n) => [n.id, await loadBalancers.desiredFor(n.id)] as const)))
+
+  const out = new Map<string, TDesired>(nodes.map((n) => [n.id, { type: 'desired', generation: n.desiredGeneration, loadBalancers: lbs.get(n.id) ?? [], networks: nets.get(n.id)!.networks, instances: [] }]))
+  for (const i of instances) {
+    const mounts = mountsOf.get(i.id) ?? []
+    const declared = (i.app.volumes as unknown[]).length
+    // Attached elsewhere (a move in flight, or not attached yet): never run without its data.
+    if (mounts.length < declared && i.desiredState === 'running' && !i.paused) continue
+    // The instance runs its own revision's template, which may be older than the app's.
+    const t = i.appRevision.spec as TInstanceTemplate
+    const desired: TDesiredInstance = {
+      instanceId: i.id,
+      tenantId: i.tenantId,
+      runAs: { uid: i.tenant.runAsUid, gid: i.tenant.runAsUid },
+      appId: i.appId,
+      appName: i.app.name,
+      ordinal: i.ordinal,
+      // A move holds it stopped between stopping the source and moving the fence.
+      desiredState: i.paused ? 'stopped' : i.desiredState,
+      generation: i.generation,
+      spec: {
+        driver: t.driver,
+        image: t.image ?? null,
+        command: t.command ?? null,
+        args: t.args,
+        env: t.env,
+        ports: t.ports.map((p, k) => ({
+          name: p.name,
+          containerPort: p.containerPort ?? null,
+          hostPort: i.hostPorts[k] ?? 0,
+          ...(p.readiness && { readiness: p.readiness }),
+          ...(p.liveness && { liveness: p.liveness }),
+        })),
+        cpuMillis: t.cpuMillis,
+        memoryMb: t.memoryMb,
+        restartPolicy: t.restartPolicy,
+        stopGraceSeconds: t.stopGraceSeconds,
+      },
+      interfaces: nets.get(i.nodeId!)!.interfaces.get(i.id) ?? [],
+      mounts,
+      fence: { stopAfterDisconnect: declared > 0 || i.app.stopAfterDisconnect },
+    }
+    out.get(i.nodeId!)!.instances.push(desired)
+  }
+  return out
+}
