@@ -1,3 +1,5 @@
 import { defineConfig } from 'vitest/config'
 
-export default defineConfig({ test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 60_000 } })
+// Many tests run real agents, processes, namespaces and HAProxy; their waits are conditions with their own
+// deadlines. The per-test ceilings only catch a hang, so they leave room for a busy 2-core machine.
+export default defineConfig({ test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 90_000, hookTimeout: 180_000 } })
