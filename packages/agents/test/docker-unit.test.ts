@@ -123,7 +123,21 @@ describe('docker driver, without an engine', () => {
     // Args only: they are the Cmd; neither: the image's own.
     expect(containerConfig({ ...inst, spec: { ...inst.spec, command: null, args: ['x'] } }, 'n').Cmd).toEqual(['x'])
     expect('Cmd' in containerConfig({ ...inst, spec: { ...inst.spec, command: null, args: [] } }, 'n')).toBe(false)
-    expect(containerConfig(inst, 'n', publishHostIp('podman')).HostConfig?.PortBindings['8080/tcp'][0].HostIp).toBe('')
+    expect(containerConfig(inst, 'n', { hostIp: publishHostIp('podman') }).HostConfig?.PortBindings['8080/tcp'][0].HostIp).toBe('')
+  })
+
+  it('puts a tenant-network container in its namespace (by path, or none to be adopted), publishes nothing, and mounts the network’s resolv.conf', () => {
+    const inst = makeInstance({ spec: { driver: 'docker', image: 'localhost/busybox:1', ports: [{ name: 'http', containerPort: null, hostPort: 31000 }] } })
+    const onNet = { ...inst, interfaces: [{ networkId: '00000000-0000-4000-8000-000000000009', ip: '100.64.0.7', mac: '02:a1:64:40:00:07', prefixLength: 24, gateway: '100.64.0.1' }] }
+    const network = { netns: '/run/netns/a1-i-x', resolvConf: '/etc/netns/a1-i-x/resolv.conf' }
+    const byPath = containerConfig(onNet, 'n', { network: { ...network, join: 'path' } })
+    expect(byPath.HostConfig?.NetworkMode).toBe('ns:/run/netns/a1-i-x')
+    expect(byPath.HostConfig?.PortBindings).toEqual({})
+    expect(byPath.HostConfig?.Binds).toEqual(['/etc/netns/a1-i-x/resolv.conf:/etc/resolv.conf:ro'])
+    expect(byPath.Env).toContain('ALVEARY_IP=100.64.0.7')
+    expect(containerConfig(onNet, 'n', { network: { ...network, join: 'pid' } }).HostConfig?.NetworkMode).toBe('none')
+    // Host networking: no namespace even when one is offered.
+    expect(containerConfig(inst, 'n', { network: { ...network, join: 'path' } }).HostConfig?.NetworkMode).toBeUndefined()
   })
 
   it('parses engine timestamps to nanoseconds (Docker: nanoseconds, Podman: seconds)', () => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance, TNetworkMode } from '@alveary/core/protocol'
-import { SpawnError } from '../runtime/types'
+import { SpawnError, type StartContext } from '../runtime/types'
 import { createDnsResponder, upstreamsOf } from './dns/responder'
 import { createTools } from './exec'
 import { NODE_TRANSIT_IP, overlayNames } from './names'
@@ -18,7 +18,7 @@ export interface NetworkDriver {
   /** Reconciles the node's networks and instance namespaces towards a desired state. */
   apply(desired: TDesired): void
   /** The namespace an instance must start in and its resolv.conf (none on host networking). */
-  startContext(instance: TDesiredInstance): Promise<{ netns?: string; resolvConf?: string }>
+  startContext(instance: TDesiredInstance): Promise<Pick<StartContext, 'netns' | 'resolvConf' | 'attachNetns'>>
   close(): Promise<void>
 }
 
@@ -40,7 +40,7 @@ export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'ho
           if (!instance.interfaces.length) return {}
           try {
             const p = await overlay.prepare(instance.instanceId)
-            return { netns: p.netnsPath, ...(p.resolvConf && { resolvConf: p.resolvConf }) }
+            return { netns: p.netnsPath, ...(p.resolvConf && { resolvConf: p.resolvConf }), attachNetns: (pid) => overlay.attach(instance.instanceId, pid) }
           } catch (err) {
             throw new SpawnError(`network not ready: ${(err as Error).message}`)
           }

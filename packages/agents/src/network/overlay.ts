@@ -6,7 +6,7 @@
  * things it names with its prefix only. A pass runs on every desired state, before an
  * instance starts, and periodically, so a manual `ip link del` or an agent restart converges.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance, TDesiredNetwork } from '@alveary/core/protocol'
@@ -84,6 +84,12 @@ export function createOverlay(opts: OverlayOptions) {
   /** Instances whose namespace is ready (path) or failed (why), as of the last pass. */
   const ready = new Map<string, PreparedNetwork>()
   const failed = new Map<string, string>()
+  /**
+   * Instances whose namespace is their container's own: Docker cannot start a container in a
+   * namespace given by path, so it starts one with none and the overlay adopts it (instance id →
+   * the container's pid), moving the instance's name onto it and building eth0 there.
+   */
+  const attached = new Map<string, number>()
   /** Last rule set applied per namespace ('' = the node's). */
   const tables = new Map<string, string>()
   let mtu: number | null = null
@@ -199,6 +205,23 @@ export function createOverlay(opts: OverlayOptions) {
     return has.trim() === 'yes' ? { 'net.bridge.bridge-nf-call-iptables': '0', 'net.bridge.bridge-nf-call-arptables': '0' } : {}
   }
 
+  /** Points the instance's namespace name at its container's namespace when they differ (a new container). */
+  async function adoptContainerNs(instanceId: string, netns: Set<string>): Promise<void> {
+    const pid = attached.get(instanceId)
+    if (pid === undefined) return
+    const I = names.instanceNs(instanceId)
+    const want = await stat(`/proc/${pid}/ns/net`).then((s) => s.ino, () => null)
+    if (want === null) {
+      attached.delete(instanceId) // the container is gone; its successor attaches again
+      return
+    }
+    if (netns.has(I) && (await stat(netnsPath(I)).then((s) => s.ino, () => null)) === want) return
+    if (netns.has(I)) await ip(['netns', 'del', I]) // the previous namespace, and its veth with it
+    await ip(['netns', 'attach', I, String(pid)])
+    netns.add(I)
+    log.info({ instanceId, pid }, 'network: instance namespace is its container’s')
+  }
+
   /** An instance's namespace: eth0 (veth into the bridge) with its IP, MAC, MTU and default route. */
   async function ensureInstance(inst: TDesiredInstance, net: TDesiredNetwork, routerLinks: Map<string, IpLink>, netns: Set<string>, m: number): Promise<void> {
     const iface = inst.interfaces[0]!
@@ -212,7 +235,8 @@ export function createOverlay(opts: OverlayOptions) {
     let links = new Map((await ipJson<IpLink[]>(['-n', I, 'addr', 'show'])).map((l) => [l.ifname, l]))
     const veth = routerLinks.get(V)
     if (!links.has('eth0') || !veth) {
-      if (veth) await ip(['-n', R, 'link', 'del', V])
+      // The veth may be going already (its peer's namespace was deleted).
+      if (veth) await ip(['-n', R, 'link', 'del', V]).catch(() => {})
       if (links.has('eth0')) await ip(['-n', I, 'link', 'del', 'eth0'])
       await ip(['-n', R, 'link', 'add', V, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', I])
       await batch(R, [`link set ${V} master br0 mtu ${m} up`])
@@ -306,6 +330,7 @@ export function createOverlay(opts: OverlayOptions) {
           continue
         }
         try {
+          await adoptContainerNs(inst.instanceId, netns)
           await ensureInstance(inst, net, links, netns, m)
           const ports = innerPorts(inst.spec.ports)
           const resolv = dns ? await ensureResolvConf(inst.instanceId, net.gateway) : undefined
@@ -336,6 +361,7 @@ export function createOverlay(opts: OverlayOptions) {
     }
 
     const etc = await readdir(etcNetns).catch(() => [] as string[])
+    for (const id of attached.keys()) if (!wanted.some((i) => i.instanceId === id)) attached.delete(id)
     const junk = garbage(names, { routers: new Set([...networks.values()].map((n) => n.vxlanId)), instances: new Set(wanted.map((i) => i.instanceId)) }, { netns: [...netns], nodeLinks: [...nodeLinks.keys()], etc })
     for (const dir of junk.etc) await rm(path.join(etcNetns, dir), { recursive: true, force: true })
     for (const ns of junk.netns) {
@@ -362,6 +388,15 @@ export function createOverlay(opts: OverlayOptions) {
       const p = ready.get(instanceId)
       if (p) return p
       throw new Error(failed.get(instanceId) ?? 'its network interface is not in the desired state')
+    },
+    /**
+     * Makes the namespace of a running container (by its pid) the instance's, with its
+     * interface (Docker: it joins no namespace by path). Resolves once eth0 is up in it.
+     */
+    async attach(instanceId: string, pid: number): Promise<void> {
+      attached.set(instanceId, pid)
+      await until(kick())
+      if (!ready.has(instanceId)) throw new Error(failed.get(instanceId) ?? 'its network interface is not in the desired state')
     },
     /** Resolves after a full pass that started after this call. */
     sync: () => until(kick()),

@@ -80,6 +80,11 @@ export interface StartContext {
    * names; /etc/netns/NAME/resolv.conf, which `ip netns exec NAME` mounts by itself).
    */
   resolvConf?: string
+  /**
+   * With netns, for engines that cannot join a namespace by path (Docker): makes the namespace
+   * of the started container (its pid) the instance's, with its interface and IP.
+   */
+  attachNetns?(pid: number): Promise<void>
   /** Volumes ready to mount (volumes/store.ts): host folders and where the instance sees them. */
   mounts?: readonly HostMount[]
 }

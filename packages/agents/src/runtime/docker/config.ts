@@ -29,11 +29,25 @@ export function publishHostIp(engine: 'docker' | 'podman'): string {
   return engine === 'podman' ? '' : '0.0.0.0'
 }
 
+export interface ContainerPlacement {
+  /** Where published ports listen (publishHostIp). */
+  hostIp?: string
+  /**
+   * The instance's tenant network: its namespace, joined by path (Podman's `ns:` mode) or, for
+   * engines without that (Docker), adopted from the container after it starts (`NetworkMode:
+   * none`, then the overlay moves the instance's name onto the container's namespace).
+   */
+  network?: { netns: string; join: 'path' | 'pid'; resolvConf?: string }
+  mounts?: readonly HostMount[]
+}
+
 /** Everything the container gets from the spec; pure, for tests. */
-export function containerConfig(instance: TDesiredInstance, nodeName: string, hostIp = '0.0.0.0', netnsPath?: string, mounts: readonly HostMount[] = [], resolvConf?: string): Docker.ContainerCreateOptions {
+export function containerConfig(instance: TDesiredInstance, nodeName: string, placement: ContainerPlacement = {}): Docker.ContainerCreateOptions {
   const { spec } = instance
+  const { hostIp = '0.0.0.0', mounts = [] } = placement
   // On a tenant network the ports are the stable inner ports and the platform publishes them (nftables), not the engine.
-  const netns = instance.interfaces.length ? netnsPath : undefined
+  const net = instance.interfaces.length ? placement.network : undefined
+  const netns = net?.netns
   const inner = innerPorts(spec.ports)
   const ports = spec.ports.map((p, k) => ({ name: p.name, host: p.hostPort, container: netns ? inner[k]! : (p.containerPort ?? p.hostPort) }))
   // Inside the container the app listens on the container ports.
@@ -76,11 +90,11 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, ho
     Tty: false,
     HostConfig: {
       PortBindings: bindings,
-      // Podman joins the namespace the overlay prepared, so our IPAM stays authoritative.
-      ...(netns && { NetworkMode: `ns:${netns}` }),
-      // Volumes: the agent's folders (local, or on shared storage), never paths from tenant input.
-      // The tenant network's resolver (its names), in place of the engine's.
-      ...((mounts.length || (netns && resolvConf)) && { Binds: [...mounts.map((m) => `${m.hostPath}:${m.path}:rw`), ...(netns && resolvConf ? [`${resolvConf}:/etc/resolv.conf:ro`] : [])] }),
+      // The engine joins the namespace the overlay prepared (or gets none and is adopted), so our IPAM stays authoritative.
+      ...(net && { NetworkMode: net.join === 'path' ? `ns:${net.netns}` : 'none' }),
+      // Volumes: the agent's folders (local, or on shared storage), never paths from tenant input;
+      // and the tenant network's resolver (its names) in place of the engine's.
+      ...((mounts.length || net?.resolvConf) && { Binds: [...mounts.map((m) => `${m.hostPath}:${m.path}:rw`), ...(net?.resolvConf ? [`${net.resolvConf}:/etc/resolv.conf:ro`] : [])] }),
       NanoCpus: spec.cpuMillis * 1_000_000,
       Memory: spec.memoryMb * 1024 * 1024,
       // An init as PID 1 forwards SIGTERM (busybox or a shell as PID 1 would ignore it) and reaps zombies.

@@ -28,6 +28,11 @@ export interface DockerDriverOptions {
   verifyMs?: number
   /** Which engine answers (from probeDocker): decides the HostIp of published ports. Default docker. */
   engine?: 'docker' | 'podman'
+  /**
+   * How containers join their tenant network's namespace: by path (Podman's `ns:` mode) or by
+   * adoption after start (Docker has no `ns:` mode). Default: path on Podman, pid on Docker.
+   */
+  netnsJoin?: 'path' | 'pid'
 }
 
 export interface DockerDriver extends RuntimeDriver {
@@ -38,6 +43,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
   const { docker, nodeName } = opts
   const log = opts.logger.child({ driver: 'docker' })
   const hostIp = publishHostIp(opts.engine ?? 'docker')
+  const join = opts.netnsJoin ?? (opts.engine === 'podman' ? 'path' : 'pid')
   const cpuPrev = new Map<string, { total: number; at: number }>()
   const call = engineCalls(opts.callTimeoutMs ?? 30_000)
   const removeContainer = (c: Docker.Container) => remove(c, log, call)
@@ -60,8 +66,13 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     const image = instance.spec.image
     if (!image) throw new SpawnError('the docker driver needs an image, and the spec has none', true)
     await ensureImage(image, hooks)
-    if (instance.interfaces.length && !ctx.netns) throw new SpawnError('the instance is on a tenant network but has no prepared namespace')
-    const config = containerConfig(instance, nodeName, hostIp, ctx.netns, ctx.mounts, ctx.resolvConf)
+    const onNetwork = instance.interfaces.length > 0
+    if (onNetwork && (!ctx.netns || (join === 'pid' && !ctx.attachNetns))) throw new SpawnError('the instance is on a tenant network but has no prepared namespace')
+    const config = containerConfig(instance, nodeName, {
+      hostIp,
+      mounts: ctx.mounts,
+      ...(onNetwork && ctx.netns && { network: { netns: ctx.netns, join, ...(ctx.resolvConf && { resolvConf: ctx.resolvConf }) } }),
+    })
     // A container of an earlier run (exited, or left by a crashed agent) holds the name.
     await removeByName(instance.instanceId).catch((err) => log.warn({ err: daemonMessage(err) }, 'cannot remove the previous container'))
     let container: Docker.Container
@@ -93,6 +104,16 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     } catch (err) {
       await removeContainer(container)
       throw new SpawnError(`the container vanished right after starting: ${daemonMessage(err)}`)
+    }
+    if (onNetwork && join === 'pid') {
+      // Until this is done the container has loopback only (moments: one overlay pass).
+      try {
+        if (!info.State.Pid) throw new Error('the engine reports no pid')
+        await ctx.attachNetns!(info.State.Pid)
+      } catch (err) {
+        await removeContainer(container)
+        throw new SpawnError(`cannot attach the container to its network: ${(err as Error).message}`)
+      }
     }
     return makeHandle(container, info, false)
   }
