@@ -1,8 +1,11 @@
 /** Command line entry: flags -> config -> agent, plus signal handling. */
 import { AgentStartError, AGENT_VERSION, createAgent } from './agent'
+import pino from 'pino'
+import { cleanupNode, CleanupRefused } from './cleanup'
 import { USAGE, parseConfig } from './config'
 
-const parsed = parseConfig(process.argv.slice(2), process.env)
+const cleanup = process.argv[2] === 'cleanup'
+const parsed = parseConfig(process.argv.slice(cleanup ? 3 : 2), process.env)
 if (parsed.kind === 'help') {
   process.stdout.write(USAGE)
   process.exit(0)
@@ -17,6 +20,19 @@ if (parsed.kind === 'error') {
 }
 
 const { config } = parsed
+if (cleanup) {
+  const log = pino({ level: config.logLevel, base: { node: config.name } }, pino.destination({ dest: 2, sync: true }))
+  try {
+    const { removed, kept } = await cleanupNode(config, log)
+    for (const line of removed) process.stdout.write(`removed: ${line}\n`)
+    for (const line of kept) process.stdout.write(`kept: ${line}\n`)
+    process.exit(0)
+  } catch (err) {
+    if (!(err instanceof CleanupRefused)) throw err
+    process.stderr.write(`alveary-agent cleanup: ${err.message}\n`)
+    process.exit(2)
+  }
+}
 const agent = createAgent(config)
 void agent.exited.then(({ code }) => process.exit(code))
 

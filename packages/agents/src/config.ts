@@ -143,9 +143,16 @@ export type AgentConfigInput = z.input<typeof ZAgentConfig>
 export type AgentConfig = z.output<typeof ZAgentConfig>
 
 export const USAGE = `Usage: alveary-agent [options]
+       alveary-agent cleanup [options]
 
 Runs the Alveary node agent: connects to the control plane and runs the instances it assigns.
 Every option can also come from the environment variable shown; the flag wins.
+
+cleanup retires a node: with the options the agent ran with (--data-dir, --name,
+--docker-host, --network-prefix), once that agent is stopped, it stops and removes what
+the agent created here (instances, containers, HAProxy, the overlay's namespaces, links,
+nftables table and /etc/netns folders, the data folder) and prints each; local volumes
+that still hold data and shared volumes are kept.
 
   --server <url>         control plane URL, ws(s):// or http(s)://  [ALVEARY_SERVER]
                          (default ws://127.0.0.1:4000; the agent connects to <url>/agent)
@@ -187,7 +194,8 @@ Every option can also come from the environment variable shown; the flag wins.
   -h, --help             show this help
   -v, --version          print the agent version
 
-Exit codes: 0 normal stop, 2 bad configuration or protocol version mismatch with the server.
+Exit codes: 0 normal stop, 2 bad configuration or protocol version mismatch with the server
+(cleanup: 2 when an agent still runs on the data folder).
 `
 
 export type ParseResult =
