@@ -73,7 +73,12 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
   beforeAll(async () => {
     u = makeUnderlay(3)
     dataRoot = await mkdtemp(path.join(os.tmpdir(), 'alveary-overlay-'))
-    bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '500', ALVEARY_NODE_LEASE_MS: '2500', ALVEARY_EVICTION_GRACE_MS: '500', ALVEARY_STOPPED_RETENTION_MS: '0' })
+    // Heartbeats every 2 s (the gateway drops a peer silent for 3 of them) and a 10 s lease: on a
+    // busy 2-core machine the agents and their relays stall for 2-3 s at times. With 0.5 s
+    // heartbeats and a 2.5 s lease those stalls made nodes NotReady and their instances were
+    // rescheduled over and over (hard spread: back onto the same node), so instances were
+    // restarting whenever a step looked (beforeAll's "3 running", ECONNREFUSED on published ports).
+    bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '2000', ALVEARY_NODE_LEASE_MS: '10000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_STOPPED_RETENTION_MS: '0' })
     relaySock = path.join(dataRoot, 'bff.sock')
     const port = Number(new URL(bff.url).port)
     relay = createServer((c) => {
