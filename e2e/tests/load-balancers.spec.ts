@@ -25,10 +25,11 @@ test('an LB from the console spreads traffic over the replicas; a new revision r
 
   // A load balancer in front of it, from the console.
   await page.getByTestId('nav-lbs').click()
-  await page.getByTestId('lb-name-input').fill('front')
-  await page.getByTestId('lb-rule-app').selectOption({ label: 'web' })
-  await page.locator('#lb-drain').fill('2')
-  await page.getByTestId('lb-create').click()
+  const form = page.getByTestId('new-lb')
+  await form.getByTestId('lb-name-input').fill('front')
+  await form.getByTestId('lb-rule-app').selectOption({ label: 'web' })
+  await form.getByTestId('lb-drain').fill('2')
+  await form.getByTestId('lb-create').click()
   const lb = page.getByTestId('lb')
   await expect(lb.getByTestId('lb-state')).toHaveText('active', { timeout: 30_000 })
   const url = (await lb.getByTestId('lb-url').first().textContent())!.trim()
@@ -44,6 +45,14 @@ test('an LB from the console spreads traffic over the replicas; a new revision r
     }, { timeout: 30_000 })
     .toBe(3)
   await page.screenshot({ path: test.info().outputPath('load-balancer.png'), fullPage: true })
+
+  // Edited in place: cookie stickiness from now on, served by the node without a new address.
+  await lb.getByTestId('lb-edit').click()
+  await lb.getByTestId('lb-sticky').fill('60')
+  await lb.getByTestId('lb-save').click()
+  await expect(lb).toContainText('sticky for 60s')
+  await expect.poll(async () => (await client.get(url)).headers()['set-cookie'] ?? '', { timeout: 30_000 }).toContain('ALVEARY_LB=')
+  await expect(lb.getByTestId('lb-url').first()).toHaveText(url)
 
   // A new revision, watched live on the app page.
   await page.goto(appUrl)

@@ -167,6 +167,20 @@ describe('load balancers', () => {
     expect([...seen].sort()).toEqual(instances.map((i) => i.id).sort())
   })
 
+  it('shows every server with its place in the pool and its traffic', async () => {
+    const gen = load(url, 4)
+    try {
+      const lb = await waitFor('traffic on every server', async () => {
+        const l = await dev.loadBalancers.get({ tenantId, lbId })
+        const web3 = l.servers.filter((s) => s.app === 'web')
+        return web3.length === 3 && web3.every((s) => s.state === 'in_pool' && (s.perSecond ?? 0) > 0) && l
+      }, 120_000)
+      expect(lb.servers.filter((s) => s.app === 'api')).toHaveLength(1)
+    } finally {
+      await gen.stop()
+    }
+  }, 150_000)
+
   it('routes by host and by path prefix', async () => {
     const apiInstance = (await dev.apps.get({ tenantId, appId: api })).instances[0]!.id
     await waitFor('api routed', async () => who((await get(`${url}/x`, { host: 'api.example.test' })).body) === apiInstance)

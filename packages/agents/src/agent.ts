@@ -34,6 +34,9 @@ import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
 import { createNodeVolumes } from './volumes/node-volumes'
 
+/** How often a load-balancing node sends its per-server traffic (with a heartbeat). */
+const LB_STATS_MS = 5_000
+
 export const AGENT_VERSION: string = (() => {
   try {
     return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -401,6 +404,19 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     connection.send({ type: 'status', full: false, instances })
   }
 
+  /** Per-server load-balancer traffic rides along with heartbeats, at most every LB_STATS_MS. */
+  let lbStatsAtMs = 0
+  async function sendLbStats(): Promise<void> {
+    if (!lb || Date.now() - lbStatsAtMs < LB_STATS_MS) return
+    lbStatsAtMs = Date.now()
+    try {
+      const servers = await lb.stats()
+      if (welcomed) connection.send({ type: 'lb-stats', servers: servers.slice(0, 20_000) })
+    } catch (err) {
+      log.debug({ err }, 'load-balancer statistics unavailable')
+    }
+  }
+
   async function heartbeat(): Promise<void> {
     if (beating) {
       // One in flight may carry an older applied generation: send another right after it.
@@ -416,6 +432,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       if (welcomed) {
         connection.send({ type: 'heartbeat', ...usage, appliedGeneration })
         volumes.heartbeatSent()
+        await sendLbStats()
       }
     } catch (err) {
       log.warn({ err }, 'heartbeat failed')

@@ -209,6 +209,20 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     expect(await count(10)).toEqual({ c: 10 })
   })
 
+  it.skipIf(skip)('counts requests per server', async () => {
+    await setup()
+    const port = await lbPort()
+    const desired = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
+    await plane.apply([desired])
+    for (let i = 0; i < 20; i++) expect((await get(port)).status).toBe(200)
+    const stats = await plane.stats()
+    const total = (id: string) => stats.filter((s) => s.instanceId === id).reduce((n, s) => n + s.total, 0)
+    expect(stats.every((s) => s.lbId === desired.id)).toBe(true)
+    expect(total(a.id) + total(b.id)).toBe(20)
+    expect(total(a.id)).toBeGreaterThanOrEqual(5)
+    expect(total(b.id)).toBeGreaterThanOrEqual(5)
+  })
+
   it.skipIf(skip)('keeps a client on one instance with a cookie until its TTL', async () => {
     await setup()
     const port = await lbPort()

@@ -152,7 +152,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
       },
       loadBalancers: lbNodes,
     }),
-    loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
+    loadBalancers: createLoadBalancerService({ db, hot, hotDb: database.hot, bus, clock, lbNodes, ports: { min: config.lbPortMin, max: config.lbPortMax } }),
     telemetry,
     apiTokens: createApiTokenService({ db, hot, clock }),
   }

@@ -175,6 +175,8 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
           return await commands.progress(id, msg)
         case 'volume-usage':
           return await core.agents.volumeUsage(id, msg.volumes)
+        case 'lb-stats':
+          return await core.agents.lbStats(id, msg.servers)
       }
     } catch (err) {
       if (err instanceof RejectedRow) return reject('store_refused', CloseCode.badFrame, `${msg.type} ${err.message}`)

@@ -4,7 +4,8 @@
  * (the control plane waits for that generation before it stops a drained instance).
  */
 import type { Logger } from 'pino'
-import type { TDesiredLb, TLbReport } from '@alveary/core/protocol'
+import type { TDesiredLb, TLbReport, TLbServerStat } from '@alveary/core/protocol'
+import { createRateMeter } from './stats'
 import type { LbPlane } from './types'
 
 export interface LbReportFrame {
@@ -17,6 +18,7 @@ export function createLbServer({ plane, send, logger }: { plane: LbPlane; send(f
   let last: LbReportFrame | null = null
   let next: { lbs: readonly TDesiredLb[]; generation: number } | null = null
   let running: Promise<void> | null = null
+  const meter = createRateMeter()
 
   async function drain() {
     await null
@@ -51,6 +53,8 @@ export function createLbServer({ plane, send, logger }: { plane: LbPlane; send(f
     },
     /** The last report, to repeat after a reconnect. */
     last: () => last,
+    /** Per-server traffic since the previous call. */
+    stats: async (): Promise<TLbServerStat[]> => meter(await plane.stats()),
     async stop() {
       next = null
       await running

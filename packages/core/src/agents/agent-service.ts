@@ -1,6 +1,6 @@
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
-import type { TDesired, TDesiredLb, THello, TInstanceReport, TLbReport, TVolumeUsage } from '../protocol'
+import type { TDesired, TDesiredLb, THello, TInstanceReport, TLbReport, TLbServerStat, TVolumeUsage } from '../protocol'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { TERMINAL_STATES, type HotStore, type NewEvent } from '../store/hot-store'
@@ -18,7 +18,11 @@ export interface AgentServiceDeps {
   sessionStaleMs: number
   onHeartbeat?(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number }): Promise<void>
   /** Load-balancing nodes: what they serve, and what they report about it. */
-  loadBalancers: { desiredFor(nodeId: string): Promise<TDesiredLb[]>; report(nodeId: string, generation: number, reports: TLbReport[]): Promise<void> }
+  loadBalancers: {
+    desiredFor(nodeId: string): Promise<TDesiredLb[]>
+    report(nodeId: string, generation: number, reports: TLbReport[]): Promise<void>
+    recordStats(nodeId: string, servers: readonly TLbServerStat[]): Promise<void>
+  }
 }
 
 /**
@@ -123,6 +127,9 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
     },
 
     /** Space used by the volumes this node holds. */
+    /** A load-balancing node's per-server traffic. */
+    lbStats: (nodeId: string, servers: readonly TLbServerStat[]): Promise<void> => loadBalancers.recordStats(nodeId, servers),
+
     async volumeUsage(nodeId: string, usage: TVolumeUsage['volumes']): Promise<void> {
       const known = await db.volume.findMany({ where: { id: { in: usage.map((u) => u.volumeId) }, nodeId }, select: { id: true, tenantId: true } })
       const mine = new Set(known.map((v) => v.id))

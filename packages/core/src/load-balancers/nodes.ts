@@ -3,7 +3,7 @@ import type { Clock } from '../clock'
  * Load-balancing nodes: which nodes serve a tenant's load balancers, what they serve (their
  * part of the desired state), what they report, and whether a drain reached them.
  */
-import type { TDesiredLb, TLbReport } from '../protocol/lb'
+import type { TDesiredLb, TLbReport, TLbServerStat } from '../protocol/lb'
 import type { TLbRule } from '../schemas/load-balancer'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Hot } from '../store/db'
@@ -100,6 +100,29 @@ export function createLbNodes({ db, hot, clock, bus }: { db: Db; hot: Hot; clock
         const b = before.get(r.id)
         if (!b || b.state !== r.state || b.message !== r.message) bus.publish({ kind: 'tenant', tenantId: tenantOf.get(r.id)!, what: 'lb', id: r.id })
       }
+    },
+
+    /**
+     * Replaces what a node said about its servers' traffic. Only load balancers the node may
+     * serve and instances of their tenant count: a node cannot write another tenant's figures.
+     */
+    async recordStats(nodeId: string, servers: readonly TLbServerStat[]): Promise<void> {
+      const node = await db.node.findFirst({ where: { id: nodeId, ...lbNodeWhere() }, select: { dedicatedTenantId: true } })
+      const lbIds = [...new Set(servers.map((s) => s.lbId))]
+      const [lbs, instances] = node
+        ? await Promise.all([
+            db.loadBalancer.findMany({ where: { id: { in: lbIds }, ...(node.dedicatedTenantId ? { tenantId: node.dedicatedTenantId } : {}) }, select: { id: true, tenantId: true } }),
+            db.instance.findMany({ where: { id: { in: [...new Set(servers.map((s) => s.instanceId))] } }, select: { id: true, tenantId: true } }),
+          ])
+        : [[], []]
+      const lbTenant = new Map(lbs.map((l) => [l.id, l.tenantId]))
+      const instanceTenant = new Map(instances.map((i) => [i.id, i.tenantId]))
+      const rows = servers.filter((s) => lbTenant.has(s.lbId) && lbTenant.get(s.lbId) === instanceTenant.get(s.instanceId))
+      const now = clock.now()
+      await hot.$transaction([
+        hot.lbServerStat.deleteMany({ where: { nodeId } }),
+        hot.lbServerStat.createMany({ data: rows.map((r) => ({ lbId: r.lbId, nodeId, instanceId: r.instanceId, current: r.current, perSecond: r.perSecond, updatedAt: now })) }),
+      ])
     },
 
     /** Bumps the desired generation of the nodes serving load balancers in front of `appId` (or of `tenantId`). */

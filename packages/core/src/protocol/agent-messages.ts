@@ -1,7 +1,7 @@
 /** Frames an agent sends. */
 import { z } from 'zod'
 import { ZInstanceReport } from './instance'
-import { ZLbReport } from './lb'
+import { ZLbReport, ZLbServerStat } from './lb'
 import { ZCounter, ZMegabytes, ZMillicores, ZTimestamp, zText } from './limits'
 import { ZNodeInfo } from './node'
 import { ZCommandProgressFrame, ZCommandResultFrame, ZVolumeUsage } from './volume'
@@ -57,7 +57,12 @@ export const ZMetrics = z.object({
   ts: ZTimestamp,
   instances: z.array(z.object({ instanceId: z.string().uuid(), cpuMillis: ZMillicores, memoryMb: ZMegabytes })).max(10_000),
 })
-export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZHeartbeat, ZStatusReport, ZLogs, ZMetrics, ZCommandResultFrame, ZCommandProgressFrame, ZVolumeUsage])
+/** Load-balancing nodes: per-server traffic of every load balancer served, sampled periodically. */
+export const ZLbStats = z.object({
+  type: z.literal('lb-stats'),
+  servers: z.array(ZLbServerStat).max(20_000),
+})
+export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZHeartbeat, ZStatusReport, ZLogs, ZMetrics, ZCommandResultFrame, ZCommandProgressFrame, ZVolumeUsage, ZLbStats])
 export type TLogs = z.infer<typeof ZLogs>
 export type TMetrics = z.infer<typeof ZMetrics>
 export type TAgentMessage = z.infer<typeof ZAgentMessage>

@@ -54,3 +54,14 @@ export const ZLbReport = z.object({
   message: zText(500).nullable(),
 })
 export type TLbReport = z.infer<typeof ZLbReport>
+
+/** Traffic of one server (instance) of a load balancer on the reporting node. */
+export const ZLbServerStat = z.object({
+  lbId: z.string().uuid(),
+  instanceId: z.string().uuid(),
+  /** Open connections (TCP) or requests in flight (HTTP) now. */
+  current: z.number().int().min(0).max(10_000_000),
+  /** Connections or requests per second since the previous sample. */
+  perSecond: z.number().min(0).max(100_000_000),
+})
+export type TLbServerStat = z.infer<typeof ZLbServerStat>

@@ -9,6 +9,7 @@ import { ZLbRule, type TCreateLbInput, type TLbSettings } from '../schemas/load-
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Hot, Tx } from '../store/db'
 import type { HotStore } from '../store/hot-store'
+import type { Clock } from '../clock'
 
 export const ZLbState = z.enum(['provisioning', 'active', 'error', 'no_nodes'])
 
@@ -22,6 +23,20 @@ export const ZLoadBalancer = z.object({
   /** Why it is not active, in words. */
   message: z.string().nullable(),
   listeners: z.array(z.object({ protocol: z.enum(['http', 'tcp']), port: z.number(), rules: z.array(ZLbRule) })),
+  /**
+   * Every instance of its targets, with its place in the pool and its traffic summed over the
+   * load-balancing nodes' last samples (null: no recent sample).
+   */
+  servers: z.array(
+    z.object({
+      instanceId: z.string(),
+      app: z.string(),
+      ordinal: z.number(),
+      state: z.enum(['in_pool', 'draining', 'not_ready']),
+      current: z.number().nullable(),
+      perSecond: z.number().nullable(),
+    }),
+  ),
   /** One per serving node and listener: http://node-address:port. */
   addresses: z.array(z.object({ node: z.string(), url: z.string(), state: z.enum(['provisioning', 'active', 'error']), message: z.string().nullable() })),
   createdAt: z.date(),
@@ -43,6 +58,7 @@ type LbRow = Prisma.LoadBalancerGetPayload<{ select: typeof lbSelect }>
 export interface LbServiceDeps {
   db: Db
   hot: HotStore
+  clock: Clock
   hotDb: Hot
   bus: ChangeBus
   lbNodes: LbNodes
@@ -55,7 +71,10 @@ export interface LbServiceDeps {
  * load-balancing nodes pick them up with their next desired state and report back, and the
  * state shown is what they reported.
  */
-export function createLoadBalancerService({ db, hot, hotDb, bus, lbNodes, ports }: LbServiceDeps) {
+/** Per-server samples older than this are from a node that stopped sending them. */
+const STATS_FRESH_MS = 30_000
+
+export function createLoadBalancerService({ db, hot, hotDb, bus, clock, lbNodes, ports }: LbServiceDeps) {
   const changed = async (tenantId: string, lbId: string) => {
     const nodeIds = await lbNodes.nodesServing({ tenantId })
     if (nodeIds.length) await db.node.updateMany({ where: { id: { in: nodeIds } }, data: { desiredGeneration: { increment: 1 } } })
@@ -69,6 +88,7 @@ export function createLoadBalancerService({ db, hot, hotDb, bus, lbNodes, ports 
     for (const t of tenants) nodesByTenant.set(t, await db.node.findMany({ where: lbNodeWhere(t), orderBy: { name: 'asc' }, select: { id: true, name: true, address: true } }))
     const statuses = await hotDb.lbNodeStatus.findMany({ where: { lbId: { in: rows.map((r) => r.id) } } })
     const ready = new Set((await hotDb.nodeStatus.findMany({ where: { state: 'ready', connected: true }, select: { nodeId: true } })).map((n) => n.nodeId))
+    const servers = await serversOf(rows)
     return rows.map((lb) => {
       const nodes = nodesByTenant.get(lb.tenantId) ?? []
       const mine = new Map(statuses.filter((s) => s.lbId === lb.id).map((s) => [s.nodeId, s]))
@@ -95,10 +115,54 @@ export function createLoadBalancerService({ db, hot, hotDb, bus, lbNodes, ports 
         state,
         message,
         listeners: lb.listeners.map((l) => ({ protocol: l.protocol, port: l.port, rules: l.rules as z.infer<typeof ZLbRule>[] })),
+        servers: servers.get(lb.id) ?? [],
         addresses: served.flatMap((p) => lb.listeners.map((l) => ({ node: p.node.name, url: `${l.protocol === 'http' ? 'http' : 'tcp'}://${p.node.address}:${l.port}`, state: p.state, message: p.message }))),
         createdAt: lb.createdAt,
       }
     })
+  }
+
+  /** Per load balancer: the instances of its targets, their pool state and their traffic. */
+  async function serversOf(rows: LbRow[]): Promise<Map<string, TLoadBalancer['servers']>> {
+    const appsOf = (lb: LbRow) => new Set(lb.listeners.flatMap((l) => (l.rules as z.infer<typeof ZLbRule>[]).flatMap((r) => r.targets.map((t) => t.appId))))
+    const appIds = [...new Set(rows.flatMap((lb) => [...appsOf(lb)]))]
+    const instances = await db.instance.findMany({
+      where: { appId: { in: appIds }, desiredState: 'running', nodeId: { not: null } },
+      orderBy: [{ ordinal: 'asc' }, { createdAt: 'asc' }],
+      select: { id: true, appId: true, ordinal: true, nodeId: true, drainingSince: true, app: { select: { name: true } } },
+    })
+    const statuses = await hot.statusesOf(instances.map((i) => i.id))
+    // Samples come every few seconds; older ones are from a node that stopped sending.
+    const since = new Date(clock.now().getTime() - STATS_FRESH_MS)
+    const stats = await hotDb.lbServerStat.groupBy({
+      by: ['lbId', 'instanceId'],
+      where: { lbId: { in: rows.map((r) => r.id) }, updatedAt: { gte: since } },
+      _sum: { current: true, perSecond: true },
+    })
+    const statOf = new Map(stats.map((s) => [`${s.lbId}|${s.instanceId}`, s._sum]))
+    return new Map(
+      rows.map((lb) => {
+        const apps = appsOf(lb)
+        return [
+          lb.id,
+          instances
+            .filter((i) => apps.has(i.appId))
+            .map((i) => {
+              const s = statuses.get(i.id)
+              const ready = !!s && s.nodeId === i.nodeId && s.state === 'running' && s.ready !== false
+              const st = statOf.get(`${lb.id}|${i.id}`)
+              return {
+                instanceId: i.id,
+                app: i.app.name,
+                ordinal: i.ordinal,
+                state: i.drainingSince ? ('draining' as const) : ready ? ('in_pool' as const) : ('not_ready' as const),
+                current: st?.current ?? null,
+                perSecond: st?.perSecond ?? null,
+              }
+            }),
+        ]
+      }),
+    )
   }
 
   /** Every target is an app of this tenant with that port; ports are in range and free. */

@@ -13,6 +13,8 @@ export interface Picker {
   byId(id: string): TLbServer | null
   /** Counts an open request or connection; call the result when it ends. */
   acquire(id: string): () => void
+  /** Per listed server: requests or connections open now and since it was listed. */
+  counts(): { id: string; current: number; total: number }[]
 }
 
 export function createPicker(algorithm: 'roundrobin' | 'leastconn'): Picker {
@@ -20,11 +22,13 @@ export function createPicker(algorithm: 'roundrobin' | 'leastconn'): Picker {
   let algo = algorithm
   const current = new Map<string, number>()
   const active = new Map<string, number>()
+  const totals = new Map<string, number>()
   return {
     update(next, a) {
       servers = [...next]
       algo = a
       for (const id of [...current.keys()]) if (!servers.some((s) => s.id === id)) current.delete(id)
+      for (const id of [...totals.keys()]) if (!servers.some((s) => s.id === id)) totals.delete(id)
     },
     pick(exclude) {
       const open = servers.filter((s) => s.state === 'ready' && s.weight > 0 && !exclude.has(s.id))
@@ -50,6 +54,7 @@ export function createPicker(algorithm: 'roundrobin' | 'leastconn'): Picker {
     },
     acquire(id) {
       active.set(id, (active.get(id) ?? 0) + 1)
+      totals.set(id, (totals.get(id) ?? 0) + 1)
       let done = false
       return () => {
         if (done) return
@@ -59,5 +64,6 @@ export function createPicker(algorithm: 'roundrobin' | 'leastconn'): Picker {
         else active.delete(id)
       }
     },
+    counts: () => servers.map((s) => ({ id: s.id, current: active.get(s.id) ?? 0, total: totals.get(s.id) ?? 0 })),
   }
 }

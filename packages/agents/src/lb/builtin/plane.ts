@@ -172,6 +172,12 @@ export function createBuiltinPlane({ logger }: { logger: Logger }): LbPlane {
       chain = run.catch(() => {})
       return run
     },
+    async stats() {
+      return [...pickers].flatMap(([key, p]) => {
+        const lbId = key.slice(0, key.indexOf('/'))
+        return p.counts().map((c) => ({ lbId, instanceId: c.id, slot: key, current: c.current, total: c.total }))
+      })
+    },
     async stop() {
       await chain
       await Promise.all(

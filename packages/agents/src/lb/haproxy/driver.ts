@@ -13,7 +13,8 @@ import type { Logger } from 'pino'
 import type { TDesiredLb, TLbReport } from '@alveary/core/protocol'
 import { portsInUse } from '../ports'
 import type { LbPlane } from '../types'
-import { render, renderStructure } from './config'
+import type { RawServerStat } from '../stats'
+import { backendId, render, renderStructure } from './config'
 import { applyCommands, runtimeApi } from './runtime'
 import { assign, emptyAssignment, runtimeCommands, type Assignment } from './slots'
 
@@ -52,6 +53,8 @@ export function createHaproxyPlane(o: HaproxyOptions): LbPlane {
   let structure = ''
   /** Listener ports the running worker holds. */
   let assignmentPorts: number[] = []
+  /** The load balancer of each backend the worker serves. */
+  let owners = new Map<string, string>()
   let masterPid: number | null = null
   let cookieKey = ''
   let chain: Promise<unknown> = Promise.resolve()
@@ -157,6 +160,7 @@ export function createHaproxyPlane(o: HaproxyOptions): LbPlane {
       assignment = next
       structure = nextStructure
       assignmentPorts = served.flatMap((lb) => lb.listeners.map((l) => l.port))
+      owners = new Map(served.flatMap((lb) => lb.backends.map((b) => [backendId(lb.id, b.name), lb.id] as const)))
     }
     return [
       ...served.map((lb): TLbReport => ({ id: lb.id, state: error ? 'error' : 'active', message: error })),
@@ -170,6 +174,11 @@ export function createHaproxyPlane(o: HaproxyOptions): LbPlane {
       chain = run.catch(() => {})
       return run
     },
+    async stats() {
+      await ready
+      if (!alive(masterPid) || !owners.size) return []
+      return parseStats(await runtimeApi(files.admin, ['show stat']), owners, assignment)
+    },
     async stop() {
       await chain
       if (alive(masterPid)) {
@@ -180,4 +189,26 @@ export function createHaproxyPlane(o: HaproxyOptions): LbPlane {
       structure = ''
     },
   }
+}
+
+/**
+ * `show stat` (CSV) → per server slot of our backends: sessions open now and HTTP requests
+ * (TCP backends: connections) since the worker started.
+ */
+export function parseStats(csv: string, owners: ReadonlyMap<string, string>, assignment: Assignment): RawServerStat[] {
+  const [head, ...rows] = csv.trim().split('\n')
+  const cols = (head ?? '').replace(/^# /, '').split(',')
+  const at = (name: string) => cols.indexOf(name)
+  const [px, sv, scur, stot, req] = [at('pxname'), at('svname'), at('scur'), at('stot'), at('req_tot')]
+  const out: RawServerStat[] = []
+  for (const row of rows) {
+    const f = row.split(',')
+    const lbId = owners.get(f[px] ?? '')
+    const slot = /^s(\d+)$/.exec(f[sv] ?? '')
+    const instanceId = lbId && slot ? assignment.members.get(f[px]!)?.[Number(slot[1])] : null
+    if (!lbId || !instanceId) continue
+    const requests = req >= 0 && f[req] ? Number(f[req]) : NaN
+    out.push({ lbId, instanceId, slot: `${f[px]}/${f[sv]}`, current: Number(f[scur]) || 0, total: Number.isFinite(requests) ? requests : Number(f[stot]) || 0 })
+  }
+  return out
 }

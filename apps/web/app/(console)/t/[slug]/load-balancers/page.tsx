@@ -1,20 +1,12 @@
 'use client'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useState } from 'react'
+import { LbForm } from '@/components/lb-form'
 import { Badge, Button, ConfirmButton, ErrorBox, Field, inputCls, Loading, Mono, PageHeader, Panel, RelTime, type Tone } from '@/components/ui'
 import { useTenant } from '@/lib/session'
 import { useTRPC, type TLoadBalancer } from '@/lib/trpc'
 
 const STATE_TONE: Record<TLoadBalancer['state'], Tone> = { active: 'green', provisioning: 'blue', error: 'red', no_nodes: 'amber' }
-
-interface RuleDraft {
-  host: string
-  pathPrefix: string
-  appId: string
-  port: string
-  weight: string
-}
-const emptyRule = (): RuleDraft => ({ host: '', pathPrefix: '', appId: '', port: 'http', weight: '100' })
 
 function CopyUrl({ url }: { url: string }) {
   const [copied, setCopied] = useState(false)
@@ -35,11 +27,21 @@ function CopyUrl({ url }: { url: string }) {
   )
 }
 
-function LoadBalancerCard({ lb, apps, canDeploy }: { lb: TLoadBalancer; apps: Map<string, string>; canDeploy: boolean }) {
+function LoadBalancerCard({ lb, apps, canDeploy }: { lb: TLoadBalancer; apps: readonly { id: string; name: string }[]; canDeploy: boolean }) {
   const trpc = useTRPC()
   const tenant = useTenant()
   const qc = useQueryClient()
+  const names = new Map(apps.map((a) => [a.id, a.name]))
+  const [editing, setEditing] = useState(false)
   const del = useMutation(trpc.loadBalancers.delete.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.loadBalancers.pathKey() }) }))
+  const update = useMutation(
+    trpc.loadBalancers.update.mutationOptions({
+      onSuccess: () => {
+        setEditing(false)
+        return qc.invalidateQueries({ queryKey: trpc.loadBalancers.pathKey() })
+      },
+    }),
+  )
   return (
     <Panel
       title={
@@ -52,7 +54,12 @@ function LoadBalancerCard({ lb, apps, canDeploy }: { lb: TLoadBalancer; apps: Ma
       }
       actions={
         canDeploy ? (
-          <ConfirmButton label="Delete" confirmLabel="Delete" question={`Delete ${lb.name}?`} onConfirm={() => del.mutate({ tenantId: tenant.id, lbId: lb.id })} pending={del.isPending} testId="lb-delete" />
+          <span className="flex items-center gap-2">
+            <Button onClick={() => setEditing((e) => !e)} data-testid="lb-edit">
+              {editing ? 'Cancel' : 'Edit'}
+            </Button>
+            <ConfirmButton label="Delete" confirmLabel="Delete" question={`Delete ${lb.name}?`} onConfirm={() => del.mutate({ tenantId: tenant.id, lbId: lb.id })} pending={del.isPending} testId="lb-delete" />
+          </span>
         ) : null
       }
       className="mb-5"
@@ -61,6 +68,20 @@ function LoadBalancerCard({ lb, apps, canDeploy }: { lb: TLoadBalancer; apps: Ma
     >
       {lb.message ? <div className="rounded-md bg-slate-50 px-3 py-2 text-xs text-slate-600 ring-1 ring-inset ring-slate-200">{lb.message}</div> : null}
       <ErrorBox error={del.error} />
+      {editing ? (
+        <div className="-mx-4 border-y border-slate-100 bg-slate-50/50">
+          <LbForm
+            initial={lb}
+            apps={apps}
+            pending={update.isPending}
+            submitLabel="Save changes"
+            submitTestId="lb-save"
+            testId={`edit-${lb.id}`}
+            onSubmit={(settings) => update.mutate({ tenantId: tenant.id, lbId: lb.id, ...settings })}
+            footer={<ErrorBox error={update.error} className="sm:col-span-6" />}
+          />
+        </div>
+      ) : null}
       <div>
         <div className="mb-1 text-xs font-medium text-slate-500">Addresses</div>
         {lb.addresses.length ? (
@@ -99,7 +120,7 @@ function LoadBalancerCard({ lb, apps, canDeploy }: { lb: TLoadBalancer; apps: Ma
                   →{' '}
                   {r.targets.map((t) => (
                     <span key={`${t.appId}${t.port}`} className="mr-2">
-                      {apps.get(t.appId) ?? 'deleted app'}:{t.port}
+                      {names.get(t.appId) ?? 'deleted app'}:{t.port}
                       {r.targets.length > 1 ? <span className="text-slate-400"> (weight {t.weight})</span> : null}
                     </span>
                   ))}
@@ -109,10 +130,53 @@ function LoadBalancerCard({ lb, apps, canDeploy }: { lb: TLoadBalancer; apps: Ma
           </div>
         ))}
       </div>
+      <Servers lb={lb} />
       <div className="text-xs text-slate-500">
         {lb.algorithm === 'roundrobin' ? 'round robin' : 'least connections'} · {lb.stickySeconds ? `sticky for ${lb.stickySeconds}s` : 'no stickiness'} · drains for {lb.drainSeconds}s · created <RelTime date={lb.createdAt} />
       </div>
     </Panel>
+  )
+}
+
+const SERVER_STATE: Record<TLoadBalancer['servers'][number]['state'], { label: string; tone: Tone }> = {
+  in_pool: { label: 'in pool', tone: 'green' },
+  draining: { label: 'draining', tone: 'amber' },
+  not_ready: { label: 'not ready', tone: 'gray' },
+}
+
+/** Every instance behind the load balancer: in the pool or not, and its traffic from the nodes' last samples. */
+function Servers({ lb }: { lb: TLoadBalancer }) {
+  if (!lb.servers.length) return null
+  return (
+    <div>
+      <div className="mb-1 text-xs font-medium text-slate-500">Servers</div>
+      <table className="w-full max-w-xl text-left text-xs tabular-nums" data-testid="lb-servers">
+        <thead className="text-[11px] uppercase tracking-wide text-slate-400">
+          <tr>
+            <th className="py-1 pr-3 font-medium">instance</th>
+            <th className="py-1 pr-3 font-medium">state</th>
+            <th className="py-1 pr-3 text-right font-medium">in flight</th>
+            <th className="py-1 text-right font-medium">per second</th>
+          </tr>
+        </thead>
+        <tbody>
+          {lb.servers.map((s) => (
+            <tr key={s.instanceId} className="border-t border-slate-100" data-testid="lb-server" data-state={s.state}>
+              <td className="py-1 pr-3">
+                {s.app}-{s.ordinal} <Mono className="text-slate-400">{s.instanceId.slice(0, 8)}</Mono>
+              </td>
+              <td className="py-1 pr-3">
+                <Badge tone={SERVER_STATE[s.state].tone}>{SERVER_STATE[s.state].label}</Badge>
+              </td>
+              <td className="py-1 pr-3 text-right">{s.current ?? '–'}</td>
+              <td className="py-1 text-right" data-testid="lb-server-rate">
+                {s.perSecond ?? '–'}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   )
 }
 
@@ -121,45 +185,22 @@ export default function LoadBalancersPage() {
   const trpc = useTRPC()
   const tenant = useTenant()
   const qc = useQueryClient()
-  const list = useQuery(trpc.loadBalancers.list.queryOptions({ tenantId: tenant.id }))
+  // Traffic figures change without an event: refreshed at the pace the nodes sample them.
+  const list = useQuery({ ...trpc.loadBalancers.list.queryOptions({ tenantId: tenant.id }), refetchInterval: 5_000 })
   const appsQ = useQuery(trpc.apps.list.queryOptions({ tenantId: tenant.id }))
-  const apps = new Map((appsQ.data ?? []).map((a) => [a.id, a.name]))
+  const apps = (appsQ.data ?? []).map((a) => ({ id: a.id, name: a.name }))
   const [name, setName] = useState('')
-  const [protocol, setProtocol] = useState<'http' | 'tcp'>('http')
-  const [port, setPort] = useState('')
-  const [algorithm, setAlgorithm] = useState<'roundrobin' | 'leastconn'>('roundrobin')
-  const [sticky, setSticky] = useState('')
-  const [drain, setDrain] = useState('10')
-  const [rules, setRules] = useState<RuleDraft[]>([emptyRule()])
+  /** Remounts the form after a creation, so it starts empty again. */
+  const [formKey, setFormKey] = useState(0)
   const create = useMutation(
     trpc.loadBalancers.create.mutationOptions({
       onSuccess: () => {
         setName('')
-        setRules([emptyRule()])
+        setFormKey((k) => k + 1)
         return qc.invalidateQueries({ queryKey: trpc.loadBalancers.pathKey() })
       },
     }),
   )
-  const setRule = (k: number, patch: Partial<RuleDraft>) => setRules((rs) => rs.map((r, i) => (i === k ? { ...r, ...patch } : r)))
-  const submit = () =>
-    create.mutate({
-      tenantId: tenant.id,
-      name,
-      algorithm,
-      stickySeconds: sticky ? Number(sticky) : null,
-      drainSeconds: Number(drain || 0),
-      listeners: [
-        {
-          protocol,
-          ...(port ? { port: Number(port) } : {}),
-          rules: (protocol === 'tcp' ? rules.slice(0, 1) : rules).map((r) => ({
-            host: protocol === 'http' && r.host ? r.host : null,
-            pathPrefix: protocol === 'http' && r.pathPrefix ? r.pathPrefix : null,
-            targets: [{ appId: r.appId, port: r.port, weight: Number(r.weight || 100) }],
-          })),
-        },
-      ],
-    })
 
   return (
     <>
@@ -167,72 +208,22 @@ export default function LoadBalancersPage() {
       <PageHeader title="Load balancers" subtitle="A stable address in front of your apps: host and path rules, balancing, stickiness, drains during rollouts." />
       {tenant.canDeploy ? (
         <Panel title="New load balancer" className="mb-5" testId="new-lb">
-          <form
-            className="grid gap-4 p-4 sm:grid-cols-6"
-            onSubmit={(e) => {
-              e.preventDefault()
-              submit()
-            }}
-          >
-            <Field label="Name" htmlFor="lb-name" className="sm:col-span-2">
-              <input id="lb-name" className={inputCls} value={name} onChange={(e) => setName(e.target.value)} placeholder="front" data-testid="lb-name-input" />
-            </Field>
-            <Field label="Protocol" htmlFor="lb-proto">
-              <select id="lb-proto" className={inputCls} value={protocol} onChange={(e) => setProtocol(e.target.value as 'http' | 'tcp')}>
-                <option value="http">HTTP</option>
-                <option value="tcp">TCP</option>
-              </select>
-            </Field>
-            <Field label="Port" htmlFor="lb-port" hint="Empty: the platform picks one.">
-              <input id="lb-port" type="number" className={inputCls} value={port} onChange={(e) => setPort(e.target.value)} />
-            </Field>
-            <Field label="Balancing" htmlFor="lb-algo">
-              <select id="lb-algo" className={inputCls} value={algorithm} onChange={(e) => setAlgorithm(e.target.value as 'roundrobin' | 'leastconn')}>
-                <option value="roundrobin">round robin</option>
-                <option value="leastconn">least connections</option>
-              </select>
-            </Field>
-            <Field label="Sticky (s)" htmlFor="lb-sticky" hint="1–86,400; empty: none.">
-              <input id="lb-sticky" type="number" className={inputCls} value={sticky} onChange={(e) => setSticky(e.target.value)} />
-            </Field>
-            <div className="space-y-2 sm:col-span-6">
-              <div className="text-xs font-medium text-slate-600">{protocol === 'http' ? 'Rules (first match wins; leave host and path empty for everything else)' : 'Target'}</div>
-              {(protocol === 'tcp' ? rules.slice(0, 1) : rules).map((r, k) => (
-                <div key={k} className="grid gap-2 sm:grid-cols-6" data-testid="lb-rule">
-                  {protocol === 'http' ? (
-                    <>
-                      <input className={inputCls} placeholder="host (optional)" value={r.host} onChange={(e) => setRule(k, { host: e.target.value })} aria-label="Host" />
-                      <input className={inputCls} placeholder="/path prefix (optional)" value={r.pathPrefix} onChange={(e) => setRule(k, { pathPrefix: e.target.value })} aria-label="Path prefix" />
-                    </>
-                  ) : null}
-                  <select className={inputCls} value={r.appId} onChange={(e) => setRule(k, { appId: e.target.value })} aria-label="App" data-testid="lb-rule-app">
-                    <option value="">choose an app</option>
-                    {(appsQ.data ?? []).map((a) => (
-                      <option key={a.id} value={a.id}>
-                        {a.name}
-                      </option>
-                    ))}
-                  </select>
-                  <input className={inputCls} value={r.port} onChange={(e) => setRule(k, { port: e.target.value })} aria-label="App port name" />
-                  <input className={inputCls} type="number" value={r.weight} onChange={(e) => setRule(k, { weight: e.target.value })} aria-label="Weight" title="Weight" />
-                </div>
-              ))}
-              {protocol === 'http' ? (
-                <Button type="button" onClick={() => setRules((rs) => [...rs, emptyRule()])}>
-                  Add rule
-                </Button>
-              ) : null}
-            </div>
-            <Field label="Drain (s)" htmlFor="lb-drain" hint="How long a leaving instance keeps its connections.">
-              <input id="lb-drain" type="number" className={inputCls} value={drain} onChange={(e) => setDrain(e.target.value)} />
-            </Field>
-            <div className="flex items-end sm:col-span-5">
-              <Button type="submit" variant="primary" disabled={create.isPending || !name} data-testid="lb-create">
-                Create load balancer
-              </Button>
-            </div>
-            <ErrorBox error={create.error} className="sm:col-span-6" />
-          </form>
+          <LbForm
+            key={formKey}
+            apps={apps}
+            pending={create.isPending}
+            canSubmit={!!name}
+            submitLabel="Create load balancer"
+            submitTestId="lb-create"
+            testId="lb-new"
+            onSubmit={(settings) => create.mutate({ tenantId: tenant.id, name, ...settings })}
+            header={
+              <Field label="Name" htmlFor="lb-name" className="sm:col-span-3">
+                <input id="lb-name" className={inputCls} value={name} onChange={(e) => setName(e.target.value)} placeholder="front" data-testid="lb-name-input" />
+              </Field>
+            }
+            footer={<ErrorBox error={create.error} className="sm:col-span-6" />}
+          />
         </Panel>
       ) : null}
       {list.isPending ? <Loading /> : list.error ? <ErrorBox error={list.error} /> : null}
