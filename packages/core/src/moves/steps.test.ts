@@ -10,7 +10,7 @@ const ids = { inst: '00000000-0000-4000-8000-000000000001', a: '00000000-0000-40
 const CONFIG = { selfFenceMs: 10_000, fenceMarginMs: 2_000, nodeLeaseMs: 3_000 }
 
 /** An in-memory world: one instance with one volume on node a, node b free; agents answer as scripted. */
-function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean } = {}) {
+function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean; lbApplied?: () => boolean } = {}) {
   const clock = createManualClock()
   const inst: MovingInstance = {
     id: ids.inst,
@@ -54,8 +54,9 @@ function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean } = {})
       reservations.delete(to)
       reservations.add(from)
     },
-    switchLoadBalancers: async () => null,
-    loadBalancersApplied: async () => ({ total: 0, applied: 0 }),
+    // With lbApplied: one load-balancing node in front of the app, which has applied the switch when it says so.
+    switchLoadBalancers: async () => (opts.lbApplied ? { [ids.a]: 7 } : null),
+    loadBalancersApplied: async () => ({ total: opts.lbApplied ? 1 : 0, applied: opts.lbApplied?.() ? 1 : 0 }),
     async record(_id, patch) {
       if (patch.copied) copiedBytes += patch.copied.bytes
       Object.assign(recorded, patch)
@@ -191,6 +192,62 @@ describe('move steps', () => {
       if (step !== 'reserve') expect(t.issued.some((c) => c.cmd.kind === 'discard-volumes' && c.nodeId === ids.b)).toBe(true)
     })
   }
+
+  /** Runs the saga with the clock jumping `stepMs` per call (timeouts), nodes heartbeating, agents as `play` says. */
+  async function driveSlow(t: ReturnType<typeof setup>, play: (t: ReturnType<typeof setup>) => void, stepMs = 20_000) {
+    for (let i = 0; i < 200; i++) {
+      const res = await t.advance()
+      if (res !== 'waiting') return res
+      play(t)
+      await t.clock.advance(stepMs)
+      for (const n of Object.values(t.nodes)) n.lastHeartbeatAt = t.clock.now()
+    }
+    throw new Error('the move did not finish')
+  }
+  /** The agents' usual part: the paused copy stops, the placed one runs (ready as `ready` says on the target). */
+  const usual = (ready: boolean | null) => (t: ReturnType<typeof setup>) => {
+    if (t.inst.paused) t.setObserved({ nodeId: t.inst.nodeId!, state: 'stopped' })
+    else t.setObserved({ nodeId: t.inst.nodeId!, state: 'running', ready: t.inst.nodeId === ids.b ? ready : null })
+  }
+  const backAtSource = (t: ReturnType<typeof setup>, epoch: number) => {
+    expect(t.inst.nodeId).toBe(ids.a)
+    expect(t.inst.paused).toBe(false)
+    expect(t.inst.volumes[0]!.epoch).toBe(epoch)
+    expect(t.reservations.size).toBe(0)
+  }
+
+  it('a source that never stops: stop-source times out and the instance serves at the source again', async () => {
+    const t = setup()
+    expect(await driveSlow(t, (x) => x.setObserved({ nodeId: ids.a, state: 'running' }))).toBe('failed')
+    expect(t.sagaState.error).toMatch(/^stop-source: stop-source did not finish within 600s/)
+    backAtSource(t, 3)
+  })
+
+  it('a target that never gets ready: wait-ready times out, the target stops, its writes are copied back, the fence goes back', async () => {
+    const t = setup()
+    expect(await driveSlow(t, usual(false))).toBe('failed')
+    expect(t.sagaState.error).toMatch(/^wait-ready: wait-ready did not finish within 180s/)
+    backAtSource(t, 5)
+    expect(t.issued.filter((c) => c.cmd.kind === 'send-volumes' && c.nodeId === ids.b)).toHaveLength(1)
+    expect(t.rows.filter((r) => r.state === 'compensated').map((r) => r.name)).toEqual(['reserve', 'prepare-target', 'pre-copy', 'stop-source', 'final-copy', 'move-fence', 'start-target', 'wait-ready'])
+  })
+
+  it('a load balancer that never takes the new backend: switch-lb times out and everything goes back to the source', async () => {
+    const t = setup({ lbApplied: () => false })
+    expect(await driveSlow(t, usual(true))).toBe('failed')
+    expect(t.sagaState.error).toMatch(/^switch-lb: switch-lb did not finish within 120s \(0 of 1 load-balancing node switched\)/)
+    backAtSource(t, 5)
+  })
+
+  it('a load balancer that takes the new backend after a while: switch-lb waits for it', async () => {
+    let applied = false
+    const t = setup({ lbApplied: () => applied })
+    const res = await drive(t, () => t.stateOf('switch-lb') === 'running')
+    expect(res).toBe('waiting')
+    applied = true
+    expect(await drive(t)).toBe('succeeded')
+    expect(t.rows.find((r) => r.name === 'switch-lb')!.state).toBe('done')
+  })
 
   it('a target that does not start: the fence goes back, its writes are copied back, the source runs again', async () => {
     const t = setup()
