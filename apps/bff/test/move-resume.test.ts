@@ -13,11 +13,12 @@ import { addMember, callerFor, freshDatabase, OPERATOR, waitFor } from './harnes
 // completes with the data and the instance's identity kept.
 const SETTINGS = {
   ALVEARY_PASSWORD_HASH_COST: '14',
-  ALVEARY_HEARTBEAT_MS: '300',
-  ALVEARY_NODE_LEASE_MS: '3000',
+  // Long enough that agents stalled on a busy machine are not taken for lost (a move would fail instead of resuming).
+  ALVEARY_HEARTBEAT_MS: '1000',
+  ALVEARY_NODE_LEASE_MS: '6000',
   ALVEARY_EVICTION_GRACE_MS: '10000',
   ALVEARY_NODE_STARTUP_GRACE_MS: '10000',
-  ALVEARY_SELF_FENCE_MS: '20000',
+  ALVEARY_SELF_FENCE_MS: '30000',
   ALVEARY_FENCE_MARGIN_MS: '1000',
 }
 let db: Awaited<ReturnType<typeof freshDatabase>>

@@ -18,7 +18,8 @@ describe.skipIf(skip)('moves on a tenant network', () => {
   let tenantId: string
 
   beforeAll(async () => {
-    bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '500', ALVEARY_NODE_LEASE_MS: '5000', ALVEARY_SELF_FENCE_MS: '20000' })
+    // Heartbeats and lease long enough that agents stalled on a busy machine are not taken for lost.
+    bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '2000', ALVEARY_NODE_LEASE_MS: '10000', ALVEARY_SELF_FENCE_MS: '30000' })
     sim = await createSimCluster({ count: 2, bffPort: () => Number(new URL(bff.url).port), joinToken: () => joinToken })
     op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
     joinToken = (await op.joinTokens.create({ description: 'overlay moves', ttlHours: 1, uses: 4 })).token
