@@ -44,6 +44,8 @@ test('an LB from the console spreads traffic over the replicas; a new revision r
       return seen.size
     }, { timeout: 30_000 })
     .toBe(3)
+  // Its card lists the three replicas as servers in the pool.
+  await expect(lb.locator('[data-testid=lb-server][data-state=in_pool]')).toHaveCount(3)
   await page.screenshot({ path: test.info().outputPath('load-balancer.png'), fullPage: true })
 
   // Edited in place: cookie stickiness from now on, served by the node without a new address.
