@@ -26,6 +26,7 @@ import type { DriverName, RuntimeDriver } from './runtime/types'
 import { createHealthMonitor } from './health/monitor'
 import { detectLbPlane } from './lb'
 import { createLbServer } from './lb/serve'
+import { createHousekeeping } from './housekeeping'
 import { createLogShipper } from './logs'
 import { createNetworkDriver, hostNetwork, type NetworkDriver } from './network'
 import { defaultPrefix } from './network/names'
@@ -66,6 +67,8 @@ export interface AgentOptions {
   logBufferLines?: number
   /** How long an image pull may take; default 10 minutes. */
   pullTimeoutMs?: number
+  /** Period of the instance folders' housekeeping (output rotation, old folders); default 60s. */
+  housekeepingMs?: number
 }
 
 export interface AgentExit {
@@ -121,6 +124,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   const debounceMs = options.statusDebounceMs ?? 100
   const metricsIntervalMs = options.metricsIntervalMs ?? (config.metricsIntervalSeconds ?? 10) * 1000
   let metricsTimer: NodeJS.Timeout | null = null
+  const housekeeping = createHousekeeping({ dataDir: config.dataDir, maxLogBytes: config.logMaxMb * 1024 * 1024, retentionMs: config.instanceRetentionHours * 3_600_000, log })
   let sampling = false
   /** Docker usage from the last metrics sample, added to the heartbeat's process totals. */
   let dockerTotals = { cpuMillis: 0, memoryMb: 0 }
@@ -561,6 +565,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       log.info({ server: agentEndpoint(config.server), dataDir: config.dataDir, auth: credential ? 'credential' : 'join token', drivers: driverNames() }, 'agent starting')
       metricsTimer = setInterval(() => void sampleMetrics(), metricsIntervalMs)
       metricsTimer.unref()
+      housekeeping.start(options.housekeepingMs ?? 60_000)
+      void housekeeping.sweep()
       volumes.startUsage()
       connection.start()
     },
@@ -584,6 +590,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (statusTimer) clearTimeout(statusTimer)
         if (metricsTimer) clearInterval(metricsTimer)
         heartbeatTimer = statusTimer = metricsTimer = null
+        await housekeeping.stop()
         // HAProxy serves on while the agent restarts (the next one adopts it), unless everything stops.
         if (lb && (stopInstances || lbDriverName === 'builtin')) await lb.stop()
         // Followers stop first (their cursors are persisted), then what they read goes out.

@@ -121,6 +121,10 @@ export const ZAgentConfig = z.object({
       { message: 'expected unix:///path/to/socket, tcp://host:port or none' },
     )
     .optional(),
+  /** Output files of process instances above this are rotated (one old file kept); MiB. */
+  logMaxMb: ZIntString(1, 100_000).default(10),
+  /** Folders of instances no longer on this node (their logs) are deleted this long after their last change. */
+  instanceRetentionHours: ZIntString(0, 87_600).default(24),
   /** Seconds between `metrics` frames; default 10. */
   metricsIntervalSeconds: ZIntString(1, 3600).optional(),
   /** Mount point of storage every node mounts (NFS…): this node offers `shared` volumes there. */
@@ -178,6 +182,10 @@ that still hold data and shared volumes are kept.
                          else $XDG_RUNTIME_DIR/podman/podman.sock, the first that exists)
   --metrics-interval <s> seconds between per-instance metrics       [ALVEARY_METRICS_INTERVAL]
                          (default 10)
+  --log-max-mb <n>       an instance's stdout/stderr file above this  [ALVEARY_LOG_MAX_MB]
+                         is rotated, one old file kept (default 10)
+  --instance-retention-hours <h>  folders (logs) of instances gone  [ALVEARY_INSTANCE_RETENTION_HOURS]
+                         from this node are deleted after this long (default 24)
   --shared-volumes <dir> storage every node mounts (NFS or the like) [ALVEARY_SHARED_VOLUMES]
                          where shared volumes live; without it the node offers local
                          volumes only (kept in <data-dir>/volumes)
@@ -218,6 +226,8 @@ const FLAG_NAMES = {
   logLevel: 'log-level',
   dockerHost: 'docker-host',
   metricsIntervalSeconds: 'metrics-interval',
+  logMaxMb: 'log-max-mb',
+  instanceRetentionHours: 'instance-retention-hours',
   sharedVolumes: 'shared-volumes',
   lbDriver: 'lb-driver',
   network: 'network',
@@ -246,6 +256,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'log-level': { type: 'string' },
         'docker-host': { type: 'string' },
         'metrics-interval': { type: 'string' },
+        'log-max-mb': { type: 'string' },
+        'instance-retention-hours': { type: 'string' },
         'shared-volumes': { type: 'string' },
         'lb-driver': { type: 'string' },
         network: { type: 'string' },
@@ -282,6 +294,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     logLevel: str('log-level', 'ALVEARY_LOG_LEVEL') ?? 'info',
     dockerHost: str('docker-host', 'DOCKER_HOST'),
     metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),
+    logMaxMb: str('log-max-mb', 'ALVEARY_LOG_MAX_MB'),
+    instanceRetentionHours: str('instance-retention-hours', 'ALVEARY_INSTANCE_RETENTION_HOURS'),
     sharedVolumes: str('shared-volumes', 'ALVEARY_SHARED_VOLUMES'),
     lbDriver: str('lb-driver', 'ALVEARY_LB_DRIVER'),
     network: str('network', 'ALVEARY_NETWORK') ?? 'auto',
