@@ -213,7 +213,12 @@ try {
     for (let i = sims.length; i < n; i += 50) {
       const batch = Array.from({ length: Math.min(50, n - i) }, (_, k) => startSim(i + k, token))
       sims.push(...batch)
-      await until('a batch of agents to join', () => batch.every((s) => s.welcomed && s.generation >= 0), 120_000)
+      await until('a batch of agents to join', () => batch.every((s) => s.welcomed && s.generation >= 0), 120_000).catch((err) => {
+        const w = batch.filter((s) => s.welcomed).length
+        const d = batch.filter((s) => s.generation >= 0).length
+        throw new Error(`${(err as Error).message}: ${sims.length} started, of the last batch ${w} welcomed, ${d} with desired state; closes ${JSON.stringify(Object.fromEntries(closes))}`)
+      })
+      if ((i / 50) % 20 === 0) log(`${sims.length} agents joined`)
     }
     return (performance.now() - t0) / 1000
   }
