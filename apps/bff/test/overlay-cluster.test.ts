@@ -106,6 +106,22 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
 
   afterAll(async () => {
     for (const c of [...agents.values(), ...relays.values(), ...extra]) c.kill('SIGKILL')
+    // HAProxy outlives its agent by design (the load-balancer test started it in sim-1's namespace).
+    const pidsIn = (ns: string) => {
+      try {
+        return execFileSync('ip', ['netns', 'pids', ns]).toString().split('\n').filter(Boolean)
+      } catch {
+        return []
+      }
+    }
+    for (const n of u?.nodes ?? [])
+      for (const p of pidsIn(n.ns)) {
+        try {
+          process.kill(Number(p), 'SIGKILL')
+        } catch {
+          /* gone */
+        }
+      }
     // Whatever still runs in our namespaces (instances of killed agents).
     for (const n of u?.nodes ?? [])
       for (const l of execFileSync('ip', ['netns', 'list']).toString().split('\n'))
@@ -167,6 +183,32 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
       }
     }
   })
+
+  it('serves a load balancer on one node in front of a network app on every node (host ports lead to the instance IPs)', async () => {
+    const lbNode = byName('sim-1')
+    const nodeId = (await op.nodes.list()).find((n) => n.name === 'sim-1')!.id
+    await op.loadBalancers.setNode({ nodeId, enabled: true })
+    const { id: tenantId, dev, appId } = tenants.a
+    const lb = await dev.loadBalancers.create({ tenantId, name: 'front', drainSeconds: 0, listeners: [{ protocol: 'tcp', rules: [{ targets: [{ appId, port: 'tcp' }] }] }] })
+    try {
+      const active = await waitFor('the load balancer active', async () => {
+        const l = await dev.loadBalancers.get({ tenantId, lbId: lb.id })
+        return l.state === 'active' && l
+      }, 60_000)
+      const port = active.listeners[0]!.port
+      const expected = new Set((await settled('a')).map((i) => `A ${i.ip}`))
+      // From another node: each new connection goes to the next instance, wherever it runs.
+      const seen = new Set<string>()
+      await waitFor('every instance answers through the load balancer', async () => {
+        for (let k = 0; k < 6; k++) seen.add(await tcpProbe(byName('sim-2').ns, lbNode.ip, port))
+        return [...expected].every((e) => seen.has(e))
+      }, 60_000)
+      expect([...seen].filter((s) => !expected.has(s))).toEqual([])
+    } finally {
+      await dev.loadBalancers.delete({ tenantId, lbId: lb.id })
+      await op.loadBalancers.setNode({ nodeId, enabled: false })
+    }
+  }, 150_000)
 
   it('lets instances resolve <app> and <ordinal>.<app> of their own network only', async () => {
     const secret = (await tenants.b.dev.apps.create({ tenantId: tenants.b.id, name: 'secret', replicas: 1, spec: { ...spec('S'), spread: 'none' }, network: 'shared' })).id
