@@ -78,6 +78,8 @@ try {
     '--name', agentName,
     '--data-dir', path.join(path.resolve(repoRoot, env.ALVEARY_DATA_DIR), `agent-${agentName}`),
     '--stop-on-exit',
+    // Sandboxed instances see the checkout (the sample app's files) but not the platform's data in it.
+    '--sandbox-hide', path.resolve(repoRoot, env.ALVEARY_DATA_DIR),
     '--log-level', 'warn',
   ], {})
 

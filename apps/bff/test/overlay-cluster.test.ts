@@ -49,7 +49,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
       '--network', 'overlay', '--network-prefix', n.prefix, '--data-dir', path.join(dataRoot, n.ns),
       '--port-range', `${31000 + k * 100}-${31000 + k * 100 + 99}`, '--log-level', process.env.TEST_LOG ?? 'warn', '--docker-host', 'none',
     ]
-    const child = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ALVEARY_SANDBOX: 'off' } })
+    const child = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] })
     agents.set(n.ns, child)
   }
   function killAgent(n: SimNode) {

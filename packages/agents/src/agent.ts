@@ -34,6 +34,8 @@ import { createStateStore } from './state-store'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
 import { createNodeVolumes } from './volumes/node-volumes'
+import type { Sandbox } from './sandbox'
+import { detectSandbox, unsandboxed } from './sandbox/detect'
 
 /** How often a load-balancing node sends its per-server traffic (with a heartbeat). */
 const LB_STATS_MS = 5_000
@@ -116,10 +118,12 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     options.logger ?? pino({ level: config.logLevel, base: { node: config.name } }, pino.destination({ dest: 2, sync: true }))
   const credentials = createCredentialStore(config.dataDir)
   const store = createStateStore(config.dataDir, (msg, err) => log.warn({ err }, msg))
-  // The process driver always works (Linux, macOS); docker joins once restore() found a working engine.
-  const drivers: Partial<Record<DriverName, RuntimeDriver>> = {
-    process: createProcessDriver({ dataDir: config.dataDir, cwd: options.cwd, adoptedPollMs: options.adoptedPollMs }),
-  }
+  // The process driver always works (Linux, macOS), in a sandbox where restore() found one can be
+  // built; docker joins once restore() found a working engine.
+  const processDriver = (sandbox: Sandbox | null) => createProcessDriver({ dataDir: config.dataDir, cwd: options.cwd, adoptedPollMs: options.adoptedPollMs, sandbox })
+  const drivers: Partial<Record<DriverName, RuntimeDriver>> = { process: processDriver(null) }
+  let sandbox: Sandbox | null = null
+  let sandboxCapability = unsandboxed('not probed yet')
   const meter = createUsageMeter()
   const debounceMs = options.statusDebounceMs ?? 100
   const metricsIntervalMs = options.metricsIntervalMs ?? (config.metricsIntervalSeconds ?? 10) * 1000
@@ -177,6 +181,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     mounted: () => supervisor.mountedVolumes(),
     onMayStart: () => supervisor.poke(),
     desired: () => desiredInstances,
+    // A sandboxed instance runs as its tenant's uid: its volumes are its own to write.
+    ownerOf: (d) => (sandbox && d.spec.driver === 'process' ? d.runAs : null),
   })
   /** Health checks run next to the instances; their results travel in the status reports. */
   const health = createHealthMonitor({
@@ -255,7 +261,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: lb ? lbDriverName : null, network: network.mode, ...(volumes.capability && { volume: volumes.capability }) },
+        capabilities: { lb: lb ? lbDriverName : null, network: network.mode, sandbox: sandboxCapability, ...(volumes.capability && { volume: volumes.capability }) },
       },
       runId,
     }
@@ -492,6 +498,12 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   function restore(): Promise<void> {
     restored ??= (async () => {
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+      try {
+        ;({ sandbox, capability: sandboxCapability } = await detectSandbox(config, log))
+      } catch (err) {
+        throw new AgentStartError((err as Error).message)
+      }
+      drivers.process = processDriver(sandbox)
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
       try {
         network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log })

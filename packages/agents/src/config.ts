@@ -142,6 +142,19 @@ export const ZAgentConfig = z.object({
    * directory, so several agents on one machine never touch each other's namespaces.
    */
   networkPrefix: z.string().regex(ZPREFIX, '1-4 lowercase letters or digits, starting with a letter').optional(),
+  /**
+   * Process instances in a sandbox (sandbox/: bwrap, the tenant's uid, namespaces, cgroup
+   * limits): on (refuse to start without one), off, or auto (when the node can, else unsandboxed
+   * with a warning: only trusted tenants are placed there).
+   */
+  sandbox: z.enum(['auto', 'on', 'off']).default('auto'),
+  /** Threads and processes one sandboxed instance may have (pids.max): a fork bomb stops there. */
+  sandboxPidsMax: ZIntString(16, 1_000_000).default(1024),
+  /** Host folders sandboxes never see, beyond the data dir (the platform's data folder, say). */
+  sandboxHide: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').filter(Boolean).map((p) => resolve(p))),
 })
 export type AgentConfigInput = z.input<typeof ZAgentConfig>
 export type AgentConfig = z.output<typeof ZAgentConfig>
@@ -198,6 +211,13 @@ that still hold data and shared volumes are kept.
   --network-prefix <p>   prefix of the namespaces, links and nftables  [ALVEARY_NETWORK_PREFIX]
                          table the overlay creates (1-4 chars; default
                          derived from the data dir, e.g. a3kq)
+  --sandbox <mode>       process instances in a sandbox: auto|on|off  [ALVEARY_SANDBOX]
+                         (default auto: when root with bubblewrap and memory/cpu/pids
+                         cgroups, else unsandboxed with a warning: trusted tenants only)
+  --sandbox-pids-max <n> threads and processes per sandboxed instance [ALVEARY_SANDBOX_PIDS_MAX]
+                         (default 1024)
+  --sandbox-hide <dirs>  comma-separated host folders no sandbox sees, [ALVEARY_SANDBOX_HIDE]
+                         beyond the data dir
   --log-level <level>    ${LOG_LEVELS.join('|')} (default info)  [ALVEARY_LOG_LEVEL]
   -h, --help             show this help
   -v, --version          print the agent version
@@ -232,6 +252,9 @@ const FLAG_NAMES = {
   lbDriver: 'lb-driver',
   network: 'network',
   networkPrefix: 'network-prefix',
+  sandbox: 'sandbox',
+  sandboxPidsMax: 'sandbox-pids-max',
+  sandboxHide: 'sandbox-hide',
 } as const
 
 /** Parses argv (without node and script) and env into a validated config. Never throws, never exits. */
@@ -262,6 +285,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'lb-driver': { type: 'string' },
         network: { type: 'string' },
         'network-prefix': { type: 'string' },
+        sandbox: { type: 'string' },
+        'sandbox-pids-max': { type: 'string' },
+        'sandbox-hide': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -300,6 +326,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     lbDriver: str('lb-driver', 'ALVEARY_LB_DRIVER'),
     network: str('network', 'ALVEARY_NETWORK') ?? 'auto',
     networkPrefix: str('network-prefix', 'ALVEARY_NETWORK_PREFIX'),
+    sandbox: str('sandbox', 'ALVEARY_SANDBOX'),
+    sandboxPidsMax: str('sandbox-pids-max', 'ALVEARY_SANDBOX_PIDS_MAX'),
+    sandboxHide: str('sandbox-hide', 'ALVEARY_SANDBOX_HIDE'),
   }
   const parsed = ZAgentConfig.safeParse(input)
   if (!parsed.success) {

@@ -28,7 +28,8 @@ describe('re-adoption', () => {
     const port = await freePort()
     const inst = makeInstance({
       spec: {
-        ...nodeScript(`require('http').createServer((q, s) => s.end('pid ' + process.pid)).listen(process.env.PORT)`),
+        // A nonce per process (in a sandbox's PID namespace process.pid is the same small number every run).
+        ...nodeScript(`const run = Math.random(); require('http').createServer((q, s) => s.end('run ' + run)).listen(process.env.PORT)`),
         ports: [{ name: 'http', containerPort: null, hostPort: port }],
       },
     })
@@ -43,6 +44,7 @@ describe('re-adoption', () => {
     const statePath = join(instanceDir(dir.path, inst.instanceId), 'state.json')
     await waitFor('state persisted', async () => JSON.parse(await readFile(statePath, 'utf8')).pid === pid)
     expect((await stat(statePath)).mode & 0o777).toBe(0o600)
+    const before = await waitFor('the process answers', () => httpGet(`http://127.0.0.1:${port}/`).catch(() => null), 15_000)
     // The agent goes away (as on a crash or an upgrade) without stopping anything.
     await first.shutdown({ stopInstances: false })
     expect(isAlive(pid)).toBe(true)
@@ -55,14 +57,15 @@ describe('re-adoption', () => {
     await second.settled()
     expect(second.reports()).toEqual([expect.objectContaining({ state: 'running', pid, restarts: 0 })])
     // "running" means started, not listening yet: wait until it answers (the same process).
-    expect(await waitFor('the adopted process answers', () => httpGet(`http://127.0.0.1:${port}/`).catch(() => null), 15_000)).toBe(`pid ${pid}`)
+    expect(await waitFor('the adopted process answers', () => httpGet(`http://127.0.0.1:${port}/`).catch(() => null), 15_000)).toBe(before)
 
     // It is not our child, yet its death is noticed (polling) and the restart policy applies.
     process.kill(pid, 'SIGKILL')
     const restarted = await waitFor('restarted', () => second.reports().find((r) => r.state === 'running' && r.pid !== pid), 5000)
     expect(restarted.restarts).toBe(1)
     cleanups.push(() => killGroup(restarted.pid))
-    expect(await waitFor('new process answers', () => httpGet(`http://127.0.0.1:${port}/`))).toBe(`pid ${restarted.pid}`)
+    const after = await waitFor('new process answers', () => httpGet(`http://127.0.0.1:${port}/`).then((a) => (a === before ? null : a), () => null), 15_000)
+    expect(after).toMatch(/^run /)
 
     // Left running, then a third agent whose first desired state no longer wants it: stopped and forgotten.
     await second.shutdown({ stopInstances: false })

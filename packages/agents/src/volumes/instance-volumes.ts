@@ -39,6 +39,7 @@ export function createInstanceVolumes(deps: {
   fresh(): boolean
   /** Self-fencing works here (watchdogs can run). */
   canFence(): boolean
+  ownerOf(desired: TDesiredInstance): { uid: number; gid: number } | null
   log: Logger
 }): InstanceVolumes {
   const dir = (id: string) => instanceDir(deps.dataDir, id)
@@ -51,7 +52,7 @@ export function createInstanceVolumes(deps: {
       const needsFence = desired.fence.stopAfterDisconnect || desired.mounts.length > 0
       if (needsFence && (!deps.fresh() || !deps.lease.valid())) return { ok: false, wait: 'waiting for the control plane to renew this node’s lease (it must not run twice)' }
       try {
-        const mounts = await prepareMounts(deps.dirs, desired, null)
+        const mounts = await prepareMounts(deps.dirs, desired, deps.ownerOf(desired))
         return { ok: true, mounts, fence: needsFence ? { fences: mounts.flatMap((m) => (m.fence ? [m.fence] : [])) } : null }
       } catch (err) {
         if (err instanceof FencedError) return { ok: false, refuse: `fenced: ${err.message}` }

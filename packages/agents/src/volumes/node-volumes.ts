@@ -29,6 +29,8 @@ export function createNodeVolumes(o: {
   onMayStart(): void
   /** The instances of the last desired state (their shared volumes are measured here). */
   desired(): readonly TDesiredInstance[]
+  /** Who must own an instance's volumes (its tenant's uid when it runs sandboxed), or null: leave them. */
+  ownerOf(desired: TDesiredInstance): { uid: number; gid: number } | null
 }) {
   const log = o.log.child({ part: 'volumes' })
   const dirs: VolumeDirs = { local: join(o.dataDir, 'volumes'), shared: o.sharedDir }
@@ -40,7 +42,7 @@ export function createNodeVolumes(o: {
   let serverFences = false
   let usageTimer: NodeJS.Timeout | null = null
 
-  const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, fresh: () => fresh, canFence: () => serverFences && capability?.selfFence === true, log })
+  const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, ownerOf: o.ownerOf, fresh: () => fresh, canFence: () => serverFences && capability?.selfFence === true, log })
   const commands = createCommandRunner({ dirs, address: o.address, workDir: join(o.dataDir, 'copy'), drivers: o.drivers, mounted: o.mounted, send: o.send, log })
 
   async function reportUsage() {

@@ -5,6 +5,7 @@ import { ZVolumeCapability } from './volume'
 import { ZLbDriver } from './lb'
 import { zText } from './limits'
 import { ZNetworkMode } from './network'
+import { ZSandboxCapability } from './sandbox'
 
 const ZNodeName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'node names are lowercase DNS labels')
 const ZLabels = z.record(zText(63).min(1), zText(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
@@ -26,6 +27,8 @@ export const ZNodeInfo = z.object({
       volume: ZVolumeCapability.optional(),
       /** Tenant networks: overlay, or host networking only (absent: host). */
       network: ZNetworkMode.optional(),
+      /** Process-instance isolation (absent: unsandboxed, an agent from before sandboxes). */
+      sandbox: ZSandboxCapability.optional(),
     })
     .prefault({}),
   /** Host ports this node hands to instances; absent: the control plane's default range. */

@@ -8,10 +8,11 @@ import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { isSameProcess, readStartTime } from '../../proc'
+import type { Sandbox } from '../../sandbox'
 import { createGroupUsageMeter, type GroupUsage } from '../../usage'
 import { SpawnError, type ExitInfo, type InstanceHandle, type InstanceUsage, type RuntimeDriver, type StartContext, type StartHooks } from '../types'
 import { buildEnv, defaultBaseEnv } from './env'
-import { exitInfoOf, makeHandle, type ProcessHandle } from './handle'
+import { exitInfoOf, makeHandle, type Confinement, type ProcessHandle } from './handle'
 import { fileSize } from './log-files'
 
 export type { ProcessHandle } from './handle'
@@ -27,6 +28,8 @@ export interface ProcessDriverOptions {
   adoptedPollMs?: number
   /** How often the stdout/stderr files are checked for new output. */
   logPollMs?: number
+  /** Runs every instance in a sandbox (sandbox/); absent: plain processes of the agent. */
+  sandbox?: Sandbox | null
 }
 
 export interface ProcessDriver extends RuntimeDriver {
@@ -46,6 +49,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
   const pollMs = opts.adoptedPollMs ?? 1000
   const logPollMs = opts.logPollMs ?? 250
   const meter = createGroupUsageMeter()
+  const sandbox = opts.sandbox ?? null
 
   async function start(instance: TDesiredInstance, _hooks?: StartHooks, ctx: StartContext = {}): Promise<ProcessHandle> {
     const { command, args } = instance.spec
@@ -57,13 +61,26 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     // Output of this run starts at the current ends of the files.
     const initial = { stdout: fstatSync(out).size, stderr: fstatSync(err).size }
     let child
+    let confinement: Confinement | null = null
     try {
-      // On a tenant network the process runs in its namespace (both exec it: same pid); `ip netns exec`
-      // also shows it the namespace's /etc/netns files (resolv.conf: the network's names).
-      const [file, argv] = !ctx.netns ? [command, args] : ctx.resolvConf && ctx.netns.startsWith('/run/netns/') ? ['ip', ['netns', 'exec', ctx.netns.slice('/run/netns/'.length), command, ...args]] : ['nsenter', [`--net=${ctx.netns}`, '--', command, ...args]]
+      let file: string
+      let argv: string[]
+      if (sandbox) {
+        const s = await sandbox.prepare(instance, { appDir: cwd, instanceDir: dir, mounts: ctx.mounts ?? [], ...(ctx.netns && { netns: ctx.netns }), ...(ctx.resolvConf && { resolvConf: ctx.resolvConf }) })
+        ;({ file, argv } = s)
+        confinement = { cgroup: s.cgroup, memoryMb: instance.spec.memoryMb }
+      } else {
+        // On a tenant network the process runs in its namespace (both exec it: same pid); `ip netns exec`
+        // also shows it the namespace's /etc/netns files (resolv.conf: the network's names).
+        ;[file, argv] = !ctx.netns
+          ? [command, args]
+          : ctx.resolvConf && ctx.netns.startsWith('/run/netns/')
+            ? ['ip', ['netns', 'exec', ctx.netns.slice('/run/netns/'.length), command, ...args]]
+            : ['nsenter', [`--net=${ctx.netns}`, '--', command, ...args]]
+      }
       child = spawn(file, argv, {
         cwd,
-        env: buildEnv(instance, baseEnv, ctx.mounts),
+        env: buildEnv(instance, baseEnv, ctx.mounts, sandbox !== null),
         detached: true,
         stdio: ['ignore', out, err],
       })
@@ -115,6 +132,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
         },
       },
       { dir, initial, pollMs: logPollMs },
+      confinement,
     )
   }
 
@@ -133,7 +151,8 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     // Without a stored cursor, only output written from now on is followed (no resending of old lines).
     const dir = instanceDir(opts.dataDir, instanceId)
     const initial = { stdout: fileSize(join(dir, 'stdout.log')), stderr: fileSize(join(dir, 'stderr.log')) }
-    return makeHandle(pid, startTime, true, { exited, check, detach: () => clearInterval(timer) }, { dir, initial, pollMs: logPollMs })
+    const cgroup = sandbox?.adopt(instanceId, pid) ?? null
+    return makeHandle(pid, startTime, true, { exited, check, detach: () => clearInterval(timer) }, { dir, initial, pollMs: logPollMs }, cgroup && { cgroup, memoryMb: null })
   }
 
   return {
@@ -143,7 +162,9 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     async adopt(rec) {
       return rec.pid === null ? null : adoptPid(rec.instanceId, rec.pid, rec.processStartTime)
     },
-    async release() {},
+    async release(instanceId) {
+      await sandbox?.release(instanceId)
+    },
     async usage(handles) {
       const groups = handles.flatMap((h) => (h.processGroup === null ? [] : [h.processGroup]))
       const byGroup: Map<number, GroupUsage> = await meter.sample(groups)

@@ -2,6 +2,7 @@
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { volumeEnvName, type HostMount } from '../../volumes/store'
 import { innerPorts } from '../../network/names'
+import { SANDBOX_HOME } from '../../sandbox'
 
 /** Env var suffix for a port name: `admin-ui` -> `ADMIN_UI`. */
 export function portEnvName(name: string): string {
@@ -17,8 +18,9 @@ export function listenPorts(instance: TDesiredInstance): number[] {
 }
 
 /** The child's whole environment: nothing else of the agent's env leaks into tenants' processes. */
-export function buildEnv(instance: TDesiredInstance, baseEnv: Record<string, string>, mounts: readonly HostMount[] = []): Record<string, string> {
-  const env: Record<string, string> = { ...baseEnv, ...instance.spec.env }
+export function buildEnv(instance: TDesiredInstance, baseEnv: Record<string, string>, mounts: readonly HostMount[] = [], sandboxed = false): Record<string, string> {
+  // In a sandbox HOME is the instance's private work directory, the only writable place besides /tmp and volumes.
+  const env: Record<string, string> = { ...baseEnv, ...(sandboxed && { HOME: SANDBOX_HOME, TMPDIR: '/tmp' }), ...instance.spec.env }
   const ports = listenPorts(instance)
   if (ports.length) env.PORT = String(ports[0])
   instance.spec.ports.forEach((p, k) => (env[portEnvName(p.name)] = String(ports[k])))
@@ -28,7 +30,7 @@ export function buildEnv(instance: TDesiredInstance, baseEnv: Record<string, str
   env.ALVEARY_TENANT_ID = instance.tenantId
   env.ALVEARY_ORDINAL = String(instance.ordinal)
   // Without a mount namespace the volume is found where it is on the host.
-  for (const m of mounts) env[volumeEnvName(m.name)] = m.hostPath
+  for (const m of mounts) env[volumeEnvName(m.name)] = sandboxed ? m.path : m.hostPath
   return env
 }
 

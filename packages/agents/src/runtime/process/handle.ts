@@ -1,6 +1,7 @@
 /** One process group as the supervisor sees it: watched, stopped as a whole group, followed for output. */
 import { constants as osConstants } from 'node:os'
 import { isGroupAlive, signalGroup } from '../../proc'
+import type { InstanceCgroup } from '../../sandbox'
 import type { ExitInfo, InstanceHandle, LogCursor, LogSink } from '../types'
 import { followFiles } from './log-files'
 
@@ -46,28 +47,49 @@ export interface LogFiles {
   pollMs: number
 }
 
-export function makeHandle(pid: number, startTime: number | null, adopted: boolean, watch: Watch, logs: LogFiles): ProcessHandle {
+/** A sandboxed run: its cgroup holds everything it started, wherever it moved to (setsid, daemons). */
+export interface Confinement {
+  cgroup: InstanceCgroup
+  /** The limit, for the OOM message (unknown for a run adopted from a previous agent). */
+  memoryMb: number | null
+}
+
+export function makeHandle(pid: number, startTime: number | null, adopted: boolean, watch: Watch, logs: LogFiles, confinement: Confinement | null = null): ProcessHandle {
   let stopping: Promise<ExitInfo> | null = null
   let leaderGone = false
-  const exited = watch.exited.then((info) => {
+  const exited = watch.exited.then(async (info) => {
     leaderGone = true
     // Orphans of a leader that died on its own would keep its port and block the restart.
     if (!stopping && isGroupAlive(pid)) signalGroup(pid, 'SIGKILL')
+    if (!confinement) return info
+    // Nothing of the run outlives it (what left the process group included), then the cgroup goes.
+    if (!stopping) await confinement.cgroup.killAll()
+    const oom = (await confinement.cgroup.oomKills()) > 0
+    if (!stopping) await confinement.cgroup.remove().catch(() => {})
+    // The kernel killed it for its memory limit: say so, not just "code 137".
+    if (oom) return { exitCode: info.exitCode ?? 137, signal: 'SIGKILL' as const, message: `out of memory: killed at its memory limit${confinement.memoryMb === null ? '' : ` (${confinement.memoryMb} MiB)`}` }
     return info
   })
-  const groupGone = () => leaderGone && !isGroupAlive(pid)
+  const cgroupEmpty = async () => !confinement || (await confinement.cgroup.pids()).length === 0
+  const groupGone = async () => leaderGone && !isGroupAlive(pid) && (await cgroupEmpty())
 
   async function stop(graceSeconds: number): Promise<ExitInfo> {
     signalGroup(pid, 'SIGTERM')
     const deadline = Date.now() + graceSeconds * 1000
     // Wait for the whole group, not just the leader: a child still flushing its data deserves the grace too.
-    while (!groupGone() && Date.now() < deadline) {
+    while (!(await groupGone()) && Date.now() < deadline) {
       watch.check?.()
       await settlesWithin(exited, Math.min(50, Math.max(1, deadline - Date.now())))
       if (leaderGone) await new Promise((r) => setTimeout(r, 20))
     }
-    if (!groupGone()) signalGroup(pid, 'SIGKILL')
+    if (!(await groupGone())) {
+      signalGroup(pid, 'SIGKILL')
+      // Nothing of a sandboxed instance survives its stop, not even what left the process group.
+      await confinement?.cgroup.killAll()
+    }
     while (!(await settlesWithin(exited, 50))) watch.check?.()
+    await confinement?.cgroup.killAll()
+    await confinement?.cgroup.remove().catch(() => {})
     return exited
   }
 

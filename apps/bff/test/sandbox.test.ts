@@ -1,0 +1,191 @@
+/**
+ * The process sandbox through the API and a real agent: tenant B's "attacker" app tries to reach
+ * the node, the platform and tenant A; every attempt fails while A's app keeps running with 0
+ * restarts. Limits: memory (an OOM kill reported as such), pids (a fork bomb stops), cpu.
+ * Needs root and bubblewrap; elsewhere skipped with the reason (with CI=true it fails).
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { createAgent, ZAgentConfig, type Agent } from '@alveary/agents'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoRoot } from '../src/config'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+
+function missing(): string | null {
+  if (process.getuid?.() !== 0) return 'not root'
+  try {
+    execFileSync('bwrap', ['--version'], { stdio: 'ignore' })
+  } catch {
+    return 'bubblewrap is not installed (apt-get install bubblewrap)'
+  }
+  return null
+}
+const why = missing()
+if (why && process.env.CI === 'true') throw new Error(`sandbox tests cannot run: ${why}`)
+if (why) console.log(`skipping the sandbox tests: ${why}`)
+
+const PIDS_MAX = 64
+let bff: TestBff
+let dataDir: string
+let agent: Agent
+type Caller = Awaited<ReturnType<typeof callerFor>>
+const tenants: Record<'a' | 'b', { id: string; dev: Caller }> = {} as never
+
+describe.skipIf(why !== null)('process sandbox', () => {
+  beforeAll(async () => {
+    bff = await startTestBff()
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'alveary-sandbox-'))
+    const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
+    const joinToken = (await op.joinTokens.create({ description: 'sandbox', ttlHours: 1, uses: 1 })).token
+    for (const slug of ['a', 'b'] as const) {
+      const id = (await op.tenants.create({ slug: `sbx-${slug}`, name: `Tenant ${slug}` })).id
+      await addMember(bff, op, id, { email: `dev@${slug}.test`, name: 'Dev', password: 'dev-password', role: 'owner' })
+      tenants[slug] = { id, dev: await callerFor(bff, `dev@${slug}.test`, 'dev-password') }
+    }
+    agent = createAgent(
+      ZAgentConfig.parse({
+        server: bff.url,
+        joinToken,
+        name: 'sandbox-node',
+        address: '127.0.0.1',
+        labels: '',
+        cpuMillis: '4000',
+        memoryMb: '4096',
+        dataDir,
+        stopOnExit: false,
+        logLevel: 'silent',
+        dockerHost: 'none',
+        sandbox: 'on',
+        sandboxPidsMax: PIDS_MAX,
+      }),
+      { cwd: repoRoot, restartBackoff: { baseMs: 200, capMs: 2000 } },
+    )
+    await agent.start()
+    await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === 'sandbox-node' && n.state === 'ready'))
+  })
+  afterAll(async () => {
+    await agent?.shutdown({ stopInstances: true })
+    await bff?.stop()
+    await bff?.dropDatabase()
+    if (dataDir) await rm(dataDir, { recursive: true, force: true })
+  })
+
+  const running = async (tenant: 'a' | 'b', appId: string) =>
+    waitFor(
+      'running',
+      async () => {
+        const d = await tenants[tenant].dev.apps.get({ tenantId: tenants[tenant].id, appId })
+        const i = d.instances.find((x) => x.state === 'running')
+        if (!i?.url) return null
+        return (await fetch(i.url).then((r) => r.ok, () => false)) && i
+      },
+      30_000,
+    )
+
+  it('an attacker of tenant B reaches nothing of the node, the platform or tenant A, and A keeps running', async () => {
+    const secret = `s3cret-${Math.random().toString(36).slice(2)}`
+    const victimCode = `require('fs').writeFileSync(process.env.HOME + '/secret.txt', process.env.SECRET); require('http').createServer((q, s) => s.end('victim')).listen(process.env.PORT)`
+    const victim = await tenants.a.dev.apps.create({
+      tenantId: tenants.a.id,
+      name: 'victim',
+      replicas: 1,
+      spec: { command: 'node', args: ['-e', victimCode], env: { SECRET: secret }, cpuMillis: 100, memoryMb: 128 },
+    })
+    const attacker = await tenants.b.dev.apps.create({
+      tenantId: tenants.b.id,
+      name: 'attacker',
+      replicas: 1,
+      spec: { command: 'node', args: ['apps/bff/test/fixtures/sandbox-attacker.cjs'], cpuMillis: 100, memoryMb: 128 },
+    })
+    const v = await running('a', victim.id)
+    const a = await running('b', attacker.id)
+    const victimPid = agent.reports().find((r) => r.instanceId === v.id)!.pid!
+    const victimPort = new URL(v.url!).port
+    const q = new URLSearchParams({
+      pid: String(victimPid),
+      agentDir: dataDir,
+      victimDir: path.join(dataDir, 'instances', v.id),
+      victimPort,
+      secret,
+    })
+    const r = (await (await fetch(`${a.url}?${q}`)).json()) as Record<string, unknown>
+
+    expect(r.uid).not.toBe(0)
+    for (const attack of ['readShadow', 'listAgentData', 'readCredential', 'listVictimDir', 'readVictimFile', 'readVictimEnviron', 'listRoot', 'killVictim', 'writeAppDir', 'writeUsr', 'writeEtc', 'bindVictimPort', 'bindPrivilegedPort']) {
+      expect({ attack, outcome: r[attack] }).toEqual({ attack, outcome: expect.stringMatching(/^denied: /) })
+    }
+    // Its own places are writable, and /home holds only its own work dir.
+    expect(r.writeHome).toMatch(/^ALLOWED/)
+    expect(r.writeTmp).toMatch(/^ALLOWED/)
+    expect(r.listHome).toBe('ALLOWED: app')
+    // Its PID namespace: its init, itself, and the fork bomb's survivors at most; no environment it can read has A's secret.
+    expect(r.visiblePids).toBeLessThan(5)
+    expect(r.secretInSomeEnviron).toBe(false)
+    const bomb = r.forkBomb as { started: number; stoppedBy: string | null }
+    expect(bomb.stoppedBy).toBe('EAGAIN')
+    expect(bomb.started).toBeLessThan(PIDS_MAX)
+
+    // On the host, A's file belongs to A's own unprivileged uid, which is not B's.
+    const owner = statSync(path.join(dataDir, 'instances', v.id, 'work', 'secret.txt')).uid
+    expect(owner).toBeGreaterThanOrEqual(200_000)
+    expect(owner).not.toBe(r.uid)
+    const victimAfter = (await tenants.a.dev.apps.get({ tenantId: tenants.a.id, appId: victim.id })).instances[0]!
+    expect(victimAfter).toMatchObject({ state: 'running', restarts: 0 })
+    expect(await (await fetch(v.url!)).text()).toBe('victim')
+  })
+
+  it('enforces the memory, cpu and pids limits of the spec in the instance’s cgroup, and reports an OOM kill as such', async () => {
+    const hog = await tenants.b.dev.apps.create({
+      tenantId: tenants.b.id,
+      name: 'hog',
+      replicas: 1,
+      // Four times its limit, as fast as it can.
+      spec: { command: 'node', args: ['-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20).fill(1))'], cpuMillis: 250, memoryMb: 64, restartPolicy: 'never' },
+    })
+    const dead = await waitFor(
+      'OOM kill',
+      async () => (await tenants.b.dev.apps.get({ tenantId: tenants.b.id, appId: hog.id })).instances.find((i) => i.state === 'exited' || i.state === 'failed'),
+      60_000,
+    )
+    expect(dead.message).toMatch(/out of memory.*64 MiB/)
+    expect(dead.exitCode).toBe(137)
+    // A cpu and memory limit as written in the app's cgroup (v1: cfs quota per 100 ms period; v2: cpu.max).
+    const app = await tenants.b.dev.apps.create({
+      tenantId: tenants.b.id,
+      name: 'limited',
+      replicas: 1,
+      spec: { command: 'node', args: ['-e', 'require("http").createServer((q, s) => s.end("ok")).listen(process.env.PORT)'], cpuMillis: 250, memoryMb: 96 },
+    })
+    const i = await running('b', app.id)
+    const pid = agent.reports().find((r) => r.instanceId === i.id)!.pid!
+    const groups = new Map(
+      readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+        .trim()
+        .split('\n')
+        .flatMap((l) => {
+          const [, ctrls, p] = /^\d+:([^:]*):(.*)$/.exec(l)!
+          return ctrls!.split(',').map((c) => [c, p!] as const)
+        }),
+    )
+    const v1 = (c: string, f: string) => readFileSync(path.join('/sys/fs/cgroup', c, groups.get(c)!, f), 'utf8').trim()
+    const isV1 = groups.get('memory')?.endsWith(i.id) === true
+    const dir = isV1 ? path.join('/sys/fs/cgroup/memory', groups.get('memory')!) : path.join('/sys/fs/cgroup', groups.get('')!)
+    if (isV1) {
+      expect(v1('memory', 'memory.limit_in_bytes')).toBe(String(96 * 1024 * 1024))
+      expect(v1('cpu', 'cpu.cfs_quota_us')).toBe('25000')
+      expect(v1('cpu', 'cpu.cfs_period_us')).toBe('100000')
+      expect(v1('pids', 'pids.max')).toBe(String(PIDS_MAX))
+    } else {
+      expect(readFileSync(path.join(dir, 'memory.max'), 'utf8').trim()).toBe(String(96 * 1024 * 1024))
+      expect(readFileSync(path.join(dir, 'cpu.max'), 'utf8').trim()).toBe('25000 100000')
+      expect(readFileSync(path.join(dir, 'pids.max'), 'utf8').trim()).toBe(String(PIDS_MAX))
+    }
+    // Stopping it leaves nothing behind: the whole cgroup is gone.
+    await tenants.b.dev.apps.scale({ tenantId: tenants.b.id, appId: app.id, replicas: 0 })
+    await waitFor('stopped', async () => !agent.reports().some((r) => r.instanceId === i.id && r.state === 'running'), 30_000)
+    await waitFor('cgroup removed', async () => !existsSync(dir), 30_000)
+  })
+})

@@ -1,0 +1,280 @@
+/**
+ * Per-instance cgroups: memory, cpu and pids limits, OOM counts and "kill everything in it".
+ * cgroup v2 (one unified tree) and v1 (one tree per controller, as on hybrid hosts) are both
+ * handled; which one is detected at start from /proc/self/mountinfo, never assumed.
+ *
+ * Instance cgroups live under the agent's own cgroup (`<own>/alveary-<prefix>/<instanceId>`):
+ * whatever limits the node's init system puts on the agent also bound its instances.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export interface CgroupLimits {
+  memoryMb: number
+  /** 0: no cpu limit. */
+  cpuMillis: number
+  pidsMax: number
+}
+
+/** One instance's cgroup: the files its first process joins and what the agent does with it. */
+export interface InstanceCgroup {
+  /** `cgroup.procs` files the starting process writes its pid to (one per v1 controller, one on v2). */
+  readonly procsFiles: string[]
+  /** OOM kills in this cgroup since it was created. */
+  oomKills(): Promise<number>
+  /** Pids of every process in it. */
+  pids(): Promise<number[]>
+  /** SIGKILLs everything in it until it is empty (a fork bomb cannot outrun it: pids.max bounds it). */
+  killAll(): Promise<void>
+  /** Removes the (empty) cgroup. */
+  remove(): Promise<void>
+}
+
+export interface Cgroups {
+  readonly version: 1 | 2
+  /** Controllers that enforce limits here. */
+  readonly controllers: ReadonlyArray<'memory' | 'cpu' | 'pids'>
+  /** A fresh cgroup for a run (an old one of the same instance is emptied and replaced: counters start at 0). */
+  create(instanceId: string, limits: CgroupLimits): Promise<InstanceCgroup>
+  /** The cgroup of a run a previous agent started, found from /proc/<pid>/cgroup; null if it is not one of ours. */
+  adopt(instanceId: string, pid: number): InstanceCgroup | null
+  /** The cgroup of an instance wherever it is (for cleaning up after a stop). */
+  existing(instanceId: string): InstanceCgroup
+}
+
+const WANTED = ['memory', 'cpu', 'pids'] as const
+type Controller = (typeof WANTED)[number]
+
+interface Mount {
+  version: 1 | 2
+  dir: string
+  controllers: string[]
+}
+
+/** cgroup mounts of this process's mount namespace. */
+export function readCgroupMounts(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Mount[] {
+  const out: Mount[] = []
+  for (const line of mountinfo.split('\n')) {
+    const [pre, post] = line.split(' - ')
+    if (!pre || !post) continue
+    const dir = pre.split(' ')[4]
+    const [fstype, , superOpts = ''] = post.split(' ')
+    if (!dir) continue
+    if (fstype === 'cgroup2') out.push({ version: 2, dir, controllers: [] })
+    if (fstype === 'cgroup') out.push({ version: 1, dir, controllers: superOpts.split(',') })
+  }
+  return out
+}
+
+/** `/proc/<pid>/cgroup`: controller (v1) or '' (v2) → path. */
+export function readProcCgroups(text: string): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line)
+    if (!m) continue
+    for (const c of m[1]!.split(',')) out.set(c, m[2]!)
+  }
+  return out
+}
+
+const write = (file: string, value: string) => writeFile(file, value)
+const readNum = async (file: string, key: string): Promise<number> => {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(await readFile(file, 'utf8'))
+    return m ? Number(m[1]) : 0
+  } catch {
+    return 0
+  }
+}
+const readPids = async (file: string): Promise<number[]> => {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+async function killLoop(pidsOf: () => Promise<number[]>): Promise<void> {
+  for (let round = 0; round < 200; round++) {
+    const pids = await pidsOf()
+    if (!pids.length) return
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL')
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+async function rmdirRetry(dir: string): Promise<void> {
+  // The kernel refuses while exiting processes are still charged to it: a few short retries.
+  for (let i = 0; i < 50; i++) {
+    try {
+      await rmdir(dir)
+      return
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return
+      if (code !== 'EBUSY') throw err
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+}
+
+/**
+ * The cgroup setup of this host: v2 when /sys/fs/cgroup is a unified tree with the memory, cpu
+ * and pids controllers; else v1 when those are mounted as v1 hierarchies; else null (why).
+ */
+export async function detectCgroups(group: string): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
+  let mounts: Mount[]
+  let own: Map<string, string>
+  try {
+    mounts = readCgroupMounts()
+    own = readProcCgroups(readFileSync('/proc/self/cgroup', 'utf8'))
+  } catch (err) {
+    return { ok: false, reason: `cannot read the cgroup setup: ${(err as Error).message}` }
+  }
+  const v2 = mounts.find((m) => m.version === 2)
+  if (v2) {
+    const available = existsSync(join(v2.dir, 'cgroup.controllers')) ? readFileSync(join(v2.dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/) : []
+    if (WANTED.every((c) => available.includes(c))) return v2Cgroups(v2.dir, own.get('') ?? '/', group)
+  }
+  const v1 = new Map<Controller, string>()
+  for (const c of WANTED) {
+    const m = mounts.find((x) => x.version === 1 && x.controllers.includes(c))
+    if (m) v1.set(c, m.dir)
+  }
+  if (v1.size === WANTED.length) return v1Cgroups(v1, own, group)
+  const missing = WANTED.filter((c) => !v1.has(c))
+  return { ok: false, reason: `no cgroup controllers for ${missing.join(', ')} (neither cgroup v2 with them enabled nor v1 hierarchies)` }
+}
+
+async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, string>, group: string): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
+  const bases = new Map(WANTED.map((c) => [c, join(mountDirs.get(c)!, own.get(c) ?? '/')]))
+  const dirs = (instanceId: string) => WANTED.map((c) => [c, join(bases.get(c)!, group, instanceId)] as const)
+  try {
+    for (const c of WANTED) await mkdir(join(bases.get(c)!, group), { recursive: true })
+  } catch (err) {
+    return { ok: false, reason: `cannot create cgroups (v1): ${(err as Error).message}` }
+  }
+  const handle = (instanceId: string, d: ReadonlyArray<readonly [Controller, string]> = dirs(instanceId)): InstanceCgroup => {
+    const of = new Map(d)
+    const pids = () => readPids(join(of.get('pids')!, 'cgroup.procs'))
+    return {
+      procsFiles: d.map(([, dir]) => join(dir, 'cgroup.procs')),
+      oomKills: () => readNum(join(of.get('memory')!, 'memory.oom_control'), 'oom_kill'),
+      pids,
+      killAll: () => killLoop(pids),
+      async remove() {
+        for (const [, dir] of d) await rmdirRetry(dir)
+      },
+    }
+  }
+  return {
+    ok: true,
+    cgroups: {
+      version: 1,
+      controllers: WANTED,
+      async create(instanceId, limits) {
+        const old = handle(instanceId)
+        await old.killAll()
+        await old.remove()
+        const d = dirs(instanceId)
+        for (const [, dir] of d) await mkdir(dir, { recursive: true })
+        const of = new Map(d)
+        const mem = String(limits.memoryMb * 1024 * 1024)
+        await write(join(of.get('memory')!, 'memory.limit_in_bytes'), mem)
+        // Swap must not be a way around the limit.
+        const memsw = join(of.get('memory')!, 'memory.memsw.limit_in_bytes')
+        if (existsSync(memsw)) await write(memsw, mem)
+        await write(join(of.get('memory')!, 'memory.swappiness'), '0').catch(() => {})
+        if (limits.cpuMillis > 0) {
+          await write(join(of.get('cpu')!, 'cpu.cfs_period_us'), '100000')
+          await write(join(of.get('cpu')!, 'cpu.cfs_quota_us'), String(Math.max(1000, limits.cpuMillis * 100)))
+        }
+        await write(join(of.get('pids')!, 'pids.max'), String(limits.pidsMax))
+        return handle(instanceId, d)
+      },
+      adopt(instanceId, pid) {
+        let paths: Map<string, string>
+        try {
+          paths = readProcCgroups(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))
+        } catch {
+          return null
+        }
+        if (!WANTED.every((c) => paths.get(c)?.endsWith(`/${group}/${instanceId}`))) return null
+        // Where a previous agent (perhaps in another cgroup) created it.
+        return handle(instanceId, WANTED.map((c) => [c, join(mountDirs.get(c)!, paths.get(c)!)] as const))
+      },
+      existing: (instanceId) => handle(instanceId),
+    },
+  }
+}
+
+async function v2Cgroups(root: string, own: string, group: string): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
+  const ownDir = join(root, own)
+  const groupDir = join(ownDir, group)
+  const enable = (dir: string) => write(join(dir, 'cgroup.subtree_control'), WANTED.map((c) => `+${c}`).join(' '))
+  try {
+    await mkdir(groupDir, { recursive: true })
+    try {
+      await enable(ownDir)
+    } catch {
+      // "No internal processes": a cgroup with processes cannot hand controllers to children.
+      // The agent moves itself into a leaf of its own cgroup first (what systemd calls delegation).
+      const leaf = join(ownDir, 'agent')
+      await mkdir(leaf, { recursive: true })
+      await write(join(leaf, 'cgroup.procs'), String(process.pid))
+      await enable(ownDir)
+    }
+    await enable(groupDir)
+  } catch (err) {
+    return { ok: false, reason: `cannot delegate cgroup v2 controllers under ${ownDir}: ${(err as Error).message}` }
+  }
+  const handle = (dir: string): InstanceCgroup => {
+    const pids = () => readPids(join(dir, 'cgroup.procs'))
+    return {
+      procsFiles: [join(dir, 'cgroup.procs')],
+      oomKills: () => readNum(join(dir, 'memory.events'), 'oom_kill'),
+      pids,
+      async killAll() {
+        // cgroup.kill (Linux 5.14) kills atomically; older kernels: one by one.
+        if (existsSync(join(dir, 'cgroup.kill'))) await write(join(dir, 'cgroup.kill'), '1').catch(() => {})
+        await killLoop(pids)
+      },
+      remove: () => rmdirRetry(dir),
+    }
+  }
+  return {
+    ok: true,
+    cgroups: {
+      version: 2,
+      controllers: WANTED,
+      async create(instanceId, limits) {
+        const dir = join(groupDir, instanceId)
+        const old = handle(dir)
+        await old.killAll()
+        await old.remove()
+        await mkdir(dir)
+        await write(join(dir, 'memory.max'), String(limits.memoryMb * 1024 * 1024))
+        await write(join(dir, 'memory.swap.max'), '0').catch(() => {})
+        if (limits.cpuMillis > 0) await write(join(dir, 'cpu.max'), `${Math.max(1000, limits.cpuMillis * 100)} 100000`)
+        await write(join(dir, 'pids.max'), String(limits.pidsMax))
+        return handle(dir)
+      },
+      adopt(instanceId, pid) {
+        let path: string | undefined
+        try {
+          path = readProcCgroups(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).get('')
+        } catch {
+          return null
+        }
+        if (!path?.endsWith(`/${group}/${instanceId}`)) return null
+        return handle(join(root, path))
+      },
+      existing: (instanceId) => handle(join(groupDir, instanceId)),
+    },
+  }
+}
