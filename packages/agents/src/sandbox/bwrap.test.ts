@@ -32,6 +32,8 @@ describe('sandboxArgv', () => {
     expect(argv).not.toContain('--unshare-net')
     const inNs = sandboxArgv({ ...base, netns: '/run/netns/x' }).argv
     expect(inNs.slice(inNs.indexOf('nsenter'), inNs.indexOf('nsenter') + 4)).toEqual(['nsenter', '--net=/run/netns/x', '--', 'bwrap'])
+    // A tenant network's names replace the node's resolver.
+    expect(sandboxArgv({ ...base, resolvConf: '/etc/netns/x/resolv.conf' }).argv.join(' ')).toContain('--ro-bind-try /etc/netns/x/resolv.conf /etc/resolv.conf')
   })
 
   it('shows the system and the app read-only, hides what must stay hidden, and gives the work dir and volumes writable', () => {
