@@ -46,8 +46,9 @@ describe('deploy end to end', () => {
       return d.instances.filter((i) => i.state === 'running').length === 3 && d
     })
     expect(new Set(detail.instances.map((i) => i.url)).size).toBe(3)
+    // "running" means started, not listening yet (a sandbox takes a moment to set up).
     for (const i of detail.instances) {
-      const body = await (await fetch(i.url!)).text()
+      const body = await waitFor('it answers', () => fetch(i.url!).then((r) => r.text(), () => null))
       expect(body).toContain(i.id)
     }
   })
