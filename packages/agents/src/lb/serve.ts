@@ -13,7 +13,7 @@ export interface LbReportFrame {
   reports: TLbReport[]
 }
 
-export function createLbServer({ plane, send, logger }: { plane: LbPlane; send(frame: LbReportFrame): void; logger: Logger }) {
+export function createLbServer({ plane, send, logger, retryMs = 5_000 }: { plane: LbPlane; send(frame: LbReportFrame): void; logger: Logger; retryMs?: number }) {
   let applied = '[]'
   let last: LbReportFrame | null = null
   let next: { lbs: readonly TDesiredLb[]; generation: number } | null = null
@@ -29,7 +29,8 @@ export function createLbServer({ plane, send, logger }: { plane: LbPlane; send(f
       try {
         // Same load balancers as before: nothing to change, only the generation moves on.
         const reports = text === applied && last ? last.reports : await plane.apply(lbs)
-        applied = text
+        // A load balancer in error is tried again, even with the same desired state.
+        applied = reports.some((r) => r.state === 'error') ? '' : text
         last = { generation, reports }
       } catch (err) {
         logger.error({ err }, 'applying load balancers failed')
@@ -37,7 +38,20 @@ export function createLbServer({ plane, send, logger }: { plane: LbPlane; send(f
         applied = ''
       }
       send(last)
+      if (!applied) retryLater({ lbs, generation })
     }
+  }
+  /** What failed (a port someone else held, a reload that did not take) may work a little later. */
+  let retry: NodeJS.Timeout | null = null
+  function retryLater(what: { lbs: readonly TDesiredLb[]; generation: number }) {
+    if (retry) clearTimeout(retry)
+    retry = setTimeout(() => {
+      retry = null
+      if (next) return
+      next = what
+      kick()
+    }, retryMs)
+    retry.unref()
   }
   function kick() {
     running ??= drain().finally(() => {
@@ -48,6 +62,9 @@ export function createLbServer({ plane, send, logger }: { plane: LbPlane; send(f
 
   return {
     apply(lbs: readonly TDesiredLb[], generation: number) {
+      // A newer desired state replaces any retry of an older one.
+      if (retry) clearTimeout(retry)
+      retry = null
       next = { lbs, generation }
       kick()
     },
@@ -57,6 +74,8 @@ export function createLbServer({ plane, send, logger }: { plane: LbPlane; send(f
     stats: async (): Promise<TLbServerStat[]> => meter(await plane.stats()),
     async stop() {
       next = null
+      if (retry) clearTimeout(retry)
+      retry = null
       await running
       await plane.stop()
     },

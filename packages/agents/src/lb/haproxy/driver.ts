@@ -151,7 +151,13 @@ export function createHaproxyPlane(o: HaproxyOptions): LbPlane {
       error = await reload()
     } else {
       const problems = await applyCommands(files.admin, runtimeCommands(assignment, next))
-      if (problems.length) o.logger.warn({ problems: problems.slice(0, 5) }, 'HAProxy runtime API reported problems')
+      if (problems.length) {
+        // The worker's slots may now differ from the assignment (a drain not applied would let
+        // an instance stop while it still gets traffic): load the whole state through a reload.
+        o.logger.warn({ problems: problems.slice(0, 5) }, 'HAProxy runtime API refused changes; reloading')
+        await writeConfig(render(served, next.backends, opts))
+        error = await reload()
+      }
     }
     if (error) {
       o.logger.error({ error }, 'HAProxy failed')
