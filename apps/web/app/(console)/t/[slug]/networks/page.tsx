@@ -97,7 +97,7 @@ export default function NetworksPage() {
               <input id="n-cidr" className={inputCls} value={cidr} onChange={(e) => setCidr(e.target.value)} placeholder="100.64.50.0/24" />
             </Field>
             <div className="flex items-end justify-end">
-              <Button type="submit" variant="primary" disabled={create.isPending || !name.trim()}>
+              <Button type="submit" variant="primary" disabled={create.isPending || !name.trim()} data-testid="network-create">
                 {create.isPending ? 'Creating…' : 'Create network'}
               </Button>
             </div>
@@ -139,7 +139,7 @@ export default function NetworksPage() {
               <td className={tdCls}>{n.nodes.length ? n.nodes.map((x) => x.name).join(', ') : <span className="text-slate-400">none</span>}</td>
               <td className={`${tdCls} text-right`} onClick={(e) => e.stopPropagation()}>
                 {canManage && !n.isDefault ? (
-                  <ConfirmButton size="sm" onConfirm={() => remove.mutate({ tenantId: tenant.id, networkId: n.id })} label="Delete" question={n.apps ? 'Apps use it: delete them first.' : 'Delete this network?'} confirmLabel="Delete" pending={remove.isPending} />
+                  <ConfirmButton size="sm" onConfirm={() => remove.mutate({ tenantId: tenant.id, networkId: n.id })} label="Delete" question={n.apps ? 'Apps use it: delete them first.' : 'Delete this network?'} confirmLabel="Delete" pending={remove.isPending} testId="network-delete" />
                 ) : null}
               </td>
             </tr>

@@ -397,6 +397,18 @@ export default function AppDetailPage() {
                 </span>,
               ],
               [
+                'Network',
+                a.network ? (
+                  <Link key="net" href={`/t/${tenant.slug}/networks`} className="text-sky-700 hover:underline" data-testid="spec-network" title="Its instances keep their address on this network across restarts and moves">
+                    {a.network.name}
+                  </Link>
+                ) : (
+                  <span key="net" className="text-slate-400" data-testid="spec-network">
+                    host networking
+                  </span>
+                ),
+              ],
+              [
                 'Drains',
                 <span key="mu" data-testid="spec-max-unavailable">
                   at most {a.spec.maxUnavailable} {a.spec.maxUnavailable === 1 ? 'replica' : 'replicas'} unavailable at once
