@@ -2,7 +2,7 @@
  * `alveary-agent cleanup`: retires a node. Run with the agent's own flags (same --data-dir,
  * --name, --docker-host, --network-prefix) once the agent is stopped and the node drained: it
  * stops and removes what that agent created on the machine, and nothing else —
- *   instances (process groups and their watchdogs, containers labelled with the node),
+ *   instances (process groups or sandbox cgroups, their watchdogs, containers labelled with the node),
  *   the HAProxy it ran for load balancers,
  *   the overlay: namespaces, links, the nftables table and /etc/netns folders with its prefix,
  *   the data folder (credential, state, logs), except local volumes that still hold data.
@@ -25,6 +25,7 @@ import { createDockerDriver } from './runtime/docker/driver'
 import { defaultDockerHost, probeDocker } from './runtime/docker/endpoint'
 import { createProcessDriver, instanceDir } from './runtime/process/driver'
 import type { RuntimeDriver } from './runtime/types'
+import { detectSandbox } from './sandbox/detect'
 import { createStateStore } from './state-store'
 
 export class CleanupRefused extends Error {
@@ -47,7 +48,9 @@ export async function cleanupNode(config: AgentConfig, log: Logger): Promise<{ r
   }
 
   // Instances: every state file's, then any container still labelled with this node.
-  const drivers: Partial<Record<'process' | 'docker', RuntimeDriver>> = { process: createProcessDriver({ dataDir: config.dataDir }) }
+  // With the agent's sandbox, a stop kills the instance's whole cgroup and a release removes it.
+  const { sandbox } = await detectSandbox(config, log)
+  const drivers: Partial<Record<'process' | 'docker', RuntimeDriver>> = { process: createProcessDriver({ dataDir: config.dataDir, sandbox }) }
   const dockerHost = config.dockerHost === 'none' ? null : (config.dockerHost ?? (await defaultDockerHost()))
   let engine: Docker | null = null
   if (dockerHost) {
