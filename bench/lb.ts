@@ -72,7 +72,6 @@ function wrk(url: string, seconds: number) {
 }
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'alveary-bench-lb-'))
-await writeFile(path.join(work, 'index.html'), 'hello from a replica\n')
 const portBase = 20_000 + Math.floor(Math.random() * 8) * 1000
 const lbPort = 30_000 + Math.floor(Math.random() * 20) * 100
 const bff = await startTestBff({ ALVEARY_HOST_PORT_MIN: String(portBase), ALVEARY_HOST_PORT_MAX: String(portBase + 999), ALVEARY_LB_PORT_MIN: String(lbPort), ALVEARY_LB_PORT_MAX: String(lbPort + 99), ALVEARY_HEARTBEAT_MS: '2000' })
@@ -93,7 +92,9 @@ try {
   const nginx = `d=${work}/i-$ALVEARY_INSTANCE_ID; mkdir -p $d; printf 'daemon off; worker_processes 1; pid %s/pid; error_log stderr error; events { worker_connections 4096; } http { access_log off; keepalive_requests 100000; server { listen 127.0.0.1:%s; location / { return 200 "hello from a replica\\n"; } } }' $d "$PORT" > $d/nginx.conf; exec nginx -p $d -c $d/nginx.conf`
   const spec = (version: string) => ({
     command: 'sh',
-    args: ['-c', server === 'nginx' ? nginx : `exec busybox httpd -f -p "$PORT" -h ${work}`],
+    // Each replica writes its files under its own name in the work folder's path: in a sandbox
+    // that path is on the instance's private /tmp (the host's work folder is not visible there).
+    args: ['-c', server === 'nginx' ? nginx : `d=${work}/i-$ALVEARY_INSTANCE_ID; mkdir -p $d; echo 'hello from a replica' > $d/index.html; exec busybox httpd -f -p "$PORT" -h $d`],
     env: { VERSION: version },
     cpuMillis: 10,
     memoryMb: 4,
