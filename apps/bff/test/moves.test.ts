@@ -275,6 +275,28 @@ describe.skipIf(noRsync)('moves', { timeout: 120_000 }, () => {
     await waitFor('the target back', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
   })
 
+  it('a volume outlives its instance: scaled down and up again, the ordinal gets its volume back with its data', async () => {
+    const { appId } = await deployRunning({ ...counterApp('scaled', 'local'), replicas: 2 })
+    const running = async () => (await dev.apps.get({ tenantId, appId })).instances.filter((i) => i.desiredState === 'running' && i.state === 'running' && i.url)
+    const second = await waitFor('both running', async () => (await running()).find((i) => i.ordinal === 1), 30_000)
+    await waitFor('the second counting', async () => (await countAt(second.url!)) > 3)
+    const volume = second.volumes[0]!
+    await dev.apps.scale({ tenantId, appId, replicas: 1 })
+    await waitFor('scaled down', async () => !(await dev.apps.get({ tenantId, appId })).instances.some((i) => i.id === second.id && i.state === 'running'), 30_000)
+    // Its instance is gone; its data stays where it was.
+    const file = path.join(cluster.dataDir(second.node!.name), 'volumes', volume.id, 'data', 'count')
+    const kept = Number(await readFile(file, 'utf8'))
+    expect(kept).toBeGreaterThan(3)
+    await dev.apps.scale({ tenantId, appId, replicas: 2 })
+    const back = await waitFor('the second ordinal running again', async () => (await running()).find((i) => i.ordinal === 1), 30_000)
+    expect(back.volumes[0]!.id).toBe(volume.id)
+    expect(back.node!.name).toBe(second.node!.name)
+    expect(await waitFor('serving', () => countAt(back.url!).catch(() => 0))).toBeGreaterThanOrEqual(kept)
+    // Deleted with the app: the data goes from the node.
+    await dev.apps.delete({ tenantId, appId })
+    await waitFor('the volume deleted with the app', () => access(path.dirname(file)).then(() => false, () => true), 60_000)
+  })
+
   it('preemption: a higher-priority instance evicts a lower-priority one with a volume, which moves instead of stopping', async () => {
     // node-a (2000m) holds a low-priority stateful instance of 1500m; a high-priority one of 1000m must run on node-a.
     await op.nodes.cordon({ nodeId: await nodeId('node-b') })
@@ -302,6 +324,9 @@ describe.skipIf(noRsync)('moves', { timeout: 120_000 }, () => {
     const lowNow = await instanceOf(low.appId)
     expect(lowNow.id).toBe(low.inst.id)
     expect(await waitFor('the moved one serving', () => countAt(lowNow.url!).catch(() => 0))).toBeGreaterThanOrEqual(before)
+    // 2.5 cores of the 4 the nodes have: free them for the drain after this.
+    for (const id of [highId, low.appId]) await dev.apps.delete({ tenantId, appId: id })
+    await waitFor('the apps gone', async () => !(await dev.apps.list({ tenantId })).some((a) => a.id === highId || a.id === low.appId), 30_000)
   })
 
   it('drains a node with stateful apps: they move with their data, one at a time', async () => {
