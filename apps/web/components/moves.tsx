@@ -5,6 +5,7 @@ import Link from 'next/link'
 import { useState } from 'react'
 import { Badge, Button, ErrorBox, inputBase, RelTime, type Tone } from '@/components/ui'
 import { fmtBytes, fmtDuration } from '@/lib/format'
+import { useMe } from '@/lib/session'
 import { useNow } from '@/lib/use-now'
 import { useTRPC, type TMove, type TMoveStep } from '@/lib/trpc'
 
@@ -189,12 +190,18 @@ export function MoveButton({ instanceId, fromNodeId, label, onStarted }: { insta
   )
 }
 
+/** "moving · step" on an instance row; a link to the move's timeline for operators (the ops view is theirs). */
 export function MovingBadge({ step, moveId }: { step: string; moveId: string }) {
+  const me = useMe()
+  const badge = (
+    <Badge tone="violet" dot pulse>
+      moving · {step}
+    </Badge>
+  )
+  if (!me.user.operator) return <span data-testid="moving-badge" title={STEP_LABELS[step] ?? step}>{badge}</span>
   return (
     <Link href={`/ops/moves#${moveId}`} data-testid="moving-badge" title={STEP_LABELS[step] ?? step}>
-      <Badge tone="violet" dot pulse>
-        moving · {step}
-      </Badge>
+      {badge}
     </Link>
   )
 }
