@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
 import { createChangeBus, systemClock } from '@alveary/core'
 import { ZBffEnv } from '../src/config'
-import { addMember, callerFor, freshDatabase, OPERATOR, startInProcessAgent, waitFor } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, killIfAlive, startInProcessAgent, waitFor } from './harness'
 
 // PostgreSQL becomes unreachable for a while and comes back. The BFF's connections go
 // through a TCP proxy in this test that it cuts (open connections dropped, new ones
@@ -69,12 +69,21 @@ const health = async (b: StartedBff) => {
 }
 
 const cleanups: Array<() => Promise<unknown> | unknown> = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-afterAll(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
+/** Runs every cleanup even when one fails (a BFF or agent left running would hold the next test's ports). */
+async function runCleanups() {
+  const results = await cleanups.splice(0).reverse().reduce<Promise<unknown[]>>(async (acc, c) => {
+    const errors = await acc
+    try {
+      await c()
+    } catch (err) {
+      errors.push(err)
+    }
+    return errors
+  }, Promise.resolve([]))
+  if (results.length) throw results[0]
+}
+afterEach(runCleanups)
+afterAll(runCleanups)
 
 async function setup(settings: Record<string, string>) {
   const db = await freshDatabase()
@@ -192,7 +201,7 @@ describe('a database outage', () => {
     proxy.cut()
     // The node "goes" is lost during the outage (its agent dies; its process lingers on the host).
     const orphans = goes.reports().flatMap((r) => (r.pid ? [r.pid] : []))
-    cleanups.push(() => orphans.forEach((pid) => process.kill(pid, 'SIGTERM')))
+    cleanups.push(() => orphans.forEach((pid) => killIfAlive(pid)))
     await goes.shutdown({ stopInstances: false })
     await waitFor('the leader sees the outage', async () => (await health(leader)).body.changeBus.failedAttempts >= 2, 30_000)
     proxy.restore()

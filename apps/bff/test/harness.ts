@@ -82,6 +82,15 @@ export async function addMember(bff: StartedBff, inviter: Caller, tenantId: stri
   return { userId: member!.userId }
 }
 
+/** Signals a process that may have exited already (a cleanup must not fail on one that is gone). */
+export function killIfAlive(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  try {
+    process.kill(pid, signal)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err
+  }
+}
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
