@@ -21,6 +21,15 @@ const skip = overlayUnavailable()
 const SERVER = `require('net').createServer((s)=>{s.on('error',()=>{});let b='';s.on('data',(d)=>{b+=d;let i;while((i=b.indexOf('\\n'))>=0){const l=b.slice(0,i);b=b.slice(i+1);if(l.startsWith('resolve '))require('dns').lookup(l.slice(8),{all:true,family:4},(e,a)=>s.write((e?e.code:a.map((x)=>x.address).sort().join(','))+'\\n'));else s.write(process.env.TENANT+' '+process.env.ALVEARY_IP+'\\n')}})}).listen(Number(process.env.PORT))`
 const spec = (tenant: string) => ({ command: 'node', args: ['-e', SERVER], env: { TENANT: tenant }, cpuMillis: 50, memoryMb: 32, spread: 'hard' as const, ports: [{ name: 'tcp' }] })
 
+/** SIGKILL, where the process may be gone already (a sandboxed instance is several processes that die together). */
+function killGone(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err
+  }
+}
+
 describe.skipIf(skip)('tenant networks across simulated nodes', () => {
   let u: Underlay
   let bff: TestBff
@@ -235,7 +244,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
     const [victim] = await settled('a')
     const ns = instanceNs(byName(victim!.node!.name), victim!.id)
     const pids = execFileSync('ip', ['netns', 'pids', path.basename(ns)]).toString().split('\n').filter(Boolean)
-    for (const p of pids) process.kill(Number(p), 'SIGKILL')
+    for (const p of pids) killGone(Number(p))
     const after = await waitFor('restarted', async () => {
       const i = (await app('a')).instances.find((x) => x.id === victim!.id)!
       return i.restarts >= 1 && i.state === 'running' && i
@@ -277,7 +286,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
     killAgent(lost)
     relays.get(lost.ns)?.kill('SIGKILL')
     for (const l of execFileSync('ip', ['netns', 'list']).toString().split('\n'))
-      if (l.startsWith(`${lost.prefix}-i-`)) for (const p of execFileSync('ip', ['netns', 'pids', l.split(' ')[0]!]).toString().split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL')
+      if (l.startsWith(`${lost.prefix}-i-`)) for (const p of execFileSync('ip', ['netns', 'pids', l.split(' ')[0]!]).toString().split('\n').filter(Boolean)) killGone(Number(p))
     execFileSync('ip', ['-n', lost.ns, 'link', 'set', 'eth0', 'down'])
     const moved = await waitFor('moved and running', async () => {
       const i = await get()
