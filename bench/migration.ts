@@ -138,7 +138,7 @@ try {
     })
     await waitFor('the prober getting answers', async () => answers.filter((a) => a.count !== null).length > 20, 30_000)
 
-    const rows: { client: number; platform: number; bytes: number; ip: boolean; ms: number }[] = []
+    const rows: { client: number; platform: number; bytes: number; ip: boolean; ms: number; steps: Record<string, number> }[] = []
     let failedMoves = 0
     let at = first
     for (let k = 0; k < opts.moves; k++) {
@@ -166,7 +166,8 @@ try {
       // Settled: the client has answers again for a while.
       await waitFor('answers after the move', async () => answers.filter((a) => a.count !== null && a.sent > Date.now() - 300).length > 3, 30_000, 50)
       const t1 = Date.now()
-      rows.push({ client: largestGap(answers, t0, t1), platform: done.downtimeMs ?? NaN, bytes: done.bytesCopied, ip: after.ip === first.ip && after.id === first.id, ms: t1 - t0 })
+      const steps = Object.fromEntries(done.steps.map((st) => [st.name, st.startedAt && st.finishedAt ? st.finishedAt.getTime() - st.startedAt.getTime() : 0]))
+      rows.push({ client: largestGap(answers, t0, t1), platform: done.downtimeMs ?? NaN, bytes: done.bytesCopied, ip: after.ip === first.ip && after.id === first.id, ms: t1 - t0, steps })
       log(`  ${driver} move ${k + 1}/${opts.moves} → ${target}: client ${rows.at(-1)!.client} ms, platform ${done.downtimeMs} ms, ${done.bytesCopied} B copied, move took ${done.finishedAt!.getTime() - done.createdAt.getTime()} ms (${done.steps.map((s) => `${s.name} ${s.startedAt && s.finishedAt ? s.finishedAt.getTime() - s.startedAt.getTime() : '-'}`).join(', ')})`)
       at = after
     }
@@ -190,6 +191,8 @@ try {
       dataLost: lostAnswers(answers),
       ipKept: rows.every((r) => r.ip) && served.size === 1,
       baselineGapMs: baseline,
+      /** Median time of each step: where a move's time (and, from stop-source to wait-ready, its downtime) goes. */
+      stepP50Ms: Object.fromEntries(Object.keys(rows[0]?.steps ?? {}).map((name) => [name, pct(rows.map((r) => r.steps[name]!), 50)])),
       requests: answers.length,
       failedRequests: answers.filter((a) => a.count === null).length,
     }
@@ -210,6 +213,7 @@ try {
   row('same instance and IP throughout', local.ipKept, shared.ipKept)
   row('failed moves (kept at the source)', local.failedMoves, shared.failedMoves)
   row('requests (failed)', `${local.requests} (${local.failedRequests})`, `${shared.requests} (${shared.failedRequests})`)
+  for (const name of Object.keys(local.stepP50Ms)) row(`  step ${name} p50 (ms)`, local.stepP50Ms[name]!, shared.stepP50Ms[name] ?? '-')
   const { moves, downtimeP50Ms, downtimeP99Ms, platformDowntimeP99Ms, bytesCopied, dataLost, ipKept } = local
   console.log(JSON.stringify({ moves, failedMoves: local.failedMoves, downtimeP50Ms, downtimeP99Ms, platformDowntimeP99Ms, bytesCopied, dataLost, ipKept, baselineGapMs: local.baselineGapMs, shared: { moves: shared.moves, failedMoves: shared.failedMoves, downtimeP50Ms: shared.downtimeP50Ms, downtimeP99Ms: shared.downtimeP99Ms, platformDowntimeP99Ms: shared.platformDowntimeP99Ms, bytesCopied: shared.bytesCopied, dataLost: shared.dataLost, ipKept: shared.ipKept } }))
 } finally {
