@@ -49,6 +49,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       scheduler: { mode: env.ALVEARY_SCHEDULER_MODE },
       network: { pool: env.ALVEARY_NETWORK_POOL, defaultPrefix: env.ALVEARY_NETWORK_PREFIX_LENGTH },
       tenantUids: { min: env.ALVEARY_TENANT_UID_MIN, max: env.ALVEARY_TENANT_UID_MAX },
+      trustFirstTenant: env.ALVEARY_TRUST_FIRST_TENANT,
       passwordHashConcurrency: env.ALVEARY_PASSWORD_HASH_CONCURRENCY,
       passwordHashMaxQueued: env.ALVEARY_PASSWORD_HASH_QUEUE,
       passwordHashCost: env.ALVEARY_PASSWORD_HASH_COST,

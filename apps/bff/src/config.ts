@@ -36,6 +36,8 @@ export const ZBffEnv = z.object({
   /** The unprivileged uids (= gids) tenants' sandboxed instances run as: one per tenant, for good. */
   ALVEARY_TENANT_UID_MIN: z.coerce.number().int().min(1000).max(2_147_483_646).default(200_000),
   ALVEARY_TENANT_UID_MAX: z.coerce.number().int().min(1000).max(2_147_483_646).default(299_999),
+  /** The first tenant created is trusted: `npm start` works where the node cannot sandbox (with a warning). */
+  ALVEARY_TRUST_FIRST_TENANT: z.enum(['0', '1', 'false', 'true']).default('0').transform((v) => v === '1' || v === 'true'),
   ALVEARY_EVICTION_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   /** Nodes stop instances with volumes (and opted-in ones) after this long without renewing their lease. */
   ALVEARY_SELF_FENCE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),

@@ -9,7 +9,9 @@ import { readEnv, repoRoot } from './config'
  * `npm start`: embedded PostgreSQL, the BFF, the console and one local agent with the
  * process driver, on one machine with zero set-up. Ctrl-C stops all of it.
  */
-const env = readEnv({ LOG_LEVEL: 'warn', ...process.env })
+// One command on any machine: the first tenant is trusted, so its process apps run even where the
+// local agent cannot sandbox them (the agent and the summary below warn when that is the case).
+const env = readEnv({ LOG_LEVEL: 'warn', ALVEARY_TRUST_FIRST_TENANT: '1', ...process.env })
 const webPort = Number(process.env.WEB_PORT ?? 3000)
 const agentName = (process.env.ALVEARY_NODE_NAME ?? 'local').toLowerCase()
 /** `npm run dev`: the console from `next dev` (hot reload, no build) instead of the production build. */
@@ -94,6 +96,12 @@ try {
 
   Deploy the sample app: command "node", args "examples/hello/server.js". Ctrl-C stops everything.
 `)
+  if (env.ALVEARY_TRUST_FIRST_TENANT) {
+    console.log(`  Note: the first tenant you create is trusted (ALVEARY_TRUST_FIRST_TENANT): where this machine cannot
+  sandbox process apps (the agent says so above), that tenant's apps run unconfined as the agent's user.
+  Other tenants only run sandboxed. Admin → Tenants shows and changes who is trusted.
+`)
+  }
 } catch (err) {
   console.error(`alveary: ${(err as Error).message}`)
   await stop(1)

@@ -79,6 +79,8 @@ export const ZControlPlaneConfig = z.object({
   network: ZNetworkSettings.prefault({}),
   /** Where tenants' sandbox uids come from (services/tenant-uids.ts). */
   tenantUids: ZUidRange.prefault({}),
+  /** The first tenant created is trusted (see services/tenants.ts); `npm start` sets it. */
+  trustFirstTenant: z.boolean().default(false),
   scheduler: z
     .object({
       mode: z.enum(['parallel', 'serial']).default('parallel'),
@@ -131,7 +133,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   const auth = createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000, hasher, throttle: loginThrottle })
   const services = {
     auth,
-    tenants: createTenantService({ db, hot, bus, networks, uids: config.tenantUids }),
+    tenants: createTenantService({ db, hot, bus, networks, uids: config.tenantUids, trustFirstTenant: config.trustFirstTenant }),
     members: createMemberService({ db, hot, bus }),
     invitations: createInvitationService({ db, hot, bus, clock, auth, hasher, ttlMs: config.invitationTtlHours * 3_600_000 }),
     apps: createAppService({ db, hot, bus, clock, networks }),

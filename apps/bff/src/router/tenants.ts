@@ -12,6 +12,10 @@ export const tenantsRouter = router({
     .input(z.object({ tenantId: z.string().uuid(), quotas: ZQuotas.partial() }))
     .output(ZTenant)
     .mutation(({ ctx, input }) => ctx.core.tenants.setQuotas(ctx.actor, input.tenantId, input.quotas)),
+  setTrusted: operatorProcedure
+    .input(z.object({ tenantId: z.string().uuid(), trusted: z.boolean() }))
+    .output(ZTenant)
+    .mutation(({ ctx, input }) => ctx.core.tenants.setTrusted(ctx.actor, input.tenantId, input.trusted)),
   usage: tenantProcedure.output(ZTenantUsage).query(({ ctx, input }) => ctx.core.tenants.usage(ctx.actor, input.tenantId)),
 })
 

@@ -47,6 +47,10 @@ export function runScheduling(opts: {
 
   const unsubscribe = bus.subscribe((c) => {
     if ((c.kind === 'fleet' && c.what === 'node' && c.nodeId) || c.kind === 'capacity') refreshNodes([c.nodeId!])
+    else if (c.kind === 'tenant' && c.what === 'tenant' && ready) {
+      // A tenant's trust changed: its waiting requests are read again and parked work retried.
+      void enqueuePending().then(() => refreshNodes())
+    }
     else if (c.kind === 'resync' && ready) {
       refreshNodes()
       void enqueuePending()

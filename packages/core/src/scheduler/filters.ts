@@ -15,6 +15,10 @@ export const filters: readonly Filter[] = [
   { name: 'tenant', run: (n, r) => (n.dedicatedTenantId && n.dedicatedTenantId !== r.tenantId ? 'dedicated to another tenant' : null) },
   { name: 'volume-data', run: (n, r) => (r.volumes?.pinnedNodeId && r.volumes.pinnedNodeId !== n.id ? 'its local volume lives on another node' : null) },
   { name: 'driver', run: (n, r) => (n.drivers.has(r.driver) ? null : `no ${r.driver} driver`) },
+  {
+    name: 'sandbox',
+    run: (n, r) => (r.driver === 'process' && n.processUnsandboxed && !r.trusted ? 'cannot sandbox process apps (only trusted tenants run here)' : null),
+  },
   { name: 'network', run: (n, r) => (r.network && n.networkMode !== 'overlay' ? 'no overlay network (host networking only)' : null) },
   {
     name: 'volumes',

@@ -24,6 +24,7 @@ export interface NodeRow {
   pmin: number | null
   pmax: number | null
   network: 'host' | 'overlay'
+  unsandboxed: boolean
   volumes: string[] | null
 }
 export interface AllocRow {
@@ -49,6 +50,7 @@ export function nodeReads(ids: string | null, withPorts: boolean): { spec: strin
   return {
     spec: `SELECT id, name, "cpuMillis" AS cpu, "memoryMb" AS mem, schedulable AND NOT draining AS schedulable, "dedicatedTenantId" AS dedicated,
                   drivers::text[] AS drivers, labels, "portMin" AS pmin, "portMax" AS pmax, "networkMode"::text AS network,
+                  coalesce(capabilities->'sandbox'->>'mode' = 'unsandboxed', false) AS unsandboxed,
                   ARRAY(SELECT jsonb_array_elements_text(capabilities->'volume'->'drivers')) AS volumes
            FROM "Node" WHERE ${ids ? `id = ANY(${ids})` : 'true'}`,
     alloc: `SELECT "nodeId", sum(cpu)::int AS cpu, sum(mem)::int AS mem, sum(ports)::int AS ports, json_object_agg("appId", n) AS apps
@@ -98,6 +100,7 @@ export function buildNodes(spec: readonly NodeRow[], allocs: readonly AllocRow[]
       appCounts: new Map(),
       usedPorts: new Set(),
       networkMode: n.network,
+      processUnsandboxed: n.unsandboxed,
       volumeDrivers: new Set(n.volumes ?? []),
     })
   for (const a of allocs) {
@@ -140,6 +143,7 @@ interface RequestRow {
   strategy: Strategy
   priorityClass: keyof typeof PRIORITY_OF_CLASS
   network: boolean
+  trusted: boolean
   /** Volume drivers the app mounts (empty: none), and where its local volumes' data is. */
   volumeDrivers: string[]
   pinned: string | null
@@ -147,7 +151,7 @@ interface RequestRow {
 const REQUESTS = (byId: boolean, placed = false) => `
   SELECT i.id, i."tenantId", i."appId", i."cpuMillis", i."memoryMb", a.driver::text AS driver, jsonb_array_length(a.ports)::int AS "portCount",
          a."nodeSelector", a.spread::text AS spread, coalesce(a."placementStrategy", t."placementStrategy")::text AS strategy, a."priorityClass"::text AS "priorityClass",
-         a."networkId" IS NOT NULL AS network,
+         a."networkId" IS NOT NULL AS network, t.trusted,
          ARRAY(SELECT DISTINCT v->>'driver' FROM jsonb_array_elements(a.volumes) AS v) AS "volumeDrivers",
          (SELECT vol."nodeId" FROM "Volume" vol WHERE vol."appId" = i."appId" AND vol.ordinal = i.ordinal AND vol.driver = 'local' AND vol."nodeId" IS NOT NULL LIMIT 1) AS pinned
   FROM "Instance" i JOIN "App" a ON a.id = i."appId" JOIN "Tenant" t ON t.id = i."tenantId"
@@ -167,7 +171,7 @@ export async function loadRequests(pool: pg.Pool, instanceIds?: string[]): Promi
     for (const r of rows) {
       let app = apps.get(r.appId)
       if (!app) {
-        app = { tenantId: r.tenantId, appId: r.appId, driver: r.driver, portCount: r.portCount, nodeSelector: r.nodeSelector, spread: r.spread, strategy: r.strategy, priority: PRIORITY_OF_CLASS[r.priorityClass], network: r.network }
+        app = { tenantId: r.tenantId, appId: r.appId, driver: r.driver, portCount: r.portCount, nodeSelector: r.nodeSelector, spread: r.spread, strategy: r.strategy, priority: PRIORITY_OF_CLASS[r.priorityClass], network: r.network, trusted: r.trusted }
         apps.set(r.appId, app)
       }
       // Local volumes that hold data pin their instance to that node: a move is what takes them elsewhere.
@@ -214,6 +218,7 @@ export async function loadRequestFor(pool: pg.Pool, instanceId: string): Promise
     strategy: r.strategy,
     priority: PRIORITY_OF_CLASS[r.priorityClass],
     network: r.network,
+    trusted: r.trusted,
     cpuMillis: r.cpuMillis,
     memoryMb: r.memoryMb,
     ...(r.volumeDrivers.length && { volumes: { drivers: r.volumeDrivers, pinnedNodeId: r.pinned } }),

@@ -53,6 +53,11 @@ describe('filters', () => {
     expect(reject('cpu', node('n', { cpuAllocated: 950 }), req())).toBe('insufficient cpu')
     expect(reject('memory', node('n', { memoryAllocated: 1000 }), req())).toBe('insufficient memory')
     expect(reject('ports', node('n', { portsUsed: 10 }), req())).toBe('no free host ports')
+    // A node that cannot sandbox process apps takes only trusted tenants' (containers are not its concern).
+    expect(reject('sandbox', node('n', { processUnsandboxed: true }), req())).toBe('cannot sandbox process apps (only trusted tenants run here)')
+    expect(reject('sandbox', node('n', { processUnsandboxed: true }), req({ trusted: true }))).toBeNull()
+    expect(reject('sandbox', node('n', { processUnsandboxed: true, drivers: new Set(['docker']) }), req({ driver: 'docker' }))).toBeNull()
+    expect(reject('sandbox', node('n'), req())).toBeNull()
   })
 })
 

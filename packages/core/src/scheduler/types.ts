@@ -21,6 +21,8 @@ export interface SchedNode {
   appCounts: Map<string, number>
   /** overlay: can run instances of tenant networks (absent: host networking only). */
   networkMode?: 'host' | 'overlay'
+  /** The agent said it cannot sandbox process instances: only trusted tenants' go there. */
+  processUnsandboxed?: boolean
 }
 
 export type Strategy = 'spread' | 'binpack'
@@ -44,6 +46,8 @@ export interface PlacementRequest {
   volumes?: { drivers: readonly string[]; pinnedNodeId: string | null }
   /** The app is on a tenant network: only overlay nodes can run it. */
   network?: boolean
+  /** An operator trusts the tenant: its process apps may run unsandboxed. */
+  trusted?: boolean
 }
 
 export interface PortRange {

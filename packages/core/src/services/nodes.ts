@@ -6,6 +6,7 @@ import { hashToken, mintToken, newToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import { ZVolumeCapability, type TVolumeCapability } from '../protocol/volume'
+import { ZSandboxCapability, type TSandboxCapability } from '../protocol/sandbox'
 import { ZDriver } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Prisma } from '../generated/prisma/client'
@@ -39,6 +40,8 @@ export const ZNode = z.object({
   appliedGeneration: z.number(),
   /** What the agent offers for volumes (null: an agent that does not say). */
   volume: ZVolumeCapability.nullable(),
+  /** How the node isolates process instances (null: the agent did not say, e.g. a simulated one; only an explicit "unsandboxed" restricts placement). */
+  sandbox: ZSandboxCapability.nullable(),
 })
 export type TNode = z.infer<typeof ZNode>
 
@@ -155,6 +158,7 @@ export function createNodeService({ db, hot, leases, bus, clock }: { db: Db; hot
         desiredGeneration: n.desiredGeneration,
         appliedGeneration: statuses.get(n.id)?.appliedGeneration ?? 0,
         volume: (n.capabilities as { volume?: TVolumeCapability }).volume ?? null,
+        sandbox: (n.capabilities as { sandbox?: TSandboxCapability }).sandbox ?? null,
       }))
     },
 

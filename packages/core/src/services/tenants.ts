@@ -22,6 +22,7 @@ const tenantSelect = {
   quotaApps: true,
   quotaNetworks: true,
   placementStrategy: true,
+  trusted: true,
   createdAt: true,
 } satisfies Prisma.TenantSelect
 
@@ -31,6 +32,8 @@ export const ZTenant = z.object({
   name: z.string(),
   quotas: z.object({ cpuMillis: z.number(), memoryMb: z.number(), instances: z.number(), apps: z.number(), networks: z.number() }),
   placementStrategy: z.enum(['spread', 'binpack']),
+  /** An operator trusts it: its process apps may also run on nodes that cannot sandbox them. */
+  trusted: z.boolean(),
   createdAt: z.date(),
   /** The caller's role; operators who are not members read as viewer. */
   role: ZMemberRole.nullable(),
@@ -50,6 +53,7 @@ const toTenant = (t: TenantRow, actor: Actor): TTenant => ({
   name: t.name,
   createdAt: t.createdAt,
   placementStrategy: t.placementStrategy,
+  trusted: t.trusted,
   quotas: { cpuMillis: t.quotaCpuMillis, memoryMb: t.quotaMemoryMb, instances: t.quotaInstances, apps: t.quotaApps, networks: t.quotaNetworks },
   role: roleIn(actor, t.id),
 })
@@ -79,12 +83,15 @@ export function createTenantService({
   bus,
   networks,
   uids,
+  trustFirstTenant = false,
 }: {
   db: Db
   hot: HotStore
   bus: ChangeBus
   networks: Pick<NetworkService, 'createDefault'>
   uids: TUidRange
+  /** The first tenant of a fresh platform is trusted (`npm start` on a machine that cannot sandbox). */
+  trustFirstTenant?: boolean
 }) {
   /** Two creations at once may pick the same uid: the unique index refuses one, which tries again. */
   async function createRow(input: TCreateTenantInput, attempt = 0): Promise<TenantRow> {
@@ -95,6 +102,7 @@ export function createTenantService({
             slug: input.slug,
             name: input.name,
             runAsUid: await allocateRunAsUid(tx, uids),
+            trusted: trustFirstTenant && (await tx.tenant.count()) === 0,
             ...quotaData(input.quotas ?? {}),
             ...(input.placementStrategy && { placementStrategy: input.placementStrategy }),
           },
@@ -134,7 +142,15 @@ export function createTenantService({
       const exists = await db.tenant.findUnique({ where: { slug: input.slug }, select: { id: true } })
       if (exists) throw new CoreError('CONFLICT', `A tenant with slug "${input.slug}" already exists`)
       const t = await createRow(input)
-      await hot.recordEvent(auditEvent(actor, { tenantId: t.id, type: 'tenant.created', subject: `tenant/${t.slug}`, message: `Tenant ${t.name} created` }))
+      await hot.recordEvent(
+        auditEvent(actor, {
+          tenantId: t.id,
+          type: 'tenant.created',
+          subject: `tenant/${t.slug}`,
+          message: `Tenant ${t.name} created${t.trusted ? ' (trusted: the first tenant of a one-machine start, ALVEARY_TRUST_FIRST_TENANT)' : ''}`,
+          ...(t.trusted && { data: { trusted: true } }),
+        }),
+      )
       bus.publish({ kind: 'tenants', tenantId: t.id })
       return toTenant(t, actor)
     },
@@ -146,6 +162,25 @@ export function createTenantService({
         throw err.code === 'P2025' ? new CoreError('NOT_FOUND', 'Tenant not found') : err
       })
       await hot.recordEvent(auditEvent(actor, { tenantId, type: 'tenant.quotas', subject: `tenant/${t.slug}`, message: 'Quotas changed', data: quotas }))
+      bus.publish({ kind: 'tenant', tenantId, what: 'tenant' })
+      return toTenant(t, actor)
+    },
+
+    /** Trust is the operator's call, audited: a trusted tenant's code may run unconfined on unsandboxed nodes. */
+    async setTrusted(actor: Actor, tenantId: string, trusted: boolean): Promise<TTenant> {
+      requireOperator(actor)
+      const t = await db.tenant.update({ where: { id: tenantId }, data: { trusted }, select: tenantSelect }).catch((err: { code?: string }) => {
+        throw err.code === 'P2025' ? new CoreError('NOT_FOUND', 'Tenant not found') : err
+      })
+      await hot.recordEvent(
+        auditEvent(actor, {
+          tenantId,
+          type: 'tenant.trusted',
+          subject: `tenant/${t.slug}`,
+          message: trusted ? 'Trusted: its process apps may run unsandboxed on nodes that cannot sandbox them' : 'No longer trusted: its process apps run sandboxed only',
+          data: { trusted },
+        }),
+      )
       bus.publish({ kind: 'tenant', tenantId, what: 'tenant' })
       return toTenant(t, actor)
     },

@@ -146,6 +146,29 @@ function EditQuotas({ tenant, onDone }: { tenant: TTenant; onDone: () => void })
   )
 }
 
+/** The operator's call, audited: a trusted tenant's process apps may run unconfined on nodes that cannot sandbox them. */
+function TrustToggle({ tenant }: { tenant: TTenant }) {
+  const trpc = useTRPC()
+  const qc = useQueryClient()
+  const save = useMutation(trpc.tenants.setTrusted.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.tenants.pathKey() }) }))
+  return (
+    <label
+      className="inline-flex items-center gap-1.5 text-xs"
+      title="Trusted tenants' process apps may also run on nodes that cannot sandbox them, unconfined. Others run sandboxed only."
+    >
+      <input
+        type="checkbox"
+        checked={tenant.trusted}
+        disabled={save.isPending}
+        onChange={(e) => save.mutate({ tenantId: tenant.id, trusted: e.target.checked })}
+        data-testid="tenant-trusted"
+      />
+      <span className={tenant.trusted ? 'font-medium text-amber-700' : 'text-slate-500'}>{tenant.trusted ? 'trusted' : 'sandboxed only'}</span>
+      {save.error ? <span className="text-red-700">{save.error.message}</span> : null}
+    </label>
+  )
+}
+
 function QuotaCell({ tenantId, k, quota }: { tenantId: string; k: (typeof QUOTA_FIELDS)[number]; quota: number }) {
   const trpc = useTRPC()
   const usage = useQuery(trpc.tenants.usage.queryOptions({ tenantId }))
@@ -176,6 +199,7 @@ export default function TenantsPage() {
           columns={[
             { label: 'Tenant' },
             { label: 'Placement', title: "Default placement of the tenant's apps" },
+            { label: 'Trust', title: 'Trusted tenants may run unsandboxed on nodes that cannot sandbox process apps' },
             ...QUOTA_FIELDS.map((f) => ({ label: f.label.replace(/ \(.*\)/, '') })),
             { label: 'Created' },
             {},
@@ -195,6 +219,9 @@ export default function TenantsPage() {
                   <span className={t.placementStrategy === 'binpack' ? 'text-violet-700' : 'text-slate-600'} data-testid="tenant-placement">
                     {t.placementStrategy}
                   </span>
+                </td>
+                <td className={tdCls}>
+                  <TrustToggle tenant={t} />
                 </td>
                 {QUOTA_FIELDS.map((f) => (
                   <td key={f.key} className={tdCls}>
@@ -217,7 +244,7 @@ export default function TenantsPage() {
               </tr>
               {editing === t.id ? (
                 <tr>
-                  <td colSpan={8} className="border-b border-slate-200 p-0">
+                  <td colSpan={9} className="border-b border-slate-200 p-0">
                     <EditQuotas tenant={t} onDone={() => setEditing(null)} />
                   </td>
                 </tr>

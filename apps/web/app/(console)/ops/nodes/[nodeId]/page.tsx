@@ -167,6 +167,28 @@ function VolumeCapability({ n }: { n: TNode }) {
   )
 }
 
+/** What the agent can enforce around process instances (its sandbox probe). */
+function SandboxCapability({ n }: { n: TNode }) {
+  const s = n.sandbox
+  if (!s || s.mode === 'unsandboxed')
+    return (
+      <span className="flex flex-wrap items-center gap-1" data-testid="node-sandbox" data-mode="unsandboxed">
+        <Badge tone="amber" title={s?.reason ?? 'the agent does not say'}>
+          process: unsandboxed
+        </Badge>
+        <span className="text-xs text-slate-600">{s?.reason ?? 'not advertised'} — only trusted tenants' process apps are placed here</span>
+      </span>
+    )
+  return (
+    <span className="flex flex-wrap items-center gap-1" data-testid="node-sandbox" data-mode="sandboxed">
+      <Badge tone="green">process: sandboxed</Badge>
+      <span className="text-xs text-slate-600">
+        {s.tool}: tenant uid, no capabilities, own mount/PID/IPC/UTS namespaces · cgroup {s.cgroups} limits: {s.limits.join(', ')}
+      </span>
+    </span>
+  )
+}
+
 export default function NodeDetailPage() {
   const { nodeId } = useParams<{ nodeId: string }>()
   const trpc = useTRPC()
@@ -264,6 +286,7 @@ export default function NodeDetailPage() {
                 </div>,
               ],
               ['Volumes', <VolumeCapability key="vol" n={n} />],
+              ['Isolation', <SandboxCapability key="sbx" n={n} />],
               ['Agent', <Mono key="v">{n.agentVersion || '—'}</Mono>],
               [
                 'Generation',
