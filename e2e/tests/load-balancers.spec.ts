@@ -59,6 +59,7 @@ test('an LB from the console spreads traffic over the replicas; a new revision r
   // A new revision, watched live on the app page.
   await page.goto(appUrl)
   await page.getByTestId('revision-env').fill('VERSION=2')
+  await page.getByTestId('revision-min-ready').fill('1')
   await page.getByTestId('roll-out').click()
   const rollout = page.getByTestId('rollout')
   await expect(rollout).toHaveAttribute('data-kind', 'update')
@@ -67,6 +68,7 @@ test('an LB from the console spreads traffic over the replicas; a new revision r
   await expect(page.getByTestId('app-revision')).toHaveText('revision 2')
   await expect.poll(async () => (await client.get(url)).text(), { timeout: 30_000 }).toContain('version 2')
   await expect(page.locator('[data-testid=revision-row][data-revision="2"]').getByTestId('revision-diff')).toContainText('env.VERSION')
+  await expect(page.locator('[data-testid=revision-row][data-revision="2"]').getByTestId('revision-diff')).toContainText('minReadySeconds')
   await page.screenshot({ path: test.info().outputPath('rollout.png'), fullPage: true })
 
   // And back, by hand.

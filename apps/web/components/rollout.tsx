@@ -49,11 +49,19 @@ export function NewRevision({ app, tenantId }: { app: TAppDetail; tenantId: stri
   const [args, setArgs] = useState(app.spec.args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '))
   const [image, setImage] = useState(app.spec.image ?? '')
   const [env, setEnv] = useState(Object.entries(app.spec.env).map(([k, v]) => `${k}=${v}`).join('\n'))
+  const [minReady, setMinReady] = useState(app.spec.minReadySeconds === null ? '' : String(app.spec.minReadySeconds))
   const update = useMutation(trpc.apps.update.mutationOptions())
   const parsedEnv = parseEnv(env)
   const submit = () => {
     if (parsedEnv.error) return
-    const spec = { ...app.spec, args: parseArgs(args), env: parsedEnv.env, image: app.spec.driver === 'docker' ? image : undefined, command: app.spec.command ?? undefined }
+    const spec = {
+      ...app.spec,
+      args: parseArgs(args),
+      env: parsedEnv.env,
+      image: app.spec.driver === 'docker' ? image : undefined,
+      command: app.spec.command ?? undefined,
+      minReadySeconds: minReady === '' ? null : Number(minReady),
+    }
     update.mutate({ tenantId, appId: app.id, spec })
   }
   return (
@@ -80,6 +88,19 @@ export function NewRevision({ app, tenantId }: { app: TAppDetail; tenantId: stri
         <textarea className={`${inputBase} mt-1 h-20 w-full font-mono`} value={env} onChange={(e) => setEnv(e.target.value)} data-testid="revision-env" />
       </label>
       {parsedEnv.error ? <div className="text-xs text-red-700">{parsedEnv.error}</div> : null}
+      <label className="block text-xs font-medium text-slate-600">
+        Minimum ready time (s)
+        <input
+          type="number"
+          min={0}
+          className={`${inputBase} mt-1 w-32`}
+          value={minReady}
+          onChange={(e) => setMinReady(e.target.value)}
+          placeholder={String(minReadySecondsOf({ ...app.spec, minReadySeconds: null }))}
+          data-testid="revision-min-ready"
+        />
+        <span className="ml-2 font-normal text-slate-500">how long a new instance runs, ready, before it replaces an old one; empty: the default</span>
+      </label>
       <ErrorBox error={update.error} />
       <div className="flex items-center gap-3">
         <Button type="submit" variant="primary" disabled={update.isPending || !!parsedEnv.error} data-testid="roll-out">
