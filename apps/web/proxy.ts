@@ -5,7 +5,7 @@ const SESSION_COOKIE = 'alveary_session'
 
 /**
  * Two jobs, both per request (so one build works with any BFF):
- * - /trpc/* is forwarded to the BFF at BFF_URL (read at run time, not at build time).
+ * - /trpc/* and /api/v1/* (REST, OpenAPI document, audit export) are forwarded to the BFF at BFF_URL (read at run time, not at build time).
  *   Next proxies external rewrites with a streaming HTTP proxy, so SSE subscriptions and
  *   Set-Cookie headers pass through unchanged.
  * - Pages redirect to /login when there is no session cookie. An expired session still has
@@ -13,7 +13,7 @@ const SESSION_COOKIE = 'alveary_session'
  */
 export function proxy(request: NextRequest) {
   const { pathname, search } = request.nextUrl
-  if (pathname === '/trpc' || pathname.startsWith('/trpc/')) {
+  if (pathname === '/trpc' || pathname.startsWith('/trpc/') || pathname.startsWith('/api/v1/')) {
     const base = (process.env['BFF_URL'] || 'http://127.0.0.1:4000').replace(/\/+$/, '')
     return NextResponse.rewrite(new URL(`${base}${pathname}${search}`))
   }
@@ -31,5 +31,5 @@ export function proxy(request: NextRequest) {
 export const config = {
   // The API (procedure paths contain dots, e.g. /trpc/auth.me), and every page: all but
   // Next's own assets and files with an extension (favicon, images).
-  matcher: ['/trpc/:path*', '/((?!_next/|trpc/|.*\\.[a-zA-Z0-9]+$).*)'],
+  matcher: ['/trpc/:path*', '/api/v1/:path*', '/((?!_next/|trpc/|api/v1/|.*\\.[a-zA-Z0-9]+$).*)'],
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { createAgentGateway } from './gateway'
 import { compileTrust } from './http/client'
 import { withRequestId } from './http/request-id'
+import { exportAudit } from './rest/audit-export'
 import { createTrpcHandler, crossSiteRefusal, type SecureCookies } from './http/trpc-handler'
 import type { Metrics } from './metrics'
 
@@ -42,6 +43,7 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
         if (refusal) return sendError(res, 415, 'UNSUPPORTED_MEDIA_TYPE', refusal, requestId)
         return trpc(req, res)
       }
+      if (url === '/api/v1/audit/export' || url.startsWith('/api/v1/audit/export?')) return exportAudit(core, req, res, new URL(url, 'http://localhost'))
       if (url === '/healthz') {
         let dbOk = true
         let readyNodes = 0

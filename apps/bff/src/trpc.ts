@@ -1,5 +1,5 @@
 import type { Actor, ChangeBus, ControlPlane } from '@alveary/core'
-import { CoreError, roleIn } from '@alveary/core'
+import { auditActor, auditTarget, CoreError, redactInput, roleIn, withAuditScope } from '@alveary/core'
 import { initTRPC, TRPCError } from '@trpc/server'
 import superjson from 'superjson'
 import { z, ZodError } from 'zod'
@@ -15,6 +15,9 @@ export interface Context {
   clientAddress: string
   setSessionCookie(token: string, expiresAt: Date): void
   clearSessionCookie(): void
+  /** Which door the request came through, for the audit trail (default trpc). */
+  door?: 'trpc' | 'rest'
+  userAgent?: string | null
   /** Records each query's and mutation's duration for /metrics (contexts built by tests leave it out). */
   observeProcedure?(procedure: string, type: string, seconds: number, code: string): void
 }
@@ -87,6 +90,45 @@ const timed = t.middleware(async ({ ctx, path, type, next }) => {
   return res
 })
 
+const isUuid = (v: unknown): v is string => typeof v === 'string' && z.uuid().safeParse(v).success
+
+/**
+ * The audit trail's one place for the API: every mutation, through the console (tRPC) or the
+ * REST API (the same procedures), writes one row with who, from where, what, the services'
+ * own before → after messages, and the result, failures included. Calls without any
+ * credential that are refused as such (anyone can send them) leave no row, except sign-in.
+ * A row that cannot be written fails the request: no unaudited success is reported.
+ */
+const audited = t.middleware(async ({ ctx, path, type, getRawInput, next }) => {
+  if (type !== 'mutation') return next()
+  const { summary, result } = await withAuditScope(() => next())
+  // next() reports errors as results; a rejection here is a bug below and is passed on as is.
+  if (result.status === 'rejected') throw result.reason
+  const res = result.value
+  if (!ctx.actor && !res.ok && res.error.code === 'UNAUTHORIZED' && path !== 'auth.login') return res
+  const raw = await getRawInput().catch(() => undefined)
+  const input = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {}
+  const cause = res.ok ? null : res.error.cause
+  // A call into a tenant the caller has no role in lands in the platform's rows, not that tenant's.
+  const tenantId = isUuid(input['tenantId']) && ctx.actor && roleIn(ctx.actor, input['tenantId']) ? input['tenantId'] : null
+  await ctx.core.audit.record({
+    tenantId,
+    ...auditActor(ctx.actor),
+    ...(!ctx.actor && path === 'auth.login' && typeof input['email'] === 'string' && { actorEmail: input['email'] }),
+    sourceIp: ctx.clientAddress,
+    userAgent: ctx.userAgent?.slice(0, 200) ?? null,
+    door: ctx.door ?? 'trpc',
+    action: path,
+    target: auditTarget(path, input),
+    request: redactInput(input) as Record<string, unknown>,
+    summary: summary.join('\n'),
+    result: res.ok ? 'ok' : cause instanceof CoreError ? cause.code : res.error.code,
+    error: res.ok ? null : isUnexpected(res.error) ? 'internal error' : res.error.message.slice(0, 1000),
+    requestId: currentRequestId() ?? null,
+  })
+  return res
+})
+
 // NUL, or a UTF-16 surrogate without its pair.
 const BAD_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
@@ -110,7 +152,7 @@ const refuseBadText = t.middleware(async ({ getRawInput, next }) => {
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(timed).use(mapErrors).use(refuseBadText)
+export const publicProcedure = t.procedure.use(timed).use(audited).use(mapErrors).use(refuseBadText)
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.actor) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Log in first' })

@@ -27,6 +27,7 @@ async function registerNode(name: string, address: string, network: 'host' | 'ov
       node: { name, address, labels: {}, cpuMillis: 4000, memoryMb: 4096, drivers: ['process'], agentVersion: 'test', capabilities: { lb: null, network } },
     },
     sessionId,
+    '127.0.0.1',
   )
   if (!hello.ok) throw new Error(`node ${name} refused`)
   const { nodeId } = hello

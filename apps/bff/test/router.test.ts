@@ -100,13 +100,14 @@ describe('tenant isolation', () => {
       'networks.delete': () => alice.networks.delete({ tenantId: tB, networkId: netB }),
       'networks.get (cross id)': () => alice.networks.get({ tenantId: tA, networkId: netB }),
       'networks.delete (cross id)': () => alice.networks.delete({ tenantId: tA, networkId: netB }),
+      'audit.list': () => alice.audit.list({ tenantId: tB }),
       'live.tenant': async () => {
         const it = await alice.live.tenant({ tenantId: tB })
         return (it as AsyncIterable<unknown>)[Symbol.asyncIterator]().next()
       },
     }
     // Every tenant-scoped procedure of the router is in the list above.
-    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'invitations.list', 'invitations.create', 'invitations.revoke', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant', 'apps.update', 'apps.rollback', 'apps.revisions', 'apps.rollouts', 'loadBalancers.list', 'loadBalancers.get', 'loadBalancers.create', 'loadBalancers.update', 'loadBalancers.delete', 'networks.list', 'networks.get', 'networks.create', 'networks.delete']
+    const tenantScoped = ['tenants.get', 'tenants.usage', 'logs.list', 'logs.follow', 'metrics.app', 'tokens.list', 'tokens.create', 'tokens.revoke', 'members.list', 'invitations.list', 'invitations.create', 'invitations.revoke', 'members.setRole', 'members.remove', 'apps.list', 'apps.get', 'apps.create', 'apps.scale', 'apps.delete', 'events.list', 'live.tenant', 'apps.update', 'apps.rollback', 'apps.revisions', 'apps.rollouts', 'loadBalancers.list', 'loadBalancers.get', 'loadBalancers.create', 'loadBalancers.update', 'loadBalancers.delete', 'networks.list', 'networks.get', 'networks.create', 'networks.delete', 'audit.list']
     const all = Object.keys(appRouter._def.procedures)
     const needsTenant = all.filter((p) => {
       const proc = (appRouter._def.procedures as unknown as Record<string, { _def: { inputs: { shape?: Record<string, unknown> }[] } }>)[p]!

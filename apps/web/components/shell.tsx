@@ -205,6 +205,11 @@ export function Shell({ children }: { children: ReactNode }) {
             <NavLink href={`/t/${slug}/events`} icon={icons.events} testId="nav-events">
               Events
             </NavLink>
+            {roleAtLeast(tenant.role, 'admin') || me.user.operator ? (
+              <NavLink href={`/t/${slug}/audit`} icon={icons.events} testId="nav-audit">
+                Audit trail
+              </NavLink>
+            ) : null}
             {roleAtLeast(tenant.role, 'developer') ? (
               <NavLink href={`/t/${slug}/tokens`} icon={icons.tokens} testId="nav-tokens">
                 API tokens
@@ -227,6 +232,9 @@ export function Shell({ children }: { children: ReactNode }) {
               </NavLink>
               <NavLink href="/admin/tenants" icon={icons.tenants} testId="nav-tenants">
                 Tenants
+              </NavLink>
+              <NavLink href="/ops/audit" icon={icons.events} testId="nav-platform-audit">
+                Audit trail
               </NavLink>
             </nav>
           </>

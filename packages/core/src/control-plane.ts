@@ -30,6 +30,7 @@ import { createApiTokenService } from './services/api-tokens'
 import { createAppService } from './services/apps'
 import { createAuthService } from './services/auth'
 import { createEventService } from './services/events'
+import { createAuditTrail } from './audit/trail'
 import { createInvitationService } from './services/invitations'
 import { createMemberService } from './services/members'
 import { createNetworkService, ZNetworkSettings } from './services/networks'
@@ -131,6 +132,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   const hasher = createPasswordHasher({ concurrency: config.passwordHashConcurrency, maxQueued: config.passwordHashMaxQueued, cost: config.passwordHashCost })
   const loginThrottle = createLoginThrottle({ pool: database.hotPool, clock, config: config.loginThrottle })
   const auth = createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000, hasher, throttle: loginThrottle })
+  const audit = createAuditTrail({ db })
   const services = {
     auth,
     tenants: createTenantService({ db, hot, bus, networks, uids: config.tenantUids, trustFirstTenant: config.trustFirstTenant }),
@@ -140,9 +142,11 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     networks,
     nodes: createNodeService({ db, hot, leases, bus, clock }),
     events: createEventService({ hot }),
+    audit,
     agents: createAgentService({
       db,
       hot,
+      audit,
       leases,
       bus,
       clock,

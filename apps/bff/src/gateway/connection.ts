@@ -121,7 +121,7 @@ export function serveAgentConnection(ws: WebSocket, ctx: ConnectionContext): Age
     if (closed) return
     let res: Awaited<ReturnType<ControlPlane['agents']['hello']>>
     try {
-      res = await core.agents.hello(msg, sessionId)
+      res = await core.agents.hello(msg, sessionId, ctx.remote)
     } catch (err) {
       if (err instanceof CoreError && err.code === 'UNAUTHORIZED') return reject('unauthorized', CloseCode.unauthorized, err.message)
       if (err instanceof CoreError && err.code === 'CONFLICT') return reject('name_taken', CloseCode.nameTaken, err.message)

@@ -46,6 +46,8 @@ export function createTrpcHandler({ core, bus, log, trust, secureCookies, observ
         actor: token ? await core.auth.resolve(token) : null,
         token,
         clientAddress: client.address,
+        door: 'trpc',
+        userAgent: req.headers['user-agent'] ?? null,
         setSessionCookie: (t, expiresAt) => res.appendHeader('Set-Cookie', cookie(t, expiresAt)),
         clearSessionCookie: () => res.appendHeader('Set-Cookie', cookie('', new Date(0))),
         observeProcedure,

@@ -1,5 +1,6 @@
 import { router } from '../trpc'
 import { appsRouter, eventsRouter } from './apps'
+import { auditRouter } from './audit'
 import { authRouter } from './auth'
 import { invitationsRouter } from './invitations'
 import { liveRouter } from './live'
@@ -27,5 +28,6 @@ export const appRouter = router({
   moves: movesRouter,
   loadBalancers: loadBalancersRouter,
   networks: networksRouter,
+  audit: auditRouter,
 })
 export type AppRouter = typeof appRouter

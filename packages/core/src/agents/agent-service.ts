@@ -5,6 +5,7 @@ import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
 import { TERMINAL_STATES, type HotStore, type NewEvent } from '../store/hot-store'
 import type { NodeLeases } from '../store/node-leases'
+import type { AuditTrail } from '../audit/trail'
 import { loadDesired } from './desired'
 import { acceptHello, type THelloOutcome } from './hello'
 
@@ -14,6 +15,8 @@ export interface AgentServiceDeps {
   leases: NodeLeases
   bus: ChangeBus
   clock: Clock
+  /** Joins are audited (agent door). */
+  audit: AuditTrail
   /** A node's connection that has not heartbeated for this long no longer holds the node. */
   sessionStaleMs: number
   onHeartbeat?(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number }): Promise<void>
@@ -30,7 +33,7 @@ export interface AgentServiceDeps {
  * and observed instances, and compute the full desired state for it.
  * Every write is scoped to the calling node: an agent can only report its own instances.
  */
-export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs, onHeartbeat, loadBalancers }: AgentServiceDeps) {
+export function createAgentService({ db, hot, leases, bus, clock, audit, sessionStaleMs, onHeartbeat, loadBalancers }: AgentServiceDeps) {
   // Heartbeats, connects and disconnects change only usage, "last seen" and "connected":
   // consoles hear of them once a second, not per node.
   let heartbeatHint: (() => void) | null = null
@@ -43,8 +46,8 @@ export function createAgentService({ db, hot, leases, bus, clock, sessionStaleMs
 
   return {
     /** Authenticates a hello and claims the node's session for the connection `sessionId`. */
-    async hello(msg: THello, sessionId: string): Promise<THelloOutcome> {
-      const res = await acceptHello({ db, hot, leases, clock }, msg, { sessionId, staleMs: sessionStaleMs })
+    async hello(msg: THello, sessionId: string, remote: string): Promise<THelloOutcome> {
+      const res = await acceptHello({ db, hot, leases, clock, audit }, msg, { sessionId, staleMs: sessionStaleMs, remote })
       if (!res.ok) return res
       // The scheduler refreshes a node it hears of by id; a plain reconnect changes nothing it reads.
       if (res.changed) bus.publish({ kind: 'fleet', what: 'node', nodeId: res.nodeId })

@@ -6,6 +6,7 @@ import type { THello } from '../protocol'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { NodeLeases } from '../store/node-leases'
+import type { AuditTrail } from '../audit/trail'
 import { joinWithToken, nodeDataOf } from './join'
 
 export type THelloOutcome =
@@ -55,9 +56,9 @@ function sameData(hello: ReturnType<typeof nodeDataOf>, stored: Record<keyof Ret
  * range it announced).
  */
 export async function acceptHello(
-  deps: { db: Db; hot: HotStore; leases: NodeLeases; clock: Clock },
+  deps: { db: Db; hot: HotStore; leases: NodeLeases; clock: Clock; audit: AuditTrail },
   msg: THello,
-  session: { sessionId: string; staleMs: number },
+  session: { sessionId: string; staleMs: number; remote: string },
 ): Promise<THelloOutcome> {
   const { db, leases, clock } = deps
   let nodeId: string
@@ -68,7 +69,7 @@ export async function acceptHello(
     if (!stored || stored.credentialHash !== hashToken(msg.auth.credential)) throw new CoreError('UNAUTHORIZED', 'unknown node or wrong credential')
     nodeId = stored.id
   } else {
-    ;({ nodeId, credential } = await joinWithToken(deps, msg.auth.joinToken, msg.node))
+    ;({ nodeId, credential } = await joinWithToken(deps, msg.auth.joinToken, msg.node, { remote: session.remote }))
   }
 
   const claim = await leases.claim(nodeId, { sessionId: session.sessionId, runId: msg.runId ?? null, staleMs: session.staleMs })

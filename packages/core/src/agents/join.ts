@@ -1,4 +1,6 @@
+import type { AuditTrail } from '../audit/trail'
 import type { Clock } from '../clock'
+import type { Prisma } from '../generated/prisma/client'
 import { CoreError } from '../errors'
 import { hashToken, newToken } from '../auth/secrets'
 import type { TNodeInfo } from '../protocol'
@@ -27,14 +29,60 @@ export const nodeDataOf = (info: TNodeInfo) => ({
  * existing node a new credential. Each token allows `maxUses` joins; a use is consumed in
  * the same transaction that creates (or re-keys) the node, so a refused join costs nothing.
  */
-export async function joinWithToken(deps: { db: Db; hot: HotStore; clock: Clock }, token: string, info: TNodeInfo): Promise<{ nodeId: string; credential: string }> {
-  const { db, hot, clock } = deps
-  const now = clock.now()
-  const t = await db.joinToken.findUnique({
-    where: { tokenHash: hashToken(token) },
-    select: { id: true, prefix: true, description: true, expiresAt: true, revokedAt: true, uses: true, maxUses: true, createdById: true, rekeyNode: { select: { id: true, name: true } } },
-  })
-  if (!t || t.revokedAt || t.expiresAt <= now) throw new CoreError('UNAUTHORIZED', 'join token is unknown, expired or revoked')
+export async function joinWithToken(deps: JoinDeps, token: string, info: TNodeInfo, from: { remote: string }): Promise<{ nodeId: string; credential: string }> {
+  const t = await deps.db.joinToken.findUnique({ where: { tokenHash: hashToken(token) }, select: joinTokenSelect })
+  // A token nobody issued leaves no audit row (anyone can send one); every use of a real one does, refused or not.
+  if (!t) throw new CoreError('UNAUTHORIZED', 'join token is unknown, expired or revoked')
+  const audited = (result: string, error: string | null) =>
+    deps.audit.record({
+      tenantId: null,
+      actorKind: 'agent',
+      actorId: null,
+      actorEmail: null,
+      operator: false,
+      credential: `jointoken:${t.id}`,
+      sourceIp: from.remote,
+      userAgent: `alveary-agent/${info.agentVersion}`,
+      door: 'agent',
+      action: t.rekeyNode ? 'node.rekey' : 'node.join',
+      target: `node/${info.name}`,
+      request: { name: info.name, address: info.address, tokenPrefix: t.prefix },
+      summary: result === 'ok' ? `Node ${info.name} (${info.address}) ${t.rekeyNode ? 'took its new credential' : 'joined'} with token ${t.prefix}…` : '',
+      result,
+      error,
+      requestId: null,
+    })
+  try {
+    const joined = await join(deps, t, info)
+    await audited('ok', null)
+    return joined
+  } catch (err) {
+    await audited(err instanceof CoreError ? err.code : 'INTERNAL_SERVER_ERROR', err instanceof CoreError ? err.message : 'internal error')
+    throw err
+  }
+}
+
+const joinTokenSelect = {
+  id: true,
+  prefix: true,
+  description: true,
+  expiresAt: true,
+  revokedAt: true,
+  uses: true,
+  maxUses: true,
+  createdById: true,
+  rekeyNode: { select: { id: true, name: true } },
+} satisfies Prisma.JoinTokenSelect
+
+interface JoinDeps {
+  db: Db
+  hot: HotStore
+  clock: Clock
+  audit: AuditTrail
+}
+
+async function join({ db, hot, clock }: JoinDeps, t: Prisma.JoinTokenGetPayload<{ select: typeof joinTokenSelect }>, info: TNodeInfo): Promise<{ nodeId: string; credential: string }> {
+  if (t.revokedAt || t.expiresAt <= clock.now()) throw new CoreError('UNAUTHORIZED', 'join token is unknown, expired or revoked')
   if (t.uses >= t.maxUses) throw new CoreError('UNAUTHORIZED', `join token ${t.prefix}… has no uses left (it allowed ${t.maxUses})`)
   if (t.rekeyNode && t.rekeyNode.name !== info.name) throw new CoreError('UNAUTHORIZED', `this re-key token is for node ${t.rekeyNode.name}, not ${info.name}`)
   if (!t.rekeyNode && (await db.node.findUnique({ where: { name: info.name }, select: { id: true } }))) {

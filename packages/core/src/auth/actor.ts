@@ -5,6 +5,8 @@ import type { TMemberRole } from '../schemas/tenant'
 export type Actor =
   | {
       kind: 'user'
+      /** The session it signed in with (absent for the platform's own set-up steps). */
+      sessionId?: string
       userId: string
       email: string
       name: string

@@ -82,6 +82,7 @@ export function createAuthService({ db, clock, sessionTtlMs, hasher, throttle }:
       }
       return {
         kind: 'user',
+        sessionId: s.id,
         userId: s.user.id,
         email: s.user.email,
         name: s.user.name,

@@ -3,6 +3,7 @@ import type { Clock } from '../clock'
 import type { Prisma } from '../generated/hot/client'
 import type { TInstanceReport, TObservedState } from '../protocol'
 import type { Hot } from './db'
+import { noteAuditMessage } from '../audit/scope'
 import { createGroupCommit } from './group-commit'
 
 export interface StatusRow extends TInstanceReport {
@@ -94,8 +95,17 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError }: H
     forgetVolumeUsage: (volumeIds: string[]) => hot.volumeStatus.deleteMany({ where: { volumeId: { in: volumeIds } } }),
     volumeUsage: async (volumeIds: string[]) => new Map((await hot.volumeStatus.findMany({ where: { volumeId: { in: volumeIds } } })).map((v) => [v.volumeId, v])),
 
-    recordEvent: (e: NewEvent) => hot.event.create({ data: { ...e, data: e.data ?? {} }, select: { id: true } }),
-    recordEvents: (es: NewEvent[]) => (es.length ? hot.event.createMany({ data: es.map((e) => ({ ...e, data: e.data ?? {} })) }) : null),
+    async recordEvent(e: NewEvent) {
+      const row = await hot.event.create({ data: { ...e, data: e.data ?? {} }, select: { id: true } })
+      if (e.kind === 'audit') noteAuditMessage(e.message)
+      return row
+    },
+    async recordEvents(es: NewEvent[]) {
+      if (!es.length) return null
+      const rows = await hot.event.createMany({ data: es.map((e) => ({ ...e, data: e.data ?? {} })) })
+      for (const e of es) if (e.kind === 'audit') noteAuditMessage(e.message)
+      return rows
+    },
     listEvents: (tenantId: string, opts: { limit: number; beforeId?: string }) =>
       hot.event.findMany({
         where: { tenantId, ...(opts.beforeId ? { id: { lt: BigInt(opts.beforeId) } } : {}) },
