@@ -3,7 +3,7 @@ import { Resolver } from 'node:dns/promises'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lookup, nameTable } from '../src/network/dns/names'
-import { createDnsResponder, upstreamsOf, type DnsResponder } from '../src/network/dns/responder'
+import { createBuckets, createDnsResponder, upstreamsOf, type DnsResponder } from '../src/network/dns/responder'
 import { encodeAnswer, parseQuery, RCODE } from '../src/network/dns/wire'
 
 const endpoints = [
@@ -48,6 +48,15 @@ describe('dns names and wire format', () => {
     expect(parseQuery(resp)).toBeNull()
     expect(parseQuery(query('web').subarray(0, 15))).toBeNull()
     expect(parseQuery(Buffer.concat([query('').subarray(0, 12), Buffer.from([0xc0, 0x0c, 0, 1, 0, 1])]))).toBeNull()
+  })
+
+  it('limits each network to its rate, refilled over time, independently of the others', () => {
+    let t = 0
+    const b = createBuckets({ perSecond: 10, burst: 3 }, () => t)
+    expect([1, 2, 3, 4].map(() => b.take('a'))).toEqual([true, true, true, false])
+    expect(b.take('b')).toBe(true)
+    t = 100
+    expect([b.take('a'), b.take('a')]).toEqual([true, false])
   })
 
   it('takes the IPv4 nameservers of a resolv.conf', () => {
@@ -100,6 +109,28 @@ describe('dns responder', () => {
       await expect(resolver().resolve4('web')).rejects.toMatchObject({ code: 'EREFUSED' })
     } finally {
       responder.setTables(new Map([['127.0.0.1', nameTable(endpoints)]]))
+    }
+  })
+
+  it('drops a flooding network’s queries beyond its rate; another network still gets answers', async () => {
+    let t = 0
+    const limited = createDnsResponder({ host: '127.0.0.1', upstreams: [], log: pino({ level: 'silent' }), rate: { perSecond: 1, burst: 2 }, now: () => t })
+    const p = (await limited.listen())!
+    limited.setTables(new Map([['127.0.0.1', nameTable(endpoints)], ['127.0.0.2', nameTable(endpoints)]]))
+    const ask = (from: string) =>
+      new Promise<boolean>((resolve) => {
+        const s = createSocket('udp4')
+        const timer = setTimeout(() => (s.close(), resolve(false)), 500)
+        s.on('message', () => (clearTimeout(timer), s.close(), resolve(true)))
+        s.bind(0, from, () => s.send(query('web'), p, '127.0.0.1'))
+      })
+    try {
+      expect([await ask('127.0.0.1'), await ask('127.0.0.1'), await ask('127.0.0.1')]).toEqual([true, true, false])
+      expect(await ask('127.0.0.2')).toBe(true)
+      t = 1000
+      expect(await ask('127.0.0.1')).toBe(true)
+    } finally {
+      limited.close()
     }
   })
 

@@ -26,6 +26,34 @@ export interface DnsResponderOptions {
   ttl?: number
   /** A relayed query unanswered this long gets SERVFAIL. */
   forwardTimeoutMs?: number
+  /**
+   * Queries per second each network may ask (a token bucket per router: its instances share it),
+   * so one tenant's flood cannot starve the others' names. Beyond it queries are dropped (clients
+   * retry). Default 200/s, bursts of 400.
+   */
+  rate?: { perSecond: number; burst: number }
+  now?: () => number
+}
+
+/** Token buckets by key; pure apart from the clock it is given. */
+export function createBuckets(rate: { perSecond: number; burst: number }, now: () => number) {
+  const buckets = new Map<string, { tokens: number; at: number }>()
+  return {
+    take(key: string): boolean {
+      const t = now()
+      const b = buckets.get(key) ?? { tokens: rate.burst, at: t }
+      b.tokens = Math.min(rate.burst, b.tokens + ((t - b.at) / 1000) * rate.perSecond)
+      b.at = t
+      buckets.set(key, b)
+      if (b.tokens < 1) return false
+      b.tokens -= 1
+      return true
+    },
+    /** Forgets keys that are gone (networks no longer on the node). */
+    keep(keys: ReadonlySet<string>): void {
+      for (const k of buckets.keys()) if (!keys.has(k)) buckets.delete(k)
+    },
+  }
 }
 
 /** IPv4 nameservers of a resolv.conf (what the node itself uses). */
@@ -60,6 +88,10 @@ export function createDnsResponder(opts: DnsResponderOptions) {
   let relay: Socket | null = null
   let binding: Promise<number | null> | null = null
   let next = 0
+  const now = opts.now ?? Date.now
+  const buckets = createBuckets(opts.rate ?? { perSecond: 200, burst: 400 }, now)
+  let dropped = 0
+  let droppedLogged = 0
   const pending = new Map<number, { to: RemoteInfo; id: number; upstream: string; timer: NodeJS.Timeout }>()
 
   function send(to: RemoteInfo, msg: Buffer | null): void {
@@ -95,6 +127,14 @@ export function createDnsResponder(opts: DnsResponderOptions) {
     if (!table) {
       // Only the networks' routers are served.
       if (q) send(from, encodeAnswer(q, 5 /* REFUSED */, [], 0))
+      return
+    }
+    if (!buckets.take(from.address)) {
+      dropped++
+      if (now() - droppedLogged > 10_000) {
+        droppedLogged = now()
+        log.warn({ network: from.address, dropped }, 'dns: a network asks more than its rate; queries dropped')
+      }
       return
     }
     if (!q) return send(from, msg.length >= 12 && !(msg.readUInt16BE(2) & 0x8000) ? encodeFormErr(msg) : null)
@@ -149,6 +189,7 @@ export function createDnsResponder(opts: DnsResponderOptions) {
     /** Which names each network's queries see, keyed by the source address its queries come from. */
     setTables(next: ReadonlyMap<string, NameTable>): void {
       tables = next
+      buckets.keep(new Set(next.keys()))
     },
     /** Binds once; the port, or null while the address does not exist yet (tried again next time). */
     async listen(): Promise<number | null> {
