@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { access, mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -221,24 +221,24 @@ describe.skipIf(noRsync)('moves', { timeout: 120_000 }, () => {
     const { appId, inst } = await deployRunning(counterApp('cut-copy', 'local'))
     const source = inst.node!.name
     const target = source === 'node-a' ? 'node-b' : 'node-a'
-    // 400 MiB of ballast (sparse here, written out on the target): a pre-copy that takes a while.
+    // 1 GiB of ballast (sparse here, written out on the target): a pre-copy that takes seconds.
     const ballast = path.join(cluster.dataDir(source), 'volumes', inst.volumes[0]!.id, 'data', 'ballast')
     await writeFile(ballast, '')
-    await truncate(ballast, 400 * 1024 * 1024)
+    await truncate(ballast, 1024 * 1024 * 1024)
     let served = 0
     let failedRequests = 0
     const prober = setInterval(() => void countAt(inst.url!).then(() => served++, () => failedRequests++), 50)
     const move = await op.moves.start({ instanceId: inst.id, targetNodeId: await nodeId(target) })
-    // The sender's rsync client, found by the volume's module in its command line.
-    const sender = () =>
-      readdir('/proc').then(async (ps) => {
-        for (const p of ps.filter((x) => /^\d+$/.test(x))) {
-          const cmd = await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')
-          if (cmd.startsWith('rsync') && cmd.includes(`/v-${inst.volumes[0]!.id}/`)) return Number(p)
-        }
+    // The sender's rsync client, found by the volume's module in its command line (pgrep: a scan of /proc in
+    // JavaScript was slow enough on a busy machine to miss a short copy).
+    const sender = async () => {
+      try {
+        return Number(execFileSync('pgrep', ['-f', `^rsync .*rsync://.*/v-${inst.volumes[0]!.id}/`]).toString().split('\n')[0])
+      } catch {
         return null
-      })
-    const pid = await waitFor('the pre-copy under way', sender, 60_000, 20)
+      }
+    }
+    const pid = await waitFor('the pre-copy under way', sender, 60_000, 10)
     process.kill(pid, 'SIGKILL')
     const done = await finished(move.id).finally(() => clearInterval(prober))
     expect(done.state).toBe('failed')
