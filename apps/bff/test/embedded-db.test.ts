@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { chmod, cp, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
@@ -85,6 +85,35 @@ describe('embedded PostgreSQL from a private directory', () => {
     } finally {
       busy.close()
     }
+  })
+
+  it.runIf(process.platform === 'linux')('stops when the process that started it is killed with SIGKILL', async () => {
+    const databaseDir = path.join(dir, 'orphan')
+    const port = await freePort()
+    const src = path.resolve(import.meta.dirname, '../src/embedded-db.ts')
+    const script = `import { startEmbeddedPostgres } from ${JSON.stringify(src)}
+await startEmbeddedPostgres({ databaseDir: ${JSON.stringify(databaseDir)}, port: ${port}, database: 'alveary', binDir: ${JSON.stringify(binDir)}, durable: false })
+console.log('ready')
+setInterval(() => {}, 1000)`
+    const tsx = path.resolve(import.meta.dirname, '../../../node_modules/.bin/tsx')
+    const file = path.join(dir, 'starter.mts')
+    await writeFile(file, script)
+    const child = spawn(tsx, [file], { stdio: ['ignore', 'pipe', 'inherit'], detached: true })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve())
+        child.once('exit', (code) => reject(new Error(`the starter exited (${code}) before the server was ready`)))
+      })
+      expect(await answers(port)).toBe(true)
+      // tsx runs the script in a child node process: kill that whole group at once, no handler runs.
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch (err) {
+      child.kill('SIGKILL')
+      throw err
+    }
+    const deadline = Date.now() + 60_000
+    while ((await answers(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+    expect(await answers(port)).toBe(false)
   })
 
   it('refuses a second server on the same data directory, and the first keeps working', async () => {
