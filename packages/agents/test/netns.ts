@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 
 /** Why network tests cannot run here (null: they can). With CI=true a missing piece fails instead. */
 export function overlayUnavailable(): string | null {
@@ -59,6 +59,8 @@ export function makeUnderlay(count: number, opts: { mtu?: number } = {}): Underl
         /* already gone */
       }
     }
+    // And the instances' resolv.conf folders (written by the agents' DNS, removed by them only when they get to it).
+    for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (nodes.some((x) => d.startsWith(`${x.prefix}-`))) rmSync(`/etc/netns/${d}`, { recursive: true, force: true })
   }
   try {
     sh('ip', ['netns', 'add', hub])
