@@ -154,7 +154,8 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
       onHeartbeat: (nodeId, hb) => {
         const lag = heartbeatLag(nodeId)
         if (lag !== null) observe.heartbeatLag(lag)
-        return telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb)
+        // The lease is answered without waiting for the usage sample (it is written with others' a little later).
+        void telemetry.sampleNode(nodeId, hb.cpuUsedMillis, hb.memoryUsedMb).catch((err: Error) => log.warn({ nodeId, err: err.message }, 'node usage sample not recorded'))
       },
       loadBalancers: lbNodes,
     }),
@@ -311,7 +312,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     /** Placements and time-to-placement per tenant, from the database (any BFF). */
     schedulerSeries: schedulerSamples.series,
     async flush() {
-      await Promise.all([hot.flush(), leases.flush()])
+      await Promise.all([hot.flush(), leases.flush(), telemetry.flush()])
     },
   }
 }

@@ -19,7 +19,8 @@ export interface AgentServiceDeps {
   audit: AuditTrail
   /** A node's connection that has not heartbeated for this long no longer holds the node. */
   sessionStaleMs: number
-  onHeartbeat?(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number }): Promise<void>
+  /** Told of every recorded heartbeat; the lease is answered without waiting for it. */
+  onHeartbeat?(nodeId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number }): void
   /** Load-balancing nodes: what they serve, and what they report about it. */
   loadBalancers: {
     desiredFor(nodeId: string): Promise<TDesiredLb[]>
@@ -63,7 +64,7 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
     async heartbeat(nodeId: string, sessionId: string, hb: { cpuUsedMillis: number; memoryUsedMb: number; appliedGeneration: number }): Promise<'ok' | 'fenced'> {
       const landed = await leases.heartbeat({ nodeId, sessionId, ...hb })
       if (landed === 'fenced') return landed
-      await onHeartbeat?.(nodeId, hb)
+      onHeartbeat?.(nodeId, hb)
       hintHeartbeats()
       return landed
     },

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Actor } from '../auth/actor'
 import { requireOperator, requireRole } from '../auth/actor'
+import { createGroupCommit } from '../store/group-commit'
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import type { TLogs, TMetrics } from '../protocol'
@@ -41,6 +42,15 @@ export function createTelemetryService({ database, db, bus, clock, config }: { d
   const hot = database.hot
   const pool = database.hotPool
   const lastNodeSample = new Map<string, number>()
+  // One insert for all nodes' samples that arrive together (a fleet acknowledging a change at once), not one each.
+  const nodeSamples = createGroupCommit<string, { ts: Date; cpuMillis: number; memoryMb: number }>({
+    maxDelayMs: 100,
+    clock,
+    flush: async (items) => {
+      await hot.metricSample.createMany({ data: [...items].map(([subjectId, s]) => ({ kind: 'node' as const, subjectId, ...s })) })
+    },
+    onError: () => {},
+  })
 
   const ownInstances = async (nodeId: string, ids: string[]) =>
     new Map(
@@ -91,8 +101,11 @@ export function createTelemetryService({ database, db, bus, clock, config }: { d
       const now = clock.now().getTime()
       if (now - (lastNodeSample.get(nodeId) ?? 0) < config.nodeSampleEveryMs) return
       lastNodeSample.set(nodeId, now)
-      await hot.metricSample.create({ data: { kind: 'node', subjectId: nodeId, ts: new Date(now), cpuMillis, memoryMb } })
+      await nodeSamples.add(nodeId, { ts: new Date(now), cpuMillis, memoryMb })
     },
+
+    /** Writes node samples still waiting for their group commit (shutdown, tests). */
+    flush: () => nodeSamples.drain(),
 
     async logs(actor: Actor, tenantId: string, q: { appId: string; instanceId?: string; afterId?: string; limit: number }): Promise<TLogLine[]> {
       requireRole(actor, tenantId, 'viewer')

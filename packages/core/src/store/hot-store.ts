@@ -79,8 +79,9 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError }: H
 
     nodeStatuses: (nodeIds?: string[]) => hot.nodeStatus.findMany({ where: nodeIds ? { nodeId: { in: nodeIds } } : {} }),
 
+    // Every agent's full report asks, most often about no instance: no query for that.
     statusesOf: async (instanceIds: string[]) =>
-      new Map((await hot.instanceStatus.findMany({ where: { instanceId: { in: instanceIds } } })).map((s) => [s.instanceId, s])),
+      new Map(instanceIds.length ? (await hot.instanceStatus.findMany({ where: { instanceId: { in: instanceIds } } })).map((s) => [s.instanceId, s]) : []),
     forgetStatuses: (instanceIds: string[]) => hot.instanceStatus.deleteMany({ where: { instanceId: { in: instanceIds } } }),
 
     async recordVolumeUsage(nodeId: string, usage: { volumeId: string; usedBytes: number }[]) {
