@@ -468,7 +468,14 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       log[config.dockerHost ? 'warn' : 'info']({ dockerHost: host }, `docker driver unavailable: ${probe.reason}`)
       return
     }
-    drivers.docker = createDockerDriver({ docker: probe.docker, nodeName: config.name, logger: log, pullTimeoutMs: options.pullTimeoutMs, engine: probe.engine })
+    drivers.docker = createDockerDriver({
+      docker: probe.docker,
+      nodeName: config.name,
+      logger: log,
+      pullTimeoutMs: options.pullTimeoutMs,
+      engine: probe.engine,
+      pidsLimit: config.sandboxPidsMax,
+    })
     dockerEngine = probe.engine
     log.info({ dockerHost: host, engine: probe.engine, version: probe.version, apiVersion: probe.apiVersion }, 'docker driver available')
   }

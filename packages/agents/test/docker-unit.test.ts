@@ -126,6 +126,16 @@ describe('docker driver, without an engine', () => {
     expect(containerConfig(inst, 'n', { hostIp: publishHostIp('podman') }).HostConfig?.PortBindings['8080/tcp'][0].HostIp).toBe('')
   })
 
+  it('hardens every container: never privileged, minimal capabilities, no-new-privileges, a pids limit, no host namespaces, no swap', () => {
+    const inst = makeInstance({ spec: { driver: 'docker', image: 'localhost/busybox:1', memoryMb: 64 } })
+    const h = containerConfig(inst, 'n', { pidsLimit: 77 }).HostConfig!
+    expect(h).toMatchObject({ Privileged: false, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], PidsLimit: 77, PidMode: '', IpcMode: 'private', MemorySwap: 64 * 1024 * 1024 })
+    expect(h.CapAdd).not.toContain('NET_RAW')
+    expect(h.CapAdd).not.toContain('SYS_ADMIN')
+    expect(h.NetworkMode).toBeUndefined()
+    expect(containerConfig(inst, 'n').HostConfig!.PidsLimit).toBe(1024)
+  })
+
   it('puts a tenant-network container in its namespace (by path, or none to be adopted), publishes nothing, and mounts the network’s resolv.conf', () => {
     const inst = makeInstance({ spec: { driver: 'docker', image: 'localhost/busybox:1', ports: [{ name: 'http', containerPort: null, hostPort: 31000 }] } })
     const onNet = { ...inst, interfaces: [{ networkId: '00000000-0000-4000-8000-000000000009', ip: '100.64.0.7', mac: '02:a1:64:40:00:07', prefixLength: 24, gateway: '100.64.0.1' }] }

@@ -29,6 +29,16 @@ export function publishHostIp(engine: 'docker' | 'podman'): string {
   return engine === 'podman' ? '' : '0.0.0.0'
 }
 
+/**
+ * Capabilities a container keeps: Docker's default set without NET_RAW (raw packets, ARP
+ * spoofing), MKNOD, AUDIT_WRITE, SYS_CHROOT, SETFCAP and SETPCAP. Enough for images that start
+ * as root, chown their files and drop to a user; every other capability is dropped.
+ */
+export const CONTAINER_CAPS = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'] as const
+
+/** Processes and threads per container unless the agent says otherwise (--sandbox-pids-max). */
+export const DEFAULT_PIDS_LIMIT = 1024
+
 export interface ContainerPlacement {
   /** Where published ports listen (publishHostIp). */
   hostIp?: string
@@ -39,6 +49,8 @@ export interface ContainerPlacement {
    */
   network?: { netns: string; join: 'path' | 'pid'; resolvConf?: string }
   mounts?: readonly HostMount[]
+  /** Processes and threads the container may have (a fork bomb stops there). */
+  pidsLimit?: number
 }
 
 /** Everything the container gets from the spec; pure, for tests. */
@@ -97,6 +109,18 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, pl
       ...((mounts.length || net?.resolvConf) && { Binds: [...mounts.map((m) => `${m.hostPath}:${m.path}:rw`), ...(net?.resolvConf ? [`${net.resolvConf}:/etc/resolv.conf:ro`] : [])] }),
       NanoCpus: spec.cpuMillis * 1_000_000,
       Memory: spec.memoryMb * 1024 * 1024,
+      // Swap is no way around the memory limit.
+      MemorySwap: spec.memoryMb * 1024 * 1024,
+      // Hardening: nothing in the spec can ask for more. Never privileged, a minimal capability
+      // set, no setuid escalation, bounded processes, its own PID and IPC namespaces (the
+      // network is its own or the tenant's, never the host's: NetworkMode is ns:/none/default).
+      Privileged: false,
+      CapDrop: ['ALL'],
+      CapAdd: [...CONTAINER_CAPS],
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: placement.pidsLimit ?? DEFAULT_PIDS_LIMIT,
+      PidMode: '',
+      IpcMode: 'private',
       // An init as PID 1 forwards SIGTERM (busybox or a shell as PID 1 would ignore it) and reaps zombies.
       Init: true,
       RestartPolicy: { Name: 'no' },

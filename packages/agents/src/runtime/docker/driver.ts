@@ -33,6 +33,8 @@ export interface DockerDriverOptions {
    * adoption after start (Docker has no `ns:` mode). Default: path on Podman, pid on Docker.
    */
   netnsJoin?: 'path' | 'pid'
+  /** Processes and threads per container (PidsLimit). Default DEFAULT_PIDS_LIMIT. */
+  pidsLimit?: number
 }
 
 export interface DockerDriver extends RuntimeDriver {
@@ -70,6 +72,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     if (onNetwork && (!ctx.netns || (join === 'pid' && !ctx.attachNetns))) throw new SpawnError('the instance is on a tenant network but has no prepared namespace')
     const config = containerConfig(instance, nodeName, {
       hostIp,
+      ...(opts.pidsLimit && { pidsLimit: opts.pidsLimit }),
       mounts: ctx.mounts,
       ...(onNetwork && ctx.netns && { network: { netns: ctx.netns, join, ...(ctx.resolvConf && { resolvConf: ctx.resolvConf }) } }),
     })
