@@ -1,0 +1,84 @@
+/**
+ * bench:sandbox — instance start latency of the process driver with and without the sandbox
+ * (bwrap, setpriv, cgroups), interleaved in one run so both see the same machine load.
+ * A start is measured from driver.start() until the instance's process has run and exited
+ * (`/bin/true`): everything the sandbox adds (cgroup creation, namespaces, mounts, uid switch)
+ * is inside it. `-- --starts N` (default 100). Needs root and bubblewrap.
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TDesiredInstance } from '@alveary/core/protocol'
+import { createProcessDriver } from '../packages/agents/src/runtime/process/driver'
+import { probeSandbox } from '../packages/agents/src/sandbox'
+
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 ? Number(process.argv[i + 1]) : dflt
+}
+const STARTS = arg('starts', 100)
+
+const dataDir = await mkdtemp(join(tmpdir(), 'alveary-bench-sandbox-'))
+const probe = await probeSandbox({ group: `alveary-bench-${process.pid}`, pidsMax: 256, hide: [dataDir] })
+if (!probe.ok) {
+  console.error(`bench:sandbox needs a node that can sandbox: ${probe.reason}`)
+  process.exit(1)
+}
+const plain = createProcessDriver({ dataDir, adoptedPollMs: 1000 })
+const boxed = createProcessDriver({ dataDir, adoptedPollMs: 1000, sandbox: probe.sandbox })
+
+const instance = (): TDesiredInstance => ({
+  instanceId: randomUUID(),
+  tenantId: randomUUID(),
+  runAs: { uid: 200_000, gid: 200_000 },
+  appId: randomUUID(),
+  appName: 'bench',
+  ordinal: 0,
+  desiredState: 'running',
+  generation: 1,
+  mounts: [],
+  fence: { stopAfterDisconnect: false },
+  interfaces: [],
+  spec: { driver: 'process', image: null, command: '/bin/true', args: [], env: {}, ports: [], cpuMillis: 500, memoryMb: 64, restartPolicy: 'never', stopGraceSeconds: 1 },
+})
+
+async function once(driver: typeof plain): Promise<number> {
+  const inst = instance()
+  const t0 = performance.now()
+  const h = await driver.start(inst)
+  const exit = await h.exited
+  const ms = performance.now() - t0
+  if (exit.exitCode !== 0) throw new Error(`start failed: ${exit.message}`)
+  await driver.release(inst.instanceId)
+  return ms
+}
+
+// The driver unrefs its children (instances outlive the agent): keep the loop alive while they run.
+const keepAlive = setInterval(() => {}, 1000)
+const times = { plain: [] as number[], sandboxed: [] as number[] }
+const loadBefore = loadavg()[0]!
+try {
+  for (let i = 0; i < STARTS; i++) {
+    times.plain.push(await once(plain))
+    times.sandboxed.push(await once(boxed))
+  }
+} finally {
+  clearInterval(keepAlive)
+  await rm(dataDir, { recursive: true, force: true })
+}
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!
+const r = {
+  starts: STARTS,
+  plainP50Ms: +pct(times.plain, 50).toFixed(1),
+  plainP99Ms: +pct(times.plain, 99).toFixed(1),
+  sandboxedP50Ms: +pct(times.sandboxed, 50).toFixed(1),
+  sandboxedP99Ms: +pct(times.sandboxed, 99).toFixed(1),
+  load: [+loadBefore.toFixed(1), +loadavg()[0]!.toFixed(1)],
+}
+const row = (k: string, v: string) => console.log(`${k.padEnd(30)} ${v}`)
+console.log(`bench:sandbox — ${STARTS} starts each of /bin/true, interleaved (load average ${r.load.join(' → ')})`)
+row('plain process p50 / p99', `${r.plainP50Ms} / ${r.plainP99Ms} ms`)
+row('sandboxed p50 / p99', `${r.sandboxedP50Ms} / ${r.sandboxedP99Ms} ms`)
+row('added p50 / p99 (target p99 < 50)', `${(r.sandboxedP50Ms - r.plainP50Ms).toFixed(1)} / ${(r.sandboxedP99Ms - r.plainP99Ms).toFixed(1)} ms`)
+console.log(JSON.stringify(r))
