@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -113,6 +114,22 @@ describe('agent against a fake server', () => {
     const mark = p.frames.length
     for (const generation of [10, 11, 12]) p.send({ type: 'desired', generation, instances: [] })
     await p.next('heartbeat', (f) => f.appliedGeneration === 12, mark)
+  })
+
+  it('keeps its data folder clean: the folder of an instance gone longer than the retention is deleted once started', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const old = join(dir.path, 'instances', randomUUID())
+    await mkdir(old, { recursive: true })
+    await writeFile(join(old, 'stdout.log'), 'last words\n')
+    const t = new Date(Date.now() - 2 * 3_600_000)
+    await utimes(join(old, 'stdout.log'), t, t)
+    await utimes(old, t, t)
+    const server = await fakeServer()
+    const agent = createAgent(agentConfig(dir.path, { server: server.url, joinToken: 'join-token-0123456789', instanceRetentionHours: 1 }), { logger: testLogger, reconnectBackoff: { baseMs: 50, capMs: 200 } })
+    cleanups.push(() => agent.shutdown({ stopInstances: true }))
+    await agent.start()
+    await waitFor('the old folder removed', async () => !existsSync(old))
   })
 
   it('gives up with exit code 2 when the server closes with a version mismatch', async () => {
