@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { createAgentGateway } from './gateway'
 import { compileTrust } from './http/client'
 import { withRequestId } from './http/request-id'
-import { exportAudit } from './rest/audit-export'
+import { createRestHandler, REST_BASE } from './rest'
 import { createTrpcHandler, crossSiteRefusal, type SecureCookies } from './http/trpc-handler'
 import type { Metrics } from './metrics'
 
@@ -28,11 +28,15 @@ function sendError(res: http.ServerResponse, status: number, code: string, messa
   res.end(JSON.stringify({ error: { json: { message, code: -32600, data: { code, httpStatus: status, requestId } } } }))
 }
 
-/** One HTTP server: /trpc (API + SSE subscriptions), /agent (WebSocket), /healthz. */
+const API_VERSION = '1.0.0'
+
+/** One HTTP server: /trpc (API + SSE subscriptions), /api/v1 (REST + OpenAPI), /agent (WebSocket), /healthz. */
 export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, trustProxy, secureCookies, metrics }: BffServerDeps) {
   const gateway = createAgentGateway({ core, bus, log, heartbeatIntervalMs, ...agents })
   metrics.watch({ gateway, bus, controlPlane: core })
-  const trpc = createTrpcHandler({ core, bus, log, trust: compileTrust(trustProxy), secureCookies, observeProcedure: metrics.observeProcedure })
+  const api = { core, bus, log, trust: compileTrust(trustProxy), secureCookies, observeProcedure: metrics.observeProcedure }
+  const trpc = createTrpcHandler(api)
+  const rest = createRestHandler({ ...api, version: API_VERSION })
 
   const server = http.createServer((req, res) =>
     withRequestId(async (requestId) => {
@@ -43,7 +47,7 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
         if (refusal) return sendError(res, 415, 'UNSUPPORTED_MEDIA_TYPE', refusal, requestId)
         return trpc(req, res)
       }
-      if (url === '/api/v1/audit/export' || url.startsWith('/api/v1/audit/export?')) return exportAudit(core, req, res, new URL(url, 'http://localhost'))
+      if (url.startsWith(`${REST_BASE}/`)) return rest(req, res)
       if (url === '/healthz') {
         let dbOk = true
         let readyNodes = 0

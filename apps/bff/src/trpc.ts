@@ -1,6 +1,8 @@
 import type { Actor, ChangeBus, ControlPlane } from '@alveary/core'
 import { auditActor, auditTarget, CoreError, redactInput, roleIn, withAuditScope } from '@alveary/core'
 import { initTRPC, TRPCError } from '@trpc/server'
+import type { OpenApiMeta } from 'trpc-to-openapi'
+import { etagOf, matchesEtag } from './rest/etag'
 import superjson from 'superjson'
 import { z, ZodError } from 'zod'
 import { currentRequestId } from './http/request-id'
@@ -18,6 +20,8 @@ export interface Context {
   /** Which door the request came through, for the audit trail (default trpc). */
   door?: 'trpc' | 'rest'
   userAgent?: string | null
+  /** The REST request's If-Match header: updates that declare an ETag refuse a stale one (412). */
+  ifMatch?: string | null
   /** Records each query's and mutation's duration for /metrics (contexts built by tests leave it out). */
   observeProcedure?(procedure: string, type: string, seconds: number, code: string): void
 }
@@ -40,20 +44,39 @@ const toTRPCError = (err: CoreError) => new TRPCError({ code: CODE_MAP[err.code]
  */
 export const isUnexpected = (error: TRPCError) => error.code === 'INTERNAL_SERVER_ERROR'
 
-const t = initTRPC.context<Context>().create({
+/**
+ * What a procedure declares for the REST API (rest/): its route for trpc-to-openapi, and
+ * `rest`: the success status (201 created, 202 accepted: work goes on after the answer),
+ * where the result lives (Location), which cursor its list pages by, and how its ETag is
+ * computed (GET answers carry it; updates with `ifMatch` check it).
+ */
+export interface RestMeta {
+  status?: 201 | 202
+  /** Location of the result, from the request path: `child` = path/<id of the result>, `self` = the path, `parent` = the path without its last segment. */
+  location?: 'child' | 'self' | 'parent'
+  /** The list pages by this input field; the answer's X-Next-Cursor is the last item's id. */
+  cursor?: 'beforeId' | 'afterId'
+  etag?: (data: unknown) => unknown
+  /** The update honours If-Match (documents the header; the check is the `ifMatch` middleware). */
+  ifMatch?: true
+}
+export type Meta = OpenApiMeta<{ rest?: RestMeta }>
+
+const t = initTRPC.context<Context>().meta<Meta>().create({
   transformer: superjson,
   // Keeps idle subscription streams alive through proxies.
   sse: { ping: { enabled: true, intervalMs: 15_000 } },
-  errorFormatter({ shape, error }) {
+  errorFormatter({ shape, error, ctx }) {
     const cause = error.cause
     const requestId = currentRequestId()
+    const rest = ctx?.door === 'rest'
     return {
       ...shape,
       message: isUnexpected(error) ? `Internal error. Request id: ${requestId ?? 'none'} (the details are in the server log)` : shape.message,
       data: {
         code: shape.data.code,
-        httpStatus: shape.data.httpStatus,
-        path: shape.data.path,
+        // REST answers carry their own status (rest/status.ts), not tRPC's.
+        ...(!rest && { httpStatus: shape.data.httpStatus, path: shape.data.path }),
         requestId,
         coreCode: cause instanceof CoreError ? cause.code : null,
         retryAfterSeconds: cause instanceof CoreError ? (cause.retryAfterSeconds ?? null) : null,
@@ -174,3 +197,18 @@ export const operatorProcedure = authedProcedure.use(({ ctx, next }) => {
   if (!ctx.actor.operator) throw new TRPCError({ code: 'FORBIDDEN', message: 'Only platform operators can do this' })
   return next()
 })
+
+/**
+ * Lost-update guard for REST updates: with an If-Match header, the update goes ahead only if
+ * the resource's current ETag (the one its GET answers with) is among those listed.
+ * Checked before the update, not in the same transaction: an update racing this one in
+ * between is not caught.
+ */
+export function ifMatch<TInput>(current: (ctx: Context & { actor: Actor }, input: TInput) => Promise<unknown>, etag: (data: unknown) => unknown) {
+  return t.middleware(async ({ ctx, input, next }) => {
+    if (ctx.ifMatch && ctx.actor && !matchesEtag(ctx.ifMatch, etagOf(etag(await current({ ...ctx, actor: ctx.actor }, input as TInput))))) {
+      throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'The resource changed since you read it (If-Match does not match its ETag): read it again and retry' })
+    }
+    return next()
+  })
+}

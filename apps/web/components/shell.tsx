@@ -239,7 +239,13 @@ export function Shell({ children }: { children: ReactNode }) {
             </nav>
           </>
         ) : null}
-        <div className="mt-auto px-1.5 text-[11px] text-slate-600">Alveary console</div>
+        <div className="mt-auto space-y-1 px-1.5 text-[11px] text-slate-600">
+          {/* Swagger UI of the REST API's OpenAPI document, served by the BFF (not a console page). */}
+          <a href="/api/v1/docs/" target="_blank" rel="noreferrer" className="block text-slate-400 hover:text-white" data-testid="nav-api-reference">
+            API reference (REST)
+          </a>
+          <div>Alveary console</div>
+        </div>
       </aside>
       </div>
       <div className="flex min-w-0 flex-1 flex-col">

@@ -23,36 +23,43 @@ export interface TrpcHandlerDeps {
   observeProcedure: Context['observeProcedure']
 }
 
+export type ContextDeps = Omit<TrpcHandlerDeps, 'log'>
+
+/** The context of one API request, for either door (tRPC or REST): who is calling, from where. */
+export async function contextFor(deps: ContextDeps, req: http.IncomingMessage, res: http.ServerResponse, door: 'trpc' | 'rest'): Promise<Context> {
+  const { core, bus, trust, secureCookies, observeProcedure } = deps
+  const client = clientInfo(req, trust)
+  const secure = secureCookies === 'always' || (secureCookies === 'auto' && client.secure)
+  const cookie = (value: string, expires: Date) => stringifySetCookie({ name: SESSION_COOKIE, value, path: '/', httpOnly: true, sameSite: 'lax', expires, secure })
+  const token = requestToken(req)
+  return {
+    core,
+    bus,
+    actor: token ? await core.auth.resolve(token) : null,
+    token,
+    clientAddress: client.address,
+    door,
+    userAgent: req.headers['user-agent'] ?? null,
+    ifMatch: door === 'rest' ? (req.headers['if-match'] ?? null) : null,
+    setSessionCookie: (t, expiresAt) => res.appendHeader('Set-Cookie', cookie(t, expiresAt)),
+    clearSessionCookie: () => res.appendHeader('Set-Cookie', cookie('', new Date(0))),
+    observeProcedure,
+  }
+}
+
 /**
  * /trpc: the API and its subscriptions (SSE). Bodies and batches are capped, mutations must
  * look like our own client's (see `crossSiteRefusal`), unexpected errors are logged here
  * with the request id while the client gets a generic message (trpc.ts).
  */
-export function createTrpcHandler({ core, bus, log, trust, secureCookies, observeProcedure }: TrpcHandlerDeps) {
+export function createTrpcHandler(deps: TrpcHandlerDeps) {
+  const { log } = deps
   return createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
     maxBodySize: API_LIMITS.maxBodyBytes,
     maxBatchSize: API_LIMITS.maxBatchCalls,
-    async createContext({ req, res }): Promise<Context> {
-      const client = clientInfo(req, trust)
-      const secure = secureCookies === 'always' || (secureCookies === 'auto' && client.secure)
-      const cookie = (value: string, expires: Date) =>
-        stringifySetCookie({ name: SESSION_COOKIE, value, path: '/', httpOnly: true, sameSite: 'lax', expires, secure })
-      const token = requestToken(req)
-      return {
-        core,
-        bus,
-        actor: token ? await core.auth.resolve(token) : null,
-        token,
-        clientAddress: client.address,
-        door: 'trpc',
-        userAgent: req.headers['user-agent'] ?? null,
-        setSessionCookie: (t, expiresAt) => res.appendHeader('Set-Cookie', cookie(t, expiresAt)),
-        clearSessionCookie: () => res.appendHeader('Set-Cookie', cookie('', new Date(0))),
-        observeProcedure,
-      }
-    },
+    createContext: ({ req, res }) => contextFor(deps, req, res, 'trpc'),
     responseMeta({ errors }) {
       const waits = errors.map((e) => (e.cause instanceof CoreError ? (e.cause.retryAfterSeconds ?? 0) : 0))
       const retryAfter = Math.max(0, ...waits)

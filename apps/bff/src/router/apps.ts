@@ -1,31 +1,55 @@
+import type { Actor, ControlPlane, TAppDetail } from '@alveary/core'
 import { ZAppDetail, ZAppSummary, ZCreateAppInput, ZCursor, ZEvent, ZReplicas, ZRevision, ZRollout, ZUpdateAppInput } from '@alveary/core'
 import { z } from 'zod'
-import { router, tenantProcedure } from '../trpc'
+import { ifMatch, router, tenantProcedure } from '../trpc'
+
+/** What an app's ETag covers: what its owner asked for, not what its instances are doing. */
+const appEtag = (d: unknown) => {
+  const a = d as TAppDetail
+  return { revision: a.revision, replicas: a.replicas, spec: a.spec, deleting: a.deleting }
+}
+const currentApp = (ctx: { core: ControlPlane; actor: Actor }, input: { tenantId: string; appId: string }) => ctx.core.apps.get(ctx.actor, input.tenantId, input.appId).then((a) => ZAppDetail.parse(a))
 
 const ZAppRef = z.object({ appId: z.string().uuid() })
 
 export const appsRouter = router({
-  list: tenantProcedure.output(z.array(ZAppSummary)).query(({ ctx, input }) => ctx.core.apps.list(ctx.actor, input.tenantId)),
-  get: tenantProcedure.input(ZAppRef).output(ZAppDetail).query(({ ctx, input }) => ctx.core.apps.get(ctx.actor, input.tenantId, input.appId)),
+  list: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/apps', tags: ['apps'], summary: 'List apps' } })
+    .output(z.array(ZAppSummary)).query(({ ctx, input }) => ctx.core.apps.list(ctx.actor, input.tenantId)),
+  get: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/apps/{appId}', tags: ['apps'], summary: 'An app with its instances, spec and rollout' }, rest: { etag: appEtag } })
+    .input(ZAppRef).output(ZAppDetail).query(({ ctx, input }) => ctx.core.apps.get(ctx.actor, input.tenantId, input.appId)),
   create: tenantProcedure
+    .meta({ openapi: { method: 'POST', path: '/tenants/{tenantId}/apps', tags: ['apps'], summary: 'Deploy an app' }, rest: { status: 201, location: 'child' } })
     .input(ZCreateAppInput)
     .output(ZAppSummary)
     .mutation(({ ctx, input: { tenantId, ...app } }) => ctx.core.apps.create(ctx.actor, tenantId, app)),
   scale: tenantProcedure
+    .meta({ openapi: { method: 'POST', path: '/tenants/{tenantId}/apps/{appId}/scale', tags: ['apps'], summary: 'Scale an app (202: instances follow)' }, rest: { status: 202, location: 'parent', ifMatch: true } })
     .input(ZAppRef.extend({ replicas: ZReplicas }))
+    .use(ifMatch(currentApp, appEtag))
     .output(ZAppSummary)
     .mutation(({ ctx, input }) => ctx.core.apps.scale(ctx.actor, input.tenantId, input.appId, input.replicas)),
   update: tenantProcedure
-    .input(ZAppRef.and(ZUpdateAppInput))
+    .meta({ openapi: { method: 'PATCH', path: '/tenants/{tenantId}/apps/{appId}', tags: ['apps'], summary: 'New revision of the spec (202: a rollout replaces the instances)' }, rest: { status: 202, location: 'self', ifMatch: true } })
+    .input(ZAppRef)
+    .input(ZUpdateAppInput)
+    .use(ifMatch(currentApp, appEtag))
     .output(ZAppSummary)
     .mutation(({ ctx, input: { tenantId, appId, ...update } }) => ctx.core.apps.update(ctx.actor, tenantId, appId, update)),
   rollback: tenantProcedure
+    .meta({ openapi: { method: 'POST', path: '/tenants/{tenantId}/apps/{appId}/rollback', tags: ['apps'], summary: 'Roll back to an earlier revision (202)' }, rest: { status: 202, location: 'parent' } })
     .input(ZAppRef.extend({ revision: z.number().int().min(1).max(1_000_000) }))
     .output(ZAppSummary)
     .mutation(({ ctx, input }) => ctx.core.apps.rollback(ctx.actor, input.tenantId, input.appId, input.revision)),
-  revisions: tenantProcedure.input(ZAppRef).output(z.array(ZRevision)).query(({ ctx, input }) => ctx.core.apps.revisions(ctx.actor, input.tenantId, input.appId)),
-  rollouts: tenantProcedure.input(ZAppRef).output(z.array(ZRollout)).query(({ ctx, input }) => ctx.core.apps.rollouts(ctx.actor, input.tenantId, input.appId)),
+  revisions: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/apps/{appId}/revisions', tags: ['apps'], summary: 'Revision history' } })
+    .input(ZAppRef).output(z.array(ZRevision)).query(({ ctx, input }) => ctx.core.apps.revisions(ctx.actor, input.tenantId, input.appId)),
+  rollouts: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/apps/{appId}/rollouts', tags: ['apps'], summary: 'Rollouts, newest first' } })
+    .input(ZAppRef).output(z.array(ZRollout)).query(({ ctx, input }) => ctx.core.apps.rollouts(ctx.actor, input.tenantId, input.appId)),
   delete: tenantProcedure
+    .meta({ openapi: { method: 'DELETE', path: '/tenants/{tenantId}/apps/{appId}', tags: ['apps'], summary: 'Delete an app (202: its instances drain and stop)' }, rest: { status: 202 } })
     .input(ZAppRef)
     .output(z.object({ ok: z.literal(true) }))
     .mutation(async ({ ctx, input }) => {
@@ -36,6 +60,7 @@ export const appsRouter = router({
 
 export const eventsRouter = router({
   list: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/events', tags: ['events'], summary: 'Events, newest first' }, rest: { cursor: 'beforeId' } })
     .input(z.object({ limit: z.number().int().min(1).max(500).default(100), beforeId: ZCursor.optional() }))
     .output(z.array(ZEvent))
     .query(({ ctx, input }) => ctx.core.events.list(ctx.actor, input.tenantId, input)),

@@ -9,6 +9,7 @@ export const ZMe = z.object({
 
 export const authRouter = router({
   login: publicProcedure
+    .meta({ openapi: { method: 'POST', path: '/auth/login', tags: ['auth'], summary: 'Sign in: the session token comes back as the alveary_session cookie and works as a Bearer token', protect: false } })
     .input(z.object({ email: ZEmail, password: z.string().min(1, 'Required').max(200) }))
     .output(z.object({ ok: z.literal(true) }))
     .mutation(async ({ ctx, input }) => {
@@ -17,13 +18,17 @@ export const authRouter = router({
       return { ok: true as const }
     }),
 
-  logout: publicProcedure.output(z.object({ ok: z.literal(true) })).mutation(async ({ ctx }) => {
+  logout: publicProcedure
+    .meta({ openapi: { method: 'POST', path: '/auth/logout', tags: ['auth'], summary: 'End the session' } })
+    .output(z.object({ ok: z.literal(true) })).mutation(async ({ ctx }) => {
     if (ctx.token) await ctx.core.auth.logout(ctx.token)
     ctx.clearSessionCookie()
     return { ok: true as const }
   }),
 
-  me: authedProcedure.output(ZMe).query(async ({ ctx }) => {
+  me: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/me', tags: ['auth'], summary: 'Who you are and your tenants' } })
+    .output(ZMe).query(async ({ ctx }) => {
     const tenants = await ctx.core.tenants.list(ctx.actor)
     const a = ctx.actor
     return {

@@ -1,22 +1,39 @@
-import { ZCreateLbInput, ZLbSettings, ZLoadBalancer } from '@alveary/core'
+import type { TLoadBalancer } from '@alveary/core'
+import { ZLbName, ZLbSettings, ZLoadBalancer } from '@alveary/core'
 import { z } from 'zod'
-import { operatorProcedure, router, tenantProcedure } from '../trpc'
+import { ifMatch, operatorProcedure, router, tenantProcedure } from '../trpc'
+
+/** What a load balancer's ETag covers: its settings, not its provisioning state. */
+const lbEtag = (d: unknown) => {
+  const { name, algorithm, stickySeconds, drainSeconds, listeners } = d as TLoadBalancer
+  return { name, algorithm, stickySeconds, drainSeconds, listeners }
+}
 
 const ZLbRef = z.object({ lbId: z.string().uuid() })
 const ok = z.object({ ok: z.literal(true) })
 
 export const loadBalancersRouter = router({
-  list: tenantProcedure.output(z.array(ZLoadBalancer)).query(({ ctx, input }) => ctx.core.loadBalancers.list(ctx.actor, input.tenantId)),
-  get: tenantProcedure.input(ZLbRef).output(ZLoadBalancer).query(({ ctx, input }) => ctx.core.loadBalancers.get(ctx.actor, input.tenantId, input.lbId)),
+  list: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/load-balancers', tags: ['load-balancers'], summary: 'List load balancers' } })
+    .output(z.array(ZLoadBalancer)).query(({ ctx, input }) => ctx.core.loadBalancers.list(ctx.actor, input.tenantId)),
+  get: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/load-balancers/{lbId}', tags: ['load-balancers'], summary: 'A load balancer with its addresses and state' }, rest: { etag: lbEtag } })
+    .input(ZLbRef).output(ZLoadBalancer).query(({ ctx, input }) => ctx.core.loadBalancers.get(ctx.actor, input.tenantId, input.lbId)),
   create: tenantProcedure
-    .input(ZCreateLbInput)
+    .meta({ openapi: { method: 'POST', path: '/tenants/{tenantId}/load-balancers', tags: ['load-balancers'], summary: 'Create a load balancer (202: provisioning until a node serves it)' }, rest: { status: 202, location: 'child' } })
+    .input(ZLbName)
+    .input(ZLbSettings)
     .output(ZLoadBalancer)
     .mutation(({ ctx, input: { tenantId, ...lb } }) => ctx.core.loadBalancers.create(ctx.actor, tenantId, lb)),
   update: tenantProcedure
-    .input(ZLbRef.and(ZLbSettings))
+    .meta({ openapi: { method: 'PUT', path: '/tenants/{tenantId}/load-balancers/{lbId}', tags: ['load-balancers'], summary: 'Replace its settings (202)' }, rest: { status: 202, location: 'self', ifMatch: true } })
+    .input(ZLbRef)
+    .input(ZLbSettings)
+    .use(ifMatch((ctx, input: { tenantId: string; lbId: string }) => ctx.core.loadBalancers.get(ctx.actor, input.tenantId, input.lbId).then((l) => ZLoadBalancer.parse(l)), lbEtag))
     .output(ZLoadBalancer)
     .mutation(({ ctx, input: { tenantId, lbId, ...settings } }) => ctx.core.loadBalancers.update(ctx.actor, tenantId, lbId, settings)),
   delete: tenantProcedure
+    .meta({ openapi: { method: 'DELETE', path: '/tenants/{tenantId}/load-balancers/{lbId}', tags: ['load-balancers'], summary: 'Delete a load balancer' } })
     .input(ZLbRef)
     .output(ok)
     .mutation(async ({ ctx, input }) => {
@@ -25,6 +42,7 @@ export const loadBalancersRouter = router({
     }),
   /** Operators: mark a node for load balancing (or not). */
   setNode: operatorProcedure
+    .meta({ openapi: { method: 'PUT', path: '/nodes/{nodeId}/load-balancing', tags: ['nodes'], summary: 'Operators: serve load balancers on this node or not' } })
     .input(z.object({ nodeId: z.string().uuid(), enabled: z.boolean() }))
     .output(ok)
     .mutation(async ({ ctx, input }) => {

@@ -6,9 +6,14 @@ const ok = z.object({ ok: z.literal(true) })
 const ZNodeRef = z.object({ nodeId: z.string().uuid() })
 
 export const nodesRouter = router({
-  list: operatorProcedure.output(z.array(ZNode)).query(({ ctx }) => ctx.core.nodes.list(ctx.actor)),
-  instances: operatorProcedure.input(ZNodeRef).output(z.array(ZNodeInstance)).query(({ ctx, input }) => ctx.core.nodes.instancesOn(ctx.actor, input.nodeId)),
+  list: operatorProcedure
+    .meta({ openapi: { method: 'GET', path: '/nodes', tags: ['nodes'], summary: 'Operators: the fleet' } })
+    .output(z.array(ZNode)).query(({ ctx }) => ctx.core.nodes.list(ctx.actor)),
+  instances: operatorProcedure
+    .meta({ openapi: { method: 'GET', path: '/nodes/{nodeId}/instances', tags: ['nodes'], summary: 'Operators: instances on a node' } })
+    .input(ZNodeRef).output(z.array(ZNodeInstance)).query(({ ctx, input }) => ctx.core.nodes.instancesOn(ctx.actor, input.nodeId)),
   cordon: operatorProcedure
+    .meta({ openapi: { method: 'POST', path: '/nodes/{nodeId}/cordon', tags: ['nodes'], summary: 'Operators: stop placing instances on a node' } })
     .input(ZNodeRef)
     .output(ok)
     .mutation(async ({ ctx, input }) => {
@@ -16,6 +21,7 @@ export const nodesRouter = router({
       return { ok: true as const }
     }),
   uncordon: operatorProcedure
+    .meta({ openapi: { method: 'POST', path: '/nodes/{nodeId}/uncordon', tags: ['nodes'], summary: 'Operators: place instances on a node again' } })
     .input(ZNodeRef)
     .output(ok)
     .mutation(async ({ ctx, input }) => {
@@ -23,6 +29,7 @@ export const nodesRouter = router({
       return { ok: true as const }
     }),
   drain: operatorProcedure
+    .meta({ openapi: { method: 'POST', path: '/nodes/{nodeId}/drain', tags: ['nodes'], summary: 'Operators: move every instance off a node (202)' }, rest: { status: 202 } })
     .input(ZNodeRef)
     .output(ok)
     .mutation(async ({ ctx, input }) => {
@@ -50,10 +57,12 @@ export const nodesRouter = router({
     .query(({ ctx, input }) => ctx.core.schedulerSeries(ctx.actor, input.minutes)),
   /** Revokes the node's credential and issues a one-use token that lets an agent take the node over. */
   rekey: operatorProcedure
+    .meta({ openapi: { method: 'POST', path: '/nodes/{nodeId}/rekey', tags: ['nodes'], summary: 'Operators: new credential for a node (signed-in people only)' } })
     .input(ZNodeRef.extend({ ttlHours: z.number().int().min(1).max(24 * 7).default(1) }))
     .output(z.object({ token: z.string(), joinToken: ZJoinToken }))
     .mutation(({ ctx, input }) => ctx.core.nodes.rekey(ctx.actor, input.nodeId, { ttlHours: input.ttlHours })),
   setDedicatedTenant: operatorProcedure
+    .meta({ openapi: { method: 'PUT', path: '/nodes/{nodeId}/dedicated-tenant', tags: ['nodes'], summary: 'Operators: dedicate a node to a tenant (or null)' } })
     .input(ZNodeRef.extend({ tenantId: z.string().uuid().nullable() }))
     .output(ok)
     .mutation(async ({ ctx, input }) => {
@@ -63,8 +72,11 @@ export const nodesRouter = router({
 })
 
 export const joinTokensRouter = router({
-  list: operatorProcedure.output(z.array(ZJoinToken)).query(({ ctx }) => ctx.core.nodes.listJoinTokens(ctx.actor)),
+  list: operatorProcedure
+    .meta({ openapi: { method: 'GET', path: '/join-tokens', tags: ['join-tokens'], summary: 'Operators: join tokens' } })
+    .output(z.array(ZJoinToken)).query(({ ctx }) => ctx.core.nodes.listJoinTokens(ctx.actor)),
   create: operatorProcedure
+    .meta({ openapi: { method: 'POST', path: '/join-tokens', tags: ['join-tokens'], summary: 'Operators: create a join token (signed-in people only)' }, rest: { status: 201 } })
     .input(
       z.object({
         description: z.string().trim().min(1, 'Required').max(200),
@@ -76,6 +88,7 @@ export const joinTokensRouter = router({
     .output(z.object({ token: z.string(), joinToken: ZJoinToken }))
     .mutation(({ ctx, input }) => ctx.core.nodes.createJoinToken(ctx.actor, input)),
   revoke: operatorProcedure
+    .meta({ openapi: { method: 'DELETE', path: '/join-tokens/{id}', tags: ['join-tokens'], summary: 'Operators: revoke a join token' } })
     .input(z.object({ id: z.string().uuid() }))
     .output(ok)
     .mutation(async ({ ctx, input }) => {

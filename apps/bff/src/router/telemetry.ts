@@ -8,6 +8,7 @@ const ZLogQuery = z.object({ appId: z.string().uuid(), instanceId: z.string().uu
 export const logsRouter = router({
   /** The newest `limit` lines (or those after `afterId`), oldest first. */
   list: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/apps/{appId}/logs', tags: ['logs'], summary: 'Log lines, oldest first (after afterId, else the newest)' }, rest: { cursor: 'afterId' } })
     .input(ZLogQuery.extend({ afterId: ZCursor.optional(), limit: z.number().int().min(1).max(2000).default(500) }))
     .output(z.array(ZLogLine))
     .query(({ ctx, input: { tenantId, ...q } }) => ctx.core.telemetry.logs(ctx.actor, tenantId, q)),
@@ -30,6 +31,7 @@ export const logsRouter = router({
 
 export const metricsRouter = router({
   app: tenantProcedure
+    .meta({ openapi: { method: 'GET', path: '/tenants/{tenantId}/apps/{appId}/metrics', tags: ['apps'], summary: 'CPU and memory of an app' } })
     .input(z.object({ appId: z.string().uuid(), minutes: z.number().int().min(1).max(60).default(15) }))
     .output(ZSeries)
     .query(({ ctx, input }) => ctx.core.telemetry.appMetrics(ctx.actor, input.tenantId, input.appId, input.minutes)),

@@ -52,5 +52,6 @@ export const ZLbSettings = z
   })
 export type TLbSettings = z.infer<typeof ZLbSettings>
 
-export const ZCreateLbInput = z.object({ name: ZName }).and(ZLbSettings)
+export const ZLbName = z.object({ name: ZName })
+export const ZCreateLbInput = ZLbName.and(ZLbSettings)
 export type TCreateLbInput = z.infer<typeof ZCreateLbInput>

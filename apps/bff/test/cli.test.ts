@@ -1,0 +1,186 @@
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoRoot } from '../src/config'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type Caller, type TestBff } from './harness'
+
+/**
+ * The CLI (`alveary`, packages/cli) against a running system: a BFF, a real agent running the
+ * sample app's processes. Every command runs the real bin as a child process, like a person
+ * or a CI job would, with its own config file.
+ */
+const BIN = path.join(repoRoot, 'packages/cli/bin/alveary.mjs')
+
+let bff: TestBff
+let op: Caller
+let agent: Awaited<ReturnType<typeof startInProcessAgent>>
+let dir: string
+let token: string
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+function alveary(args: string[], opts: { config?: string; stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, ALVEARY_CONFIG: path.join(dir, opts.config ?? 'config.json'), ...opts.env }, timeout: 240_000 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    )
+    if (opts.stdin !== undefined) child.stdin!.end(opts.stdin)
+  })
+}
+const ok = async (args: string[], opts?: Parameters<typeof alveary>[1]) => {
+  const r = await alveary(args, opts)
+  if (r.code !== 0) throw new Error(`alveary ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`)
+  return r
+}
+const json = async <T>(args: string[]) => JSON.parse((await ok([...args, '--json'])).stdout) as T
+
+const appFile = (replicas: number, version = '1') => `name: web
+replicas: ${replicas}
+spec:
+  command: node
+  args: [examples/hello/server.js]
+  env: { VERSION: "${version}" }
+  cpuMillis: 10
+  memoryMb: 16
+`
+
+beforeAll(async () => {
+  bff = await startTestBff()
+  dir = await mkdtemp(path.join(os.tmpdir(), 'alveary-cli-'))
+  op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
+  const joinToken = (await op.joinTokens.create({ description: 'cli', ttlHours: 1, uses: 1 })).token
+  const tenantId = (await op.tenants.create({ slug: 'shell', name: 'Shell' })).id
+  await addMember(bff, op, tenantId, { email: 'sam@shell.test', name: 'Sam', password: 'sam-password', role: 'owner' })
+  const sam = await callerFor(bff, 'sam@shell.test', 'sam-password')
+  token = (await sam.tokens.create({ tenantId, name: 'laptop', role: 'owner', ttlDays: 1 })).token
+  // The sample app's path is relative to the agent's working directory: the repository.
+  await writeFile(path.join(dir, 'app.yaml'), appFile(1))
+  agent = await startInProcessAgent({ server: bff.url, joinToken, name: 'cli-node', dataDir: path.join(dir, 'agent') })
+  await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === 'cli-node' && n.state === 'ready'), 60_000)
+}, 120_000)
+afterAll(async () => {
+  await agent?.shutdown({ stopInstances: true })
+  await bff?.stop()
+  await bff?.dropDatabase()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+describe('alveary CLI', () => {
+  it('logs in with a token and deploys, scales and lists an app', async () => {
+    expect((await alveary(['apps', 'list'])).code).toBe(4) // no server, no credential
+    const login = await ok(['login', '--server', bff.url, '--token', token])
+    expect(login.stdout).toMatch(/Logged in .* as sam@shell\.test, tenant shell/)
+
+    const deployed = await ok(['apps', 'deploy', '-f', 'app.yaml', '--wait', '--timeout', '120'])
+    expect(deployed.stderr).toMatch(/1\/1 running/)
+    expect(deployed.stdout).toMatch(/running/)
+    await ok(['apps', 'scale', 'web', '2', '--wait', '--timeout', '120'])
+    const apps = await json<{ name: string; replicas: number; running: number }[]>(['apps', 'list'])
+    expect(apps).toMatchObject([{ name: 'web', replicas: 2, running: 2 }])
+    const instances = await json<{ state: string; node: { name: string } }[]>(['instances', 'web'])
+    expect(instances.map((i) => [i.state, i.node.name])).toEqual([
+      ['running', 'cli-node'],
+      ['running', 'cli-node'],
+    ])
+    expect((await ok(['apps', 'list'])).stdout).toMatch(/^NAME\s+REPLICAS\s+RUNNING/)
+  })
+
+  it('follows logs', async () => {
+    const child = spawn(process.execPath, [BIN, 'logs', 'web', '-f'], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, ALVEARY_CONFIG: path.join(dir, 'config.json') } })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    try {
+      await waitFor('the sample app’s output', async () => out.includes('hello: listening on port'), 60_000)
+      // A new line arrives while following: a new revision's instances start and say so.
+      const before = out.split('listening').length
+      await ok(['apps', 'update', 'web', '--env', 'VERSION=2', '--wait', '--timeout', '120'])
+      await waitFor('new lines while following', async () => out.split('listening').length > before, 60_000)
+    } finally {
+      child.kill('SIGINT')
+    }
+  })
+
+  it('applies a file: diff first, --dry-run changes nothing, then converges, then has nothing to do', async () => {
+    await writeFile(
+      path.join(dir, 'tenant.yaml'),
+      `networks:
+  - name: back
+apps:
+  - ${appFile(3, '2').trim().replace(/\n/g, '\n    ')}
+  - name: worker
+    replicas: 1
+    spec: { command: node, args: [examples/hello/server.js], cpuMillis: 10, memoryMb: 16 }
+`,
+    )
+    const dry = await ok(['apply', '-f', 'tenant.yaml', '--dry-run'])
+    expect(dry.stderr).toContain('+ network back')
+    expect(dry.stderr).toContain('~ app web: replicas 2 → 3')
+    expect(dry.stderr).toContain('+ app worker: 1 replicas of node examples/hello/server.js')
+    expect(dry.stderr).not.toContain('spec.')
+    expect(dry.stdout).toMatch(/3 changes \(dry run/)
+    expect((await json<unknown[]>(['apps', 'list'])).length).toBe(1)
+
+    await ok(['apply', '-f', 'tenant.yaml', '--wait', '--timeout', '180'])
+    const apps = await json<{ name: string; replicas: number }[]>(['apps', 'list'])
+    expect(apps.map((a) => [a.name, a.replicas]).sort()).toEqual([
+      ['web', 3],
+      ['worker', 1],
+    ])
+    const again = await ok(['apply', '-f', 'tenant.yaml', '--dry-run', '--json'])
+    expect(JSON.parse(again.stdout).changes).toEqual([])
+  })
+
+  it('says what went wrong with exit codes', async () => {
+    expect((await alveary(['apps', 'get', 'nope'])).code).toBe(3)
+    expect((await alveary(['apps', 'scale', 'web', '-5'])).code).toBe(2)
+    expect((await alveary(['apps', 'bogus'])).code).toBe(2)
+    await writeFile(path.join(dir, 'bad.yaml'), 'name: Bad Name\nreplicas: 1\nspec: { command: node, cpuMillis: 1, memoryMb: 16 }\n')
+    const bad = await alveary(['apps', 'deploy', '-f', 'bad.yaml'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/name: .*\n.*spec\.cpuMillis: At least 10/)
+    const dup = await alveary(['apps', 'deploy', '-f', 'app.yaml'])
+    expect(dup.code).toBe(5)
+    // A tenant token is not an operator.
+    const nodes = await alveary(['nodes', 'list'])
+    expect(nodes.code).toBe(4)
+    const stopped = await alveary(['apps', 'list'], { env: { ALVEARY_SERVER: 'http://127.0.0.1:9' } })
+    expect(stopped.code).toBe(7)
+  })
+
+  it('lets an operator sign in and manage nodes', async () => {
+    await ok(['login', '--server', bff.url, '--email', OPERATOR.email, '--password-stdin'], { config: 'op.json', stdin: `${OPERATOR.password}\n` })
+    const asOp = (args: string[]) => ok(args, { config: 'op.json' })
+    const nodes = JSON.parse((await asOp(['nodes', 'list', '--json'])).stdout) as { name: string; schedulable: boolean }[]
+    expect(nodes.map((n) => n.name)).toEqual(['cli-node'])
+    await asOp(['nodes', 'cordon', 'cli-node'])
+    expect((await op.nodes.list())[0]!.schedulable).toBe(false)
+    await asOp(['nodes', 'uncordon', 'cli-node'])
+    expect((await op.nodes.list())[0]!.schedulable).toBe(true)
+    const audit = (await asOp(['audit', '--all', '--action', 'nodes.', '--json'])).stdout
+    expect(JSON.parse(audit).map((r: { action: string; door: string; userAgent: string }) => [r.action, r.door, r.userAgent])).toEqual([
+      ['nodes.uncordon', 'rest', 'alveary-cli/0.1.0'],
+      ['nodes.cordon', 'rest', 'alveary-cli/0.1.0'],
+    ])
+  })
+
+  it('prints a shell completion script that bash accepts and that completes commands', async () => {
+    const script = (await ok(['completion', 'bash'])).stdout
+    const file = path.join(dir, 'completion.bash')
+    await writeFile(file, script)
+    const complete = (line: string) =>
+      new Promise<string>((resolve, reject) =>
+        execFile('bash', ['-c', `source ${file}; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _alveary; echo "\${COMPREPLY[@]}"`], (err, out) => (err ? reject(err) : resolve(out.trim()))),
+      )
+    expect((await complete('alveary ap')).split(' ')).toEqual(['apps', 'apply'])
+    expect((await complete('alveary apps sc')).split(' ')).toEqual(['scale'])
+    expect(await complete('alveary nodes dr')).toBe('drain')
+  })
+})
