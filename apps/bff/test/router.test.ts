@@ -111,7 +111,7 @@ describe('tenant isolation', () => {
     const all = Object.keys(appRouter._def.procedures)
     const needsTenant = all.filter((p) => {
       const proc = (appRouter._def.procedures as unknown as Record<string, { _def: { inputs: { shape?: Record<string, unknown> }[] } }>)[p]!
-      return proc._def.inputs.some((i) => i.shape && 'tenantId' in i.shape && p !== 'tenants.setQuotas' && p !== 'nodes.setDedicatedTenant')
+      return proc._def.inputs.some((i) => i.shape && 'tenantId' in i.shape && p !== 'tenants.setQuotas' && p !== 'tenants.setTrusted' && p !== 'nodes.setDedicatedTenant')
     })
     expect(needsTenant.sort()).toEqual([...tenantScoped].sort())
     for (const [name, attempt] of Object.entries(attempts)) expect.soft(await code(attempt()), name).toBe('NOT_FOUND')
