@@ -134,7 +134,7 @@ describe('a database outage', () => {
   })
 
   it('is seen in /healthz and /metrics, retried for as long as it lasts, and resynced after: an agent gets the desired state it missed', async () => {
-    const { db, proxy, dir, start } = await setup({ ALVEARY_HEARTBEAT_MS: '500', ALVEARY_NODE_LEASE_MS: '120000' })
+    const { db, proxy, dir, start } = await setup({ ALVEARY_HEARTBEAT_MS: '2000', ALVEARY_NODE_LEASE_MS: '120000' })
     // The leader talks to PostgreSQL directly; the agent's BFF goes through the proxy.
     const direct = await start(db.url, true)
     const cutOff = await start(proxy.url(db.url), false)

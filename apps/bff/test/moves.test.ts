@@ -84,7 +84,7 @@ async function freePort(): Promise<number> {
 beforeAll(async () => {
   if (noRsync) return
   const lbPort = await freePort()
-  bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPort), ALVEARY_LB_PORT_MAX: String(lbPort), ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: '2000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_SELF_FENCE_MS: '3000', ALVEARY_FENCE_MARGIN_MS: '1000' })
+  bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPort), ALVEARY_LB_PORT_MAX: String(lbPort), ALVEARY_HEARTBEAT_MS: '1000', ALVEARY_NODE_LEASE_MS: '5000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_SELF_FENCE_MS: '6000', ALVEARY_FENCE_MARGIN_MS: '1000' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1, uses: 5 })).token
   tenantId = (await op.tenants.create({ slug: 'moves', name: 'Moves' })).id
