@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { createAgent, ZAgentConfig } from '@alveary/agents'
 import pino, { type Logger } from 'pino'
 import type { Actor, TMemberRole } from '@alveary/core'
@@ -80,6 +81,19 @@ export async function addMember(bff: StartedBff, inviter: Caller, tenantId: stri
   await callerWithActor(bff, null).invitations.signUp({ token, name: m.name, password: m.password })
   const member = (await inviter.members.list({ tenantId })).find((x) => x.email === m.email)
   return { userId: member!.userId }
+}
+
+/** A listener port nothing on this machine holds, in the range tests use for listeners (other suites run instances there too). */
+export async function freeListenerPort(): Promise<number> {
+  for (;;) {
+    const port = 30_000 + Math.floor(Math.random() * 2_700)
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
 }
 
 /** Signals a process that may have exited already (a cleanup must not fail on one that is gone). */

@@ -1,12 +1,11 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, freeListenerPort, type TestBff } from './harness'
 
 // Load balancers end to end: a real BFF, a real agent serving them with HAProxy (the built-in
 // proxy where HAProxy is missing, except in CI), real processes behind them.
@@ -28,18 +27,6 @@ let tenantId: string
 type Caller = Awaited<ReturnType<typeof callerFor>>
 let dev: Caller
 let op: Caller
-/** A listener port nothing on this machine holds (other suites run instances in this range too). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 30_000 + Math.floor(Math.random() * 2_600)
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer()
-      srv.once('error', () => resolve(false))
-      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
-    })
-    if (free) return port
-  }
-}
 let lbPortBase: number
 
 // Three failures in a row: on a busy machine one slow probe must not take a healthy instance out.
@@ -58,7 +45,7 @@ const hello = (version: string) => ({
 })
 
 beforeAll(async () => {
-  lbPortBase = await freePort()
+  lbPortBase = await freeListenerPort()
   bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPortBase), ALVEARY_LB_PORT_MAX: String(lbPortBase + 1) })
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'alveary-lb-'))
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)

@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process'
 import { access, mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type TestCluster } from './cluster'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, freeListenerPort, type TestBff } from './harness'
 
 // Moves between two real agent processes: local volumes copied with rsync, shared volumes
 // re-attached, faults at the copy and at the target, and a drain of stateful apps.
@@ -68,22 +67,10 @@ async function finished(moveId: string, timeoutMs = 60_000) {
   })
 }
 
-/** A listener port nothing on this machine holds (other suites run instances in this range too). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 30_000 + Math.floor(Math.random() * 2_600)
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer()
-      srv.once('error', () => resolve(false))
-      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
-    })
-    if (free) return port
-  }
-}
 
 beforeAll(async () => {
   if (noRsync) return
-  const lbPort = await freePort()
+  const lbPort = await freeListenerPort()
   bff = await startTestBff({ ALVEARY_LB_PORT_MIN: String(lbPort), ALVEARY_LB_PORT_MAX: String(lbPort), ALVEARY_HEARTBEAT_MS: '1000', ALVEARY_NODE_LEASE_MS: '5000', ALVEARY_EVICTION_GRACE_MS: '1000', ALVEARY_SELF_FENCE_MS: '6000', ALVEARY_FENCE_MARGIN_MS: '1000' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'moves', ttlHours: 1, uses: 5 })).token

@@ -120,3 +120,16 @@ export function agentConfig(dataDir: string, over: Partial<AgentConfigInput> = {
     ...over,
   })
 }
+
+/** A listener port nothing on this machine holds, in the range tests use for listeners (other suites run instances there too). */
+export async function freeListenerPort(): Promise<number> {
+  for (;;) {
+    const port = 30_000 + Math.floor(Math.random() * 2_700)
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
+}

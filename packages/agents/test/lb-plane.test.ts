@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
-import net, { type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createBuiltinPlane } from '../src/lb/builtin/plane'
 import { createHaproxyPlane, probeHaproxy } from '../src/lb/haproxy/driver'
 import type { LbPlane } from '../src/lb/types'
+import { freeListenerPort } from './helpers'
 
 // Both data planes against real backends (HTTP servers in this process) on loopback.
 const haveHaproxy = (() => {
@@ -49,18 +50,6 @@ async function backend(name: string): Promise<Backend> {
 }
 
 const server = (b: Backend, state: TLbServer['state'] = 'ready', weight = 100): TLbServer => ({ id: b.id, address: '127.0.0.1', port: b.port, weight, state })
-/** A port nothing on this machine holds (other suites run instances in this range too). */
-async function lbPort(): Promise<number> {
-  for (;;) {
-    const port = 30_000 + Math.floor(Math.random() * 2_700)
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer()
-      srv.once('error', () => resolve(false))
-      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
-    })
-    if (free) return port
-  }
-}
 
 function lb(port: number, backends: Record<string, TLbServer[]>, routes: TDesiredLb['listeners'][number]['routes'], extra: Partial<TDesiredLb> = {}): TDesiredLb {
   return {
@@ -171,7 +160,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip)('routes by host and path prefix, first match wins, 404 otherwise', async () => {
     await setup()
-    const port = await lbPort()
+    const port = await freeListenerPort()
     const desired = lb(port, { api: [server(a)], shop: [server(b)], rest: [server(c)] }, [
       { host: null, pathPrefix: '/api', backend: 'api' },
       { host: 'shop.example.com', pathPrefix: null, backend: 'shop' },
@@ -186,7 +175,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip)('spreads by weight, drains and takes servers out without a reload', async () => {
     await setup()
-    const port = await lbPort()
+    const port = await freeListenerPort()
     const base = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
     await plane.apply([base])
     const count = async (n: number) => {
@@ -211,7 +200,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip)('counts requests per server', async () => {
     await setup()
-    const port = await lbPort()
+    const port = await freeListenerPort()
     const desired = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
     await plane.apply([desired])
     for (let i = 0; i < 20; i++) expect((await get(port)).status).toBe(200)
@@ -225,7 +214,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip)('keeps a client on one instance with a cookie until its TTL', async () => {
     await setup()
-    const port = await lbPort()
+    const port = await freeListenerPort()
     await plane.apply([lb(port, { all: [server(a), server(b), server(c)] }, [{ host: null, pathPrefix: null, backend: 'all' }], { stickySeconds: 2 })])
     const first = await get(port)
     const cookie = first.headers['set-cookie']?.[0]?.split(';')[0]
@@ -242,7 +231,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip)('loses no request while membership changes and while it reloads, under load', async () => {
     await setup()
-    const port = await lbPort()
+    const port = await freeListenerPort()
     const base = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
     await plane.apply([base])
     await until('serving', async () => (await get(port)).status === 200)
@@ -263,7 +252,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
       await gen.flowed()
     }
     // Structural changes: a second listener, then a route; each is a reload for HAProxy.
-    const second = await lbPort()
+    const second = await freeListenerPort()
     await plane.apply([{ ...base, listeners: [...base.listeners, { port: second, protocol: 'http', routes: [{ host: null, pathPrefix: null, backend: 'all' }] }], backends: [{ name: 'all', servers: [server(a), server(c)] }] }])
     await gen.flowed()
     await plane.apply([{ ...base, listeners: [{ port, protocol: 'http', routes: [{ host: null, pathPrefix: '/', backend: 'all' }] }], backends: [{ name: 'all', servers: [server(a), server(b), server(c)] }] }])
@@ -276,7 +265,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip || name !== 'haproxy')('reloads when the runtime API refuses a change, and says so when the configuration cannot load', async () => {
     await setup()
-    const port = await lbPort()
+    const port = await freeListenerPort()
     const base = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
     await plane.apply([base])
     // Same structure, a server HAProxy cannot take: refused at run time, then by the reload.
@@ -291,7 +280,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip)('stops serving a load balancer that is gone, the last one too', async () => {
     await setup()
-    const port = await lbPort()
+    const port = await freeListenerPort()
     await plane.apply([lb(port, { all: [server(a)] }, [{ host: null, pathPrefix: null, backend: 'all' }])])
     expect((await get(port)).body).toMatch(/^a /)
     expect(await plane.apply([])).toEqual([])
@@ -300,7 +289,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
 
   it.skipIf(skip)('reports a listener port that something else holds, and serves the others', async () => {
     await setup()
-    const [taken, free] = [await lbPort(), await lbPort()]
+    const [taken, free] = [await freeListenerPort(), await freeListenerPort()]
     const blocker = http.createServer()
     await new Promise<void>((r) => blocker.listen(taken, '0.0.0.0', r))
     try {

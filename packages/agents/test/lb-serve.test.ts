@@ -1,23 +1,12 @@
 import http from 'node:http'
-import net from 'node:net'
 import pino from 'pino'
 import type { TDesiredLb } from '@alveary/core/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBuiltinPlane } from '../src/lb/builtin/plane'
 import { createLbServer, type LbReportFrame } from '../src/lb/serve'
+import { freeListenerPort } from './helpers'
 
 // The feed between desired states and a data plane (the built-in one: real listeners on loopback).
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 30_000 + Math.floor(Math.random() * 2_700)
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer()
-      srv.once('error', () => resolve(false))
-      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)))
-    })
-    if (free) return port
-  }
-}
 
 let stop: (() => Promise<void>) | null = null
 afterEach(async () => {
@@ -27,7 +16,7 @@ afterEach(async () => {
 
 describe('load-balancer feed', () => {
   it('tries a load balancer in error again by itself: served once its port is free', async () => {
-    const port = await freePort()
+    const port = await freeListenerPort()
     const blocker = http.createServer()
     await new Promise<void>((r) => blocker.listen(port, '0.0.0.0', r))
     const frames: LbReportFrame[] = []
