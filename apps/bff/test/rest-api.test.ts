@@ -120,6 +120,15 @@ describe('REST API', () => {
     expect(rows.find((r) => r.door === 'rest' && r.action === 'apps.create')!.userAgent).toBe('rest-test')
   })
 
+  it('keeps booleans strict after REST requests switched coercion on: the string "false" grants nothing', async () => {
+    // A GET with query input makes the adapter coerce the shared input schemas from then on.
+    expect((await call('GET', `/tenants/${tA}/apps`, tokenA)).status).toBe(200)
+    const put = await call('PUT', `/tenants/${tB}/trusted`, opSession, { trusted: 'false' })
+    expect(put.status).toBe(422)
+    await expect(op.tenants.setTrusted({ tenantId: tB, trusted: 'false' as unknown as boolean })).rejects.toThrow()
+    expect((await op.tenants.list()).find((t) => t.id === tB)!.trusted).toBe(false)
+  })
+
   it('pages lists with cursors', async () => {
     const first = await call('GET', `/tenants/${tA}/events?limit=2`, tokenA)
     expect(first.status).toBe(200)

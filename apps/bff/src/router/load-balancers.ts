@@ -1,5 +1,5 @@
 import type { TLoadBalancer } from '@alveary/core'
-import { ZLbName, ZLbSettings, ZLoadBalancer } from '@alveary/core'
+import { ZFlag, ZLbName, ZLbSettings, ZLoadBalancer } from '@alveary/core'
 import { z } from 'zod'
 import { ifMatch, operatorProcedure, router, tenantProcedure } from '../trpc'
 
@@ -43,7 +43,7 @@ export const loadBalancersRouter = router({
   /** Operators: mark a node for load balancing (or not). */
   setNode: operatorProcedure
     .meta({ openapi: { method: 'PUT', path: '/nodes/{nodeId}/load-balancing', tags: ['nodes'], summary: 'Operators: serve load balancers on this node or not' } })
-    .input(z.object({ nodeId: z.string().uuid(), enabled: z.boolean() }))
+    .input(z.object({ nodeId: z.string().uuid(), enabled: ZFlag }))
     .output(ok)
     .mutation(async ({ ctx, input }) => {
       await ctx.core.loadBalancers.setNodeLoadBalancing(ctx.actor, input.nodeId, input.enabled)

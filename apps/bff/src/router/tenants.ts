@@ -1,4 +1,4 @@
-import { ZCreateTenantInput, ZMember, ZMemberRole, ZQuotas, ZTenant, ZTenantUsage } from '@alveary/core'
+import { ZCreateTenantInput, ZMember, ZMemberRole, ZQuotas, ZTenant, ZTenantUsage, ZFlag } from '@alveary/core'
 import { z } from 'zod'
 import { authedProcedure, operatorProcedure, router, tenantProcedure } from '../trpc'
 
@@ -21,7 +21,7 @@ export const tenantsRouter = router({
     .mutation(({ ctx, input }) => ctx.core.tenants.setQuotas(ctx.actor, input.tenantId, input.quotas)),
   setTrusted: operatorProcedure
     .meta({ openapi: { method: 'PUT', path: '/tenants/{tenantId}/trusted', tags: ['tenants'], summary: 'Operators: trust a tenant (its process apps may run unsandboxed)' } })
-    .input(z.object({ tenantId: z.string().uuid(), trusted: z.boolean() }))
+    .input(z.object({ tenantId: z.string().uuid(), trusted: ZFlag }))
     .output(ZTenant)
     .mutation(({ ctx, input }) => ctx.core.tenants.setTrusted(ctx.actor, input.tenantId, input.trusted)),
   usage: tenantProcedure

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ZMountPath, ZVolumeDriver } from '../protocol/volume'
-import { boundedRecord } from './bounds'
+import { boundedRecord, ZFlag } from './bounds'
 
 /** Shared by the console's deploy form, the API and the agent protocol. */
 export const ZName = z
@@ -102,7 +102,7 @@ export const ZAppSpec = z
       .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, 'Volume names must be unique')
       .refine((vs) => new Set(vs.map((v) => v.mountPath)).size === vs.length, 'Mount paths must be unique'),
     /** Stateless apps: the node stops the instances by itself when it loses the control plane (volumes imply it). */
-    stopAfterDisconnect: z.boolean().default(false),
+    stopAfterDisconnect: ZFlag.default(false),
   })
   .superRefine((spec, ctx) => {
     if (spec.driver === 'process' && !spec.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'A process app needs a command' })

@@ -22,3 +22,10 @@ export function boundedRecord<K extends z.core.$ZodRecordKey, V extends z.ZodTyp
     .refine((r) => Object.keys(r).length <= max, message)
     .meta({ maxProperties: max })
 }
+
+/**
+ * A JSON true or false, for inputs. Not z.boolean(): the REST adapter (trpc-to-openapi) turns
+ * coercion on, in place, in every input schema it serves (so query strings parse), and a
+ * coerced boolean reads any non-empty string as true: `"false"` would grant trust.
+ */
+export const ZFlag = z.union([z.literal(true), z.literal(false)])
