@@ -66,7 +66,7 @@ export async function createSimCluster(o: { count: number; bffPort: () => number
         ...['--port-range', `${31000 + k * 100}-${31000 + k * 100 + 99}`, '--log-level', process.env.TEST_LOG ?? 'warn', '--docker-host', 'none'],
         ...(o.agentArgs ?? []),
       ]
-      const child = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ALVEARY_SANDBOX: 'off' } })
+      const child = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] })
       agents.set(n.ns, child)
     },
     kill(n) {
