@@ -126,8 +126,9 @@ describe('tenant isolation', () => {
   })
 
   it('keeps operator-only procedures from tenant users', async () => {
-    for (const p of [alice.nodes.list(), alice.joinTokens.list(), alice.tenants.create({ slug: 'x', name: 'X' }), alice.tenants.setQuotas({ tenantId: tA, quotas: { apps: 100 } })])
-      expect(await code(p)).toBe('FORBIDDEN')
+    // One call at a time: a call started before the previous one is awaited would reject unhandled.
+    for (const call of [() => alice.nodes.list(), () => alice.joinTokens.list(), () => alice.tenants.create({ slug: 'x', name: 'X' }), () => alice.tenants.setQuotas({ tenantId: tA, quotas: { apps: 100 } })])
+      expect(await code(call())).toBe('FORBIDDEN')
   })
 
   it('answers UNAUTHORIZED without a session', async () => {
