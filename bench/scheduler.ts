@@ -92,7 +92,7 @@ try {
 
   // Tenant 0 is the large one (40% of instances), tenant 1 the small one measured, the rest share the remainder.
   const tenants = (
-    await pool.query<{ id: string }>(`INSERT INTO "Tenant" (id, slug, name) SELECT gen_random_uuid(), 't' || g, 'Tenant ' || g FROM generate_series(0, $1 - 1) g RETURNING id`, [opts.tenants])
+    await pool.query<{ id: string }>(`INSERT INTO "Tenant" (id, slug, name, "runAsUid") SELECT gen_random_uuid(), 't' || g, 'Tenant ' || g, 200000 + g FROM generate_series(0, $1 - 1) g RETURNING id`, [opts.tenants])
   ).rows.map((r) => r.id)
   const big = Math.floor(opts.instances * 0.4)
   const perOther = Math.floor((opts.instances - big) / (opts.tenants - 2))
