@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 
 export interface CgroupLimits {
   memoryMb: number
@@ -27,7 +27,7 @@ export interface InstanceCgroup {
   pids(): Promise<number[]>
   /** SIGKILLs everything in it until it is empty (a fork bomb cannot outrun it: pids.max bounds it). */
   killAll(): Promise<void>
-  /** Removes the (empty) cgroup. */
+  /** Removes the (empty) cgroup, and the agent's group folder with it when it was the last one. */
   remove(): Promise<void>
 }
 
@@ -108,6 +108,28 @@ async function killLoop(pidsOf: () => Promise<number[]>): Promise<void> {
     await new Promise((r) => setTimeout(r, 10))
   }
 }
+/**
+ * Runs group-folder changes one at a time: a create must not find the group folder gone
+ * under it because the last instance's removal dropped it a moment before.
+ */
+function serialized(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve()
+  return (fn) => {
+    const run = tail.then(fn, fn)
+    tail = run.catch(() => {})
+    return run
+  }
+}
+
+/** Removes a group folder with no instance cgroup left in it (an agent's instances come and go; empty folders should not pile up). */
+async function rmdirIfEmpty(dir: string): Promise<void> {
+  try {
+    await rmdir(dir)
+  } catch {
+    // Another instance's cgroup is still in it (EBUSY), or it is gone already.
+  }
+}
+
 async function rmdirRetry(dir: string): Promise<void> {
   // The kernel refuses while exiting processes are still charged to it: a few short retries.
   for (let i = 0; i < 50; i++) {
@@ -154,8 +176,10 @@ export async function detectCgroups(group: string): Promise<{ ok: true; cgroups:
 async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, string>, group: string): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
   const bases = new Map(WANTED.map((c) => [c, join(mountDirs.get(c)!, own.get(c) ?? '/')]))
   const dirs = (instanceId: string) => WANTED.map((c) => [c, join(bases.get(c)!, group, instanceId)] as const)
+  const groups = serialized()
   try {
     for (const c of WANTED) await mkdir(join(bases.get(c)!, group), { recursive: true })
+    for (const c of WANTED) await rmdirIfEmpty(join(bases.get(c)!, group))
   } catch (err) {
     return { ok: false, reason: `cannot create cgroups (v1): ${(err as Error).message}` }
   }
@@ -169,6 +193,9 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
       killAll: () => killLoop(pids),
       async remove() {
         for (const [, dir] of d) await rmdirRetry(dir)
+        await groups(async () => {
+          for (const [, dir] of d) await rmdirIfEmpty(dirname(dir))
+        })
       },
     }
   }
@@ -182,7 +209,9 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
         await old.killAll()
         await old.remove()
         const d = dirs(instanceId)
-        for (const [, dir] of d) await mkdir(dir, { recursive: true })
+        await groups(async () => {
+          for (const [, dir] of d) await mkdir(dir, { recursive: true })
+        })
         const of = new Map(d)
         const mem = String(limits.memoryMb * 1024 * 1024)
         await write(join(of.get('memory')!, 'memory.limit_in_bytes'), mem)
@@ -217,6 +246,12 @@ async function v2Cgroups(root: string, own: string, group: string): Promise<{ ok
   const ownDir = join(root, own)
   const groupDir = join(ownDir, group)
   const enable = (dir: string) => write(join(dir, 'cgroup.subtree_control'), WANTED.map((c) => `+${c}`).join(' '))
+  const groups = serialized()
+  /** The group folder with the controllers handed down to its instance cgroups. */
+  const ensureGroup = async () => {
+    await mkdir(groupDir, { recursive: true })
+    await enable(groupDir)
+  }
   try {
     await mkdir(groupDir, { recursive: true })
     try {
@@ -230,6 +265,7 @@ async function v2Cgroups(root: string, own: string, group: string): Promise<{ ok
       await enable(ownDir)
     }
     await enable(groupDir)
+    await rmdirIfEmpty(groupDir)
   } catch (err) {
     return { ok: false, reason: `cannot delegate cgroup v2 controllers under ${ownDir}: ${(err as Error).message}` }
   }
@@ -244,7 +280,10 @@ async function v2Cgroups(root: string, own: string, group: string): Promise<{ ok
         if (existsSync(join(dir, 'cgroup.kill'))) await write(join(dir, 'cgroup.kill'), '1').catch(() => {})
         await killLoop(pids)
       },
-      remove: () => rmdirRetry(dir),
+      async remove() {
+        await rmdirRetry(dir)
+        await groups(() => rmdirIfEmpty(dirname(dir)))
+      },
     }
   }
   return {
@@ -257,7 +296,10 @@ async function v2Cgroups(root: string, own: string, group: string): Promise<{ ok
         const old = handle(dir)
         await old.killAll()
         await old.remove()
-        await mkdir(dir)
+        await groups(async () => {
+          await ensureGroup()
+          await mkdir(dir)
+        })
         await write(join(dir, 'memory.max'), String(limits.memoryMb * 1024 * 1024))
         await write(join(dir, 'memory.swap.max'), '0').catch(() => {})
         if (limits.cpuMillis > 0) await write(join(dir, 'cpu.max'), `${Math.max(1000, limits.cpuMillis * 100)} 100000`)
