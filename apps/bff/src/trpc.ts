@@ -1,4 +1,4 @@
-import type { Actor, ChangeBus, ControlPlane } from '@alveary/core'
+import type { Actor, ChangeBus, ControlPlane, Precondition } from '@alveary/core'
 import { auditActor, auditTarget, CoreError, redactInput, roleIn, withAuditScope } from '@alveary/core'
 import { initTRPC, TRPCError } from '@trpc/server'
 import type { OpenApiMeta } from 'trpc-to-openapi'
@@ -34,6 +34,7 @@ const CODE_MAP: Record<CoreError['code'], TRPCError['code']> = {
   CONFLICT: 'CONFLICT',
   QUOTA_EXCEEDED: 'PRECONDITION_FAILED',
   RATE_LIMITED: 'TOO_MANY_REQUESTS',
+  PRECONDITION_FAILED: 'PRECONDITION_FAILED',
 }
 
 const toTRPCError = (err: CoreError) => new TRPCError({ code: CODE_MAP[err.code], message: err.message, cause: err })
@@ -57,7 +58,7 @@ export interface RestMeta {
   /** The list pages by this input field; the answer's X-Next-Cursor is the last item's id. */
   cursor?: 'beforeId' | 'afterId'
   etag?: (data: unknown) => unknown
-  /** The update honours If-Match (documents the header; the check is the `ifMatch` middleware). */
+  /** The update honours If-Match (documents the header; the procedure passes `ifMatchOf(ctx)` to core). */
   ifMatch?: true
 }
 export type Meta = OpenApiMeta<{ rest?: RestMeta }>
@@ -199,16 +200,12 @@ export const operatorProcedure = authedProcedure.use(({ ctx, next }) => {
 })
 
 /**
- * Lost-update guard for REST updates: with an If-Match header, the update goes ahead only if
- * the resource's current ETag (the one its GET answers with) is among those listed.
- * Checked before the update, not in the same transaction: an update racing this one in
- * between is not caught.
+ * Lost-update guard for REST updates: the request's If-Match as a core precondition. Core
+ * checks it against the resource's version inside the write's transaction, with the row
+ * locked, so of two updates sent with the same ETag exactly one goes ahead (the other: 412).
+ * No header: the update is unconditional.
  */
-export function ifMatch<TInput>(current: (ctx: Context & { actor: Actor }, input: TInput) => Promise<unknown>, etag: (data: unknown) => unknown) {
-  return t.middleware(async ({ ctx, input, next }) => {
-    if (ctx.ifMatch && ctx.actor && !matchesEtag(ctx.ifMatch, etagOf(etag(await current({ ...ctx, actor: ctx.actor }, input as TInput))))) {
-      throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'The resource changed since you read it (If-Match does not match its ETag): read it again and retry' })
-    }
-    return next()
-  })
+export function ifMatchOf<V>(ctx: Context): Precondition<V> | undefined {
+  const header = ctx.ifMatch
+  return header ? (current: V) => matchesEtag(header, etagOf(current)) : undefined
 }

@@ -1,5 +1,7 @@
 /** Domain errors. Core never imports tRPC; the BFF maps codes to transport errors. */
 export type CoreErrorCode = 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_REQUEST' | 'CONFLICT' | 'QUOTA_EXCEEDED' | 'RATE_LIMITED'
+  /** A conditional write found a newer version than the caller read (REST: If-Match, 412). */
+  | 'PRECONDITION_FAILED'
 
 export class CoreError extends Error {
   constructor(

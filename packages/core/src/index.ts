@@ -39,4 +39,6 @@ export type { TNetwork, TNetworkDetail, TCreateNetworkInput } from './services/n
 export { ZAuditRecord, ZAuditQuery, auditActor, auditTarget, redactInput } from './audit/record'
 export type { TAuditRecord, TAuditQuery, NewAuditRecord, TAuditDoor } from './audit/record'
 export { withAuditScope } from './audit/scope'
+export { appVersion, lbVersion } from './services/versions'
+export type { Precondition, TAppVersion, TLbVersion } from './services/versions'
 export type { AuditTrail } from './audit/trail'

@@ -6,7 +6,7 @@ import { requestToken } from '../http/client'
 
 const ZExportQuery = ZAuditQuery.omit({ limit: true, beforeId: true })
 
-const STATUS: Record<CoreError['code'], number> = { UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, BAD_REQUEST: 400, CONFLICT: 409, QUOTA_EXCEEDED: 409, RATE_LIMITED: 429 }
+const STATUS: Record<CoreError['code'], number> = { UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, BAD_REQUEST: 400, CONFLICT: 409, QUOTA_EXCEEDED: 409, RATE_LIMITED: 429, PRECONDITION_FAILED: 412 }
 
 function fail(res: http.ServerResponse, status: number, code: string, message: string, extra: object = {}) {
   res.writeHead(status, { 'content-type': 'application/json' })

@@ -1,14 +1,10 @@
-import type { Actor, ControlPlane, TAppDetail } from '@alveary/core'
-import { ZAppDetail, ZAppSummary, ZCreateAppInput, ZCursor, ZEvent, ZReplicas, ZRevision, ZRollout, ZUpdateAppInput } from '@alveary/core'
+import type { TAppDetail, TAppVersion } from '@alveary/core'
+import { appVersion, ZAppDetail, ZAppSummary, ZCreateAppInput, ZCursor, ZEvent, ZReplicas, ZRevision, ZRollout, ZUpdateAppInput } from '@alveary/core'
 import { z } from 'zod'
-import { ifMatch, router, tenantProcedure } from '../trpc'
+import { ifMatchOf, router, tenantProcedure } from '../trpc'
 
-/** What an app's ETag covers: what its owner asked for, not what its instances are doing. */
-const appEtag = (d: unknown) => {
-  const a = d as TAppDetail
-  return { revision: a.revision, replicas: a.replicas, spec: a.spec, deleting: a.deleting }
-}
-const currentApp = (ctx: { core: ControlPlane; actor: Actor }, input: { tenantId: string; appId: string }) => ctx.core.apps.get(ctx.actor, input.tenantId, input.appId).then((a) => ZAppDetail.parse(a))
+/** An app's ETag is of its version: what its owner asked for, not what its instances are doing. */
+const appEtag = (d: unknown) => appVersion(d as TAppDetail)
 
 const ZAppRef = z.object({ appId: z.string().uuid() })
 
@@ -27,16 +23,14 @@ export const appsRouter = router({
   scale: tenantProcedure
     .meta({ openapi: { method: 'POST', path: '/tenants/{tenantId}/apps/{appId}/scale', tags: ['apps'], summary: 'Scale an app (202: instances follow)' }, rest: { status: 202, location: 'parent', ifMatch: true } })
     .input(ZAppRef.extend({ replicas: ZReplicas }))
-    .use(ifMatch(currentApp, appEtag))
     .output(ZAppSummary)
-    .mutation(({ ctx, input }) => ctx.core.apps.scale(ctx.actor, input.tenantId, input.appId, input.replicas)),
+    .mutation(({ ctx, input }) => ctx.core.apps.scale(ctx.actor, input.tenantId, input.appId, input.replicas, { precondition: ifMatchOf<TAppVersion>(ctx) })),
   update: tenantProcedure
     .meta({ openapi: { method: 'PATCH', path: '/tenants/{tenantId}/apps/{appId}', tags: ['apps'], summary: 'New revision of the spec (202: a rollout replaces the instances)' }, rest: { status: 202, location: 'self', ifMatch: true } })
     .input(ZAppRef)
     .input(ZUpdateAppInput)
-    .use(ifMatch(currentApp, appEtag))
     .output(ZAppSummary)
-    .mutation(({ ctx, input: { tenantId, appId, ...update } }) => ctx.core.apps.update(ctx.actor, tenantId, appId, update)),
+    .mutation(({ ctx, input: { tenantId, appId, ...update } }) => ctx.core.apps.update(ctx.actor, tenantId, appId, update, { precondition: ifMatchOf<TAppVersion>(ctx) })),
   rollback: tenantProcedure
     .meta({ openapi: { method: 'POST', path: '/tenants/{tenantId}/apps/{appId}/rollback', tags: ['apps'], summary: 'Roll back to an earlier revision (202)' }, rest: { status: 202, location: 'parent' } })
     .input(ZAppRef.extend({ revision: z.number().int().min(1).max(1_000_000) }))

@@ -1,13 +1,10 @@
-import type { TLoadBalancer } from '@alveary/core'
-import { ZFlag, ZLbName, ZLbSettings, ZLoadBalancer } from '@alveary/core'
+import type { TLbVersion, TLoadBalancer } from '@alveary/core'
+import { lbVersion, ZFlag, ZLbName, ZLbSettings, ZLoadBalancer } from '@alveary/core'
 import { z } from 'zod'
-import { ifMatch, operatorProcedure, router, tenantProcedure } from '../trpc'
+import { ifMatchOf, operatorProcedure, router, tenantProcedure } from '../trpc'
 
-/** What a load balancer's ETag covers: its settings, not its provisioning state. */
-const lbEtag = (d: unknown) => {
-  const { name, algorithm, stickySeconds, drainSeconds, listeners } = d as TLoadBalancer
-  return { name, algorithm, stickySeconds, drainSeconds, listeners }
-}
+/** A load balancer's ETag is of its version: its settings, not its provisioning state. */
+const lbEtag = (d: unknown) => lbVersion(d as TLoadBalancer)
 
 const ZLbRef = z.object({ lbId: z.string().uuid() })
 const ok = z.object({ ok: z.literal(true) })
@@ -29,9 +26,8 @@ export const loadBalancersRouter = router({
     .meta({ openapi: { method: 'PUT', path: '/tenants/{tenantId}/load-balancers/{lbId}', tags: ['load-balancers'], summary: 'Replace its settings (202)' }, rest: { status: 202, location: 'self', ifMatch: true } })
     .input(ZLbRef)
     .input(ZLbSettings)
-    .use(ifMatch((ctx, input: { tenantId: string; lbId: string }) => ctx.core.loadBalancers.get(ctx.actor, input.tenantId, input.lbId).then((l) => ZLoadBalancer.parse(l)), lbEtag))
     .output(ZLoadBalancer)
-    .mutation(({ ctx, input: { tenantId, lbId, ...settings } }) => ctx.core.loadBalancers.update(ctx.actor, tenantId, lbId, settings)),
+    .mutation(({ ctx, input: { tenantId, lbId, ...settings } }) => ctx.core.loadBalancers.update(ctx.actor, tenantId, lbId, settings, { precondition: ifMatchOf<TLbVersion>(ctx) })),
   delete: tenantProcedure
     .meta({ openapi: { method: 'DELETE', path: '/tenants/{tenantId}/load-balancers/{lbId}', tags: ['load-balancers'], summary: 'Delete a load balancer' } })
     .input(ZLbRef)

@@ -9,6 +9,7 @@ import { ZObservedState } from '../protocol'
 import { diffSpecs, templateHash } from '../rollouts/revisions'
 import { appendRevision, revisionSpec, specColumns } from '../rollouts/store'
 import { writeApp } from './app-writes'
+import { appVersion, checkPrecondition, type Precondition, type TAppVersion } from './versions'
 import type { TCreateAppInput, TUpdateAppInput } from '../schemas/app'
 import { ZAppSpec, ZDriver, ZPortSpec, ZRestartPolicy, ZVolumeSpec, type TVolumeSpec } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
@@ -372,11 +373,13 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
       return toSummary(app, 0)
     },
 
-    async scale(actor: Actor, tenantId: string, appId: string, replicas: number): Promise<TAppSummary> {
+    /** `precondition`: checked against the app's version with the app locked (a conditional write). */
+    async scale(actor: Actor, tenantId: string, appId: string, replicas: number, opts: { precondition?: Precondition<TAppVersion> } = {}): Promise<TAppSummary> {
       requireRole(actor, tenantId, 'developer')
       const app = await writeApp(db, tenantId, appId, async (tx) => {
         const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        checkPrecondition(opts.precondition, appVersion({ ...cur, deleting: false }))
         const delta = replicas - cur.replicas
         await admit(tx, tenantId, { apps: 0, instances: delta, cpuMillis: delta * cur.cpuMillis, memoryMb: delta * cur.memoryMb })
         if (cur.network) await networks.admit(tx, cur.network.id, delta)
@@ -394,12 +397,13 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
      * A new spec: stored as the next revision; when what instances run changed, a rollout
      * replaces them (within max-surge and max-unavailable, waiting for readiness).
      */
-    async update(actor: Actor, tenantId: string, appId: string, input: TUpdateAppInput): Promise<TAppSummary> {
+    async update(actor: Actor, tenantId: string, appId: string, input: TUpdateAppInput, opts: { precondition?: Precondition<TAppVersion> } = {}): Promise<TAppSummary> {
       requireRole(actor, tenantId, 'developer')
       const spec = ZAppSpec.parse(input.spec)
       const { app, revision, rollout } = await writeApp(db, tenantId, appId, async (tx) => {
         const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
         if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        checkPrecondition(opts.precondition, appVersion({ ...cur, deleting: false }))
         if (spec.driver !== cur.driver) throw new CoreError('BAD_REQUEST', 'The driver of an app cannot change; deploy a new app instead')
         // Volumes are fixed at creation (each replica keeps its own); an update that names none leaves them.
         if (spec.volumes.length && JSON.stringify(spec.volumes) !== JSON.stringify(cur.volumes))

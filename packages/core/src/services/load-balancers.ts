@@ -10,6 +10,7 @@ import type { ChangeBus } from '../store/change-bus'
 import type { Db, Hot, Tx } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { Clock } from '../clock'
+import { checkPrecondition, lbVersion, type Precondition, type TLbVersion } from './versions'
 
 export const ZLbState = z.enum(['provisioning', 'active', 'error', 'no_nodes'])
 
@@ -247,12 +248,16 @@ export function createLoadBalancerService({ db, hot, hotDb, bus, clock, lbNodes,
       return (await present([row]))[0]!
     },
 
-    async update(actor: Actor, tenantId: string, lbId: string, input: TLbSettings): Promise<TLoadBalancer> {
+    /** `precondition`: checked against the load balancer's version with its row locked (a conditional write). */
+    async update(actor: Actor, tenantId: string, lbId: string, input: TLbSettings, opts: { precondition?: Precondition<TLbVersion> } = {}): Promise<TLoadBalancer> {
       requireRole(actor, tenantId, 'developer')
       const row = await unique(
         db.$transaction(async (tx) => {
-          const cur = await tx.loadBalancer.findFirst({ where: { id: lbId, tenantId, deletedAt: null }, select: { id: true, listeners: { select: { port: true } } } })
+          // Updates of one load balancer take turns: each sees the settings the one before left.
+          await tx.$queryRaw`SELECT id FROM "LoadBalancer" WHERE id = ${lbId}::uuid AND "tenantId" = ${tenantId}::uuid FOR UPDATE`
+          const cur = await tx.loadBalancer.findFirst({ where: { id: lbId, tenantId, deletedAt: null }, select: lbSelect })
           if (!cur) throw new CoreError('NOT_FOUND', 'Load balancer not found')
+          checkPrecondition(opts.precondition, lbVersion(cur))
           const listeners = await checkSettings(tx, tenantId, input, lbId)
           await tx.lbListener.deleteMany({ where: { lbId } })
           return tx.loadBalancer.update({
