@@ -28,6 +28,7 @@ if (why && process.env.CI === 'true') throw new Error(`sandbox tests cannot run:
 if (why) console.log(`skipping the sandbox tests: ${why}`)
 
 const PIDS_MAX = 64
+const APP_PIDS_MAX = 40
 let bff: TestBff
 let dataDir: string
 let agent: Agent
@@ -98,7 +99,8 @@ describe.skipIf(why !== null)('process sandbox', () => {
       tenantId: tenants.b.id,
       name: 'attacker',
       replicas: 1,
-      spec: { command: 'node', args: ['apps/bff/test/fixtures/sandbox-attacker.cjs'], cpuMillis: 100, memoryMb: 128 },
+      // Its own pids limit, below the node's.
+      spec: { command: 'node', args: ['apps/bff/test/fixtures/sandbox-attacker.cjs'], cpuMillis: 100, memoryMb: 128, pidsMax: APP_PIDS_MAX },
     })
     const v = await running('a', victim.id)
     const a = await running('b', attacker.id)
@@ -126,7 +128,7 @@ describe.skipIf(why !== null)('process sandbox', () => {
     expect(r.secretInSomeEnviron).toBe(false)
     const bomb = r.forkBomb as { started: number; stoppedBy: string | null }
     expect(bomb.stoppedBy).toBe('EAGAIN')
-    expect(bomb.started).toBeLessThan(PIDS_MAX)
+    expect(bomb.started).toBeLessThan(APP_PIDS_MAX)
 
     // On the host, A's file belongs to A's own unprivileged uid, which is not B's.
     const owner = statSync(path.join(dataDir, 'instances', v.id, 'work', 'secret.txt')).uid
@@ -138,6 +140,10 @@ describe.skipIf(why !== null)('process sandbox', () => {
   })
 
   it('enforces the memory, cpu and pids limits of the spec in the instance’s cgroup, and reports an OOM kill as such', async () => {
+    // A pids limit is a whole number of at least 8.
+    await expect(
+      tenants.b.dev.apps.create({ tenantId: tenants.b.id, name: 'tiny', replicas: 1, spec: { command: 'node', cpuMillis: 100, memoryMb: 64, pidsMax: 2 } }),
+    ).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('At least 8') })
     const hog = await tenants.b.dev.apps.create({
       tenantId: tenants.b.id,
       name: 'hog',
@@ -157,7 +163,7 @@ describe.skipIf(why !== null)('process sandbox', () => {
       tenantId: tenants.b.id,
       name: 'limited',
       replicas: 1,
-      spec: { command: 'node', args: ['-e', 'require("http").createServer((q, s) => s.end("ok")).listen(process.env.PORT)'], cpuMillis: 250, memoryMb: 96 },
+      spec: { command: 'node', args: ['-e', 'require("http").createServer((q, s) => s.end("ok")).listen(process.env.PORT)'], cpuMillis: 250, memoryMb: 96, pidsMax: 32 },
     })
     const i = await running('b', app.id)
     const pid = agent.reports().find((r) => r.instanceId === i.id)!.pid!
@@ -177,11 +183,11 @@ describe.skipIf(why !== null)('process sandbox', () => {
       expect(v1('memory', 'memory.limit_in_bytes')).toBe(String(96 * 1024 * 1024))
       expect(v1('cpu', 'cpu.cfs_quota_us')).toBe('25000')
       expect(v1('cpu', 'cpu.cfs_period_us')).toBe('100000')
-      expect(v1('pids', 'pids.max')).toBe(String(PIDS_MAX))
+      expect(v1('pids', 'pids.max')).toBe('32')
     } else {
       expect(readFileSync(path.join(dir, 'memory.max'), 'utf8').trim()).toBe(String(96 * 1024 * 1024))
       expect(readFileSync(path.join(dir, 'cpu.max'), 'utf8').trim()).toBe('25000 100000')
-      expect(readFileSync(path.join(dir, 'pids.max'), 'utf8').trim()).toBe(String(PIDS_MAX))
+      expect(readFileSync(path.join(dir, 'pids.max'), 'utf8').trim()).toBe('32')
     }
     // Stopping it leaves nothing behind: the whole cgroup is gone.
     await tenants.b.dev.apps.scale({ tenantId: tenants.b.id, appId: app.id, replicas: 0 })

@@ -20,6 +20,10 @@ export interface AppFormValues {
   livenessPath: string
   cpuMillis: number
   memoryMb: number
+  /** Processes and threads per instance; '' = the node's default. */
+  pidsMax: string
+  /** Docker: a read-only image filesystem. */
+  readOnlyRootfs: boolean
   restartPolicy: 'always' | 'on_failure' | 'never'
   /** Advanced scheduling. key=value per line; blank lines and # comments are skipped. */
   nodeSelector: string
@@ -49,6 +53,8 @@ export const emptyAppForm: AppFormValues = {
   livenessPath: '',
   cpuMillis: 100,
   memoryMb: 64,
+  pidsMax: '',
+  readOnlyRootfs: false,
   restartPolicy: 'always',
   nodeSelector: '',
   spread: 'soft',
@@ -188,6 +194,8 @@ export function toCreateInput(v: AppFormValues): unknown {
       ),
       cpuMillis: num(v.cpuMillis),
       memoryMb: num(v.memoryMb),
+      pidsMax: v.pidsMax.trim() === '' ? null : Number(v.pidsMax),
+      ...(v.driver === 'docker' && { readOnlyRootfs: v.readOnlyRootfs }),
       restartPolicy: v.restartPolicy,
       nodeSelector: parseSelector(v.nodeSelector).labels,
       spread: v.spread,
@@ -214,6 +222,8 @@ const FIELD_OF: Record<string, keyof AppFormValues> = {
   'spec.ports.0.liveness.path': 'livenessPath',
   'spec.cpuMillis': 'cpuMillis',
   'spec.memoryMb': 'memoryMb',
+  'spec.pidsMax': 'pidsMax',
+  'spec.readOnlyRootfs': 'readOnlyRootfs',
   'spec.restartPolicy': 'restartPolicy',
   'spec.nodeSelector': 'nodeSelector',
   'spec.spread': 'spread',

@@ -51,4 +51,34 @@ describe.skipIf(!engine)('docker driver hardening against a real engine', () => 
     expect(text()).toContain('mknod-denied')
     expect(text()).toMatch(/pids\.max 40/)
   })
+
+  it('an app’s read-only root: the image’s files cannot change, its /tmp can; its own pids limit below the node’s', async () => {
+    const node = `hd-${randomUUID().slice(0, 8)}`
+    cleanups.push(() => removeNodeContainers(engine!.docker, node))
+    const driver = createDockerDriver({ docker: engine!.docker, nodeName: node, logger: testLogger, engine: engine!.engine, pidsLimit: 40 })
+    const script = [
+      'touch /etc/pwned 2>/dev/null && echo etc-written || echo etc-denied',
+      'touch /tmp/mine && echo tmp-written || echo tmp-denied',
+      'echo "pids.max $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"',
+      'echo done; sleep 600',
+    ].join('; ')
+    const inst = makeInstance({ spec: { driver: 'docker', image: TEST_IMAGE, command: 'sh', args: ['-c', script], memoryMb: 64, pidsMax: 24, readOnlyRootfs: true } })
+    const handle = await driver.start(inst)
+    cleanups.push(async () => {
+      await handle.stop(0)
+      await driver.release(inst.instanceId)
+    })
+    const lines: LogLine[] = []
+    const follower = handle.followLogs(null, (l) => lines.push(...l))
+    cleanups.push(async () => follower.abort())
+    const text = () => lines.map((l) => l.line).join('\n')
+    await waitFor('the container’s report', () => /done/.test(text()), 60_000).catch((err) => {
+      throw new Error(`${(err as Error).message}; it said: ${text()}`)
+    })
+    expect(text()).toContain('etc-denied')
+    expect(text()).toContain('tmp-written')
+    expect(text()).toMatch(/pids\.max 24/)
+    const info = await engine!.docker.getContainer(`alveary-${inst.instanceId}`).inspect()
+    expect(info.HostConfig).toMatchObject({ ReadonlyRootfs: true, PidsLimit: 24 })
+  })
 })

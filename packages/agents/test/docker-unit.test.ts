@@ -134,6 +134,14 @@ describe('docker driver, without an engine', () => {
     expect(h.CapAdd).not.toContain('SYS_ADMIN')
     expect(h.NetworkMode).toBeUndefined()
     expect(containerConfig(inst, 'n').HostConfig!.PidsLimit).toBe(1024)
+    expect(h.ReadonlyRootfs).toBeUndefined()
+  })
+
+  it('takes the app’s pids limit up to the node’s, and a read-only root with a /tmp tmpfs when the app asks', () => {
+    const inst = makeInstance({ spec: { driver: 'docker', image: 'localhost/busybox:1', pidsMax: 50, readOnlyRootfs: true } })
+    const h = containerConfig(inst, 'n', { pidsLimit: 77 }).HostConfig!
+    expect(h).toMatchObject({ PidsLimit: 50, ReadonlyRootfs: true, Tmpfs: { '/tmp': expect.stringContaining('mode=1777') } })
+    expect(containerConfig(makeInstance({ spec: { driver: 'docker', image: 'x', pidsMax: 500 } }), 'n', { pidsLimit: 77 }).HostConfig!.PidsLimit).toBe(77)
   })
 
   it('puts a tenant-network container in its namespace (by path, or none to be adopted), publishes nothing, and mounts the network’s resolv.conf', () => {

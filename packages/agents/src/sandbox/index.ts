@@ -20,7 +20,7 @@ const run = promisify(execFile)
 export interface SandboxOptions {
   /** cgroup folder (under the agent's own) holding this agent's instances: one per agent on a machine. */
   group: string
-  /** Threads and processes per instance (pids.max). */
+  /** Threads and processes per instance (pids.max): the default, and the most an app gets. */
   pidsMax: number
   /** Host paths never visible inside (the agent's data folder, the platform's). */
   hide: readonly string[]
@@ -37,6 +37,9 @@ export interface Sandbox {
   /** Kills what is left of a stopped instance and removes its cgroup. */
   release(instanceId: string): Promise<void>
 }
+
+/** The app's pids limit, never above the node's (its default when the app names none). */
+export const pidsLimit = (asked: number | undefined, nodeMax: number): number => Math.min(asked ?? nodeMax, nodeMax)
 
 export type SandboxProbe = { ok: true; sandbox: Sandbox } | { ok: false; reason: string }
 
@@ -96,7 +99,7 @@ function createSandbox(opts: SandboxOptions, cgroups: Cgroups, dirs: Array<{ pat
       const workDir = join(p.instanceDir, 'work')
       await mkdir(workDir, { recursive: true, mode: 0o700 })
       await chown(workDir, runAs.uid, runAs.gid)
-      const cgroup = await cgroups.create(instance.instanceId, { memoryMb: spec.memoryMb, cpuMillis: spec.cpuMillis, pidsMax: opts.pidsMax })
+      const cgroup = await cgroups.create(instance.instanceId, { memoryMb: spec.memoryMb, cpuMillis: spec.cpuMillis, pidsMax: pidsLimit(spec.pidsMax, opts.pidsMax) })
       const { file, argv } = sandboxArgv({
         command: spec.command!,
         args: spec.args,

@@ -92,6 +92,8 @@ export async function loadDesired({ db, loadBalancers }: DesiredDeps, nodeIds: r
         })),
         cpuMillis: t.cpuMillis,
         memoryMb: t.memoryMb,
+        ...(t.pidsMax != null && { pidsMax: t.pidsMax }),
+        ...(t.readOnlyRootfs && { readOnlyRootfs: true as const }),
         restartPolicy: t.restartPolicy,
         stopGraceSeconds: t.stopGraceSeconds,
       },

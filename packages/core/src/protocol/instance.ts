@@ -67,6 +67,10 @@ export const ZDesiredInstance = z.object({
       .max(8),
     cpuMillis: ZMillicores,
     memoryMb: ZMegabytes,
+    /** Absent: the node's default (sent only when set, so older instances' spec hashes stay the same). */
+    pidsMax: z.number().int().min(1).max(4_194_304).optional(),
+    /** Docker: read-only image filesystem, /tmp a tmpfs (sent only when true). */
+    readOnlyRootfs: z.literal(true).optional(),
     restartPolicy: ZRestartPolicy,
     stopGraceSeconds: z.number().int().min(0).max(3_600),
   }),

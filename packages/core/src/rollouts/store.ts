@@ -16,6 +16,8 @@ export const specColumns = (spec: TAppSpec) =>
     ports: spec.ports,
     cpuMillis: spec.cpuMillis,
     memoryMb: spec.memoryMb,
+    pidsMax: spec.pidsMax,
+    readOnlyRootfs: spec.readOnlyRootfs,
     restartPolicy: spec.restartPolicy,
     stopGraceSeconds: spec.stopGraceSeconds,
     nodeSelector: spec.nodeSelector,

@@ -73,6 +73,13 @@ export const ZAppSpec = z
       .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, 'Port names must be unique'),
     cpuMillis: z.number().int().min(10, 'At least 10 millicores').max(64_000),
     memoryMb: z.number().int().min(4, 'At least 4 MiB').max(262_144),
+    /**
+     * Processes and threads an instance may have (a fork bomb stops there); null: the node's
+     * default, which is also the most a node gives (its --sandbox-pids-max).
+     */
+    pidsMax: z.number().int('A whole number').min(8, 'At least 8').max(65_536, 'At most 65536').nullable().default(null),
+    /** Docker apps: the image's filesystem is read-only, /tmp a tmpfs (process apps always run on a read-only root). */
+    readOnlyRootfs: ZFlag.default(false),
     restartPolicy: ZRestartPolicy.default('always'),
     stopGraceSeconds: z.number().int().min(0).max(300).default(10),
     /** Scheduling: labels a node must carry, replica anti-affinity, placement, priority. */
@@ -118,10 +125,18 @@ export const minReadySecondsOf = (spec: { minReadySeconds?: number | null; ports
   spec.minReadySeconds ?? (spec.ports.some((p) => p.readiness) ? 0 : DEFAULT_MIN_READY_SECONDS)
 
 /** What an instance runs: the part of the spec a revision stores and a rollout replaces. */
-export const TEMPLATE_FIELDS = ['driver', 'image', 'command', 'args', 'env', 'ports', 'cpuMillis', 'memoryMb', 'restartPolicy', 'stopGraceSeconds'] as const
-export type TInstanceTemplate = Pick<TAppSpec, (typeof TEMPLATE_FIELDS)[number]>
+export const TEMPLATE_FIELDS = ['driver', 'image', 'command', 'args', 'env', 'ports', 'cpuMillis', 'memoryMb', 'pidsMax', 'readOnlyRootfs', 'restartPolicy', 'stopGraceSeconds'] as const
+/** Template fields added after revisions were first stored: absent in older ones, left out of the template at these defaults. */
+const LATER_FIELDS = { pidsMax: null, readOnlyRootfs: false } as const
+export type TInstanceTemplate = Omit<Pick<TAppSpec, (typeof TEMPLATE_FIELDS)[number]>, keyof typeof LATER_FIELDS> & Partial<Pick<TAppSpec, keyof typeof LATER_FIELDS>>
+/** At their defaults the later fields are left out, so the template (and its hash) of an older revision is unchanged. */
 export const templateOf = (spec: TAppSpec): TInstanceTemplate =>
-  Object.fromEntries(TEMPLATE_FIELDS.map((k) => [k, spec[k] ?? null])) as TInstanceTemplate
+  Object.fromEntries(
+    TEMPLATE_FIELDS.flatMap((k) => {
+      const later = k in LATER_FIELDS ? LATER_FIELDS[k as keyof typeof LATER_FIELDS] : undefined
+      return later !== undefined && (spec[k] ?? later) === later ? [] : [[k, spec[k] ?? null]]
+    }),
+  ) as TInstanceTemplate
 
 export const ZReplicas = z.number().int().min(0, 'At least 0').max(1000, 'At most 1000')
 

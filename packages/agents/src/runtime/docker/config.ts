@@ -49,7 +49,7 @@ export interface ContainerPlacement {
    */
   network?: { netns: string; join: 'path' | 'pid'; resolvConf?: string }
   mounts?: readonly HostMount[]
-  /** Processes and threads the container may have (a fork bomb stops there). */
+  /** Processes and threads a container may have (a fork bomb stops there): the default, and the most an app gets. */
   pidsLimit?: number
 }
 
@@ -118,7 +118,9 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, pl
       CapDrop: ['ALL'],
       CapAdd: [...CONTAINER_CAPS],
       SecurityOpt: ['no-new-privileges'],
-      PidsLimit: placement.pidsLimit ?? DEFAULT_PIDS_LIMIT,
+      PidsLimit: Math.min(spec.pidsMax ?? Infinity, placement.pidsLimit ?? DEFAULT_PIDS_LIMIT),
+      // An app's option: the image's files cannot be changed; /tmp is memory (charged to its limit), volumes stay writable.
+      ...(spec.readOnlyRootfs && { ReadonlyRootfs: true, Tmpfs: { '/tmp': 'rw,nosuid,nodev,mode=1777' } }),
       PidMode: '',
       IpcMode: 'private',
       // An init as PID 1 forwards SIGTERM (busybox or a shell as PID 1 would ignore it) and reaps zombies.

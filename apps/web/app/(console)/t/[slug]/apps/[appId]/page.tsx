@@ -353,8 +353,9 @@ export default function AppDetailPage() {
               ],
               [
                 'Resources',
-                <span key="r" className="tabular-nums">
-                  {fmtCpu(a.spec.cpuMillis)} CPU · {fmtMem(a.spec.memoryMb)} per replica
+                <span key="r" className="tabular-nums" data-testid="spec-limits">
+                  {fmtCpu(a.spec.cpuMillis)} CPU · {fmtMem(a.spec.memoryMb)} · {a.spec.pidsMax === null ? 'node default' : a.spec.pidsMax} pids per replica
+                  {a.spec.readOnlyRootfs ? ' · read-only root' : ''}
                 </span>,
               ],
               ['Ports', a.spec.ports.length ? a.spec.ports.map((p) => (p.containerPort ? `${p.name}:${p.containerPort}` : p.name)).join(', ') : <span className="text-slate-400">none</span>],

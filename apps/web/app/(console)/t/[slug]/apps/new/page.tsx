@@ -152,6 +152,15 @@ export default function NewAppPage() {
                 <input id="image" className={`${inputCls} font-mono`} placeholder="nginx:1.27" aria-invalid={!!errors.image} {...register('image')} />
               </Field>
             ) : null}
+            {driver === 'docker' ? (
+              <label className="flex items-start gap-2 text-sm text-slate-700 sm:col-span-2">
+                <input type="checkbox" className="mt-0.5" {...register('readOnlyRootfs')} data-testid="read-only-rootfs" />
+                <span>
+                  Read-only root filesystem
+                  <span className="block text-xs text-slate-500">The image's files cannot be changed; /tmp is memory (counted against the limit), volumes stay writable.</span>
+                </span>
+              </label>
+            ) : null}
             <Field
               label={driver === 'docker' ? 'Command (optional)' : 'Command'}
               htmlFor="command"
@@ -171,6 +180,9 @@ export default function NewAppPage() {
             </Field>
             <Field label="Memory (MiB)" htmlFor="memoryMb" error={errors.memoryMb?.message}>
               <input id="memoryMb" type="number" min={4} className={inputCls} aria-invalid={!!errors.memoryMb} {...register('memoryMb', num)} />
+            </Field>
+            <Field label="Processes (pids limit)" htmlFor="pidsMax" error={errors.pidsMax?.message} hint="Processes and threads per replica; empty: the node's default (also the most a node gives).">
+              <input id="pidsMax" type="number" min={8} className={inputCls} placeholder="node default" aria-invalid={!!errors.pidsMax} {...register('pidsMax')} data-testid="pids-max" />
             </Field>
             <Field label="Restart policy" htmlFor="restartPolicy" error={errors.restartPolicy?.message}>
               <select id="restartPolicy" className={inputCls} {...register('restartPolicy')}>
