@@ -10,6 +10,7 @@ import { serveDocs } from './docs'
 import { etagOf } from './etag'
 import { openApiDocument, restMetaByPath } from './openapi'
 import { restErrorStatus, retryAfterOf } from './status'
+import { createQueryTyper, pinCoercion } from './strict-input'
 
 export const REST_BASE = '/api/v1'
 
@@ -38,6 +39,9 @@ export function createRestHandler(deps: ContextDeps & { log: Logger; version: st
   const metas = restMetaByPath()
   const restOf = (paths: readonly string[] | undefined) => (paths?.[0] ? metas.get(paths[0])?.rest : undefined)
   let document: string | null = null
+  // Before the adapter first touches the schemas: REST and tRPC validate alike (strict-input.ts).
+  pinCoercion(appRouter)
+  const typeQuery = createQueryTyper(appRouter)
 
   const procedures = createOpenApiNodeHttpHandler({
     router: appRouter,
@@ -79,6 +83,7 @@ export function createRestHandler(deps: ContextDeps & { log: Logger; version: st
     if ((url.pathname === `${REST_BASE}/docs` || url.pathname.startsWith(`${REST_BASE}/docs/`)) && req.method === 'GET' && (await serveDocs(REST_BASE, url.pathname, res))) return
     // The procedures' paths are relative to the base.
     req.url = (req.url ?? '/').slice(REST_BASE.length) || '/'
+    typeQuery(req, url, url.pathname.slice(REST_BASE.length))
     return procedures(req, res)
   }
 }

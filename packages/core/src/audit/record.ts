@@ -59,7 +59,7 @@ export const ZAuditQuery = z.object({
   since: z.iso.datetime({ offset: true }).max(40).optional(),
   until: z.iso.datetime({ offset: true }).max(40).optional(),
   beforeId: ZCursor.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: z.number().int().min(1).max(500).default(100),
 })
 export type TAuditQuery = z.infer<typeof ZAuditQuery>
 
