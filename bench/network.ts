@@ -5,7 +5,10 @@
  * node↔node directly, and the time from "a moved instance runs on its new node" to "a peer
  * reaches it at its old address". Needs root, iproute2, nftables and iperf3.
  *
- *   npm run bench:network -- --seconds 5 --rtts 2000
+ * Throughput is measured in rounds that alternate overlay and underlay, and compared by
+ * median: on a shared machine a single run of each swings by ±30% with the neighbours' load.
+ *
+ *   npm run bench:network -- --seconds 5 --rounds 3 --rtts 2000
  * Last line: JSON with overlayGbps, underlayGbps, ratio, rttOverlayMs, rttUnderlayMs, reachAfterMoveMs.
  */
 import { execFileSync, spawn } from 'node:child_process'
@@ -18,10 +21,17 @@ import { overlayNames } from '../packages/agents/src/network/names'
 import { createOverlay } from '../packages/agents/src/network/overlay'
 import { makeUnderlay, overlayUnavailable, runIn, serveIn } from '../packages/agents/test/netns'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rtts: { type: 'string', default: '2000' }, moves: { type: 'string', default: '5' } } })
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '5' }, rtts: { type: 'string', default: '2000' }, moves: { type: 'string', default: '5' } } })
 const SECONDS = Number(values.seconds)
+const ROUNDS = Number(values.rounds)
 const RTTS = Number(values.rtts)
 const MOVES = Number(values.moves)
+for (const [flag, v, max] of [['seconds', SECONDS, 60], ['rounds', ROUNDS, 50], ['rtts', RTTS, 100_000], ['moves', MOVES, 100]] as const) {
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    console.error(`--${flag} must be a whole number from 1 to ${max}`)
+    process.exit(2)
+  }
+}
 
 const why = overlayUnavailable()
 if (why) {
@@ -78,15 +88,20 @@ const apply = () => {
 const nsOf = (i: TDesiredInstance, node: number) => `/run/netns/${overlayNames(u.nodes[node]!.prefix).instanceNs(i.instanceId)}`
 
 async function iperf(serverNs: string, clientNs: string, host: string): Promise<number> {
-  const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' })
+  const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201', '--forceflush'], { stdio: ['ignore', 'pipe', 'ignore'] })
   try {
-    await new Promise((r) => setTimeout(r, 300))
+    await new Promise((r) => server.stdout!.once('data', r)) // "Server listening on 5201"
     const out = execFileSync('nsenter', [`--net=${clientNs}`, '--', 'iperf3', '-c', host, '-p', '5201', '-t', String(SECONDS), '-J'], { timeout: (SECONDS + 20) * 1000 })
     const r = JSON.parse(out.toString()) as { end: { sum_received: { bits_per_second: number } } }
     return r.end.sum_received.bits_per_second / 1e9
   } finally {
     server.kill('SIGKILL')
   }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y)
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 /** Median TCP round trip of `n` one-byte ping-pongs on one connection. */
@@ -132,27 +147,39 @@ async function reachAfterMove(): Promise<number[]> {
   return times
 }
 
+// Interrupted (Ctrl-C, a timeout): still remove every namespace and link this run made.
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    u.cleanup()
+    process.exit(130)
+  })
 try {
   apply()
   await Promise.all(overlays.map((o) => o.sync()))
   for (const [i, k] of placement) await overlays[k]!.prepare(i.instanceId)
-  const overlayGbps = await iperf(nsOf(b, 1), nsOf(a, 0), b.interfaces[0]!.ip)
-  const underlayGbps = await iperf(`/run/netns/${u.nodes[1]!.ns}`, `/run/netns/${u.nodes[0]!.ns}`, u.nodes[1]!.ip)
+  const overlayRuns: number[] = []
+  const underlayRuns: number[] = []
+  for (let k = 0; k < ROUNDS; k++) {
+    overlayRuns.push(await iperf(nsOf(b, 1), nsOf(a, 0), b.interfaces[0]!.ip))
+    underlayRuns.push(await iperf(`/run/netns/${u.nodes[1]!.ns}`, `/run/netns/${u.nodes[0]!.ns}`, u.nodes[1]!.ip))
+  }
+  const overlayGbps = median(overlayRuns)
+  const underlayGbps = median(underlayRuns)
   const rttOverlayMs = await rtt(nsOf(b, 1), nsOf(a, 0), b.interfaces[0]!.ip)
   const rttUnderlayMs = await rtt(`/run/netns/${u.nodes[1]!.ns}`, `/run/netns/${u.nodes[0]!.ns}`, u.nodes[1]!.ip)
   const moves = await reachAfterMove()
-  const sorted = [...moves].sort((x, y) => x - y)
-  const reachAfterMoveMs = sorted[sorted.length >> 1]!
+  const reachAfterMoveMs = median(moves)
   const ratio = overlayGbps / underlayGbps
   const row = (k: string, v: string) => console.log(`${k.padEnd(34)} ${v}`)
-  console.log(`bench:network — 2 simulated nodes, ${SECONDS} s iperf3 per path, ${RTTS} round trips, ${MOVES} moves`)
-  row('TCP throughput, overlay (VXLAN)', `${overlayGbps.toFixed(2)} Gbit/s`)
-  row('TCP throughput, underlay', `${underlayGbps.toFixed(2)} Gbit/s`)
-  row('ratio (target >= 0.8)', ratio.toFixed(2))
+  const gbps = (runs: number[]) => runs.map((x) => x.toFixed(2)).join(', ')
+  console.log(`bench:network — 2 simulated nodes, ${ROUNDS} rounds of ${SECONDS} s iperf3 per path, ${RTTS} round trips, ${MOVES} moves`)
+  row('TCP throughput, overlay (VXLAN)', `${overlayGbps.toFixed(2)} Gbit/s median (all: ${gbps(overlayRuns)})`)
+  row('TCP throughput, underlay', `${underlayGbps.toFixed(2)} Gbit/s median (all: ${gbps(underlayRuns)})`)
+  row('ratio of medians (target >= 0.8)', ratio.toFixed(2))
   row('RTT p50, overlay', `${rttOverlayMs.toFixed(3)} ms`)
   row('RTT p50, underlay', `${rttUnderlayMs.toFixed(3)} ms`)
   row('reach after move p50 (target < 1 s)', `${reachAfterMoveMs} ms (all: ${moves.join(', ')})`)
-  console.log(JSON.stringify({ overlayGbps: +overlayGbps.toFixed(3), underlayGbps: +underlayGbps.toFixed(3), ratio: +ratio.toFixed(3), rttOverlayMs: +rttOverlayMs.toFixed(4), rttUnderlayMs: +rttUnderlayMs.toFixed(4), reachAfterMoveMs }))
+  console.log(JSON.stringify({ rounds: ROUNDS, overlayGbps: +overlayGbps.toFixed(3), underlayGbps: +underlayGbps.toFixed(3), ratio: +ratio.toFixed(3), rttOverlayMs: +rttOverlayMs.toFixed(4), rttUnderlayMs: +rttUnderlayMs.toFixed(4), reachAfterMoveMs }))
 } finally {
   placement.clear()
   apply()
