@@ -19,7 +19,9 @@ const skip = overlayUnavailable()
  * instance's own resolver finds (or the error code); keeps connections open (agent-restart check).
  */
 const SERVER = `require('net').createServer((s)=>{s.on('error',()=>{});let b='';s.on('data',(d)=>{b+=d;let i;while((i=b.indexOf('\\n'))>=0){const l=b.slice(0,i);b=b.slice(i+1);if(l.startsWith('resolve '))require('dns').lookup(l.slice(8),{all:true,family:4},(e,a)=>s.write((e?e.code:a.map((x)=>x.address).sort().join(','))+'\\n'));else s.write(process.env.TENANT+' '+process.env.ALVEARY_IP+'\\n')}})}).listen(Number(process.env.PORT))`
-const spec = (tenant: string) => ({ command: 'node', args: ['-e', SERVER], env: { TENANT: tenant }, cpuMillis: 50, memoryMb: 32, spread: 'hard' as const, ports: [{ name: 'tcp' }] })
+// "running" is the process started; the readiness check says it listens (on a busy machine node needs a while).
+const readiness = { type: 'tcp' as const, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 }
+const spec = (tenant: string) => ({ command: 'node', args: ['-e', SERVER], env: { TENANT: tenant }, cpuMillis: 50, memoryMb: 32, spread: 'hard' as const, ports: [{ name: 'tcp', readiness }] })
 
 /** SIGKILL, where the process may be gone already (a sandboxed instance is several processes that die together). */
 function killGone(pid: number): void {
@@ -69,7 +71,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
   const app = (t: 'a' | 'b') => tenants[t].dev.apps.get({ tenantId: tenants[t].id, appId: tenants[t].appId })
   const running = async (t: 'a' | 'b', n: number) => {
     const d = await app(t)
-    const r = d.instances.filter((i) => i.desiredState === 'running' && i.state === 'running' && i.ip && i.node)
+    const r = d.instances.filter((i) => i.desiredState === 'running' && i.state === 'running' && i.ready === true && i.ip && i.node)
     return r.length === n && r
   }
 
