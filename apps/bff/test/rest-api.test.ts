@@ -129,6 +129,34 @@ describe('REST API', () => {
     expect((await op.tenants.list()).find((t) => t.id === tB)!.trusted).toBe(false)
   })
 
+  it('invites over REST: a person invites, the link signs the new member up, the wrong tenant sees nothing', async () => {
+    const session = async (email: string, password: string) => {
+      const res = await fetch(`${bff.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) })
+      return /alveary_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!
+    }
+    const alice = await session('alice@acme.test', 'alice-password')
+    const bob = await session('bob@globex.test', 'bob-password')
+    expect((await call('POST', `/tenants/${tA}/invitations`, bob, { email: 'eve@acme.test', role: 'owner' })).status).toBe(404)
+    const invited = await call('POST', `/tenants/${tA}/invitations`, alice, { email: 'ivy@acme.test', role: 'developer' })
+    expect(invited.status).toBe(201)
+    expect((await call('GET', `/tenants/${tA}/invitations`, alice)).body.map((i: { email: string }) => i.email)).toContain('ivy@acme.test')
+    expect((await call('GET', `/tenants/${tA}/invitations`, bob)).status).toBe(404)
+    const preview = await call('GET', `/invitations/preview?token=${encodeURIComponent(invited.body.token)}`, null)
+    expect(preview.status).toBe(200)
+    expect(preview.body.tenant.slug).toBe('acme')
+    const signUp = await call('POST', '/invitations/sign-up', null, { token: invited.body.token, name: 'Ivy', password: 'ivy-password-1' })
+    expect(signUp.status).toBe(200)
+    expect(signUp.body.tenantSlug).toBe('acme')
+    const ivy = await session('ivy@acme.test', 'ivy-password-1')
+    expect((await call('GET', `/tenants/${tA}/apps`, ivy)).status).toBe(200)
+    expect((await call('GET', `/tenants/${tB}/apps`, ivy)).status).toBe(404)
+    // Revoking: an invitation to someone else, gone from the list.
+    const second = await call('POST', `/tenants/${tA}/invitations`, alice, { email: 'ian@acme.test', role: 'viewer' })
+    expect((await call('DELETE', `/tenants/${tA}/invitations/${second.body.invitation.id}`, bob)).status).toBe(404)
+    expect((await call('DELETE', `/tenants/${tA}/invitations/${second.body.invitation.id}`, alice)).status).toBe(200)
+    expect((await call('GET', `/tenants/${tA}/invitations`, alice)).body).toEqual([])
+  })
+
   it('pages lists with cursors', async () => {
     const first = await call('GET', `/tenants/${tA}/events?limit=2`, tokenA)
     expect(first.status).toBe(200)
@@ -185,12 +213,15 @@ describe('REST API', () => {
       'joinTokens-create': { description: 'x' },
       'moves-start': { instanceId: randomUUID() },
       'auth-login': { email: 'alice@acme.test', password: 'alice-password' },
+      'invitations-create': { email: 'new@acme.test', role: 'viewer' },
+      'invitations-signUp': { token: 'iv_nothing', name: 'Nobody', password: 'nobody-password' },
     }
     // What each route answers the right token: the tenant's owner token for tenant routes
     // (credentials are not made by tokens: 403), an operator's session for platform routes.
-    const ok: Record<string, number[]> = { 'tokens-create': [403], 'nodes-rekey': [404], 'joinTokens-create': [201], 'moves-start': [404, 422], 'moves-cancel': [404, 409] }
+    // Invitations are made by people, not tokens (403); a random invitation id is no invitation (404).
+    const ok: Record<string, number[]> = { 'tokens-create': [403], 'invitations-create': [403], 'invitations-revoke': [404], 'nodes-rekey': [404], 'joinTokens-create': [201], 'moves-start': [404, 422], 'moves-cancel': [404, 409] }
     const tenantRoute = (p: string) => p.startsWith('/tenants/{tenantId}')
-    const operatorOnly = (p: string) => /^\/(nodes|join-tokens|moves)/.test(p) || p === '/tenants/{tenantId}/quotas' || p === '/tenants/{tenantId}/trusted'
+    const operatorOnly = (p: string) => /^\/(nodes|join-tokens|moves|scheduler|metrics\/nodes)/.test(p) || p === '/tenants/{tenantId}/quotas' || p === '/tenants/{tenantId}/trusted'
     // Ends things (the viewer's membership, the token in use): last.
     const order = (id: string) => (/tokens-revoke|logout/.test(id) ? 2 : /delete|remove|revoke/.test(id) ? 1 : 0)
     const ops = Object.entries(doc.paths)
@@ -202,7 +233,7 @@ describe('REST API', () => {
     for (const o of ops) {
       const url = fill(o.path)
       const body = o.method === 'GET' || o.method === 'DELETE' ? undefined : (bodies[o.id] ?? {})
-      const query = o.id === 'metrics-nodes' ? '?nodeIds=' + randomUUID() : ''
+      const query = o.id === 'metrics-nodes' ? '?nodeIds=' + randomUUID() : o.id === 'invitations-preview' ? '?token=iv_nothing' : ''
       if (tenantRoute(o.path) && !operatorOnly(o.path)) {
         const wrong = await call(o.method, url + query, tokenB, body)
         if (wrong.status !== 404) problems.push(`${o.method} ${o.path} with the wrong tenant's token: ${wrong.status} ${JSON.stringify(wrong.body).slice(0, 200)}`)

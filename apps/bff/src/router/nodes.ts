@@ -38,6 +38,7 @@ export const nodesRouter = router({
     }),
   /** Scheduler queues per tenant and counters (null when this BFF is not the leader). */
   scheduler: operatorProcedure
+    .meta({ openapi: { method: 'GET', path: '/scheduler', tags: ['nodes'], summary: 'Operators: scheduler queues per tenant and counters (null from a BFF that is not the leader)' } })
     .output(
       z
         .object({
@@ -52,6 +53,7 @@ export const nodesRouter = router({
     .query(({ ctx }) => ctx.core.schedulerStats()),
   /** Placements and time-to-placement p50/p99 per tenant in 10 s buckets (any BFF: read from the database). */
   schedulerSeries: operatorProcedure
+    .meta({ openapi: { method: 'GET', path: '/scheduler/series', tags: ['nodes'], summary: 'Operators: placements and time to placement per tenant, 10 s buckets' } })
     .input(z.object({ minutes: z.number().int().min(1).max(60).default(15) }))
     .output(ZSchedulerSeries)
     .query(({ ctx, input }) => ctx.core.schedulerSeries(ctx.actor, input.minutes)),

@@ -36,6 +36,7 @@ export const metricsRouter = router({
     .output(ZSeries)
     .query(({ ctx, input }) => ctx.core.telemetry.appMetrics(ctx.actor, input.tenantId, input.appId, input.minutes)),
   nodes: operatorProcedure
+    .meta({ openapi: { method: 'GET', path: '/metrics/nodes', tags: ['nodes'], summary: 'Operators: CPU and memory of nodes (repeat nodeIds)' } })
     .input(z.object({ nodeIds: z.array(z.string().uuid()).max(500), minutes: z.number().int().min(1).max(60).default(15) }))
     .output(ZSeries)
     .query(({ ctx, input }) => ctx.core.telemetry.nodeMetrics(ctx.actor, input.nodeIds, input.minutes)),
