@@ -17,6 +17,7 @@ import { createMoveSteps } from './moves/steps'
 import { createMoveStore } from './moves/store'
 import { createMoveWorld } from './moves/world'
 import { createLoadBalancerController } from './controllers/load-balancers'
+import { createLbAddressController } from './load-balancers/addresses'
 import { createLbNodes } from './load-balancers/nodes'
 import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
@@ -225,6 +226,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     { name: 'commands-prune', handle: () => commandQueue.prune(), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     schedulerSamples.controller,
     createLoadBalancerController({ db, bus, lbNodes }),
+    createLbAddressController({ db, bus, resyncIntervalMs: config.resyncIntervalMs }),
     networkPeers.controller,
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'login-throttle-prune', handle: () => loginThrottle.prune(), periodic: { everyMs: 600_000, priority: 'low', ids: () => [undefined] } },

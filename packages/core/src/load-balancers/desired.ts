@@ -4,6 +4,7 @@
  * loads the rows.
  */
 import type { TDesiredLb, TLbServer } from '../protocol/lb'
+import { innerPorts } from '../protocol/network'
 import type { TLbRule } from '../schemas/load-balancer'
 
 export interface LbRow {
@@ -15,14 +16,39 @@ export interface LbRow {
   listeners: { port: number; protocol: 'http' | 'tcp'; rules: TLbRule[] }[]
 }
 
+/** Where a load balancer reaches one port of an instance. */
+export interface Endpoint {
+  address: string
+  port: number
+  /** Set when `address` is the instance's IP on this tenant network (else a node address and host port). */
+  networkId?: string
+}
+
 export interface BackendInstance {
   id: string
   appId: string
-  /** Port name → where the load balancer reaches it (node address and host port, or instance IP and port). */
-  endpoints: Record<string, { address: string; port: number }>
+  /** Port name → where the load balancer reaches it. */
+  endpoints: Record<string, Endpoint>
   /** In service and passing readiness. */
   ready: boolean
   draining: boolean
+}
+
+/**
+ * An instance's endpoints for one load-balancing node: its IP and inner ports when it is on a
+ * tenant network the node joined (`joined`: network ids where the node has an address), else
+ * its node's address and host ports. Ports are its own revision's, in order.
+ */
+export function endpointsOf(
+  i: { ports: readonly { name: string; containerPort?: number | null }[]; hostPorts: readonly number[]; nodeAddress: string; lease: { networkId: string; ip: string } | null },
+  joined: ReadonlySet<string>,
+): Record<string, Endpoint> {
+  if (i.lease && joined.has(i.lease.networkId)) {
+    const { ip, networkId } = i.lease
+    const inner = innerPorts(i.ports)
+    return Object.fromEntries(i.ports.map((p, k) => [p.name, { address: ip, port: inner[k]!, networkId }]))
+  }
+  return Object.fromEntries(i.ports.flatMap((p, k) => (i.hostPorts[k] ? [[p.name, { address: i.nodeAddress, port: i.hostPorts[k]! }]] : [])))
 }
 
 export const backendName = (port: number, rule: number) => `l${port}_r${rule}`
@@ -46,7 +72,8 @@ export function desiredLoadBalancers(lbs: readonly LbRow[], instancesByApp: Read
           (instancesByApp.get(t.appId) ?? []).flatMap((i): TLbServer[] => {
             const ep = i.endpoints[t.port]
             if (!ep) return []
-            return [{ id: i.id, address: ep.address, port: ep.port, weight: t.weight, state: i.draining ? 'drain' : i.ready ? 'ready' : 'down' }]
+            const state = i.draining ? 'drain' : i.ready ? 'ready' : 'down'
+            return [{ id: i.id, address: ep.address, port: ep.port, weight: t.weight, state, ...(ep.networkId && { networkId: ep.networkId }) }]
           }),
         ),
       })),

@@ -7,7 +7,9 @@ import type { TDesiredLb, TLbReport, TLbServerStat } from '../protocol/lb'
 import type { TLbRule } from '../schemas/load-balancer'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Hot } from '../store/db'
-import { desiredLoadBalancers, type BackendInstance } from './desired'
+import type { TInstanceTemplate } from '../schemas/app'
+import { canJoinNetworks } from './addresses'
+import { desiredLoadBalancers, endpointsOf, type BackendInstance } from './desired'
 
 /** Nodes an operator marked for load balancing whose agent offers a data plane; `tenantId` limits them to those it may use. */
 export const lbNodeWhere = (tenantId?: string) => ({
@@ -29,8 +31,13 @@ export function createLbNodes({ db, hot, clock, bus }: { db: Db; hot: Hot; clock
   return {
     /** The load-balancing part of a node's desired state. */
     async desiredFor(nodeId: string): Promise<TDesiredLb[]> {
-      const node = await db.node.findFirst({ where: { id: nodeId, ...lbNodeWhere() }, select: { dedicatedTenantId: true } })
+      const node = await db.node.findFirst({
+        where: { id: nodeId, ...lbNodeWhere() },
+        select: { dedicatedTenantId: true, networkMode: true, address: true, capabilities: true, lbAddresses: { select: { networkId: true } } },
+      })
       if (!node) return []
+      // Tenant networks this node joined (addresses.ts): their instances are reached by IP.
+      const joined = new Set(canJoinNetworks(node) ? node.lbAddresses.map((a) => a.networkId) : [])
       const lbs = (await loadLbs(node.dedicatedTenantId ? { tenantId: node.dedicatedTenantId } : {})).map((lb) => ({
         ...lb,
         listeners: lb.listeners.map((l) => ({ ...l, rules: l.rules as TLbRule[] })),
@@ -38,7 +45,16 @@ export function createLbNodes({ db, hot, clock, bus }: { db: Db; hot: Hot; clock
       const appIds = [...new Set(lbs.flatMap((lb) => lb.listeners.flatMap((l) => l.rules.flatMap((r) => r.targets.map((t) => t.appId)))))]
       const instances = await db.instance.findMany({
         where: { appId: { in: appIds }, nodeId: { not: null }, desiredState: 'running' },
-        select: { id: true, appId: true, hostPorts: true, drainingSince: true, nodeId: true, node: { select: { address: true } }, app: { select: { ports: true } } },
+        select: {
+          id: true,
+          appId: true,
+          hostPorts: true,
+          drainingSince: true,
+          nodeId: true,
+          node: { select: { address: true } },
+          appRevision: { select: { spec: true } },
+          lease: { select: { networkId: true, ip: true } },
+        },
       })
       const statuses = new Map(
         (await hot.instanceStatus.findMany({ where: { instanceId: { in: instances.map((i) => i.id) } }, select: { instanceId: true, nodeId: true, state: true, ready: true } })).map((s) => [s.instanceId, s]),
@@ -47,8 +63,8 @@ export function createLbNodes({ db, hot, clock, bus }: { db: Db; hot: Hot; clock
       for (const i of instances) {
         const s = statuses.get(i.id)
         const ready = !!s && s.nodeId === i.nodeId && s.state === 'running' && s.ready !== false
-        const names = (i.app.ports as { name: string }[]).map((p) => p.name)
-        const endpoints = Object.fromEntries(names.flatMap((n, k) => (i.hostPorts[k] ? [[n, { address: i.node!.address, port: i.hostPorts[k]! }]] : [])))
+        const ports = (i.appRevision.spec as TInstanceTemplate).ports
+        const endpoints = endpointsOf({ ports, hostPorts: i.hostPorts, nodeAddress: i.node!.address, lease: i.lease }, joined)
         byApp.set(i.appId, [...(byApp.get(i.appId) ?? []), { id: i.id, appId: i.appId, endpoints, ready, draining: i.drainingSince !== null }])
       }
       return desiredLoadBalancers(lbs, byApp)

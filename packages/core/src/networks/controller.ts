@@ -5,9 +5,10 @@ import { loadLeases } from './node-state'
 import { fingerprintOf } from './topology'
 
 /**
- * Keeps every node of a network told where the network's instances run. A node's desired
- * state changing (a placement, a move, a deletion) may change a network's endpoints; when a
- * network's fingerprint (ip@node of each placed instance) changes, every node that hosts or
+ * Keeps every node of a network told where the network's instances and the load-balancing
+ * nodes that joined it are. A node's desired state changing (a placement, a move, a deletion,
+ * a load balancer joining) may change a network's endpoints; when a network's fingerprint
+ * (ip@node of each placed member) changes, every node that hosts or
  * hosted it gets its desired state pushed again, so its forwarding entries follow the move.
  * Level-based: the fingerprints are only a cache of what was last pushed; a new leader starts
  * empty and pushes each network once.
@@ -42,7 +43,8 @@ export function createNetworkPeersController({ db, bus, resyncIntervalMs }: { db
       return sync([...ids])
     }
     const hosted = await db.ipLease.findMany({ where: { instance: { nodeId } }, distinct: ['networkId'], select: { networkId: true } })
-    const ids = new Set(hosted.map((h) => h.networkId))
+    const joined = await db.lbAddress.findMany({ where: { nodeId }, select: { networkId: true } })
+    const ids = new Set([...hosted, ...joined].map((h) => h.networkId))
     for (const [id, p] of pushed) if (p.nodes.has(nodeId)) ids.add(id)
     return sync([...ids])
   }

@@ -5,8 +5,12 @@ import { interfaceOf, networksOfNode, type LeaseRow, type NetworkRow } from './t
 
 const isIpv4 = (s: string) => parseIp(s) !== null
 
-/** Leases of the given networks with where their instances run (the overlay's view). */
+/** Leases of the given networks with where their instances run, and the load-balancing nodes' addresses (the overlay's view). */
 export async function loadLeases(db: Db, networkIds: readonly string[]): Promise<LeaseRow[]> {
+  const lbRows = await db.lbAddress.findMany({
+    where: { networkId: { in: [...networkIds] } },
+    select: { ip: true, networkId: true, nodeId: true, node: { select: { address: true, networkMode: true } } },
+  })
   const rows = await db.ipLease.findMany({
     where: { networkId: { in: [...networkIds] } },
     select: {
@@ -16,11 +20,24 @@ export async function loadLeases(db: Db, networkIds: readonly string[]): Promise
       instance: { select: { ordinal: true, nodeId: true, releasedAt: true, app: { select: { name: true } }, node: { select: { address: true, networkMode: true } } } },
     },
   })
-  return rows.map((r) => {
+  const lbs = lbRows.map(
+    (r): LeaseRow => ({
+      instanceId: null,
+      lb: true,
+      ip: r.ip,
+      networkId: r.networkId,
+      app: '',
+      ordinal: 0,
+      nodeId: r.nodeId,
+      vtep: r.node.networkMode === 'overlay' && isIpv4(r.node.address) ? r.node.address : null,
+    }),
+  )
+  return rows.map((r): LeaseRow => {
     const node = r.instance.node
     const placed = r.instance.nodeId !== null && r.instance.releasedAt === null
     return {
       instanceId: r.instanceId,
+      lb: false,
       ip: r.ip,
       networkId: r.networkId,
       app: r.instance.app.name,
@@ -28,7 +45,7 @@ export async function loadLeases(db: Db, networkIds: readonly string[]): Promise
       nodeId: placed ? r.instance.nodeId : null,
       vtep: placed && node && node.networkMode === 'overlay' && isIpv4(node.address) ? node.address : null,
     }
-  })
+  }).concat(lbs)
 }
 
 export interface NodeNetworkState {
@@ -45,12 +62,18 @@ export async function networkStatesOf(db: Db, nodeIds: readonly string[]): Promi
     where: { instance: { nodeId: { in: [...nodeIds] } } },
     select: { instanceId: true, ip: true, instance: { select: { nodeId: true } }, network: { select: { id: true, cidr: true, vxlanId: true } } },
   })
-  const leasesOf = groupBy(await loadLeases(db, [...new Set(local.map((l) => l.network.id))]), (l) => l.networkId)
+  // Networks the nodes' load balancers joined: hosted too, with no instance of them there.
+  const joined = await db.lbAddress.findMany({
+    where: { nodeId: { in: [...nodeIds] } },
+    select: { nodeId: true, network: { select: { id: true, cidr: true, vxlanId: true } } },
+  })
+  const leasesOf = groupBy(await loadLeases(db, [...new Set([...local, ...joined].map((l) => l.network.id))]), (l) => l.networkId)
   const localOf = groupBy(local, (l) => l.instance.nodeId!)
+  const joinedOf = groupBy(joined, (j) => j.nodeId)
   return new Map(
     nodeIds.map((nodeId) => {
       const mine = localOf.get(nodeId) ?? []
-      const networks = new Map<string, NetworkRow>(mine.map((l) => [l.network.id, l.network]))
+      const networks = new Map<string, NetworkRow>([...mine, ...(joinedOf.get(nodeId) ?? [])].map((l) => [l.network.id, l.network]))
       const interfaces = new Map(mine.map((l) => [l.instanceId, [interfaceOf(l.network, l.ip)]]))
       const leases = [...networks.keys()].flatMap((id) => leasesOf.get(id) ?? [])
       return [nodeId, { networks: networksOfNode(nodeId, [...networks.values()], leases), interfaces }]

@@ -1,13 +1,17 @@
 /**
  * Which networks a node hosts and what it must know about them: pure, from rows the loader
  * reads (networks/node-state.ts). A node hosts a network when one of the network's instances
- * is placed on it; its peers are the other overlay nodes hosting the network.
+ * is placed on it or when its load balancers joined the network (an address of its own); its
+ * peers are the other overlay nodes hosting the network.
  */
 import type { TDesiredNetwork, TInstanceInterface, TNetworkEndpoint } from '../protocol/network'
 import { formatIp, gatewayMacOf, gatewayOf, macOf, parseCidr, parseIp } from './ipam'
 
 export interface LeaseRow {
-  instanceId: string
+  /** null for a load-balancing node's address (`lb`). */
+  instanceId: string | null
+  /** A load-balancing node's own address on the network (load-balancers/addresses.ts), not an instance's. */
+  lb: boolean
   ip: string
   networkId: string
   app: string
@@ -37,13 +41,14 @@ export function networksOfNode(nodeId: string, networks: readonly NetworkRow[], 
   for (const n of networks) {
     const mine = leases.filter((l) => l.networkId === n.id)
     const self = mine.find((l) => l.nodeId === nodeId)?.vtep ?? null
+    const lbAddress = mine.find((l) => l.lb && l.nodeId === nodeId)?.ip
     const endpoints: TNetworkEndpoint[] = mine
       .filter((l): l is LeaseRow & { vtep: string } => l.vtep !== null)
-      .map((l) => ({ ip: l.ip, mac: macOf(parseIp(l.ip)!), node: l.vtep, app: l.app, ordinal: l.ordinal }))
+      .map((l) => ({ ip: l.ip, mac: macOf(parseIp(l.ip)!), node: l.vtep, app: l.lb ? '' : l.app, ordinal: l.lb ? 0 : l.ordinal }))
       .sort((a, b) => (parseIp(a.ip)! - parseIp(b.ip)!))
     const peers = [...new Set(endpoints.map((e) => e.node))].filter((v) => v !== self).sort()
     const cidr = parseCidr(n.cidr)!
-    out.push({ networkId: n.id, vxlanId: n.vxlanId, cidr: n.cidr, gateway: formatIp(gatewayOf(cidr)), gatewayMac: gatewayMacOf(n.vxlanId), peers, endpoints })
+    out.push({ networkId: n.id, vxlanId: n.vxlanId, cidr: n.cidr, gateway: formatIp(gatewayOf(cidr)), gatewayMac: gatewayMacOf(n.vxlanId), peers, endpoints, ...(lbAddress && { lbAddress }) })
   }
   return out.sort((a, b) => a.vxlanId - b.vxlanId)
 }

@@ -18,6 +18,12 @@ export const ZLbServer = z.object({
   weight: z.number().int().min(0).max(256),
   /** ready: takes traffic; drain: keeps its connections and sticky clients, gets no new ones; down: none. */
   state: z.enum(['ready', 'drain', 'down']),
+  /**
+   * Set when `address` is the instance's IP on this tenant network (the node joined it, see
+   * the network's `lbAddress`): reach it from inside that network. Absent: `address` is a node
+   * address and `port` its host port.
+   */
+  networkId: z.string().uuid().optional(),
 })
 export type TLbServer = z.infer<typeof ZLbServer>
 

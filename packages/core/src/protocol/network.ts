@@ -31,7 +31,11 @@ export const ZInstanceInterface = z.object({
 })
 export type TInstanceInterface = z.infer<typeof ZInstanceInterface>
 
-/** Another instance of the network: where its MAC lives (head-end replication, static neighbours) and its names. */
+/**
+ * Another member of the network: where its MAC lives (head-end replication, static
+ * neighbours) and its names. A load-balancing node that joined the network is a member with
+ * an empty `app` (no name resolves to it).
+ */
 export const ZNetworkEndpoint = z.object({
   ip: ZIpv4,
   mac: ZMac,
@@ -42,7 +46,7 @@ export const ZNetworkEndpoint = z.object({
 })
 export type TNetworkEndpoint = z.infer<typeof ZNetworkEndpoint>
 
-/** A network this node hosts (it runs at least one of its instances). */
+/** A network this node hosts (it runs at least one of its instances, or its load balancers reach them). */
 export const ZDesiredNetwork = z.object({
   networkId: z.string().uuid(),
   vxlanId: z.number().int().min(VXLAN_ID_MIN).max(VXLAN_ID_MAX),
@@ -53,5 +57,27 @@ export const ZDesiredNetwork = z.object({
   peers: z.array(ZIpv4).max(10_000),
   /** Every placed instance of the network, this node's included. */
   endpoints: z.array(ZNetworkEndpoint).max(4096),
+  /**
+   * This node's own address on the network when its load-balancer data plane joins it (its
+   * servers there carry the network's id): the agent gives it to a namespace of its own with a
+   * veth into the bridge, and reaches the instances from there by their IPs.
+   */
+  lbAddress: ZIpv4.optional(),
 })
 export type TDesiredNetwork = z.infer<typeof ZDesiredNetwork>
+
+/**
+ * The port an instance listens on inside its namespace, per app port: the containerPort when
+ * the app gives one, else 8080, 8081… (skipping ports taken by containerPorts). A pure function
+ * of the spec, so it stays the same when the instance moves: peers and load balancers use IP:port.
+ */
+export function innerPorts(ports: readonly { containerPort?: number | null }[]): number[] {
+  const taken = new Set(ports.flatMap((p) => (p.containerPort ? [p.containerPort] : [])))
+  let next = 8080
+  return ports.map((p) => {
+    if (p.containerPort) return p.containerPort
+    while (taken.has(next)) next++
+    taken.add(next)
+    return next++
+  })
+}

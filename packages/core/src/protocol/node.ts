@@ -23,6 +23,11 @@ export const ZNodeInfo = z.object({
     .object({
       /** Load-balancer data plane. */
       lb: ZLbDriver.nullable().default(null),
+      /**
+       * The data plane can join tenant networks (overlay, and HAProxy built with network
+       * namespace support): its backends are then instance IPs, else node address and host port.
+       */
+      lbNetworks: z.boolean().optional(),
       /** Volume drivers, copies, self-fencing, live moves. */
       volume: ZVolumeCapability.optional(),
       /** Tenant networks: overlay, or host networking only (absent: host). */

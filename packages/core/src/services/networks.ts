@@ -75,7 +75,7 @@ const networkSelect = {
   vxlanId: true,
   isDefault: true,
   createdAt: true,
-  _count: { select: { apps: true, leases: true } },
+  _count: { select: { apps: true, leases: true, lbAddresses: true } },
 } satisfies Prisma.NetworkSelect
 type NetworkRow = Prisma.NetworkGetPayload<{ select: typeof networkSelect }>
 
@@ -90,8 +90,9 @@ function toNetwork(n: NetworkRow, nodes: { id: string; name: string }[]): TNetwo
     isDefault: n.isDefault,
     createdAt: n.createdAt,
     apps: n._count.apps,
-    used: n._count.leases,
-    free: Math.max(0, assignableCount(cidr) - n._count.leases),
+    // Load-balancing nodes that joined the network hold an address each.
+    used: n._count.leases + n._count.lbAddresses,
+    free: Math.max(0, assignableCount(cidr) - n._count.leases - n._count.lbAddresses),
     nodes,
   }
 }
@@ -250,9 +251,9 @@ export function createNetworkService({ db, hot, bus, settings }: { db: Db; hot: 
     /** Refuses more instances than the network has free addresses (admission, like quotas). */
     async admit(tx: Tx, networkId: string, more: number): Promise<void> {
       if (more <= 0) return
-      const n = await tx.network.findUnique({ where: { id: networkId }, select: { name: true, cidr: true, _count: { select: { leases: true } } } })
+      const n = await tx.network.findUnique({ where: { id: networkId }, select: { name: true, cidr: true, _count: { select: { leases: true, lbAddresses: true } } } })
       if (!n) throw new CoreError('NOT_FOUND', 'Network not found')
-      const free = assignableCount(parseCidr(n.cidr)!) - n._count.leases
+      const free = assignableCount(parseCidr(n.cidr)!) - n._count.leases - n._count.lbAddresses
       if (more > free) throw new CoreError('QUOTA_EXCEEDED', `Network ${n.name} (${n.cidr}) has ${free} free address${free === 1 ? '' : 'es'}, ${more} asked`)
     },
   }
@@ -265,11 +266,7 @@ export type NetworkService = ReturnType<typeof createNetworkService>
  */
 export async function allocateLeases(tx: Tx, networkId: string, instanceIds: readonly string[]): Promise<void> {
   if (!instanceIds.length) return
-  await tx.$queryRaw`SELECT id FROM "Network" WHERE id = ${networkId}::uuid FOR UPDATE`
-  const n = await tx.network.findUnique({ where: { id: networkId }, select: { cidr: true, name: true } })
-  if (!n) throw new CoreError('NOT_FOUND', 'Network not found')
-  const cidr = parseCidr(n.cidr)!
-  const used = new Set((await tx.ipLease.findMany({ where: { networkId }, select: { ip: true } })).map((l) => parseIp(l.ip)!))
+  const { n, cidr, used } = await lockAddresses(tx, networkId)
   const data = instanceIds.map((instanceId) => {
     const ip = allocateIp(cidr, used)
     if (ip === null) throw new CoreError('QUOTA_EXCEEDED', `Network ${n.name} (${n.cidr}) has no free address`)
@@ -277,4 +274,27 @@ export async function allocateLeases(tx: Tx, networkId: string, instanceIds: rea
     return { networkId, instanceId, ip: formatIp(ip) }
   })
   await tx.ipLease.createMany({ data })
+}
+
+/** Locks the network row and reads the addresses taken by instances and load-balancing nodes. */
+async function lockAddresses(tx: Tx, networkId: string) {
+  await tx.$queryRaw`SELECT id FROM "Network" WHERE id = ${networkId}::uuid FOR UPDATE`
+  const n = await tx.network.findUnique({ where: { id: networkId }, select: { cidr: true, name: true } })
+  if (!n) throw new CoreError('NOT_FOUND', 'Network not found')
+  const [leases, lbs] = await Promise.all([tx.ipLease.findMany({ where: { networkId }, select: { ip: true } }), tx.lbAddress.findMany({ where: { networkId }, select: { ip: true } })])
+  return { n, cidr: parseCidr(n.cidr)!, used: new Set([...leases, ...lbs].map((l) => parseIp(l.ip)!)) }
+}
+
+/**
+ * Gives a load-balancing node an address on a network it joins (lowest free, like an
+ * instance's), unless it has one. False when the network is full: its load balancers then
+ * keep reaching the instances by node address and host port.
+ */
+export async function allocateLbAddress(tx: Tx, networkId: string, nodeId: string): Promise<boolean> {
+  const { cidr, used } = await lockAddresses(tx, networkId)
+  if (await tx.lbAddress.findUnique({ where: { networkId_nodeId: { networkId, nodeId } }, select: { id: true } })) return true
+  const ip = allocateIp(cidr, used)
+  if (ip === null) return false
+  await tx.lbAddress.create({ data: { networkId, nodeId, ip: formatIp(ip) } })
+  return true
 }
