@@ -208,6 +208,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
 
   let lb: ReturnType<typeof createLbServer> | null = null
   let lbDriverName: 'haproxy' | 'builtin' = 'builtin'
+  /** Its load balancers reach instances by their IPs inside tenant networks (network/lb-join.ts). */
+  let lbJoinsNetworks = false
   const sendLbReport = (frame: { generation: number; reports: TLbReport[] }) => {
     if (welcomed) connection.send({ type: 'status', full: false, instances: [], loadBalancers: frame.reports, lbGeneration: frame.generation })
   }
@@ -261,7 +263,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: lb ? lbDriverName : null, network: network.mode, sandbox: sandboxCapability, ...(volumes.capability && { volume: volumes.capability }) },
+        capabilities: { lb: lb ? lbDriverName : null, lbNetworks: !!lb && lbJoinsNetworks, network: network.mode, sandbox: sandboxCapability, ...(volumes.capability && { volume: volumes.capability }) },
       },
       runId,
     }
@@ -513,7 +515,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       drivers.process = processDriver(sandbox)
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
       try {
-        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log })
+        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log, onLbChange: () => lb?.reapply() })
       } catch (err) {
         throw new AgentStartError((err as Error).message)
       }
@@ -521,7 +523,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       const plane = await detectLbPlane(config, log).catch((err) => (log.warn({ err }, 'load-balancer detection failed'), null))
       if (plane) {
         lbDriverName = plane.name
-        lb = createLbServer({ plane, send: sendLbReport, logger: log })
+        lbJoinsNetworks = plane.joinsNetworks && network.mode === 'overlay'
+        lb = createLbServer({ plane, send: sendLbReport, logger: log, netns: () => network.lbNamespaces() })
       }
       const records = await store.loadAll()
       const docker = drivers.docker

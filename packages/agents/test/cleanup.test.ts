@@ -58,7 +58,9 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     pid = agent.reports().find((r) => r.instanceId === proc.instanceId)!.pid!
     await agent.shutdown({ stopInstances: false })
 
-    const net = { networkId: randomUUID(), vxlanId: 4300, cidr: '100.64.0.0/24', gateway: '100.64.0.1', gatewayMac: '02:a0:00:10:c8:01', peers: [], endpoints: [] }
+    // The node's load balancers joined the network too (an address of its own, 100.64.0.9).
+    const lbMember = { ip: '100.64.0.9', mac: '02:a1:64:40:00:09', node: n.ip, app: '', ordinal: 0 }
+    const net = { networkId: randomUUID(), vxlanId: 4300, cidr: '100.64.0.0/24', gateway: '100.64.0.1', gatewayMac: '02:a0:00:10:c8:01', peers: [], endpoints: [lbMember], lbAddress: lbMember.ip }
     const inst = makeInstance({ interfaces: [{ networkId: net.networkId, ip: '100.64.0.2', mac: '02:a1:64:40:00:02', prefixLength: 24, gateway: '100.64.0.1' }] })
     const overlay = createOverlay({ names: overlayNames(n.prefix), vtep: n.ip, tools: createTools({ netns: n.ns }), log: testLogger, resyncMs: 3_600_000 })
     overlay.apply({ type: 'desired', generation: 1, instances: [inst], networks: [net] } satisfies TDesired)
@@ -92,6 +94,7 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/^removed: instance .* \(process \d+\) stopped$/m)
     expect(r.stdout).toMatch(/^removed: network namespace .*-n4300$/m)
+    expect(r.stdout).toMatch(/^removed: network namespace .*-l4300$/m)
     expect(r.stdout).toMatch(/^removed: data folder /m)
     if (engine) expect(r.stdout).toMatch(/^removed: instance .* \(docker [0-9a-f]+\) stopped$/m)
     await waitFor('the process is gone', () => !alive(pid), 10_000)

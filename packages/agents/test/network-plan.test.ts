@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { TDesiredNetwork } from '@alveary/core/protocol'
-import { innerPorts, overlayNames, transitIp } from '../src/network/names'
+import { innerPorts } from '@alveary/core/protocol'
+import { overlayNames, transitIp } from '../src/network/names'
 import { desiredFdb, diffFdb, diffNeigh, desiredNeigh, garbage, renderNodeTable, renderRouterTable, resolvConf } from '../src/network/plan'
 
 const net: TDesiredNetwork = {
@@ -23,6 +24,7 @@ describe('overlay plan', () => {
     const n = overlayNames('abcd')
     for (const l of [n.transit(0xa8ff), n.vxlanTmp(0xa8ff), n.instanceVeth('0123456789abcdef-0000-4000-8000-000000000000')]) expect(l.length).toBeLessThanOrEqual(15)
     expect(names.parseNs('t1-n4096')).toEqual({ kind: 'router', vxlanId: 4096 })
+    expect(names.parseNs('t1-l4096')).toEqual({ kind: 'lb', vxlanId: 4096 })
     expect(names.parseNs(`t1-i-${net.networkId}`)).toEqual({ kind: 'instance', instanceId: net.networkId })
     for (const other of ['t2-n4096', 'cni-1234', 't1-n', 't1-i-x']) expect(names.parseNs(other)).toBeNull()
     expect(() => overlayNames('Bad!')).toThrow()
@@ -77,15 +79,15 @@ describe('overlay plan', () => {
   it('collects only its own namespaces and links that nothing needs', () => {
     const junk = garbage(
       names,
-      { routers: new Set([4096]), instances: new Set(['00000000-0000-4000-8000-00000000000a']) },
+      { routers: new Set([4096]), instances: new Set(['00000000-0000-4000-8000-00000000000a']), lbs: new Set([4096]) },
       {
-        netns: ['t1-n4096', 't1-n4097', 't1-i-00000000-0000-4000-8000-00000000000a', 't1-i-00000000-0000-4000-8000-00000000000b', 'other', 't2-n4097'],
+        netns: ['t1-n4096', 't1-n4097', 't1-i-00000000-0000-4000-8000-00000000000a', 't1-i-00000000-0000-4000-8000-00000000000b', 'other', 't2-n4097', 't1-l4096', 't1-l4097', 't2-l4098'],
         nodeLinks: ['eth0', 't1t4096', 't1t4097', 't1x4096', 'docker0', 't2t4097'],
         etc: ['t1-i-00000000-0000-4000-8000-00000000000a', 't1-i-00000000-0000-4000-8000-00000000000b', 't2-i-00000000-0000-4000-8000-00000000000b', 'mine'],
       },
     )
     expect(junk).toEqual({
-      netns: ['t1-n4097', 't1-i-00000000-0000-4000-8000-00000000000b'],
+      netns: ['t1-n4097', 't1-i-00000000-0000-4000-8000-00000000000b', 't1-l4097'],
       links: ['t1t4097', 't1x4096'],
       etc: ['t1-i-00000000-0000-4000-8000-00000000000b'],
     })

@@ -14,8 +14,8 @@ export async function detectLbPlane(config: AgentConfig, logger: Logger): Promis
   if (config.lbDriver !== 'builtin') {
     const probe = await probeHaproxy()
     if (probe.ok) {
-      log.info({ version: probe.version }, 'load-balancer data plane: haproxy')
-      return createHaproxyPlane({ dir: path.join(config.dataDir, 'haproxy'), logger: log })
+      log.info({ version: probe.version, namespaces: probe.namespaces }, 'load-balancer data plane: haproxy')
+      return createHaproxyPlane({ dir: path.join(config.dataDir, 'haproxy'), logger: log, namespaces: probe.namespaces })
     }
     if (config.lbDriver === 'haproxy') log.warn(`haproxy is not usable here (${probe.reason}); using the built-in proxy`)
   }

@@ -1,11 +1,14 @@
 /**
  * Feeds the node's desired load balancers to the data plane, one apply at a time with only
  * the latest desired state queued, and reports each result with the generation it came with
- * (the control plane waits for that generation before it stops a drained instance).
+ * (the control plane waits for that generation before it stops a drained instance). Servers on
+ * tenant networks are applied once the network pass of the same desired state is done, with
+ * the namespaces it made (`netns`).
  */
 import type { Logger } from 'pino'
 import type { TDesiredLb, TLbReport, TLbServerStat } from '@alveary/core/protocol'
 import { createRateMeter } from './stats'
+import type { LbNamespace } from '../network/lb-join'
 import type { LbPlane } from './types'
 
 export interface LbReportFrame {
@@ -13,8 +16,24 @@ export interface LbReportFrame {
   reports: TLbReport[]
 }
 
-export function createLbServer({ plane, send, logger, retryMs = 5_000 }: { plane: LbPlane; send(frame: LbReportFrame): void; logger: Logger; retryMs?: number }) {
+const NO_NETNS: ReadonlyMap<string, LbNamespace> = new Map()
+
+export function createLbServer({
+  plane,
+  send,
+  logger,
+  netns = async () => NO_NETNS,
+  retryMs = 5_000,
+}: {
+  plane: LbPlane
+  send(frame: LbReportFrame): void
+  logger: Logger
+  /** The load-balancer namespaces per tenant network, after the network passes asked for so far. */
+  netns?: () => Promise<ReadonlyMap<string, LbNamespace>>
+  retryMs?: number
+}) {
   let applied = '[]'
+  let latest: { lbs: readonly TDesiredLb[]; generation: number } | null = null
   let last: LbReportFrame | null = null
   let next: { lbs: readonly TDesiredLb[]; generation: number } | null = null
   let running: Promise<void> | null = null
@@ -25,10 +44,11 @@ export function createLbServer({ plane, send, logger, retryMs = 5_000 }: { plane
     while (next) {
       const { lbs, generation } = next
       next = null
-      const text = JSON.stringify(lbs)
       try {
+        const ns = lbs.some((lb) => lb.backends.some((b) => b.servers.some((s) => s.networkId))) ? await netns() : NO_NETNS
+        const text = JSON.stringify([lbs, [...ns]])
         // Same load balancers as before: nothing to change, only the generation moves on.
-        const reports = text === applied && last ? last.reports : await plane.apply(lbs)
+        const reports = text === applied && last ? last.reports : await plane.apply(lbs, ns)
         // A load balancer in error is tried again, even with the same desired state.
         applied = reports.some((r) => r.state === 'error') ? '' : text
         last = { generation, reports }
@@ -66,6 +86,13 @@ export function createLbServer({ plane, send, logger, retryMs = 5_000 }: { plane
       if (retry) clearTimeout(retry)
       retry = null
       next = { lbs, generation }
+      latest = next
+      kick()
+    },
+    /** Applies the latest desired state again (the namespaces it uses changed). */
+    reapply() {
+      if (!latest || next) return
+      next = latest
       kick()
     },
     /** The last report, to repeat after a reconnect. */

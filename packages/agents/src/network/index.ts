@@ -10,6 +10,7 @@ import { SpawnError, type StartContext } from '../runtime/types'
 import { createDnsResponder, upstreamsOf } from './dns/responder'
 import { createTools } from './exec'
 import { NODE_TRANSIT_IP, overlayNames } from './names'
+import type { LbNamespace } from './lb-join'
 import { createOverlay } from './overlay'
 import { probeOverlay } from './probe'
 
@@ -19,10 +20,12 @@ export interface NetworkDriver {
   apply(desired: TDesired): void
   /** The namespace an instance must start in and its resolv.conf (none on host networking). */
   startContext(instance: TDesiredInstance): Promise<Pick<StartContext, 'netns' | 'resolvConf' | 'attachNetns'>>
+  /** Namespaces from which the load balancers reach tenant networks the node joined, by network id (lb-join.ts). */
+  lbNamespaces(): Promise<ReadonlyMap<string, LbNamespace>>
   close(): Promise<void>
 }
 
-export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'host'; prefix: string; vtep: string; log: Logger }): Promise<NetworkDriver> {
+export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'host'; prefix: string; vtep: string; log: Logger; onLbChange?: () => void }): Promise<NetworkDriver> {
   const { log } = opts
   const names = overlayNames(opts.prefix)
   const tools = createTools()
@@ -31,7 +34,7 @@ export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'ho
     if (probe.ok) {
       // Names of other domains go to the node's own resolvers (loopback ones work: the responder runs in the node's namespace).
       const dns = createDnsResponder({ host: NODE_TRANSIT_IP, upstreams: nodeResolvers(), log: log.child({ network: 'dns' }) })
-      const overlay = createOverlay({ names, vtep: opts.vtep, tools, dns, log: log.child({ network: 'overlay' }) })
+      const overlay = createOverlay({ names, vtep: opts.vtep, tools, dns, log: log.child({ network: 'overlay' }), ...(opts.onLbChange && { onLbChange: opts.onLbChange }) })
       log.info({ vtep: opts.vtep, prefix: opts.prefix }, 'network: overlay (tenant networks over VXLAN)')
       return {
         mode: 'overlay',
@@ -45,6 +48,7 @@ export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'ho
             throw new SpawnError(`network not ready: ${(err as Error).message}`)
           }
         },
+        lbNamespaces: () => overlay.lbNamespaces(),
         async close() {
           await overlay.close()
           dns.close()
@@ -73,5 +77,6 @@ export const hostNetwork: NetworkDriver = {
     if (instance.interfaces.length) throw new SpawnError('this node runs host networking only; the instance needs its tenant network (an overlay node)')
     return {}
   },
+  lbNamespaces: async () => new Map(),
   async close() {},
 }

@@ -6,6 +6,8 @@
  *   VXLAN before it moves         <p>x<vxlan id>
  *   instance namespace            <p>-i-<instance id> (eth0)
  *   instance veth in the router   <p>v<10 hex of the instance id>
+ *   load-balancer namespace       <p>-l<vxlan id>   (eth0 with the node's address on the network;
+ *   its veth in the router        <p>l<vxlan id>     HAProxy's servers of the network connect from it)
  *   nftables table in the node    inet alveary_<p>
  */
 
@@ -30,11 +32,13 @@ export function overlayNames(prefix: string) {
     transit: (vxlanId: number) => `${prefix}t${vxlanId}`,
     vxlanTmp: (vxlanId: number) => `${prefix}x${vxlanId}`,
     instanceVeth: (instanceId: string) => `${prefix}v${instanceId.replace(/-/g, '').slice(0, 10)}`,
+    lbNs: (vxlanId: number) => `${prefix}-l${vxlanId}`,
+    lbVeth: (vxlanId: number) => `${prefix}l${vxlanId}`,
     nodeTable: `alveary_${prefix}`,
-    /** Which router namespace (vxlan id) or instance (id) a namespace name belongs to; null: not ours. */
-    parseNs(name: string): { kind: 'router'; vxlanId: number } | { kind: 'instance'; instanceId: string } | null {
-      const r = new RegExp(`^${prefix}-n(\\d{1,8})$`).exec(name)
-      if (r) return { kind: 'router', vxlanId: Number(r[1]) }
+    /** Which router or load-balancer namespace (vxlan id) or instance (id) a namespace name belongs to; null: not ours. */
+    parseNs(name: string): { kind: 'router' | 'lb'; vxlanId: number } | { kind: 'instance'; instanceId: string } | null {
+      const r = new RegExp(`^${prefix}-([nl])(\\d{1,8})$`).exec(name)
+      if (r) return { kind: r[1] === 'n' ? 'router' : 'lb', vxlanId: Number(r[2]) }
       const i = new RegExp(`^${prefix}-i-([0-9a-f-]{36})$`).exec(name)
       return i ? { kind: 'instance', instanceId: i[1]! } : null
     },
@@ -62,20 +66,4 @@ export const netnsPath = (name: string) => `/run/netns/${name}`
  */
 export function transitIp(vxlanId: number): string {
   return `169.254.${(vxlanId >>> 8) & 255}.${vxlanId & 255}`
-}
-
-/**
- * The port an instance listens on inside its namespace, per app port: the containerPort when
- * the app gives one, else 8080, 8081… (skipping ports taken by containerPorts). A pure function
- * of the spec, so it stays the same when the instance moves: peers use IP:port.
- */
-export function innerPorts(ports: readonly { containerPort: number | null }[]): number[] {
-  const taken = new Set(ports.flatMap((p) => (p.containerPort ? [p.containerPort] : [])))
-  let next = 8080
-  return ports.map((p) => {
-    if (p.containerPort) return p.containerPort
-    while (taken.has(next)) next++
-    taken.add(next)
-    return next++
-  })
 }

@@ -9,11 +9,12 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { TDesired, TDesiredInstance, TDesiredNetwork } from '@alveary/core/protocol'
+import { innerPorts, type TDesired, type TDesiredInstance, type TDesiredNetwork } from '@alveary/core/protocol'
 import { nameTable } from './dns/names'
 import type { DnsResponder } from './dns/responder'
 import type { Tools } from './exec'
-import { innerPorts, netnsPath, ROUTER_TABLE, transitIp, VXLAN_OVERHEAD, VXLAN_PORT, type OverlayNames } from './names'
+import { createLbJoin, type LbNamespace } from './lb-join'
+import { netnsPath, ROUTER_TABLE, transitIp, VXLAN_OVERHEAD, VXLAN_PORT, type OverlayNames } from './names'
 import {
   desiredFdb,
   desiredNeigh,
@@ -42,6 +43,8 @@ export interface OverlayOptions {
   dns?: DnsResponder
   /** Where per-namespace files live (iproute2's convention: `ip netns exec` mounts them over /etc). */
   etcNetns?: string
+  /** Called after a pass that changed the load-balancer namespaces (lb-join.ts): the data plane re-applies. */
+  onLbChange?: () => void
 }
 
 /** What a runtime driver needs to start an instance on its network. */
@@ -84,6 +87,9 @@ export function createOverlay(opts: OverlayOptions) {
   /** Instances whose namespace is ready (path) or failed (why), as of the last pass. */
   const ready = new Map<string, PreparedNetwork>()
   const failed = new Map<string, string>()
+  /** Networks this node's load balancers joined: their namespace, as of the last pass. */
+  let lbJoined = new Map<string, LbNamespace>()
+  const lbJoin = createLbJoin({ names, tools })
   /**
    * Instances whose namespace is their container's own: Docker cannot start a container in a
    * namespace given by path, so it starts one with none and the overlay adopts it (instance id →
@@ -308,6 +314,7 @@ export function createOverlay(opts: OverlayOptions) {
     const wanted = d.instances.filter((i) => i.interfaces.length > 0)
     const nextReady = new Map<string, PreparedNetwork>()
     const nextFailed = new Map<string, string>()
+    const nextJoined = new Map<string, LbNamespace>()
     const forwards: Forward[] = []
 
     if (networks.size) {
@@ -319,6 +326,15 @@ export function createOverlay(opts: OverlayOptions) {
           routers.set(net.vxlanId, await ensureNetwork(net, netns, nodeLinks, m))
         } catch (err) {
           log.warn({ err, network: net.networkId }, 'network: cannot set up the network on this node')
+        }
+      }
+      for (const net of networks.values()) {
+        const links = routers.get(net.vxlanId)
+        if (!net.lbAddress || !links) continue
+        try {
+          nextJoined.set(net.networkId, await lbJoin.ensure(net, links, netns, m))
+        } catch (err) {
+          log.warn({ err, network: net.networkId }, 'network: cannot join the network for load balancing')
         }
       }
       for (const inst of wanted) {
@@ -362,7 +378,15 @@ export function createOverlay(opts: OverlayOptions) {
 
     const etc = await readdir(etcNetns).catch(() => [] as string[])
     for (const id of attached.keys()) if (!wanted.some((i) => i.instanceId === id)) attached.delete(id)
-    const junk = garbage(names, { routers: new Set([...networks.values()].map((n) => n.vxlanId)), instances: new Set(wanted.map((i) => i.instanceId)) }, { netns: [...netns], nodeLinks: [...nodeLinks.keys()], etc })
+    const junk = garbage(
+      names,
+      {
+        routers: new Set([...networks.values()].map((n) => n.vxlanId)),
+        instances: new Set(wanted.map((i) => i.instanceId)),
+        lbs: new Set([...networks.values()].filter((n) => n.lbAddress).map((n) => n.vxlanId)),
+      },
+      { netns: [...netns], nodeLinks: [...nodeLinks.keys()], etc },
+    )
     for (const dir of junk.etc) await rm(path.join(etcNetns, dir), { recursive: true, force: true })
     for (const ns of junk.netns) {
       await ip(['netns', 'del', ns]).catch((err) => log.warn({ err, netns: ns }, 'network: cannot delete a namespace'))
@@ -374,6 +398,9 @@ export function createOverlay(opts: OverlayOptions) {
     failed.clear()
     for (const [k, v] of nextReady) ready.set(k, v)
     for (const [k, v] of nextFailed) failed.set(k, v)
+    const lbChanged = JSON.stringify([...lbJoined]) !== JSON.stringify([...nextJoined])
+    lbJoined = nextJoined
+    if (lbChanged) opts.onLbChange?.()
   }
 
   return {
@@ -400,6 +427,11 @@ export function createOverlay(opts: OverlayOptions) {
     },
     /** Resolves after a full pass that started after this call. */
     sync: () => until(kick()),
+    /** The load-balancer namespaces per network id, once the passes asked for so far are done. */
+    async lbNamespaces(): Promise<ReadonlyMap<string, LbNamespace>> {
+      await until(requested)
+      return lbJoined
+    },
     async close(): Promise<void> {
       clearInterval(timer)
       closed = true

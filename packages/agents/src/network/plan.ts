@@ -150,13 +150,14 @@ export function resolvConf(gateway: string): string {
 /** Our namespaces, node links and /etc/netns folders that nothing desired needs any more. */
 export function garbage(
   names: OverlayNames,
-  want: { routers: ReadonlySet<number>; instances: ReadonlySet<string> },
+  want: { routers: ReadonlySet<number>; instances: ReadonlySet<string>; lbs: ReadonlySet<number> },
   have: { netns: readonly string[]; nodeLinks: readonly string[]; etc?: readonly string[] },
 ): { netns: string[]; links: string[]; etc: string[] } {
   const netns = have.netns.filter((n) => {
     const p = names.parseNs(n)
     if (!p) return false
-    return p.kind === 'router' ? !want.routers.has(p.vxlanId) : !want.instances.has(p.instanceId)
+    if (p.kind === 'instance') return !want.instances.has(p.instanceId)
+    return !(p.kind === 'router' ? want.routers : want.lbs).has(p.vxlanId)
   })
   const links = have.nodeLinks.filter((l) => {
     const id = names.parseNodeLink(l)

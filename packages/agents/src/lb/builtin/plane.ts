@@ -139,7 +139,9 @@ export function createBuiltinPlane({ logger }: { logger: Logger }): LbPlane {
       for (const b of lb.backends) {
         const key = `${lb.id}/${b.name}`
         const p = pickers.get(key) ?? createPicker(lb.algorithm)
-        p.update(b.servers, lb.algorithm)
+        // It cannot open connections inside a tenant network (Node has no per-socket namespace):
+        // such servers are down. The agent does not advertise lbNetworks, so none are sent here.
+        p.update(b.servers.map((s) => (s.networkId ? { ...s, state: 'down' as const } : s)), lb.algorithm)
         nextPickers.set(key, p)
       }
     pickers = nextPickers
@@ -167,6 +169,7 @@ export function createBuiltinPlane({ logger }: { logger: Logger }): LbPlane {
 
   return {
     name: 'builtin',
+    joinsNetworks: false,
     apply(lbs) {
       const run = chain.then(() => apply(lbs))
       chain = run.catch(() => {})

@@ -12,6 +12,12 @@ export interface Slot {
   port: number
   weight: number
   state: 'ready' | 'drain' | 'maint'
+  /**
+   * The network namespace the slot connects from (a tenant network the node joined), null:
+   * the node's. Fixed for the slot's life: HAProxy opens namespaces when it loads its
+   * configuration, so a slot's namespace is structure, while its address is not.
+   */
+  ns: string | null
 }
 
 /** One backend as HAProxy sees it: its slots, in order. */
@@ -20,7 +26,7 @@ export interface BackendSlots {
   slots: Slot[]
 }
 
-export const FREE_SLOT: Slot = { address: '127.0.0.1', port: 1, weight: 1, state: 'maint' }
+export const FREE_SLOT: Slot = { address: '127.0.0.1', port: 1, weight: 1, state: 'maint', ns: null }
 
 /** Slots for `servers` members: room to double before a reload is needed. */
 export const slotCount = (servers: number) => Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, servers * 2))))
@@ -37,11 +43,16 @@ export interface RenderOptions {
   /** Key for the dynamic stickiness cookies (per node, stable). */
   cookieKey: string
   maxconn: number
+  /**
+   * Identity of each namespace slots use (name → device:inode): a namespace re-created under
+   * the same name changes the structure, so HAProxy reloads and opens the new one.
+   */
+  netnsIds?: ReadonlyMap<string, string>
 }
 
 /** The configuration without the slots' state: equal structures need no reload. */
-export function renderStructure(lbs: readonly TDesiredLb[], slots: ReadonlyMap<string, number>, o: RenderOptions): string {
-  return render(lbs, new Map([...slots].map(([id, n]) => [id, { id, slots: Array.from({ length: n }, () => FREE_SLOT) }])), o)
+export function renderStructure(lbs: readonly TDesiredLb[], slots: ReadonlyMap<string, readonly (string | null)[]>, o: RenderOptions): string {
+  return render(lbs, new Map([...slots].map(([id, ns]) => [id, { id, slots: ns.map((n) => ({ ...FREE_SLOT, ns: n })) }])), o)
 }
 
 export function render(lbs: readonly TDesiredLb[], backends: ReadonlyMap<string, BackendSlots>, o: RenderOptions): string {
@@ -52,6 +63,7 @@ export function render(lbs: readonly TDesiredLb[], backends: ReadonlyMap<string,
     `  stats socket ${o.adminSocket} mode 600 level admin expose-fd listeners`,
     '  hard-stop-after 60s',
     '  log stderr format short local0 warning',
+    ...[...new Set([...backends.values()].flatMap((b) => b.slots.flatMap((s) => (s.ns ? [s.ns] : []))))].sort().map((ns) => `  # netns ${ns} ${o.netnsIds?.get(ns) ?? ''}`),
     '',
     'defaults',
     '  log global',
@@ -106,7 +118,7 @@ export function render(lbs: readonly TDesiredLb[], backends: ReadonlyMap<string,
       slots.forEach((s, k) => {
         // Draining has no config keyword: weight 0 takes no new clients, sticky ones still come.
         const weight = s.state === 'drain' ? 0 : s.weight
-        out.push(`  server s${k} ${s.address}:${s.port} weight ${weight}${s.state === 'maint' ? ' disabled' : ''}`)
+        out.push(`  server s${k} ${s.address}:${s.port} weight ${weight}${s.state === 'maint' ? ' disabled' : ''}${s.ns ? ` namespace ${s.ns}` : ''}`)
       })
       out.push('')
     }

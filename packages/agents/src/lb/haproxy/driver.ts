@@ -10,8 +10,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { TDesiredLb, TLbReport } from '@alveary/core/protocol'
+import type { TDesiredLb, TLbReport, TLbServer } from '@alveary/core/protocol'
 import { portsInUse } from '../ports'
+import type { LbNamespace } from '../../network/lb-join'
 import type { LbPlane } from '../types'
 import type { RawServerStat } from '../stats'
 import { backendId, render, renderStructure } from './config'
@@ -23,16 +24,27 @@ export interface HaproxyOptions {
   logger: Logger
   binary?: string
   maxconn?: number
+  /** Built with network namespace support (probeHaproxy). */
+  namespaces?: boolean
 }
 
-/** True when an HAProxy binary runs here (advertised as the node's `lb` capability). */
-export async function probeHaproxy(binary = 'haproxy'): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
+/**
+ * True when an HAProxy binary runs here (advertised as the node's `lb` capability), and
+ * whether it was built with network namespace support (servers inside tenant networks).
+ */
+export async function probeHaproxy(binary = 'haproxy'): Promise<{ ok: true; version: string; namespaces: boolean } | { ok: false; reason: string }> {
   return new Promise((resolve) => {
-    const p = spawn(binary, ['-v'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const p = spawn(binary, ['-vv'], { stdio: ['ignore', 'pipe', 'ignore'] })
     let out = ''
     p.stdout.on('data', (d) => (out += d))
     p.on('error', (err) => resolve({ ok: false, reason: err.message }))
-    p.on('close', (code) => resolve(code === 0 ? { ok: true, version: /version (\S+)/.exec(out)?.[1] ?? 'unknown' } : { ok: false, reason: `haproxy -v exited with ${code}` }))
+    p.on('close', (code) =>
+      resolve(
+        code === 0
+          ? { ok: true, version: /version (\S+)/.exec(out)?.[1] ?? 'unknown', namespaces: /Built with network namespace support/.test(out) }
+          : { ok: false, reason: `haproxy -vv exited with ${code}` },
+      ),
+    )
   })
 }
 
@@ -130,16 +142,24 @@ export function createHaproxyPlane(o: HaproxyOptions): LbPlane {
     return `HAProxy kept its previous configuration (the reload failed): ${await logTail()}`
   }
 
-  async function apply(lbs: readonly TDesiredLb[]): Promise<TLbReport[]> {
+  async function apply(desired: readonly TDesiredLb[], netns: ReadonlyMap<string, LbNamespace>): Promise<TLbReport[]> {
     await ready
+    // A server of a network this node has not joined (yet): nothing can reach it.
+    const lbs = desired.map((lb) => ({
+      ...lb,
+      backends: lb.backends.map((b) => ({ ...b, servers: b.servers.map((s) => (s.networkId && !netns.has(s.networkId) ? { ...s, state: 'down' as const } : s)) })),
+    }))
+    const nsOf = (s: TLbServer) => (s.networkId ? (netns.get(s.networkId)?.name ?? null) : null)
+    const names = new Set([...netns.values()].map((n) => n.name))
     // A listener port something else holds would stop HAProxy from loading anything.
     const ours = new Set(alive(masterPid) ? assignmentPorts : [])
     const busy = await portsInUse(lbs.flatMap((lb) => lb.listeners.map((l) => l.port)).filter((p) => !ours.has(p)))
     const served = lbs.filter((lb) => !lb.listeners.some((l) => busy.has(l.port)))
     const refused = lbs.filter((lb) => !served.includes(lb))
-    const { next, slotCounts } = assign(assignment, served)
-    const opts = { adminSocket: files.admin, idleSocket: path.join(o.dir, 'idle.sock'), cookieKey, maxconn: o.maxconn ?? 5000 }
-    const nextStructure = renderStructure(served, slotCounts, opts)
+    const { next, slotNs } = assign(assignment, served, nsOf, (ns) => names.has(ns))
+    const netnsIds = new Map([...netns.values()].map((n) => [n.name, n.id]))
+    const opts = { adminSocket: files.admin, idleSocket: path.join(o.dir, 'idle.sock'), cookieKey, maxconn: o.maxconn ?? 5000, netnsIds }
+    const nextStructure = renderStructure(served, slotNs, opts)
     let error: string | null = null
     if (!served.length && !alive(masterPid)) {
       // Nothing to serve: no process either.
@@ -175,8 +195,9 @@ export function createHaproxyPlane(o: HaproxyOptions): LbPlane {
   }
   return {
     name: 'haproxy',
-    apply(lbs) {
-      const run = chain.then(() => apply(lbs))
+    joinsNetworks: o.namespaces ?? false,
+    apply(lbs, netns = new Map()) {
+      const run = chain.then(() => apply(lbs, netns))
       chain = run.catch(() => {})
       return run
     },

@@ -16,30 +16,54 @@ export interface Assignment {
 
 export const emptyAssignment = (): Assignment => ({ members: new Map(), backends: new Map() })
 
-const slotOf = (s: TLbServer): Slot => ({ address: s.address, port: s.port, weight: s.weight, state: s.state === 'down' ? 'maint' : s.state })
+/** Where HAProxy reaches a server from: the namespace of its tenant network (null: the node's). */
+export type NamespaceOf = (s: TLbServer) => string | null
 
-export function assign(prev: Assignment, lbs: readonly TDesiredLb[]): { next: Assignment; slotCounts: Map<string, number> } {
+const slotOf = (s: TLbServer, ns: string | null): Slot => ({ address: s.address, port: s.port, weight: s.weight, state: s.state === 'down' ? 'maint' : s.state, ns })
+
+/**
+ * Slots are grouped by namespace (a slot's namespace never changes, see Slot.ns): an instance
+ * takes a free slot of its namespace's group, and a group grows (with headroom) only when its
+ * members no longer fit. Slots of namespaces that no longer exist are dropped (HAProxy could
+ * not load them), which, like growing, changes the structure.
+ */
+export function assign(prev: Assignment, lbs: readonly TDesiredLb[], nsOf: NamespaceOf, exists: (ns: string) => boolean): { next: Assignment; slotNs: Map<string, (string | null)[]> } {
   const next = emptyAssignment()
-  const slotCounts = new Map<string, number>()
+  const slotNsOf = new Map<string, (string | null)[]>()
   for (const lb of lbs)
     for (const b of lb.backends) {
       const id = backendId(lb.id, b.name)
-      const before = prev.members.get(id) ?? []
-      // Grows (with headroom) only when the members no longer fit: never shrinks, so nothing moves.
-      const size = before.length >= b.servers.length ? before.length : slotCount(b.servers.length)
-      const members: (string | null)[] = Array.from({ length: size }, (_, k) => before[k] ?? null)
+      const prevSlots = prev.backends.get(id)?.slots ?? []
+      const keep = (prev.members.get(id) ?? []).flatMap((m, k) => {
+        const ns = prevSlots[k]?.ns ?? null
+        return ns === null || exists(ns) ? [{ member: m, ns }] : []
+      })
+      const members = keep.map((x) => x.member)
+      const slotNs = keep.map((x) => x.ns)
       const wanted = new Map(b.servers.map((s) => [s.id, s]))
-      for (let k = 0; k < members.length; k++) if (members[k] && !wanted.has(members[k]!)) members[k] = null
+      // A member that left, or whose namespace changed, frees its slot.
+      for (let k = 0; k < members.length; k++) if (members[k] && (!wanted.has(members[k]!) || nsOf(wanted.get(members[k]!)!) !== slotNs[k])) members[k] = null
+      const perNs = new Map<string | null, number>()
+      for (const s of b.servers) perNs.set(nsOf(s), (perNs.get(nsOf(s)) ?? 0) + 1)
+      for (const [ns, count] of perNs) {
+        const have = slotNs.filter((x) => x === ns).length
+        if (have >= count) continue
+        for (let k = have; k < slotCount(count); k++) {
+          members.push(null)
+          slotNs.push(ns)
+        }
+      }
       for (const s of b.servers) {
         if (members.includes(s.id)) continue
-        members[members.indexOf(null)] = s.id
+        const ns = nsOf(s)
+        members[members.findIndex((m, k) => m === null && slotNs[k] === ns)] = s.id
       }
-      const slots = members.map((m) => (m ? slotOf(wanted.get(m)!) : FREE_SLOT))
+      const slots = members.map((m, k) => (m ? slotOf(wanted.get(m)!, slotNs[k]!) : { ...FREE_SLOT, ns: slotNs[k]! }))
       next.members.set(id, members)
       next.backends.set(id, { id, slots })
-      slotCounts.set(id, members.length)
+      slotNsOf.set(id, slotNs)
     }
-  return { next, slotCounts }
+  return { next, slotNs: slotNsOf }
 }
 
 /** Runtime API commands that turn `prev`'s slot states into `next`'s (same structure). */

@@ -13,6 +13,8 @@ export type NameTable = ReadonlyMap<string, ReadonlyArray<{ ordinal: number; ip:
 export function nameTable(endpoints: readonly TNetworkEndpoint[]): NameTable {
   const out = new Map<string, Array<{ ordinal: number; ip: string }>>()
   for (const e of endpoints) {
+    // A load-balancing node's address on the network: a member, but no name leads to it.
+    if (!e.app) continue
     const k = e.app.toLowerCase()
     const list = out.get(k) ?? []
     list.push({ ordinal: e.ordinal, ip: e.ip })

@@ -1,9 +1,8 @@
 /** Everything a container gets from the desired instance: labels, env, ports, limits. Pure. */
 import type Docker from 'dockerode'
-import type { TDesiredInstance } from '@alveary/core/protocol'
+import { innerPorts, type TDesiredInstance } from '@alveary/core/protocol'
 import { specHash } from '../../reconciler'
 import { volumeEnvName, type HostMount } from '../../volumes/store'
-import { innerPorts } from '../../network/names'
 import { portEnvName } from '../process/env'
 
 export const LABELS = {

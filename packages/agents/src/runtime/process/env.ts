@@ -1,7 +1,6 @@
 /** The environment of an instance's process: the platform's variables and nothing else of the agent's. */
-import type { TDesiredInstance } from '@alveary/core/protocol'
+import { innerPorts, type TDesiredInstance } from '@alveary/core/protocol'
 import { volumeEnvName, type HostMount } from '../../volumes/store'
-import { innerPorts } from '../../network/names'
 import { SANDBOX_HOME } from '../../sandbox'
 
 /** Env var suffix for a port name: `admin-ui` -> `ADMIN_UI`. */
