@@ -39,6 +39,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
       nodeStartupGraceMs: env.ALVEARY_NODE_STARTUP_GRACE_MS,
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,
+      auditRetentionDays: env.ALVEARY_AUDIT_RETENTION_DAYS,
       evictionGraceMs: env.ALVEARY_EVICTION_GRACE_MS,
       selfFenceMs: env.ALVEARY_SELF_FENCE_MS,
       fenceMarginMs: env.ALVEARY_FENCE_MARGIN_MS,

@@ -47,6 +47,8 @@ export const ZBffEnv = z.object({
   ALVEARY_NODE_STARTUP_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
   ALVEARY_SCHEDULER_MODE: z.enum(['parallel', 'serial']).default('parallel'),
   ALVEARY_STOPPED_RETENTION_MS: z.coerce.number().int().min(0).default(60_000),
+  /** Audit rows older than this many days are removed by an hourly housekeeping job (default two years). */
+  ALVEARY_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(730),
   ALVEARY_MIGRATIONS_DIR: z.string().optional(),
   /** Proxies whose X-Forwarded-For/-Proto are believed: proxy-addr syntax, or "none". */
   ALVEARY_TRUST_PROXY: z

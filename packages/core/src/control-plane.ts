@@ -21,6 +21,7 @@ import { createLbAddressController } from './load-balancers/addresses'
 import { createLbNodes } from './load-balancers/nodes'
 import { createLoadBalancerService } from './services/load-balancers'
 import { runControllers, type Controller } from './controllers/registry'
+import { createAuditRetention } from './audit/retention'
 import { runScheduling } from './controllers/scheduling'
 import { createHeartbeatLag, ignoreObservations, type CoreObserver } from './observe'
 import { applyPlan } from './scheduler/apply'
@@ -77,6 +78,8 @@ export const ZControlPlaneConfig = z.object({
   fenceMarginMs: z.number().int().min(0).max(600_000).default(5_000),
   logLinesPerInstance: z.number().int().min(10).default(2_000),
   metricsRetentionMs: z.number().int().positive().default(3_600_000),
+  /** Audit rows older than this are removed by the leader's housekeeping (audit/retention.ts). */
+  auditRetentionDays: z.number().int().min(1).max(36_500).default(730),
   /** Tenant networks: the pool default networks come from, and their size. */
   network: ZNetworkSettings.prefault({}),
   /** Where tenants' sandbox uids come from (services/tenant-uids.ts). */
@@ -134,6 +137,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
   const loginThrottle = createLoginThrottle({ pool: database.hotPool, clock, config: config.loginThrottle })
   const auth = createAuthService({ db, clock, sessionTtlMs: config.sessionTtlHours * 3_600_000, hasher, throttle: loginThrottle })
   const audit = createAuditTrail({ db })
+  const auditRetention = createAuditRetention({ db, clock, days: config.auditRetentionDays })
   const services = {
     auth,
     tenants: createTenantService({ db, hot, bus, networks, uids: config.tenantUids, trustFirstTenant: config.trustFirstTenant }),
@@ -231,6 +235,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'login-throttle-prune', handle: () => loginThrottle.prune(), periodic: { everyMs: 600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },
+    auditRetention.controller,
   ]
 
   const nodeSource = { pool: database.pool, hotPool: database.hotPool }
@@ -308,6 +313,8 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     commands: commandQueue,
     hot,
     replicas,
+    /** The audit trail's housekeeping (the leader runs it hourly; `expire()` runs it now). */
+    auditRetention,
     startControlLoops,
     /** Scheduler queues and counters, when this process leads. */
     schedulerStats: (): SchedulerStats | null => scheduler?.stats() ?? null,
