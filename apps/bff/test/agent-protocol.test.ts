@@ -97,6 +97,30 @@ describe('agent gateway: join and credentials', () => {
     expect(dup.code).toBe(CloseCode.badFrame)
   })
 
+  it('welcomes hellos arriving together each on its own merits: a wrong credential or a second connection for a live node fails only itself', async () => {
+    const names = Array.from({ length: 6 }, (_, i) => `together-${i}`)
+    const joined = await Promise.all(names.map((n) => session([hello({ joinToken }, n)], (m) => m.some((x) => x.type === 'desired'))))
+    const creds = joined.map((j) => {
+      const w = j.messages.find((m) => m.type === 'welcome')
+      if (w?.type !== 'welcome' || !w.credential) throw new Error('no credential')
+      return { nodeId: w.nodeId, credential: w.credential }
+    })
+    // Node 1 stays connected; the others come back together (their same agent runs), with a stranger and a copy among them.
+    joined.forEach((j, i) => i !== 1 && j.ws.close())
+    const back = names.map((n, i) => (i === 1 ? null : session([hello(creds[i]!, n)], (m) => m.some((x) => x.type === 'desired'))))
+    const wrong = session([hello({ nodeId: creds[0]!.nodeId, credential: 'nc_not-this-nodes-credential' }, names[0])])
+    const copy = session([JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, auth: creds[1], node: node(names[1]!), runId: randomUUID() })])
+    expect((await wrong).code).toBe(CloseCode.unauthorized)
+    expect((await copy).code).toBe(CloseCode.duplicate)
+    for (const b of back.filter((x) => x !== null)) {
+      const r = await b
+      expect(r.messages.map((m) => m.type)).toEqual(['welcome', 'desired'])
+      r.ws.close()
+    }
+    expect(joined[1]!.ws.readyState).toBe(WebSocket.OPEN)
+    joined[1]!.ws.close()
+  })
+
   it("ignores status reports about instances that are not on the reporting node", async () => {
     const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
     const t = await op.tenants.create({ slug: 'victim', name: 'Victim' })

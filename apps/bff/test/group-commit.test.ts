@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import { applyMigrations, createHotStore, createNodeLeases, HOT_SCHEMA, openDatabase, RejectedRow, systemClock, type Database } from '@alveary/core'
+import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defaultMigrationsDir } from '../src/config'
 import { freshDatabase } from './harness'
@@ -42,6 +43,35 @@ describe('node sessions', () => {
     expect(await leases.claim(node, { sessionId: randomUUID(), runId: null, staleMs: 60_000 })).toMatchObject({ claimed: false })
     await leases.release(node, b)
     expect(await leases.claim(node, { sessionId: randomUUID(), runId: null, staleMs: 60_000 })).toMatchObject({ claimed: true })
+  })
+  it('are claimed for hellos arriving together in one statement, two claims of one node acting as if one came after the other; releases together in one', async () => {
+    const statements: string[] = []
+    const counted = { query: (text: string, values: unknown[]) => (statements.push(text.trim().split(/\s+/).slice(0, 2).join(' ')), database.hotPool.query(text, values)) } as unknown as pg.Pool
+    const leases = createNodeLeases({ hotPool: counted, clock: systemClock, claimFlushMs: 20, onError: (e) => errors.push(e), onNodesRevived: () => {} })
+    const nodes = Array.from({ length: 50 }, () => randomUUID())
+    const sessions = nodes.map(() => randomUUID())
+    const [x, run] = [randomUUID(), randomUUID()]
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()]
+    const claim = (node: string, sessionId: string, runId: string | null) => leases.claim(node, { sessionId, runId, staleMs: 60_000 })
+    const [forX, all] = await Promise.all([
+      // One node three times in the batch: the first claims it, another run is refused, the same run takes over.
+      Promise.all([claim(x, a, run), claim(x, b, randomUUID()), claim(x, c, run)]),
+      Promise.all(nodes.map((n, i) => claim(n, sessions[i]!, null))),
+    ])
+    expect(forX.map((r) => r.claimed)).toEqual([true, false, true])
+    expect(all.every((r) => r.claimed)).toBe(true)
+    // One statement per round: every node once, then x's second and third claims.
+    expect(statements).toEqual(['WITH v', 'WITH v', 'WITH v'])
+    expect(await leases.heartbeat(beat(x, a, 1))).toBe('fenced')
+    expect(await leases.heartbeat(beat(x, c, 1))).toBe('ok')
+    // Another agent on a node claimed a moment ago: refused, with when the holder was last heard.
+    const refused = await claim(nodes[0]!, randomUUID(), null)
+    expect(refused).toMatchObject({ claimed: false })
+
+    statements.length = 0
+    await Promise.all(nodes.map((n, i) => leases.release(n, sessions[i]!)))
+    expect(statements.filter((s) => s.startsWith('UPDATE'))).toHaveLength(1)
+    expect((await Promise.all(nodes.map((n) => claim(n, randomUUID(), null)))).every((r) => r.claimed)).toBe(true)
   })
 })
 

@@ -1,7 +1,7 @@
+import { CoreError, createBatchLoader } from '@alveary/core'
 import type { TDesired } from '@alveary/core/protocol'
 import { describe, expect, it } from 'vitest'
 import { createHelloGate } from '../src/gateway/admission'
-import { createDesiredLoader } from '../src/gateway/desired-loader'
 
 const tick = () => new Promise((r) => setImmediate(r))
 
@@ -61,13 +61,14 @@ describe('hello gate', () => {
   })
 })
 
-describe('desired loader', () => {
+describe('batch loader (desired states)', () => {
   const desired = (generation: number): TDesired => ({ type: 'desired', generation, instances: [], networks: [], loadBalancers: [] })
 
   it('reads the requests of one turn in one batch, and those made meanwhile in the next', async () => {
     const calls: string[][] = []
     let release: () => void = () => {}
-    const loader = createDesiredLoader({
+    const loader = createBatchLoader<string, TDesired>({
+      missing: () => new CoreError('NOT_FOUND', 'Node not found'),
       maxBatch: 100,
       concurrency: 1,
       loadMany: async (ids) => {
@@ -90,7 +91,8 @@ describe('desired loader', () => {
 
   it('splits large batches and fails only the batch whose read failed', async () => {
     const calls: string[][] = []
-    const loader = createDesiredLoader({
+    const loader = createBatchLoader<string, TDesired>({
+      missing: () => new CoreError('NOT_FOUND', 'Node not found'),
       maxBatch: 2,
       concurrency: 2,
       loadMany: async (ids) => {

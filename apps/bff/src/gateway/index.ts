@@ -1,13 +1,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { ChangeBus, ControlPlane } from '@alveary/core'
+import { CoreError, createBatchLoader, type ChangeBus, type ControlPlane } from '@alveary/core'
 import { CloseCode, MAX_FRAME_BYTES } from '@alveary/core/protocol'
 import type { Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { createAdmission, createHelloGate, refuseUpgrade } from './admission'
 import { serveAgentConnection, type AgentConnection, type ConnectionLimits } from './connection'
 import { createGatewayCounters } from './counters'
-import { createDesiredLoader } from './desired-loader'
 
 export interface AgentGatewayDeps {
   core: ControlPlane
@@ -28,8 +27,8 @@ const LIMITS: Omit<ConnectionLimits, 'helloTimeoutMs'> = { pauseAtFrames: 64, pa
  * The /agent WebSocket endpoint. One connection per node; the first frame must be a valid
  * hello within the hello timeout. Desired state is pushed whenever the node's generation
  * changes. Files: admission (who may open a socket, how many are welcomed at once),
- * connection (one socket's frames), push (desired state), desired-loader (desired states
- * read in batches), commands (one-shot commands of moves), counters (for /metrics).
+ * connection (one socket's frames), push (desired state, read in batches with other
+ * nodes' by core's batch loader), commands (one-shot commands of moves), counters (for /metrics).
  */
 export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloTimeoutMs, maxPendingPerIp, maxConcurrentHellos, helloQueue }: AgentGatewayDeps) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
@@ -37,7 +36,12 @@ export function createAgentGateway({ core, bus, log, heartbeatIntervalMs, helloT
   const admission = createAdmission({ maxPendingPerIp })
   // After a restart the whole fleet comes back within seconds: welcome it at the pace the store allows.
   const hellos = createHelloGate({ concurrency: maxConcurrentHellos, queue: helloQueue })
-  const desired = createDesiredLoader({ loadMany: (ids) => core.agents.desiredForMany(ids), maxBatch: 500, concurrency: 2 })
+  const desired = createBatchLoader({
+    loadMany: (ids: string[]) => core.agents.desiredForMany(ids),
+    missing: () => new CoreError('NOT_FOUND', 'Node not found'),
+    maxBatch: 500,
+    concurrency: 2,
+  })
   const byNode = new Map<string, AgentConnection>()
   const all = new Set<AgentConnection>()
   let closing = false

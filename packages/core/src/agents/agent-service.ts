@@ -1,4 +1,5 @@
 import type { Clock } from '../clock'
+import type { Prisma } from '../generated/prisma/client'
 import { CoreError } from '../errors'
 import type { TDesired, TDesiredLb, THello, TInstanceReport, TLbReport, TLbServerStat, TVolumeUsage } from '../protocol'
 import type { ChangeBus } from '../store/change-bus'
@@ -6,8 +7,9 @@ import type { Db } from '../store/db'
 import { TERMINAL_STATES, type HotStore, type NewEvent } from '../store/hot-store'
 import type { NodeLeases } from '../store/node-leases'
 import type { AuditTrail } from '../audit/trail'
+import { createBatchLoader } from '../store/batch-load'
 import { loadDesired } from './desired'
-import { acceptHello, type THelloOutcome } from './hello'
+import { createHelloAcceptor, type THelloOutcome } from './hello'
 
 export interface AgentServiceDeps {
   db: Db
@@ -29,6 +31,9 @@ export interface AgentServiceDeps {
   }
 }
 
+const assignedSelect = { id: true, nodeId: true, tenantId: true, appId: true, desiredState: true } satisfies Prisma.InstanceSelect
+type Assigned = Prisma.InstanceGetPayload<{ select: typeof assignedSelect }>
+
 /**
  * What the agent gateway needs from core: authenticate a node, record its heartbeats
  * and observed instances, and compute the full desired state for it.
@@ -45,10 +50,22 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
     }, 1_000)
   }
 
+  const acceptHello = createHelloAcceptor({ db, hot, leases, clock, audit })
+  // Every agent sends a full report after its welcome: a fleet coming back reads its nodes' instances in batches.
+  const assignedTo = createBatchLoader<string, Assigned[]>({
+    loadMany: async (nodeIds) => {
+      const out = new Map(nodeIds.map((id) => [id, [] as Assigned[]]))
+      for (const i of await db.instance.findMany({ where: { nodeId: { in: nodeIds } }, select: assignedSelect })) out.get(i.nodeId!)?.push(i)
+      return out
+    },
+    maxBatch: 500,
+    concurrency: 2,
+  })
+
   return {
     /** Authenticates a hello and claims the node's session for the connection `sessionId`. */
     async hello(msg: THello, sessionId: string, remote: string): Promise<THelloOutcome> {
-      const res = await acceptHello({ db, hot, leases, clock, audit }, msg, { sessionId, staleMs: sessionStaleMs, remote })
+      const res = await acceptHello(msg, { sessionId, staleMs: sessionStaleMs, remote })
       if (!res.ok) return res
       // The scheduler refreshes a node it hears of by id; a plain reconnect changes nothing it reads.
       if (res.changed) bus.publish({ kind: 'fleet', what: 'node', nodeId: res.nodeId })
@@ -80,7 +97,7 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
      */
     async report(nodeId: string, full: boolean, reports: TInstanceReport[], lb?: { generation: number; reports: TLbReport[] }): Promise<void> {
       if (lb) await loadBalancers.report(nodeId, lb.generation, lb.reports)
-      const assigned = await db.instance.findMany({ where: { nodeId }, select: { id: true, tenantId: true, appId: true, desiredState: true } })
+      const assigned = await assignedTo.load(nodeId)
       const mine = new Map(assigned.map((i) => [i.id, i]))
       const known = await hot.statusesOf(reports.filter((r) => mine.has(r.instanceId)).map((r) => r.instanceId))
       const tenants = new Set<string>()

@@ -2,6 +2,7 @@ import type { Clock } from '../clock'
 import type { Prisma } from '../generated/prisma/client'
 import { ZCommandProgress, ZCommandResult, type TAgentCommand, type TCommandProgress, type TCommandResult } from '../protocol'
 import { ZChange, type ChangeBus, type TChange } from '../store/change-bus'
+import { createBatchLoader } from '../store/batch-load'
 import type { Db } from '../store/db'
 
 /** Where a command stands, as its issuer sees it. */
@@ -53,20 +54,32 @@ export function createCommandQueue({ db, bus, clock }: { db: Db; bus: ChangeBus;
     },
   }
 
-  return {
-    commands,
-    /** Commands the gateway should (re)send to a node it holds: not answered and not expired. */
-    async claim(nodeId: string): Promise<{ id: string; command: TAgentCommand }[]> {
+  // Every agent is sent its waiting commands on connecting: a fleet coming back reads them in batches.
+  const waiting = createBatchLoader<string, { id: string; command: TAgentCommand }[]>({
+    async loadMany(nodeIds) {
       const now = clock.now()
       const rows = await db.agentCommand.findMany({
-        where: { nodeId, state: { in: ['pending', 'sent'] }, expiresAt: { gt: now } },
+        where: { nodeId: { in: nodeIds }, state: { in: ['pending', 'sent'] }, expiresAt: { gt: now } },
         orderBy: { createdAt: 'asc' },
-        take: 100,
-        select: { id: true, payload: true },
+        select: { id: true, nodeId: true, payload: true },
       })
-      if (rows.length) await db.agentCommand.updateMany({ where: { id: { in: rows.map((r) => r.id) }, state: 'pending' }, data: { state: 'sent', sentAt: now } })
-      return rows.map((r) => ({ id: r.id, command: r.payload as TAgentCommand }))
+      const out = new Map(nodeIds.map((id) => [id, [] as { id: string; command: TAgentCommand }[]]))
+      for (const r of rows) {
+        const list = out.get(r.nodeId)!
+        if (list.length < 100) list.push({ id: r.id, command: r.payload as TAgentCommand })
+      }
+      const sent = [...out.values()].flat().map((c) => c.id)
+      if (sent.length) await db.agentCommand.updateMany({ where: { id: { in: sent }, state: 'pending' }, data: { state: 'sent', sentAt: now } })
+      return out
     },
+    maxBatch: 500,
+    concurrency: 2,
+  })
+
+  return {
+    commands,
+    /** Commands the gateway should (re)send to a node it holds: not answered and not expired (read with other nodes' when they connect together). */
+    claim: (nodeId: string) => waiting.load(nodeId),
     /** An agent answered: only its own commands, only once. */
     async complete(nodeId: string, id: string, outcome: { ok: true; result: TCommandResult } | { ok: false; error: string }): Promise<void> {
       const row = await db.agentCommand.findFirst({ where: { id, nodeId, state: { in: ['pending', 'sent'] } }, select: { wake: true } })

@@ -7,6 +7,7 @@ import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { NodeLeases } from '../store/node-leases'
 import type { AuditTrail } from '../audit/trail'
+import { createBatchLoader } from '../store/batch-load'
 import { joinWithToken, nodeDataOf } from './join'
 
 export type THelloOutcome =
@@ -30,6 +31,7 @@ const nodeSelect = {
   networkMode: true,
   capabilities: true,
 } satisfies Prisma.NodeSelect
+type StoredNode = Prisma.NodeGetPayload<{ select: typeof nodeSelect }>
 
 /** JSON with object keys sorted at every level (PostgreSQL's jsonb keeps its own key order). */
 const stable = (v: unknown): string =>
@@ -50,35 +52,41 @@ function sameData(hello: ReturnType<typeof nodeDataOf>, stored: Record<keyof Ret
 }
 
 /**
- * Authenticates a hello (the node's credential, or a join or re-key token), then claims the
+ * Authenticates hellos (the node's credential, or a join or re-key token), then claims the
  * node's session: a node has one live connection. The node's description is written only
  * once the session is ours, so a refused second agent changes nothing (not even the port
- * range it announced).
+ * range it announced). Hellos arriving together (a fleet reconnecting after a restart) are
+ * read in one query and claimed in one statement (store/batch-load.ts, NodeLeases.claim).
  */
-export async function acceptHello(
-  deps: { db: Db; hot: HotStore; leases: NodeLeases; clock: Clock; audit: AuditTrail },
-  msg: THello,
-  session: { sessionId: string; staleMs: number; remote: string },
-): Promise<THelloOutcome> {
+export function createHelloAcceptor(deps: { db: Db; hot: HotStore; leases: NodeLeases; clock: Clock; audit: AuditTrail }) {
   const { db, leases, clock } = deps
-  let nodeId: string
-  let credential: string | undefined
-  let stored: Prisma.NodeGetPayload<{ select: typeof nodeSelect }> | null = null
-  if ('credential' in msg.auth) {
-    stored = await db.node.findUnique({ where: { id: msg.auth.nodeId }, select: nodeSelect })
-    if (!stored || stored.credentialHash !== hashToken(msg.auth.credential)) throw new CoreError('UNAUTHORIZED', 'unknown node or wrong credential')
-    nodeId = stored.id
-  } else {
-    ;({ nodeId, credential } = await joinWithToken(deps, msg.auth.joinToken, msg.node, { remote: session.remote }))
-  }
+  const nodes = createBatchLoader<string, StoredNode>({
+    loadMany: async (ids) => new Map((await db.node.findMany({ where: { id: { in: ids } }, select: nodeSelect })).map((n) => [n.id, n])),
+    missing: () => new CoreError('UNAUTHORIZED', 'unknown node or wrong credential'),
+    maxBatch: 500,
+    concurrency: 2,
+  })
 
-  const claim = await leases.claim(nodeId, { sessionId: session.sessionId, runId: msg.runId ?? null, staleMs: session.staleMs })
-  if (!claim.claimed) {
-    const staleAt = claim.lastHeartbeatAt.getTime() + session.staleMs
-    return { ok: false, nodeId, retryAfterMs: Math.max(1_000, staleAt - clock.now().getTime()) }
+  return async function acceptHello(msg: THello, session: { sessionId: string; staleMs: number; remote: string }): Promise<THelloOutcome> {
+    let nodeId: string
+    let credential: string | undefined
+    let stored: StoredNode | null = null
+    if ('credential' in msg.auth) {
+      stored = await nodes.load(msg.auth.nodeId)
+      if (stored.credentialHash !== hashToken(msg.auth.credential)) throw new CoreError('UNAUTHORIZED', 'unknown node or wrong credential')
+      nodeId = stored.id
+    } else {
+      ;({ nodeId, credential } = await joinWithToken(deps, msg.auth.joinToken, msg.node, { remote: session.remote }))
+    }
+
+    const claim = await leases.claim(nodeId, { sessionId: session.sessionId, runId: msg.runId ?? null, staleMs: session.staleMs })
+    if (!claim.claimed) {
+      const staleAt = claim.lastHeartbeatAt.getTime() + session.staleMs
+      return { ok: false, nodeId, retryAfterMs: Math.max(1_000, staleAt - clock.now().getTime()) }
+    }
+    const data = nodeDataOf(msg.node)
+    const described = stored !== null && !sameData(data, stored)
+    if (described) await db.node.update({ where: { id: nodeId }, data })
+    return { ok: true, nodeId, credential, changed: !stored || described || claim.revived }
   }
-  const data = nodeDataOf(msg.node)
-  const described = stored !== null && !sameData(data, stored)
-  if (described) await db.node.update({ where: { id: nodeId }, data })
-  return { ok: true, nodeId, credential, changed: !stored || described || claim.revived }
 }

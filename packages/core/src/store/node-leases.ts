@@ -11,6 +11,12 @@ export interface Beat {
   appliedGeneration: number
 }
 
+interface Claim {
+  nodeId: string
+  runId: string | null
+  staleMs: number
+}
+
 export type TClaim =
   | { claimed: true; revived: boolean }
   /** Another connection holds the node and heartbeated at `lastHeartbeatAt`. */
@@ -23,7 +29,22 @@ export type TClaim =
  * (one statement per flush, whatever the number of agents) and land only for the
  * session that holds the node: a connection that lost its node is told it is fenced.
  */
-export function createNodeLeases({ hotPool, clock, flushMs = 50, onError, onNodesRevived }: { hotPool: pg.Pool; clock: Clock; flushMs?: number; onError(err: Error): void; onNodesRevived(nodeIds: string[]): void }) {
+export function createNodeLeases({
+  hotPool,
+  clock,
+  flushMs = 50,
+  claimFlushMs = 5,
+  onError,
+  onNodesRevived,
+}: {
+  hotPool: pg.Pool
+  clock: Clock
+  /** Heartbeats wait this long for others to share their write; claims and releases (a hello waits for its claim), this. */
+  flushMs?: number
+  claimFlushMs?: number
+  onError(err: Error): void
+  onNodesRevived(nodeIds: string[]): void
+}) {
   const iso = (d: Date) => d.toISOString()
   const beats = createGroupCommit<string, Beat & { at: Date }, 'ok' | 'fenced'>({
     clock,
@@ -47,34 +68,78 @@ export function createNodeLeases({ hotPool, clock, flushMs = 50, onError, onNode
     },
   })
 
+  /**
+   * Hellos arriving together claim their nodes in one statement (a fleet reconnecting after a
+   * restart). Two claims of one node in a batch would be one row updated twice: they go in
+   * rounds, so each sees the one before it as if they had come one after the other.
+   */
+  const claims = createGroupCommit<string, Claim, TClaim>({
+    clock,
+    maxDelayMs: claimFlushMs,
+    onError,
+    async flush(items) {
+      const out = new Map<string, TClaim>()
+      const rounds: [string, Claim][][] = []
+      const seen = new Map<string, number>()
+      for (const item of items) {
+        const k = seen.get(item[1].nodeId) ?? 0
+        seen.set(item[1].nodeId, k + 1)
+        ;(rounds[k] ??= []).push(item)
+      }
+      for (const round of rounds) for (const [session, claim] of await claimRound(round)) out.set(session, claim)
+      return out
+    },
+  })
+  const claimRound = async (round: [string, Claim][]): Promise<Map<string, TClaim>> => {
+    // Rows locked in one order by every BFF: two batches never wait for each other in a cycle.
+    const c = [...round].sort(([, a], [, b]) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
+    const now = clock.now()
+    const staleBefore = new Map(c.map(([, x]) => [x.staleMs, iso(new Date(now.getTime() - x.staleMs))]))
+    const { rows } = await hotPool.query<{ sessionId: string; claimed: boolean; state: string | null; lastHeartbeatMs: number | null }>(
+      `WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamp[]) WITH ORDINALITY AS v(id, session, run, stale, ord)),
+            prev AS (SELECT s."nodeId", s.state, s."lastHeartbeatAt" FROM hot."NodeStatus" s WHERE s."nodeId" IN (SELECT id FROM v)),
+            up AS (
+              INSERT INTO hot."NodeStatus" AS s ("nodeId", state, connected, "lastHeartbeatAt", "updatedAt", "sessionId", "runId")
+              SELECT id, 'ready', true, $5::timestamp, $5::timestamp, session, run FROM v ORDER BY ord
+              ON CONFLICT ("nodeId") DO UPDATE SET state = 'ready', connected = true, "lastHeartbeatAt" = $5::timestamp, "updatedAt" = $5::timestamp,
+                "notReadySince" = NULL, "sessionId" = EXCLUDED."sessionId", "runId" = EXCLUDED."runId"
+              WHERE NOT s.connected OR s."sessionId" IS NULL OR s."lastHeartbeatAt" IS NULL
+                OR s."lastHeartbeatAt" < (SELECT stale FROM v WHERE v.id = s."nodeId") OR s."runId" = EXCLUDED."runId"
+              RETURNING s."nodeId")
+       SELECT v.session AS "sessionId", v.id IN (SELECT "nodeId" FROM up) AS claimed, prev.state,
+         (extract(epoch FROM prev."lastHeartbeatAt") * 1000)::float8 AS "lastHeartbeatMs"
+       FROM v LEFT JOIN prev ON prev."nodeId" = v.id`,
+      [c.map(([, x]) => x.nodeId), c.map(([session]) => session), c.map(([, x]) => x.runId), c.map(([, x]) => staleBefore.get(x.staleMs)!), iso(now)],
+    )
+    return new Map(
+      rows.map((r) => [r.sessionId, r.claimed ? { claimed: true, revived: r.state === 'not_ready' } : { claimed: false, lastHeartbeatAt: new Date(r.lastHeartbeatMs ?? now.getTime()) }]),
+    )
+  }
+
+  /** Connections that ended together (a BFF shutting down closes all of them) free their nodes in one statement. */
+  const releases = createGroupCommit<string, string>({
+    clock,
+    maxDelayMs: claimFlushMs,
+    onError,
+    async flush(items) {
+      await hotPool.query(
+        `UPDATE hot."NodeStatus" AS s SET connected = false, "sessionId" = NULL, "updatedAt" = $3::timestamp
+         FROM unnest($1::uuid[], $2::uuid[]) AS v(id, session) WHERE s."nodeId" = v.id AND s."sessionId" = v.session`,
+        [[...items.values()], [...items.keys()], iso(clock.now())],
+      )
+    },
+  })
+
   return {
     /** Resolves 'fenced' when another connection holds the node now; rejects with RejectedRow for values the store refuses. */
     heartbeat: async (beat: Beat) => (await beats.add(beat.sessionId, { ...beat, at: clock.now() })) ?? 'fenced',
 
     /** A hello: takes the node's session (and marks it ready, its lease starting now) unless another live connection holds it. */
-    async claim(nodeId: string, session: { sessionId: string; runId: string | null; staleMs: number }): Promise<TClaim> {
-      const now = clock.now()
-      const { rows } = await hotPool.query<{ claimed: boolean; state: string | null; lastHeartbeatMs: number | null }>(
-        `WITH prev AS (SELECT state, "lastHeartbeatAt" FROM hot."NodeStatus" WHERE "nodeId" = $1),
-              up AS (
-                INSERT INTO hot."NodeStatus" AS s ("nodeId", state, connected, "lastHeartbeatAt", "updatedAt", "sessionId", "runId")
-                VALUES ($1, 'ready', true, $2::timestamp, $2::timestamp, $3, $4)
-                ON CONFLICT ("nodeId") DO UPDATE SET state = 'ready', connected = true, "lastHeartbeatAt" = $2::timestamp, "updatedAt" = $2::timestamp,
-                  "notReadySince" = NULL, "sessionId" = $3, "runId" = $4
-                WHERE NOT s.connected OR s."sessionId" IS NULL OR s."lastHeartbeatAt" IS NULL OR s."lastHeartbeatAt" < $5::timestamp OR s."runId" = $4
-                RETURNING 1)
-         SELECT EXISTS (SELECT 1 FROM up) AS claimed, prev.state, (extract(epoch FROM prev."lastHeartbeatAt") * 1000)::float8 AS "lastHeartbeatMs"
-         FROM (SELECT 1) AS one LEFT JOIN prev ON true`,
-        [nodeId, iso(now), session.sessionId, session.runId, iso(new Date(now.getTime() - session.staleMs))],
-      )
-      const r = rows[0]!
-      return r.claimed ? { claimed: true, revived: r.state === 'not_ready' } : { claimed: false, lastHeartbeatAt: new Date(r.lastHeartbeatMs ?? now.getTime()) }
-    },
+    claim: async (nodeId: string, session: { sessionId: string; runId: string | null; staleMs: number }): Promise<TClaim> =>
+      (await claims.add(session.sessionId, { nodeId, ...session }))!,
 
     /** The connection ended: the node is free for the next hello (if that connection still held it). */
-    async release(nodeId: string, sessionId: string) {
-      await hotPool.query(`UPDATE hot."NodeStatus" SET connected = false, "sessionId" = NULL, "updatedAt" = $3::timestamp WHERE "nodeId" = $1 AND "sessionId" = $2`, [nodeId, sessionId, iso(clock.now())])
-    },
+    release: async (nodeId: string, sessionId: string) => void (await releases.add(sessionId, nodeId)),
     /** Ends whatever session holds the node (its credential was revoked): its heartbeats are fenced from now on. */
     async revoke(nodeId: string) {
       await hotPool.query(`UPDATE hot."NodeStatus" SET connected = false, "sessionId" = NULL, "updatedAt" = $2::timestamp WHERE "nodeId" = $1`, [nodeId, iso(clock.now())])
@@ -91,8 +156,8 @@ export function createNodeLeases({ hotPool, clock, flushMs = 50, onError, onNode
       return rows.map((r) => r.nodeId)
     },
 
-    /** Writes heartbeats still waiting for their group commit (shutdown, tests). */
-    flush: () => beats.drain(),
+    /** Writes heartbeats and releases still waiting for their group commit (shutdown, tests). */
+    flush: () => Promise.all([beats.drain(), releases.drain()]).then(() => {}),
   }
 }
 export type NodeLeases = ReturnType<typeof createNodeLeases>
