@@ -1,5 +1,5 @@
 /**
- * npm run bench:agents -- [--agents 1000,5000] [--seconds 30] [--heartbeat-ms 5000] [--phases throughput,fanout,reconnect]
+ * npm run bench:agents -- [--agents 1000,5000] [--seconds 30] [--heartbeat-ms 5000] [--phases throughput,fanout,reconnect] [--profile DIR]
  *
  * N simulated agents over real WebSockets against one BFF process (real PostgreSQL). The
  * BFF runs as its own process so its CPU is measured apart from the simulated agents'.
@@ -32,6 +32,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '30' },
     'heartbeat-ms': { type: 'string', default: '5000' },
     phases: { type: 'string', default: 'throughput,fanout,reconnect' },
+    /** Writes a V8 CPU profile of each BFF process into this folder (node --cpu-prof). */
+    profile: { type: 'string' },
   },
 })
 const PHASES = ['throughput', 'fanout', 'reconnect'] as const
@@ -45,6 +47,7 @@ const opts = z
     seconds: z.coerce.number().int().min(5),
     'heartbeat-ms': z.coerce.number().int().min(100),
     phases: z.string().transform((s) => new Set(z.array(z.enum(PHASES)).parse(s.split(',')))),
+    profile: z.string().optional(),
   })
   .parse(values)
 const root = path.resolve(import.meta.dirname, '..')
@@ -70,7 +73,7 @@ const base = `http://127.0.0.1:${port}`
 let bff: ChildProcess | null = null
 /** Starts the BFF and resolves once it answers /healthz (at that instant). */
 async function startBff(extraEnv: Record<string, string> = {}): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps/bff/src/main.ts')], {
+  const child = spawn(process.execPath, [...(opts.profile ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(opts.profile)] : []), '--import', 'tsx', path.join(root, 'apps/bff/src/main.ts')], {
     cwd: root,
     env: {
       ...process.env,
@@ -132,6 +135,8 @@ interface Sim {
   ackBeat: number
   ackedGeneration: number
   ackedAt: number
+  /** Closes the connection and stops heartbeating (for good). */
+  stop(): Promise<void>
 }
 const sims: Sim[] = []
 let stopping = false
@@ -140,7 +145,10 @@ function startSim(i: number, token: string): Sim {
   let credential: { nodeId: string; credential: string } | null = null
   const runId = crypto.randomUUID()
   let timer: NodeJS.Timeout | null = null
-  const sim: Sim = { name: `sim-${i}-${runId.slice(0, 4)}`, nodeId: null, welcomed: false, welcomedAt: 0, desiredAt: 0, generation: -1, beatsSent: 0, leases: 0, ackBeat: -1, ackedGeneration: -1, ackedAt: 0, conn: null! }
+  const sim: Sim = { name: `sim-${i}-${runId.slice(0, 4)}`, nodeId: null, welcomed: false, welcomedAt: 0, desiredAt: 0, generation: -1, beatsSent: 0, leases: 0, ackBeat: -1, ackedGeneration: -1, ackedAt: 0, conn: null!, stop: async () => {
+    if (timer) clearTimeout(timer)
+    await sim.conn.close()
+  } }
   const beat = () => {
     if (sim.conn.send({ type: 'heartbeat', cpuUsedMillis: 100, memoryUsedMb: 256, appliedGeneration: Math.max(0, sim.generation) })) sim.beatsSent++
   }
@@ -292,7 +300,7 @@ try {
   console.log(JSON.stringify(result))
 } finally {
   stopping = true
-  await Promise.all(sims.map((s) => s.conn.close()))
+  await Promise.all(sims.map((s) => s.stop()))
   await stopBff()
   await db.drop()
 }
