@@ -109,33 +109,75 @@ describe('alveary CLI', () => {
   })
 
   it('applies a file: diff first, --dry-run changes nothing, then converges, then has nothing to do', async () => {
-    await writeFile(
-      path.join(dir, 'tenant.yaml'),
-      `networks:
+    const tenantFile = (o: { algorithm?: string; storeMb?: number; lb?: boolean; worker?: boolean } = {}) => `networks:
   - name: back
 apps:
   - ${appFile(3, '2').trim().replace(/\n/g, '\n    ')}
-  - name: worker
+${
+  o.worker === false
+    ? ''
+    : `  - name: worker
     replicas: 1
     spec: { command: node, args: [examples/hello/server.js], cpuMillis: 10, memoryMb: 16 }
-`,
-    )
+`
+}  - name: store
+    replicas: 0
+    spec: { command: node, args: [examples/hello/server.js], cpuMillis: 10, memoryMb: 16, volumes: [{ name: data, sizeMb: ${o.storeMb ?? 64}, mountPath: /data }] }
+${
+  o.lb === false
+    ? ''
+    : `loadBalancers:
+  - name: front
+    algorithm: ${o.algorithm ?? 'roundrobin'}
+    listeners:
+      - protocol: http
+        rules: [{ targets: [{ app: web, port: http }] }]
+`
+}`
+    await writeFile(path.join(dir, 'tenant.yaml'), tenantFile())
     const dry = await ok(['apply', '-f', 'tenant.yaml', '--dry-run'])
     expect(dry.stderr).toContain('+ network back')
     expect(dry.stderr).toContain('~ app web: replicas 2 → 3')
     expect(dry.stderr).toContain('+ app worker: 1 replicas of node examples/hello/server.js')
+    expect(dry.stderr).toContain('+ app store: 0 replicas of node examples/hello/server.js, volumes data (64 MiB at /data)')
+    expect(dry.stderr).toContain('+ load balancer front: http:auto → web/http')
     expect(dry.stderr).not.toContain('spec.')
-    expect(dry.stdout).toMatch(/3 changes \(dry run/)
+    expect(dry.stdout).toMatch(/5 changes \(dry run/)
     expect((await json<unknown[]>(['apps', 'list'])).length).toBe(1)
+    expect(await json<unknown[]>(['lb', 'list'])).toEqual([])
 
     await ok(['apply', '-f', 'tenant.yaml', '--wait', '--timeout', '180'])
     const apps = await json<{ name: string; replicas: number }[]>(['apps', 'list'])
     expect(apps.map((a) => [a.name, a.replicas]).sort()).toEqual([
+      ['store', 0],
       ['web', 3],
       ['worker', 1],
     ])
+    const lbs = await json<{ name: string; algorithm: string; listeners: { port: number; rules: { targets: { appId: string }[] }[] }[] }[]>(['lb', 'list'])
+    const webId = (await json<{ id: string }>(['apps', 'get', 'web'])).id
+    expect(lbs.map((l) => [l.name, l.algorithm, l.listeners[0]!.rules[0]!.targets[0]!.appId])).toEqual([['front', 'roundrobin', webId]])
     const again = await ok(['apply', '-f', 'tenant.yaml', '--dry-run', '--json'])
     expect(JSON.parse(again.stdout).changes).toEqual([])
+
+    // A change to the load balancer converges it (with the ETag the plan read).
+    await writeFile(path.join(dir, 'tenant.yaml'), tenantFile({ algorithm: 'leastconn' }))
+    const changed = await ok(['apply', '-f', 'tenant.yaml'])
+    expect(changed.stderr).toContain('~ load balancer front: algorithm roundrobin → leastconn')
+    expect((await json<{ algorithm: string; listeners: { port: number }[] }[]>(['lb', 'list']))[0]).toMatchObject({ algorithm: 'leastconn', listeners: [{ port: lbs[0]!.listeners[0]!.port }] })
+
+    // Volumes are set at creation: a file that changes them is refused before anything changes.
+    await writeFile(path.join(dir, 'tenant.yaml'), tenantFile({ algorithm: 'leastconn', storeMb: 128 }))
+    const refused = await alveary(['apply', '-f', 'tenant.yaml'])
+    expect(refused.code).toBe(5)
+    expect(refused.stderr).toContain("! app store has volumes data (64 MiB at /data), the file says data (128 MiB at /data): an app's volumes cannot change")
+
+    // --prune: what the file leaves out goes, load balancers before the apps they send traffic to.
+    await writeFile(path.join(dir, 'tenant.yaml'), tenantFile({ lb: false, worker: false }))
+    const pruned = await ok(['apply', '-f', 'tenant.yaml', '--prune'])
+    expect(pruned.stderr.indexOf('- load balancer front')).toBeGreaterThanOrEqual(0)
+    expect(pruned.stderr.indexOf('- load balancer front')).toBeLessThan(pruned.stderr.indexOf('- app worker'))
+    expect(await json<unknown[]>(['lb', 'list'])).toEqual([])
+    await waitFor('worker deleted', async () => !(await json<{ name: string }[]>(['apps', 'list'])).some((a) => a.name === 'worker'), 60_000)
   })
 
   it('says what went wrong with exit codes', async () => {

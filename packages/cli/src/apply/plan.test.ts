@@ -1,4 +1,4 @@
-import type { TAppDetail, TNetwork } from '@alveary/core'
+import type { TAppDetail, TLoadBalancer, TNetwork } from '@alveary/core'
 import { describe, expect, it } from 'vitest'
 import { describePlan, planApply, ZApplyFile } from './plan'
 
@@ -44,6 +44,38 @@ describe('apply plan', () => {
       'app web is in the file twice',
       "network back is 100.64.8.0/24, the file says 100.64.9.0/24: a network's CIDR cannot change (delete it first)",
       "app web is on host networking, the file says back: an app's network cannot change",
+    ])
+  })
+
+  const lb = (name: string, o: Partial<TLoadBalancer> = {}) =>
+    ({ id: `lb-${name}`, name, algorithm: 'roundrobin', stickySeconds: null, drainSeconds: 10, listeners: [{ protocol: 'http', port: 30080, rules: [{ host: null, pathPrefix: null, targets: [{ appId: 'id-web', port: 'http', weight: 100 }] }] }], ...o }) as TLoadBalancer
+  const front = { name: 'front', listeners: [{ protocol: 'http', rules: [{ targets: [{ app: 'web', port: 'http' }] }] }] }
+
+  it('plans load balancers by app name: created after their apps, a port the platform picked is kept, deleted before their apps', () => {
+    const created = planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [front] }), { apps: [], networks: [] }, { prune: false })
+    expect(created.changes.map((c) => c.kind)).toEqual(['create-app', 'create-lb'])
+    expect(describePlan(created)).toContain('+ load balancer front: http:auto → web/http')
+
+    const state = { apps: [current('web', 1)], networks: [], loadBalancers: [lb('front')] }
+    expect(planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [front] }), state, { prune: true }).changes).toEqual([])
+    const changed = planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [{ ...front, algorithm: 'leastconn' }] }), state, { prune: false })
+    expect(describePlan(changed)).toBe('~ load balancer front: algorithm roundrobin → leastconn\n  app web: unchanged\n')
+    const reweighted = planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [{ name: 'front', listeners: [{ protocol: 'http', rules: [{ targets: [{ app: 'web', port: 'http', weight: 5 }] }] }] }] }), state, { prune: false })
+    expect(describePlan(reweighted)).toMatch(/^~ load balancer front: listeners .*"weight":100.* → .*"weight":5/)
+    const pruned = planApply(file({}), { ...state, loadBalancers: [lb('front')] }, { prune: true })
+    expect(pruned.changes.map((c) => c.kind)).toEqual(['delete-lb', 'delete-app'])
+  })
+
+  it('refuses load balancers whose apps are neither in the file nor kept, and volumes that change', () => {
+    const orphan = planApply(file({ loadBalancers: [front] }), { apps: [current('web', 1)], networks: [] }, { prune: true })
+    expect(orphan.problems).toEqual(['load balancer front sends traffic to app web, which is not in the file'])
+    const vol = { name: 'data', sizeMb: 64, mountPath: '/data' }
+    const created = planApply(file({ apps: [{ name: 'db', replicas: 1, spec: { ...spec, volumes: [vol] } }] }), { apps: [], networks: [] }, { prune: false })
+    expect(describePlan(created)).toContain('+ app db: 1 replicas of node server.js, volumes data (64 MiB at /data)')
+    const have = current('db', 1, { ...spec, volumes: [vol] } as typeof spec)
+    expect(planApply(file({ apps: [{ name: 'db', replicas: 1, spec: { ...spec, volumes: [vol] } }] }), { apps: [have], networks: [] }, { prune: false }).changes).toEqual([])
+    expect(planApply(file({ apps: [{ name: 'db', replicas: 1, spec: { ...spec, volumes: [{ ...vol, sizeMb: 128 }] } }] }), { apps: [have], networks: [] }, { prune: false }).problems).toEqual([
+      "app db has volumes data (64 MiB at /data), the file says data (128 MiB at /data): an app's volumes cannot change (delete the app first)",
     ])
   })
 })
