@@ -4,7 +4,7 @@ import { useMutation, useQuery } from '@tanstack/react-query'
 import { useState } from 'react'
 import { parseArgs, parseEnv } from '@/lib/app-form'
 import { Badge, Button, ErrorBox, inputBase, Mono, Panel, RelTime, type Tone } from '@/components/ui'
-import { minReadySecondsOf } from '@alveary/core/schemas'
+import { minReadySecondsOf, ZMinReadySeconds } from '@alveary/core/schemas'
 import { useTRPC, type TAppDetail, type TRollout } from '@/lib/trpc'
 
 const ROLLOUT_TONE: Record<TRollout['state'], Tone> = { progressing: 'blue', succeeded: 'green', rolled_back: 'amber', superseded: 'gray', failed: 'red' }
@@ -52,15 +52,18 @@ export function NewRevision({ app, tenantId }: { app: TAppDetail; tenantId: stri
   const [minReady, setMinReady] = useState(app.spec.minReadySeconds === null ? '' : String(app.spec.minReadySeconds))
   const update = useMutation(trpc.apps.update.mutationOptions())
   const parsedEnv = parseEnv(env)
+  // The API's own rule, shown before it is sent.
+  const minReadyError =
+    minReady.trim() === '' ? null : Number.isNaN(Number(minReady)) ? 'Enter a number' : (ZMinReadySeconds.safeParse(Number(minReady)).error?.issues[0]?.message ?? null)
   const submit = () => {
-    if (parsedEnv.error) return
+    if (parsedEnv.error || minReadyError) return
     const spec = {
       ...app.spec,
       args: parseArgs(args),
       env: parsedEnv.env,
       image: app.spec.driver === 'docker' ? image : undefined,
       command: app.spec.command ?? undefined,
-      minReadySeconds: minReady === '' ? null : Number(minReady),
+      minReadySeconds: minReady.trim() === '' ? null : Number(minReady),
     }
     update.mutate({ tenantId, appId: app.id, spec })
   }
@@ -97,13 +100,19 @@ export function NewRevision({ app, tenantId }: { app: TAppDetail; tenantId: stri
           value={minReady}
           onChange={(e) => setMinReady(e.target.value)}
           placeholder={String(minReadySecondsOf({ ...app.spec, minReadySeconds: null }))}
+          aria-invalid={!!minReadyError}
           data-testid="revision-min-ready"
         />
-        <span className="ml-2 font-normal text-slate-500">how long a new instance runs, ready, before it replaces an old one; empty: the default</span>
+        <span className="ml-2 font-normal text-slate-500">how long a new instance runs, ready, before it replaces an old one (0–600); empty: the default</span>
       </label>
+      {minReadyError ? (
+        <div className="text-xs text-red-700" data-testid="revision-min-ready-error">
+          Minimum ready time: {minReadyError}
+        </div>
+      ) : null}
       <ErrorBox error={update.error} />
       <div className="flex items-center gap-3">
-        <Button type="submit" variant="primary" disabled={update.isPending || !!parsedEnv.error} data-testid="roll-out">
+        <Button type="submit" variant="primary" disabled={update.isPending || !!parsedEnv.error || !!minReadyError} data-testid="roll-out">
           Roll out
         </Button>
         <span className="text-xs text-slate-500">

@@ -18,6 +18,8 @@ export interface AppFormValues {
   /** HTTP health checks on the first port: a path each, '' for none. */
   readinessPath: string
   livenessPath: string
+  /** Seconds a new instance runs, ready, before a rollout counts it; '' = the default. */
+  minReadySeconds: string
   cpuMillis: number
   memoryMb: number
   /** Processes and threads per instance; '' = the node's default. */
@@ -51,6 +53,7 @@ export const emptyAppForm: AppFormValues = {
   ports: 'http',
   readinessPath: '',
   livenessPath: '',
+  minReadySeconds: '',
   cpuMillis: 100,
   memoryMb: 64,
   pidsMax: '',
@@ -195,6 +198,7 @@ export function toCreateInput(v: AppFormValues): unknown {
       cpuMillis: num(v.cpuMillis),
       memoryMb: num(v.memoryMb),
       pidsMax: v.pidsMax.trim() === '' ? null : Number(v.pidsMax),
+      minReadySeconds: v.minReadySeconds.trim() === '' ? null : Number(v.minReadySeconds),
       ...(v.driver === 'docker' && { readOnlyRootfs: v.readOnlyRootfs }),
       restartPolicy: v.restartPolicy,
       nodeSelector: parseSelector(v.nodeSelector).labels,
@@ -223,6 +227,7 @@ const FIELD_OF: Record<string, keyof AppFormValues> = {
   'spec.cpuMillis': 'cpuMillis',
   'spec.memoryMb': 'memoryMb',
   'spec.pidsMax': 'pidsMax',
+  'spec.minReadySeconds': 'minReadySeconds',
   'spec.readOnlyRootfs': 'readOnlyRootfs',
   'spec.restartPolicy': 'restartPolicy',
   'spec.nodeSelector': 'nodeSelector',
@@ -283,6 +288,7 @@ const zod = zodResolver(ZCreateAppInput, { error: (iss) => plainMessage(iss as n
 export const appFormResolver: Resolver<AppFormValues, unknown, TCreateAppInput> = async (values, context, options) => {
   const local: Partial<Record<keyof AppFormValues, string>> = {}
   for (const k of ['replicas', 'cpuMillis', 'memoryMb', 'maxUnavailable'] as const) if (Number.isNaN(values[k])) local[k] = 'Enter a number'
+  if (values.minReadySeconds.trim() !== '' && Number.isNaN(Number(values.minReadySeconds))) local.minReadySeconds = 'Enter a number'
   const selector = parseSelector(values.nodeSelector)
   if (selector.error) local.nodeSelector = selector.error
   const env = parseEnv(values.env)

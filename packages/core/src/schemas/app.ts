@@ -59,6 +59,9 @@ export type TVolumeSpec = z.infer<typeof ZVolumeSpec>
 // Docker reference grammar, simplified: [registry/]path[:tag][@digest]
 const IMAGE_RE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/
 
+/** Seconds a new instance must run, ready, before a rollout counts it (ZAppSpec.minReadySeconds; the console's forms check it too). */
+export const ZMinReadySeconds = z.number().int('A whole number').min(0, 'At least 0').max(600, 'At most 10 minutes')
+
 export const ZAppSpec = z
   .object({
     driver: ZDriver.default('process'),
@@ -101,7 +104,7 @@ export const ZAppSpec = z
      * How long a new instance must run, ready, before a rollout counts it available (one that
      * crashes soon after starting never replaces an old one); null: see minReadySecondsOf.
      */
-    minReadySeconds: z.number().int('A whole number').min(0, 'At least 0').max(600, 'At most 10 minutes').nullable().default(null),
+    minReadySeconds: ZMinReadySeconds.nullable().default(null),
     volumes: z
       .array(ZVolumeSpec)
       .max(8, 'At most 8 volumes')

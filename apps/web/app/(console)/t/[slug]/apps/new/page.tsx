@@ -5,7 +5,7 @@ import Link from 'next/link'
 import { useRouter } from 'next/navigation'
 import { useEffect, useState, type ReactNode } from 'react'
 import { useForm } from 'react-hook-form'
-import type { TCreateAppInput } from '@alveary/core/schemas'
+import { DEFAULT_MIN_READY_SECONDS, type TCreateAppInput } from '@alveary/core/schemas'
 import { Button, ErrorBox, Field, inputCls, PageHeader, Panel } from '@/components/ui'
 import { ADVANCED_FIELDS, appFormResolver, emptyAppForm, parseSelector, sampleAppForm, type AppFormValues } from '@/lib/app-form'
 import { serverFieldErrors } from '@/lib/errors'
@@ -74,7 +74,7 @@ export default function NewAppPage() {
     `${priority} priority`,
     `max ${Number.isFinite(maxUnavailable) ? maxUnavailable : '—'} unavailable`,
   ].join(' · ')
-  const [replicas, cpu, mem] = watch(['replicas', 'cpuMillis', 'memoryMb'])
+  const [replicas, cpu, mem, readinessPath] = watch(['replicas', 'cpuMillis', 'memoryMb', 'readinessPath'])
   const total = (n: number) => (Number.isFinite(n) && Number.isFinite(replicas) ? n * replicas : null)
 
   const fillSample = () => {
@@ -209,6 +209,24 @@ export default function NewAppPage() {
             </Field>
             <Field label="Liveness check" htmlFor="livenessPath" error={errors.livenessPath?.message} hint="HTTP path on the first port; 3 failures in a row restart the instance; empty: none.">
               <input id="livenessPath" className={`${inputCls} font-mono`} placeholder="/livez" aria-invalid={!!errors.livenessPath} {...register('livenessPath')} />
+            </Field>
+            <Field
+              label="Minimum ready time (s)"
+              htmlFor="minReadySeconds"
+              error={errors.minReadySeconds?.message}
+              hint={`How long a new instance of a rollout runs, ready, before it replaces an old one (0–600); empty: ${readinessPath?.trim() ? 0 : DEFAULT_MIN_READY_SECONDS} s.`}
+            >
+              <input
+                id="minReadySeconds"
+                type="number"
+                min={0}
+                max={600}
+                className={inputCls}
+                placeholder={String(readinessPath?.trim() ? 0 : DEFAULT_MIN_READY_SECONDS)}
+                aria-invalid={!!errors.minReadySeconds}
+                {...register('minReadySeconds')}
+                data-testid="min-ready"
+              />
             </Field>
           </Section>
 
