@@ -195,7 +195,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
     }
   })
 
-  it('serves a load balancer on one node in front of a network app on every node (host ports lead to the instance IPs)', async () => {
+  it('serves a load balancer on one node in front of a network app on every node (it joins the network and reaches them by IP)', async () => {
     const lbNode = byName('sim-1')
     const nodeId = (await op.nodes.list()).find((n) => n.name === 'sim-1')!.id
     await op.loadBalancers.setNode({ nodeId, enabled: true })
