@@ -22,9 +22,9 @@ export const ZBffEnv = z.object({
   ALVEARY_AGENT_HELLO_TIMEOUT_MS: ms.default(5_000),
   /** Agent sockets not yet welcomed, per remote address (raise it behind a proxy or NAT). */
   ALVEARY_AGENT_MAX_PENDING_PER_IP: z.coerce.number().int().min(1).max(100_000).default(64),
-  /** Agents welcomed at once (hello checked, desired state read and sent), and how many more may wait; the rest are told when to retry. */
-  ALVEARY_AGENT_MAX_CONCURRENT_HELLOS: z.coerce.number().int().min(1).max(100_000).default(32),
-  ALVEARY_AGENT_HELLO_QUEUE: z.coerce.number().int().min(0).max(100_000).default(1_000),
+  /** Agents welcomed at once (hello checked, desired state read and sent; core reads and claims them in batches), and how many more may wait; the rest are told when to retry. */
+  ALVEARY_AGENT_MAX_CONCURRENT_HELLOS: z.coerce.number().int().min(1).max(100_000).default(500),
+  ALVEARY_AGENT_HELLO_QUEUE: z.coerce.number().int().min(0).max(100_000).default(5_000),
   /** Host ports handed to instances on every node. */
   ALVEARY_HOST_PORT_MIN: z.coerce.number().int().min(1024).max(65535).default(20_000),
   ALVEARY_HOST_PORT_MAX: z.coerce.number().int().min(1024).max(65535).default(29_999),

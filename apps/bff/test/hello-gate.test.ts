@@ -40,10 +40,10 @@ describe('hello gate', () => {
     expect(gate.held).toBe(0)
   })
 
-  it('tells refused agents to come back after the queue ahead drains at the measured rate', async () => {
+  it('tells refused agents to come back after the queue ahead drains at the measured welcome speed, even after a quiet hour', async () => {
     let t = 0
     const gate = createHelloGate({ concurrency: 1, queue: 9, random: () => 0, now: () => t })
-    // Welcomes completing one per 100 ms.
+    // Welcomes taking 100 ms each.
     for (let i = 0; i < 20; i++) {
       const g = gate.enter()
       if (!g.ok) throw new Error('refused')
@@ -51,13 +51,19 @@ describe('hello gate', () => {
       t += 100
       g.ticket.release()
     }
-    const held = Array.from({ length: 10 }, () => gate.enter())
-    expect(held.every((g) => g.ok)).toBe(true)
-    const refused = gate.enter()
+    const refusedNow = () => {
+      const held = Array.from({ length: 10 }, () => gate.enter())
+      expect(held.every((g) => g.ok)).toBe(true)
+      const refused = gate.enter()
+      held.forEach((g) => g.ok && g.ticket.release())
+      if (refused.ok) throw new Error('not refused')
+      return refused.retryAfterMs
+    }
     // 10 ahead at ~10 per second: about a second.
-    if (refused.ok) throw new Error('not refused')
-    expect(refused.retryAfterMs).toBeGreaterThanOrEqual(1_000)
-    expect(refused.retryAfterMs).toBeLessThanOrEqual(1_100)
+    expect(refusedNow()).toBe(1_000)
+    // Nothing for an hour, then a crowd: the welcome speed is the same (the old rate counted the hour).
+    t += 3_600_000
+    expect(refusedNow()).toBe(1_000)
   })
 })
 

@@ -44,10 +44,11 @@ export interface HelloTicket {
 /**
  * How many agents are welcomed at once. Welcoming one (its hello authenticated, its node
  * claimed, its desired state read and sent) is what a fleet reconnecting after a restart
- * costs: `concurrency` run at a time in arrival order, `queue` more may wait their turn,
- * and the rest are refused at the upgrade with a time to come back: the time the ones
- * ahead need at the rate welcomes complete, spread at random over as much again, so a
- * refused crowd returns as the queue drains instead of all at once.
+ * costs: `concurrency` run at a time in arrival order (core reads and claims those together
+ * in batches), `queue` more may wait their turn, and the rest are refused at the upgrade
+ * with a time to come back: the time the ones ahead need at the rate welcomes complete,
+ * spread at random over as much again, so a refused crowd returns as the queue drains
+ * instead of all at once.
  */
 export function createHelloGate(opts: { concurrency: number; queue: number; random?: () => number; now?: () => number }) {
   const random = opts.random ?? Math.random
@@ -56,15 +57,15 @@ export function createHelloGate(opts: { concurrency: number; queue: number; rand
   let held = 0
   let active = 0
   const waiting: (() => void)[] = []
-  /** When recent welcomes completed, for the rate (a ring of the last ones). */
-  const done: number[] = []
-  const RATE_SAMPLES = 256
+  /**
+   * How long the last welcomes took (a guess of 50 ms before any). The rate is `concurrency`
+   * per that time: judged from durations, not from when welcomes happened, so a quiet hour
+   * before a crowd does not make the gate look slow.
+   */
+  const took: number[] = []
+  const SAMPLES = 64
+  const welcomeMs = () => (took.length ? took.reduce((a, b) => a + b, 0) / took.length : 50)
 
-  /** Welcomes completed per ms lately; before there are any, a guess of 50 ms per welcome. */
-  const rate = () => {
-    const span = done.length >= 2 ? now() - done[0]! : 0
-    return span > 0 ? (done.length - 1) / span : opts.concurrency / 50
-  }
   const next = () => {
     while (active < opts.concurrency && waiting.length) {
       active++
@@ -75,13 +76,14 @@ export function createHelloGate(opts: { concurrency: number; queue: number; rand
   return {
     enter(): { ok: true; ticket: HelloTicket } | { ok: false; status: 503; reason: 'busy'; retryAfterMs: number } {
       if (held >= opts.concurrency + opts.queue) {
-        const drainMs = Math.min(30_000, Math.max(500, held / rate()))
+        const drainMs = Math.min(30_000, Math.max(500, (held / opts.concurrency) * welcomeMs()))
         return { ok: false, status: 503, reason: 'busy', retryAfterMs: Math.round(drainMs * (1 + random())) }
       }
       held++
       let state: 'new' | 'waiting' | 'running' | 'released' = 'new'
       let wake: (() => void) | null = null
       let settle: () => void = () => {}
+      let startedAt = 0
       const turned = new Promise<void>((r) => (settle = r))
       return {
         ok: true,
@@ -91,6 +93,7 @@ export function createHelloGate(opts: { concurrency: number; queue: number; rand
               state = 'waiting'
               wake = () => {
                 state = 'running'
+                startedAt = now()
                 settle()
               }
               waiting.push(wake)
@@ -103,8 +106,8 @@ export function createHelloGate(opts: { concurrency: number; queue: number; rand
             held--
             if (state === 'running') {
               active--
-              done.push(now())
-              if (done.length > RATE_SAMPLES) done.shift()
+              took.push(now() - startedAt)
+              if (took.length > SAMPLES) took.shift()
             } else if (state === 'waiting') waiting.splice(waiting.indexOf(wake!), 1)
             state = 'released'
             // Whoever waits for its turn goes on (and finds its connection gone).
