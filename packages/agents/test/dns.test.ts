@@ -10,6 +10,8 @@ const endpoints = [
   { ip: '100.64.0.3', mac: '02:a1:64:40:00:03', node: '198.18.0.2', app: 'web', ordinal: 1 },
   { ip: '100.64.0.2', mac: '02:a1:64:40:00:02', node: '198.18.0.1', app: 'web', ordinal: 0 },
   { ip: '100.64.0.4', mac: '02:a1:64:40:00:04', node: '198.18.0.3', app: 'DB', ordinal: 0 },
+  // A load-balancing node that joined the network: a member without a name.
+  { ip: '100.64.0.5', mac: '02:a1:64:40:00:05', node: '198.18.0.4', app: '', ordinal: 0 },
 ]
 
 /** A query as a stub resolver sends it. */
@@ -31,7 +33,8 @@ describe('dns names and wire format', () => {
     expect(lookup(table, '1.web')).toEqual({ ours: true, ips: ['100.64.0.3'] })
     expect(lookup(table, 'db')).toEqual({ ours: true, ips: ['100.64.0.4'] })
     expect(lookup(table, '7.web')).toEqual({ ours: true, ips: [] })
-    for (const other of ['example.com', 'web.example.com', 'x.1.web', 'api', '']) expect(lookup(table, other)).toEqual({ ours: false })
+    for (const other of ['example.com', 'web.example.com', 'x.1.web', 'api', '', '0.']) expect(lookup(table, other)).toEqual({ ours: false })
+    expect([...table.values()].flat().map((e) => e.ip)).not.toContain('100.64.0.5')
   })
 
   it('reads one-question queries and writes answers with the question echoed', () => {
