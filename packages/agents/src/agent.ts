@@ -31,6 +31,7 @@ import { createLogShipper } from './logs'
 import { createNetworkDriver, hostNetwork, type NetworkDriver } from './network'
 import { defaultPrefix } from './network/names'
 import { createStateStore } from './state-store'
+import { createStatusReports } from './status-reports'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
 import { createNodeVolumes } from './volumes/node-volumes'
@@ -158,8 +159,6 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   let heartbeatTimer: NodeJS.Timeout | null = null
   let beating = false
   let beatAgain = false
-  let statusTimer: NodeJS.Timeout | null = null
-  const pendingReports = new Map<string, TInstanceReport>()
 
   /** Random per run: lets the server tell this agent reconnecting from a second agent with the same identity. */
   const runId = randomUUID()
@@ -183,6 +182,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     desired: () => desiredInstances,
     // A sandboxed instance runs as its tenant's uid: its volumes are its own to write.
     ownerOf: (d) => (sandbox && d.spec.driver === 'process' ? d.runAs : null),
+    stageNetwork: (instanceId, timeoutMs) => network.whenStaged(instanceId, timeoutMs),
   })
   /** Health checks run next to the instances; their results travel in the status reports. */
   const health = createHealthMonitor({
@@ -196,15 +196,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     const h = health.health(r.instanceId)
     return h ? { ...r, health: h } : r
   }
-  function queueReport(report: TInstanceReport): void {
-    // While disconnected changes are dropped: the full report after the next welcome covers them.
-    if (!welcomed) return
-    // An exit is news of its own (the server keeps it as an event): never coalesce it away.
-    const pending = pendingReports.get(report.instanceId)
-    if (pending && (pending.state === 'exited' || pending.state === 'failed') && pending.state !== report.state) flushStatus()
-    pendingReports.set(report.instanceId, withHealth(report))
-    statusTimer ??= setTimeout(flushStatus, debounceMs)
-  }
+  const status = createStatusReports({ debounceMs, connected: () => welcomed, send: (frame) => connection.send(frame), withHealth })
+  const queueReport = status.queue
 
   let lb: ReturnType<typeof createLbServer> | null = null
   let lbDriverName: 'haproxy' | 'builtin' = 'builtin'
@@ -311,9 +304,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     volumes.disconnected()
     if (heartbeatTimer) clearInterval(heartbeatTimer)
     heartbeatTimer = null
-    if (statusTimer) clearTimeout(statusTimer)
-    statusTimer = null
-    pendingReports.clear()
+    status.drop()
     switch (code) {
       case CloseCode.versionMismatch:
         log.fatal({ reason, protocolVersion: PROTOCOL_VERSION }, `the server does not speak this agent's protocol version ${PROTOCOL_VERSION}: ${reason}`)
@@ -393,27 +384,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   }
 
   function sendFullStatus(): void {
-    if (!welcomed) return
-    // A full report supersedes whatever partial one was pending.
-    if (statusTimer) clearTimeout(statusTimer)
-    statusTimer = null
-    pendingReports.clear()
-    const lbFrame = lb?.last()
-    connection.send({
-      type: 'status',
-      full: true,
-      instances: supervisor.reports().map(withHealth),
-      ...(lbFrame && { loadBalancers: lbFrame.reports, lbGeneration: lbFrame.generation }),
-    })
-  }
-
-  function flushStatus(): void {
-    if (statusTimer) clearTimeout(statusTimer)
-    statusTimer = null
-    if (!welcomed || pendingReports.size === 0) return
-    const instances = [...pendingReports.values()]
-    pendingReports.clear()
-    connection.send({ type: 'status', full: false, instances })
+    if (welcomed) status.full(supervisor.reports().map(withHealth), lb?.last() ?? null)
   }
 
   /** Per-server load-balancer traffic rides along with heartbeats, at most every LB_STATS_MS. */
@@ -603,15 +574,15 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
           log.info('stopping all instances before exiting')
           // Still connected: the server sees the instances go down.
           await supervisor.stopAll()
-          flushStatus()
+          status.flush()
           logs.flush()
         } else {
           log.info('exiting; instances keep running and will be re-adopted by the next agent')
         }
         if (heartbeatTimer) clearInterval(heartbeatTimer)
-        if (statusTimer) clearTimeout(statusTimer)
+        status.drop()
         if (metricsTimer) clearInterval(metricsTimer)
-        heartbeatTimer = statusTimer = metricsTimer = null
+        heartbeatTimer = metricsTimer = null
         await housekeeping.stop()
         // HAProxy serves on while the agent restarts (the next one adopts it), unless everything stops.
         if (lb && (stopInstances || lbDriverName === 'builtin')) await lb.stop()

@@ -137,6 +137,40 @@ describe.skipIf(skip)('overlay driver on real namespaces', () => {
     expect(leftovers(u.nodes[1]!).filter((l) => l.includes(`-n4096`))).toEqual([])
   })
 
+  it('stages an instance a move brings here: same address, unlinked while its source serves; the start only links it', async () => {
+    // a1 runs on node 0 (moved there above); a move back to node 1 stages it there first.
+    const moving = placed[1]!
+    const id = moving.inst.instanceId
+    const n1 = overlayNames(u.nodes[1]!.prefix)
+    const endpoints = placed.filter((p) => p.tenant === 'a').map((p) => ({ ip: p.inst.interfaces[0]!.ip, mac: p.inst.interfaces[0]!.mac, node: u.nodes[p.node]!.ip, app: p.inst.appName, ordinal: 0 }))
+    const staging = desiredFor(u, placed, 1, ++gen)
+    staging.networks.push({ ...nets.a, peers: [u.nodes[0]!.ip], endpoints })
+    staging.staged = [{ instanceId: id, driver: 'process', interfaces: moving.inst.interfaces }]
+    overlays[1]!.apply(staging)
+    expect(await overlays[1]!.whenStaged(id, 10_000)).toBe(true)
+    const addrs = JSON.parse(execFileSync('ip', ['-n', n1.instanceNs(id), '-j', 'addr', 'show', 'eth0']).toString()) as Array<{ address: string; addr_info: Array<{ local: string }> }>
+    expect(addrs[0]!.address).toBe(moving.inst.interfaces[0]!.mac)
+    expect(addrs[0]!.addr_info.map((a) => a.local)).toContain('100.64.0.3')
+    const [veth] = JSON.parse(execFileSync('ip', ['-n', n1.routerNs(4096), '-j', 'link', 'show', n1.instanceVeth(id)]).toString()) as Array<{ master?: string; flags: string[] }>
+    expect(veth!.master).toBeUndefined()
+    expect(veth!.flags).not.toContain('UP')
+    // The address is still the source's.
+    expect(await tcpProbe(ns(placed[0]!), '100.64.0.3', 8080)).toBe('tenant a moved')
+
+    // The fence moves: node 1 links the staged interface (nothing else on the start's path), node 0 lets go.
+    servers.splice(servers.length - 1, 1)[0]!.kill('SIGKILL')
+    placed[1] = { ...moving, node: 1 }
+    gen++
+    overlays.forEach((o, k) => o.apply(desiredFor(u, placed, k, gen)))
+    const prepared = await overlays[1]!.activate(moving.inst)
+    expect(prepared).toEqual({ netnsPath: `/run/netns/${n1.instanceNs(id)}`, ip: '100.64.0.3', innerPorts: [8080] })
+    servers.push(await serveIn(prepared!.netnsPath, 8080, 'tenant a back'))
+    await Promise.all(overlays.map((o) => o.sync()))
+    expect(await tcpProbe(ns(placed[0]!), '100.64.0.3', 8080)).toBe('tenant a back')
+    // A start that was not staged gets nothing from the fast path.
+    expect(await overlays[0]!.activate(placed[0]!.inst)).toBeNull()
+  })
+
   it('removes everything it made once nothing is desired, and nothing else', async () => {
     placed = []
     await applyAll()

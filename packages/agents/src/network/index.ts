@@ -22,6 +22,8 @@ export interface NetworkDriver {
   startContext(instance: TDesiredInstance): Promise<Pick<StartContext, 'netns' | 'resolvConf' | 'attachNetns'>>
   /** Namespaces from which the load balancers reach tenant networks the node joined, by network id (lb-join.ts). */
   lbNamespaces(): Promise<ReadonlyMap<string, LbNamespace>>
+  /** Resolves true once an instance staged here by a move has its network prepared; false: not within `timeoutMs` (it attaches at start). */
+  whenStaged(instanceId: string, timeoutMs: number): Promise<boolean>
   close(): Promise<void>
 }
 
@@ -42,13 +44,16 @@ export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'ho
         async startContext(instance) {
           if (!instance.interfaces.length) return {}
           try {
-            const p = await overlay.prepare(instance.instanceId)
+            // Staged by a move: only the link is missing. Else (or if linking failed) a full pass.
+            const fast = await overlay.activate(instance).catch((err) => (log.warn({ err, instanceId: instance.instanceId }, 'network: linking the staged interface failed; running a full pass'), null))
+            const p = fast ?? (await overlay.prepare(instance.instanceId))
             return { netns: p.netnsPath, ...(p.resolvConf && { resolvConf: p.resolvConf }), attachNetns: (pid) => overlay.attach(instance.instanceId, pid) }
           } catch (err) {
             throw new SpawnError(`network not ready: ${(err as Error).message}`)
           }
         },
         lbNamespaces: () => overlay.lbNamespaces(),
+        whenStaged: (instanceId, timeoutMs) => overlay.whenStaged(instanceId, timeoutMs),
         async close() {
           await overlay.close()
           dns.close()
@@ -78,5 +83,6 @@ export const hostNetwork: NetworkDriver = {
     return {}
   },
   lbNamespaces: async () => new Map(),
+  whenStaged: async () => false,
   async close() {},
 }

@@ -5,11 +5,17 @@
  * or fixes what the desired state needs and removes what it no longer needs, among the
  * things it names with its prefix only. A pass runs on every desired state, before an
  * instance starts, and periodically, so a manual `ip link del` or an agent restart converges.
+ *
+ * Staged instances (a move is bringing them here while their source still serves) get their
+ * namespace and interface with the same IP and MAC, but the bridge end of their veth stays
+ * down and out of the bridge: the address is never live on two nodes. When the instance is
+ * then desired here, activate() only links that veth (one command), instead of a full pass
+ * on the start's critical path.
  */
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import { innerPorts, type TDesired, type TDesiredInstance, type TDesiredNetwork } from '@alveary/core/protocol'
+import { innerPorts, type TDesired, type TDesiredInstance, type TDesiredNetwork, type TInstanceInterface } from '@alveary/core/protocol'
 import { nameTable } from './dns/names'
 import type { DnsResponder } from './dns/responder'
 import type { Tools } from './exec'
@@ -71,6 +77,18 @@ interface IpLink {
 
 const isUp = (l: IpLink | undefined) => !!l?.flags?.includes('UP')
 
+/** What ensureInstance needs of an instance, desired or staged. */
+type Attachable = { instanceId: string; interfaces: TInstanceInterface[] }
+
+/** A staged instance whose interface is prepared (unlinked), as of the last pass. */
+interface Staged {
+  vxlanId: number
+  iface: TInstanceInterface
+  /** Process instances: their namespace (containers bring their own, so only their network is prepared). */
+  netns: string | null
+  resolvConf?: string
+}
+
 export function createOverlay(opts: OverlayOptions) {
   const { names, vtep, tools, log, dns } = opts
   const etcNetns = opts.etcNetns ?? '/etc/netns'
@@ -90,6 +108,14 @@ export function createOverlay(opts: OverlayOptions) {
   /** Networks this node's load balancers joined: their namespace, as of the last pass. */
   let lbJoined = new Map<string, LbNamespace>()
   const lbJoin = createLbJoin({ names, tools })
+  const staged = new Map<string, Staged>()
+  /**
+   * Instances linked by activate(), with the generation of the desired state that made them
+   * wanted: a pass still working from an older state (one that staged them) must not unlink them.
+   */
+  const activated = new Map<string, number>()
+  /** Waiters for the next desired state (a staged instance not announced yet). */
+  let nextDesired: Array<() => void> = []
   /**
    * Instances whose namespace is their container's own: Docker cannot start a container in a
    * namespace given by path, so it starts one with none and the overlay adopts it (instance id →
@@ -228,8 +254,11 @@ export function createOverlay(opts: OverlayOptions) {
     log.info({ instanceId, pid }, 'network: instance namespace is its container’s')
   }
 
-  /** An instance's namespace: eth0 (veth into the bridge) with its IP, MAC, MTU and default route. */
-  async function ensureInstance(inst: TDesiredInstance, net: TDesiredNetwork, routerLinks: Map<string, IpLink>, netns: Set<string>, m: number): Promise<void> {
+  /**
+   * An instance's namespace: eth0 (veth into the bridge) with its IP, MAC, MTU and default route.
+   * `link` false (staged): the bridge end stays down and out of the bridge, eth0 has no carrier.
+   */
+  async function ensureInstance(inst: Attachable, net: TDesiredNetwork, routerLinks: Map<string, IpLink>, netns: Set<string>, m: number, link: boolean): Promise<void> {
     const iface = inst.interfaces[0]!
     const I = names.instanceNs(inst.instanceId)
     const R = names.routerNs(net.vxlanId)
@@ -245,10 +274,12 @@ export function createOverlay(opts: OverlayOptions) {
       if (veth) await ip(['-n', R, 'link', 'del', V]).catch(() => {})
       if (links.has('eth0')) await ip(['-n', I, 'link', 'del', 'eth0'])
       await ip(['-n', R, 'link', 'add', V, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', I])
-      await batch(R, [`link set ${V} master br0 mtu ${m} up`])
+      if (link) await (await linkVeth(R, V, iface.mac, m)).fdb
+      else await batch(R, [`link set ${V} mtu ${m}`])
       links = new Map((await ipJson<IpLink[]>(['-n', I, 'addr', 'show'])).map((l) => [l.ifname, l]))
-      log.info({ instanceId: inst.instanceId, ip: iface.ip }, 'network: instance interface created')
-    } else if (veth.master !== 'br0' || veth.mtu !== m || !isUp(veth)) await batch(R, [`link set ${V} master br0 mtu ${m} up`])
+      log.info({ instanceId: inst.instanceId, ip: iface.ip, linked: link }, link ? 'network: instance interface created' : 'network: instance interface staged (unlinked)')
+    } else if (link && (veth.master !== 'br0' || veth.mtu !== m || !isUp(veth))) await (await linkVeth(R, V, iface.mac, m)).fdb
+    else if (!link && (veth.master || veth.mtu !== m || isUp(veth))) await batch(R, [`link set ${V} nomaster down mtu ${m}`])
     const eth0 = links.get('eth0')!
     const cmds: string[] = []
     if (!isUp(links.get('lo'))) cmds.push('link set lo up')
@@ -259,6 +290,17 @@ export function createOverlay(opts: OverlayOptions) {
     await batch(I, cmds)
     const routes = await ipJson<Array<{ dst: string; gateway?: string }>>(['-n', I, 'route', 'show', 'default'])
     if (!routes.some((r) => r.gateway === iface.gateway)) await batch(I, [`route replace default via ${iface.gateway} dev eth0`])
+  }
+
+  /**
+   * Puts an instance's veth into the bridge. The static entry sends its MAC there at once: the
+   * bridge may have learned it behind the VXLAN (the instance ran on another node until now),
+   * and the instance may not send anything before a client's first packet arrives.
+   */
+  async function linkVeth(R: string, V: string, mac: string, m: number): Promise<{ fdb: Promise<void> }> {
+    await batch(R, [`link set ${V} master br0 mtu ${m} up`])
+    const fdb = tools.run('bridge', ['-n', R, 'fdb', 'replace', mac, 'dev', V, 'master', 'static']).then(() => {})
+    return { fdb }
   }
 
   /** /etc/netns/<instance ns>/resolv.conf, rewritten only when it differs. */
@@ -312,9 +354,14 @@ export function createOverlay(opts: OverlayOptions) {
     const nodeLinks = new Map((await ipJson<IpLink[]>(['link', 'show'])).map((l) => [l.ifname, l]))
     const networks = new Map(d.networks.map((n) => [n.networkId, n]))
     const wanted = d.instances.filter((i) => i.interfaces.length > 0)
+    const wantedIds = new Set(wanted.map((i) => i.instanceId))
+    const toStage = (d.staged ?? []).filter((s) => s.interfaces.length > 0 && !wantedIds.has(s.instanceId))
+    /** Linked by activate() after this pass's desired state was sent: stays linked. */
+    const activatedSince = (id: string) => (activated.get(id) ?? -1) > d.generation
     const nextReady = new Map<string, PreparedNetwork>()
     const nextFailed = new Map<string, string>()
     const nextJoined = new Map<string, LbNamespace>()
+    const nextStaged = new Map<string, Staged>()
     const forwards: Forward[] = []
 
     if (networks.size) {
@@ -347,7 +394,7 @@ export function createOverlay(opts: OverlayOptions) {
         }
         try {
           await adoptContainerNs(inst.instanceId, netns)
-          await ensureInstance(inst, net, links, netns, m)
+          await ensureInstance(inst, net, links, netns, m, true)
           const ports = innerPorts(inst.spec.ports)
           const resolv = dns ? await ensureResolvConf(inst.instanceId, net.gateway) : undefined
           nextReady.set(inst.instanceId, { netnsPath: netnsPath(names.instanceNs(inst.instanceId)), ip: iface.ip, innerPorts: ports, ...(resolv && { resolvConf: resolv }) })
@@ -355,6 +402,23 @@ export function createOverlay(opts: OverlayOptions) {
         } catch (err) {
           nextFailed.set(inst.instanceId, `cannot set up its network interface: ${(err as Error).message}`)
           log.warn({ err, instanceId: inst.instanceId }, 'network: cannot set up the instance interface')
+        }
+      }
+      for (const st of toStage) {
+        const iface = st.interfaces[0]!
+        const net = networks.get(iface.networkId)
+        if (!net || !routers.has(net.vxlanId)) continue
+        try {
+          let netnsOf: string | null = null
+          let resolv: string | undefined
+          if (st.driver === 'process') {
+            await ensureInstance(st, net, routers.get(net.vxlanId)!, netns, m, activatedSince(st.instanceId))
+            netnsOf = netnsPath(names.instanceNs(st.instanceId))
+            resolv = dns ? await ensureResolvConf(st.instanceId, net.gateway) : undefined
+          }
+          nextStaged.set(st.instanceId, { vxlanId: net.vxlanId, iface, netns: netnsOf, ...(resolv && { resolvConf: resolv }) })
+        } catch (err) {
+          log.warn({ err, instanceId: st.instanceId }, 'network: cannot stage the instance interface (it attaches at start)')
         }
       }
       // Once a transit link exists, 169.254.0.1 does too: the responder can listen on it.
@@ -378,11 +442,12 @@ export function createOverlay(opts: OverlayOptions) {
 
     const etc = await readdir(etcNetns).catch(() => [] as string[])
     for (const id of attached.keys()) if (!wanted.some((i) => i.instanceId === id)) attached.delete(id)
+    const keep = new Set([...wantedIds, ...toStage.map((st) => st.instanceId), ...[...activated.keys()].filter(activatedSince)])
     const junk = garbage(
       names,
       {
         routers: new Set([...networks.values()].map((n) => n.vxlanId)),
-        instances: new Set(wanted.map((i) => i.instanceId)),
+        instances: keep,
         lbs: new Set([...networks.values()].filter((n) => n.lbAddress).map((n) => n.vxlanId)),
       },
       { netns: [...netns], nodeLinks: [...nodeLinks.keys()], etc },
@@ -396,11 +461,14 @@ export function createOverlay(opts: OverlayOptions) {
     for (const l of junk.links) await ip(['link', 'del', l]).catch(() => {})
     ready.clear()
     failed.clear()
+    staged.clear()
     for (const [k, v] of nextReady) ready.set(k, v)
     for (const [k, v] of nextFailed) failed.set(k, v)
     const lbChanged = JSON.stringify([...lbJoined]) !== JSON.stringify([...nextJoined])
     lbJoined = nextJoined
     if (lbChanged) opts.onLbChange?.()
+    for (const [k, v] of nextStaged) staged.set(k, v)
+    for (const [id, g] of activated) if (g <= d.generation) activated.delete(id)
   }
 
   return {
@@ -408,6 +476,46 @@ export function createOverlay(opts: OverlayOptions) {
     apply(d: TDesired): void {
       desired = d
       kick()
+      for (const w of nextDesired.splice(0)) w()
+    },
+    /**
+     * Resolves true once a pass has prepared the staged instance (or it runs here already),
+     * false when the desired state has not staged it within `timeoutMs`.
+     */
+    async whenStaged(instanceId: string, timeoutMs: number): Promise<boolean> {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const announced = desired?.staged?.some((st) => st.instanceId === instanceId) || desired?.instances.some((i) => i.instanceId === instanceId)
+        if (announced) {
+          await until(kick())
+          if (staged.has(instanceId) || ready.has(instanceId)) return true
+        }
+        const left = deadline - Date.now()
+        if (left <= 0 || closed) return false
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left)
+          nextDesired.push(() => (clearTimeout(t), resolve()))
+        })
+      }
+    },
+    /**
+     * The start's fast path: a staged process instance that is now desired here gets its veth
+     * linked into the bridge and nothing else (a full pass follows in the background for the
+     * rest: forwarding of published ports, DNS). Null when it was not staged: use prepare().
+     */
+    async activate(inst: TDesiredInstance): Promise<PreparedNetwork | null> {
+      const st = staged.get(inst.instanceId)
+      const iface = inst.interfaces[0]
+      const d = desired
+      if (!st?.netns || !iface || !d || iface.ip !== st.iface.ip || iface.mac !== st.iface.mac || !d.instances.some((i) => i.instanceId === inst.instanceId)) return null
+      // Recorded first: a pass that looks at the links from now on keeps them linked.
+      activated.set(inst.instanceId, d.generation)
+      const { fdb } = await linkVeth(names.routerNs(st.vxlanId), names.instanceVeth(inst.instanceId), iface.mac, await underlayMtu())
+      // The bridge entry is in place long before the instance listens: the start does not wait for it.
+      fdb.catch((err) => log.warn({ err, instanceId: inst.instanceId }, 'network: cannot pin the instance’s MAC to its port (the next pass retries)'))
+      kick()
+      log.info({ instanceId: inst.instanceId, ip: iface.ip }, 'network: staged interface linked')
+      return { netnsPath: st.netns, ip: iface.ip, innerPorts: innerPorts(inst.spec.ports), ...(st.resolvConf && { resolvConf: st.resolvConf }) }
     },
     /** Runs a pass and returns the instance's prepared namespace; throws why when it has none. */
     async prepare(instanceId: string): Promise<PreparedNetwork> {
@@ -436,6 +544,7 @@ export function createOverlay(opts: OverlayOptions) {
       clearInterval(timer)
       closed = true
       for (const w of waiters.splice(0)) w.resolve()
+      for (const w of nextDesired.splice(0)) w()
       await looping
     },
   }

@@ -385,7 +385,8 @@ export class Worker {
       this.persist()
       return true
     }
-    await this.deps.volumes?.started(this.instanceId, proc, this.fence).catch((err) => this.log.error({ err }, 'cannot start the watchdog'))
+    // The watchdog starts while the start is reported (a move's downtime waits for the report).
+    const watching = this.deps.volumes?.started(this.instanceId, proc, this.fence).catch((err) => this.log.error({ err }, 'cannot start the watchdog'))
     this.attach(proc, hash, desired.spec.stopGraceSeconds, Date.now(), null)
     this.runGeneration = desired.generation
     this.startedAt = new Date().toISOString()
@@ -393,6 +394,7 @@ export class Worker {
     this.log.info({ pid: proc.pid, id: proc.id, driver: proc.driver, app: desired.appName, restarts: this.restarts }, 'instance started')
     // Even if the agent detached meanwhile: an unrecorded process could never be re-adopted.
     this.persist()
+    await watching
     if (this.disposed) proc.detach()
     return true
   }
@@ -469,13 +471,14 @@ export class Worker {
     this.set('stopping', { message: reason })
     this.log.info({ pid: proc.pid, graceSeconds: this.procGraceSeconds }, `stopping: ${reason}`)
     const info = await proc.stop(this.procGraceSeconds)
-    await this.deps.volumes?.stopped(this.instanceId).catch((err) => this.log.warn({ err }, 'cannot stop the watchdog'))
-    await this.drainLogs()
     this.stoppingProc = null
     this.proc = null
     this.pendingExit = null
+    // Reported as soon as it is gone (a move's downtime waits for this); then the watchdog goes and the last output is read.
     this.set('stopped', { pid: null, exitCode: info.exitCode, message: `stopped (${reason}); ${info.message}` })
     this.log.info({ exitCode: info.exitCode }, `instance stopped: ${info.message}`)
+    await this.deps.volumes?.stopped(this.instanceId).catch((err) => this.log.warn({ err }, 'cannot stop the watchdog'))
+    await this.drainLogs()
     this.persist()
   }
 

@@ -22,8 +22,13 @@ export interface CommandRunnerDeps {
   /** Volumes mounted by instances of this node that are running or starting: never discarded. */
   mounted(): ReadonlySet<string>
   send(frame: TCommandResultFrame | TCommandProgressFrame): void
+  /** Waits (bounded) until the network of an instance a move stages here is prepared; false: it was not. */
+  stageNetwork(instanceId: string, timeoutMs: number): Promise<boolean>
   log: Logger
 }
+
+/** How long a prepare waits for the desired state that stages the instance's network. */
+const STAGE_WAIT_MS = 30_000
 
 export function createCommandRunner(deps: CommandRunnerDeps) {
   const answered = new Map<string, TCommandResultFrame>()
@@ -34,12 +39,15 @@ export function createCommandRunner(deps: CommandRunnerDeps) {
   async function execute(id: string, cmd: TAgentCommand): Promise<TCommandResult> {
     switch (cmd.kind) {
       case 'prepare-instance': {
+        const network = cmd.instanceId ? deps.stageNetwork(cmd.instanceId, STAGE_WAIT_MS) : Promise.resolve(true)
         for (const v of cmd.volumes) await ensureVolume(deps.dirs, v)
         if (cmd.image) {
           const driver = deps.drivers[cmd.driver]
           if (!driver) throw new Error(`the ${cmd.driver} driver is not available on this node`)
           await driver.prepare?.(cmd.image)
         }
+        // Not fatal: an unstaged instance attaches its network at start (slower, as before staging).
+        if (!(await network)) deps.log.warn({ instanceId: cmd.instanceId }, 'the instance’s network was not staged in time; it attaches at start')
         return {}
       }
       case 'receive-volumes': {

@@ -31,6 +31,8 @@ export function createNodeVolumes(o: {
   desired(): readonly TDesiredInstance[]
   /** Who must own an instance's volumes (its tenant's uid when it runs sandboxed), or null: leave them. */
   ownerOf(desired: TDesiredInstance): { uid: number; gid: number } | null
+  /** Prepares the network of an instance a move stages here (see NetworkDriver.whenStaged). */
+  stageNetwork(instanceId: string, timeoutMs: number): Promise<boolean>
 }) {
   const log = o.log.child({ part: 'volumes' })
   const dirs: VolumeDirs = { local: join(o.dataDir, 'volumes'), shared: o.sharedDir }
@@ -43,7 +45,7 @@ export function createNodeVolumes(o: {
   let usageTimer: NodeJS.Timeout | null = null
 
   const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, ownerOf: o.ownerOf, fresh: () => fresh, canFence: () => serverFences && capability?.selfFence === true, log })
-  const commands = createCommandRunner({ dirs, address: o.address, workDir: join(o.dataDir, 'copy'), drivers: o.drivers, mounted: o.mounted, send: o.send, log })
+  const commands = createCommandRunner({ dirs, address: o.address, workDir: join(o.dataDir, 'copy'), drivers: o.drivers, mounted: o.mounted, send: o.send, stageNetwork: o.stageNetwork, log })
 
   async function reportUsage() {
     const shared = new Map<string, string>()

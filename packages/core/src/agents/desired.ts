@@ -54,7 +54,13 @@ export async function loadDesired({ db, loadBalancers }: DesiredDeps, nodeIds: r
     list.push({ volumeId: v.id, name: v.name, driver: v.driver, path: v.mountPath, sizeMb: v.sizeMb, epoch: v.epoch })
     mountsOf.set(v.attachedInstanceId!, list)
   }
-  const nets = await networkStatesOf(db, found)
+  // Moves bringing instances here (capacity reserved, still placed elsewhere): their networks are prepared ahead.
+  const reservations = await db.reservation.findMany({ where: { nodeId: { in: found } }, select: { nodeId: true, instanceId: true } })
+  const placed = new Map((await db.instance.findMany({ where: { id: { in: reservations.map((r) => r.instanceId) } }, select: { id: true, nodeId: true, app: { select: { driver: true } } } })).map((i) => [i.id, i]))
+  const stagedRows = reservations.filter((r) => placed.has(r.instanceId) && placed.get(r.instanceId)!.nodeId !== r.nodeId)
+  const staged = new Map<string, string[]>()
+  for (const r of stagedRows) staged.set(r.nodeId, [...(staged.get(r.nodeId) ?? []), r.instanceId])
+  const nets = await networkStatesOf(db, found, staged)
   // Load balancers are served by the few nodes an operator marked for it.
   const lbNodes = await db.node.findMany({ where: { id: { in: found }, ...lbNodeWhere() }, select: { id: true } })
   const lbs = new Map(await Promise.all(lbNodes.map(async (n) => [n.id, await loadBalancers.desiredFor(n.id)] as const)))
@@ -102,6 +108,11 @@ export async function loadDesired({ db, loadBalancers }: DesiredDeps, nodeIds: r
       fence: { stopAfterDisconnect: declared > 0 || i.app.stopAfterDisconnect },
     }
     out.get(i.nodeId!)!.instances.push(desired)
+  }
+  for (const r of stagedRows) {
+    const interfaces = nets.get(r.nodeId)!.interfaces.get(r.instanceId) ?? []
+    const d = out.get(r.nodeId)!
+    if (interfaces.length) d.staged = [...(d.staged ?? []), { instanceId: r.instanceId, driver: placed.get(r.instanceId)!.app.driver, interfaces }]
   }
   return out
 }

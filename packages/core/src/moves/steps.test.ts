@@ -24,6 +24,7 @@ function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean; lbAppl
     driver: 'process',
     image: null,
     volumes: [{ id: ids.vol, name: 'data', driver: opts.driver ?? 'local', epoch: 3, nodeId: ids.a }],
+    networked: false,
   }
   const cap = { drivers: ['local', 'shared'] as ('local' | 'shared')[], copy: 'rsync' as const, selfFence: true, checkpoint: { ok: false } }
   const nodes: Record<string, MoveNode> = {

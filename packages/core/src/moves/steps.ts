@@ -138,7 +138,7 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
     async run(ctx) {
       const inst = await instanceOf(ctx)
       const target = await must('the target node', world.node(targetOf(ctx)!))
-      const st = await command(ctx, 'prepare', target.id, { kind: 'prepare-instance', driver: inst.driver, image: inst.image, volumes: localVolumes(inst) })
+      const st = await command(ctx, 'prepare', target.id, { kind: 'prepare-instance', driver: inst.driver, image: inst.image, volumes: localVolumes(inst), ...(inst.networked && { instanceId: inst.id }) })
       if (st.state === 'failed') return { kind: 'fail', error: `${target.name} cannot prepare the instance: ${st.error}` }
       if (st.state === 'pending') return { kind: 'wait', detail: inst.image ? `pulling ${inst.image} on ${target.name}` : `preparing ${target.name}` }
       return { kind: 'done', detail: `${target.name} is ready to run it` }

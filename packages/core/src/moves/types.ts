@@ -35,6 +35,8 @@ export interface MovingInstance {
   driver: 'process' | 'docker'
   image: string | null
   volumes: MovingVolume[]
+  /** It has an address on a tenant network (the target stages its interface). */
+  networked: boolean
 }
 
 export interface MoveNode {

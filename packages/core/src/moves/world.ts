@@ -19,6 +19,12 @@ export function createMoveWorld({ db, hot, nodeSource, bus, ports, lbNodes }: { 
     bus.publish({ kind: 'tenant', tenantId, what: 'instances' })
   }
 
+  /** The node's staged instances changed: its desired state is pushed again. */
+  const restage = async (nodeId: string) => {
+    await db.node.updateMany({ where: { id: nodeId }, data: { desiredGeneration: { increment: 1 } } })
+    bus.publish({ kind: 'node-desired', nodeId })
+  }
+
   const world: MoveWorld = {
     async instance(id) {
       const i = await db.instance.findUnique({
@@ -26,8 +32,11 @@ export function createMoveWorld({ db, hot, nodeSource, bus, ports, lbNodes }: { 
         select: { id: true, tenantId: true, appId: true, ordinal: true, nodeId: true, desiredState: true, paused: true, app: { select: { name: true, driver: true, image: true } } },
       })
       if (!i) return null
-      const volumes = await db.volume.findMany({ where: { appId: i.appId, ordinal: i.ordinal }, orderBy: { name: 'asc' }, select: { id: true, name: true, driver: true, epoch: true, nodeId: true } })
-      return { id: i.id, tenantId: i.tenantId, appId: i.appId, appName: i.app.name, ordinal: i.ordinal, nodeId: i.nodeId, desiredState: i.desiredState, paused: i.paused, driver: i.app.driver, image: i.app.image, volumes } satisfies MovingInstance
+      const [volumes, lease] = await Promise.all([
+        db.volume.findMany({ where: { appId: i.appId, ordinal: i.ordinal }, orderBy: { name: 'asc' }, select: { id: true, name: true, driver: true, epoch: true, nodeId: true } }),
+        db.ipLease.findFirst({ where: { instanceId: id }, select: { ip: true } }),
+      ])
+      return { id: i.id, tenantId: i.tenantId, appId: i.appId, appName: i.app.name, ordinal: i.ordinal, nodeId: i.nodeId, desiredState: i.desiredState, paused: i.paused, driver: i.app.driver, image: i.app.image, volumes, networked: lease !== null } satisfies MovingInstance
     },
 
     async node(id) {
@@ -55,13 +64,18 @@ export function createMoveWorld({ db, hot, nodeSource, bus, ports, lbNodes }: { 
       const candidates = nodes.filter((n) => !copying || (n.capabilities as { volume?: TVolumeCapability }).volume?.copy)
       if (!candidates.length) return { reason: move.targetNodeId && nodes[0] ? `${nodes[0].name} cannot receive a copy of a local volume` : 'no other node can receive a copy of a local volume' }
       const res = await reserveCapacity(nodeSource, req, { moveId: move.id, candidates: candidates.map((c) => c.id), ports })
-      if ('nodeId' in res) bus.publish({ kind: 'capacity', nodeId: res.nodeId })
-      return 'nodeId' in res ? { nodeId: res.nodeId } : res
+      if (!('nodeId' in res)) return res
+      bus.publish({ kind: 'capacity', nodeId: res.nodeId })
+      // A reservation stages the instance's network on the node (desired `staged`).
+      await restage(res.nodeId)
+      return { nodeId: res.nodeId }
     },
 
     async unreserve(moveId, nodeId) {
       const { count } = await db.reservation.deleteMany({ where: { moveId, nodeId } })
-      if (count) bus.publish({ kind: 'capacity', nodeId })
+      if (!count) return
+      bus.publish({ kind: 'capacity', nodeId })
+      await restage(nodeId)
     },
 
     async setPaused(instanceId, paused) {

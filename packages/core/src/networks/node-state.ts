@@ -56,19 +56,27 @@ export interface NodeNetworkState {
 /**
  * The network part of these nodes' desired states: their networks and each of their instances'
  * interface, in two queries however many nodes (agents reconnecting, a change fanned out).
+ * `staged` (node → instances a move brings there) counts like placed instances here: the node
+ * hosts their networks and prepares their interfaces before they move.
  */
-export async function networkStatesOf(db: Db, nodeIds: readonly string[]): Promise<Map<string, NodeNetworkState>> {
-  const local = await db.ipLease.findMany({
-    where: { instance: { nodeId: { in: [...nodeIds] } } },
+export async function networkStatesOf(db: Db, nodeIds: readonly string[], staged: ReadonlyMap<string, readonly string[]> = new Map()): Promise<Map<string, NodeNetworkState>> {
+  const stagedOn = new Map([...staged].flatMap(([nodeId, ids]) => ids.map((id) => [id, nodeId] as const)))
+  const rows = await db.ipLease.findMany({
+    where: { OR: [{ instance: { nodeId: { in: [...nodeIds] } } }, ...(stagedOn.size ? [{ instanceId: { in: [...stagedOn.keys()] } }] : [])] },
     select: { instanceId: true, ip: true, instance: { select: { nodeId: true } }, network: { select: { id: true, cidr: true, vxlanId: true } } },
   })
+  const wanted = new Set(nodeIds)
+  const local = rows.flatMap((l) => [
+    ...(l.instance.nodeId && wanted.has(l.instance.nodeId) ? [{ ...l, nodeId: l.instance.nodeId }] : []),
+    ...(stagedOn.has(l.instanceId) ? [{ ...l, nodeId: stagedOn.get(l.instanceId)! }] : []),
+  ])
   // Networks the nodes' load balancers joined: hosted too, with no instance of them there.
   const joined = await db.lbAddress.findMany({
     where: { nodeId: { in: [...nodeIds] } },
     select: { nodeId: true, network: { select: { id: true, cidr: true, vxlanId: true } } },
   })
   const leasesOf = groupBy(await loadLeases(db, [...new Set([...local, ...joined].map((l) => l.network.id))]), (l) => l.networkId)
-  const localOf = groupBy(local, (l) => l.instance.nodeId!)
+  const localOf = groupBy(local, (l) => l.nodeId)
   const joinedOf = groupBy(joined, (j) => j.nodeId)
   return new Map(
     nodeIds.map((nodeId) => {

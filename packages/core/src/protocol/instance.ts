@@ -81,3 +81,15 @@ export const ZDesiredInstance = z.object({
   interfaces: z.array(ZInstanceInterface).max(4).default([]),
 })
 export type TDesiredInstance = z.infer<typeof ZDesiredInstance>
+
+/**
+ * An instance a move is bringing to this node while its source still serves it: the node
+ * prepares its network namespace with the same address, the link to the bridge left down, so
+ * the address is never live on two nodes; the start then only links it.
+ */
+export const ZStagedInstance = z.object({
+  instanceId: z.string().uuid(),
+  driver: ZDriver,
+  interfaces: z.array(ZInstanceInterface).max(4),
+})
+export type TStagedInstance = z.infer<typeof ZStagedInstance>

@@ -1,7 +1,7 @@
 /** Frames the server sends. */
 import { z } from 'zod'
 import { ZLeaseFrame } from './fence'
-import { ZDesiredInstance } from './instance'
+import { ZDesiredInstance, ZStagedInstance } from './instance'
 import { ZCommandFrame } from './volume'
 import { ZDesiredLb } from './lb'
 import { ZCounter, ZIntervalMs } from './limits'
@@ -24,6 +24,12 @@ export const ZDesired = z.object({
   loadBalancers: z.array(ZDesiredLb).max(1000).optional(),
   /** Tenant networks this node hosts; reconciled before the instances that use them. */
   networks: z.array(ZDesiredNetwork).max(1000).default([]),
+  /**
+   * Instances a move will bring here (capacity is reserved, the source still runs them): their
+   * network attachment is prepared but kept unlinked until they are desired here. Absent from
+   * older servers; older agents ignore it (they attach at start).
+   */
+  staged: z.array(ZStagedInstance).max(1000).optional(),
 })
 export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZDesired, ZLeaseFrame, ZCommandFrame])
 export type TServerMessage = z.infer<typeof ZServerMessage>

@@ -53,8 +53,13 @@ const ZSecret = z.string().regex(/^[A-Za-z0-9_-]{32,128}$/)
 const ZHost = z.string().min(1).max(255)
 
 export const ZAgentCommand = z.discriminatedUnion('kind', [
-  /** Target of a move: create the volumes' folders (empty) and pull the image, so the start is quick. */
-  z.object({ kind: z.literal('prepare-instance'), driver: z.enum(['process', 'docker']), image: z.string().max(255).nullable(), volumes: z.array(ZVolumeRef).max(16) }),
+  /**
+   * Target of a move: create the volumes' folders (empty), pull the image and (`instanceId`, for
+   * an instance on a tenant network, staged in the desired state) prepare its network attachment
+   * unlinked, so the start is quick.
+   * Agents that do not know `instanceId` ignore it and attach the network at start.
+   */
+  z.object({ kind: z.literal('prepare-instance'), driver: z.enum(['process', 'docker']), image: z.string().max(255).nullable(), volumes: z.array(ZVolumeRef).max(16), instanceId: uuid.optional() }),
   /** Target: accept a copy of these volumes from a peer that knows `secret`; answers the port to send to. */
   z.object({ kind: z.literal('receive-volumes'), volumes: ZVolumeRefs, secret: ZSecret }),
   /** Source: copy these volumes to a peer that is receiving them (a delta when it already has a copy). */
