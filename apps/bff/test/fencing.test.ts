@@ -146,6 +146,52 @@ describe('node loss and fencing', { timeout: 120_000 }, () => {
     expect((await waitFor('answering', () => answers(back.url!).catch(() => null))).count).toBeGreaterThanOrEqual(seen)
   })
 
+  it('the source agent killed (SIGKILL) mid-move: its watchdog stops the copy, the move completes; one writer at a time, and the returning agent starts no second copy', async () => {
+    await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+    const { appId, inst } = await deploy('moving-db', { volumes: [{ name: 'data', driver: 'shared', sizeMb: 16, mountPath: '/data' }] })
+    const source = inst.node!.name
+    const target = source === 'node-a' ? 'node-b' : 'node-a'
+    const seen = (await answers(inst.url!)).count
+    const move = await op.moves.start({ instanceId: inst.id, targetNodeId: (await op.nodes.list()).find((n) => n.name === target)!.id })
+    // Mid-move: capacity is held and the target is being prepared while the source still serves.
+    await waitFor('the move past reserving', async () => (await op.moves.get({ moveId: move.id })).step !== 'reserve', 30_000, 20)
+    await cluster.kill(source)
+    const killedAt = Date.now()
+    // The agent is gone, its instance is not: only its watchdog may stop it, and nothing starts elsewhere before that.
+    await waitFor('the old copy stopped by its watchdog', () => answers(inst.url!).then(() => false, () => true), 15_000, 100)
+    expect(Date.now() - killedAt).toBeLessThan(SELF_FENCE_MS + 3000)
+    const done = await waitFor('the move finished', async () => {
+      const m = await op.moves.get({ moveId: move.id })
+      return m.state === 'succeeded' || m.state === 'failed' ? m : null
+    }, 60_000)
+    expect(done.error).toBeNull()
+    expect(done.state).toBe('succeeded')
+    expect(done.steps.find((s) => s.name === 'stop-source')!.detail).toMatch(/watchdog/)
+    const moved = await waitFor('running on the target', async () => {
+      const i = await instanceOf(appId)
+      return i.node?.name === target && i.state === 'running' ? i : null
+    }, 30_000)
+    expect(moved.id).toBe(inst.id)
+    const after = await waitFor('answering on the target', () => answers(moved.url!).catch(() => null))
+    expect(after.count).toBeGreaterThanOrEqual(seen)
+    // The source's agent returns: it finds its copy fenced and starts nothing.
+    cluster.start(source)
+    await waitFor('the source ready again', async () => (await op.nodes.list()).find((n) => n.name === source)?.state === 'ready', 30_000)
+    await waitFor('the source applied its desired state', async () => {
+      const n = (await op.nodes.list()).find((x) => x.name === source)!
+      return n.appliedGeneration >= n.desiredGeneration
+    }, 30_000)
+    const settled = await instanceOf(appId)
+    expect(settled.node?.name).toBe(target)
+    expect(settled.state).toBe('running')
+    // Writes go on from the target's run alone: the history shows one writer at a time, and no run after the target's.
+    const written = (await history(moved.volumes[0]!.id)).length
+    await waitFor('the target still writing', async () => (await history(moved.volumes[0]!.id)).length > written + 50)
+    const runs = assertOneWriterAtATime(await history(moved.volumes[0]!.id))
+    expect(runs.at(-1)).toBe(after.run)
+    await expect(answers(inst.url!)).rejects.toThrow()
+  })
+
   it('stateless apps that opt in stop when their node loses the control plane; the others keep running', async () => {
     // Both on node-a: node-b cordoned while they are placed.
     const nodeB = (await op.nodes.list()).find((n) => n.name === 'node-b')!
