@@ -4,7 +4,7 @@ import { Badge, Mono, Panel, tdCls, trCls, UsageBar } from '@/components/ui'
 import { fmtBytes, fmtMem, shortId } from '@/lib/format'
 import type { TInstance } from '@/lib/trpc'
 
-/** Each replica's volumes: where the data is, its fencing epoch, the space used of the size asked. */
+/** Each replica's volumes: where the data is, its fencing epoch, the space used of the size asked (measured every minute, not enforced). */
 export function VolumesPanel({ instances }: { instances: TInstance[] }) {
   const rows = instances.flatMap((i) => i.volumes.map((v) => ({ i, v })))
   return (
@@ -21,9 +21,9 @@ export function VolumesPanel({ instances }: { instances: TInstance[] }) {
       >
         {rows.map(({ i, v }) => {
           const size = v.sizeMb * 1024 * 1024
-          const over = v.usedBytes !== null && v.usedBytes > size
+          const over = v.overSize
           return (
-            <tr key={v.id} className={trCls} data-testid="volume-row" data-volume={v.name} data-epoch={v.epoch}>
+            <tr key={v.id} className={trCls} data-testid="volume-row" data-volume={v.name} data-epoch={v.epoch} data-over-size={over || undefined}>
               <td className={`${tdCls} font-medium text-slate-700`}>#{i.ordinal}</td>
               <td className={tdCls}>
                 <span className="font-medium text-slate-900">{v.name}</span> <Mono title={v.id}>{shortId(v.id)}</Mono>
@@ -42,7 +42,7 @@ export function VolumesPanel({ instances }: { instances: TInstance[] }) {
                   <div>
                     <div className={`mb-1 text-xs tabular-nums ${over ? 'font-medium text-red-700' : 'text-slate-600'}`}>
                       {fmtBytes(v.usedBytes)} of {fmtMem(v.sizeMb)}
-                      {over ? ' — over its size' : ''}
+                      {over ? ' — over its size (measured, not enforced)' : ''}
                     </div>
                     <UsageBar used={v.usedBytes} total={size} />
                   </div>
@@ -53,5 +53,16 @@ export function VolumesPanel({ instances }: { instances: TInstance[] }) {
         })}
       </DataTable>
     </Panel>
+  )
+}
+
+/** On an instance row: one of its volumes is measured over its size. */
+export function OverSizeBadge({ instance }: { instance: TInstance }) {
+  const over = instance.volumes.filter((v) => v.overSize)
+  if (!over.length) return null
+  return (
+    <Badge tone="red" data-testid="over-size-badge" title={over.map((v) => `${v.name}: ${v.usedBytes === null ? '?' : fmtBytes(v.usedBytes)} of ${fmtMem(v.sizeMb)}`).join(', ')}>
+      volume over size
+    </Badge>
   )
 }

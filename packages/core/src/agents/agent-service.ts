@@ -4,6 +4,7 @@ import { CoreError } from '../errors'
 import type { TDesired, TDesiredLb, THello, TInstanceReport, TLbReport, TLbServerStat, TVolumeUsage } from '../protocol'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db } from '../store/db'
+import { newlyOverSize } from '../volumes/size'
 import { TERMINAL_STATES, type HotStore, type NewEvent } from '../store/hot-store'
 import type { NodeLeases } from '../store/node-leases'
 import type { AuditTrail } from '../audit/trail'
@@ -152,9 +153,14 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
     lbStats: (nodeId: string, servers: readonly TLbServerStat[]): Promise<void> => loadBalancers.recordStats(nodeId, servers),
 
     async volumeUsage(nodeId: string, usage: TVolumeUsage['volumes']): Promise<void> {
-      const known = await db.volume.findMany({ where: { id: { in: usage.map((u) => u.volumeId) }, nodeId }, select: { id: true, tenantId: true } })
+      const known = await db.volume.findMany({ where: { id: { in: usage.map((u) => u.volumeId) }, nodeId }, select: { id: true, tenantId: true, name: true, sizeMb: true, ordinal: true, app: { select: { name: true } } } })
       const mine = new Set(known.map((v) => v.id))
+      const before = new Map([...(await hot.volumeUsage([...mine]))].map(([id, v]) => [id, Number(v.usedBytes)]))
+      const now = new Map(usage.filter((u) => mine.has(u.volumeId)).map((u) => [u.volumeId, u.usedBytes]))
       await hot.recordVolumeUsage(nodeId, usage.filter((u) => mine.has(u.volumeId)))
+      // Sizes are not enforced (volumes/size.ts): going over is an event the tenant sees, once per crossing.
+      for (const v of newlyOverSize(known, before, now))
+        await hot.recordEvent({ tenantId: v.tenantId, kind: 'system', type: 'volume.over_size', subject: v.app ? `app/${v.app.name}` : `volume/${v.name}`, message: `Volume ${v.name} of ${v.app?.name ?? 'an app'}-${v.ordinal} uses ${(now.get(v.id)! / 1048576).toFixed(1)} MiB, over its ${v.sizeMb} MiB (sizes are measured, not enforced)`, data: { volumeId: v.id, usedBytes: now.get(v.id), sizeMb: v.sizeMb } })
       for (const t of new Set(known.map((v) => v.tenantId))) bus.publish({ kind: 'tenant', tenantId: t, what: 'instances' })
     },
 

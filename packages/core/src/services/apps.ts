@@ -16,6 +16,7 @@ import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { NetworkService } from './networks'
+import { overSize } from '../volumes/size'
 import { tenantUsage } from './tenants'
 
 export const ZInstance = z.object({
@@ -49,7 +50,8 @@ export const ZInstance = z.object({
   moving: z.object({ moveId: z.string(), step: z.string(), state: z.enum(['running', 'compensating']) }).nullable(),
   /** Its volumes (one per volume of the app), with the space used as last measured. */
   volumes: z.array(
-    z.object({ id: z.string(), name: z.string(), driver: z.enum(['local', 'shared']), sizeMb: z.number(), usedBytes: z.number().nullable(), epoch: z.number(), node: z.string().nullable() }),
+    // overSize: measured above its size (sizes are measured, not enforced: volumes/size.ts).
+    z.object({ id: z.string(), name: z.string(), driver: z.enum(['local', 'shared']), sizeMb: z.number(), usedBytes: z.number().nullable(), overSize: z.boolean(), epoch: z.number(), node: z.string().nullable() }),
   ),
 })
 export type TInstance = z.infer<typeof ZInstance>
@@ -303,6 +305,10 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
         db.volume.findMany({ where: { appId }, orderBy: { name: 'asc' }, select: { id: true, name: true, ordinal: true, driver: true, sizeMb: true, epoch: true, nodeId: true } }),
       ])
       const usage = await hot.volumeUsage(volumes.map((v) => v.id))
+      const usedOf = (v: { id: string; sizeMb: number }) => {
+        const usedBytes = usage.has(v.id) ? Number(usage.get(v.id)!.usedBytes) : null
+        return { usedBytes, overSize: overSize(usedBytes, v.sizeMb) }
+      }
       const nodeNames = new Map((await db.node.findMany({ where: { id: { in: volumes.flatMap((v) => (v.nodeId ? [v.nodeId] : [])) } }, select: { id: true, name: true } })).map((n) => [n.id, n.name]))
       const instances = rows.map((r) => {
         const m = moves.find((x) => x.instanceId === r.id)
@@ -310,7 +316,7 @@ export function createAppService({ db, hot, bus, clock, networks }: { db: Db; ho
           moving: m ? { moveId: m.id, step: m.step, state: m.state as 'running' | 'compensating' } : null,
           volumes: volumes
             .filter((v) => v.ordinal === r.ordinal)
-            .map((v) => ({ id: v.id, name: v.name, driver: v.driver, sizeMb: v.sizeMb, epoch: v.epoch, usedBytes: usage.has(v.id) ? Number(usage.get(v.id)!.usedBytes) : null, node: v.nodeId ? (nodeNames.get(v.nodeId) ?? null) : null })),
+            .map((v) => ({ id: v.id, name: v.name, driver: v.driver, sizeMb: v.sizeMb, epoch: v.epoch, ...usedOf(v), node: v.nodeId ? (nodeNames.get(v.nodeId) ?? null) : null })),
         })
       })
       return {

@@ -10,7 +10,7 @@ import { LogsPanel } from '@/components/logs'
 import { MovingBadge } from '@/components/moves'
 import { HealthCell, NewRevision, Revisions, RolloutStatus } from '@/components/rollout'
 import { AppUsage } from '@/components/usage-chart'
-import { VolumesPanel } from '@/components/volumes'
+import { OverSizeBadge, VolumesPanel } from '@/components/volumes'
 import {
   Badge,
   Button,
@@ -195,6 +195,7 @@ function InstanceRow({ i }: { i: TInstance }) {
             <span className="flex flex-wrap items-center gap-1.5">
               <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
               {i.moving ? <MovingBadge step={i.moving.step} moveId={i.moving.moveId} /> : null}
+              <OverSizeBadge instance={i} />
             </span>
           </td>
           <td className={tdCls}>
