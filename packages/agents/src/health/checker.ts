@@ -1,6 +1,6 @@
 /**
- * The health checks of one run of one instance: each probe on its own interval, results
- * folded through the thresholds. Readiness starts false and gates load balancers and
+ * The health checks of one run of one instance: each probe on its own interval (readiness
+ * sooner while the run starts: nextCheckMs), results folded through the thresholds. Readiness starts false and gates load balancers and
  * rollouts; a liveness check that fails `failureThreshold` times in a row asks for a
  * restart (once per run: the restart ends the run).
  */
@@ -27,11 +27,33 @@ export interface Checker {
   stop(): void
 }
 
+/** First retry of a readiness check that has not passed yet; doubling up to its interval. */
+const STARTUP_RETRY_MS = 50
+
+/**
+ * When a check runs again. A starting instance is checked for readiness at once and then
+ * every 50, 100, 200 ms… until it first passes (a move's or rollout's downtime ends at that
+ * answer, not at the next interval); then, and for liveness always, every interval.
+ */
+export function nextCheckMs(c: Pick<Check, 'kind' | 'probe'>, passedOnce: boolean, attempt: number): number {
+  const interval = c.probe.intervalSeconds * 1000
+  if (c.kind !== 'readiness' || passedOnce) return interval
+  return Math.min(interval, STARTUP_RETRY_MS * 2 ** Math.min(attempt - 1, 16))
+}
+
 export function startChecker(checks: readonly Check[], hooks: { onChange(): void; onLivenessFailed(reason: string): void }): Checker {
   const hasReadiness = checks.some((c) => c.kind === 'readiness')
   const streaks = checks.map((c): Streak => ({ healthy: c.kind === 'liveness', successes: 0, failures: 0 }))
   /** A starting instance refuses connections for a while: that is a failure worth showing only once the check failed for real. */
   const passedOnce = checks.map(() => false)
+  const attempts = checks.map(() => 0)
+  const startedAt = Date.now()
+  /** Readiness retried fast while starting counts as failed as long as `failureThreshold` intervals would have taken. */
+  const failedLongEnough = (k: number) => {
+    const c = checks[k]!
+    if (c.kind !== 'readiness') return streaks[k]!.failures >= c.probe.failureThreshold
+    return Date.now() - startedAt >= (c.probe.initialDelaySeconds + c.probe.failureThreshold * c.probe.intervalSeconds) * 1000
+  }
   let lastFailure: string | null = null
   let lastFailureAt: string | null = null
   let stopped = false
@@ -55,7 +77,7 @@ export function startChecker(checks: readonly Check[], hooks: { onChange(): void
       streaks[k] = record(streaks[k]!, reason === null, c.probe)
       if (reason === null) passedOnce[k] = true
       let changed = ready() !== before
-      if (reason !== null && (passedOnce[k] || streaks[k]!.failures >= c.probe.failureThreshold)) {
+      if (reason !== null && (passedOnce[k] || failedLongEnough(k))) {
         const message = `${c.kind} ${c.probe.type} ${c.portName}${c.probe.type === 'http' ? ` ${c.probe.path}` : ''}: ${reason}`.slice(0, 500)
         changed ||= message !== lastFailure
         lastFailure = message
@@ -66,7 +88,7 @@ export function startChecker(checks: readonly Check[], hooks: { onChange(): void
         livenessFired = true
         hooks.onLivenessFailed(lastFailure ?? `${c.kind} failed`)
       }
-      later(c.probe.intervalSeconds * 1000, () => void run())
+      later(nextCheckMs(c, passedOnce[k]!, ++attempts[k]!), () => void run())
     }
     later(c.probe.initialDelaySeconds * 1000, () => void run())
   })
