@@ -213,6 +213,25 @@ ${
     ])
   })
 
+  it('takes a newcomer from the operator login to an owner with a token, all from the shell', async () => {
+    await ok(['login', '--server', bff.url, '--email', OPERATOR.email, '--password-stdin'], { config: 'op2.json', stdin: `${OPERATOR.password}\n` })
+    const asOp = (args: string[]) => ok(args, { config: 'op2.json' })
+    expect((await asOp(['tenants', 'create', 'fresh', '--name', 'Fresh'])).stdout).toMatch(/tenant fresh created/)
+    const invitation = (await asOp(['invite', 'nia@fresh.test', '--role', 'owner', '--tenant', 'fresh'])).stdout.split('\n')[0]!
+    expect(invitation).toMatch(/^iv_/)
+    const signedUp = await ok(['--server', bff.url, 'signup', '--invitation', invitation, '--name', 'Nia', '--password-stdin'], { config: 'nia.json', stdin: 'nia-password-1\n' })
+    expect(signedUp.stdout).toMatch(/Signed up and logged in .*, tenant fresh/)
+    const asNia = (args: string[]) => ok(args, { config: 'nia.json' })
+    expect((await asNia(['whoami'])).stdout).toMatch(/nia@fresh\.test[\s\S]*fresh\s+owner/)
+    const apiToken = (await asNia(['tokens', 'create', 'ci', '--role', 'developer'])).stdout.trim()
+    expect(apiToken).toMatch(/^at_/)
+    await ok(['login', '--server', bff.url, '--token', apiToken], { config: 'ci.json' })
+    expect(JSON.parse((await ok(['apps', 'list', '--json'], { config: 'ci.json' })).stdout)).toEqual([])
+    // A token cannot make tokens or invite (people do): refused, with the exit code for it.
+    expect((await alveary(['tokens', 'create', 'again'], { config: 'ci.json' })).code).toBe(4)
+    expect((await alveary(['invite', 'x@fresh.test'], { config: 'ci.json' })).code).toBe(4)
+  })
+
   it('prints a shell completion script that bash accepts and that completes commands', async () => {
     const script = (await ok(['completion', 'bash'])).stdout
     const file = path.join(dir, 'completion.bash')

@@ -3,6 +3,7 @@ import { registerApply } from './apply/command'
 import { registerApps } from './commands/apps'
 import { registerFleet } from './commands/fleet'
 import { registerLogs } from './commands/logs'
+import { registerOnboarding } from './commands/onboarding'
 import { registerResources } from './commands/resources'
 import { registerSession } from './commands/session'
 import { completionScript } from './completion'
@@ -31,6 +32,7 @@ const ctx = () => contextFrom(globals())
 // Resources first: `tenants use` (session) joins the `tenants` command it creates.
 registerResources(program, ctx)
 registerSession(program, ctx, globals)
+registerOnboarding(program, ctx, globals)
 registerApps(program, ctx)
 registerLogs(program, ctx)
 registerFleet(program, ctx)

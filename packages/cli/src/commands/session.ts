@@ -5,16 +5,11 @@ import { configPath, readConfig, writeConfig } from '../config'
 import { USER_AGENT, type Ctx, type GlobalOptions } from '../context'
 import { CliError, EXIT } from '../errors'
 import { createOutput, table } from '../output'
+import { readStdin } from './stdin'
 
 interface Me {
   user: { email: string; operator: boolean }
   tenants: { id: string; slug: string; role: string | null }[]
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8').trim()
 }
 
 /** `login` (stores a token), `logout`, `whoami`, `tenants use`, `audit`. */
