@@ -7,7 +7,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
 import { repoRoot, ZBffEnv } from '../src/config'
-import { addMember, callerFor, freshDatabase, OPERATOR, waitFor } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, waitFor, readyNodes } from './harness'
 
 // A control-plane restart must not evict healthy workloads: the BFF (a real process) is
 // killed and restarted five times with short lifecycle settings while two real agents keep
@@ -85,7 +85,7 @@ it('restarting the BFF five times reschedules nothing', async () => {
     )
     agents.push(child)
   }
-  await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 60_000)
+  await readyNodes(op, 2)
   const appId = (await dev.apps.create({ tenantId, name: 'steady', replicas: 4, spec: { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 50, memoryMb: 32 } })).id
   const placement = async () => (await dev.apps.get({ tenantId, appId })).instances.map((i) => `${i.id}@${i.node?.name ?? '-'}:${i.state}:${i.restarts}`).sort()
   const allRunning = async () => {

@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
 import { createChangeBus, systemClock } from '@alveary/core'
 import { ZBffEnv } from '../src/config'
-import { addMember, callerFor, freshDatabase, OPERATOR, killIfAlive, startInProcessAgent, waitFor } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, killIfAlive, startInProcessAgent, waitFor, readyNodes } from './harness'
 
 // PostgreSQL becomes unreachable for a while and comes back. The BFF's connections go
 // through a TCP proxy in this test that it cuts (open connections dropped, new ones
@@ -190,7 +190,7 @@ describe('a database outage', () => {
     const { token } = await op.joinTokens.create({ description: 'lost', ttlHours: 1, uses: 2 })
     await agentOn(leader, { joinToken: token, name: 'stays', dir, portRange: '32650-32699' })
     const goes = await agentOn(leader, { joinToken: token, name: 'goes', dir, portRange: '32700-32749' })
-    await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+    await readyNodes(op, 2, 60_000)
     const app = await dev.apps.create({ tenantId, name: 'web', replicas: 2, spec: { command: 'node', args: ['examples/hello/server.js'], cpuMillis: 10, memoryMb: 16 } })
     const where = async () => (await dev.apps.get({ tenantId, appId: app.id })).instances.map((i) => ({ node: i.node?.name ?? null, state: i.state }))
     await waitFor('one replica on each node', async () => {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type TestCluster } from './cluster'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff, readyNodes } from './harness'
 
 // Node loss and self-fencing with real agent processes: an agent killed with SIGKILL leaves
 // its instances running, and only its watchdogs stop the ones that must not run twice.
@@ -69,7 +69,7 @@ beforeAll(async () => {
   cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'] })
   cluster.start('node-a')
   cluster.start('node-b')
-  await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+  await readyNodes(op, 2)
 })
 afterAll(async () => {
   await cluster?.stopAll()
@@ -147,7 +147,7 @@ describe('node loss and fencing', { timeout: 120_000 }, () => {
   })
 
   it('the source agent killed (SIGKILL) mid-move: its watchdog stops the copy, the move completes; one writer at a time, and the returning agent starts no second copy', async () => {
-    await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+    await readyNodes(op, 2, 60_000)
     const { appId, inst } = await deploy('moving-db', { volumes: [{ name: 'data', driver: 'shared', sizeMb: 16, mountPath: '/data' }] })
     const source = inst.node!.name
     const target = source === 'node-a' ? 'node-b' : 'node-a'

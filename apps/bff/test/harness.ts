@@ -120,6 +120,21 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
 }
 
+/**
+ * Waits for `count` ready nodes. Agents are separate processes that compile and connect
+ * first: on a loaded 2-core machine (CI with neighbours) that alone has taken over 30 s,
+ * hence the long default; a timeout names every node's state.
+ */
+export async function readyNodes(op: Caller, count: number, timeoutMs = 90_000) {
+  return waitFor(`${count} ready nodes`, async () => {
+    const nodes = await op.nodes.list()
+    return nodes.filter((n) => n.state === 'ready').length === count && nodes
+  }, timeoutMs).catch(async (err) => {
+    const nodes = await op.nodes.list().catch(() => [])
+    throw new Error(`${(err as Error).message}; nodes: ${JSON.stringify(nodes.map((n) => [n.name, n.state, n.connected]))}`)
+  })
+}
+
 /** An agent in this process (real WebSocket, real processes or containers), started and connected. */
 export async function startInProcessAgent(o: { server: string; joinToken: string; name: string; dataDir: string; dockerHost?: string; portRange?: string }) {
   const agent = createAgent(

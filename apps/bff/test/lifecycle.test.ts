@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { repoRoot } from '../src/config'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff, readyNodes } from './harness'
 
 // Two real agent processes against one BFF: drain, then lose a node and reschedule.
 const LEASE_MS = 1500
@@ -50,7 +50,7 @@ beforeAll(async () => {
   dev = await callerFor(bff, 'dev@life.test', 'dev-password')
   startAgent('node-a')
   startAgent('node-b')
-  await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 20_000)
+  await readyNodes(op, 2)
 })
 afterAll(async () => {
   await Promise.all([...agents.keys()].map((n) => stopAgent(n, 'SIGTERM')))

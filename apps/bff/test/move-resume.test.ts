@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
 import { repoRoot, ZBffEnv } from '../src/config'
 import { createCluster, type TestCluster } from './cluster'
-import { addMember, callerFor, freshDatabase, OPERATOR, waitFor } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, waitFor, readyNodes } from './harness'
 
 // A move survives the death of the BFF that drives it: the leader (a real process) is killed
 // with SIGKILL in the middle of a move, twice (while the source stops, and after the fence
@@ -63,7 +63,7 @@ it('a move resumes where it stopped after its BFF is killed, twice', async () =>
   cluster = await createCluster({ server: () => `http://127.0.0.1:${port}`, joinToken: () => joinToken, names: ['resume-a', 'resume-b'] })
   cluster.start('resume-a')
   cluster.start('resume-b')
-  await waitFor('two ready nodes', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 30_000)
+  await readyNodes(op, 2)
 
   // A counter that takes 2 s to shut down (a database flushing): the stop-source step lasts that long.
   const appId = (

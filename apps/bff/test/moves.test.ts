@@ -3,7 +3,7 @@ import { access, mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type TestCluster } from './cluster'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, freeListenerPort, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, freeListenerPort, type TestBff, readyNodes } from './harness'
 
 // Moves between two real agent processes: local volumes copied with rsync, shared volumes
 // re-attached, faults at the copy and at the target, and a drain of stateful apps.
@@ -80,10 +80,7 @@ beforeAll(async () => {
   cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'], labels: { 'node-a': 'zone=a', 'node-b': 'zone=b' } })
   cluster.start('node-a')
   cluster.start('node-b')
-  await waitFor('two ready nodes with volumes', async () => {
-    const nodes = await op.nodes.list()
-    return nodes.filter((n) => n.state === 'ready').length === 2
-  }, 30_000)
+  await readyNodes(op, 2)
 })
 afterAll(async () => {
   await cluster?.stopAll()

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { leftovers, makeUnderlay, overlayUnavailable, tcpAsk, tcpProbe, type SimNode, type Underlay } from '../../../packages/agents/test/netns'
 import { repoRoot } from '../src/config'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff, readyNodes } from './harness'
 
 // Tenant networks end to end: a BFF, and three simulated nodes (network namespaces on a
 // 198.18.0.0/15 underlay), each running the real agent CLI inside its namespace. Agents reach
@@ -103,7 +103,7 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
     op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
     joinToken = (await op.joinTokens.create({ description: 'sim', ttlHours: 1, uses: 10 })).token
     for (const n of u.nodes) startAgent(n)
-    await waitFor('3 overlay nodes ready', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 3, 60_000)
+    await readyNodes(op, 3)
     for (const t of ['a', 'b'] as const) {
       const id = (await op.tenants.create({ slug: `tenant-${t}`, name: `Tenant ${t}` })).id
       await addMember(bff, op, id, { email: `${t}@sim.test`, name: t, password: `${t}-password-1`, role: 'owner' })

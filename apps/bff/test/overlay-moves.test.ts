@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { overlayUnavailable, runIn } from '../../../packages/agents/test/netns'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff, readyNodes } from './harness'
 import { createSimCluster, type SimCluster } from './sim-cluster'
 
 // Moves on a tenant network: two simulated nodes (network namespaces, real agent CLIs, overlay
@@ -24,7 +24,7 @@ describe.skipIf(skip)('moves on a tenant network', () => {
     op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
     joinToken = (await op.joinTokens.create({ description: 'overlay moves', ttlHours: 1, uses: 4 })).token
     for (const n of sim.nodes) sim.start(n)
-    await waitFor('2 overlay nodes ready', async () => (await op.nodes.list()).filter((n) => n.state === 'ready').length === 2, 60_000)
+    await readyNodes(op, 2)
     tenantId = (await op.tenants.create({ slug: 'overlay-moves', name: 'Overlay moves' })).id
     await addMember(bff, op, tenantId, { email: 'dev@overlay-moves.test', name: 'Dev', password: 'dev-password', role: 'owner' })
     dev = await callerFor(bff, 'dev@overlay-moves.test', 'dev-password')
