@@ -3,13 +3,18 @@
  * (bwrap, setpriv, cgroups), interleaved in one run so both see the same machine load.
  * A start is measured from driver.start() until the instance's process has run and exited
  * (`/bin/true`): everything the sandbox adds (cgroup creation, namespaces, mounts, uid switch)
- * is inside it. `-- --starts N` (default 100). Needs root and bubblewrap.
+ * is inside it. A third series adds what the agent does before such a start on host networking:
+ * the instance's own network namespace (veth, addresses, its port forward in nftables; see
+ * network/isolated.ts), from the desired state's arrival to the exit. `-- --starts N` (default
+ * 100). Needs root and bubblewrap (and iproute2 + nftables for the third series).
  */
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TDesiredInstance } from '@alveary/core/protocol'
+import pino from 'pino'
+import { createNetworkDriver } from '../packages/agents/src/network'
 import { createProcessDriver } from '../packages/agents/src/runtime/process/driver'
 import { probeSandbox } from '../packages/agents/src/sandbox'
 
@@ -23,6 +28,12 @@ const dataDir = await mkdtemp(join(tmpdir(), 'alveary-bench-sandbox-'))
 const probe = await probeSandbox({ group: `alveary-bench-${process.pid}`, pidsMax: 256, hide: [dataDir] })
 if (!probe.ok) {
   console.error(`bench:sandbox needs a node that can sandbox: ${probe.reason}`)
+  process.exit(1)
+}
+// Its own prefix (namespaces, links, nftables table): nothing of an agent on this machine is touched.
+const network = await createNetworkDriver({ mode: 'host', prefix: `b${(process.pid % 36 ** 3).toString(36).padStart(3, '0')}`, vtep: '127.0.0.1', log: pino({ level: 'silent' }), isolate: true })
+if (!network.isolated) {
+  console.error('bench:sandbox needs iproute2 and nftables for the isolated series')
   process.exit(1)
 }
 const plain = createProcessDriver({ dataDir, adoptedPollMs: 1000 })
@@ -55,16 +66,34 @@ async function once(driver: typeof plain): Promise<number> {
 }
 
 // The driver unrefs its children (instances outlive the agent): keep the loop alive while they run.
+/** A start as the agent does it on host networking: the desired state arrives, the namespace is prepared, the sandbox starts in it. */
+async function onceIsolated(k: number): Promise<number> {
+  // A published port above Linux's ephemeral range (nothing else on the machine uses it).
+  const inst = { ...instance(), generation: k + 1 }
+  inst.spec = { ...inst.spec, ports: [{ name: 'http', containerPort: null, hostPort: 64_000 + (k % 500) }] }
+  const t0 = performance.now()
+  network.apply({ type: 'desired', generation: k + 1, instances: [inst], networks: [], loadBalancers: [] })
+  const ctx = await network.startContext(inst)
+  const h = await boxed.start(inst, undefined, ctx)
+  const exit = await h.exited
+  const ms = performance.now() - t0
+  if (exit.exitCode !== 0) throw new Error(`start failed: ${exit.message}`)
+  await boxed.release(inst.instanceId)
+  return ms
+}
+
 const keepAlive = setInterval(() => {}, 1000)
-const times = { plain: [] as number[], sandboxed: [] as number[] }
+const times = { plain: [] as number[], sandboxed: [] as number[], isolated: [] as number[] }
 const loadBefore = loadavg()[0]!
 try {
   for (let i = 0; i < STARTS; i++) {
     times.plain.push(await once(plain))
     times.sandboxed.push(await once(boxed))
+    times.isolated.push(await onceIsolated(i))
   }
 } finally {
   clearInterval(keepAlive)
+  await network.close({ stopped: true })
   await rm(dataDir, { recursive: true, force: true })
 }
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!
@@ -74,6 +103,8 @@ const r = {
   plainP99Ms: +pct(times.plain, 99).toFixed(1),
   sandboxedP50Ms: +pct(times.sandboxed, 50).toFixed(1),
   sandboxedP99Ms: +pct(times.sandboxed, 99).toFixed(1),
+  isolatedP50Ms: +pct(times.isolated, 50).toFixed(1),
+  isolatedP99Ms: +pct(times.isolated, 99).toFixed(1),
   load: [+loadBefore.toFixed(1), +loadavg()[0]!.toFixed(1)],
 }
 const row = (k: string, v: string) => console.log(`${k.padEnd(30)} ${v}`)
@@ -81,4 +112,6 @@ console.log(`bench:sandbox — ${STARTS} starts each of /bin/true, interleaved (
 row('plain process p50 / p99', `${r.plainP50Ms} / ${r.plainP99Ms} ms`)
 row('sandboxed p50 / p99', `${r.sandboxedP50Ms} / ${r.sandboxedP99Ms} ms`)
 row('added p50 / p99 (target p99 < 50)', `${(r.sandboxedP50Ms - r.plainP50Ms).toFixed(1)} / ${(r.sandboxedP99Ms - r.plainP99Ms).toFixed(1)} ms`)
+row('+ own netns p50 / p99', `${r.isolatedP50Ms} / ${r.isolatedP99Ms} ms`)
+row('netns adds p50 / p99', `${(r.isolatedP50Ms - r.sandboxedP50Ms).toFixed(1)} / ${(r.isolatedP99Ms - r.sandboxedP99Ms).toFixed(1)} ms`)
 console.log(JSON.stringify(r))

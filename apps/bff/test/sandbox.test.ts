@@ -1,10 +1,12 @@
 /**
  * The process sandbox through the API and a real agent: tenant B's "attacker" app tries to reach
- * the node, the platform and tenant A; every attempt fails while A's app keeps running with 0
- * restarts. Limits: memory (an OOM kill reported as such), pids (a fork bomb stops), cpu.
+ * the node, the platform and tenant A (files, processes, and over the network the node's loopback
+ * services and addresses: it has a network namespace of its own); every attempt fails while A's
+ * app keeps running with 0 restarts. Limits: memory (an OOM kill reported as such), pids (a fork bomb stops), cpu.
  * Needs root and bubblewrap; elsewhere skipped with the reason (with CI=true it fails).
  */
 import { execFileSync } from 'node:child_process'
+import net from 'node:net'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
@@ -26,6 +28,16 @@ function missing(): string | null {
 const why = missing()
 if (why && process.env.CI === 'true') throw new Error(`sandbox tests cannot run: ${why}`)
 if (why) console.log(`skipping the sandbox tests: ${why}`)
+
+/** Whether a TCP connection from here (the node) to host:port is accepted. */
+function reachable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port })
+    const t = setTimeout(() => (s.destroy(), resolve(false)), 2000)
+    s.once('connect', () => (clearTimeout(t), s.destroy(), resolve(true)))
+    s.once('error', () => (clearTimeout(t), resolve(false)))
+  })
+}
 
 const PIDS_MAX = 64
 const APP_PIDS_MAX = 40
@@ -106,19 +118,34 @@ describe.skipIf(why !== null)('process sandbox', () => {
     const a = await running('b', attacker.id)
     const victimPid = agent.reports().find((r) => r.instanceId === v.id)!.pid!
     const victimPort = new URL(v.url!).port
+    // Services of the node, each reachable from the node itself: the BFF on loopback, PostgreSQL
+    // on loopback when one runs there, and a listener on every address of the node.
+    const nodeService = net.createServer((c) => c.on('error', () => {}).end('node'))
+    await new Promise<void>((r) => nodeService.listen(0, '0.0.0.0', r))
+    const servicePort = (nodeService.address() as net.AddressInfo).port
+    const nodeAddresses = Object.values(os.networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address))
+    const services = [`127.0.0.1:${new URL(bff.url).port}`, `127.0.0.1:${servicePort}`, `169.254.0.1:${servicePort}`, ...nodeAddresses.slice(0, 2).map((a) => `${a}:${servicePort}`)]
+    if (await reachable('127.0.0.1', 5432)) services.push('127.0.0.1:5432')
+    for (const t of services) expect({ t, fromNode: await reachable(t.slice(0, t.lastIndexOf(':')), Number(t.slice(t.lastIndexOf(':') + 1))) }).toEqual({ t, fromNode: true })
     const q = new URLSearchParams({
       pid: String(victimPid),
       agentDir: dataDir,
       victimDir: path.join(dataDir, 'instances', v.id),
       victimPort,
       secret,
+      nodeServices: services.join(','),
     })
     const r = (await (await fetch(`${a.url}?${q}`)).json()) as Record<string, unknown>
+    nodeService.close()
 
     expect(r.uid).not.toBe(0)
-    for (const attack of ['readShadow', 'listAgentData', 'readCredential', 'listVictimDir', 'readVictimFile', 'readVictimEnviron', 'listRoot', 'killVictim', 'writeAppDir', 'writeUsr', 'writeEtc', 'bindVictimPort', 'bindPrivilegedPort']) {
+    for (const attack of ['readShadow', 'listAgentData', 'readCredential', 'listVictimDir', 'readVictimFile', 'readVictimEnviron', 'listRoot', 'killVictim', 'writeAppDir', 'writeUsr', 'writeEtc', 'bindPrivilegedPort']) {
       expect({ attack, outcome: r[attack] }).toEqual({ attack, outcome: expect.stringMatching(/^denied: /) })
     }
+    // Its own network namespace: nothing of the node answers it, on loopback or any of the node's addresses.
+    for (const [service, outcome] of Object.entries(r.nodeServices as Record<string, string>)) expect({ service, outcome }).toEqual({ service, outcome: expect.stringMatching(/^denied: /) })
+    // A port it binds is its own namespace's: the node's port stays the victim's (it still answers there, below).
+    expect(r.bindVictimPort).toMatch(/^ALLOWED: bound|^denied: /)
     // Its own places are writable, and /home holds only its own work dir.
     expect(r.writeHome).toMatch(/^ALLOWED/)
     expect(r.writeTmp).toMatch(/^ALLOWED/)

@@ -256,7 +256,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         ...(config.portRange && { portRange: config.portRange }),
         drivers: driverNames(),
         agentVersion: AGENT_VERSION,
-        capabilities: { lb: lb ? lbDriverName : null, lbNetworks: !!lb && lbJoinsNetworks, network: network.mode, sandbox: sandboxCapability, ...(volumes.capability && { volume: volumes.capability }) },
+        capabilities: { lb: lb ? lbDriverName : null, lbNetworks: !!lb && lbJoinsNetworks, network: network.mode, sandbox: { ...sandboxCapability, ...(sandbox && { network: network.isolated ? 'own' : 'node' }) }, ...(volumes.capability && { volume: volumes.capability }) },
       },
       runId,
     }
@@ -486,7 +486,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       drivers.process = processDriver(sandbox)
       await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
       try {
-        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log, onLbChange: () => lb?.reapply() })
+        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log, onLbChange: () => lb?.reapply(), isolate: sandbox !== null })
       } catch (err) {
         throw new AgentStartError((err as Error).message)
       }
@@ -593,7 +593,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         logs.close()
         await volumes.close()
         await connection.close()
-        await network.close()
+        await network.close({ stopped: stopInstances })
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()
         await lock?.release()

@@ -1,7 +1,9 @@
 /**
  * The node's network driver: `overlay` (tenant networks: namespaces, bridges, VXLAN,
  * nftables; see overlay.ts) or `host` (instances share the node's network, as before tenant
- * networks existed). Runtime drivers get the prepared namespace through startContext().
+ * networks existed). Either way, on a node that sandboxes process instances, those without a
+ * tenant network get a namespace of their own (isolated.ts). Runtime drivers get the prepared
+ * namespace through startContext().
  */
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
@@ -11,23 +13,71 @@ import { createDnsResponder, upstreamsOf } from './dns/responder'
 import { createTools } from './exec'
 import { NODE_TRANSIT_IP, overlayNames } from './names'
 import type { LbNamespace } from './lb-join'
+import { createIsolation, isolates, probeIsolation } from './isolated'
 import { createOverlay } from './overlay'
 import { probeOverlay } from './probe'
 
 export interface NetworkDriver {
   readonly mode: TNetworkMode
+  /** Sandboxed process instances without a tenant network get their own namespace (false: they share the node's). */
+  readonly isolated: boolean
   /** Reconciles the node's networks and instance namespaces towards a desired state. */
   apply(desired: TDesired): void
-  /** The namespace an instance must start in and its resolv.conf (none on host networking). */
+  /** The namespace an instance must start in and its resolv.conf (none: the node's network). */
   startContext(instance: TDesiredInstance): Promise<Pick<StartContext, 'netns' | 'resolvConf' | 'attachNetns'>>
   /** Namespaces from which the load balancers reach tenant networks the node joined, by network id (lb-join.ts). */
   lbNamespaces(): Promise<ReadonlyMap<string, LbNamespace>>
   /** Resolves true once an instance staged here by a move has its network prepared; false: not within `timeoutMs` (it attaches at start). */
   whenStaged(instanceId: string, timeoutMs: number): Promise<boolean>
-  close(): Promise<void>
+  /** `stopped`: every instance has been stopped, so the namespaces of the node's instances go too. */
+  close(opts?: { stopped?: boolean }): Promise<void>
 }
 
-export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'host'; prefix: string; vtep: string; log: Logger; onLbChange?: () => void }): Promise<NetworkDriver> {
+export interface NetworkOptions {
+  mode: 'auto' | 'overlay' | 'host'
+  prefix: string
+  vtep: string
+  log: Logger
+  onLbChange?: () => void
+  /** Process instances run sandboxed: give those without a tenant network a namespace of their own. */
+  isolate?: boolean
+}
+
+export async function createNetworkDriver(opts: NetworkOptions): Promise<NetworkDriver> {
+  const base = await baseDriver(opts)
+  if (!opts.isolate) return base
+  const tools = createTools()
+  const probe = await probeIsolation(tools)
+  if (!probe.ok) {
+    opts.log.warn(`network: sandboxed instances on host networking share the node's network namespace (${probe.reason})`)
+    return base
+  }
+  const isolation = createIsolation({ names: overlayNames(opts.prefix), tools, log: opts.log.child({ network: 'isolated' }) })
+  return {
+    mode: base.mode,
+    isolated: true,
+    lbNamespaces: () => base.lbNamespaces(),
+    whenStaged: (instanceId, timeoutMs) => base.whenStaged(instanceId, timeoutMs),
+    apply(d) {
+      base.apply(d)
+      isolation.apply(d)
+    },
+    async startContext(instance) {
+      if (!isolates(instance)) return base.startContext(instance)
+      try {
+        return await isolation.prepare(instance.instanceId)
+      } catch (err) {
+        throw new SpawnError(`network not ready: ${(err as Error).message}`)
+      }
+    },
+    async close(o) {
+      await isolation.close(o?.stopped)
+      await base.close(o)
+    },
+  }
+}
+
+async function baseDriver(opts: NetworkOptions): Promise<NetworkDriver> {
   const { log } = opts
   const names = overlayNames(opts.prefix)
   const tools = createTools()
@@ -40,6 +90,7 @@ export async function createNetworkDriver(opts: { mode: 'auto' | 'overlay' | 'ho
       log.info({ vtep: opts.vtep, prefix: opts.prefix }, 'network: overlay (tenant networks over VXLAN)')
       return {
         mode: 'overlay',
+        isolated: false,
         apply: (d) => overlay.apply(d),
         async startContext(instance) {
           if (!instance.interfaces.length) return {}
@@ -77,6 +128,7 @@ function nodeResolvers(): string[] {
 /** Host networking: instances share the node's network; tenant-network instances cannot start here. */
 export const hostNetwork: NetworkDriver = {
   mode: 'host',
+  isolated: false,
   apply() {},
   async startContext(instance) {
     if (instance.interfaces.length) throw new SpawnError('this node runs host networking only; the instance needs its tenant network (an overlay node)')

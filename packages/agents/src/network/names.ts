@@ -9,6 +9,10 @@
  *   load-balancer namespace       <p>-l<vxlan id>   (eth0 with the node's address on the network;
  *   its veth in the router        <p>l<vxlan id>     HAProxy's servers of the network connect from it)
  *   nftables table in the node    inet alveary_<p>
+ * and for sandboxed instances on host networking (isolated.ts):
+ *   instance namespace            <p>-s-<instance id> (eth0)
+ *   its veth in the node          <p>s<10 hex of the instance id>
+ *   nftables table in the node    inet alveary_<p>_s
  */
 
 import { createHash } from 'node:crypto'
@@ -35,6 +39,15 @@ export function overlayNames(prefix: string) {
     lbNs: (vxlanId: number) => `${prefix}-l${vxlanId}`,
     lbVeth: (vxlanId: number) => `${prefix}l${vxlanId}`,
     nodeTable: `alveary_${prefix}`,
+    isolatedNs: (instanceId: string) => `${prefix}-s-${instanceId}`,
+    isolatedVeth: (instanceId: string) => `${prefix}s${instanceId.replace(/-/g, '').slice(0, 10)}`,
+    isolatedTable: `alveary_${prefix}_s`,
+    /** The instance id of an isolated namespace of ours; null: not one. */
+    parseIsolatedNs(name: string): string | null {
+      return new RegExp(`^${prefix}-s-([0-9a-f-]{36})$`).exec(name)?.[1] ?? null
+    },
+    /** True for a node-side veth of an isolated namespace of ours. */
+    isIsolatedVeth: (name: string) => new RegExp(`^${prefix}s[0-9a-f]{10}$`).test(name),
     /** Which router or load-balancer namespace (vxlan id) or instance (id) a namespace name belongs to; null: not ours. */
     parseNs(name: string): { kind: 'router' | 'lb'; vxlanId: number } | { kind: 'instance'; instanceId: string } | null {
       const r = new RegExp(`^${prefix}-([nl])(\\d{1,8})$`).exec(name)

@@ -13,6 +13,12 @@ export const ZSandboxCapability = z.object({
   cgroups: z.enum(['v1', 'v2']).nullable(),
   /** Limits enforced per instance. */
   limits: z.array(z.enum(['memory', 'cpu', 'pids'])).max(3),
+  /**
+   * Sandboxed instances without a tenant network: `own` network namespace (the node's loopback
+   * and services out of reach, published ports forwarded) or the `node`'s. Absent: not sandboxed,
+   * or an agent from before.
+   */
+  network: z.enum(['own', 'node']).optional(),
   /** Why the node cannot sandbox (unsandboxed). */
   reason: zText(300).nullable(),
 })

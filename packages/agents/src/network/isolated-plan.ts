@@ -1,0 +1,125 @@
+/**
+ * Decisions of isolated.ts, pure: which link-local address an instance's namespace gets, and
+ * the node's nftables table for those namespaces. Idempotency contract: an instance that has
+ * an address keeps it; the same forwards render the same table.
+ */
+import { createHash } from 'node:crypto'
+import { NODE_TRANSIT_IP as NODE_SIDE, type OverlayNames } from './names'
+
+/**
+ * Instance addresses: 169.254.170.0 - 169.254.254.255. Below are the overlay's transit
+ * addresses (169.254.16.0 - 169.254.168.255, from VXLAN ids) and 169.254.169.254 (cloud
+ * metadata); the node side of every link is NODE_TRANSIT_IP, as on the overlay's transit links.
+ */
+const POOL_START = (170 << 8) >>> 0
+const POOL_SIZE = (255 - 170) * 256
+
+const addressOf = (k: number) => {
+  const n = POOL_START + k
+  return `169.254.${(n >>> 8) & 255}.${n & 255}`
+}
+
+/** True for an address of the pool (only those are ours to manage or avoid). */
+export function inPool(ip: string): boolean {
+  const m = /^169\.254\.(\d+)\.(\d+)$/.exec(ip)
+  return !!m && Number(m[1]) >= 170 && Number(m[1]) <= 254
+}
+
+/**
+ * The address of a new namespace: a hash of the instance id, then the next free one. `used`
+ * holds every pool address on the node's links, whichever agent made them (several agents may
+ * share a machine). The .0 and .255 of each /24 are skipped (some tools treat them as special).
+ */
+export function pickAddress(instanceId: string, used: ReadonlySet<string>): string {
+  const start = createHash('sha256').update(instanceId).digest().readUInt32BE(0) % POOL_SIZE
+  for (let i = 0; i < POOL_SIZE; i++) {
+    const k = (start + i) % POOL_SIZE
+    const low = k & 255
+    if (low === 0 || low === 255) continue
+    const ip = addressOf(k)
+    if (!used.has(ip)) return ip
+  }
+  throw new Error('no free link-local address left for an instance namespace')
+}
+
+/** A published port of an isolated instance: the host port, forwarded to the same port inside. */
+export interface IsolatedForward {
+  hostPort: number
+  ip: string
+}
+
+/**
+ * The node's table for isolated namespaces. Published ports reach the instance from outside
+ * and from the node itself (127.0.0.1 included: OUTPUT chain, masquerade, route_localnet on
+ * these links only). Instances' own traffic leaves masqueraded; they may reach each other only
+ * through published ports, and nothing of the node itself (counted: to_node).
+ */
+export function renderIsolatedTable(names: OverlayNames, forwards: readonly IsolatedForward[]): string {
+  const links = `${names.prefix}s*`
+  const byPort = [...forwards].sort((a, b) => a.hostPort - b.hostPort).map((f) => `${f.hostPort} : ${f.ip}`)
+  const dnat = byPort.length ? [`fib daddr type local dnat ip to tcp dport map { ${byPort.join(', ')} }`] : []
+  const chain = (name: string, head: string, rules: string[]) => [`  chain ${name} {`, `    ${head}`, ...rules.map((r) => `    ${r}`), '  }']
+  return [
+    `table inet ${names.isolatedTable} {`,
+    '  counter to_node {}',
+    ...chain('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', dnat),
+    ...chain('output', 'type nat hook output priority -100; policy accept;', dnat),
+    ...chain('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [
+      `oifname "${links}" fib saddr type local masquerade`,
+      `iifname "${links}" oifname != "${links}" masquerade`,
+    ]),
+    ...chain('forward', 'type filter hook forward priority filter; policy accept;', [
+      `iifname "${links}" oifname "${links}" ct status dnat accept`,
+      `iifname "${links}" oifname "${links}" drop`,
+    ]),
+    ...chain('input', 'type filter hook input priority filter; policy accept;', [
+      `iifname "${links}" ct state established,related accept`,
+      `iifname "${links}" counter name to_node drop`,
+    ]),
+    '}',
+  ].join('\n')
+}
+
+/** What one pass changes: namespaces to build (`replace`: a broken one is in the way), the table, what goes. */
+export interface IsolatedActions {
+  create: ReadonlyArray<{ instanceId: string; ip: string; replace: boolean }>
+  /** The table to apply; null: remove it; undefined: leave it. */
+  table?: string | null
+  /** Namespaces and node links nothing needs any more. */
+  removeNs: readonly string[]
+  removeLinks: readonly string[]
+}
+
+/**
+ * One pass's changes as one shell script, run as one process: every process the agent starts
+ * costs tens of milliseconds on a busy node, and an instance's start waits for this. Prints
+ * `ok <id>` or `fail <id> <why>` per namespace built and `table <status>`; a failed part does
+ * not stop the others.
+ */
+export function renderActions(names: OverlayNames, a: IsolatedActions): string {
+  const out: string[] = []
+  const heredoc = (cmd: string, lines: readonly string[]) => [`${cmd} <<'ALVEARY'`, ...lines, 'ALVEARY']
+  for (const c of a.create) {
+    const N = names.isolatedNs(c.instanceId)
+    const V = names.isolatedVeth(c.instanceId)
+    out.push('err=$( (', 'set -e')
+    if (c.replace) out.push(`ip link del ${V} 2>/dev/null || true`, `ip netns del ${N} 2>/dev/null || true`)
+    // The node side's address last: a veth that has it belongs to a namespace that is complete.
+    out.push(...heredoc('ip -batch -', [`netns add ${N}`, `link add ${V} type veth peer name eth0 netns ${N}`]))
+    out.push(...heredoc(`ip -n ${N} -batch -`, ['link set lo up', `addr add ${c.ip} peer ${NODE_SIDE}/32 dev eth0`, 'link set eth0 up', `route add default via ${NODE_SIDE} dev eth0`]))
+    // 127.0.0.1 → a published port leaves through this link (DNAT in OUTPUT): allowed on our links only.
+    out.push(`echo 1 > /proc/sys/net/ipv4/conf/${V}/route_localnet`)
+    out.push(...heredoc('ip -batch -', [`addr add ${NODE_SIDE} peer ${c.ip}/32 dev ${V}`, `link set ${V} up`]))
+    out.push(`) 2>&1 ) && echo "ok ${c.instanceId}" || echo "fail ${c.instanceId} $(echo "$err" | tr '\\n' ' ')"`)
+  }
+  if (a.table !== undefined) {
+    const t = names.isolatedTable
+    out.push(...heredoc('nft -f -', [`table inet ${t} {}`, `delete table inet ${t}`, ...(a.table === null ? [] : [a.table])]))
+    out.push('echo "table $?"')
+  }
+  if (a.removeNs.length || a.removeLinks.length) {
+    // -force: one that is gone already (a namespace takes its veth with it) does not stop the rest.
+    out.push(...heredoc('ip -force -batch -', [...a.removeNs.map((n) => `netns del ${n}`), ...a.removeLinks.map((l) => `link del ${l}`)]), 'true')
+  }
+  return out.join('\n')
+}

@@ -1,0 +1,190 @@
+/**
+ * A network namespace of its own for every sandboxed process instance on host networking (no
+ * tenant network): `<p>-s-<id>` with eth0, a point-to-point veth to the node (169.254.0.1 on
+ * the node's side, a link-local address of the pool on the instance's), its published ports
+ * DNAT-ed from the node's host ports to the same port inside. So its 127.0.0.1 is its own: the
+ * node's loopback services (agent, BFF, PostgreSQL) are out of reach, and so is everything
+ * else of the node (isolated-plan.ts has the rules). Level-triggered like the overlay: every
+ * pass observes what exists, builds what is missing and removes what nothing needs.
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import type { Logger } from 'pino'
+import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
+import type { Tools } from './exec'
+import { inPool, pickAddress, renderActions, renderIsolatedTable, type IsolatedForward } from './isolated-plan'
+import { NODE_TRANSIT_IP, netnsPath, type OverlayNames } from './names'
+import { upstreamsOf } from './dns/responder'
+import { createPassLoop } from './passes'
+
+interface IpLink {
+  ifname: string
+  flags?: string[]
+  addr_info?: Array<{ family: string; local: string; address?: string; prefixlen: number }>
+}
+const isUp = (l: IpLink | undefined) => !!l?.flags?.includes('UP')
+
+/** Which instances get one: process instances without a tenant network. */
+export const isolates = (i: TDesiredInstance) => i.spec.driver === 'process' && i.interfaces.length === 0
+
+export type IsolationProbe = { ok: true } | { ok: false; reason: string }
+
+/** Root, iproute2, nftables and sysctl: what a namespace and its port forwards need. */
+export async function probeIsolation(tools: Tools): Promise<IsolationProbe> {
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'the agent is not root' }
+  for (const [tool, args] of [['ip', ['-V']], ['nft', ['--version']], ['sysctl', ['--version']]] as const) {
+    try {
+      await tools.run(tool, args)
+    } catch {
+      return { ok: false, reason: `${tool} is missing (install iproute2, nftables and procps)` }
+    }
+  }
+  try {
+    await tools.run('nft', ['list', 'tables'])
+  } catch (err) {
+    return { ok: false, reason: `cannot read nftables: ${(err as Error).message}` }
+  }
+  return { ok: true }
+}
+
+/**
+ * The node's resolvers as an isolated instance can reach them: /etc/resolv.conf when it names
+ * one off loopback; systemd-resolved's list of upstreams when the node's is its 127.0.0.53 stub.
+ */
+async function resolvConfFor(log: Logger): Promise<string | undefined> {
+  const own = await readFile('/etc/resolv.conf', 'utf8').catch(() => '')
+  if (upstreamsOf(own).some((ip) => !ip.startsWith('127.'))) return undefined
+  const resolved = '/run/systemd/resolve/resolv.conf'
+  if (upstreamsOf(await readFile(resolved, 'utf8').catch(() => '')).length) return resolved
+  log.warn('network: the node resolves names through loopback only; sandboxed instances on host networking cannot resolve names')
+  return undefined
+}
+
+export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number }) {
+  const { names, tools, log } = opts
+  const resyncMs = opts.resyncMs ?? 10_000
+  /** Instance id → its address, as of the last pass; failures with why. */
+  const ready = new Map<string, string>()
+  const failed = new Map<string, string>()
+  /**
+   * What exists, as of the last look at the node plus this agent's own changes since: namespaces
+   * known whole (instance id → address), pool addresses in use on this machine, our namespaces
+   * and links. Looked at again every resyncMs (what others did: another agent's addresses, a
+   * manual `ip netns del`); a start in between does not wait for that.
+   */
+  const whole = new Map<string, string>()
+  let used = new Set<string>()
+  let netns = new Set<string>()
+  let links: string[] = []
+  let observedAt = -Infinity
+  let applied: string | null = null
+  let forwarding = false
+  const resolvConf = resolvConfFor(log)
+
+  async function observe(): Promise<void> {
+    netns = new Set((await readdir('/run/netns').catch(() => [] as string[])).filter((n) => names.parseIsolatedNs(n) !== null))
+    const all = await tools.json<IpLink[]>('ip', ['-j', 'addr', 'show'])
+    used = new Set(all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool))
+    links = all.map((l) => l.ifname).filter((l) => names.isIsolatedVeth(l))
+    const byName = new Map(all.map((l) => [l.ifname, l]))
+    whole.clear()
+    for (const n of netns) {
+      const id = names.parseIsolatedNs(n)!
+      const node = byName.get(names.isolatedVeth(id))
+      const addr = node?.addr_info?.find((a) => a.family === 'inet' && a.local === NODE_TRANSIT_IP)?.address
+      // The node side gets its address last: with it, the inside was finished (by us, or by the agent before us).
+      if (node && addr && inPool(addr) && isUp(node)) whole.set(id, addr)
+    }
+    observedAt = Date.now()
+  }
+
+  async function pass(d: TDesired): Promise<void> {
+    const wanted = d.instances.filter(isolates)
+    const full = Date.now() - observedAt >= resyncMs
+    if (full) await observe()
+    if (wanted.length && !forwarding) {
+      // Published ports from other machines are forwarded to the namespaces.
+      await writeFile('/proc/sys/net/ipv4/ip_forward', '1')
+      forwarding = true
+    }
+    const create: Array<{ instanceId: string; ip: string; replace: boolean }> = []
+    for (const inst of wanted) {
+      if (whole.has(inst.instanceId)) continue
+      const ip = pickAddress(inst.instanceId, used)
+      used.add(ip)
+      create.push({ instanceId: inst.instanceId, ip, replace: netns.has(names.isolatedNs(inst.instanceId)) })
+    }
+    const addrOf = new Map([...whole, ...create.map((c) => [c.instanceId, c.ip] as const)])
+    const forwards: IsolatedForward[] = wanted.flatMap((i) => i.spec.ports.flatMap((p) => (p.hostPort ? [{ hostPort: p.hostPort, ip: addrOf.get(i.instanceId)! }] : [])))
+    const body = wanted.length ? renderIsolatedTable(names, forwards) : null
+    const keep = new Set(wanted.map((i) => i.instanceId))
+    const removeNs = [...netns].filter((n) => !keep.has(names.parseIsolatedNs(n)!))
+    const keepLinks = new Set(wanted.map((i) => names.isolatedVeth(i.instanceId)))
+    const removeLinks = full ? links.filter((l) => !keepLinks.has(l)) : []
+    // Applied again on a full pass too (someone may have flushed the ruleset).
+    const table = body !== applied || full ? body : undefined
+    const script = renderActions(names, { create, ...(table !== undefined && { table }), removeNs, removeLinks })
+    let out = ''
+    if (script) {
+      try {
+        out = await tools.run('sh', ['-c', script])
+      } catch (err) {
+        log.warn({ err }, 'network: isolated namespaces: the pass failed')
+      }
+    }
+    const lines = out.split('\n')
+    for (const c of create) {
+      netns.add(names.isolatedNs(c.instanceId))
+      if (lines.includes(`ok ${c.instanceId}`)) {
+        whole.set(c.instanceId, c.ip)
+        log.info({ instanceId: c.instanceId, ip: c.ip }, 'network: isolated namespace created')
+      } else {
+        const why = lines.find((l) => l.startsWith(`fail ${c.instanceId}`))?.slice(42).trim()
+        log.warn({ instanceId: c.instanceId, err: why ?? 'the pass failed' }, 'network: cannot build an isolated namespace')
+      }
+    }
+    if (table !== undefined) applied = /^table 0$/m.test(out) ? table : null
+    for (const n of removeNs) {
+      netns.delete(n)
+      whole.delete(names.parseIsolatedNs(n)!)
+    }
+    if (removeNs.length) log.info({ netns: removeNs }, 'network: isolated namespaces no longer needed, deleted')
+    ready.clear()
+    failed.clear()
+    for (const i of wanted) {
+      const addr = whole.get(i.instanceId)
+      if (addr && applied !== null) ready.set(i.instanceId, addr)
+      else failed.set(i.instanceId, addr ? 'its port forwards could not be applied (nftables)' : 'its network namespace could not be built (see the agent log)')
+    }
+    // Something failed: look again at the next pass, not after resyncMs.
+    if (failed.size) observedAt = -Infinity
+  }
+
+  const passes = createPassLoop(pass, log, 'isolated namespaces')
+  const timer = setInterval(() => passes.kick(), resyncMs)
+  timer.unref()
+
+  return {
+    apply: (d: TDesired) => passes.set(d),
+    /** The instance's namespace, ready with its port forwards (after a pass that saw it, if none has yet). */
+    async prepare(instanceId: string): Promise<{ netns: string; resolvConf?: string }> {
+      // The pass of the latest desired state (its ports) first; another only if that one did not see it.
+      await passes.until(passes.latest())
+      if (!ready.has(instanceId)) await passes.until(passes.kick())
+      if (!ready.has(instanceId)) throw new Error(failed.get(instanceId) ?? 'the instance is not in the desired state')
+      const resolv = await resolvConf
+      return { netns: netnsPath(names.isolatedNs(instanceId)), ...(resolv && { resolvConf: resolv }) }
+    },
+    /** Resolves after a full pass that started after this call. */
+    sync: () => passes.until(passes.kick()),
+    /** Stops; with `remove`, once every instance has stopped, takes its namespaces and rules away too. */
+    async close(remove = false): Promise<void> {
+      clearInterval(timer)
+      if (remove) {
+        passes.set({ type: 'desired', generation: 0, instances: [], networks: [], loadBalancers: [] })
+        await passes.until(passes.latest())
+      }
+      await passes.close()
+    },
+  }
+}
+export type Isolation = ReturnType<typeof createIsolation>

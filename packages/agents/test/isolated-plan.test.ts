@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import { inPool, pickAddress, renderActions, renderIsolatedTable } from '../src/network/isolated-plan'
+import { overlayNames } from '../src/network/names'
+
+const id = '0b9c4f3e-8a51-4d6e-9f0a-1c2d3e4f5a6b'
+
+describe('isolated namespaces: decisions', () => {
+  it('gives an instance the same address every time, the next free one when taken, never a .0 or .255', () => {
+    const a = pickAddress(id, new Set())
+    expect(inPool(a)).toBe(true)
+    expect(pickAddress(id, new Set())).toBe(a)
+    const b = pickAddress(id, new Set([a]))
+    expect(b).not.toBe(a)
+    expect(inPool(b)).toBe(true)
+    for (let i = 0; i < 300; i++) expect(pickAddress(`${i}`, new Set())).not.toMatch(/\.(0|255)$/)
+    // Below the pool: the overlay's transit addresses and the metadata address.
+    for (const ip of ['169.254.0.1', '169.254.16.1', '169.254.168.255', '169.254.169.254', '10.0.0.1']) expect(inPool(ip)).toBe(false)
+  })
+
+  it('forwards published ports to the instances, keeps instances apart and away from the node', () => {
+    const names = overlayNames('ab')
+    const t = renderIsolatedTable(names, [
+      { hostPort: 31002, ip: '169.254.170.9' },
+      { hostPort: 31001, ip: '169.254.171.3' },
+    ])
+    expect(t).toContain('table inet alveary_ab_s {')
+    // From outside (prerouting) and from the node itself (output), sorted by port.
+    expect(t.match(/fib daddr type local dnat ip to tcp dport map \{ 31001 : 169\.254\.171\.3, 31002 : 169\.254\.170\.9 \}/g)).toHaveLength(2)
+    expect(t).toContain('oifname "abs*" fib saddr type local masquerade')
+    expect(t).toContain('iifname "abs*" oifname "abs*" ct status dnat accept')
+    expect(t).toContain('iifname "abs*" oifname "abs*" drop')
+    expect(t).toContain('iifname "abs*" counter name to_node drop')
+    expect(renderIsolatedTable(names, [])).not.toContain('dnat ip to')
+  })
+
+  it('names its namespaces and links apart from the overlay’s', () => {
+    const names = overlayNames('ab')
+    expect(names.parseIsolatedNs(names.isolatedNs(id))).toBe(id)
+    expect(names.parseNs(names.isolatedNs(id))).toBeNull()
+    expect(names.isIsolatedVeth(names.isolatedVeth(id))).toBe(true)
+    expect(names.parseNodeLink(names.isolatedVeth(id))).toBeNull()
+    expect(names.isolatedVeth(id).length).toBeLessThanOrEqual(15)
+  })
+
+  it('builds a namespace in one script, the node side’s address last (with it, a namespace is whole), and reports each part', () => {
+    const names = overlayNames('ab')
+    const script = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: true }], table: 'table inet alveary_ab_s {}', removeNs: ['ab-s-x'], removeLinks: [] })
+    const N = names.isolatedNs(id)
+    const V = names.isolatedVeth(id)
+    expect(script).toContain(`ip netns del ${N} 2>/dev/null || true`)
+    expect(script.indexOf(`ip -n ${N} -batch -`)).toBeLessThan(script.indexOf(`addr add 169.254.0.1 peer 169.254.170.9/32 dev ${V}`))
+    expect(script).toContain(`echo 1 > /proc/sys/net/ipv4/conf/${V}/route_localnet`)
+    expect(script).toContain(`echo "ok ${id}"`)
+    expect(script).toContain('echo "table $?"')
+    expect(script).toContain('netns del ab-s-x')
+    expect(renderActions(names, { create: [], removeNs: [], removeLinks: [] })).toBe('')
+  })
+})
