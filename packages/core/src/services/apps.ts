@@ -10,7 +10,7 @@ import { diffSpecs, templateHash } from '../rollouts/revisions'
 import { appendRevision, revisionSpec, specColumns } from '../rollouts/store'
 import { writeApp } from './app-writes'
 import { appVersion, checkPrecondition, type Precondition, type TAppVersion } from './versions'
-import type { TCreateAppInput, TUpdateAppInput } from '../schemas/app'
+import type { TCreateAppInput, TInstanceTemplate, TUpdateAppInput } from '../schemas/app'
 import { ZAppSpec, ZDriver, ZPortSpec, ZRestartPolicy, ZVolumeSpec, type TVolumeSpec } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Db, Tx } from '../store/db'
@@ -39,6 +39,8 @@ export const ZInstance = z.object({
   observedGeneration: z.number(),
   /** The app revision it runs. */
   revision: z.number(),
+  /** The limits of that revision: cpu, memory, pids (null: the node's default). */
+  limits: z.object({ cpuMillis: z.number(), memoryMb: z.number(), pidsMax: z.number().nullable() }),
   /** Readiness: null when the app has no readiness check. */
   ready: z.boolean().nullable(),
   /** Leaving load balancers before it stops. */
@@ -181,11 +183,14 @@ const instanceSelect = {
   appId: true,
   node: { select: { id: true, name: true, address: true } },
   lease: { select: { ip: true } },
+  appRevision: { select: { spec: true } },
 } satisfies Prisma.InstanceSelect
 
 type InstanceRow = Prisma.InstanceGetPayload<{ select: typeof instanceSelect }>
 type AppRow = Prisma.AppGetPayload<{ select: typeof appSelect }>
 type StatusRow = Awaited<ReturnType<HotStore['statusesOf']>> extends Map<string, infer S> ? S : never
+
+const limitsOf = (t: TInstanceTemplate) => ({ cpuMillis: t.cpuMillis, memoryMb: t.memoryMb, pidsMax: t.pidsMax ?? null })
 
 /** Joins an instance (desired store) with its last reported status (hot store), its move and volumes. */
 export function toInstance(i: InstanceRow, portNames: string[], status: StatusRow | undefined, extra: Pick<TInstance, 'moving' | 'volumes'>): TInstance {
@@ -210,6 +215,7 @@ export function toInstance(i: InstanceRow, portNames: string[], status: StatusRo
     generation: i.generation,
     observedGeneration: s?.generation ?? 0,
     revision: i.revision,
+    limits: limitsOf(i.appRevision.spec as TInstanceTemplate),
     ready: s ? (s.state === 'running' ? (s.ready ?? null) : s.ready === null ? null : false) : null,
     draining: i.drainingSince !== null,
     healthMessage: s?.healthMessage ?? null,

@@ -185,6 +185,12 @@ function SandboxCapability({ n }: { n: TNode }) {
       <span className="text-xs text-slate-600">
         {s.tool}: tenant uid, no capabilities, own mount/PID/IPC/UTS namespaces · cgroup {s.cgroups} limits: {s.limits.join(', ')}
       </span>
+      <span className="text-xs text-slate-600" data-testid="node-sandbox-network" data-network={s.network ?? 'node'}>
+        ·{' '}
+        {s.network === 'own'
+          ? 'own network namespace (host-networking apps: the node’s loopback and services out of reach, published ports forwarded)'
+          : 'host-networking apps share the node’s network namespace'}
+      </span>
     </span>
   )
 }

@@ -146,6 +146,9 @@ function WarnIcon({ className = 'size-3.5' }: { className?: string }) {
   )
 }
 
+/** The node killed it at its memory limit (the agent's exit message says so, also while it waits to restart). */
+const oomKilled = (i: TInstance) => i.state !== 'running' && /^out of memory/.test(i.message ?? '')
+
 function InstanceRow({ i }: { i: TInstance }) {
   const leaving = i.desiredState === 'stopped' && i.state !== 'stopped' && i.state !== 'exited'
   const shown = leaving && i.state === 'running' ? 'stopping' : i.state
@@ -196,6 +199,11 @@ function InstanceRow({ i }: { i: TInstance }) {
               <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
               {i.moving ? <MovingBadge step={i.moving.step} moveId={i.moving.moveId} /> : null}
               <OverSizeBadge instance={i} />
+              {oomKilled(i) ? (
+                <Badge tone="red" title={i.message ?? undefined} data-testid="instance-oom">
+                  OOM killed
+                </Badge>
+              ) : null}
             </span>
           </td>
           <td className={tdCls}>
@@ -217,6 +225,9 @@ function InstanceRow({ i }: { i: TInstance }) {
         )}
       </td>
       <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : <span>0</span>}</td>
+      <td className={`${tdCls} whitespace-nowrap text-xs tabular-nums text-slate-600`} data-testid="instance-limits" title="Limits of the revision it runs: cpu, memory, processes and threads">
+        {fmtCpu(i.limits.cpuMillis)} · {fmtMem(i.limits.memoryMb)} · {i.limits.pidsMax === null ? 'node pids' : `${i.limits.pidsMax} pids`}
+      </td>
       <td className={tdCls}>
         <RelTime date={i.startedAt} className="text-slate-500" />
       </td>
@@ -473,6 +484,7 @@ export default function AppDetailPage() {
             { label: 'URL' },
             { label: 'Health' },
             { label: 'Restarts', className: 'text-right' },
+            { label: 'Limits' },
             { label: 'Started' },
             { label: 'Exit / message' },
           ]}
