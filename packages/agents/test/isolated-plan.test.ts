@@ -31,6 +31,12 @@ describe('isolated namespaces: decisions', () => {
     expect(t).toContain('iifname "abs*" oifname "abs*" drop')
     expect(t).toContain('iifname "abs*" counter name to_node drop')
     expect(renderIsolatedTable(names, [])).not.toContain('dnat ip to')
+    // A port twice (handed from a stopping instance to a new one): the first given wins (nft refuses a key twice).
+    expect(renderIsolatedTable(names, [{ hostPort: 31001, ip: '169.254.170.1' }, { hostPort: 31001, ip: '169.254.170.2' }])).toContain('map { 31001 : 169.254.170.1 }')
+    // Connections still headed to an instance that has gone are reset (unless its address leads into a veth again).
+    const g = renderIsolatedTable(names, [], ['169.254.170.9'])
+    expect(g.match(/ip daddr \{ 169\.254\.170\.9 \} meta oifkind != "veth" meta l4proto tcp reject with tcp reset/g)).toHaveLength(2)
+    expect(renderIsolatedTable(names, [])).not.toContain('reject')
   })
 
   it('names its namespaces and links apart from the overlay’s', () => {
@@ -51,8 +57,9 @@ describe('isolated namespaces: decisions', () => {
     expect(script.indexOf(`ip -n ${N} -batch -`)).toBeLessThan(script.indexOf(`addr add 169.254.0.1 peer 169.254.170.9/32 dev ${V}`))
     expect(script).toContain(`echo 1 > /proc/sys/net/ipv4/conf/${V}/route_localnet`)
     expect(script).toContain(`echo "ok ${id}"`)
-    expect(script).toContain('echo "table $?"')
-    expect(script).toContain('netns del ab-s-x')
+    expect(script).toContain('echo "table $? $(echo "$nft_err"')
+    // Deleted only once nothing runs in it (a stopping instance serves out its grace).
+    expect(script).toContain('[ -z "$(ip netns pids ab-s-x 2>/dev/null)" ] && ip netns del ab-s-x && echo "gone ab-s-x"')
     expect(renderActions(names, { create: [], removeNs: [], removeLinks: [] })).toBe('')
   })
 })

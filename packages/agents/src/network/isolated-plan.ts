@@ -49,16 +49,23 @@ export interface IsolatedForward {
 }
 
 /**
- * The node's table for isolated namespaces. Published ports reach the instance from outside
+ * The node's table for isolated namespaces (`forwards` in order of precedence). Published ports reach the instance from outside
  * and from the node itself (127.0.0.1 included: OUTPUT chain, masquerade, route_localnet on
  * these links only). Instances' own traffic leaves masqueraded; they may reach each other only
  * through published ports, and nothing of the node itself (counted: to_node).
  */
-export function renderIsolatedTable(names: OverlayNames, forwards: readonly IsolatedForward[]): string {
+export function renderIsolatedTable(names: OverlayNames, forwards: readonly IsolatedForward[], gone: readonly string[] = []): string {
   const links = `${names.prefix}s*`
-  const byPort = [...forwards].sort((a, b) => a.hostPort - b.hostPort).map((f) => `${f.hostPort} : ${f.ip}`)
+  // One entry per port (nft refuses a map with a key twice, and the whole table with it): the first given wins.
+  const first = new Map<number, string>()
+  for (const f of forwards) if (!first.has(f.hostPort)) first.set(f.hostPort, f.ip)
+  const byPort = [...first].sort((a, b) => a[0] - b[0]).map(([port, ip]) => `${port} : ${ip}`)
   const dnat = byPort.length ? [`fib daddr type local dnat ip to tcp dport map { ${byPort.join(', ')} }`] : []
   const chain = (name: string, head: string, rules: string[]) => [`  chain ${name} {`, `    ${head}`, ...rules.map((r) => `    ${r}`), '  }']
+  // Connections to an instance that has gone get a reset at once, as from a closed port on the
+  // node: its address has no route any more, so they would otherwise hang until a timeout. Not
+  // when the address leads into a veth again (another agent on this machine may have taken it).
+  const reset = gone.length ? [`ip daddr { ${[...gone].sort().join(', ')} } meta oifkind != "veth" meta l4proto tcp reject with tcp reset`] : []
   return [
     `table inet ${names.isolatedTable} {`,
     '  counter to_node {}',
@@ -68,7 +75,9 @@ export function renderIsolatedTable(names: OverlayNames, forwards: readonly Isol
       `oifname "${links}" fib saddr type local masquerade`,
       `iifname "${links}" oifname != "${links}" masquerade`,
     ]),
+    ...chain('output_filter', 'type filter hook output priority filter; policy accept;', reset),
     ...chain('forward', 'type filter hook forward priority filter; policy accept;', [
+      ...reset,
       `iifname "${links}" oifname "${links}" ct status dnat accept`,
       `iifname "${links}" oifname "${links}" drop`,
     ]),
@@ -85,7 +94,7 @@ export interface IsolatedActions {
   create: ReadonlyArray<{ instanceId: string; ip: string; replace: boolean }>
   /** The table to apply; null: remove it; undefined: leave it. */
   table?: string | null
-  /** Namespaces and node links nothing needs any more. */
+  /** Namespaces of instances no longer desired (each deleted once nothing runs in it) and links nothing needs. */
   removeNs: readonly string[]
   removeLinks: readonly string[]
 }
@@ -93,8 +102,8 @@ export interface IsolatedActions {
 /**
  * One pass's changes as one shell script, run as one process: every process the agent starts
  * costs tens of milliseconds on a busy node, and an instance's start waits for this. Prints
- * `ok <id>` or `fail <id> <why>` per namespace built and `table <status>`; a failed part does
- * not stop the others.
+ * `ok <id>` or `fail <id> <why>` per namespace built, `table <status> <why>` and `gone <namespace>`
+ * per namespace deleted; a failed part does not stop the others.
  */
 export function renderActions(names: OverlayNames, a: IsolatedActions): string {
   const out: string[] = []
@@ -114,12 +123,12 @@ export function renderActions(names: OverlayNames, a: IsolatedActions): string {
   }
   if (a.table !== undefined) {
     const t = names.isolatedTable
-    out.push(...heredoc('nft -f -', [`table inet ${t} {}`, `delete table inet ${t}`, ...(a.table === null ? [] : [a.table])]))
-    out.push('echo "table $?"')
+    out.push(...heredoc('nft_err=$(nft -f - 2>&1', [`table inet ${t} {}`, `delete table inet ${t}`, ...(a.table === null ? [] : [a.table])]), ')')
+    out.push(`echo "table $? $(echo "$nft_err" | tr '\\n' ' ')"`)
   }
-  if (a.removeNs.length || a.removeLinks.length) {
-    // -force: one that is gone already (a namespace takes its veth with it) does not stop the rest.
-    out.push(...heredoc('ip -force -batch -', [...a.removeNs.map((n) => `netns del ${n}`), ...a.removeLinks.map((l) => `link del ${l}`)]), 'true')
-  }
+  for (const n of a.removeNs) out.push(`[ -z "$(ip netns pids ${n} 2>/dev/null)" ] && ip netns del ${n} && echo "gone ${n}"`)
+  // -force: one that is gone already (a namespace takes its veth with it) does not stop the rest.
+  if (a.removeLinks.length) out.push(...heredoc('ip -force -batch -', a.removeLinks.map((l) => `link del ${l}`)))
+  if (out.length) out.push('true')
   return out.join('\n')
 }

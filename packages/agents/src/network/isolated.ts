@@ -59,6 +59,9 @@ async function resolvConfFor(log: Logger): Promise<string | undefined> {
   return undefined
 }
 
+/** Gone addresses remembered (an established connection's conntrack entry lives for days). */
+const MAX_GONE = 4096
+
 export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number }) {
   const { names, tools, log } = opts
   const resyncMs = opts.resyncMs ?? 10_000
@@ -72,6 +75,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
    * manual `ip netns del`); a start in between does not wait for that.
    */
   const whole = new Map<string, string>()
+  /** Addresses of namespaces deleted (oldest first): connections still headed there are reset. */
+  const gone = new Set<string>()
+  /** Published ports per instance, kept while a leaving instance still runs. */
+  const forwardsOf = new Map<string, IsolatedForward[]>()
   let used = new Set<string>()
   let netns = new Set<string>()
   let links: string[] = []
@@ -84,6 +91,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     netns = new Set((await readdir('/run/netns').catch(() => [] as string[])).filter((n) => names.parseIsolatedNs(n) !== null))
     const all = await tools.json<IpLink[]>('ip', ['-j', 'addr', 'show'])
     used = new Set(all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool))
+    for (const ip of used) gone.delete(ip)
     links = all.map((l) => l.ifname).filter((l) => names.isIsolatedVeth(l))
     const byName = new Map(all.map((l) => [l.ifname, l]))
     whole.clear()
@@ -111,14 +119,22 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       if (whole.has(inst.instanceId)) continue
       const ip = pickAddress(inst.instanceId, used)
       used.add(ip)
+      gone.delete(ip)
       create.push({ instanceId: inst.instanceId, ip, replace: netns.has(names.isolatedNs(inst.instanceId)) })
     }
     const addrOf = new Map([...whole, ...create.map((c) => [c.instanceId, c.ip] as const)])
-    const forwards: IsolatedForward[] = wanted.flatMap((i) => i.spec.ports.flatMap((p) => (p.hostPort ? [{ hostPort: p.hostPort, ip: addrOf.get(i.instanceId)! }] : [])))
-    const body = wanted.length ? renderIsolatedTable(names, forwards) : null
     const keep = new Set(wanted.map((i) => i.instanceId))
-    const removeNs = [...netns].filter((n) => !keep.has(names.parseIsolatedNs(n)!))
-    const keepLinks = new Set(wanted.map((i) => names.isolatedVeth(i.instanceId)))
+    for (const i of wanted) forwardsOf.set(i.instanceId, i.spec.ports.flatMap((p) => (p.hostPort ? [{ hostPort: p.hostPort, ip: addrOf.get(i.instanceId)! }] : [])))
+    // An instance no longer desired serves until its process has gone (its stop grace), as it would
+    // on the node's network: its namespace and forwards stay while anything runs in it.
+    const leaving = [...netns].map((n) => names.parseIsolatedNs(n)!).filter((id) => !keep.has(id))
+    // A port the node handed on (from a stopped or leaving instance to a new one) is the running
+    // instance's, then a stopped one's, then a leaving one's (the table takes the first per port).
+    const order = [...wanted.filter((i) => i.desiredState === 'running'), ...wanted.filter((i) => i.desiredState !== 'running')].map((i) => i.instanceId).concat(leaving)
+    const forwards = order.flatMap((id) => forwardsOf.get(id) ?? [])
+    const body = wanted.length || leaving.length || gone.size ? renderIsolatedTable(names, forwards, [...gone]) : null
+    const removeNs = leaving.map((id) => names.isolatedNs(id))
+    const keepLinks = new Set([...wanted.map((i) => i.instanceId), ...leaving].map((id) => names.isolatedVeth(id)))
     const removeLinks = full ? links.filter((l) => !keepLinks.has(l)) : []
     // Applied again on a full pass too (someone may have flushed the ruleset).
     const table = body !== applied || full ? body : undefined
@@ -142,12 +158,27 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
         log.warn({ instanceId: c.instanceId, err: why ?? 'the pass failed' }, 'network: cannot build an isolated namespace')
       }
     }
-    if (table !== undefined) applied = /^table 0$/m.test(out) ? table : null
-    for (const n of removeNs) {
-      netns.delete(n)
-      whole.delete(names.parseIsolatedNs(n)!)
+    if (table !== undefined) {
+      applied = /^table 0 /m.test(out) ? table : null
+      if (applied === null) log.warn({ err: lines.find((l) => l.startsWith('table '))?.slice(6) ?? 'the pass failed' }, 'network: cannot apply the isolated namespaces’ port forwards')
     }
-    if (removeNs.length) log.info({ netns: removeNs }, 'network: isolated namespaces no longer needed, deleted')
+    const deleted = removeNs.filter((n) => lines.includes(`gone ${n}`))
+    for (const n of deleted) {
+      const id = names.parseIsolatedNs(n)!
+      const addr = whole.get(id)
+      if (addr) gone.add(addr)
+      netns.delete(n)
+      whole.delete(id)
+      forwardsOf.delete(id)
+    }
+    while (gone.size > MAX_GONE) gone.delete(gone.values().next().value!)
+    if (deleted.length) {
+      log.info({ netns: deleted }, 'network: isolated namespaces no longer needed, deleted')
+      // Their addresses' resets in the table now.
+      passes.kick()
+    }
+    // One still in use goes at a later pass: soon, not after resyncMs.
+    if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
     ready.clear()
     failed.clear()
     for (const i of wanted) {
