@@ -22,6 +22,8 @@ const HOST_BASE = SLOT ? 10_000 + SLOT * 1_000 : 32_000
 export const HOST_PORTS = { min: HOST_BASE, max: HOST_BASE + 299 }
 /** The second agent that fleet.spec.ts starts (`--port-range`): disjoint from the local one's. */
 export const SECOND_AGENT_PORTS = { min: HOST_BASE + 300, max: HOST_BASE + 699 }
+/** The unsandboxed agent that isolation.spec.ts starts: disjoint from both. */
+export const UNSANDBOXED_AGENT_PORTS = { min: HOST_BASE + 700, max: HOST_BASE + 799 }
 /** Fast node lifecycle, so lost-node tests take seconds: heartbeat every 1 s, NotReady after
  *  3 s of silence, instances rescheduled 3 s later. */
 export const LIFECYCLE = { heartbeatMs: 1_000, nodeLeaseMs: 3_000, evictionGraceMs: 3_000 }

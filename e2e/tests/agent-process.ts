@@ -22,6 +22,8 @@ export class AgentProcess {
   constructor(
     readonly name: string,
     readonly portRange: { min: number; max: number },
+    /** More flags for the agent (`--sandbox off`, `--labels k=v`). */
+    readonly extraArgs: readonly string[] = [],
   ) {}
 
   get dataDir(): string {
@@ -47,6 +49,7 @@ export class AgentProcess {
       // Two agents share this machine's network namespace: one VXLAN id cannot be used twice there.
       '--network', 'host',
       '--log-level', 'warn',
+      ...this.extraArgs,
     ]
     const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     for (const s of [proc.stdout, proc.stderr]) s?.on('data', (d: Buffer) => this.output.push(...d.toString().split('\n').filter(Boolean)))
