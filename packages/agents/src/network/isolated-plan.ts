@@ -65,7 +65,7 @@ export function renderIsolatedTable(names: OverlayNames, forwards: readonly Isol
   // Connections to an instance that has gone get a reset at once, as from a closed port on the
   // node: its address has no route any more, so they would otherwise hang until a timeout. Not
   // when the address leads into a veth again (another agent on this machine may have taken it).
-  const reset = gone.length ? [`ip daddr { ${[...gone].sort().join(', ')} } meta oifkind != "veth" meta l4proto tcp reject with tcp reset`] : []
+  const reset = gone.length ? [`ip daddr { ${[...new Set(gone)].sort().join(', ')} } meta oifkind != "veth" meta l4proto tcp reject with tcp reset`] : []
   return [
     `table inet ${names.isolatedTable} {`,
     '  counter to_node {}',

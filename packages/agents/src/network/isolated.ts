@@ -132,7 +132,9 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     // instance's, then a stopped one's, then a leaving one's (the table takes the first per port).
     const order = [...wanted.filter((i) => i.desiredState === 'running'), ...wanted.filter((i) => i.desiredState !== 'running')].map((i) => i.instanceId).concat(leaving)
     const forwards = order.flatMap((id) => forwardsOf.get(id) ?? [])
-    const body = wanted.length || leaving.length || gone.size ? renderIsolatedTable(names, forwards, [...gone]) : null
+    // Resets for gone instances, and already for leaving ones: the rule holds only once their veth is gone.
+    const resets = [...new Set([...gone, ...leaving.flatMap((id) => (whole.has(id) ? [whole.get(id)!] : []))])]
+    const body = wanted.length || resets.length ? renderIsolatedTable(names, forwards, resets) : null
     const removeNs = leaving.map((id) => names.isolatedNs(id))
     const keepLinks = new Set([...wanted.map((i) => i.instanceId), ...leaving].map((id) => names.isolatedVeth(id)))
     const removeLinks = full ? links.filter((l) => !keepLinks.has(l)) : []
@@ -172,11 +174,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       forwardsOf.delete(id)
     }
     while (gone.size > MAX_GONE) gone.delete(gone.values().next().value!)
-    if (deleted.length) {
-      log.info({ netns: deleted }, 'network: isolated namespaces no longer needed, deleted')
-      // Their addresses' resets in the table now.
-      passes.kick()
-    }
+    if (deleted.length) log.info({ netns: deleted }, 'network: isolated namespaces no longer needed, deleted')
     // One still in use goes at a later pass: soon, not after resyncMs.
     if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
     ready.clear()
@@ -213,6 +211,9 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       if (remove) {
         passes.set({ type: 'desired', generation: 0, instances: [], networks: [], loadBalancers: [] })
         await passes.until(passes.latest())
+        // Nothing of the node's instances is left to reset connections to: the table goes too.
+        gone.clear()
+        await passes.until(passes.kick())
       }
       await passes.close()
     },
