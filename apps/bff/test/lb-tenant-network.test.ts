@@ -137,6 +137,10 @@ describe.skipIf(skip || !haveHaproxy)('load balancers on tenant networks', () =>
       return s.size === 2 && s
     }, 60_000)
     expect([...seen].sort()).toEqual(instances.map((i) => i.id).sort())
+    // The network lists the node's address with the instances' leases.
+    const detail = await t.a.dev.networks.get({ tenantId: t.a.id, networkId: (await t.a.dev.networks.list({ tenantId: t.a.id })).find((n) => n.name === 'apps')!.id })
+    expect(detail.lbAddresses).toEqual([expect.objectContaining({ node: expect.objectContaining({ name: sim.name(lbNode()) }) })])
+    expect(detail.used).toBe(detail.leases.length + 1)
     // The LB node has no route into any tenant network: only its namespace for this one does.
     expect(execFileSync('ip', ['-n', lbNode().ns, '-j', 'route', 'show']).toString()).not.toContain('100.64.223.')
     expect(execFileSync('ip', ['-n', lbNs(), '-j', 'route', 'show']).toString()).not.toContain('"dst":"default"')

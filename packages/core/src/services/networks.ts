@@ -48,7 +48,7 @@ export const ZNetwork = z.object({
   isDefault: z.boolean(),
   createdAt: z.date(),
   apps: z.number(),
-  /** Addresses leased / still free for instances. */
+  /** Addresses taken (instances' leases and load-balancing nodes') / still free. */
   used: z.number(),
   free: z.number(),
   /** Nodes running at least one of its instances. */
@@ -65,7 +65,9 @@ export const ZLease = z.object({
   node: z.object({ id: z.string(), name: z.string() }).nullable(),
   createdAt: z.date(),
 })
-export const ZNetworkDetail = ZNetwork.extend({ leases: z.array(ZLease) })
+/** A load-balancing node's own address on the network (it joined it to reach the instances by IP). */
+export const ZLbMember = z.object({ ip: z.string(), mac: z.string(), node: z.object({ id: z.string(), name: z.string() }), createdAt: z.date() })
+export const ZNetworkDetail = ZNetwork.extend({ leases: z.array(ZLease), lbAddresses: z.array(ZLbMember) })
 export type TNetworkDetail = z.infer<typeof ZNetworkDetail>
 
 const networkSelect = {
@@ -166,8 +168,10 @@ export function createNetworkService({ db, hot, bus, settings }: { db: Db; hot: 
         },
       })
       const nodes = await nodesOf([networkId])
+      const lbs = await db.lbAddress.findMany({ where: { networkId }, select: { ip: true, createdAt: true, node: { select: { id: true, name: true } } } })
       return {
         ...toNetwork(n, nodes.get(networkId) ?? []),
+        lbAddresses: lbs.map((a) => ({ ip: a.ip, mac: macOf(parseIp(a.ip)!), node: a.node, createdAt: a.createdAt })).sort((a, b) => parseIp(a.ip)! - parseIp(b.ip)!),
         leases: leases
           .map((l) => ({
             ip: l.ip,

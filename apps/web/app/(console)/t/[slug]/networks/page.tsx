@@ -22,18 +22,18 @@ function UsageBar({ used, free }: { used: number; free: number }) {
   )
 }
 
-/** The leases of one network: every instance's address, MAC and node. */
+/** The leases of one network: every instance's address, MAC and node, and the load-balancing nodes' addresses. */
 function Leases({ tenantId, networkId }: { tenantId: string; networkId: string }) {
   const trpc = useTRPC()
   const detail = useQuery(trpc.networks.get.queryOptions({ tenantId, networkId }))
   const d = detail.data
   return (
-    <Panel title={d ? `Leases of ${d.name} (${d.leases.length})` : 'Leases'} testId="leases">
+    <Panel title={d ? `Leases of ${d.name} (${d.leases.length + d.lbAddresses.length})` : 'Leases'} testId="leases">
       <DataTable
         query={detail}
         testId="leases-table"
         columns={[{ label: 'IP' }, { label: 'MAC' }, { label: 'Instance' }, { label: 'Node' }, { label: 'Leased' }]}
-        empty={d?.leases.length === 0 ? 'No instance has an address on this network yet.' : null}
+        empty={d?.leases.length === 0 && d.lbAddresses.length === 0 ? 'No instance has an address on this network yet.' : null}
       >
         {d?.leases.map((l) => (
           <tr key={l.instanceId} className={trCls} data-testid="lease-row">
@@ -47,6 +47,23 @@ function Leases({ tenantId, networkId }: { tenantId: string; networkId: string }
               {l.app.name} <span className="text-slate-400">#{l.ordinal}</span>
             </td>
             <td className={tdCls}>{l.node ? l.node.name : <span className="text-slate-400">not placed</span>}</td>
+            <td className={tdCls}>
+              <RelTime date={l.createdAt} />
+            </td>
+          </tr>
+        ))}
+        {d?.lbAddresses.map((l) => (
+          <tr key={`lb-${l.node.id}`} className={trCls} data-testid="lease-row-lb">
+            <td className={tdCls}>
+              <Mono>{l.ip}</Mono>
+            </td>
+            <td className={tdCls}>
+              <Mono className="text-slate-500">{l.mac}</Mono>
+            </td>
+            <td className={tdCls}>
+              <span className="text-slate-500">load balancing (reaches the instances by IP)</span>
+            </td>
+            <td className={tdCls}>{l.node.name}</td>
             <td className={tdCls}>
               <RelTime date={l.createdAt} />
             </td>
