@@ -18,13 +18,16 @@ import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { createChangeBus, systemClock } from '@alveary/core'
-import { CloseCode, PROTOCOL_VERSION, type THello, type TServerMessage } from '@alveary/core/protocol'
+import { randomBytes } from 'node:crypto'
+import { createChangeBus, openDatabase, systemClock } from '@alveary/core'
+import { CloseCode, PROTOCOL_VERSION, ZNodeInfo, type THello, type TServerMessage } from '@alveary/core/protocol'
 import pg from 'pg'
 import pino from 'pino'
 import { z } from 'zod'
 import { createConnection, type Connection } from '../packages/agents/src/connection'
 import { freshDatabase } from '../apps/bff/src/fresh-database'
+import { nodeDataOf } from '../packages/core/src/agents/join'
+import { hashToken } from '../packages/core/src/auth/secrets'
 
 const { values } = parseArgs({
   options: {
@@ -141,11 +144,14 @@ interface Sim {
 const sims: Sim[] = []
 let stopping = false
 
-function startSim(i: number, token: string): Sim {
-  let credential: { nodeId: string; credential: string } | null = null
+const nodeInfo = (name: string) => ({ name, address: '198.18.0.1', labels: {}, cpuMillis: 4000, memoryMb: 8192, drivers: ['process'], agentVersion: 'bench' })
+
+/** Starts agent `i` with a join token, or as a node registered beforehand (`registered`: its credential). */
+function startSim(i: number, token: string, registered?: { name: string; nodeId: string; credential: string }): Sim {
+  let credential: { nodeId: string; credential: string } | null = registered ? { nodeId: registered.nodeId, credential: registered.credential } : null
   const runId = crypto.randomUUID()
   let timer: NodeJS.Timeout | null = null
-  const sim: Sim = { name: `sim-${i}-${runId.slice(0, 4)}`, nodeId: null, welcomed: false, welcomedAt: 0, desiredAt: 0, generation: -1, beatsSent: 0, leases: 0, ackBeat: -1, ackedGeneration: -1, ackedAt: 0, conn: null!, stop: async () => {
+  const sim: Sim = { name: registered?.name ?? `sim-${i}-${runId.slice(0, 4)}`, nodeId: null, welcomed: false, welcomedAt: 0, desiredAt: 0, generation: -1, beatsSent: 0, leases: 0, ackBeat: -1, ackedGeneration: -1, ackedAt: 0, conn: null!, stop: async () => {
     if (timer) clearTimeout(timer)
     await sim.conn.close()
   } }
@@ -156,7 +162,7 @@ function startSim(i: number, token: string): Sim {
     type: 'hello',
     protocolVersion: PROTOCOL_VERSION,
     auth: credential ?? { joinToken: token },
-    node: { name: sim.name, address: '198.18.0.1', labels: {}, cpuMillis: 4000, memoryMb: 8192, drivers: ['process'], agentVersion: 'bench' },
+    node: nodeInfo(sim.name),
     runId,
   })
   const onMessage = (m: TServerMessage) => {
@@ -210,23 +216,41 @@ let restarting = false
 /** Connections that closed outside a restart, by close code (1006: refused upgrades, dropped sockets). */
 const closes = new Map<number, number>()
 
-const result: Record<string, unknown> = { heartbeatMs: opts['heartbeat-ms'] }
+const result: Record<string, unknown> = { heartbeatMs: opts['heartbeat-ms'], fleet: opts.phases.has('throughput') ? 'joined' : 'registered' }
 try {
   await startBff()
   const { cookie } = await trpc('auth.login', { email: 'operator@alveary.local', password: 'bench-password' })
-  const token = (await trpc('joinTokens.create', { description: 'bench', ttlHours: 2, uses: opts.agents.at(-1) }, cookie)).body.result.data.json.token as string
+  // A join takes its token's row lock until it commits: joins with one token go one at a time, so the fleet joins with one token per 250 agents.
+  const tokens: string[] = []
+  for (let k = 0; k < Math.ceil(opts.agents.at(-1)! / 250); k++)
+    tokens.push((await trpc('joinTokens.create', { description: `bench ${k}`, ttlHours: 2, uses: 250 }, cookie)).body.result.data.json.token as string)
+
+  /**
+   * Without the throughput phase (which reports join times) the fleet is registered in the
+   * database directly, as joins would leave it, and connects with credentials: thousands of
+   * joins (a transaction, an audit record and an event each) take minutes on a busy machine
+   * and are not what the other phases measure.
+   */
+  const registered: { name: string; nodeId: string; credential: string }[] = []
+  if (!opts.phases.has('throughput')) {
+    const database = openDatabase(db.url, { max: 2 })
+    for (let i = 0; i < opts.agents.at(-1)!; i++) registered.push({ name: `sim-${i}`, nodeId: crypto.randomUUID(), credential: `nc_${randomBytes(24).toString('base64url')}` })
+    await database.prisma.node.createMany({ data: registered.map((r) => ({ id: r.nodeId, name: r.name, credentialHash: hashToken(r.credential), ...nodeDataOf(ZNodeInfo.parse(nodeInfo(r.name))) })) })
+    await database.close()
+  }
 
   const grow = async (n: number) => {
     const t0 = performance.now()
-    for (let i = sims.length; i < n; i += 50) {
-      const batch = Array.from({ length: Math.min(50, n - i) }, (_, k) => startSim(i + k, token))
+    // Joins in groups of 200 (a join is a transaction, an audit record and an event; not what is measured here).
+    for (let i = sims.length; i < n; i += 200) {
+      const batch = Array.from({ length: Math.min(200, n - i) }, (_, k) => startSim(i + k, tokens[(i + k) % tokens.length]!, registered[i + k]))
       sims.push(...batch)
       await until('a batch of agents to join', () => batch.every((s) => s.welcomed && s.generation >= 0), 300_000).catch((err) => {
         const w = batch.filter((s) => s.welcomed).length
         const d = batch.filter((s) => s.generation >= 0).length
         throw new Error(`${(err as Error).message}: ${sims.length} started, of the last batch ${w} welcomed, ${d} with desired state; closes ${JSON.stringify(Object.fromEntries(closes))}`)
       })
-      if ((i / 50) % 20 === 0) log(`${sims.length} agents joined`)
+      if ((i / 200) % 5 === 0) log(`${sims.length} agents joined`)
     }
     return (performance.now() - t0) / 1000
   }
