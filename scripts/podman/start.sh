@@ -75,21 +75,29 @@ ping_socket() {
   fi
 }
 
-if ping_socket; then
+# conmon, started by the service for every container, needs the service's working directory:
+# once that folder is deleted (a service started from a clone since removed) the service still
+# answers pings but every container start fails with "write child: broken pipe".
+cwd_gone() {
+  [[ -f $DIR/service.pid ]] && [[ $(readlink "/proc/$(cat "$DIR/service.pid")/cwd" 2>/dev/null) == *" (deleted)" ]]
+}
+
+if ping_socket && ! cwd_gone; then
   log "service already answering on $SOCK"
 else
   if [[ -f $DIR/service.pid ]] && kill -0 "$(cat "$DIR/service.pid")" 2>/dev/null; then
-    log "a service (pid $(cat "$DIR/service.pid")) runs but does not answer; restarting it"
+    log "a service (pid $(cat "$DIR/service.pid")) does not answer or lost its working directory; restarting it"
     kill "$(cat "$DIR/service.pid")" 2>/dev/null || true
-    sleep 1
+    for _ in $(seq 1 50); do kill -0 "$(cat "$DIR/service.pid")" 2>/dev/null || break; sleep 0.1; done
   fi
   rm -f "$SOCK"
   # Rootful port publishing forwards through the host's network stack.
   if [[ $(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo 1) != 1 ]]; then
     sysctl -q -w net.ipv4.ip_forward=1 2>/dev/null || log "could not enable net.ipv4.ip_forward; published ports may not work"
   fi
-  # setsid: the service must outlive this script and the shell that ran it.
-  setsid podman system service --time=0 "unix://$SOCK" </dev/null >>"$DIR/service.log" 2>&1 &
+  # setsid: the service must outlive this script and the shell that ran it; it runs in its own
+  # folder, which lives as long as it does (not in the caller's, which may be deleted).
+  (cd "$DIR" && exec setsid podman system service --time=0 "unix://$SOCK" </dev/null >>"$DIR/service.log" 2>&1) &
   echo $! >"$DIR/service.pid"
   for _ in $(seq 1 100); do
     ping_socket && break
