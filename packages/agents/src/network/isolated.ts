@@ -83,7 +83,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   let netns = new Set<string>()
   let links: string[] = []
   let observedAt = -Infinity
-  let applied: string | null = null
+  // The table last applied (null: none); undefined: unknown after a failure, so the next pass applies again.
+  let applied: string | null | undefined = null
   let forwarding = false
   const resolvConf = resolvConfFor(log)
 
@@ -161,8 +162,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       }
     }
     if (table !== undefined) {
-      applied = /^table 0 /m.test(out) ? table : null
-      if (applied === null) log.warn({ err: lines.find((l) => l.startsWith('table '))?.slice(6) ?? 'the pass failed' }, 'network: cannot apply the isolated namespaces’ port forwards')
+      // Success is the status nft printed, not what was applied: removing the table (null) succeeds too.
+      const ok = /^table 0 /m.test(out)
+      applied = ok ? table : undefined
+      if (!ok) log.warn({ err: lines.find((l) => l.startsWith('table '))?.slice(6) ?? 'the pass failed' }, 'network: cannot apply the isolated namespaces’ port forwards')
     }
     const deleted = removeNs.filter((n) => lines.includes(`gone ${n}`))
     for (const n of deleted) {
@@ -181,7 +184,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     failed.clear()
     for (const i of wanted) {
       const addr = whole.get(i.instanceId)
-      if (addr && applied !== null) ready.set(i.instanceId, addr)
+      if (addr && typeof applied === 'string') ready.set(i.instanceId, addr)
       else failed.set(i.instanceId, addr ? 'its port forwards could not be applied (nftables)' : 'its network namespace could not be built (see the agent log)')
     }
     // Something failed: look again at the next pass, not after resyncMs.

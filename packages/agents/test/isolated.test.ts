@@ -1,0 +1,63 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import pino from 'pino'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { TDesired } from '@alveary/core/protocol'
+import { createTools } from '../src/network/exec'
+import { createIsolation } from '../src/network/isolated'
+import { netnsPath, overlayNames } from '../src/network/names'
+import { freeListenerPort, makeInstance } from './helpers'
+import { overlayUnavailable } from './netns'
+
+// The isolated namespaces of sandboxed host-networking instances (network/isolated.ts), on the
+// machine's own network namespace as an agent builds them: a namespace and its nftables table
+// come and go with the desired state, and the pass says what really failed, nothing else.
+const skip = overlayUnavailable()
+
+describe.skipIf(skip)('isolated namespaces of host-networking instances', () => {
+  const names = overlayNames(`t${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
+  const logged: { level: number; msg: string }[] = []
+  const log = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (logged.push(JSON.parse(String(chunk))), done()) }))
+  const isolation = createIsolation({ names, tools: createTools({}), log, resyncMs: 3_600_000 })
+  const tableExists = () => {
+    try {
+      execFileSync('nft', ['list', 'table', 'inet', names.isolatedTable], { stdio: 'ignore' })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  let closed = false
+  afterAll(async () => {
+    if (!closed) await isolation.close(true)
+    for (const n of execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!))
+      if (n.startsWith(`${names.prefix}-`)) execFileSync('ip', ['netns', 'del', n])
+    if (tableExists()) execFileSync('nft', ['delete', 'table', 'inet', names.isolatedTable])
+  })
+
+  it('builds the namespace and its port forwards, then removes both without reporting a failure', async () => {
+    const hostPort = await freeListenerPort()
+    const inst = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort }] } })
+    const desired = (instances: TDesired['instances']): TDesired => ({ type: 'desired', generation: 1, instances, networks: [], loadBalancers: [] })
+
+    isolation.apply(desired([inst]))
+    const prepared = await isolation.prepare(inst.instanceId)
+    expect(prepared.netns).toBe(netnsPath(names.isolatedNs(inst.instanceId)))
+    expect(existsSync(prepared.netns)).toBe(true)
+    expect(tableExists()).toBe(true)
+
+    isolation.apply(desired([]))
+    await isolation.sync()
+    expect(existsSync(prepared.netns)).toBe(false)
+    // The table stays while it resets connections still headed to the gone address; it goes with the agent.
+    expect(tableExists()).toBe(true)
+    closed = true
+    await isolation.close(true)
+    expect(tableExists()).toBe(false)
+    // Removing the table is a success too (each removal was logged as "cannot apply the port forwards").
+    expect(logged.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([])
+  })
+})
