@@ -109,7 +109,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   async function pass(d: TDesired): Promise<void> {
     const wanted = d.instances.filter(isolates)
     const full = Date.now() - observedAt >= resyncMs
-    if (full) await observe()
+    // A namespace to build looks at the machine first: the address is picked from the instance id,
+    // and the same instance may have just left another agent on this machine (a move, a lost node)
+    // whose namespace still holds that address; two veths routing one address lose its traffic.
+    if (full || wanted.some((i) => !whole.has(i.instanceId))) await observe()
     if (wanted.length && !forwarding) {
       // Published ports from other machines are forwarded to the namespaces.
       await writeFile('/proc/sys/net/ipv4/ip_forward', '1')
