@@ -59,8 +59,9 @@ async function resolvConfFor(log: Logger): Promise<string | undefined> {
   return undefined
 }
 
-/** Gone addresses remembered (an established connection's conntrack entry lives for days). */
+/** Gone addresses remembered at most, and how long connections to one are reset. */
 const MAX_GONE = 4096
+const GONE_RESET_MS = 30_000
 
 export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number }) {
   const { names, tools, log } = opts
@@ -75,8 +76,12 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
    * manual `ip netns del`); a start in between does not wait for that.
    */
   const whole = new Map<string, string>()
-  /** Addresses of namespaces deleted (oldest first): connections still headed there are reset. */
-  const gone = new Set<string>()
+  /**
+   * Addresses of namespaces deleted, with when (oldest first): connections still headed there
+   * are reset for GONE_RESET_MS — long enough for a client's retransmissions to hear it — and
+   * then the rules go, so a node with nothing isolated left has no table of ours.
+   */
+  const gone = new Map<string, number>()
   /** Published ports per instance, kept while a leaving instance still runs. */
   const forwardsOf = new Map<string, IsolatedForward[]>()
   let used = new Set<string>()
@@ -108,6 +113,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
 
   async function pass(d: TDesired): Promise<void> {
     const wanted = d.instances.filter(isolates)
+    for (const [ip, at] of gone) if (Date.now() - at >= GONE_RESET_MS) gone.delete(ip)
     const full = Date.now() - observedAt >= resyncMs
     // A namespace to build looks at the machine first: the address is picked from the instance id,
     // and the same instance may have just left another agent on this machine (a move, a lost node)
@@ -137,7 +143,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     const order = [...wanted.filter((i) => i.desiredState === 'running'), ...wanted.filter((i) => i.desiredState !== 'running')].map((i) => i.instanceId).concat(leaving)
     const forwards = order.flatMap((id) => forwardsOf.get(id) ?? [])
     // Resets for gone instances, and already for leaving ones: the rule holds only once their veth is gone.
-    const resets = [...new Set([...gone, ...leaving.flatMap((id) => (whole.has(id) ? [whole.get(id)!] : []))])]
+    const resets = [...new Set([...gone.keys(), ...leaving.flatMap((id) => (whole.has(id) ? [whole.get(id)!] : []))])]
     const body = wanted.length || resets.length ? renderIsolatedTable(names, forwards, resets) : null
     const removeNs = leaving.map((id) => names.isolatedNs(id))
     const keepLinks = new Set([...wanted.map((i) => i.instanceId), ...leaving].map((id) => names.isolatedVeth(id)))
@@ -174,12 +180,12 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     for (const n of deleted) {
       const id = names.parseIsolatedNs(n)!
       const addr = whole.get(id)
-      if (addr) gone.add(addr)
+      if (addr) gone.set(addr, Date.now())
       netns.delete(n)
       whole.delete(id)
       forwardsOf.delete(id)
     }
-    while (gone.size > MAX_GONE) gone.delete(gone.values().next().value!)
+    while (gone.size > MAX_GONE) gone.delete(gone.keys().next().value!)
     if (deleted.length) log.info({ netns: deleted }, 'network: isolated namespaces no longer needed, deleted')
     // One still in use goes at a later pass: soon, not after resyncMs.
     if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
