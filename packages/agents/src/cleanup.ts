@@ -5,6 +5,7 @@
  *   instances (process groups or sandbox cgroups, their watchdogs, containers labelled with the node),
  *   the HAProxy it ran for load balancers,
  *   the overlay: namespaces, links, the nftables table and /etc/netns folders with its prefix,
+ *   the isolated namespaces of sandboxed host-networking instances and their nftables table,
  *   the data folder (credential, state, logs), except local volumes that still hold data.
  * Shared volumes live on shared storage other nodes use: untouched. The kernel settings it
  * turned on (ip_forward) stay, as another workload of the machine may rely on them.
@@ -18,7 +19,8 @@ import type { AgentConfig } from './config'
 import { DataDirLocked, lockDataDir } from './data-lock'
 import { stopWatchdog } from './fence/watchdog'
 import { createTools } from './network/exec'
-import { defaultPrefix, overlayNames } from './network/names'
+import { createIsolation } from './network/isolated'
+import { defaultPrefix, overlayNames, type OverlayNames } from './network/names'
 import { createOverlay } from './network/overlay'
 import { LABELS } from './runtime/docker/config'
 import { createDockerDriver } from './runtime/docker/driver'
@@ -81,19 +83,21 @@ export async function cleanupNode(config: AgentConfig, log: Logger): Promise<{ r
 
   if (hasData && (await stopHaproxy(path.join(config.dataDir, 'haproxy', 'haproxy.pid')))) removed.push('HAProxy of the load balancers stopped')
 
-  // The overlay: a pass towards "nothing desired" removes exactly what carries the prefix.
+  // The network: a pass towards "nothing desired" of each of the agent's network modules removes
+  // exactly what carries the prefix — the isolated namespaces (their instances stopped above), then the overlay.
   const prefix = config.networkPrefix ?? defaultPrefix(config.dataDir)
   if (process.getuid?.() === 0) {
     const names = overlayNames(prefix)
     const tools = createTools()
-    const before = await ours(tools, names.prefix)
+    const before = await ours(tools, names)
+    await createIsolation({ names, tools, log, resyncMs: 3_600_000 }).close(true)
     const overlay = createOverlay({ names, vtep: config.address, tools, log, resyncMs: 3_600_000 })
     overlay.apply({ type: 'desired', generation: 0, instances: [], networks: [] })
     await overlay.sync()
     await overlay.close()
     // Left by a probe that was interrupted (the pass only knows the names it creates).
     await tools.run('ip', ['netns', 'del', `${prefix}-probe`]).catch(() => {})
-    const after = await ours(tools, names.prefix)
+    const after = await ours(tools, names)
     removed.push(...before.filter((x) => !after.includes(x)).map((x) => `network ${x}`))
     if (after.length) kept.push(`network: could not remove ${after.join(', ')}`)
   } else {
@@ -117,13 +121,14 @@ export async function cleanupNode(config: AgentConfig, log: Logger): Promise<{ r
   return { removed, kept }
 }
 
-/** Namespaces, node links, the nftables table and /etc/netns folders carrying the prefix. */
-async function ours(tools: ReturnType<typeof createTools>, prefix: string): Promise<string[]> {
+/** Namespaces, node links, the nftables tables (overlay and isolated namespaces) and /etc/netns folders carrying the prefix. */
+async function ours(tools: ReturnType<typeof createTools>, names: OverlayNames): Promise<string[]> {
+  const { prefix } = names
   const out: string[] = []
   for (const n of await tools.json<Array<{ name: string }>>('ip', ['-j', 'netns', 'list']).catch(() => [])) if (n.name.startsWith(`${prefix}-`)) out.push(`namespace ${n.name}`)
   for (const l of await tools.json<Array<{ ifname: string }>>('ip', ['-j', 'link', 'show']).catch(() => [])) if (l.ifname.startsWith(prefix)) out.push(`link ${l.ifname}`)
-  const tables = await tools.run('nft', ['list', 'tables']).catch(() => '')
-  if (tables.includes(`inet alveary_${prefix}\n`) || tables.endsWith(`inet alveary_${prefix}`)) out.push(`nftables table inet alveary_${prefix}`)
+  const tables = (await tools.run('nft', ['list', 'tables']).catch(() => '')).split('\n').map((l) => l.trim())
+  for (const t of [names.nodeTable, names.isolatedTable]) if (tables.includes(`table inet ${t}`)) out.push(`nftables table inet ${t}`)
   for (const d of await readdir('/etc/netns').catch(() => [])) if (d.startsWith(`${prefix}-`)) out.push(`/etc/netns/${d}`)
   return out
 }

@@ -168,7 +168,8 @@ Every option can also come from the environment variable shown; the flag wins.
 cleanup retires a node: with the options the agent ran with (--data-dir, --name,
 --docker-host, --network-prefix), once that agent is stopped, it stops and removes what
 the agent created here (instances, containers, HAProxy, the overlay's namespaces, links,
-nftables table and /etc/netns folders, the data folder) and prints each; local volumes
+nftables table and /etc/netns folders, the namespaces of sandboxed instances on host
+networking and their nftables table, the data folder) and prints each; local volumes
 that still hold data and shared volumes are kept.
 
   --server <url>         control plane URL, ws(s):// or http(s)://  [ALVEARY_SERVER]

@@ -7,6 +7,7 @@ import type { TDesired } from '@alveary/core/protocol'
 import { createAgent } from '../src/agent'
 import { lockDataDir } from '../src/data-lock'
 import { createTools } from '../src/network/exec'
+import { createIsolation } from '../src/network/isolated'
 import { overlayNames } from '../src/network/names'
 import { createOverlay } from '../src/network/overlay'
 import { httpdSpec, nodeContainers, removeNodeContainers, testEngine } from './engine'
@@ -14,8 +15,9 @@ import { agentConfig, makeInstance, tempDir, testLogger, waitFor } from './helpe
 import { leftovers, makeUnderlay, overlayUnavailable, type Underlay } from './netns'
 
 // `alveary-agent cleanup` on a retired node: what a stopped agent left (a running process
-// instance, a container, the overlay's namespaces, links and nftables table, the data folder)
-// is gone afterwards, and nothing else. The node is a namespace the test made; the CLI runs in it.
+// instance, a container, the overlay's namespaces, links and nftables table, the isolated
+// namespace of a sandboxed host-networking instance and its table, the data folder) is gone
+// afterwards, and nothing else. The node is a namespace the test made; the CLI runs in it.
 const skip = overlayUnavailable()
 const engine = skip ? null : await testEngine()
 const BIN = path.resolve(import.meta.dirname, '../bin/alveary-agent.mjs')
@@ -42,6 +44,7 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>
   const name = `cl-${randomUUID().slice(0, 8)}`
   let pid: number
+  let isolatedNs = ''
 
   beforeAll(async () => {
     u = makeUnderlay(1)
@@ -66,6 +69,13 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     overlay.apply({ type: 'desired', generation: 1, instances: [inst], networks: [net] } satisfies TDesired)
     await overlay.prepare(inst.instanceId)
     await overlay.close()
+
+    // An isolated namespace with its port forward, as an agent killed with SIGKILL leaves it (no removing close).
+    const isolation = createIsolation({ names: overlayNames(n.prefix), tools: createTools({ netns: n.ns }), log: testLogger, resyncMs: 3_600_000 })
+    const sandboxed = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort: 20_080 }] } })
+    isolation.apply({ type: 'desired', generation: 1, instances: [sandboxed], networks: [], loadBalancers: [] })
+    isolatedNs = (await isolation.prepare(sandboxed.instanceId)).netns
+    await isolation.close()
   }, 120_000)
 
   afterAll(async () => {
@@ -95,6 +105,8 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     expect(r.stdout).toMatch(/^removed: instance .* \(process \d+\) stopped$/m)
     expect(r.stdout).toMatch(/^removed: network namespace .*-n4300$/m)
     expect(r.stdout).toMatch(/^removed: network namespace .*-l4300$/m)
+    expect(r.stdout).toContain(`removed: network namespace ${path.basename(isolatedNs)}\n`)
+    expect(r.stdout).toContain(`removed: network nftables table inet alveary_${n.prefix}_s\n`)
     expect(r.stdout).toMatch(/^removed: data folder /m)
     if (engine) expect(r.stdout).toMatch(/^removed: instance .* \(docker [0-9a-f]+\) stopped$/m)
     await waitFor('the process is gone', () => !alive(pid), 10_000)

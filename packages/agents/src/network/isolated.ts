@@ -91,7 +91,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   // The table last applied (null: none); undefined: unknown after a failure, so the next pass applies again.
   let applied: string | null | undefined = null
   let forwarding = false
-  const resolvConf = resolvConfFor(log)
+  // Looked up at the first instance's start (`alveary-agent cleanup` builds no namespace: nothing to warn about).
+  let resolvConf: ReturnType<typeof resolvConfFor> | undefined
 
   async function observe(): Promise<void> {
     netns = new Set((await readdir('/run/netns').catch(() => [] as string[])).filter((n) => names.parseIsolatedNs(n) !== null))
@@ -212,7 +213,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       await passes.until(passes.latest())
       if (!ready.has(instanceId)) await passes.until(passes.kick())
       if (!ready.has(instanceId)) throw new Error(failed.get(instanceId) ?? 'the instance is not in the desired state')
-      const resolv = await resolvConf
+      const resolv = await (resolvConf ??= resolvConfFor(log))
       return { netns: netnsPath(names.isolatedNs(instanceId)), ...(resolv && { resolvConf: resolv }) }
     },
     /** Resolves after a full pass that started after this call. */
