@@ -62,6 +62,24 @@ export class AgentProcess {
     return this.output.slice(-lines).join('\n') || '(no output)'
   }
 
+  /** The last lines each instance of this agent wrote (its stdout/stderr files), for failure messages. */
+  instanceOutput(lines = 20): string {
+    const dir = this.dir && path.join(this.dir, 'instances')
+    if (!dir || !existsSync(dir)) return '(no instances)'
+    const out: string[] = []
+    for (const id of readdirSync(dir)) {
+      for (const f of ['stdout.log', 'stderr.log']) {
+        try {
+          const text = readFileSync(path.join(dir, id, f), 'utf8').split('\n').filter(Boolean).slice(-lines)
+          if (text.length) out.push(`-- ${id} ${f}`, ...text)
+        } catch {
+          /* not written (yet) */
+        }
+      }
+    }
+    return out.join('\n') || '(instances wrote nothing)'
+  }
+
   /** SIGKILL: the node goes silent as if the machine died; its instances keep running. */
   async kill(signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 15_000): Promise<void> {
     const proc = this.proc

@@ -44,7 +44,13 @@ test.beforeEach(async ({ page, browser }) => {
 test.afterEach(async ({}, testInfo) => {
   if (testInfo.status !== testInfo.expectedStatus) {
     await testInfo.attach(`agent ${B} output`, { body: agent.tail(100), contentType: 'text/plain' })
-    await testInfo.attach('member page', { body: await member.screenshot({ fullPage: true }), contentType: 'image/png' }).catch(() => {})
+    await testInfo.attach(`instances of ${B}`, { body: agent.instanceOutput(), contentType: 'text/plain' })
+    // Printed in the CI log, where screenshots cannot be seen: where each page was and what it showed.
+    for (const [name, p] of [['operator', ops], ['member', member]] as const) {
+      const text = await p.locator('body').innerText({ timeout: 2_000 }).catch((e: Error) => `(no text: ${e.message.split('\n')[0]})`)
+      await testInfo.attach(`${name} page`, { body: `${p.url()}\n${text.slice(0, 2_000)}`, contentType: 'text/plain' })
+    }
+    await testInfo.attach('member screenshot', { body: await member.screenshot({ fullPage: true }), contentType: 'image/png' }).catch(() => {})
   }
   await member.context().close()
 })
@@ -153,7 +159,7 @@ test('node detail pages list the instances; uncordon from there; the scheduler c
   await expect.poll(async () => Number(await ops.getByTestId('scheduler-placed').getAttribute('data-value'))).toBeGreaterThanOrEqual(4 + onB)
 })
 
-test('a lost node goes NotReady and its instances come back running on local', async () => {
+test('new replicas go to e2e-b while local is cordoned', async () => {
   expect(agent.running, 'the second agent from the previous test').toBe(true)
   expect(appUrl).not.toBe('')
   const api = await operatorApi()
@@ -175,6 +181,14 @@ test('a lost node goes NotReady and its instances come back running on local', a
     await trpc(api, 'nodes.uncordon', { nodeId: local.id })
     await api.dispose()
   }
+})
+
+test('a lost node goes NotReady and its instances come back running on local', async () => {
+  expect(agent.running, 'the second agent from the previous tests').toBe(true)
+  await login(member, dev.email, dev.password)
+  await member.goto(appUrl)
+  await markDocument(member)
+  await expect(runningOn(member, B)).toHaveCount(2)
 
   await login(ops, OPERATOR.email, OPERATOR.password)
   await ops.goto('/ops/nodes')

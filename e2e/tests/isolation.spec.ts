@@ -13,6 +13,14 @@ test.describe.configure({ mode: 'serial' })
 const U = 'e2e-unsandboxed'
 const agent = new AgentProcess(U, UNSANDBOXED_AGENT_PORTS, ['--sandbox', 'off', '--labels', 'e2e-isolation=unsandboxed'])
 
+test.afterEach(async ({}, testInfo) => {
+  // Printed in the CI log: what the agent and its instances said (an instance that keeps exiting says why).
+  if (testInfo.status !== testInfo.expectedStatus) {
+    await testInfo.attach(`agent ${U} output`, { body: agent.tail(100), contentType: 'text/plain' })
+    await testInfo.attach(`instances of ${U}`, { body: agent.instanceOutput(), contentType: 'text/plain' })
+  }
+})
+
 test.afterAll(async () => {
   await agent.cleanup()
 })
@@ -25,10 +33,7 @@ async function openNode(page: Page, name: string) {
   await expect(page).toHaveURL(/\/ops\/nodes\/[0-9a-f-]{36}$/)
 }
 
-// Quarantined (issue #8, 2026-12-03): on the clean-clone CI run of 7b863b2 the trusted tenant's sample app
-// exited with code 1 over and over on the `--sandbox off` node (passed in a developer's checkout on
-// E2E_SLOT=4); the cause is not found yet. Un-fixme once it is, the test itself is right.
-test.fixme('node pages show what each node can enforce; an untrusted tenant’s process app waits for a sandbox, a trusted one runs unsandboxed', async ({ page, browser }) => {
+test('node pages show what each node can enforce; an untrusted tenant’s process app waits for a sandbox, a trusted one runs unsandboxed', async ({ page, browser }) => {
   const api = await operatorApi()
   const { token } = await trpc<{ token: string }>(api, 'joinTokens.create', { description: 'isolation e2e', ttlHours: 1, uses: 1 })
   agent.start(token)
