@@ -100,10 +100,12 @@ describe('process driver + supervisor', () => {
     expect(gaps[0]).toBeGreaterThanOrEqual(190)
     expect(gaps[1]).toBeGreaterThanOrEqual(390)
     expect(gaps[2]).toBeGreaterThanOrEqual(790)
-    expect(gaps[2]! - gaps[0]!).toBeGreaterThan(400)
+    // The delays themselves, as announced: the measured gaps also hold each start's own time,
+    // which on a loaded machine varies by more than a doubling.
+    const announced = changes.filter((c) => c.instanceId === inst.instanceId).flatMap((c) => /restarting in ([\d.]+)s/.exec(c.message ?? '')?.[1] ?? [])
+    expect([...new Set(announced)].slice(0, 3)).toEqual(['0.2', '0.4', '0.8'])
     const exited = changes.find((c) => c.instanceId === inst.instanceId && c.state === 'exited')
     expect(exited).toMatchObject({ exitCode: 3, pid: null })
-    expect(changes.some((c) => c.message?.includes('restarting in'))).toBe(true)
   })
 
   it('resets the backoff after a healthy run', async () => {
