@@ -160,7 +160,8 @@ describe('process driver + supervisor', () => {
     await waitFor('stopped', () => sup.report(inst.instanceId)?.state === 'stopped', 5000)
     const took = Date.now() - t0
     expect(took).toBeGreaterThanOrEqual(950)
-    expect(took).toBeLessThan(3000)
+    // Killed after the 1 s grace, not after some longer default (a loaded machine adds seconds).
+    expect(took).toBeLessThan(4500)
     expect(sup.report(inst.instanceId)).toMatchObject({ state: 'stopped', pid: null, exitCode: 137 })
     expect(isAlive(r.pid!)).toBe(false)
     await waitFor('grandchild gone', () => !isAlive(childPid), 2000)
