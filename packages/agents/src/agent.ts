@@ -201,7 +201,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
 
   let lb: ReturnType<typeof createLbServer> | null = null
   let lbDriverName: 'haproxy' | 'builtin' = 'builtin'
-  /** Its load balancers reach instances by their IPs inside tenant networks (network/lb-join.ts). */
+  /** Its load balancers reach instances by their IPs inside tenant networks (network/overlay/lb-join.ts). */
   let lbJoinsNetworks = false
   const sendLbReport = (frame: { generation: number; reports: TLbReport[] }) => {
     if (welcomed) connection.send({ type: 'status', full: false, instances: [], loadBalancers: frame.reports, lbGeneration: frame.generation })

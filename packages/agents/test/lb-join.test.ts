@@ -8,7 +8,7 @@ import { createOverlay, type Overlay } from '../src/network/overlay'
 import { makeInstance, testLogger } from './helpers'
 import { leftovers, makeUnderlay, overlayUnavailable, serveIn, tcpProbe, type Underlay } from './netns'
 
-// A load-balancing node joining a tenant network (network/lb-join.ts) on real namespaces and
+// A load-balancing node joining a tenant network (network/overlay/lb-join.ts) on real namespaces and
 // VXLAN: node 0 runs no instance and has an address on tenant a's network; node 1 runs
 // instances of tenant a and of tenant b, whose network has the SAME CIDR.
 const skip = overlayUnavailable()

@@ -14,7 +14,7 @@ import { freeListenerPort } from './helpers'
 import { overlayUnavailable } from './netns'
 
 // HAProxy reaching servers inside a network namespace (as it reaches a tenant network's
-// instances from the LB node's namespace, network/lb-join.ts): the servers' addresses exist only
+// instances from the LB node's namespace, network/overlay/lb-join.ts): the servers' addresses exist only
 // in that namespace. Membership, weights and drain change through the runtime API under load
 // without a lost request and without a new configuration; a namespace re-created under the same
 // name makes HAProxy reload and reach the new one.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { TDesiredNetwork } from '@alveary/core/protocol'
 import { innerPorts } from '@alveary/core/protocol'
 import { overlayNames, transitIp } from '../src/network/names'
-import { desiredFdb, diffFdb, diffNeigh, desiredNeigh, garbage, renderNodeTable, renderRouterTable, resolvConf } from '../src/network/plan'
+import { desiredFdb, diffFdb, diffNeigh, desiredNeigh, garbage, renderNodeTable, renderRouterTable, resolvConf } from '../src/network/overlay/plan'
 
 const net: TDesiredNetwork = {
   networkId: '00000000-0000-4000-8000-000000000001',

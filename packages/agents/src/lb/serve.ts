@@ -8,7 +8,7 @@
 import type { Logger } from 'pino'
 import type { TDesiredLb, TLbReport, TLbServerStat } from '@alveary/core/protocol'
 import { createRateMeter } from './stats'
-import type { LbNamespace } from '../network/lb-join'
+import type { LbNamespace } from '../network/overlay/lb-join'
 import type { LbPlane } from './types'
 
 export interface LbReportFrame {

@@ -1,6 +1,6 @@
 /** A load-balancer data plane on a node: HAProxy, or the built-in Node proxy where HAProxy is missing. */
 import type { TDesiredLb, TLbDriver, TLbReport } from '@alveary/core/protocol'
-import type { LbNamespace } from '../network/lb-join'
+import type { LbNamespace } from '../network/overlay/lb-join'
 import type { RawServerStat } from './stats'
 
 export interface LbPlane {

@@ -1,6 +1,6 @@
 /**
  * The node's network driver: `overlay` (tenant networks: namespaces, bridges, VXLAN,
- * nftables; see overlay.ts) or `host` (instances share the node's network, as before tenant
+ * nftables; see overlay/) or `host` (instances share the node's network, as before tenant
  * networks existed). Either way, on a node that sandboxes process instances, those without a
  * tenant network get a namespace of their own (isolated.ts). Runtime drivers get the prepared
  * namespace through startContext().
@@ -12,10 +12,10 @@ import { SpawnError, type StartContext } from '../runtime/types'
 import { createDnsResponder, upstreamsOf } from './dns/responder'
 import { createTools } from './exec'
 import { NODE_TRANSIT_IP, overlayNames } from './names'
-import type { LbNamespace } from './lb-join'
+import type { LbNamespace } from './overlay/lb-join'
 import { createIsolation, isolates, probeIsolation } from './isolated'
 import { createOverlay } from './overlay'
-import { probeOverlay } from './probe'
+import { probeOverlay } from './overlay/probe'
 
 export interface NetworkDriver {
   readonly mode: TNetworkMode
@@ -25,7 +25,7 @@ export interface NetworkDriver {
   apply(desired: TDesired): void
   /** The namespace an instance must start in and its resolv.conf (none: the node's network). */
   startContext(instance: TDesiredInstance): Promise<Pick<StartContext, 'netns' | 'resolvConf' | 'attachNetns'>>
-  /** Namespaces from which the load balancers reach tenant networks the node joined, by network id (lb-join.ts). */
+  /** Namespaces from which the load balancers reach tenant networks the node joined, by network id (overlay/lb-join.ts). */
   lbNamespaces(): Promise<ReadonlyMap<string, LbNamespace>>
   /** Resolves true once an instance staged here by a move has its network prepared; false: not within `timeoutMs` (it attaches at start). */
   whenStaged(instanceId: string, timeoutMs: number): Promise<boolean>

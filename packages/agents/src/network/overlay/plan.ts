@@ -1,11 +1,11 @@
 /**
  * The overlay's decisions, pure (no I/O): forwarding and neighbour entries to add or remove,
  * the nftables rule sets, and which of our namespaces and links are no longer needed. The
- * driver (overlay.ts) observes, asks these functions, and executes. Idempotency contract:
+ * driver (index.ts) observes, asks these functions, and executes. Idempotency contract:
  * fed what the previous pass produced, every diff is empty.
  */
 import type { TDesiredNetwork } from '@alveary/core/protocol'
-import { NODE_TRANSIT_IP, ROUTER_TABLE, transitIp, type OverlayNames } from './names'
+import { NODE_TRANSIT_IP, ROUTER_TABLE, transitIp, type OverlayNames } from '../names'
 
 export interface FdbEntry {
   mac: string

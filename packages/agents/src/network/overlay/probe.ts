@@ -3,8 +3,8 @@
  * underlay address on a local interface, and a namespace and a VXLAN device that can really
  * be created (and are removed again). The answer is advertised in hello (`overlay` or `host`).
  */
-import type { Tools } from './exec'
-import { VXLAN_PORT, type OverlayNames } from './names'
+import type { Tools } from '../exec'
+import { VXLAN_PORT, type OverlayNames } from '../names'
 
 export type OverlayProbe = { ok: true } | { ok: false; reason: string }
 

@@ -10,8 +10,8 @@
  */
 import { stat } from 'node:fs/promises'
 import type { TDesiredNetwork } from '@alveary/core/protocol'
-import type { Tools } from './exec'
-import { netnsPath, type OverlayNames } from './names'
+import type { Tools } from '../exec'
+import { netnsPath, type OverlayNames } from '../names'
 
 interface Link {
   ifname: string

@@ -16,11 +16,11 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { innerPorts, type TDesired, type TDesiredInstance, type TDesiredNetwork, type TInstanceInterface } from '@alveary/core/protocol'
-import { nameTable } from './dns/names'
-import type { DnsResponder } from './dns/responder'
-import type { Tools } from './exec'
+import { nameTable } from '../dns/names'
+import type { DnsResponder } from '../dns/responder'
+import type { Tools } from '../exec'
 import { createLbJoin, type LbNamespace } from './lb-join'
-import { netnsPath, ROUTER_TABLE, transitIp, VXLAN_OVERHEAD, VXLAN_PORT, type OverlayNames } from './names'
+import { netnsPath, ROUTER_TABLE, transitIp, VXLAN_OVERHEAD, VXLAN_PORT, type OverlayNames } from '../names'
 import {
   desiredFdb,
   desiredNeigh,
