@@ -11,17 +11,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
 import type { Tools } from './exec'
+import { isUp, type IpLink } from './links'
 import { inPool, pickAddress, renderActions, renderIsolatedTable, type IsolatedForward } from './isolated-plan'
 import { NODE_TRANSIT_IP, netnsPath, type OverlayNames } from './names'
 import { upstreamsOf } from './dns/responder'
 import { createPassLoop } from './passes'
-
-interface IpLink {
-  ifname: string
-  flags?: string[]
-  addr_info?: Array<{ family: string; local: string; address?: string; prefixlen: number }>
-}
-const isUp = (l: IpLink | undefined) => !!l?.flags?.includes('UP')
 
 /** Which instances get one: process instances without a tenant network. */
 export const isolates = (i: TDesiredInstance) => i.spec.driver === 'process' && i.interfaces.length === 0

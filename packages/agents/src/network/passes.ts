@@ -46,6 +46,8 @@ export function createPassLoop<D>(pass: (desired: D) => Promise<void>, log: Logg
       kick()
     },
     kick,
+    /** The latest desired state (null before the first). */
+    current: () => desired,
     /** The number of the last pass asked for (until(latest()) waits for it without asking for another). */
     latest: () => requested,
     until(want: number): Promise<void> {
@@ -59,3 +61,4 @@ export function createPassLoop<D>(pass: (desired: D) => Promise<void>, log: Logg
     },
   }
 }
+export type PassLoop<D> = ReturnType<typeof createPassLoop<D>>

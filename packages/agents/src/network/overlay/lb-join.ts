@@ -11,16 +11,9 @@
 import { stat } from 'node:fs/promises'
 import type { TDesiredNetwork } from '@alveary/core/protocol'
 import type { Tools } from '../exec'
+import { createIp, type IpLink } from '../links'
 import { netnsPath, type OverlayNames } from '../names'
-
-interface Link {
-  ifname: string
-  address?: string
-  mtu?: number
-  master?: string
-  flags?: string[]
-  addr_info?: Array<{ family: string; local: string; prefixlen: number }>
-}
+import { bridged, ensureVethNamespace } from './veth'
 
 export interface LbNamespace {
   name: string
@@ -28,10 +21,8 @@ export interface LbNamespace {
   id: string
 }
 
-const isUp = (l: Link | undefined) => !!l?.flags?.includes('UP')
-
 /** The address and MAC the node has on the network, or null when it does not join it. */
-export function lbInterfaceOf(net: TDesiredNetwork): { ip: string; mac: string; prefixLength: number } | null {
+function lbInterfaceOf(net: TDesiredNetwork): { ip: string; mac: string; prefixLength: number } | null {
   if (!net.lbAddress) return null
   const mac = net.endpoints.find((e) => e.ip === net.lbAddress)?.mac
   if (!mac) return null
@@ -39,9 +30,7 @@ export function lbInterfaceOf(net: TDesiredNetwork): { ip: string; mac: string; 
 }
 
 export function createLbJoin({ names, tools }: { names: OverlayNames; tools: Tools }) {
-  const ip = (args: string[]) => tools.run('ip', args)
-  const links = async (ns: string) => new Map((await tools.json<Link[]>('ip', ['-j', '-n', ns, 'addr', 'show'])).map((l) => [l.ifname, l]))
-  const batch = (ns: string, cmds: string[]) => (cmds.length ? tools.run('ip', ['-n', ns, '-batch', '-'], cmds.join('\n') + '\n') : Promise.resolve(''))
+  const ip = createIp(tools)
 
   return {
     /**
@@ -50,33 +39,15 @@ export function createLbJoin({ names, tools }: { names: OverlayNames; tools: Too
      * the namespaces that exist (updated). The namespace itself is kept while it is wanted, so
      * HAProxy's handle on it stays valid; only its interface is rebuilt when broken.
      */
-    async ensure(net: TDesiredNetwork, routerLinks: ReadonlyMap<string, Link>, netns: Set<string>, mtu: number): Promise<LbNamespace> {
+    async ensure(net: TDesiredNetwork, routerLinks: ReadonlyMap<string, IpLink>, netns: Set<string>, mtu: number): Promise<LbNamespace> {
       const want = lbInterfaceOf(net)
       if (!want) throw new Error(`the desired state lists no endpoint for this node's address ${net.lbAddress ?? ''}`)
       const L = names.lbNs(net.vxlanId)
       const R = names.routerNs(net.vxlanId)
       const V = names.lbVeth(net.vxlanId)
-      if (!netns.has(L)) {
-        await ip(['netns', 'add', L])
-        netns.add(L)
-      }
-      let mine = await links(L)
-      const veth = routerLinks.get(V)
-      if (!mine.has('eth0') || !veth) {
-        if (veth) await ip(['-n', R, 'link', 'del', V]).catch(() => {})
-        if (mine.has('eth0')) await ip(['-n', L, 'link', 'del', 'eth0'])
-        await ip(['-n', R, 'link', 'add', V, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', L])
-        await batch(R, [`link set ${V} master br0 mtu ${mtu} up`])
-        mine = await links(L)
-      } else if (veth.master !== 'br0' || veth.mtu !== mtu || !isUp(veth)) await batch(R, [`link set ${V} master br0 mtu ${mtu} up`])
-      const eth0 = mine.get('eth0')!
-      const cmds: string[] = []
-      if (!isUp(mine.get('lo'))) cmds.push('link set lo up')
-      if (eth0.address !== want.mac || eth0.mtu !== mtu || !isUp(eth0)) cmds.push(`link set eth0 address ${want.mac} mtu ${mtu} up`)
-      const addrs = eth0.addr_info?.filter((a) => a.family === 'inet') ?? []
-      for (const a of addrs) if (a.local !== want.ip || a.prefixlen !== want.prefixLength) cmds.push(`addr del ${a.local}/${a.prefixlen} dev eth0`)
-      if (!addrs.some((a) => a.local === want.ip && a.prefixlen === want.prefixLength)) cmds.push(`addr add ${want.ip}/${want.prefixLength} dev eth0`)
-      await batch(L, cmds)
+      await ensureVethNamespace(ip, { ns: L, routerNs: R, veth: V, ...want, mtu }, routerLinks, netns, async (veth) => {
+        if (!veth || !bridged(veth, mtu)) await ip.batch(R, [`link set ${V} master br0 mtu ${mtu} up`])
+      })
       const s = await stat(netnsPath(L))
       return { name: L, id: `${s.dev}:${s.ino}` }
     },
