@@ -173,8 +173,15 @@ describe.skipIf(!engine)('docker driver against a real engine', () => {
     expect(clashed.message).toMatch(new RegExp(`^host port ${busyPort} is already in use on this node: .*address already in use`))
     await waitFor('healthy running', () => sup.report(healthy.instanceId)?.state === 'running', 15_000)
     expect(await waitFor('healthy answers', () => httpGet(`http://127.0.0.1:${okPort}/`), 10_000)).toBe('replica 0 on 8080\n')
-    // A failed start leaves no container behind.
-    expect((await instanceContainers(engine!.docker, clash.instanceId)).length).toBe(0)
+    // A failed start leaves no container behind: looked at between two attempts (the same failure
+    // reported before and after the listing), since a retry creates the next one.
+    await waitFor('no container between attempts', async () => {
+      const before = sup.report(clash.instanceId)
+      if (before?.state !== 'failed') return false
+      const left = (await instanceContainers(engine!.docker, clash.instanceId)).length
+      const after = sup.report(clash.instanceId)
+      return after?.state === 'failed' && after.restarts === before.restarts && left === 0
+    }, 15_000)
 
     // Retried with exponential backoff (300, 600, 1200ms...), not in a tight loop.
     const pullTimes = () => changes.filter((c) => c.instanceId === missing.instanceId && c.state === 'pulling').map((c) => c.at)
