@@ -2,12 +2,16 @@
  * Real agent processes for the volume and move tests: each node is an `alveary-agent` child
  * process with its own data folder and host-port range; all share one "shared storage" folder.
  * Agents can be killed (SIGKILL: their instances keep running, as on a real crash) and started
- * again on the same data folder.
+ * again on the same data folder. stopAll() leaves the machine as it was, whatever the test did:
+ * every node is retired as an operator would (`alveary-agent cleanup`), then checked.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, type Dirent } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import pino from 'pino'
+import { cleanupNode, defaultPrefix, parseConfig } from '@alveary/agents'
 import { repoRoot } from '../src/config'
 
 export interface TestCluster {
@@ -15,7 +19,10 @@ export interface TestCluster {
   sharedDir: string
   start(name: string): ChildProcess
   kill(name: string, signal?: NodeJS.Signals): Promise<void>
+  /** Stops every agent, then removes what the nodes left on the machine (an agent killed with SIGKILL leaves its instances); throws when that took more than `alveary-agent cleanup`. */
   stopAll(): Promise<void>
+  /** A node's network prefix: its namespaces, links, nftables tables and cgroups carry it. */
+  prefix(name: string): string
   dataDir(name: string): string
 }
 
@@ -29,6 +36,12 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
   const range = (name: string) => {
     const i = o.names.indexOf(name)
     return `${base + i * 50}-${base + i * 50 + 49}`
+  }
+  /** A node's agent configuration as far as `alveary-agent cleanup` needs it. */
+  const nodeConfig = (name: string) => {
+    const parsed = parseConfig(['--data-dir', path.join(dir, name), '--name', name, '--docker-host', 'none', '--log-level', 'warn'])
+    if (parsed.kind !== 'config') throw new Error(`node ${name}: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`)
+    return parsed.config
   }
   const kill = (name: string, signal: NodeJS.Signals = 'SIGKILL') =>
     new Promise<void>((resolve) => {
@@ -58,22 +71,113 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
     kill,
     async stopAll() {
       await Promise.all([...agents.keys()].map((n) => kill(n, 'SIGTERM')))
-      // Instances (and watchdogs) of killed agents keep running by design: stop what is left.
-      for (const name of o.names) {
-        const root = path.join(dir, name, 'instances')
-        for (const id of await readdir(root).catch(() => [] as string[])) {
-          const state = JSON.parse(await readFile(path.join(root, id, 'state.json'), 'utf8').catch(() => '{}')) as { pid?: number | null }
-          const watchdog = Number(await readFile(path.join(root, id, 'watchdog.pid'), 'utf8').catch(() => '0'))
-          for (const target of [state.pid ? -state.pid : 0, watchdog]) {
-            try {
-              if (target) process.kill(target, 'SIGKILL')
-            } catch {
-              /* gone */
-            }
+      // Agents a test killed (SIGKILL) left their instances running (by design), with their watchdogs,
+      // sandbox cgroups and isolated network namespaces: `alveary-agent cleanup` removes all of it.
+      const left: string[] = []
+      try {
+        for (const name of o.names) {
+          const config = nodeConfig(name)
+          const processes = await instanceProcesses(config.dataDir)
+          await cleanupNode(config, log)
+          for (const p of processes.filter((x) => alive(x.pid, x.instanceId))) {
+            left.push(`${name}: process ${p.pid} of instance ${p.instanceId} still running`)
+            killGroup(p.pid)
+          }
+          for (const x of machineLeftovers(defaultPrefix(config.dataDir))) {
+            left.push(`${name}: ${x.what}`)
+            await x.remove()
           }
         }
+      } finally {
+        await rm(dir, { recursive: true, force: true })
       }
-      await rm(dir, { recursive: true, force: true })
+      if (left.length) throw new Error(`the cluster's nodes left behind (removed now): ${left.join('; ')}`)
     },
+    prefix: (name) => defaultPrefix(nodeConfig(name).dataDir),
   }
+}
+
+const log = pino({ level: 'warn' }, pino.destination(2))
+
+/** Pids of a node's instances and their watchdogs, from its data folder. */
+async function instanceProcesses(dataDir: string): Promise<Array<{ pid: number; instanceId: string }>> {
+  const out: Array<{ pid: number; instanceId: string }> = []
+  const root = path.join(dataDir, 'instances')
+  for (const instanceId of await readdir(root).catch(() => [] as string[])) {
+    const state = JSON.parse(await readFile(path.join(root, instanceId, 'state.json'), 'utf8').catch(() => '{}')) as { pid?: number | null }
+    const watchdog = Number(await readFile(path.join(root, instanceId, 'watchdog.pid'), 'utf8').catch(() => '0'))
+    for (const pid of [state.pid ?? 0, watchdog]) if (pid > 0) out.push({ pid, instanceId })
+  }
+  return out
+}
+
+/** Still running (not a zombie) and still the instance's: its command line or environment names it (pids are reused). */
+function alive(pid: number, instanceId: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false
+    return [`/proc/${pid}/cmdline`, `/proc/${pid}/environ`].some((f) => readFileSync(f, 'utf8').includes(instanceId))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * What of a node's network prefix is still on the machine (namespaces, links, nftables tables,
+ * /etc/netns folders, the sandbox's cgroup folders), each with how to remove it; only names carrying the prefix.
+ */
+export function machineLeftovers(prefix: string): Array<{ what: string; remove(): Promise<void> }> {
+  const out: Array<{ what: string; remove(): Promise<void> }> = []
+  const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString()
+  const add = (what: string, remove: () => unknown) =>
+    out.push({
+      what,
+      async remove() {
+        try {
+          await remove()
+        } catch {
+          /* gone meanwhile, or reported with the rest */
+        }
+      },
+    })
+  for (const n of (JSON.parse(sh('ip', ['-j', 'netns', 'list']) || '[]') as Array<{ name: string }>).map((x) => x.name))
+    if (n.startsWith(`${prefix}-`)) add(`namespace ${n}`, () => sh('ip', ['netns', 'del', n]))
+  for (const l of (JSON.parse(sh('ip', ['-j', 'link', 'show']) || '[]') as Array<{ ifname: string }>).map((x) => x.ifname))
+    if (l.startsWith(prefix)) add(`link ${l}`, () => sh('ip', ['link', 'del', l]))
+  const tables = sh('nft', ['list', 'tables']).split('\n').map((l) => l.trim())
+  for (const t of [`alveary_${prefix}`, `alveary_${prefix}_s`]) if (tables.includes(`table inet ${t}`)) add(`nftables table inet ${t}`, () => sh('nft', ['delete', 'table', 'inet', t]))
+  for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith(`${prefix}-`)) add(`/etc/netns/${d}`, () => rmSync(`/etc/netns/${d}`, { recursive: true, force: true }))
+  for (const c of cgroupsNamed(`alveary-${prefix}`)) add(`cgroup ${c}`, () => removeCgroup(c))
+  return out
+}
+
+/** SIGKILL to a process and its group (an unsandboxed instance is a group), where it is still there. */
+function killGroup(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL')
+    } catch {
+      /* not a group leader, or gone */
+    }
+  }
+}
+
+/** cgroup folders with this name (instance cgroups live in `<the agent's cgroup>/alveary-<prefix>/`). */
+function cgroupsNamed(name: string, dir = '/sys/fs/cgroup', depth = 8): string[] {
+  let entries: Dirent[]
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return []
+  }
+  return entries.filter((e) => e.isDirectory()).flatMap((e) => (e.name === name ? [path.join(dir, e.name)] : depth > 1 ? cgroupsNamed(name, path.join(dir, e.name), depth - 1) : []))
+}
+
+/** Kills what runs in a cgroup folder of ours, then removes it and the ones inside it, deepest first. */
+async function removeCgroup(dir: string): Promise<void> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) await removeCgroup(path.join(dir, e.name))
+  const procs = () => readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)
+  for (const pid of procs()) killGroup(pid)
+  for (let k = 0; procs().length && k < 50; k++) await new Promise((r) => setTimeout(r, 100))
+  rmdirSync(dir)
 }
