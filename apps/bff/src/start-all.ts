@@ -45,7 +45,7 @@ async function stop(code = 0) {
   if (stopping) return
   stopping = true
   process.stderr.write('\nstopping…\n')
-  // Agent first: it stops the local instances before exiting (--stop-on-exit).
+  // Agent first: it stops the local instances before exiting (--stop-on-exit), and removes their networks.
   await Promise.all(
     children.reverse().map(
       (c) =>

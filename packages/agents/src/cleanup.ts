@@ -91,10 +91,7 @@ export async function cleanupNode(config: AgentConfig, log: Logger): Promise<{ r
     const tools = createTools()
     const before = await ours(tools, names)
     await createIsolation({ names, tools, log, resyncMs: 3_600_000 }).close(true)
-    const overlay = createOverlay({ names, vtep: config.address, tools, log, resyncMs: 3_600_000 })
-    overlay.apply({ type: 'desired', generation: 0, instances: [], networks: [] })
-    await overlay.sync()
-    await overlay.close()
+    await createOverlay({ names, vtep: config.address, tools, log, resyncMs: 3_600_000 }).close(true)
     // Left by a probe that was interrupted (the pass only knows the names it creates).
     await tools.run('ip', ['netns', 'del', `${prefix}-probe`]).catch(() => {})
     const after = await ours(tools, names)

@@ -188,7 +188,8 @@ that still hold data and shared volumes are kept.
                          on one machine need disjoint ranges)
   --data-dir <dir>       credential, instance state and logs         [ALVEARY_AGENT_DATA_DIR]
                          (default ./.data/agent-<name>)
-  --stop-on-exit         stop all instances on SIGINT/SIGTERM; without it they keep
+  --stop-on-exit         stop all instances on SIGINT/SIGTERM and remove the node's
+                         network namespaces and nftables tables; without it they keep
                          running and the next agent re-adopts them   [ALVEARY_STOP_ON_EXIT=1]
   --docker-host <url>    Docker Engine API of Docker or Podman for the docker driver:
                          unix:///path or tcp://host:port, or none    [DOCKER_HOST]

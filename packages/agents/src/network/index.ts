@@ -29,7 +29,7 @@ export interface NetworkDriver {
   lbNamespaces(): Promise<ReadonlyMap<string, LbNamespace>>
   /** Resolves true once an instance staged here by a move has its network prepared; false: not within `timeoutMs` (it attaches at start). */
   whenStaged(instanceId: string, timeoutMs: number): Promise<boolean>
-  /** `stopped`: every instance has been stopped, so the namespaces of the node's instances go too. */
+  /** `stopped`: every instance has been stopped, so what the node's networks made goes too (namespaces, links, nftables tables). */
   close(opts?: { stopped?: boolean }): Promise<void>
 }
 
@@ -105,8 +105,8 @@ async function baseDriver(opts: NetworkOptions): Promise<NetworkDriver> {
         },
         lbNamespaces: () => overlay.lbNamespaces(),
         whenStaged: (instanceId, timeoutMs) => overlay.whenStaged(instanceId, timeoutMs),
-        async close() {
-          await overlay.close()
+        async close(o) {
+          await overlay.close(o?.stopped)
           dns.close()
         },
       }

@@ -214,8 +214,17 @@ export function createOverlay(opts: OverlayOptions) {
       await passes.until(passes.latest())
       return lbJoined
     },
-    async close(): Promise<void> {
+    /**
+     * Stops; with `remove` (every instance of the node has stopped), a last pass towards nothing
+     * desired first takes away everything the overlay made (of the latest generation: instances
+     * activate() linked for it are not kept).
+     */
+    async close(remove = false): Promise<void> {
       clearInterval(timer)
+      if (remove) {
+        passes.set({ type: 'desired', generation: passes.current()?.generation ?? 0, instances: [], networks: [], loadBalancers: [] })
+        await passes.until(passes.latest())
+      }
       const closing = passes.close()
       staging.close()
       await closing
