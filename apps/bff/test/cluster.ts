@@ -6,12 +6,13 @@
  * every node is retired as an operator would (`alveary-agent cleanup`), then checked.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, type Dirent } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { cleanupNode, defaultPrefix, parseConfig } from '@alveary/agents'
+import { cgroupsOf, removeCgroups } from '../../../packages/agents/test/netns'
 import { repoRoot } from '../src/config'
 
 export interface TestCluster {
@@ -85,7 +86,7 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
           }
           for (const x of machineLeftovers(defaultPrefix(config.dataDir))) {
             left.push(`${name}: ${x.what}`)
-            await x.remove()
+            x.remove()
           }
         }
       } finally {
@@ -126,15 +127,15 @@ function alive(pid: number, instanceId: string): boolean {
  * What of a node's network prefix is still on the machine (namespaces, links, nftables tables,
  * /etc/netns folders, the sandbox's cgroup folders), each with how to remove it; only names carrying the prefix.
  */
-export function machineLeftovers(prefix: string): Array<{ what: string; remove(): Promise<void> }> {
-  const out: Array<{ what: string; remove(): Promise<void> }> = []
+export function machineLeftovers(prefix: string): Array<{ what: string; remove(): void }> {
+  const out: Array<{ what: string; remove(): void }> = []
   const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString()
   const add = (what: string, remove: () => unknown) =>
     out.push({
       what,
-      async remove() {
+      remove() {
         try {
-          await remove()
+          remove()
         } catch {
           /* gone meanwhile, or reported with the rest */
         }
@@ -147,7 +148,7 @@ export function machineLeftovers(prefix: string): Array<{ what: string; remove()
   const tables = sh('nft', ['list', 'tables']).split('\n').map((l) => l.trim())
   for (const t of [`alveary_${prefix}`, `alveary_${prefix}_s`]) if (tables.includes(`table inet ${t}`)) add(`nftables table inet ${t}`, () => sh('nft', ['delete', 'table', 'inet', t]))
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith(`${prefix}-`)) add(`/etc/netns/${d}`, () => rmSync(`/etc/netns/${d}`, { recursive: true, force: true }))
-  for (const c of cgroupsNamed(`alveary-${prefix}`)) add(`cgroup ${c}`, () => removeCgroup(c))
+  for (const c of cgroupsOf(prefix)) add(`cgroup ${c}`, () => removeCgroups([c]))
   return out
 }
 
@@ -160,24 +161,4 @@ function killGroup(pid: number): void {
       /* not a group leader, or gone */
     }
   }
-}
-
-/** cgroup folders with this name (instance cgroups live in `<the agent's cgroup>/alveary-<prefix>/`). */
-function cgroupsNamed(name: string, dir = '/sys/fs/cgroup', depth = 8): string[] {
-  let entries: Dirent[]
-  try {
-    entries = readdirSync(dir, { withFileTypes: true })
-  } catch {
-    return []
-  }
-  return entries.filter((e) => e.isDirectory()).flatMap((e) => (e.name === name ? [path.join(dir, e.name)] : depth > 1 ? cgroupsNamed(name, path.join(dir, e.name), depth - 1) : []))
-}
-
-/** Kills what runs in a cgroup folder of ours, then removes it and the ones inside it, deepest first. */
-async function removeCgroup(dir: string): Promise<void> {
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) await removeCgroup(path.join(dir, e.name))
-  const procs = () => readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)
-  for (const pid of procs()) killGroup(pid)
-  for (let k = 0; procs().length && k < 50; k++) await new Promise((r) => setTimeout(r, 100))
-  rmdirSync(dir)
 }

@@ -6,7 +6,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, type Dirent } from 'node:fs'
+import path from 'node:path'
 
 /** Why network tests cannot run here (null: they can). With CI=true a missing piece fails instead. */
 export function overlayUnavailable(): string | null {
@@ -50,6 +51,8 @@ export function makeUnderlay(count: number, opts: { mtu?: number } = {}): Underl
   const nodes: SimNode[] = []
   const made: string[] = []
   const cleanup = () => {
+    // The nodes' agents sandbox their instances in cgroups named after the prefix: what still runs there goes first.
+    for (const x of nodes) removeCgroups(cgroupsOf(x.prefix))
     // Instance and router namespaces of the nodes' overlays carry the nodes' prefixes.
     const all = sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean)
     for (const n of all) if (nodes.some((x) => n.startsWith(`${x.prefix}-`)) || made.includes(n)) {
@@ -142,4 +145,50 @@ export function leftovers(node: SimNode): string[] {
   const tables = sh('ip', ['netns', 'exec', node.ns, 'nft', 'list', 'tables'])
   if (tables.includes(`alveary_${node.prefix}`)) out.push(`nft table alveary_${node.prefix}`)
   return out
+}
+
+/**
+ * cgroup folders of an agent's prefix: a sandboxing agent puts its instances in
+ * `<its own cgroup>/alveary-<prefix>/<instance id>` (under every controller on cgroup v1).
+ */
+export function cgroupsOf(prefix: string, dir = '/sys/fs/cgroup', depth = 8): string[] {
+  let entries: Dirent[]
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return []
+  }
+  return entries.filter((e) => e.isDirectory()).flatMap((e) => (e.name === `alveary-${prefix}` ? [path.join(dir, e.name)] : depth > 1 ? cgroupsOf(prefix, path.join(dir, e.name), depth - 1) : []))
+}
+
+/** Kills what runs in these cgroup folders (ours: found by cgroupsOf) and removes them, deepest first; returns those still there. */
+export function removeCgroups(dirs: readonly string[]): string[] {
+  const procs = (dir: string) => {
+    try {
+      return readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)
+    } catch {
+      return []
+    }
+  }
+  const remove = (dir: string): boolean => {
+    let ok = true
+    for (const e of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) if (e.isDirectory()) ok = remove(path.join(dir, e.name)) && ok
+    for (const pid of procs(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        /* gone */
+      }
+    }
+    // SIGKILL takes effect at once, but the kernel empties the cgroup a moment later.
+    const deadline = Date.now() + 5000
+    while (procs(dir).length && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
+    try {
+      rmdirSync(dir)
+    } catch {
+      return !existsSync(dir)
+    }
+    return ok
+  }
+  return dirs.filter((d) => !remove(d))
 }
