@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { ZLastExit } from '@alveary/core/protocol'
 import { instanceDir } from './runtime/process/driver'
 
 export const ZPersistedInstance = z.object({
@@ -28,6 +29,8 @@ export const ZPersistedInstance = z.object({
   state: z.enum(['running', 'stopped', 'exited', 'failed']),
   exitCode: z.number().int().nullable(),
   message: z.string().nullable(),
+  /** How the previous run ended (an unreadable one costs only itself). */
+  lastExit: ZLastExit.nullable().catch(null),
   /** Needed to stop an adopted process that is no longer in the desired state. */
   stopGraceSeconds: z.number().int().min(0),
   /** How far the instance's output was read, so a re-adopting agent does not resend it. */

@@ -43,7 +43,7 @@ describe('docker driver against a hung engine', () => {
     await expect(driver.start(instance())).rejects.toThrow('cannot inspect image "localhost/busybox:1": the container engine did not answer image inspect within 0.3 s')
     expect(performance.now() - t0).toBeLessThan(5_000)
     // Nothing else waits forever either: re-adoption, orphans, usage, release.
-    const rec = { instanceId: instance().instanceId, driver: 'docker' as const, containerId: 'abc', pid: null, processStartTime: null, specHash: '', generation: 1, startedAt: new Date().toISOString(), restarts: 0, state: 'running' as const, exitCode: null, message: null, stopGraceSeconds: 1, logCursor: null, fence: null }
+    const rec = { instanceId: instance().instanceId, driver: 'docker' as const, containerId: 'abc', pid: null, processStartTime: null, specHash: '', generation: 1, startedAt: new Date().toISOString(), restarts: 0, state: 'running' as const, exitCode: null, message: null, stopGraceSeconds: 1, logCursor: null, fence: null, lastExit: null }
     expect(await driver.adopt(rec)).toBeNull()
     await expect(driver.discover!(new Set())).rejects.toThrow(/did not answer list containers/)
     await expect(driver.removeOrphans!(new Set())).rejects.toThrow(/did not answer list containers/)

@@ -169,7 +169,7 @@ describe('docker driver, without an engine', () => {
   it('explains exits and daemon errors', () => {
     expect(exitInfoOf({ ExitCode: 137 })).toEqual({ exitCode: 137, signal: 'SIGKILL', message: 'terminated by SIGKILL' })
     expect(exitInfoOf({ ExitCode: 3 })).toEqual({ exitCode: 3, signal: null, message: 'exited with code 3' })
-    expect(exitInfoOf({ ExitCode: 137, OOMKilled: true }, 64 * 1024 * 1024).message).toBe('killed: out of memory (memory limit 64 MiB)')
+    expect(exitInfoOf({ ExitCode: 137, OOMKilled: true }, 64 * 1024 * 1024)).toEqual({ exitCode: 137, signal: 'SIGKILL', oomKilled: true, message: 'killed: out of memory (memory limit 64 MiB)' })
     expect(exitInfoOf({ ExitCode: 137 }, 64 * 1024 * 1024).message).toBe('terminated by SIGKILL (out of memory? memory limit 64 MiB)')
     expect(daemonMessage({ statusCode: 404, message: '(HTTP code 404) no such image - failed to find image x: No such image ', json: null })).toBe('failed to find image x: No such image')
     expect(daemonMessage({ statusCode: 500, json: { message: 'boom' }, message: 'x' })).toBe('boom')
@@ -197,13 +197,13 @@ describe('a node without the docker driver', () => {
 })
 
 describe('state files', () => {
-  it('loads files written before the docker driver existed', async () => {
+  it('loads files written before the docker driver (and lastExit) existed', async () => {
     const dir = await tempDir()
     cleanups.push(dir.cleanup)
     const id = '11111111-1111-4111-8111-111111111111'
     await mkdir(join(dir.path, 'instances', id), { recursive: true })
     const old = { instanceId: id, pid: 123, processStartTime: 5, specHash: 'h', generation: 1, startedAt: null, restarts: 0, state: 'running', exitCode: null, message: null, stopGraceSeconds: 10 }
     await writeFile(join(dir.path, 'instances', id, 'state.json'), JSON.stringify(old))
-    expect(await createStateStore(dir.path).loadAll()).toEqual([{ ...old, driver: 'process', containerId: null, logCursor: null, fence: null }])
+    expect(await createStateStore(dir.path).loadAll()).toEqual([{ ...old, driver: 'process', containerId: null, logCursor: null, fence: null, lastExit: null }])
   })
 })

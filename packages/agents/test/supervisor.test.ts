@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { TDesiredInstance, TInstanceReport } from '@alveary/core/protocol'
+import { ZInstanceReport, type TDesiredInstance, type TInstanceReport } from '@alveary/core/protocol'
 import { createProcessDriver, instanceDir } from '../src/runtime/process/driver'
 import { createStateStore } from '../src/state-store'
 import { createSupervisor, type RestartBackoff, type Supervisor } from '../src/supervisor'
@@ -106,6 +106,27 @@ describe('process driver + supervisor', () => {
     expect([...new Set(announced)].slice(0, 3)).toEqual(['0.2', '0.4', '0.8'])
     const exited = changes.find((c) => c.instanceId === inst.instanceId && c.state === 'exited')
     expect(exited).toMatchObject({ exitCode: 3, pid: null })
+  })
+
+  it('keeps how the last run ended (lastExit) while the instance runs again, until the next end replaces it', async () => {
+    const { dataDir, sup } = await setup({ baseMs: 100 })
+    const marker = join(dataDir, 'ran-once')
+    // Exits 3 on its first run, then stays up.
+    const code = `const fs = require('fs'); if (!fs.existsSync(${JSON.stringify(marker)})) { fs.writeFileSync(${JSON.stringify(marker)}, ''); process.exit(3) } setInterval(() => {}, 1000)`
+    const inst = makeInstance({ spec: { ...nodeScript(code), restartPolicy: 'always' } })
+    sup.apply([inst])
+    const again = await waitFor('running again', () => (running(sup, inst.instanceId)?.restarts === 1 ? running(sup, inst.instanceId) : undefined), 10_000)
+    expect(again).toMatchObject({ message: null, exitCode: null, lastExit: { reason: 'exited', exitCode: 3, signal: null, message: 'exited with code 3' } })
+    expect(Date.parse(again.lastExit!.at)).toBeLessThanOrEqual(Date.parse(again.startedAt!))
+    // What the agent sends passes the server's bounds.
+    expect(ZInstanceReport.parse(again)).toEqual(again)
+    // Persisted with the state: a restarted agent reports it too.
+    const state = JSON.parse(await readFile(join(instanceDir(dataDir, inst.instanceId), 'state.json'), 'utf8'))
+    expect(state.lastExit).toEqual(again.lastExit)
+    // The next end replaces it: here the agent stopping it.
+    sup.apply([{ ...inst, desiredState: 'stopped' }])
+    const stopped = await waitFor('stopped', () => (sup.report(inst.instanceId)?.state === 'stopped' ? sup.report(inst.instanceId) : undefined))
+    expect(stopped.lastExit).toMatchObject({ reason: 'stopped', signal: 'SIGTERM', message: expect.stringMatching(/^stopped \(desired state is stopped\)/) })
   })
 
   it('resets the backoff after a healthy run', async () => {

@@ -14,6 +14,8 @@ export interface ExitInfo {
   exitCode: number | null
   signal: NodeJS.Signals | null
   message: string
+  /** The kernel killed it at its memory limit. */
+  oomKilled?: true
 }
 
 export interface LogLine {

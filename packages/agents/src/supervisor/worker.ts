@@ -3,7 +3,7 @@
  * async loop (start, watch, restart with back-off, stop, persist, follow output).
  */
 import type { Logger } from 'pino'
-import type { TDesiredInstance, TInstanceReport, TObservedState } from '@alveary/core/protocol'
+import type { TDesiredInstance, TExitReason, TInstanceReport, TLastExit, TObservedState } from '@alveary/core/protocol'
 import type { Action, KnownInstance } from '../reconciler'
 import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type LogFollower, type RuntimeDriver } from '../runtime/types'
 import type { PersistedInstance, StateStore } from '../state-store'
@@ -13,6 +13,13 @@ import type { LogEntry, SupervisorOptions } from './types'
 
 const MAX_MESSAGE = 2000
 const truncate = (s: string | null) => (s && s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s)
+const ended = (reason: TExitReason, info: Pick<ExitInfo, 'exitCode' | 'signal'>, message: string): TLastExit => ({
+  reason,
+  exitCode: info.exitCode,
+  signal: info.signal,
+  message: truncate(message) ?? '',
+  at: new Date().toISOString(),
+})
 
 export interface WorkerDeps {
   drivers: SupervisorOptions['drivers']
@@ -61,6 +68,8 @@ export class Worker {
   private startedAt: string | null = null
   private exitCode: number | null = null
   private message: string | null = null
+  /** How the previous run ended: kept while it restarts and runs again, replaced by the next end. */
+  private lastExit: TLastExit | null = null
   private runGeneration: number
 
   // --- restart policy: an exit the policy has not acted on yet
@@ -104,6 +113,7 @@ export class Worker {
       startedAt: this.startedAt,
       exitCode: this.exitCode,
       message: truncate(this.message),
+      ...(this.lastExit && { lastExit: this.lastExit }),
       generation: this.runGeneration,
     }
   }
@@ -126,6 +136,7 @@ export class Worker {
     this.startedAt = rec.startedAt
     this.exitCode = rec.exitCode
     this.message = rec.message
+    this.lastExit = rec.lastExit
     this.runDriver = rec.driver
     this.logCursor = rec.logCursor
     const wasRunning = rec.pid !== null || rec.containerId !== null || rec.state === 'running'
@@ -160,6 +171,7 @@ export class Worker {
           ? 'the container exited while no agent was watching it'
           : 'the process exited while no agent was watching it'
       this.pendingExit = { hash: rec.specHash, exitCode: null, permanent: false }
+      this.lastExit = ended('lost', { exitCode: null, signal: null }, this.message)
       this.log.warn({ pid: rec.pid, containerId: rec.containerId }, `instance is gone: ${this.message}`)
       this.persist()
     } else {
@@ -452,6 +464,7 @@ export class Worker {
     if (Date.now() - this.procStartedMs >= this.deps.backoff.resetAfterMs) this.failStreak = 0
     this.pendingExit = { hash: this.procHash ?? this.hash, exitCode: info.exitCode, permanent: false }
     const message = this.killReason ? `${this.killReason}; ${info.message}` : info.message
+    this.lastExit = ended(info.oomKilled ? 'oomKilled' : this.killReason ? 'unhealthy' : info.signal ? 'signaled' : 'exited', info, message)
     this.killReason = null
     this.set('exited', { pid: null, exitCode: info.exitCode, message })
     this.log.warn({ exitCode: info.exitCode, signal: info.signal }, `instance ${info.message}`)
@@ -459,7 +472,10 @@ export class Worker {
     this.kick()
     // Killed by its watchdog: say so.
     void this.deps.volumes?.fencedReason(this.instanceId).then((why) => {
-      if (why && this.state === 'exited' && !this.proc) this.set('exited', { message: `${info.message}: stopped by its watchdog, ${why}` })
+      if (!why || this.state !== 'exited' || this.proc) return
+      const message = `${info.message}: stopped by its watchdog, ${why}`
+      if (this.lastExit) this.lastExit = { ...this.lastExit, message: truncate(message) ?? '' }
+      this.set('exited', { message })
     })
   }
 
@@ -474,8 +490,10 @@ export class Worker {
     this.stoppingProc = null
     this.proc = null
     this.pendingExit = null
+    const message = `stopped (${reason}); ${info.message}`
+    this.lastExit = ended(info.oomKilled ? 'oomKilled' : 'stopped', info, message)
     // Reported as soon as it is gone (a move's downtime waits for this); then the watchdog goes and the last output is read.
-    this.set('stopped', { pid: null, exitCode: info.exitCode, message: `stopped (${reason}); ${info.message}` })
+    this.set('stopped', { pid: null, exitCode: info.exitCode, message })
     this.log.info({ exitCode: info.exitCode }, `instance stopped: ${info.message}`)
     await this.deps.volumes?.stopped(this.instanceId).catch((err) => this.log.warn({ err }, 'cannot stop the watchdog'))
     await this.drainLogs()
@@ -513,6 +531,7 @@ export class Worker {
       state: running ? 'running' : this.state === 'exited' || this.state === 'failed' ? this.state : 'stopped',
       exitCode: this.exitCode,
       message: truncate(this.message),
+      lastExit: this.lastExit,
       stopGraceSeconds: running ? this.procGraceSeconds : (this.desired?.spec.stopGraceSeconds ?? this.procGraceSeconds),
       logCursor: cursor,
       fence: running ? this.fence : null,

@@ -9,6 +9,27 @@ import { ZInstanceInterface } from './network'
 export const ZObservedState = z.enum(['pending', 'pulling', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'unknown'])
 export type TObservedState = z.infer<typeof ZObservedState>
 
+/**
+ * Why a run ended: its own exit, a signal, the kernel at its memory limit, the agent after failed
+ * liveness checks, the agent stopping it (desired state, spec change, shutdown), or unknown (it
+ * ended while no agent watched it).
+ */
+export const ZExitReason = z.enum(['exited', 'signaled', 'oomKilled', 'unhealthy', 'stopped', 'lost'])
+export type TExitReason = z.infer<typeof ZExitReason>
+
+/** How the last run ended, kept while the instance restarts and runs again (Kubernetes' lastState.terminated). */
+export const ZLastExit = z.object({
+  reason: ZExitReason,
+  exitCode: ZExitCode.nullable(),
+  signal: z
+    .string()
+    .regex(/^SIG[A-Z0-9+]{1,12}$/)
+    .nullable(),
+  message: zText(2000),
+  at: ZTimestamp,
+})
+export type TLastExit = z.infer<typeof ZLastExit>
+
 export const ZInstanceReport = z.object({
   instanceId: z.string().uuid(),
   state: ZObservedState,
@@ -17,6 +38,8 @@ export const ZInstanceReport = z.object({
   startedAt: ZTimestamp.nullable(),
   exitCode: ZExitCode.nullable(),
   message: zText(2000).nullable(),
+  /** The previous run's end; absent until a run of this instance ended (and from older agents). */
+  lastExit: ZLastExit.optional(),
   /** App generation of the spec this instance runs. */
   generation: ZCounter,
   /** Health checks; absent when the instance has none. */

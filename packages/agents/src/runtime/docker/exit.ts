@@ -16,7 +16,7 @@ export function exitInfoOf(state: ContainerState, memoryBytes?: number): ExitInf
   const extra = state.Error ? `: ${state.Error}` : ''
   if (state.OOMKilled) {
     const limit = memoryBytes ? ` (memory limit ${Math.round(memoryBytes / 1024 / 1024)} MiB)` : ''
-    return { exitCode: code, signal: 'SIGKILL', message: `killed: out of memory${limit}${extra}` }
+    return { exitCode: code, signal: 'SIGKILL', oomKilled: true, message: `killed: out of memory${limit}${extra}` }
   }
   const signal = code !== null && code > 128 ? (signalNames.get(code - 128) ?? null) : null
   // Podman on cgroup v1 does not report OOM kills: a SIGKILL under a memory limit may be one.

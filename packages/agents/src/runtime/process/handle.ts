@@ -67,7 +67,7 @@ export function makeHandle(pid: number, startTime: number | null, adopted: boole
     const oom = (await confinement.cgroup.oomKills()) > 0
     if (!stopping) await confinement.cgroup.remove().catch(() => {})
     // The kernel killed it for its memory limit: say so, not just "code 137".
-    if (oom) return { exitCode: info.exitCode ?? 137, signal: 'SIGKILL' as const, message: `out of memory: killed at its memory limit${confinement.memoryMb === null ? '' : ` (${confinement.memoryMb} MiB)`}` }
+    if (oom) return { exitCode: info.exitCode ?? 137, signal: 'SIGKILL' as const, oomKilled: true as const, message: `out of memory: killed at its memory limit${confinement.memoryMb === null ? '' : ` (${confinement.memoryMb} MiB)`}` }
     return info
   })
   const cgroupEmpty = async () => !confinement || (await confinement.cgroup.pids()).length === 0
