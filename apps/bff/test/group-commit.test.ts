@@ -94,16 +94,18 @@ describe('group commit isolation', () => {
     expect([rows.get(ids[0]!), rows.get(ids[1]!), rows.get(ids[2]!)]).toEqual([10, 0, 30])
   })
 
-  it('rejects a status row with a NUL in its message and writes the rest of the batch', async () => {
+  it('rejects a status row with a NUL in its message or its last exit and writes the rest of the batch', async () => {
     const hot = store()
     const node = randomUUID()
-    const row = (message: string) => ({ instanceId: randomUUID(), tenantId: randomUUID(), nodeId: node, state: 'running' as const, pid: 1, restarts: 0, startedAt: null, exitCode: null, message, generation: 1 })
+    const lastExit = (message: string) => ({ reason: 'oomKilled' as const, exitCode: 137, signal: 'SIGKILL', message, at: '2026-12-03T10:00:00.000Z' })
+    const row = (message: string, exit = lastExit('out of memory')) => ({ instanceId: randomUUID(), tenantId: randomUUID(), nodeId: node, state: 'running' as const, pid: 1, restarts: 1, startedAt: null, exitCode: null, message, lastExit: exit, generation: 1 })
     const good = [row('fine'), row('also fine')]
-    const bad = row('bad\u0000byte')
-    const results = await Promise.allSettled([hot.reportStatuses([good[0]!]), hot.reportStatuses([bad]), hot.reportStatuses([good[1]!])])
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
-    const written = await hot.statusesOf([...good, bad].map((r) => r.instanceId))
+    const bad = [row('bad\u0000byte'), row('fine', lastExit('bad\u0000byte'))]
+    const results = await Promise.allSettled([hot.reportStatuses([good[0]!]), hot.reportStatuses([bad[0]!]), hot.reportStatuses([bad[1]!]), hot.reportStatuses([good[1]!])])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled'])
+    const written = await hot.statusesOf([...good, ...bad].map((r) => r.instanceId))
     expect([...written.keys()].sort()).toEqual(good.map((r) => r.instanceId).sort())
+    expect(written.get(good[0]!.instanceId)).toMatchObject({ lastExitReason: 'oomKilled', lastExitCode: 137, lastExitSignal: 'SIGKILL', lastExitMessage: 'out of memory', lastExitAt: new Date('2026-12-03T10:00:00.000Z') })
   })
 
   it('fails every writer (not as rejected rows) when the store itself is unreachable', async () => {

@@ -221,4 +221,25 @@ describe.skipIf(why !== null)('process sandbox', () => {
     await waitFor('stopped', async () => !agent.reports().some((r) => r.instanceId === i.id && r.state === 'running'), 30_000)
     await waitFor('cgroup removed', async () => !existsSync(dir), 30_000)
   })
+
+  it('keeps an OOM kill as the instance’s last exit after the restart, while it runs again', async () => {
+    // Its first run allocates past its limit; the run after it (its work dir keeps the marker) serves.
+    const code = `const f = process.env.HOME + '/oom-once'; if (!require('fs').existsSync(f)) { require('fs').writeFileSync(f, ''); const a = []; for (;;) a.push(Buffer.alloc(1 << 20).fill(1)) } require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)`
+    const app = await tenants.b.dev.apps.create({
+      tenantId: tenants.b.id,
+      name: 'oom-once',
+      replicas: 1,
+      spec: { command: 'node', args: ['-e', code], cpuMillis: 250, memoryMb: 64, restartPolicy: 'always' },
+    })
+    const get = async () => (await tenants.b.dev.apps.get({ tenantId: tenants.b.id, appId: app.id })).instances[0]
+    await running('b', app.id)
+    // Read after it served: the run that answered is the restarted one.
+    const i = (await get())!
+    expect(i).toMatchObject({ state: 'running', restarts: 1 })
+    // The running instance's own message is gone; how its previous run ended is not.
+    expect(i.message).toBeNull()
+    expect(i.lastExit).toMatchObject({ reason: 'oomKilled', exitCode: 137, signal: 'SIGKILL', message: expect.stringMatching(/out of memory.*64 MiB/) })
+    expect(i.lastExit!.at.getTime()).toBeLessThanOrEqual(i.startedAt!.getTime())
+    await tenants.b.dev.apps.delete({ tenantId: tenants.b.id, appId: app.id })
+  })
 })

@@ -5,7 +5,7 @@ import { requireRole } from '../auth/actor'
 import { auditEvent } from '../auth/audit'
 import { CoreError } from '../errors'
 import type { Prisma } from '../generated/prisma/client'
-import { ZObservedState } from '../protocol'
+import { ZExitReason, ZObservedState } from '../protocol'
 import { diffSpecs, templateHash } from '../rollouts/revisions'
 import { appendRevision, revisionSpec, specColumns } from '../rollouts/store'
 import { writeApp } from './app-writes'
@@ -48,6 +48,8 @@ export const ZInstance = z.object({
   /** The last failed health check and when. */
   healthMessage: z.string().nullable(),
   healthFailedAt: z.date().nullable(),
+  /** How its previous run ended (an OOM kill, a crash, a stop), kept while it restarts and runs again. */
+  lastExit: z.object({ reason: ZExitReason, exitCode: z.number().nullable(), signal: z.string().nullable(), message: z.string(), at: z.date() }).nullable(),
   /** A move in progress: the step it is at. */
   moving: z.object({ moveId: z.string(), step: z.string(), state: z.enum(['running', 'compensating']) }).nullable(),
   /** Its volumes (one per volume of the app), with the space used as last measured. */
@@ -220,6 +222,10 @@ export function toInstance(i: InstanceRow, portNames: string[], status: StatusRo
     draining: i.drainingSince !== null,
     healthMessage: s?.healthMessage ?? null,
     healthFailedAt: s?.healthFailedAt ?? null,
+    lastExit:
+      s?.lastExitReason && s.lastExitAt
+        ? { reason: s.lastExitReason, exitCode: s.lastExitCode, signal: s.lastExitSignal, message: s.lastExitMessage ?? '', at: s.lastExitAt }
+        : null,
     ...extra,
   }
 }

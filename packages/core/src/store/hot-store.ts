@@ -45,12 +45,15 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError }: H
     async flush(items) {
       const r = [...items.values()]
       await hotPool.query(
-        `INSERT INTO hot."InstanceStatus" ("instanceId", "tenantId", "nodeId", state, pid, restarts, "startedAt", "exitCode", message, generation, "updatedAt", ready, "healthMessage", "healthFailedAt")
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::hot."ObservedState"[], $5::int[], $6::int[], $7::timestamp[], $8::int[], $9::text[], $10::int[], $11::timestamp[], $12::boolean[], $13::text[], $14::timestamp[])
+        `INSERT INTO hot."InstanceStatus" ("instanceId", "tenantId", "nodeId", state, pid, restarts, "startedAt", "exitCode", message, generation, "updatedAt", ready, "healthMessage", "healthFailedAt",
+           "lastExitReason", "lastExitCode", "lastExitSignal", "lastExitMessage", "lastExitAt")
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::hot."ObservedState"[], $5::int[], $6::int[], $7::timestamp[], $8::int[], $9::text[], $10::int[], $11::timestamp[], $12::boolean[], $13::text[], $14::timestamp[],
+           $15::hot."ExitReason"[], $16::int[], $17::text[], $18::text[], $19::timestamp[])
          ON CONFLICT ("instanceId") DO UPDATE SET "tenantId" = EXCLUDED."tenantId", "nodeId" = EXCLUDED."nodeId", state = EXCLUDED.state, pid = EXCLUDED.pid,
            restarts = EXCLUDED.restarts, "startedAt" = EXCLUDED."startedAt", "exitCode" = EXCLUDED."exitCode", message = EXCLUDED.message,
            generation = EXCLUDED.generation, "updatedAt" = EXCLUDED."updatedAt", ready = EXCLUDED.ready, "healthMessage" = EXCLUDED."healthMessage",
-           "healthFailedAt" = EXCLUDED."healthFailedAt"`,
+           "healthFailedAt" = EXCLUDED."healthFailedAt", "lastExitReason" = EXCLUDED."lastExitReason", "lastExitCode" = EXCLUDED."lastExitCode",
+           "lastExitSignal" = EXCLUDED."lastExitSignal", "lastExitMessage" = EXCLUDED."lastExitMessage", "lastExitAt" = EXCLUDED."lastExitAt"`,
         [
           r.map((x) => x.instanceId),
           r.map((x) => x.tenantId),
@@ -66,6 +69,11 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError }: H
           r.map((x) => x.health?.ready ?? null),
           r.map((x) => x.health?.lastFailure ?? null),
           r.map((x) => x.health?.lastFailureAt ?? null),
+          r.map((x) => x.lastExit?.reason ?? null),
+          r.map((x) => x.lastExit?.exitCode ?? null),
+          r.map((x) => x.lastExit?.signal ?? null),
+          r.map((x) => x.lastExit?.message ?? null),
+          r.map((x) => x.lastExit?.at ?? null),
         ],
       )
     },
