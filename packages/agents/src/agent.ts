@@ -1,26 +1,18 @@
 /**
- * The node agent: wires config, connection, supervisor and stores together. All state lives
- * in the returned object, so several agents can run in one process (tests, local clusters).
+ * The node agent: wires config, connection, supervisor and stores together, restores what a
+ * previous agent left, applies desired states and shuts down. Who it is and what a close means
+ * live in session/, heartbeats there too, metrics in metrics.ts. All state lives in the
+ * returned object, so several agents can run in one process (tests, local clusters).
  */
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
-import {
-  CloseCode,
-  PROTOCOL_VERSION,
-  type TDesired,
-  type THello,
-  type TInstanceReport,
-  type TLbReport,
-  type TServerMessage,
-} from '@alveary/core/protocol'
+import type { TDesired, THello, TInstanceReport, TLbReport, TServerMessage } from '@alveary/core/protocol'
 import { agentEndpoint, type AgentConfig } from './config'
-import { createConnection, hintedDelay, type Backoff } from './connection'
+import { createConnection, type Backoff, type CloseDecision } from './connection'
 import { DataDirLocked, lockDataDir } from './data-lock'
 import { createCredentialStore, type StoredCredential } from './credentials'
-import { createDockerDriver } from './runtime/docker/driver'
-import { defaultDockerHost, probeDocker } from './runtime/docker/endpoint'
+import { detectDocker } from './runtime/docker/detect'
 import { createProcessDriver } from './runtime/process/driver'
 import type { DriverName, RuntimeDriver } from './runtime/types'
 import { createHealthMonitor } from './health/monitor'
@@ -28,8 +20,13 @@ import { detectLbPlane } from './lb'
 import { createLbServer } from './lb/serve'
 import { createHousekeeping } from './housekeeping'
 import { createLogShipper } from './logs'
+import { createMetrics } from './metrics'
 import { createNetworkDriver, hostNetwork, type NetworkDriver } from './network'
 import { defaultPrefix } from './network/names'
+import { createClosePolicy } from './session/close'
+import { createHeartbeats } from './session/heartbeat'
+import { helloFrame } from './session/hello'
+import { createIdentity } from './session/identity'
 import { createStateStore } from './state-store'
 import { createStatusReports } from './status-reports'
 import { createSupervisor, type RestartBackoff } from './supervisor'
@@ -37,17 +34,6 @@ import { createUsageMeter } from './usage'
 import { createNodeVolumes } from './volumes/node-volumes'
 import type { Sandbox } from './sandbox'
 import { detectSandbox, unsandboxed } from './sandbox/detect'
-
-/** How often a load-balancing node sends its per-server traffic (with a heartbeat). */
-const LB_STATS_MS = 5_000
-
-export const AGENT_VERSION: string = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
-  } catch {
-    return '0.0.0'
-  }
-})()
 
 export interface AgentOptions {
   /** Defaults to pino at config.logLevel, writing to stderr. */
@@ -118,6 +104,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   const log =
     options.logger ?? pino({ level: config.logLevel, base: { node: config.name } }, pino.destination({ dest: 2, sync: true }))
   const credentials = createCredentialStore(config.dataDir)
+  const identity = createIdentity({ credentials, joinToken: config.joinToken, log })
+  const closePolicy = createClosePolicy({ name: config.name, identity, log })
   const store = createStateStore(config.dataDir, (msg, err) => log.warn({ err }, msg))
   // The process driver always works (Linux, macOS), in a sandbox where restore() found one can be
   // built; docker joins once restore() found a working engine.
@@ -125,14 +113,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   const drivers: Partial<Record<DriverName, RuntimeDriver>> = { process: processDriver(null) }
   let sandbox: Sandbox | null = null
   let sandboxCapability = unsandboxed('not probed yet')
-  const meter = createUsageMeter()
   const debounceMs = options.statusDebounceMs ?? 100
   const metricsIntervalMs = options.metricsIntervalMs ?? (config.metricsIntervalSeconds ?? 10) * 1000
-  let metricsTimer: NodeJS.Timeout | null = null
   const housekeeping = createHousekeeping({ dataDir: config.dataDir, maxLogBytes: config.logMaxMb * 1024 * 1024, retentionMs: config.instanceRetentionHours * 3_600_000, log })
-  let sampling = false
-  /** Docker usage from the last metrics sample, added to the heartbeat's process totals. */
-  let dockerTotals = { cpuMillis: 0, memoryMb: 0 }
   let lastDropWarn = 0
   const logs = createLogShipper({
     send: (entries) => welcomed && connection.send({ type: 'logs', entries }),
@@ -145,31 +128,21 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     },
   })
 
-  let credential: StoredCredential | null = null
-  /** Set when the server rejected the stored credential and a join token exists to fall back on. */
-  let credentialRejected = false
-  let lastAuth: 'credential' | 'joinToken' = 'joinToken'
-  let nodeId: string | null = null
   let appliedGeneration = 0
   let welcomed = false
   let restored: Promise<void> | null = null
   let restoreDone = false
   let started = false
   let stopping: Promise<void> | null = null
-  let heartbeatTimer: NodeJS.Timeout | null = null
-  let beating = false
-  let beatAgain = false
 
   /** Random per run: lets the server tell this agent reconnecting from a second agent with the same identity. */
   const runId = randomUUID()
-  let duplicateRefusals = 0
   let lock: Awaited<ReturnType<typeof lockDataDir>> | null = null
   let resolveExit!: (e: AgentExit) => void
   const exited = new Promise<AgentExit>((r) => (resolveExit = r))
 
   /** What the last desired state asked of this node. */
   let desiredInstances: TDesired['instances'] = []
-  let dockerEngine: 'docker' | 'podman' | null = null
   const volumes = createNodeVolumes({
     dataDir: config.dataDir,
     sharedDir: config.sharedVolumes ?? null,
@@ -222,6 +195,18 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       queueReport(report)
     },
   })
+  const metrics = createMetrics({ supervisor, connected: () => welcomed, send: (frame) => connection.send(frame), log })
+  const heartbeats = createHeartbeats({
+    meter: createUsageMeter(),
+    processGroups: () => supervisor.processGroups(),
+    extraUsage: metrics.dockerTotals,
+    appliedGeneration: () => appliedGeneration,
+    connected: () => welcomed,
+    send: (frame) => connection.send(frame),
+    onSent: () => volumes.heartbeatSent(),
+    lb: () => lb,
+    log,
+  })
 
   const connection = createConnection({
     url: agentEndpoint(config.server),
@@ -233,58 +218,29 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   })
 
   function buildHello(): THello {
-    let auth: THello['auth']
-    if (credential && !(credentialRejected && config.joinToken)) {
-      auth = { nodeId: credential.nodeId, credential: credential.credential }
-      lastAuth = 'credential'
-    } else if (config.joinToken) {
-      auth = { joinToken: config.joinToken }
-      lastAuth = 'joinToken'
-    } else {
-      throw new AgentStartError('no credential and no join token')
-    }
-    return {
-      type: 'hello',
-      protocolVersion: PROTOCOL_VERSION,
-      auth,
-      node: {
-        name: config.name,
-        address: config.address,
-        labels: config.labels,
-        cpuMillis: config.cpuMillis,
-        memoryMb: config.memoryMb,
-        ...(config.portRange && { portRange: config.portRange }),
-        drivers: driverNames(),
-        agentVersion: AGENT_VERSION,
-        capabilities: { lb: lb ? lbDriverName : null, lbNetworks: !!lb && lbJoinsNetworks, network: network.mode, sandbox: { ...sandboxCapability, ...(sandbox && { network: network.isolated ? 'own' : 'node' }) }, ...(volumes.capability && { volume: volumes.capability }) },
-      },
-      runId,
-    }
+    const auth = identity.auth()
+    if (!auth) throw new AgentStartError('no credential and no join token')
+    return helloFrame(config, auth, runId, {
+      drivers: driverNames(),
+      lb: lb ? lbDriverName : null,
+      lbJoinsNetworks,
+      network,
+      sandbox: sandboxCapability,
+      sandboxed: sandbox !== null,
+      volume: volumes.capability,
+    })
   }
 
   function handleMessage(msg: TServerMessage): void {
     if (stopping) return
     if (msg.type === 'welcome') {
-      if (credential && msg.nodeId !== credential.nodeId && !msg.credential) {
-        log.warn({ stored: credential.nodeId, welcomed: msg.nodeId }, 'server welcomed us under another node id than the stored one')
-      }
-      nodeId = msg.nodeId
-      if (msg.credential) {
-        credential = { nodeId: msg.nodeId, credential: msg.credential }
-        credentialRejected = false
-        credentials.save(credential).then(
-          () => log.info({ nodeId: msg.nodeId, path: credentials.path }, 'joined; credential stored'),
-          (err) => log.error({ err, path: credentials.path }, 'could not store the node credential; the next start will need the join token again'),
-        )
-      }
+      identity.welcomed(msg)
       connection.resetBackoff()
       volumes.welcomed(msg.selfFenceMs)
-      duplicateRefusals = 0
+      closePolicy.welcomed()
       welcomed = true
       log.info({ nodeId: msg.nodeId, heartbeatIntervalMs: msg.heartbeatIntervalMs }, 'welcomed by server')
-      if (heartbeatTimer) clearInterval(heartbeatTimer)
-      // A bogus tiny interval from the server must not turn heartbeats into a busy loop.
-      heartbeatTimer = setInterval(() => void heartbeat(), Math.max(100, msg.heartbeatIntervalMs))
+      heartbeats.start(msg.heartbeatIntervalMs)
       sendFullStatus()
       // Output buffered while disconnected.
       logs.flush()
@@ -299,67 +255,26 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     else applyDesired(msg)
   }
 
-  function handleClose(code: number, reason: string, hintMs: number | null): 'reconnect' | 'stop' | { retryInMs: number } {
+  function handleClose(code: number, reason: string, hintMs: number | null): CloseDecision {
     welcomed = false
     volumes.disconnected()
-    if (heartbeatTimer) clearInterval(heartbeatTimer)
-    heartbeatTimer = null
+    heartbeats.stop()
     status.drop()
-    switch (code) {
-      case CloseCode.versionMismatch:
-        log.fatal({ reason, protocolVersion: PROTOCOL_VERSION }, `the server does not speak this agent's protocol version ${PROTOCOL_VERSION}: ${reason}`)
-        if (metricsTimer) clearInterval(metricsTimer)
-        metricsTimer = null
-        logs.close()
-        health.stop()
-        supervisor.detach()
-        void supervisor
-          .flush()
-          .then(() => lock?.release())
-          .then(() => resolveExit({ code: 2, reason: `protocol version mismatch: ${reason}` }))
-        return 'stop'
-      case CloseCode.unauthorized:
-        if (lastAuth === 'credential') {
-          log.error(
-            { reason, nodeId: credential?.nodeId, path: credentials.path },
-            config.joinToken
-              ? `the server rejected the stored node credential (${reason}); falling back to the join token`
-              : `the server rejected the stored node credential (${reason}); retrying. Fix it on the server, or delete ${credentials.path} and pass --join-token`,
-          )
-          if (config.joinToken) credentialRejected = true
-        } else {
-          log.error({ reason }, `the server rejected the join token (${reason}); retrying`)
-          // Maybe the operator fixed the credential instead: alternate back to it.
-          credentialRejected = false
-        }
-        return 'reconnect'
-      case CloseCode.duplicate: {
-        // A second agent with this node's identity (a copied data folder, a cloned machine): the
-        // live one keeps the node. Come back when it could be gone, and say so only now and then.
-        duplicateRefusals++
-        const retryInMs = hintedDelay(Math.max(hintMs ?? 0, 5_000))
-        if (duplicateRefusals === 1 || duplicateRefusals % 10 === 0)
-          log.error(
-            { reason, refusals: duplicateRefusals, retryInMs },
-            `node ${config.name} already has a live connection from another agent with the same identity (a copied --data-dir or a cloned machine?). Stop one of them; this one keeps waiting`,
-          )
-        return { retryInMs }
-      }
-      case CloseCode.nameTaken:
-        log.error(
-          { reason, retryInMs: 60_000 },
-          `a node named ${config.name} already exists and joins never take a node over: start this agent with that node's data folder (its credential), pick another --name, or have an operator re-key the node and pass the re-key token as --join-token`,
-        )
-        return { retryInMs: hintedDelay(60_000) }
-      case CloseCode.replaced:
-        log.warn({ reason }, 'the server handed this node to another connection (this one looked silent, or a second agent shares the identity)')
-        return 'reconnect'
-      case CloseCode.badFrame:
-        log.error({ reason }, 'the server rejected a frame from this agent')
-        return 'reconnect'
-      default:
-        return 'reconnect'
-    }
+    const next = closePolicy.decide(code, reason, hintMs)
+    if (next === 'stop') giveUp(`protocol version mismatch: ${reason}`)
+    return next
+  }
+
+  /** The server will never take this agent (exit code 2): its instances keep running for an agent that fits. */
+  function giveUp(reason: string): void {
+    metrics.stop()
+    logs.close()
+    health.stop()
+    supervisor.detach()
+    void supervisor
+      .flush()
+      .then(() => lock?.release())
+      .then(() => resolveExit({ code: 2, reason }))
   }
 
   function applyDesired(desired: TDesired): void {
@@ -380,99 +295,15 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     sendFullStatus()
     // The server learns the applied generation from heartbeats (rollouts and consoles wait
     // for it): acknowledge it now, not at the next beat seconds later.
-    void heartbeat()
+    void heartbeats.beat()
   }
 
   function sendFullStatus(): void {
     if (welcomed) status.full(supervisor.reports().map(withHealth), lb?.last() ?? null)
   }
 
-  /** Per-server load-balancer traffic rides along with heartbeats, at most every LB_STATS_MS. */
-  let lbStatsAtMs = 0
-  async function sendLbStats(): Promise<void> {
-    if (!lb || Date.now() - lbStatsAtMs < LB_STATS_MS) return
-    lbStatsAtMs = Date.now()
-    try {
-      const servers = await lb.stats()
-      if (welcomed) connection.send({ type: 'lb-stats', servers: servers.slice(0, 20_000) })
-    } catch (err) {
-      log.debug({ err }, 'load-balancer statistics unavailable')
-    }
-  }
-
-  async function heartbeat(): Promise<void> {
-    if (beating) {
-      // One in flight may carry an older applied generation: send another right after it.
-      beatAgain = true
-      return
-    }
-    beating = true
-    beatAgain = false
-    try {
-      const usage = await meter.sample(supervisor.processGroups())
-      usage.cpuUsedMillis += dockerTotals.cpuMillis
-      usage.memoryUsedMb += dockerTotals.memoryMb
-      if (welcomed) {
-        connection.send({ type: 'heartbeat', ...usage, appliedGeneration })
-        volumes.heartbeatSent()
-        await sendLbStats()
-      }
-    } catch (err) {
-      log.warn({ err }, 'heartbeat failed')
-    } finally {
-      beating = false
-      if (beatAgain) void heartbeat()
-    }
-  }
-
   function driverNames(): DriverName[] {
     return (['process', 'docker'] as const).filter((d) => drivers[d])
-  }
-
-  async function detectDocker(): Promise<void> {
-    if (config.dockerHost === 'none') return
-    const host = config.dockerHost ?? (await defaultDockerHost())
-    if (!host) {
-      log.info('docker driver unavailable: no Docker or Podman socket found (pass --docker-host)')
-      return
-    }
-    const probe = await probeDocker(host)
-    if (!probe.ok) {
-      log[config.dockerHost ? 'warn' : 'info']({ dockerHost: host }, `docker driver unavailable: ${probe.reason}`)
-      return
-    }
-    drivers.docker = createDockerDriver({
-      docker: probe.docker,
-      nodeName: config.name,
-      logger: log,
-      pullTimeoutMs: options.pullTimeoutMs,
-      engine: probe.engine,
-      pidsLimit: config.sandboxPidsMax,
-    })
-    dockerEngine = probe.engine
-    log.info({ dockerHost: host, engine: probe.engine, version: probe.version, apiVersion: probe.apiVersion }, 'docker driver available')
-  }
-
-  /** Per-instance usage every metricsIntervalMs; also checkpoints the log cursors. */
-  async function sampleMetrics(): Promise<void> {
-    if (sampling || stopping) return
-    sampling = true
-    try {
-      supervisor.checkpoint()
-      const usage = await supervisor.usage()
-      const docker = usage.filter((u) => u.driver === 'docker')
-      dockerTotals = { cpuMillis: docker.reduce((a, u) => a + u.cpuMillis, 0), memoryMb: docker.reduce((a, u) => a + u.memoryMb, 0) }
-      if (!welcomed || usage.length === 0) return
-      const ts = new Date().toISOString()
-      for (let i = 0; i < usage.length; i += 10_000) {
-        const instances = usage.slice(i, i + 10_000).map(({ instanceId, cpuMillis, memoryMb }) => ({ instanceId, cpuMillis, memoryMb }))
-        connection.send({ type: 'metrics', ts, instances })
-      }
-    } catch (err) {
-      log.warn({ err }, 'sampling instance metrics failed')
-    } finally {
-      sampling = false
-    }
   }
 
   function restore(): Promise<void> {
@@ -484,13 +315,14 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         throw new AgentStartError((err as Error).message)
       }
       drivers.process = processDriver(sandbox)
-      await detectDocker().catch((err) => log.warn({ err }, 'docker driver detection failed'))
+      const docker = await detectDocker(config, log, options.pullTimeoutMs).catch((err) => (log.warn({ err }, 'docker driver detection failed'), null))
+      if (docker) drivers.docker = docker.driver
       try {
         network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log, onLbChange: () => lb?.reapply(), isolate: sandbox !== null })
       } catch (err) {
         throw new AgentStartError((err as Error).message)
       }
-      await volumes.restore(dockerEngine)
+      await volumes.restore(docker?.engine ?? null)
       const plane = await detectLbPlane(config, log).catch((err) => (log.warn({ err }, 'load-balancer detection failed'), null))
       if (plane) {
         lbDriverName = plane.name
@@ -498,11 +330,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         lb = createLbServer({ plane, send: sendLbReport, logger: log, netns: () => network.lbNamespaces() })
       }
       const records = await store.loadAll()
-      const docker = drivers.docker
-      if (docker?.discover) {
+      if (docker?.driver.discover) {
         // Containers of this node whose state file is lost are adopted too.
         try {
-          records.push(...(await docker.discover(new Set(records.map((r) => r.instanceId)))))
+          records.push(...(await docker.driver.discover(new Set(records.map((r) => r.instanceId)))))
         } catch (err) {
           log.warn({ err }, 'listing the containers of this node failed')
         }
@@ -521,7 +352,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     config,
     logger: log,
     get nodeId() {
-      return nodeId
+      return identity.nodeId
     },
     get appliedGeneration() {
       return appliedGeneration
@@ -543,8 +374,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         if (err instanceof DataDirLocked) throw new AgentStartError(err.message)
         throw err
       }
+      let credential: StoredCredential | null
       try {
-        credential = await credentials.load()
+        credential = await identity.load()
       } catch (err) {
         await lock.release()
         throw new AgentStartError(`cannot read the stored credential: ${(err as Error).message}`)
@@ -553,11 +385,9 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         await lock.release()
         throw new AgentStartError(`no stored credential in ${credentials.path} and no join token: pass --join-token (or ALVEARY_JOIN_TOKEN) to join`)
       }
-      nodeId = credential?.nodeId ?? null
       await restore()
       log.info({ server: agentEndpoint(config.server), dataDir: config.dataDir, auth: credential ? 'credential' : 'join token', drivers: driverNames() }, 'agent starting')
-      metricsTimer = setInterval(() => void sampleMetrics(), metricsIntervalMs)
-      metricsTimer.unref()
+      metrics.start(metricsIntervalMs)
       housekeeping.start(options.housekeepingMs ?? 60_000)
       void housekeeping.sweep()
       volumes.startUsage()
@@ -569,6 +399,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     settled: () => supervisor.settled(),
     shutdown(opts = {}) {
       stopping ??= (async () => {
+        // No sample any more (as the instances stop, there is nothing to measure).
+        metrics.stop()
         const stopInstances = opts.stopInstances ?? config.stopOnExit
         if (stopInstances) {
           log.info('stopping all instances before exiting')
@@ -579,10 +411,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         } else {
           log.info('exiting; instances keep running and will be re-adopted by the next agent')
         }
-        if (heartbeatTimer) clearInterval(heartbeatTimer)
+        heartbeats.stop()
         status.drop()
-        if (metricsTimer) clearInterval(metricsTimer)
-        heartbeatTimer = metricsTimer = null
         await housekeeping.stop()
         // HAProxy serves on while the agent restarts (the next one adopts it), unless everything stops.
         if (lb && (stopInstances || lbDriverName === 'builtin')) await lb.stop()

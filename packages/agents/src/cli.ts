@@ -1,5 +1,6 @@
 /** Command line entry: flags -> config -> agent, plus signal handling. */
-import { AgentStartError, AGENT_VERSION, createAgent } from './agent'
+import { AgentStartError, createAgent } from './agent'
+import { AGENT_VERSION } from './version'
 import pino from 'pino'
 import { cleanupNode, CleanupRefused } from './cleanup'
 import { USAGE, parseConfig } from './config'

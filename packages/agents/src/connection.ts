@@ -33,6 +33,9 @@ export function retryAfterOf(headers: Record<string, string | string[] | undefin
   return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 600_000) : null
 }
 
+/** After a close: reconnect (when the server said, else after the backoff), stop, or reconnect after a delay of the agent's own choosing. */
+export type CloseDecision = 'reconnect' | 'stop' | { retryInMs: number }
+
 export interface ConnectionOptions {
   url: string
   logger: Logger
@@ -44,7 +47,7 @@ export interface ConnectionOptions {
    * upgrades): stop, reconnect (when the server said, else after the backoff), or
    * reconnect after a delay of the agent's own choosing. `hintMs`: when the server said.
    */
-  onClose: (code: number, reason: string, hintMs: number | null) => 'reconnect' | 'stop' | { retryInMs: number }
+  onClose: (code: number, reason: string, hintMs: number | null) => CloseDecision
   backoff?: Backoff
   /** A peer that stops answering pings this long is considered gone (half-open TCP). */
   pingIntervalMs?: number

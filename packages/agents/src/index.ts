@@ -1,4 +1,5 @@
-export { createAgent, AgentStartError, AGENT_VERSION, type Agent, type AgentExit, type AgentOptions } from './agent'
+export { createAgent, AgentStartError, type Agent, type AgentExit, type AgentOptions } from './agent'
+export { AGENT_VERSION } from './version'
 export { ZAgentConfig, parseConfig, normalizeServerUrl, agentEndpoint, parseLabels, USAGE, type AgentConfig, type AgentConfigInput } from './config'
 export { reconcile, specHash, stableStringify, type Action, type KnownInstance } from './reconciler'
 export { backoffDelay, createConnection, type Backoff, type Connection } from './connection'
