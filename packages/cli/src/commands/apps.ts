@@ -31,10 +31,13 @@ export function appTable(apps: TAppSummary[]): string {
   )
 }
 
+/** "oomKilled (137) 2026-12-03T17:30:00.000Z": how the previous run ended (the message is in --json). */
+const lastExitCell = ({ lastExit: e }: TAppDetail['instances'][number]) => e && `${e.reason}${e.exitCode === null ? '' : ` (${e.exitCode})`} ${new Date(e.at).toISOString()}`
+
 export function instanceTable(app: TAppDetail): string {
   return table(
-    ['INSTANCE', '#', 'STATE', 'READY', 'NODE', 'IP', 'URL', 'REV', 'RESTARTS', 'MESSAGE'],
-    app.instances.map((i) => [i.id, i.ordinal, i.state, i.ready === null ? '' : i.ready ? 'yes' : 'no', i.node?.name, i.ip, i.url, i.revision, i.restarts, i.pendingReason ?? i.message ?? i.healthMessage]),
+    ['INSTANCE', '#', 'STATE', 'READY', 'NODE', 'IP', 'URL', 'REV', 'RESTARTS', 'MESSAGE', 'LAST EXIT'],
+    app.instances.map((i) => [i.id, i.ordinal, i.state, i.ready === null ? '' : i.ready ? 'yes' : 'no', i.node?.name, i.ip, i.url, i.revision, i.restarts, i.pendingReason ?? i.message ?? i.healthMessage, lastExitCell(i)]),
   )
 }
 

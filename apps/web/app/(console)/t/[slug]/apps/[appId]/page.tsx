@@ -27,7 +27,8 @@ import {
   tdCls,
   trCls,
 } from '@/components/ui'
-import { fmtCpu, fmtMem, shortId } from '@/lib/format'
+import { fmtCpu, fmtDateTime, fmtMem, relTime, shortId } from '@/lib/format'
+import { useNow } from '@/lib/use-now'
 import { useTenant } from '@/lib/session'
 import { errorCode, useTRPC, type TAppDetail, type TInstance } from '@/lib/trpc'
 
@@ -146,8 +147,39 @@ function WarnIcon({ className = 'size-3.5' }: { className?: string }) {
   )
 }
 
-/** The node killed it at its memory limit (the agent's exit message says so, also while it waits to restart). */
-const oomKilled = (i: TInstance) => i.state !== 'running' && /^out of memory/.test(i.message ?? '')
+type TLastExit = NonNullable<TInstance['lastExit']>
+
+const EXIT_REASON: Record<TLastExit['reason'], string> = {
+  exited: 'exited',
+  signaled: 'killed by a signal',
+  oomKilled: 'OOM killed',
+  unhealthy: 'restarted after failed liveness checks',
+  stopped: 'stopped by the node',
+  lost: 'ended while no agent watched it',
+}
+
+const lastExitTitle = (e: TLastExit) =>
+  [EXIT_REASON[e.reason], e.exitCode === null ? null : `exit code ${e.exitCode}`, e.signal, fmtDateTime(e.at)].filter(Boolean).join(' · ') + `\n${e.message}`
+
+/** Its last run was killed at its memory limit: said even while it runs again ("OOM killed 2m ago"). */
+function OomBadge({ lastExit }: { lastExit: TLastExit }) {
+  const now = useNow()
+  return (
+    <Badge tone="red" title={lastExit.message} data-testid="instance-oom" data-at={new Date(lastExit.at).toISOString()}>
+      OOM killed{now === null ? '' : ` ${relTime(lastExit.at, now)}`}
+    </Badge>
+  )
+}
+
+/** How the previous run ended, under the current state's message (exited or stopped: that message is this exit). */
+function LastExitLine({ lastExit }: { lastExit: TLastExit }) {
+  const now = useNow()
+  return (
+    <span className="block truncate text-xs text-slate-500" title={lastExitTitle(lastExit)} data-testid="instance-last-exit" data-reason={lastExit.reason}>
+      <span className="font-medium text-slate-600">last exit{now === null ? '' : ` ${relTime(lastExit.at, now)}`}:</span> {lastExit.message}
+    </span>
+  )
+}
 
 function InstanceRow({ i }: { i: TInstance }) {
   const leaving = i.desiredState === 'stopped' && i.state !== 'stopped' && i.state !== 'exited'
@@ -155,6 +187,7 @@ function InstanceRow({ i }: { i: TInstance }) {
   // A placed instance that waits (its node is lost and its volume is there) says why here.
   const exit = [i.exitCode !== null ? `exit ${i.exitCode}` : null, i.node ? i.pendingReason : null, i.message].filter(Boolean).join(' · ')
   const waiting = i.state === 'pending' && i.desiredState === 'running' && !!i.pendingReason
+  const lastExit = i.lastExit && i.state !== 'exited' && i.state !== 'stopped' ? i.lastExit : null
   return (
     <tr
       className={`${trCls} ${i.desiredState === 'stopped' ? 'text-slate-400' : ''} ${waiting ? 'bg-amber-50/40' : ''}`}
@@ -199,11 +232,7 @@ function InstanceRow({ i }: { i: TInstance }) {
               <StateBadge state={shown} testId="instance-state" tone={i.state === 'exited' && i.exitCode !== 0 && i.exitCode !== null ? 'red' : undefined} />
               {i.moving ? <MovingBadge step={i.moving.step} moveId={i.moving.moveId} /> : null}
               <OverSizeBadge instance={i} />
-              {oomKilled(i) ? (
-                <Badge tone="red" title={i.message ?? undefined} data-testid="instance-oom">
-                  OOM killed
-                </Badge>
-              ) : null}
+              {i.lastExit?.reason === 'oomKilled' ? <OomBadge lastExit={i.lastExit} /> : null}
             </span>
           </td>
           <td className={tdCls}>
@@ -236,9 +265,10 @@ function InstanceRow({ i }: { i: TInstance }) {
           <span className={`block truncate text-xs ${i.state === 'failed' ? 'text-red-700' : 'text-slate-500'}`} title={exit}>
             {exit}
           </span>
-        ) : (
+        ) : lastExit ? null : (
           <span className="text-slate-400">—</span>
         )}
+        {lastExit ? <LastExitLine lastExit={lastExit} /> : null}
       </td>
     </tr>
   )
