@@ -95,18 +95,20 @@ describe('re-adoption', () => {
     const second = newAgent(dir.path)
     await second.restore()
     await second.settled()
-    expect(second.reports()).toEqual([expect.objectContaining({ state: 'exited', pid: null, restarts: 0 })])
+    expect(second.reports()).toEqual([expect.objectContaining({ state: 'exited', pid: null, restarts: 0, lastExit: expect.objectContaining({ reason: 'lost', exitCode: null }) })])
     second.applyDesired({ type: 'desired', generation: 1, instances: [inst], networks: [] })
     const back = await waitFor('restarted by policy', () => second.reports().find((r) => r.state === 'running'))
     cleanups.push(() => killGroup(back.pid))
     expect(back.restarts).toBe(1)
+    expect(back.lastExit).toMatchObject({ reason: 'lost', message: 'the process exited while no agent was watching it' })
     await second.shutdown({ stopInstances: true })
     expect(isAlive(back.pid!)).toBe(false)
 
     // Stopped on purpose (--stop-on-exit): the next agent sees "stopped", and starts it fresh, not as a crash.
     const third = newAgent(dir.path)
     await third.restore()
-    expect(third.reports()).toEqual([expect.objectContaining({ state: 'stopped', pid: null, restarts: 1 })])
+    // How that run ended comes from the state file.
+    expect(third.reports()).toEqual([expect.objectContaining({ state: 'stopped', pid: null, restarts: 1, lastExit: expect.objectContaining({ reason: 'stopped', message: expect.stringMatching(/^stopped \(the agent is shutting down\)/) }) })])
     third.applyDesired({ type: 'desired', generation: 2, instances: [inst], networks: [] })
     const fresh = await waitFor('started', () => third.reports().find((r) => r.state === 'running'))
     cleanups.push(() => killGroup(fresh.pid))
