@@ -46,13 +46,16 @@ describe('health checks', () => {
         spec: {
           command: 'node',
           args: ['examples/hello/server.js'],
-          cpuMillis: 50,
+          // Node needs ~0.1-0.3 s of CPU to start: at 50 millicores that took seconds on a loaded machine,
+          // and a liveness check without an initial delay killed the restarted app before it listened
+          // (restarted again and again). As with Kubernetes, liveness waits for a slow start.
+          cpuMillis: 200,
           memoryMb: 32,
           ports: [
             {
               name: 'http',
               readiness: { type: 'http', path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 },
-              liveness: { type: 'http', path: '/livez', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 },
+              liveness: { type: 'http', path: '/livez', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, initialDelaySeconds: 5 },
             },
           ],
         },
