@@ -11,8 +11,7 @@ export interface IpLink {
   mtu?: number
   master?: string
   flags?: string[]
-  operstate?: string
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number } }
+  linkinfo?: { info_data?: { id?: number; local?: string; port?: number } }
   /** `address`: the peer of a point-to-point address. */
   addr_info?: Array<{ family: string; local: string; address?: string; prefixlen: number }>
 }

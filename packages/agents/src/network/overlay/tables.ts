@@ -13,23 +13,26 @@ export function createTables(o: { names: OverlayNames; tools: Tools }) {
   const { names, tools } = o
   /** Last rule set applied per namespace ('' = the node's). */
   const applied = new Map<string, string>()
+  const nft = (ns: string | null, args: string[], input?: string) => (ns ? tools.run('ip', ['netns', 'exec', ns, 'nft', ...args], input) : tools.run('nft', args, input))
+  /** Whether the table exists in the namespace (null: the node's). */
+  async function has(ns: string | null, family: string, name: string): Promise<boolean> {
+    const present = JSON.parse((await nft(ns, ['-j', 'list', 'tables'])) || '{"nftables":[]}') as NftTables
+    return present.nftables.some((e) => e.table?.family === family && e.table.name === name)
+  }
 
   return {
     /** Applies a table in a namespace (null: the node's) unless it is there as last applied. */
     async sync(ns: string | null, family: string, name: string, body: string): Promise<void> {
       const key = ns ?? ''
-      const nft = (args: string[], input?: string) => (ns ? tools.run('ip', ['netns', 'exec', ns, 'nft', ...args], input) : tools.run('nft', args, input))
-      const present = JSON.parse((await nft(['-j', 'list', 'tables'])) || '{"nftables":[]}') as NftTables
-      const exists = present.nftables.some((e) => e.table?.family === family && e.table.name === name)
+      const exists = await has(ns, family, name)
       if (exists && applied.get(key) === body) return
-      await nft(['-f', '-'], replaceTable(family, name, body))
+      await nft(ns, ['-f', '-'], replaceTable(family, name, body))
       applied.set(key, body)
     },
 
     /** Removes the node's table (no network left on this node). */
     async dropNode(): Promise<void> {
-      const present = JSON.parse((await tools.run('nft', ['-j', 'list', 'tables'])) || '{"nftables":[]}') as NftTables
-      if (present.nftables.some((e) => e.table?.family === 'inet' && e.table.name === names.nodeTable)) await tools.run('nft', ['delete', 'table', 'inet', names.nodeTable])
+      if (await has(null, 'inet', names.nodeTable)) await nft(null, ['delete', 'table', 'inet', names.nodeTable])
       applied.delete('')
     },
 
