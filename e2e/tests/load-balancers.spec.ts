@@ -1,4 +1,5 @@
 import { expect, request as pwRequest, test } from '@playwright/test'
+import { LOCAL_NODE } from '../env'
 import { login, operatorApi, tenantWithDeveloper, trpc } from './helpers'
 
 test.describe.configure({ timeout: 240_000 })
@@ -8,8 +9,9 @@ test('an LB from the console spreads traffic over the replicas; a new revision r
   // The local node serves load balancers (what an operator ticks on the nodes page).
   const op = await operatorApi()
   const nodes = await trpc<{ id: string; name: string; lbDriver: string | null; state: string }[]>(op, 'nodes.list', undefined, 'query')
-  const node = nodes.find((n) => n.state === 'ready' && n.lbDriver)
-  expect(node, 'a ready node with a load-balancer data plane').toBeTruthy()
+  // By name: an agent another test file started and stopped may still be listed as ready for its lease.
+  const node = nodes.find((n) => n.name === LOCAL_NODE && n.state === 'ready' && n.lbDriver)
+  expect(node, 'the local node, ready, with a load-balancer data plane').toBeTruthy()
   await trpc(op, 'loadBalancers.setNode', { nodeId: node!.id, enabled: true })
   await op.dispose()
 
