@@ -61,3 +61,24 @@ describe.skipIf(skip)('isolated namespaces of host-networking instances', () => 
     expect(logged.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([])
   })
 })
+
+describe.skipIf(skip)('isolated namespaces, many at once', () => {
+  const names = overlayNames(`u${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
+  const isolation = createIsolation({ names, tools: createTools({}), log: pino({ level: 'silent' }), resyncMs: 3_600_000 })
+  afterAll(async () => {
+    await isolation.close(true)
+    for (const n of execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!))
+      if (n.startsWith(`${names.prefix}-`)) execFileSync('ip', ['netns', 'del', n])
+  })
+
+  // A deploy of many replicas to one node: the namespaces come in several passes (a pass once
+  // built them all in one script, passed as one argument: E2BIG past ~150), and every start waits for its own.
+  it('builds 250 arriving together, each start waiting for its own, and removes them', async () => {
+    const instances = Array.from({ length: 250 }, () => makeInstance())
+    isolation.apply({ type: 'desired', generation: 1, instances, networks: [], loadBalancers: [] })
+    const prepared = await Promise.all(instances.map((i) => isolation.prepare(i.instanceId)))
+    expect(prepared.filter((p) => existsSync(p.netns))).toHaveLength(250)
+    await isolation.close(true)
+    expect(prepared.filter((p) => existsSync(p.netns))).toHaveLength(0)
+  }, 180_000)
+})

@@ -53,6 +53,11 @@ async function resolvConfFor(log: Logger): Promise<string | undefined> {
   return undefined
 }
 
+/**
+ * Namespaces built per pass at the most: a pass stays short (its script runs under the tools'
+ * timeout) when hundreds of instances arrive at once; the rest follow in the passes right after.
+ */
+const MAX_CREATES_PER_PASS = 32
 /** Gone addresses remembered at most, and how long connections to one are reset. */
 const MAX_GONE = 4096
 const GONE_RESET_MS = 30_000
@@ -63,6 +68,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   /** Instance id → its address, as of the last pass; failures with why. */
   const ready = new Map<string, string>()
   const failed = new Map<string, string>()
+  /** Wanted, not built yet, left for the next pass (MAX_CREATES_PER_PASS): not a failure. */
+  let deferred = new Set<string>()
   /**
    * What exists, as of the last look at the node plus this agent's own changes since: namespaces
    * known whole (instance id → address), pool addresses in use on this machine, our namespaces
@@ -120,8 +127,9 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       forwarding = true
     }
     const create: Array<{ instanceId: string; ip: string; replace: boolean }> = []
-    for (const inst of wanted) {
-      if (whole.has(inst.instanceId)) continue
+    const missing = wanted.filter((i) => !whole.has(i.instanceId))
+    deferred = new Set(missing.slice(MAX_CREATES_PER_PASS).map((i) => i.instanceId))
+    for (const inst of missing.slice(0, MAX_CREATES_PER_PASS)) {
       const ip = pickAddress(inst.instanceId, used)
       used.add(ip)
       gone.delete(ip)
@@ -129,7 +137,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     }
     const addrOf = new Map([...whole, ...create.map((c) => [c.instanceId, c.ip] as const)])
     const keep = new Set(wanted.map((i) => i.instanceId))
-    for (const i of wanted) forwardsOf.set(i.instanceId, i.spec.ports.flatMap((p) => (p.hostPort ? [{ hostPort: p.hostPort, ip: addrOf.get(i.instanceId)! }] : [])))
+    for (const i of wanted) {
+      const ip = addrOf.get(i.instanceId)
+      if (ip) forwardsOf.set(i.instanceId, i.spec.ports.flatMap((p) => (p.hostPort ? [{ hostPort: p.hostPort, ip }] : [])))
+    }
     // An instance no longer desired serves until its process has gone (its stop grace), as it would
     // on the node's network: its namespace and forwards stay while anything runs in it.
     const leaving = [...netns].map((n) => names.parseIsolatedNs(n)!).filter((id) => !keep.has(id))
@@ -149,7 +160,9 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     let out = ''
     if (script) {
       try {
-        out = await tools.run('sh', ['-c', script])
+        // The script on stdin, read whole before it runs: as one argument it hit the kernel's
+        // 128 KiB limit per argument (E2BIG) once ~150 namespaces were built in one pass.
+        out = await tools.run('sh', ['-c', 'eval "$(cat)"'], script)
       } catch (err) {
         log.warn({ err }, 'network: isolated namespaces: the pass failed')
       }
@@ -187,12 +200,14 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     ready.clear()
     failed.clear()
     for (const i of wanted) {
+      if (deferred.has(i.instanceId)) continue
       const addr = whole.get(i.instanceId)
       if (addr && typeof applied === 'string') ready.set(i.instanceId, addr)
       else failed.set(i.instanceId, addr ? 'its port forwards could not be applied (nftables)' : 'its network namespace could not be built (see the agent log)')
     }
     // Something failed: look again at the next pass, not after resyncMs.
     if (failed.size) observedAt = -Infinity
+    if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
   }
 
   const passes = createPassLoop(pass, log, 'isolated namespaces')
@@ -205,6 +220,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     async prepare(instanceId: string): Promise<{ netns: string; resolvConf?: string }> {
       // The pass of the latest desired state (its ports) first; another only if that one did not see it.
       await passes.until(passes.latest())
+      // Its turn comes in a later pass (every pass builds some of the missing ones).
+      for (let k = 0; deferred.has(instanceId) && k < 64; k++) await passes.until(passes.kick())
       if (!ready.has(instanceId)) await passes.until(passes.kick())
       if (!ready.has(instanceId)) throw new Error(failed.get(instanceId) ?? 'the instance is not in the desired state')
       const resolv = await (resolvConf ??= resolvConfFor(log))
