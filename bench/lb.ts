@@ -45,6 +45,8 @@ interface WrkResult {
   p99Ms: number
   requests: number
   errors: number
+  /** What the errors were, as wrk counts them (a timeout is an answer slower than --timeout). */
+  errorKinds: { connect: number; read: number; write: number; timeout: number; non2xx: number }
 }
 const ms = (v: string, unit: string) => Number(v) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[unit]!
 function parseWrk(out: string): WrkResult {
@@ -60,6 +62,7 @@ function parseWrk(out: string): WrkResult {
     p99Ms: lat('99'),
     requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
     errors: (sock ? sock.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx,
+    errorKinds: { connect: Number(sock?.[1] ?? 0), read: Number(sock?.[2] ?? 0), write: Number(sock?.[3] ?? 0), timeout: Number(sock?.[4] ?? 0), non2xx },
   }
 }
 /** wrk for `seconds`, or until stop() (SIGINT: wrk prints its summary). */
@@ -161,9 +164,11 @@ try {
   console.log(row('plain HAProxy (by hand)', h))
   console.log(row('Alveary load balancer', a))
   console.log(row('Alveary LB, rollout + scale', d))
+  const k = d.errorKinds
+  if (d.errors) console.log(`errors during the rollout: connect ${k.connect}, read ${k.read}, write ${k.write}, timeout (> 5 s) ${k.timeout}, non-2xx ${k.non2xx}`)
   console.log(`\nratio ${ratio.toFixed(3)} · replicas: ${server} · rollout of ${opts.replicas} replicas took ${rolloutS.toFixed(1)}s · ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}`)
   console.log(
-    JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms }),
+    JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, errorKindsDuringRollout: d.errorKinds, replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms }),
   )
 } finally {
   plain?.kill('SIGTERM')
