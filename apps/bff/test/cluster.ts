@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
-import { cleanupNode, defaultPrefix, parseConfig } from '@alveary/agents'
+import { cleanupNode, defaultPrefix, parseConfig, type AgentConfig } from '@alveary/agents'
 import { cgroupsOf, removeCgroups } from '../../../packages/agents/test/netns'
 import { repoRoot } from '../src/config'
 
@@ -39,11 +39,7 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
     return `${base + i * 50}-${base + i * 50 + 49}`
   }
   /** A node's agent configuration as far as `alveary-agent cleanup` needs it. */
-  const nodeConfig = (name: string) => {
-    const parsed = parseConfig(['--data-dir', path.join(dir, name), '--name', name, '--docker-host', 'none', '--log-level', 'warn'])
-    if (parsed.kind !== 'config') throw new Error(`node ${name}: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`)
-    return parsed.config
-  }
+  const nodeConfig = (name: string) => retireConfig(path.join(dir, name), name)
   const kill = (name: string, signal: NodeJS.Signals = 'SIGKILL') =>
     new Promise<void>((resolve) => {
       const c = agents.get(name)
@@ -76,19 +72,7 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
       // sandbox cgroups and isolated network namespaces: `alveary-agent cleanup` removes all of it.
       const left: string[] = []
       try {
-        for (const name of o.names) {
-          const config = nodeConfig(name)
-          const processes = await instanceProcesses(config.dataDir)
-          await cleanupNode(config, log)
-          for (const p of processes.filter((x) => alive(x.pid, x.instanceId))) {
-            left.push(`${name}: process ${p.pid} of instance ${p.instanceId} still running`)
-            killGroup(p.pid)
-          }
-          for (const x of machineLeftovers(defaultPrefix(config.dataDir))) {
-            left.push(`${name}: ${x.what}`)
-            x.remove()
-          }
-        }
+        for (const name of o.names) left.push(...(await retireNode(nodeConfig(name))).map((x) => `${name}: ${x}`))
       } finally {
         await rm(dir, { recursive: true, force: true })
       }
@@ -99,6 +83,34 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
 }
 
 const log = pino({ level: 'warn' }, pino.destination(2))
+
+/**
+ * Retires a node as an operator would (`alveary-agent cleanup` on its data folder; its agent
+ * must be stopped) and returns what was still on the machine after that: instance processes and
+ * anything carrying the node's network prefix. Those are removed too, so a failing test still
+ * leaves the machine clean; a non-empty answer is a leak to report.
+ */
+export async function retireNode(config: AgentConfig): Promise<string[]> {
+  const left: string[] = []
+  const processes = await instanceProcesses(config.dataDir)
+  await cleanupNode(config, log)
+  for (const p of processes.filter((x) => alive(x.pid, x.instanceId))) {
+    left.push(`process ${p.pid} of instance ${p.instanceId} still running`)
+    killGroup(p.pid)
+  }
+  for (const x of machineLeftovers(defaultPrefix(config.dataDir))) {
+    left.push(x.what)
+    x.remove()
+  }
+  return left
+}
+
+/** The configuration `alveary-agent cleanup` needs for a node's data folder. */
+export function retireConfig(dataDir: string, name: string): AgentConfig {
+  const parsed = parseConfig(['--data-dir', dataDir, '--name', name, '--docker-host', 'none', '--log-level', 'warn'])
+  if (parsed.kind !== 'config') throw new Error(`node ${name}: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`)
+  return parsed.config
+}
 
 /** Pids of a node's instances and their watchdogs, from its data folder. */
 async function instanceProcesses(dataDir: string): Promise<Array<{ pid: number; instanceId: string }>> {
@@ -130,6 +142,14 @@ function alive(pid: number, instanceId: string): boolean {
 export function machineLeftovers(prefix: string): Array<{ what: string; remove(): void }> {
   const out: Array<{ what: string; remove(): void }> = []
   const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString()
+  // Without root or these tools an agent builds no namespaces, links or tables: nothing to look for.
+  const list = (cmd: string, args: string[]) => {
+    try {
+      return sh(cmd, args)
+    } catch {
+      return ''
+    }
+  }
   const add = (what: string, remove: () => unknown) =>
     out.push({
       what,
@@ -141,11 +161,11 @@ export function machineLeftovers(prefix: string): Array<{ what: string; remove()
         }
       },
     })
-  for (const n of (JSON.parse(sh('ip', ['-j', 'netns', 'list']) || '[]') as Array<{ name: string }>).map((x) => x.name))
+  for (const n of (JSON.parse(list('ip', ['-j', 'netns', 'list']) || '[]') as Array<{ name: string }>).map((x) => x.name))
     if (n.startsWith(`${prefix}-`)) add(`namespace ${n}`, () => sh('ip', ['netns', 'del', n]))
-  for (const l of (JSON.parse(sh('ip', ['-j', 'link', 'show']) || '[]') as Array<{ ifname: string }>).map((x) => x.ifname))
+  for (const l of (JSON.parse(list('ip', ['-j', 'link', 'show']) || '[]') as Array<{ ifname: string }>).map((x) => x.ifname))
     if (l.startsWith(prefix)) add(`link ${l}`, () => sh('ip', ['link', 'del', l]))
-  const tables = sh('nft', ['list', 'tables']).split('\n').map((l) => l.trim())
+  const tables = list('nft', ['list', 'tables']).split('\n').map((l) => l.trim())
   for (const t of [`alveary_${prefix}`, `alveary_${prefix}_s`]) if (tables.includes(`table inet ${t}`)) add(`nftables table inet ${t}`, () => sh('nft', ['delete', 'table', 'inet', t]))
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith(`${prefix}-`)) add(`/etc/netns/${d}`, () => rmSync(`/etc/netns/${d}`, { recursive: true, force: true }))
   for (const c of cgroupsOf(prefix)) add(`cgroup ${c}`, () => removeCgroups([c]))

@@ -1,62 +1,37 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { repoRoot } from '../src/config'
+import { createCluster, type TestCluster } from './cluster'
 import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff, readyNodes } from './harness'
 
 // Two real agent processes against one BFF: drain, then lose a node and reschedule.
 const LEASE_MS = 1500
 const GRACE_MS = 1000
 let bff: TestBff
-let dir: string
+let cluster: TestCluster
 let joinToken: string
 let tenantId: string
-const agents = new Map<string, ChildProcess>()
 type Caller = Awaited<ReturnType<typeof callerFor>>
 let op: Caller
 let dev: Caller
 
-// Two nodes on one host need disjoint host-port ranges.
-const portBase = 30_000 + Math.floor(Math.random() * 9) * 200
-const portRange = (name: string) => (name === 'node-a' ? `${portBase}-${portBase + 99}` : `${portBase + 100}-${portBase + 199}`)
-
-function startAgent(name: string) {
-  const child = spawn(
-    process.execPath,
-    [path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'), '--server', bff.url, '--join-token', joinToken, '--name', name, '--data-dir', path.join(dir, name), '--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', portRange(name), '--stop-on-exit', '--network', 'host', '--log-level', 'warn'],
-    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
-  )
-  agents.set(name, child)
-  return child
-}
-const stopAgent = (name: string, signal: NodeJS.Signals) =>
-  new Promise<void>((resolve) => {
-    const c = agents.get(name)
-    if (!c || c.exitCode !== null || c.signalCode !== null) return resolve()
-    c.once('exit', () => resolve())
-    c.kill(signal)
-  })
 const nodeByName = async (name: string) => (await op.nodes.list()).find((n) => n.name === name)
 
 beforeAll(async () => {
   bff = await startTestBff({ ALVEARY_HEARTBEAT_MS: '300', ALVEARY_NODE_LEASE_MS: String(LEASE_MS), ALVEARY_EVICTION_GRACE_MS: String(GRACE_MS) })
-  dir = await mkdtemp(path.join(os.tmpdir(), 'alveary-lifecycle-'))
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'lifecycle', ttlHours: 1, uses: 2 })).token
   tenantId = (await op.tenants.create({ slug: 'life', name: 'Life' })).id
   await addMember(bff, op, tenantId, { email: 'dev@life.test', name: 'Dev', password: 'dev-password', role: 'owner' })
   dev = await callerFor(bff, 'dev@life.test', 'dev-password')
-  startAgent('node-a')
-  startAgent('node-b')
+  cluster = await createCluster({ server: () => bff.url, joinToken: () => joinToken, names: ['node-a', 'node-b'] })
+  cluster.start('node-a')
+  cluster.start('node-b')
   await readyNodes(op, 2)
 })
 afterAll(async () => {
-  await Promise.all([...agents.keys()].map((n) => stopAgent(n, 'SIGTERM')))
+  // Retires both nodes (node-a's killed agent left its instances running, by design) and checks the machine.
+  await cluster?.stopAll()
   await bff?.stop()
   await bff?.dropDatabase()
-  if (dir) await rm(dir, { recursive: true, force: true })
 })
 
 const placement = async (appId: string) => {
@@ -94,14 +69,14 @@ describe('node lifecycle', () => {
     const before = await dev.apps.get({ tenantId, appId })
     const pidsOnA = before.instances.filter((i) => i.node?.name === 'node-a').map((i) => i.url)
     const killedAt = Date.now()
-    await stopAgent('node-a', 'SIGKILL')
+    await cluster.kill('node-a', 'SIGKILL')
     await waitFor('node-a not ready', async () => (await nodeByName('node-a'))?.state === 'not_ready', 10_000)
     await waitFor('all running on node-b', async () => (await placement(appId)).every((x) => x.node === 'node-b' && x.state === 'running'), 20_000)
     const took = Date.now() - killedAt
     expect(took).toBeLessThan(LEASE_MS + GRACE_MS + 5_000)
     // node-a's processes are still there (its agent died, not the node): they answer until it returns.
     expect(pidsOnA.length).toBeGreaterThan(0)
-    startAgent('node-a')
+    cluster.start('node-a')
     await waitFor('node-a ready again', async () => (await nodeByName('node-a'))?.state === 'ready', 15_000)
     await waitFor('stale copies stopped', async () => {
       const answers = await Promise.all(pidsOnA.map((u) => fetch(u!).then(() => true, () => false)))
