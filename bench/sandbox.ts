@@ -25,7 +25,7 @@ const arg = (name: string, dflt: number) => {
 const STARTS = arg('starts', 100)
 
 const dataDir = await mkdtemp(join(tmpdir(), 'alveary-bench-sandbox-'))
-const probe = await probeSandbox({ group: `alveary-bench-${process.pid}`, pidsMax: 256, hide: [dataDir] })
+const probe = await probeSandbox({ group: `alveary-bench-${process.pid}`, pidsMax: 256, hide: [dataDir], etcDir: join(dataDir, 'etc') })
 if (!probe.ok) {
   console.error(`bench:sandbox needs a node that can sandbox: ${probe.reason}`)
   process.exit(1)

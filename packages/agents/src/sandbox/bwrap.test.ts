@@ -12,6 +12,7 @@ const base = {
   hide: ['/srv/app/.data', '/var/lib/agent'],
   cgroupProcs: ['/sys/fs/cgroup/memory/a/i1/cgroup.procs', '/sys/fs/cgroup/pids/a/i1/cgroup.procs'],
   hostname: 'web-0',
+  etcDir: '/var/lib/agent/sandbox-etc/etc',
   systemDirs: [
     { path: '/usr', symlink: null },
     { path: '/bin', symlink: 'usr/bin' },
@@ -46,7 +47,9 @@ describe('sandboxArgv', () => {
     expect(a).not.toContain('--tmpfs /var/lib/agent')
     expect(a).toContain(`--bind /var/lib/agent/instances/i1/work ${SANDBOX_HOME}`)
     expect(a).toContain('--bind /var/lib/agent/volumes/v1/data /data/db')
-    expect(a).not.toMatch(/--ro-bind-try \/etc\/shadow/)
+    // /etc is one mirror of what an app may need (etc.ts): one mount, no file of it bound on its own.
+    expect(a).toContain('--ro-bind /var/lib/agent/sandbox-etc/etc /etc')
+    expect(a).not.toMatch(/ \/etc\/(?!resolv)/)
     // Folders on the way to mount points are traversable by the tenant's uid.
     expect(a).toContain('--perms 0755 --dir /srv')
     expect(a).toContain('--perms 0755 --dir /data')

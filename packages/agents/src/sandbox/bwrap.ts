@@ -25,6 +25,7 @@ export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64',
 /**
  * What of /etc an app may need: name resolution, TLS roots, the dynamic linker's cache, time
  * zones, alternatives (Debian's /usr/bin symlinks point there). Not shadow, ssh keys, sudoers.
+ * Mirrored into one folder bound at /etc (etc.ts).
  */
 export const ETC_FILES = [
   'alternatives',
@@ -68,6 +69,8 @@ export interface SandboxSpec {
   cgroupProcs: readonly string[]
   /** A network namespace to run in; absent: the node's network. */
   netns?: string
+  /** The folder shown read-only at /etc: the node's ETC_FILES, mirrored (etc.ts). */
+  etcDir: string
   /** Shown at /etc/resolv.conf instead of the node's (a tenant network's names). */
   resolvConf?: string
   hostname: string
@@ -95,17 +98,18 @@ export function sandboxArgv(s: SandboxSpec): { file: string; argv: string[] } {
   b.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp', '--tmpfs', '/home', '--tmpfs', '/run')
   // A command given by absolute path outside the system dirs (a node installed in /srv/node/bin…).
   const commandDir = isAbsolute(s.command) && !s.systemDirs.some((d) => under(s.command, d.path)) && !under(s.command, s.appDir) ? dirname(s.command) : null
-  const etc = ETC_FILES.map((f) => `/etc/${f}`)
   // bwrap makes the folders leading to a mount point owner-only: the tenant's uid could not pass.
   const made = new Set(['/tmp', '/home', '/run', ...s.systemDirs.map((d) => d.path)])
-  for (const dest of [...etc, ...(commandDir ? [commandDir] : []), s.appDir, SANDBOX_HOME, ...s.mounts.map((m) => m.path)]) {
+  for (const dest of [...(commandDir ? [commandDir] : []), s.appDir, SANDBOX_HOME, ...s.mounts.map((m) => m.path)]) {
     for (const a of ancestors(dest)) {
       if (made.has(a) || s.systemDirs.some((d) => under(a, d.path))) continue
       made.add(a)
       b.push('--perms', '0755', '--dir', a)
     }
   }
-  for (const f of etc) b.push('--ro-bind-try', f === '/etc/resolv.conf' && s.resolvConf ? s.resolvConf : f, f)
+  // One mount for all of /etc; the mirror always has a resolv.conf to mount a tenant network's over.
+  b.push('--ro-bind', s.etcDir, '/etc')
+  if (s.resolvConf) b.push('--ro-bind-try', s.resolvConf, '/etc/resolv.conf')
   if (commandDir) b.push('--ro-bind', commandDir, commandDir)
   b.push('--ro-bind', s.appDir, s.appDir)
   // Mounted over whatever of them is under the app dir: an empty, read-only nothing.

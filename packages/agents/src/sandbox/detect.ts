@@ -1,4 +1,5 @@
 /** What the agent advertises about process isolation, from --sandbox and what the probe found. */
+import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { TSandboxCapability } from '@alveary/core/protocol'
 import type { AgentConfig } from '../config'
@@ -17,6 +18,7 @@ export async function detectSandbox(config: AgentConfig, log: Logger): Promise<{
     group: `alveary-${config.networkPrefix ?? defaultPrefix(config.dataDir)}`,
     pidsMax: config.sandboxPidsMax,
     hide: [config.dataDir, ...config.sandboxHide],
+    etcDir: join(config.dataDir, 'sandbox-etc'),
   })
   if (!probe.ok) {
     if (config.sandbox === 'on') throw new Error(`--sandbox on: ${probe.reason}`)

@@ -11,6 +11,7 @@ import { promisify } from 'node:util'
 import type { TDesiredInstance, TSandboxCapability } from '@alveary/core/protocol'
 import { sandboxArgv, SYSTEM_DIRS } from './bwrap'
 import { detectCgroups, type Cgroups, type InstanceCgroup } from './cgroups'
+import { createEtcMirror, type EtcMirror } from './etc'
 
 export { SANDBOX_HOME } from './bwrap'
 export type { InstanceCgroup } from './cgroups'
@@ -24,6 +25,8 @@ export interface SandboxOptions {
   pidsMax: number
   /** Host paths never visible inside (the agent's data folder, the platform's). */
   hide: readonly string[]
+  /** A folder of the agent's for the /etc its sandboxes see (etc.ts). */
+  etcDir: string
 }
 
 export interface Sandbox {
@@ -69,6 +72,7 @@ export async function probeSandbox(opts: SandboxOptions): Promise<SandboxProbe> 
   const cg = await detectCgroups(opts.group)
   if (!cg.ok) return cg
   const dirs = await systemDirs()
+  const etc = createEtcMirror(opts.etcDir)
   // The real thing once: namespaces, mounts and the uid switch must all work on this kernel.
   try {
     const { argv } = sandboxArgv({
@@ -82,15 +86,16 @@ export async function probeSandbox(opts: SandboxOptions): Promise<SandboxProbe> 
       cgroupProcs: [],
       hostname: 'probe',
       systemDirs: dirs,
+      etcDir: await etc.current(),
     })
     await run('/bin/sh', argv, { timeout: 10_000 })
   } catch (err) {
     return { ok: false, reason: `bwrap cannot build a sandbox here: ${((err as { stderr?: string }).stderr || (err as Error).message).trim().slice(0, 300)}` }
   }
-  return { ok: true, sandbox: createSandbox(opts, cg.cgroups, dirs) }
+  return { ok: true, sandbox: createSandbox(opts, cg.cgroups, dirs, etc) }
 }
 
-function createSandbox(opts: SandboxOptions, cgroups: Cgroups, dirs: Array<{ path: string; symlink: string | null }>): Sandbox {
+function createSandbox(opts: SandboxOptions, cgroups: Cgroups, dirs: Array<{ path: string; symlink: string | null }>, etc: EtcMirror): Sandbox {
   return {
     capability: { mode: 'sandboxed', tool: 'bwrap', cgroups: cgroups.version === 2 ? 'v2' : 'v1', limits: [...cgroups.controllers], reason: null },
     async prepare(instance, p) {
@@ -113,6 +118,7 @@ function createSandbox(opts: SandboxOptions, cgroups: Cgroups, dirs: Array<{ pat
         ...(p.resolvConf && { resolvConf: p.resolvConf }),
         hostname: `${instance.appName}-${instance.ordinal}`.slice(0, 63),
         systemDirs: dirs,
+        etcDir: await etc.current(),
       })
       return { file, argv, cgroup }
     },
