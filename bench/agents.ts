@@ -28,6 +28,7 @@ import { createConnection, type Connection } from '../packages/agents/src/connec
 import { freshDatabase } from '../apps/bff/src/fresh-database'
 import { nodeDataOf } from '../packages/core/src/agents/join'
 import { hashToken } from '../packages/core/src/auth/secrets'
+import { cleanupOnInterrupt } from './interrupt'
 
 const { values } = parseArgs({
   options: {
@@ -217,6 +218,12 @@ let restarting = false
 const closes = new Map<number, number>()
 
 const result: Record<string, unknown> = { heartbeatMs: opts['heartbeat-ms'], fleet: opts.phases.has('throughput') ? 'joined' : 'registered' }
+const cleanup = cleanupOnInterrupt(async () => {
+  stopping = true
+  await Promise.all(sims.map((s) => s.stop()))
+  await stopBff()
+  await db.drop()
+})
 try {
   await startBff()
   const { cookie } = await trpc('auth.login', { email: 'operator@alveary.local', password: 'bench-password' })
@@ -323,8 +330,5 @@ try {
   result.loadAverage = Math.round(os.loadavg()[0]! * 10) / 10
   console.log(JSON.stringify(result))
 } finally {
-  stopping = true
-  await Promise.all(sims.map((s) => s.stop()))
-  await stopBff()
-  await db.drop()
+  await cleanup()
 }

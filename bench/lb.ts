@@ -16,6 +16,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor } from '../apps/bff/test/harness'
+import { cleanupOnInterrupt } from './interrupt'
 
 const { values } = parseArgs({ options: { replicas: { type: 'string', default: '200' }, seconds: { type: 'string', default: '15' }, connections: { type: 'string', default: '64' } } })
 const opts = z.object({ replicas: z.coerce.number().int().min(2).max(1000), seconds: z.coerce.number().int().min(3), connections: z.coerce.number().int().min(1).max(4000) }).parse(values)
@@ -80,6 +81,13 @@ const lbPort = 30_000 + Math.floor(Math.random() * 20) * 100
 const bff = await startTestBff({ ALVEARY_HOST_PORT_MIN: String(portBase), ALVEARY_HOST_PORT_MAX: String(portBase + 999), ALVEARY_LB_PORT_MIN: String(lbPort), ALVEARY_LB_PORT_MAX: String(lbPort + 99), ALVEARY_HEARTBEAT_MS: '2000' })
 let plain: ReturnType<typeof spawn> | null = null
 let agent: Awaited<ReturnType<typeof startInProcessAgent>> | null = null
+const cleanup = cleanupOnInterrupt(async () => {
+  plain?.kill('SIGTERM')
+  await agent?.shutdown({ stopInstances: true })
+  await bff.stop()
+  await bff.dropDatabase()
+  await rm(work, { recursive: true, force: true })
+})
 try {
   const op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'bench', ttlHours: 1 })).token
@@ -92,7 +100,7 @@ try {
   await op.loadBalancers.setNode({ nodeId: node.id, enabled: true })
 
   // Each replica: nginx with one worker answering a fixed body (its own prefix and config), or busybox httpd.
-  const nginx = `d=${work}/i-$ALVEARY_INSTANCE_ID; mkdir -p $d; printf 'daemon off; worker_processes 1; pid %s/pid; error_log stderr error; events { worker_connections 4096; } http { access_log off; keepalive_requests 100000; server { listen 127.0.0.1:%s; location / { return 200 "hello from a replica\\n"; } } }' $d "$PORT" > $d/nginx.conf; exec nginx -p $d -c $d/nginx.conf`
+  const nginx = `d=${work}/i-$ALVEARY_INSTANCE_ID; mkdir -p $d; printf 'daemon off; worker_processes 1; pid %s/pid; error_log stderr error; events { worker_connections 4096; } http { access_log off; keepalive_requests 100000; server { listen %s; location / { return 200 "hello from a replica\\n"; } } }' $d "$PORT" > $d/nginx.conf; exec nginx -p $d -c $d/nginx.conf`
   const spec = (version: string) => ({
     command: 'sh',
     // Each replica writes its files under its own name in the work folder's path: in a sandbox
@@ -171,9 +179,5 @@ try {
     JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, errorKindsDuringRollout: d.errorKinds, replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms }),
   )
 } finally {
-  plain?.kill('SIGTERM')
-  await agent?.shutdown({ stopInstances: true })
-  await bff.stop()
-  await bff.dropDatabase()
-  await rm(work, { recursive: true, force: true })
+  await cleanup()
 }

@@ -21,6 +21,7 @@ import { applyPlan } from '../packages/core/src/scheduler/apply'
 import { loadNodes, loadRequests } from '../packages/core/src/scheduler/load'
 import { createScheduler } from '../packages/core/src/scheduler/scheduler'
 import type { PlacementRequest } from '../packages/core/src/scheduler/types'
+import { cleanupOnInterrupt } from './interrupt'
 
 const { values } = parseArgs({
   options: {
@@ -74,6 +75,10 @@ const pgCpuMs = (a: Map<number, number> | null, b: Map<number, number> | null) =
 
 const fresh = await freshDatabase()
 const database = openDatabase(fresh.url, { max: 16 })
+const cleanup = cleanupOnInterrupt(async () => {
+  await database.close()
+  await fresh.drop()
+})
 try {
   await applyMigrations(database.pool, path.join(root, 'prisma/migrations'))
   await applyMigrations(database.hotPool, path.join(root, 'prisma/hot/migrations'), { schema: HOT_SCHEMA })
@@ -260,6 +265,5 @@ try {
   )
   if (parallel.overcommits + serial.overcommits > 0) process.exitCode = 1
 } finally {
-  await database.close()
-  await fresh.drop()
+  await cleanup()
 }
