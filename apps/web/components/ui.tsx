@@ -274,3 +274,11 @@ export function KV({ items, className }: { items: [ReactNode, ReactNode][]; clas
     </dl>
   )
 }
+
+export function WarnIcon({ className = 'size-3.5' }: { className?: string }) {
+  return (
+    <svg viewBox="0 0 20 20" fill="currentColor" className={`${className} shrink-0`} aria-hidden="true">
+      <path d="M10 2 1 18h18L10 2zm-1 6h2v5H9V8zm0 6h2v2H9v-2z" />
+    </svg>
+  )
+}
