@@ -19,6 +19,11 @@ const skip = overlayUnavailable()
  * instance's own resolver finds (or the error code); keeps connections open (agent-restart check).
  */
 const SERVER = `require('net').createServer((s)=>{s.on('error',()=>{});let b='';s.on('data',(d)=>{b+=d;let i;while((i=b.indexOf('\\n'))>=0){const l=b.slice(0,i);b=b.slice(i+1);if(l.startsWith('resolve '))require('dns').lookup(l.slice(8),{all:true,family:4},(e,a)=>s.write((e?e.code:a.map((x)=>x.address).sort().join(','))+'\\n'));else s.write(process.env.TENANT+' '+process.env.ALVEARY_IP+'\\n')}})}).listen(Number(process.env.PORT))`
+/**
+ * Two ports: on `ctl` (no check) "down" closes the `ready` port, which its readiness check
+ * connects to, and "up" opens it again.
+ */
+const FLAKY = `const net=require('net');let r=null;const up=()=>{r=r||net.createServer((s)=>{s.on('error',()=>{});s.end()}).listen(Number(process.env.PORT_READY))};up();net.createServer((s)=>{s.on('error',()=>{});let b='';s.on('data',(d)=>{b+=d;let i;while((i=b.indexOf('\\n'))>=0){const l=b.slice(0,i);b=b.slice(i+1);if(l==='down'&&r){r.close();r=null}else if(l==='up')up();s.write(l+'\\n')}})}).listen(Number(process.env.PORT_CTL))`
 // "running" is the process started; the readiness check says it listens (on a busy machine node needs a while).
 const readiness = { type: 'tcp' as const, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1 }
 const spec = (tenant: string) => ({ command: 'node', args: ['-e', SERVER], env: { TENANT: tenant }, cpuMillis: 50, memoryMb: 32, spread: 'hard' as const, ports: [{ name: 'tcp', readiness }] })
@@ -241,6 +246,32 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
       }
     }
   }, 120_000)
+
+  it('answers <app> with its ready instances only; <ordinal>.<app> keeps answering one failing its readiness check', async () => {
+    const { id: tenantId, dev } = tenants.a
+    const flakySpec = { command: 'node', args: ['-e', FLAKY], cpuMillis: 50, memoryMb: 32, spread: 'none' as const, ports: [{ name: 'ctl' }, { name: 'ready', readiness }] }
+    const appId = (await dev.apps.create({ tenantId, name: 'flaky', replicas: 2, spec: flakySpec, network: 'shared' })).id
+    try {
+      const [x, y] = await waitFor('flaky: 2 ready', async () => {
+        const r = (await dev.apps.get({ tenantId, appId })).instances.filter((i) => i.state === 'running' && i.ready === true && i.ip)
+        return r.length === 2 && r.sort((p, q) => p.ordinal - q.ordinal)
+      }, 60_000)
+      const [from] = await settled('a')
+      const ns = instanceNs(byName(from!.node!.name), from!.id)
+      const ask = (name: string) => tcpAsk(ns, '127.0.0.1', 8080, `resolve ${name}`, 20_000)
+      const both = [x!.ip, y!.ip].sort().join(',')
+      await waitFor('both answer flaky', async () => (await ask('flaky')) === both, 30_000)
+      // x fails its readiness check: it leaves the app's name, keeps its own.
+      expect(await tcpAsk(ns, x!.ip!, 8080, 'down')).toBe('down')
+      await waitFor('only y answers flaky', async () => (await ask('flaky')) === y!.ip, 30_000)
+      expect((await dev.apps.get({ tenantId, appId })).instances.find((i) => i.id === x!.id)).toMatchObject({ state: 'running', ready: false })
+      expect(await ask(`${x!.ordinal}.flaky`)).toBe(x!.ip)
+      expect(await tcpAsk(ns, x!.ip!, 8080, 'up')).toBe('up')
+      await waitFor('x answers flaky again', async () => (await ask('flaky')) === both, 30_000)
+    } finally {
+      await dev.apps.delete({ tenantId, appId })
+    }
+  }, 150_000)
 
   it('keeps the address when the process is killed and restarted', async () => {
     const [victim] = await settled('a')

@@ -62,7 +62,7 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     await agent.shutdown({ stopInstances: false })
 
     // The node's load balancers joined the network too (an address of its own, 100.64.0.9).
-    const lbMember = { ip: '100.64.0.9', mac: '02:a1:64:40:00:09', node: n.ip, app: '', ordinal: 0 }
+    const lbMember = { ip: '100.64.0.9', mac: '02:a1:64:40:00:09', node: n.ip, app: '', ordinal: 0, ready: true }
     const net = { networkId: randomUUID(), vxlanId: 4300, cidr: '100.64.0.0/24', gateway: '100.64.0.1', gatewayMac: '02:a0:00:10:c8:01', peers: [], endpoints: [lbMember], lbAddress: lbMember.ip }
     const inst = makeInstance({ interfaces: [{ networkId: net.networkId, ip: '100.64.0.2', mac: '02:a1:64:40:00:02', prefixLength: 24, gateway: '100.64.0.1' }] })
     const overlay = createOverlay({ names: overlayNames(n.prefix), vtep: n.ip, tools: createTools({ netns: n.ns }), log: testLogger, resyncMs: 3_600_000 })

@@ -7,11 +7,11 @@ import { createBuckets, createDnsResponder, upstreamsOf, type DnsResponder } fro
 import { encodeAnswer, parseQuery, RCODE } from '../src/network/dns/wire'
 
 const endpoints = [
-  { ip: '100.64.0.3', mac: '02:a1:64:40:00:03', node: '198.18.0.2', app: 'web', ordinal: 1 },
-  { ip: '100.64.0.2', mac: '02:a1:64:40:00:02', node: '198.18.0.1', app: 'web', ordinal: 0 },
-  { ip: '100.64.0.4', mac: '02:a1:64:40:00:04', node: '198.18.0.3', app: 'DB', ordinal: 0 },
+  { ip: '100.64.0.3', mac: '02:a1:64:40:00:03', node: '198.18.0.2', app: 'web', ordinal: 1, ready: true },
+  { ip: '100.64.0.2', mac: '02:a1:64:40:00:02', node: '198.18.0.1', app: 'web', ordinal: 0, ready: true },
+  { ip: '100.64.0.4', mac: '02:a1:64:40:00:04', node: '198.18.0.3', app: 'DB', ordinal: 0, ready: true },
   // A load-balancing node that joined the network: a member without a name.
-  { ip: '100.64.0.5', mac: '02:a1:64:40:00:05', node: '198.18.0.4', app: '', ordinal: 0 },
+  { ip: '100.64.0.5', mac: '02:a1:64:40:00:05', node: '198.18.0.4', app: '', ordinal: 0, ready: true },
 ]
 
 /** A query as a stub resolver sends it. */
@@ -35,6 +35,15 @@ describe('dns names and wire format', () => {
     expect(lookup(table, '7.web')).toEqual({ ours: true, ips: [] })
     for (const other of ['example.com', 'web.example.com', 'x.1.web', 'api', '', '0.']) expect(lookup(table, other)).toEqual({ ours: false })
     expect([...table.values()].flat().map((e) => e.ip)).not.toContain('100.64.0.5')
+  })
+
+  it('answers <app> with its ready instances only, <ordinal>.<app> ready or not', () => {
+    const t = nameTable(endpoints.map((e) => (e.ip === '100.64.0.3' || e.app === 'DB' ? { ...e, ready: false } : e)))
+    expect(lookup(t, 'web')).toEqual({ ours: true, ips: ['100.64.0.2'] })
+    expect(lookup(t, '1.web')).toEqual({ ours: true, ips: ['100.64.0.3'] })
+    // No ready instance: still our name (NXDOMAIN), never asked upstream.
+    expect(lookup(t, 'db')).toEqual({ ours: true, ips: [] })
+    expect(lookup(t, '0.db')).toEqual({ ours: true, ips: ['100.64.0.4'] })
   })
 
   it('reads one-question queries and writes answers with the question echoed', () => {

@@ -35,9 +35,9 @@ describe.skipIf(skip)('a load-balancing node joins a tenant network', () => {
 
   function desired(node: number): TDesired {
     const [lbNode, appNode] = [u.nodes[0]!.ip, u.nodes[1]!.ip]
-    const aEndpoints = [{ ip: a3.interfaces[0]!.ip, mac: a3.interfaces[0]!.mac, node: appNode, app: 'app-a', ordinal: 0 }, ...(joined ? [{ ip: LB_IP, mac: mac(LB_IP), node: lbNode, app: '', ordinal: 0 }] : [])]
+    const aEndpoints = [{ ip: a3.interfaces[0]!.ip, mac: a3.interfaces[0]!.mac, node: appNode, app: 'app-a', ordinal: 0, ready: true }, ...(joined ? [{ ip: LB_IP, mac: mac(LB_IP), node: lbNode, app: '', ordinal: 0, ready: true }] : [])]
     const a: TDesiredNetwork = { ...nets.a, peers: [...new Set(aEndpoints.map((e) => e.node))].filter((n) => n !== u.nodes[node]!.ip), endpoints: aEndpoints }
-    const bEndpoints = [b3, b4].map((i) => ({ ip: i.interfaces[0]!.ip, mac: i.interfaces[0]!.mac, node: appNode, app: 'app-b', ordinal: 0 }))
+    const bEndpoints = [b3, b4].map((i) => ({ ip: i.interfaces[0]!.ip, mac: i.interfaces[0]!.mac, node: appNode, app: 'app-b', ordinal: 0, ready: true }))
     if (node === 0) return { type: 'desired', generation: gen, instances: [], networks: joined ? [{ ...a, lbAddress: LB_IP }] : [] }
     return { type: 'desired', generation: gen, instances: [a3, b3, b4], networks: [a, { ...nets.b, peers: [], endpoints: bEndpoints }] }
   }

@@ -40,7 +40,7 @@ describe.skipIf(skip)('the network driver when its agent exits', () => {
       gateway: '100.64.0.1',
       gatewayMac: '02:a0:00:10:d6:01',
       peers: [],
-      endpoints: [{ ip: '100.64.0.2', mac: '02:a1:64:40:00:02', node: n.ip, app: 'web', ordinal: 0 }],
+      endpoints: [{ ip: '100.64.0.2', mac: '02:a1:64:40:00:02', node: n.ip, app: 'web', ordinal: 0, ready: true }],
     }
     // A sandboxed process instance on host networking: a namespace of its own (isolated.ts), its port forwarded.
     const isolated = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort: 20_081 }] } })

@@ -12,9 +12,9 @@ const net: TDesiredNetwork = {
   gatewayMac: '02:a0:00:10:00:01',
   peers: ['198.18.0.2', '198.18.0.3'],
   endpoints: [
-    { ip: '100.64.0.2', mac: '02:a1:64:40:00:02', node: '198.18.0.1', app: 'web', ordinal: 0 },
-    { ip: '100.64.0.3', mac: '02:a1:64:40:00:03', node: '198.18.0.2', app: 'web', ordinal: 1 },
-    { ip: '100.64.0.4', mac: '02:a1:64:40:00:04', node: '198.18.0.3', app: 'db', ordinal: 0 },
+    { ip: '100.64.0.2', mac: '02:a1:64:40:00:02', node: '198.18.0.1', app: 'web', ordinal: 0, ready: true },
+    { ip: '100.64.0.3', mac: '02:a1:64:40:00:03', node: '198.18.0.2', app: 'web', ordinal: 1, ready: true },
+    { ip: '100.64.0.4', mac: '02:a1:64:40:00:04', node: '198.18.0.3', app: 'db', ordinal: 0, ready: true },
   ],
 }
 const names = overlayNames('t1')

@@ -59,7 +59,7 @@ describe.skipIf(skip || !engine)('containers on a tenant network (docker driver)
   const where = new Map([[peer, 0], [byPath, 1], [byPid, 1]])
 
   function desired(k: number, generation: number, placed: TDesiredInstance[]): TDesired {
-    const endpoints = placed.map((i) => ({ ip: i.interfaces[0]!.ip, mac: i.interfaces[0]!.mac, node: u.nodes[where.get(i)!]!.ip, app: i.appName, ordinal: 0 }))
+    const endpoints = placed.map((i) => ({ ip: i.interfaces[0]!.ip, mac: i.interfaces[0]!.mac, node: u.nodes[where.get(i)!]!.ip, app: i.appName, ordinal: 0, ready: true }))
     const mine = placed.filter((i) => where.get(i) === k)
     return { type: 'desired', generation, instances: mine, networks: mine.length ? [{ ...net, peers: [...new Set(endpoints.map((e) => e.node))].filter((n) => n !== u.nodes[k]!.ip), endpoints }] : [] }
   }

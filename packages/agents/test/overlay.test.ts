@@ -38,7 +38,7 @@ function desiredFor(u: Underlay, placed: Placed[], node: number, generation: num
   for (const t of ['a', 'b'] as const) {
     const mine = placed.filter((p) => p.tenant === t)
     if (!mine.some((p) => p.node === node)) continue
-    const endpoints = mine.map((p) => ({ ip: p.inst.interfaces[0]!.ip, mac: p.inst.interfaces[0]!.mac, node: u.nodes[p.node]!.ip, app: p.inst.appName, ordinal: 0 }))
+    const endpoints = mine.map((p) => ({ ip: p.inst.interfaces[0]!.ip, mac: p.inst.interfaces[0]!.mac, node: u.nodes[p.node]!.ip, app: p.inst.appName, ordinal: 0, ready: true }))
     networks.push({ ...nets[t], peers: [...new Set(endpoints.map((e) => e.node))].filter((n) => n !== u.nodes[node]!.ip), endpoints })
   }
   return { type: 'desired', generation, instances: placed.filter((p) => p.node === node).map((p) => p.inst), networks }
@@ -142,7 +142,7 @@ describe.skipIf(skip)('overlay driver on real namespaces', () => {
     const moving = placed[1]!
     const id = moving.inst.instanceId
     const n1 = overlayNames(u.nodes[1]!.prefix)
-    const endpoints = placed.filter((p) => p.tenant === 'a').map((p) => ({ ip: p.inst.interfaces[0]!.ip, mac: p.inst.interfaces[0]!.mac, node: u.nodes[p.node]!.ip, app: p.inst.appName, ordinal: 0 }))
+    const endpoints = placed.filter((p) => p.tenant === 'a').map((p) => ({ ip: p.inst.interfaces[0]!.ip, mac: p.inst.interfaces[0]!.mac, node: u.nodes[p.node]!.ip, app: p.inst.appName, ordinal: 0, ready: true }))
     const staging = desiredFor(u, placed, 1, ++gen)
     staging.networks.push({ ...nets.a, peers: [u.nodes[0]!.ip], endpoints })
     staging.staged = [{ instanceId: id, driver: 'process', interfaces: moving.inst.interfaces }]

@@ -216,7 +216,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     },
   })
   const drains = createDrainController({ db, hot, bus, clock, schedule, moves })
-  const networkPeers = createNetworkPeersController({ db, bus, resyncIntervalMs: config.resyncIntervalMs })
+  const networkPeers = createNetworkPeersController({ db, hot, bus, resyncIntervalMs: config.resyncIntervalMs })
   const schedulerSamples = createSchedulerSamples({ hotPool: database.hotPool, bus, clock, take: () => scheduler?.takeSamples() ?? [] })
 
   /** Every control loop the leader runs; a new capability adds its controller here. */
@@ -232,6 +232,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     createLoadBalancerController({ db, bus, lbNodes }),
     createLbAddressController({ db, bus, resyncIntervalMs: config.resyncIntervalMs }),
     networkPeers.controller,
+    networkPeers.names,
     { name: 'sessions-purge', handle: () => services.auth.purgeExpiredSessions().then(() => {}), periodic: { everyMs: 3_600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'login-throttle-prune', handle: () => loginThrottle.prune(), periodic: { everyMs: 600_000, priority: 'low', ids: () => [undefined] } },
     { name: 'telemetry-prune', handle: () => services.telemetry.prune(), periodic: { everyMs: 60_000, priority: 'low', ids: () => [undefined] } },

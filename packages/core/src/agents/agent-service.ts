@@ -172,13 +172,13 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
 
     /** The full desired state of one node (NOT_FOUND: the node was deleted). */
     async desiredFor(nodeId: string): Promise<TDesired> {
-      const d = (await loadDesired({ db, loadBalancers }, [nodeId])).get(nodeId)
+      const d = (await loadDesired({ db, hot, loadBalancers }, [nodeId])).get(nodeId)
       if (!d) throw new CoreError('NOT_FOUND', 'Node not found')
       return d
     },
 
     /** The same for many nodes in a few queries; nodes that no longer exist are missing from the map. */
-    desiredForMany: (nodeIds: readonly string[]) => loadDesired({ db, loadBalancers }, nodeIds),
+    desiredForMany: (nodeIds: readonly string[]) => loadDesired({ db, hot, loadBalancers }, nodeIds),
   }
 }
 export type AgentService = ReturnType<typeof createAgentService>

@@ -3,9 +3,12 @@ import { networkStatesOf } from '../networks/node-state'
 import type { TDesired, TDesiredInstance, TDesiredLb, TMount } from '../protocol'
 import type { TInstanceTemplate } from '../schemas/app'
 import type { Db } from '../store/db'
+import type { HotStore } from '../store/hot-store'
 
 export interface DesiredDeps {
   db: Db
+  /** Instances' reported states: which answer their app's name on their network. */
+  hot: Pick<HotStore, 'statusesOf'>
   loadBalancers: { desiredFor(nodeId: string): Promise<TDesiredLb[]> }
 }
 
@@ -14,7 +17,7 @@ export interface DesiredDeps {
  * nodes (a fleet reconnecting after a restart, a change fanned out to every node). Nodes
  * that no longer exist are missing from the result.
  */
-export async function loadDesired({ db, loadBalancers }: DesiredDeps, nodeIds: readonly string[]): Promise<Map<string, TDesired>> {
+export async function loadDesired({ db, hot, loadBalancers }: DesiredDeps, nodeIds: readonly string[]): Promise<Map<string, TDesired>> {
   const ids = [...new Set(nodeIds)]
   const nodes = await db.node.findMany({ where: { id: { in: ids } }, select: { id: true, desiredGeneration: true } })
   if (!nodes.length) return new Map()
@@ -60,7 +63,7 @@ export async function loadDesired({ db, loadBalancers }: DesiredDeps, nodeIds: r
   const stagedRows = reservations.filter((r) => placed.has(r.instanceId) && placed.get(r.instanceId)!.nodeId !== r.nodeId)
   const staged = new Map<string, string[]>()
   for (const r of stagedRows) staged.set(r.nodeId, [...(staged.get(r.nodeId) ?? []), r.instanceId])
-  const nets = await networkStatesOf(db, found, staged)
+  const nets = await networkStatesOf({ db, hot }, found, staged)
   // Load balancers are served by the few nodes an operator marked for it.
   const lbNodes = await db.node.findMany({ where: { id: { in: found }, ...lbNodeWhere() }, select: { id: true } })
   const lbs = new Map(await Promise.all(lbNodes.map(async (n) => [n.id, await loadBalancers.desiredFor(n.id)] as const)))

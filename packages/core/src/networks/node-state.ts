@@ -1,12 +1,19 @@
 import type { TDesiredNetwork, TInstanceInterface } from '../protocol/network'
 import type { Db } from '../store/db'
+import type { HotStore } from '../store/hot-store'
 import { parseIp } from './ipam'
-import { interfaceOf, networksOfNode, type LeaseRow, type NetworkRow } from './topology'
+import { interfaceOf, networksOfNode, readyForNames, type LeaseRow, type NetworkRow } from './topology'
+
+/** Where leases and instances' reported states are read. */
+export interface NetworkStateDeps {
+  db: Db
+  hot: Pick<HotStore, 'statusesOf'>
+}
 
 const isIpv4 = (s: string) => parseIp(s) !== null
 
-/** Leases of the given networks with where their instances run, and the load-balancing nodes' addresses (the overlay's view). */
-export async function loadLeases(db: Db, networkIds: readonly string[]): Promise<LeaseRow[]> {
+/** Leases of the given networks with where their instances run and whether they are ready, and the load-balancing nodes' addresses (the overlay's view). */
+export async function loadLeases({ db, hot }: NetworkStateDeps, networkIds: readonly string[]): Promise<LeaseRow[]> {
   const lbRows = await db.lbAddress.findMany({
     where: { networkId: { in: [...networkIds] } },
     select: { ip: true, networkId: true, nodeId: true, node: { select: { address: true, networkMode: true } } },
@@ -17,9 +24,10 @@ export async function loadLeases(db: Db, networkIds: readonly string[]): Promise
       instanceId: true,
       ip: true,
       networkId: true,
-      instance: { select: { ordinal: true, nodeId: true, releasedAt: true, app: { select: { name: true } }, node: { select: { address: true, networkMode: true } } } },
+      instance: { select: { ordinal: true, nodeId: true, releasedAt: true, desiredState: true, drainingSince: true, app: { select: { name: true } }, node: { select: { address: true, networkMode: true } } } },
     },
   })
+  const statuses = await hot.statusesOf(rows.filter((r) => r.instance.nodeId !== null).map((r) => r.instanceId))
   const lbs = lbRows.map(
     (r): LeaseRow => ({
       instanceId: null,
@@ -30,6 +38,7 @@ export async function loadLeases(db: Db, networkIds: readonly string[]): Promise
       ordinal: 0,
       nodeId: r.nodeId,
       vtep: r.node.networkMode === 'overlay' && isIpv4(r.node.address) ? r.node.address : null,
+      ready: true,
     }),
   )
   return rows.map((r): LeaseRow => {
@@ -44,6 +53,7 @@ export async function loadLeases(db: Db, networkIds: readonly string[]): Promise
       ordinal: r.instance.ordinal,
       nodeId: placed ? r.instance.nodeId : null,
       vtep: placed && node && node.networkMode === 'overlay' && isIpv4(node.address) ? node.address : null,
+      ready: placed && readyForNames({ nodeId: r.instance.nodeId, desiredState: r.instance.desiredState, draining: r.instance.drainingSince !== null }, statuses.get(r.instanceId)),
     }
   }).concat(lbs)
 }
@@ -59,8 +69,9 @@ export interface NodeNetworkState {
  * `staged` (node → instances a move brings there) counts like placed instances here: the node
  * hosts their networks and prepares their interfaces before they move.
  */
-export async function networkStatesOf(db: Db, nodeIds: readonly string[], staged: ReadonlyMap<string, readonly string[]> = new Map()): Promise<Map<string, NodeNetworkState>> {
+export async function networkStatesOf(deps: NetworkStateDeps, nodeIds: readonly string[], staged: ReadonlyMap<string, readonly string[]> = new Map()): Promise<Map<string, NodeNetworkState>> {
   const stagedOn = new Map([...staged].flatMap(([nodeId, ids]) => ids.map((id) => [id, nodeId] as const)))
+  const { db } = deps
   const rows = await db.ipLease.findMany({
     where: { OR: [{ instance: { nodeId: { in: [...nodeIds] } } }, ...(stagedOn.size ? [{ instanceId: { in: [...stagedOn.keys()] } }] : [])] },
     select: { instanceId: true, ip: true, instance: { select: { nodeId: true } }, network: { select: { id: true, cidr: true, vxlanId: true } } },
@@ -75,7 +86,7 @@ export async function networkStatesOf(db: Db, nodeIds: readonly string[], staged
     where: { nodeId: { in: [...nodeIds] } },
     select: { nodeId: true, network: { select: { id: true, cidr: true, vxlanId: true } } },
   })
-  const leasesOf = groupBy(await loadLeases(db, [...new Set([...local, ...joined].map((l) => l.network.id))]), (l) => l.networkId)
+  const leasesOf = groupBy(await loadLeases(deps, [...new Set([...local, ...joined].map((l) => l.network.id))]), (l) => l.networkId)
   const localOf = groupBy(local, (l) => l.nodeId)
   const joinedOf = groupBy(joined, (j) => j.nodeId)
   return new Map(

@@ -20,6 +20,21 @@ export interface LeaseRow {
   nodeId: string | null
   /** Underlay address of that node when it runs the overlay (an IPv4 literal), else null. */
   vtep: string | null
+  /** `<app>` answers it (readyForNames); a load-balancing node's address: true (it has no name). */
+  ready: boolean
+}
+
+/**
+ * Whether an instance is among its app's name's answers, like a Kubernetes Service's ready
+ * endpoints: its node reports it running there, its readiness check (if any) passes, and it is
+ * neither being stopped nor drained (scaled away behind a load balancer: no new clients).
+ */
+export function readyForNames(
+  placement: { nodeId: string | null; desiredState: 'running' | 'stopped'; draining: boolean },
+  status: { nodeId: string; state: string; ready: boolean | null } | undefined,
+): boolean {
+  if (!placement.nodeId || placement.desiredState !== 'running' || placement.draining || !status) return false
+  return status.nodeId === placement.nodeId && status.state === 'running' && status.ready !== false
 }
 
 export interface NetworkRow {
@@ -44,7 +59,7 @@ export function networksOfNode(nodeId: string, networks: readonly NetworkRow[], 
     const lbAddress = mine.find((l) => l.lb && l.nodeId === nodeId)?.ip
     const endpoints: TNetworkEndpoint[] = mine
       .filter((l): l is LeaseRow & { vtep: string } => l.vtep !== null)
-      .map((l) => ({ ip: l.ip, mac: macOf(parseIp(l.ip)!), node: l.vtep, app: l.lb ? '' : l.app, ordinal: l.lb ? 0 : l.ordinal }))
+      .map((l) => ({ ip: l.ip, mac: macOf(parseIp(l.ip)!), node: l.vtep, app: l.lb ? '' : l.app, ordinal: l.lb ? 0 : l.ordinal, ready: l.ready }))
       .sort((a, b) => (parseIp(a.ip)! - parseIp(b.ip)!))
     const peers = [...new Set(endpoints.map((e) => e.node))].filter((v) => v !== self).sort()
     const cidr = parseCidr(n.cidr)!
@@ -53,11 +68,11 @@ export function networksOfNode(nodeId: string, networks: readonly NetworkRow[], 
   return out.sort((a, b) => a.vxlanId - b.vxlanId)
 }
 
-/** What every node of a network must agree on: a change means their desired states must be pushed again. */
+/** What every node of a network must agree on (where members are, which answer names): a change means their desired states must be pushed again. */
 export function fingerprintOf(leases: readonly LeaseRow[]): string {
   return leases
     .filter((l) => l.vtep !== null)
-    .map((l) => `${l.ip}@${l.vtep}`)
+    .map((l) => `${l.ip}@${l.vtep}${l.ready ? '' : '!'}`)
     .sort()
     .join(',')
 }

@@ -43,6 +43,12 @@ export const ZNetworkEndpoint = z.object({
   node: ZIpv4,
   app: z.string().max(40),
   ordinal: z.number().int().min(0).max(100_000),
+  /**
+   * Whether `<app>` answers it: running where it is placed, passing its readiness check if it
+   * has one, and not draining (a Service's ready endpoints). `<ordinal>.<app>` answers regardless.
+   * Absent from older control planes: ready.
+   */
+  ready: z.boolean().default(true),
 })
 export type TNetworkEndpoint = z.infer<typeof ZNetworkEndpoint>
 
