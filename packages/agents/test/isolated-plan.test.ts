@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { ownerOf } from '../src/network/isolated'
 import { inPool, pickAddress, renderActions, renderIsolatedTable } from '../src/network/isolated-plan'
 import { overlayNames } from '../src/network/names'
 
@@ -61,5 +62,16 @@ describe('isolated namespaces: decisions', () => {
     // Deleted only once nothing runs in it (a stopping instance serves out its grace).
     expect(script).toContain('[ -z "$(ip netns pids ab-s-x 2>/dev/null)" ] && ip netns del ab-s-x && echo "gone ab-s-x"')
     expect(renderActions(names, { create: [], removeNs: [], removeLinks: [] })).toBe('')
+    // A pool namespace says so on its veth before it is whole (a claim rewrites the alias).
+    const pool = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: false, alias: 'alveary-pool' }], removeNs: [], removeLinks: [] })
+    expect(pool.indexOf(`printf %s alveary-pool > /sys/class/net/${V}/ifalias`)).toBeGreaterThan(0)
+    expect(pool.indexOf('ifalias')).toBeLessThan(pool.indexOf(`addr add 169.254.0.1 peer`))
+  })
+
+  it('tells whose a namespace is from its veth’s alias', () => {
+    expect(ownerOf(id, 'alveary-pool')).toBeNull()
+    expect(ownerOf('0f1e2d3c-0000-4000-8000-000000000001', id)).toBe(id)
+    // No alias: built for the instance its name carries.
+    expect(ownerOf(id, '')).toBe(id)
   })
 })

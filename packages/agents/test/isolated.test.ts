@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import pino from 'pino'
@@ -81,4 +81,52 @@ describe.skipIf(skip)('isolated namespaces, many at once', () => {
     await isolation.close(true)
     expect(prepared.filter((p) => existsSync(p.netns))).toHaveLength(0)
   }, 180_000)
+})
+
+describe.skipIf(skip)('isolated namespaces from a warm pool', () => {
+  const names = overlayNames(`w${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
+  const open = () => createIsolation({ names, tools: createTools({}), log: pino({ level: 'silent' }), resyncMs: 3_600_000, pool: 2 })
+  const ours = () => execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${names.prefix}-`))
+  const aliasOf = (netns: string) => readFileSync(`/sys/class/net/${names.isolatedVeth(netns.slice(`/run/netns/${names.prefix}-s-`.length))}/ifalias`, 'utf8').trim()
+  const desired = (instances: TDesired['instances']): TDesired => ({ type: 'desired', generation: 1, instances, networks: [], loadBalancers: [] })
+  let isolation = open()
+  afterAll(async () => {
+    await isolation.close(true)
+    for (const n of ours()) execFileSync('ip', ['netns', 'del', n])
+    for (const l of execFileSync('ip', ['-o', 'link', 'show']).toString().matchAll(new RegExp(`^\\d+: (${names.prefix}s[0-9a-f]{10})@`, 'gm'))) execFileSync('ip', ['link', 'del', l[1]!])
+  })
+
+  it('a start claims a built namespace (its veth says whose), the pool refills, a restarted agent sees the same, and stopping removes the pool too', async () => {
+    isolation.apply(desired([]))
+    await isolation.sync()
+    await isolation.refilled()
+    expect(isolation.poolFree()).toBe(2)
+    const pool = ours()
+    expect(pool).toHaveLength(2)
+
+    const hostPort = await freeListenerPort()
+    const inst = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort }] } })
+    isolation.apply(desired([inst]))
+    const prepared = await isolation.prepare(inst.instanceId)
+    // One of the pool's, not one built for it (that one would carry its id).
+    expect(pool.map((n) => `/run/netns/${n}`)).toContain(prepared.netns)
+    expect(aliasOf(prepared.netns)).toBe(inst.instanceId)
+    expect(execFileSync('nft', ['list', 'table', 'inet', names.isolatedTable]).toString()).toMatch(new RegExp(`${hostPort} : 169\\.254\\.`))
+    await isolation.sync()
+    await isolation.refilled()
+    expect(isolation.poolFree()).toBe(2)
+    expect(ours()).toHaveLength(3)
+
+    // The next agent on this data folder reads the machine: the instance keeps its namespace, the pool is not built twice.
+    await isolation.close()
+    isolation = open()
+    isolation.apply(desired([inst]))
+    expect((await isolation.prepare(inst.instanceId)).netns).toBe(prepared.netns)
+    await isolation.refilled()
+    expect(isolation.poolFree()).toBe(2)
+    expect(ours()).toHaveLength(3)
+
+    await isolation.close(true)
+    expect(ours()).toEqual([])
+  })
 })

@@ -41,7 +41,12 @@ export interface NetworkOptions {
   onLbChange?: () => void
   /** Process instances run sandboxed: give those without a tenant network a namespace of their own. */
   isolate?: boolean
+  /** Such namespaces kept built ahead of starts (isolated.ts); default ISOLATED_POOL. */
+  isolatedPool?: number
 }
+
+/** A start takes a namespace from the pool; a burst beyond it builds its own (as fast as before the pool). */
+export const ISOLATED_POOL = 2
 
 export async function createNetworkDriver(opts: NetworkOptions): Promise<NetworkDriver> {
   const base = await baseDriver(opts)
@@ -52,7 +57,7 @@ export async function createNetworkDriver(opts: NetworkOptions): Promise<Network
     opts.log.warn(`network: sandboxed instances on host networking share the node's network namespace (${probe.reason})`)
     return base
   }
-  const isolation = createIsolation({ names: overlayNames(opts.prefix), tools, log: opts.log.child({ network: 'isolated' }) })
+  const isolation = createIsolation({ names: overlayNames(opts.prefix), tools, log: opts.log.child({ network: 'isolated' }), pool: opts.isolatedPool ?? ISOLATED_POOL })
   return {
     mode: base.mode,
     isolated: true,

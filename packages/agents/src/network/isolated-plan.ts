@@ -91,12 +91,19 @@ export function renderIsolatedTable(names: OverlayNames, forwards: readonly Isol
 
 /** What one pass changes: namespaces to build (`replace`: a broken one is in the way), the table, what goes. */
 export interface IsolatedActions {
-  create: ReadonlyArray<{ instanceId: string; ip: string; replace: boolean }>
+  /** `instanceId`: the id in the namespace's name (a pool namespace's own); `alias`: its veth's, which says whose it is (isolated.ts). */
+  create: ReadonlyArray<{ instanceId: string; ip: string; replace: boolean; alias?: string }>
   /** The table to apply; null: remove it; undefined: leave it. */
   table?: string | null
   /** Namespaces of instances no longer desired (each deleted once nothing runs in it) and links nothing needs. */
   removeNs: readonly string[]
   removeLinks: readonly string[]
+}
+
+/** `nft -f` input that replaces the table with `table` (null: removes it), in one transaction. */
+export function renderTableScript(names: OverlayNames, table: string | null): string {
+  const t = names.isolatedTable
+  return [`table inet ${t} {}`, `delete table inet ${t}`, ...(table === null ? [] : [table])].join('\n')
 }
 
 /**
@@ -118,12 +125,12 @@ export function renderActions(names: OverlayNames, a: IsolatedActions): string {
     out.push(...heredoc(`ip -n ${N} -batch -`, ['link set lo up', `addr add ${c.ip} peer ${NODE_SIDE}/32 dev eth0`, 'link set eth0 up', `route add default via ${NODE_SIDE} dev eth0`]))
     // 127.0.0.1 → a published port leaves through this link (DNAT in OUTPUT): allowed on our links only.
     out.push(`echo 1 > /proc/sys/net/ipv4/conf/${V}/route_localnet`)
+    if (c.alias) out.push(`printf %s ${c.alias} > /sys/class/net/${V}/ifalias`)
     out.push(...heredoc('ip -batch -', [`addr add ${NODE_SIDE} peer ${c.ip}/32 dev ${V}`, `link set ${V} up`]))
     out.push(`) 2>&1 ) && echo "ok ${c.instanceId}" || echo "fail ${c.instanceId} $(echo "$err" | tr '\\n' ' ')"`)
   }
   if (a.table !== undefined) {
-    const t = names.isolatedTable
-    out.push(...heredoc('nft_err=$(nft -f - 2>&1', [`table inet ${t} {}`, `delete table inet ${t}`, ...(a.table === null ? [] : [a.table])]), ')')
+    out.push(...heredoc('nft_err=$(nft -f - 2>&1', [renderTableScript(names, a.table)]), ')')
     out.push(`echo "table $? $(echo "$nft_err" | tr '\\n' ' ')"`)
   }
   for (const n of a.removeNs) out.push(`[ -z "$(ip netns pids ${n} 2>/dev/null)" ] && ip netns del ${n} && echo "gone ${n}"`)

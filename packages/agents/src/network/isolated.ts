@@ -6,13 +6,21 @@
  * node's loopback services (agent, BFF, PostgreSQL) are out of reach, and so is everything
  * else of the node (isolated-plan.ts has the rules). Level-triggered like the overlay: every
  * pass observes what exists, builds what is missing and removes what nothing needs.
+ *
+ * Building one is most of a start's wait (~55 ms of processes on a quiet node: `ip netns add`,
+ * the veth, `ip -n` inside, the node side, nft), so a few are built ahead: a pool of free
+ * namespaces `<p>-s-<id of their own>`, their veth's alias `alveary-pool`. A start claims one by
+ * writing its instance id as the alias (the machine says whose each is, for the next agent too)
+ * and applies its port forwards: one nft. The pool refills in the background; a burst beyond it
+ * builds namespaces named by their instance, as before. Removals run after the starts are served.
  */
+import { randomUUID } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
 import type { Tools } from './exec'
 import { isUp, type IpLink } from './links'
-import { inPool, pickAddress, renderActions, renderIsolatedTable, type IsolatedForward } from './isolated-plan'
+import { inPool, pickAddress, renderActions, renderIsolatedTable, renderTableScript, type IsolatedForward } from './isolated-plan'
 import { NODE_TRANSIT_IP, netnsPath, type OverlayNames } from './names'
 import { upstreamsOf } from './dns/responder'
 import { createPassLoop } from './passes'
@@ -61,10 +69,24 @@ const MAX_CREATES_PER_PASS = 32
 /** Gone addresses remembered at most, and how long connections to one are reset. */
 const MAX_GONE = 4096
 const GONE_RESET_MS = 30_000
+/** The alias of a pool namespace's veth until an instance claims it (then it is the instance's id). */
+export const POOL_ALIAS = 'alveary-pool'
 
-export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number }) {
+/**
+ * Whose a namespace is, from its veth's alias: a pool one's until claimed (null), then its
+ * instance's; no alias: the instance its name carries (built for it, not taken from the pool).
+ */
+export const ownerOf = (nsId: string, alias: string): string | null => (alias === POOL_ALIAS ? null : alias || nsId)
+
+/**
+ * `pool`: namespaces kept built and free (veth, addresses, routes ready), so that a start only
+ * claims one (its veth's alias) and applies its port forwards (one nft). A pass that uses them
+ * refills the pool in the background. 0 (cleanup, tests): every namespace is built for its instance.
+ */
+export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number; pool?: number }) {
   const { names, tools, log } = opts
   const resyncMs = opts.resyncMs ?? 10_000
+  let poolSize = opts.pool ?? 0
   /** Instance id → its address, as of the last pass; failures with why. */
   const ready = new Map<string, string>()
   const failed = new Map<string, string>()
@@ -72,11 +94,14 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   let deferred = new Set<string>()
   /**
    * What exists, as of the last look at the node plus this agent's own changes since: namespaces
-   * known whole (instance id → address), pool addresses in use on this machine, our namespaces
-   * and links. Looked at again every resyncMs (what others did: another agent's addresses, a
-   * manual `ip netns del`); a start in between does not wait for that.
+   * known whole (the id in their name → address) and whose each is (ownerOf), pool addresses in
+   * use on this machine, our namespaces and links. Looked at again every resyncMs (what others did:
+   * another agent's addresses, a manual `ip netns del`); a start in between does not wait for that.
    */
   const whole = new Map<string, string>()
+  const owners = new Map<string, string | null>()
+  /** Pool namespaces being built in the background: no pass removes their links. */
+  const building = new Set<string>()
   /**
    * Addresses of namespaces deleted, with when (oldest first): connections still headed there
    * are reset for GONE_RESET_MS — long enough for a client's retransmissions to hear it — and
@@ -94,8 +119,28 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   let forwarding = false
   // Looked up at the first instance's start (`alveary-agent cleanup` builds no namespace: nothing to warn about).
   let resolvConf: ReturnType<typeof resolvConfFor> | undefined
+  /** Passes up to this number have decided every start they saw (ready or failed); their removals may still run. */
+  let decided = 0
+  const decidedWaiters: Array<{ want: number; resolve(): void }> = []
+  let refilling: Promise<void> | null = null
+  let closing = false
+  /** A look at the machine and a pool namespace's build take turns: a look in the middle of a build would misjudge it as broken. */
+  let machine: Promise<unknown> = Promise.resolve()
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const turn = machine.catch(() => {}).then(fn)
+    machine = turn
+    return turn
+  }
 
-  async function observe(): Promise<void> {
+  /** The whole namespace serving an instance. */
+  const nsOf = (instanceId: string): string | undefined => {
+    for (const [ns, owner] of owners) if (owner === instanceId && whole.has(ns)) return ns
+    return undefined
+  }
+  const freePool = () => [...owners].filter(([ns, owner]) => owner === null && whole.has(ns)).map(([ns]) => ns)
+
+  const observe = () => inTurn(look)
+  async function look(): Promise<void> {
     netns = new Set((await readdir('/run/netns').catch(() => [] as string[])).filter((n) => names.parseIsolatedNs(n) !== null))
     const all = await tools.json<IpLink[]>('ip', ['-j', 'addr', 'show'])
     used = new Set(all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool))
@@ -103,9 +148,13 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     links = all.map((l) => l.ifname).filter((l) => names.isIsolatedVeth(l))
     const byName = new Map(all.map((l) => [l.ifname, l]))
     whole.clear()
+    owners.clear()
     for (const n of netns) {
       const id = names.parseIsolatedNs(n)!
-      const node = byName.get(names.isolatedVeth(id))
+      const veth = names.isolatedVeth(id)
+      const node = byName.get(veth)
+      const alias = node ? (await readFile(`/sys/class/net/${veth}/ifalias`, 'utf8').catch(() => '')).trim() : ''
+      owners.set(id, ownerOf(id, alias))
       const addr = node?.addr_info?.find((a) => a.family === 'inet' && a.local === NODE_TRANSIT_IP)?.address
       // The node side gets its address last: with it, the inside was finished (by us, or by the agent before us).
       if (node && addr && inPool(addr) && isUp(node)) whole.set(id, addr)
@@ -113,63 +162,109 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     observedAt = Date.now()
   }
 
-  async function pass(d: TDesired): Promise<void> {
+  /** Gives a free pool namespace to an instance: its veth's alias says so from now on. */
+  async function claim(ns: string, instanceId: string): Promise<boolean> {
+    try {
+      await writeFile(`/sys/class/net/${names.isolatedVeth(ns)}/ifalias`, instanceId)
+      owners.set(ns, instanceId)
+      return true
+    } catch (err) {
+      // Its veth is gone (someone deleted it): a later pass removes the rest.
+      log.warn({ err, netns: names.isolatedNs(ns) }, 'network: a pool namespace could not be claimed')
+      whole.delete(ns)
+      return false
+    }
+  }
+
+  function markDecided(n: number): void {
+    decided = Math.max(decided, n)
+    for (const w of decidedWaiters.splice(0)) {
+      if (w.want <= decided) w.resolve()
+      else decidedWaiters.push(w)
+    }
+  }
+  /** Resolves once pass n has decided its starts (or has ended: one without a desired state decides nothing). */
+  const whenDecided = (n: number): Promise<void> =>
+    decided >= n || closing ? Promise.resolve() : Promise.race([new Promise<void>((resolve) => decidedWaiters.push({ want: n, resolve })), passes.until(n)])
+
+  async function pass(d: TDesired, n: number): Promise<void> {
+    try {
+      await reconcile(d, n)
+    } finally {
+      markDecided(n)
+    }
+  }
+
+  async function reconcile(d: TDesired, n: number): Promise<void> {
     const wanted = d.instances.filter(isolates)
     for (const [ip, at] of gone) if (Date.now() - at >= GONE_RESET_MS) gone.delete(ip)
     const full = Date.now() - observedAt >= resyncMs
     // A namespace to build looks at the machine first: the address is picked from the instance id,
     // and the same instance may have just left another agent on this machine (a move, a lost node)
     // whose namespace still holds that address; two veths routing one address lose its traffic.
-    if (full || wanted.some((i) => !whole.has(i.instanceId))) await observe()
+    // Claiming one of the pool's needs no look: it was built with an address nobody had.
+    const missingNow = wanted.filter((i) => !nsOf(i.instanceId)).length
+    if (full || missingNow > freePool().length) await observe()
     if (wanted.length && !forwarding) {
       // Published ports from other machines are forwarded to the namespaces.
       await writeFile('/proc/sys/net/ipv4/ip_forward', '1')
       forwarding = true
     }
+    const free = freePool()
     const create: Array<{ instanceId: string; ip: string; replace: boolean }> = []
-    const missing = wanted.filter((i) => !whole.has(i.instanceId))
-    deferred = new Set(missing.slice(MAX_CREATES_PER_PASS).map((i) => i.instanceId))
-    for (const inst of missing.slice(0, MAX_CREATES_PER_PASS)) {
+    const missing = wanted.filter((i) => !nsOf(i.instanceId))
+    let claimed = 0
+    for (const inst of missing) {
+      const ns = free.shift()
+      if (ns === undefined) break
+      if (await claim(ns, inst.instanceId)) claimed++
+    }
+    const toBuild = missing.filter((i) => !nsOf(i.instanceId))
+    deferred = new Set(toBuild.slice(MAX_CREATES_PER_PASS).map((i) => i.instanceId))
+    for (const inst of toBuild.slice(0, MAX_CREATES_PER_PASS)) {
       const ip = pickAddress(inst.instanceId, used)
       used.add(ip)
       gone.delete(ip)
       create.push({ instanceId: inst.instanceId, ip, replace: netns.has(names.isolatedNs(inst.instanceId)) })
     }
-    const addrOf = new Map([...whole, ...create.map((c) => [c.instanceId, c.ip] as const)])
+    const addrOf = (id: string) => whole.get(nsOf(id) ?? '') ?? create.find((c) => c.instanceId === id)?.ip
     const keep = new Set(wanted.map((i) => i.instanceId))
     for (const i of wanted) {
-      const ip = addrOf.get(i.instanceId)
+      const ip = addrOf(i.instanceId)
       if (ip) forwardsOf.set(i.instanceId, i.spec.ports.flatMap((p) => (p.hostPort ? [{ hostPort: p.hostPort, ip }] : [])))
     }
-    // An instance no longer desired serves until its process has gone (its stop grace), as it would
-    // on the node's network: its namespace and forwards stay while anything runs in it.
-    const leaving = [...netns].map((n) => names.parseIsolatedNs(n)!).filter((id) => !keep.has(id))
+    // What stays: each wanted instance's namespace (built now or before), the pool's free ones up to
+    // its size. Everything else of ours goes: namespaces of instances no longer desired — once
+    // their process has gone (its stop grace), as it would on the node's network: their namespace
+    // and forwards stay while anything runs in them — broken ones, and the pool's beyond its size.
+    const stays = new Set([...wanted.flatMap((i) => nsOf(i.instanceId) ?? []), ...create.map((c) => c.instanceId), ...freePool().slice(0, poolSize)])
+    const leavingNs = [...netns].map((x) => names.parseIsolatedNs(x)!).filter((id) => !stays.has(id))
+    const leaving = [...new Set(leavingNs.flatMap((id) => owners.get(id) ?? (owners.has(id) ? [] : id)))].filter((id) => !keep.has(id))
     // A port the node handed on (from a stopped or leaving instance to a new one) is the running
     // instance's, then a stopped one's, then a leaving one's (the table takes the first per port).
     const order = [...wanted.filter((i) => i.desiredState === 'running'), ...wanted.filter((i) => i.desiredState !== 'running')].map((i) => i.instanceId).concat(leaving)
     const forwards = order.flatMap((id) => forwardsOf.get(id) ?? [])
     // Resets for gone instances, and already for leaving ones: the rule holds only once their veth is gone.
-    const resets = [...new Set([...gone.keys(), ...leaving.flatMap((id) => (whole.has(id) ? [whole.get(id)!] : []))])]
+    const served = leavingNs.filter((id) => owners.get(id) !== null && whole.has(id)).map((id) => whole.get(id)!)
+    const resets = [...new Set([...gone.keys(), ...served])]
     const body = wanted.length || resets.length ? renderIsolatedTable(names, forwards, resets) : null
-    const removeNs = leaving.map((id) => names.isolatedNs(id))
-    const keepLinks = new Set([...wanted.map((i) => i.instanceId), ...leaving].map((id) => names.isolatedVeth(id)))
-    const removeLinks = full ? links.filter((l) => !keepLinks.has(l)) : []
     // Applied again on a full pass too (someone may have flushed the ruleset).
     const table = body !== applied || full ? body : undefined
-    const script = renderActions(names, { create, ...(table !== undefined && { table }), removeNs, removeLinks })
+
+    // First what starts wait for: the namespaces to build and the port forwards.
     let out = ''
-    if (script) {
-      try {
-        // The script on stdin, read whole before it runs: as one argument it hit the kernel's
-        // 128 KiB limit per argument (E2BIG) once ~150 namespaces were built in one pass.
-        out = await tools.run('sh', ['-c', 'eval "$(cat)"'], script)
-      } catch (err) {
-        log.warn({ err }, 'network: isolated namespaces: the pass failed')
-      }
+    if (create.length) out = await runScript(renderActions(names, { create, ...(table !== undefined && { table }), removeNs: [], removeLinks: [] }))
+    else if (table !== undefined) {
+      // Only the forwards (every start that claimed from the pool): nft itself, no shell.
+      out = await tools.run('nft', ['-f', '-'], renderTableScript(names, table)).then(
+        () => 'table 0',
+        (err: Error) => `table 1 ${err.message}`,
+      )
     }
     const lines = out.split('\n')
     for (const c of create) {
       netns.add(names.isolatedNs(c.instanceId))
+      owners.set(c.instanceId, c.instanceId)
       if (lines.includes(`ok ${c.instanceId}`)) {
         whole.set(c.instanceId, c.ip)
         log.info({ instanceId: c.instanceId, ip: c.ip }, 'network: isolated namespace created')
@@ -180,34 +275,97 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     }
     if (table !== undefined) {
       // Success is the status nft printed, not what was applied: removing the table (null) succeeds too.
-      const ok = /^table 0 /m.test(out)
+      const ok = /^table 0/m.test(out)
       applied = ok ? table : undefined
       if (!ok) log.warn({ err: lines.find((l) => l.startsWith('table '))?.slice(6) ?? 'the pass failed' }, 'network: cannot apply the isolated namespaces’ port forwards')
     }
-    const deleted = removeNs.filter((n) => lines.includes(`gone ${n}`))
-    for (const n of deleted) {
-      const id = names.parseIsolatedNs(n)!
+    if (claimed) log.info({ claimed, free: freePool().length }, 'network: isolated namespaces taken from the pool')
+    ready.clear()
+    failed.clear()
+    for (const i of wanted) {
+      if (deferred.has(i.instanceId)) continue
+      const addr = addrOf(i.instanceId)
+      if (addr && whole.has(nsOf(i.instanceId) ?? '') && typeof applied === 'string') ready.set(i.instanceId, addr)
+      else failed.set(i.instanceId, whole.has(nsOf(i.instanceId) ?? '') ? 'its port forwards could not be applied (nftables)' : 'its network namespace could not be built (see the agent log)')
+    }
+    markDecided(n)
+
+    // Then what nothing waits for: removals, and the pool's refill (in the background).
+    const removeNs = leavingNs.map((id) => names.isolatedNs(id))
+    const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...building].map((id) => names.isolatedVeth(id)))
+    const removeLinks = full ? links.filter((l) => !keepLinks.has(l)) : []
+    const removed = removeNs.length || removeLinks.length ? (await runScript(renderActions(names, { create: [], removeNs, removeLinks }))).split('\n') : []
+    const deleted = removeNs.filter((x) => removed.includes(`gone ${x}`))
+    for (const x of deleted) {
+      const id = names.parseIsolatedNs(x)!
       const addr = whole.get(id)
-      if (addr) gone.set(addr, Date.now())
-      netns.delete(n)
+      const owner = owners.get(id)
+      if (addr && owner !== null) gone.set(addr, Date.now())
+      netns.delete(x)
       whole.delete(id)
-      forwardsOf.delete(id)
+      owners.delete(id)
+      if (owner && !keep.has(owner)) forwardsOf.delete(owner)
     }
     while (gone.size > MAX_GONE) gone.delete(gone.keys().next().value!)
     if (deleted.length) log.info({ netns: deleted }, 'network: isolated namespaces no longer needed, deleted')
     // One still in use goes at a later pass: soon, not after resyncMs.
     if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
-    ready.clear()
-    failed.clear()
-    for (const i of wanted) {
-      if (deferred.has(i.instanceId)) continue
-      const addr = whole.get(i.instanceId)
-      if (addr && typeof applied === 'string') ready.set(i.instanceId, addr)
-      else failed.set(i.instanceId, addr ? 'its port forwards could not be applied (nftables)' : 'its network namespace could not be built (see the agent log)')
-    }
     // Something failed: look again at the next pass, not after resyncMs.
     if (failed.size) observedAt = -Infinity
     if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
+    if (freePool().length + building.size < poolSize) refill()
+  }
+
+  async function runScript(script: string): Promise<string> {
+    if (!script) return ''
+    try {
+      // The script on stdin, read whole before it runs: as one argument it hit the kernel's
+      // 128 KiB limit per argument (E2BIG) once ~150 namespaces were built in one pass.
+      return await tools.run('sh', ['-c', 'eval "$(cat)"'], script)
+    } catch (err) {
+      log.warn({ err }, 'network: isolated namespaces: the pass failed')
+      return ''
+    }
+  }
+
+  /** One free namespace for the pool; false: it failed. */
+  async function buildOne(): Promise<boolean> {
+    // The machine's addresses now: another agent may have built since the last look.
+    const all = await tools.json<IpLink[]>('ip', ['-j', 'addr', 'show'])
+    for (const ip of all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool)) used.add(ip)
+    const id = randomUUID()
+    const ip = pickAddress(id, used)
+    used.add(ip)
+    building.add(id)
+    const out = await runScript(renderActions(names, { create: [{ instanceId: id, ip, replace: false, alias: POOL_ALIAS }], removeNs: [], removeLinks: [] }))
+    building.delete(id)
+    if (!out.split('\n').includes(`ok ${id}`)) {
+      log.warn({ netns: names.isolatedNs(id), err: out.trim().slice(0, 300) }, 'network: cannot build a pool namespace')
+      // The next pass looks at the machine and removes what there is of it.
+      observedAt = -Infinity
+      return false
+    }
+    netns.add(names.isolatedNs(id))
+    owners.set(id, null)
+    whole.set(id, ip)
+    return true
+  }
+
+  /**
+   * Builds free namespaces until the pool is full, beside the passes (a start does not wait for
+   * it). Named by an id of their own, their veth's alias POOL_ALIAS. One at a time: a failure
+   * stops it until the next pass asks again.
+   */
+  function refill(): void {
+    refilling ??= (async () => {
+      try {
+        while (!closing && freePool().length + building.size < poolSize) if (!(await inTurn(buildOne))) return
+      } catch (err) {
+        log.warn({ err }, 'network: refilling the isolated namespaces’ pool failed')
+      } finally {
+        refilling = null
+      }
+    })()
   }
 
   const passes = createPassLoop(pass, log, 'isolated namespaces')
@@ -219,20 +377,30 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     /** The instance's namespace, ready with its port forwards (after a pass that saw it, if none has yet). */
     async prepare(instanceId: string): Promise<{ netns: string; resolvConf?: string }> {
       // The pass of the latest desired state (its ports) first; another only if that one did not see it.
-      await passes.until(passes.latest())
+      await whenDecided(passes.latest())
       // Its turn comes in a later pass (every pass builds some of the missing ones).
-      for (let k = 0; deferred.has(instanceId) && k < 64; k++) await passes.until(passes.kick())
-      if (!ready.has(instanceId)) await passes.until(passes.kick())
-      if (!ready.has(instanceId)) throw new Error(failed.get(instanceId) ?? 'the instance is not in the desired state')
+      for (let k = 0; deferred.has(instanceId) && k < 64; k++) await whenDecided(passes.kick())
+      if (!ready.has(instanceId)) await whenDecided(passes.kick())
+      const ns = nsOf(instanceId)
+      if (!ready.has(instanceId) || !ns) throw new Error(failed.get(instanceId) ?? 'the instance is not in the desired state')
       const resolv = await (resolvConf ??= resolvConfFor(log))
-      return { netns: netnsPath(names.isolatedNs(instanceId)), ...(resolv && { resolvConf: resolv }) }
+      return { netns: netnsPath(names.isolatedNs(ns)), ...(resolv && { resolvConf: resolv }) }
     },
     /** Resolves after a full pass that started after this call. */
     sync: () => passes.until(passes.kick()),
-    /** Stops; with `remove`, once every instance has stopped, takes its namespaces and rules away too. */
+    /** Free namespaces of the pool, built and not claimed. */
+    poolFree: () => freePool().length,
+    /** Resolves once no refill of the pool runs. */
+    refilled: async () => {
+      while (refilling) await refilling
+    },
+    /** Stops; with `remove`, once every instance has stopped, takes its namespaces (the pool's too) and rules away. */
     async close(remove = false): Promise<void> {
       clearInterval(timer)
+      closing = true
+      while (refilling) await refilling
       if (remove) {
+        poolSize = 0
         passes.set({ type: 'desired', generation: 0, instances: [], networks: [], loadBalancers: [] })
         await passes.until(passes.latest())
         // Nothing of the node's instances is left to reset connections to: the table goes too.
@@ -240,6 +408,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
         await passes.until(passes.kick())
       }
       await passes.close()
+      for (const w of decidedWaiters.splice(0)) w.resolve()
     },
   }
 }

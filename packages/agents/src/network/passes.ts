@@ -2,11 +2,11 @@
  * One reconciliation pass at a time, over the latest desired state: `kick()` asks for a pass
  * and returns its number; `until(n)` resolves once a pass numbered n or later has completed
  * (a pass that started after the caller's change). Passes that fail are logged and retried
- * by the next kick.
+ * by the next kick. A pass is given its number (it may let waiters go before it ends).
  */
 import type { Logger } from 'pino'
 
-export function createPassLoop<D>(pass: (desired: D) => Promise<void>, log: Logger, what: string) {
+export function createPassLoop<D>(pass: (desired: D, n: number) => Promise<void>, log: Logger, what: string) {
   let desired: D | null = null
   let requested = 0
   let completed = 0
@@ -20,7 +20,7 @@ export function createPassLoop<D>(pass: (desired: D) => Promise<void>, log: Logg
     try {
       while (completed < requested && !closed) {
         const target = requested
-        if (desired !== null) await pass(desired).catch((err) => log.warn({ err }, `${what}: pass failed; retrying on the next one`))
+        if (desired !== null) await pass(desired, target).catch((err) => log.warn({ err }, `${what}: pass failed; retrying on the next one`))
         completed = target
         for (const w of waiters.splice(0)) {
           if (w.want <= completed) w.resolve()
