@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TDesired } from '@alveary/core/protocol'
 import { createTools } from '../src/network/exec'
 import { createIsolation } from '../src/network/isolated'
@@ -83,17 +83,34 @@ describe.skipIf(skip)('isolated namespaces, many at once', () => {
   }, 180_000)
 })
 
-describe.skipIf(skip)('isolated namespaces from a warm pool', () => {
+// In the node's own namespace as an agent runs, and in a simulated node (an agent entered with
+// `nsenter --net`, as the tests' clusters run them: there sysfs shows another namespace's links).
+describe.skipIf(skip).each([{ node: false }, { node: true }])('isolated namespaces from a warm pool (in a simulated node: $node)', ({ node }) => {
   const names = overlayNames(`w${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
-  const open = () => createIsolation({ names, tools: createTools({}), log: pino({ level: 'silent' }), resyncMs: 3_600_000, pool: 2 })
+  const nodeNs = `${names.prefix}node`
+  const open = () => createIsolation({ names, tools: createTools(node ? { netns: nodeNs } : {}), log: pino({ level: 'silent' }), resyncMs: 3_600_000, pool: 2 })
   const ours = () => execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${names.prefix}-`))
-  const aliasOf = (netns: string) => readFileSync(`/sys/class/net/${names.isolatedVeth(netns.slice(`/run/netns/${names.prefix}-s-`.length))}/ifalias`, 'utf8').trim()
+  const ip = (args: string[], gone = false) => {
+    try {
+      return execFileSync('ip', [...(node ? ['-n', nodeNs] : []), ...args], { stdio: 'pipe' }).toString()
+    } catch (err) {
+      if (gone) return ''
+      throw err
+    }
+  }
+  const aliasOf = (netns: string) => (JSON.parse(ip(['-j', '-d', 'link', 'show', 'dev', names.isolatedVeth(netns.slice(`/run/netns/${names.prefix}-s-`.length))])) as Array<{ ifalias?: string }>)[0]?.ifalias
   const desired = (instances: TDesired['instances']): TDesired => ({ type: 'desired', generation: 1, instances, networks: [], loadBalancers: [] })
-  let isolation = open()
+  let isolation: ReturnType<typeof open>
+  beforeAll(() => {
+    if (node) execFileSync('ip', ['netns', 'add', nodeNs])
+    isolation = open()
+  })
   afterAll(async () => {
     await isolation.close(true)
     for (const n of ours()) execFileSync('ip', ['netns', 'del', n])
-    for (const l of execFileSync('ip', ['-o', 'link', 'show']).toString().matchAll(new RegExp(`^\\d+: (${names.prefix}s[0-9a-f]{10})@`, 'gm'))) execFileSync('ip', ['link', 'del', l[1]!])
+    // A namespace's veth goes with it, a moment after (the kernel's cleanup of a namespace is deferred): gone meanwhile is fine.
+    for (const l of ip(['-o', 'link', 'show']).matchAll(new RegExp(`^\\d+: (${names.prefix}s[0-9a-f]{10})@`, 'gm'))) ip(['link', 'del', l[1]!], true)
+    if (node) execFileSync('ip', ['netns', 'del', nodeNs])
   })
 
   it('a start claims a built namespace (its veth says whose), the pool refills, a restarted agent sees the same, and stopping removes the pool too', async () => {
@@ -111,7 +128,7 @@ describe.skipIf(skip)('isolated namespaces from a warm pool', () => {
     // One of the pool's, not one built for it (that one would carry its id).
     expect(pool.map((n) => `/run/netns/${n}`)).toContain(prepared.netns)
     expect(aliasOf(prepared.netns)).toBe(inst.instanceId)
-    expect(execFileSync('nft', ['list', 'table', 'inet', names.isolatedTable]).toString()).toMatch(new RegExp(`${hostPort} : 169\\.254\\.`))
+    expect(execFileSync(node ? 'ip' : 'nft', [...(node ? ['netns', 'exec', nodeNs, 'nft'] : []), 'list', 'table', 'inet', names.isolatedTable]).toString()).toMatch(new RegExp(`${hostPort} : 169\\.254\\.`))
     await isolation.sync()
     await isolation.refilled()
     expect(isolation.poolFree()).toBe(2)

@@ -125,8 +125,7 @@ export function renderActions(names: OverlayNames, a: IsolatedActions): string {
     out.push(...heredoc(`ip -n ${N} -batch -`, ['link set lo up', `addr add ${c.ip} peer ${NODE_SIDE}/32 dev eth0`, 'link set eth0 up', `route add default via ${NODE_SIDE} dev eth0`]))
     // 127.0.0.1 → a published port leaves through this link (DNAT in OUTPUT): allowed on our links only.
     out.push(`echo 1 > /proc/sys/net/ipv4/conf/${V}/route_localnet`)
-    if (c.alias) out.push(`printf %s ${c.alias} > /sys/class/net/${V}/ifalias`)
-    out.push(...heredoc('ip -batch -', [`addr add ${NODE_SIDE} peer ${c.ip}/32 dev ${V}`, `link set ${V} up`]))
+    out.push(...heredoc('ip -batch -', [...(c.alias ? [`link set dev ${V} alias ${c.alias}`] : []), `addr add ${NODE_SIDE} peer ${c.ip}/32 dev ${V}`, `link set ${V} up`]))
     out.push(`) 2>&1 ) && echo "ok ${c.instanceId}" || echo "fail ${c.instanceId} $(echo "$err" | tr '\\n' ' ')"`)
   }
   if (a.table !== undefined) {

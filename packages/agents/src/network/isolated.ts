@@ -15,7 +15,7 @@
  * builds namespaces named by their instance, as before. Removals run after the starts are served.
  */
 import { randomUUID } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { access, readdir, readFile, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
 import type { Tools } from './exec'
@@ -124,6 +124,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   const decidedWaiters: Array<{ want: number; resolve(): void }> = []
   let refilling: Promise<void> | null = null
   let closing = false
+  /** Whether /sys/class/net is this process's network namespace (known at the first claim). */
+  let sysfsOurs: boolean | undefined
   /** A look at the machine and a pool namespace's build take turns: a look in the middle of a build would misjudge it as broken. */
   let machine: Promise<unknown> = Promise.resolve()
   const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -142,7 +144,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   const observe = () => inTurn(look)
   async function look(): Promise<void> {
     netns = new Set((await readdir('/run/netns').catch(() => [] as string[])).filter((n) => names.parseIsolatedNs(n) !== null))
-    const all = await tools.json<IpLink[]>('ip', ['-j', 'addr', 'show'])
+    // -d: with each link's alias (whose a namespace is).
+    const all = await tools.json<IpLink[]>('ip', ['-j', '-d', 'addr', 'show'])
     used = new Set(all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool))
     for (const ip of used) gone.delete(ip)
     links = all.map((l) => l.ifname).filter((l) => names.isIsolatedVeth(l))
@@ -153,8 +156,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       const id = names.parseIsolatedNs(n)!
       const veth = names.isolatedVeth(id)
       const node = byName.get(veth)
-      const alias = node ? (await readFile(`/sys/class/net/${veth}/ifalias`, 'utf8').catch(() => '')).trim() : ''
-      owners.set(id, ownerOf(id, alias))
+      owners.set(id, ownerOf(id, node?.ifalias ?? ''))
       const addr = node?.addr_info?.find((a) => a.family === 'inet' && a.local === NODE_TRANSIT_IP)?.address
       // The node side gets its address last: with it, the inside was finished (by us, or by the agent before us).
       if (node && addr && inPool(addr) && isUp(node)) whole.set(id, addr)
@@ -162,10 +164,20 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     observedAt = Date.now()
   }
 
-  /** Gives a free pool namespace to an instance: its veth's alias says so from now on. */
+  /**
+   * Gives a free pool namespace to an instance: its veth's alias says so from now on. Written in
+   * sysfs (no process on the start path) when sysfs shows this process's network namespace; not
+   * so for an agent entered into another one (`nsenter --net`, as the tests' simulated nodes run).
+   */
   async function claim(ns: string, instanceId: string): Promise<boolean> {
+    const veth = names.isolatedVeth(ns)
     try {
-      await writeFile(`/sys/class/net/${names.isolatedVeth(ns)}/ifalias`, instanceId)
+      sysfsOurs ??= await access(`/sys/class/net/${veth}`).then(
+        () => true,
+        () => false,
+      )
+      if (sysfsOurs) await writeFile(`/sys/class/net/${veth}/ifalias`, instanceId)
+      else await tools.run('ip', ['link', 'set', 'dev', veth, 'alias', instanceId])
       owners.set(ns, instanceId)
       return true
     } catch (err) {

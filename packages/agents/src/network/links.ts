@@ -12,6 +12,8 @@ export interface IpLink {
   master?: string
   flags?: string[]
   linkinfo?: { info_data?: { id?: number; local?: string; port?: number } }
+  /** With `-d`: the link's alias, if set. */
+  ifalias?: string
   /** `address`: the peer of a point-to-point address. */
   addr_info?: Array<{ family: string; local: string; address?: string; prefixlen: number }>
 }
