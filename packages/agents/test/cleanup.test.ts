@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TDesired } from '@alveary/core/protocol'
@@ -45,6 +45,7 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
   const name = `cl-${randomUUID().slice(0, 8)}`
   let pid: number
   let isolatedNs = ''
+  let poolNs: string[] = []
 
   beforeAll(async () => {
     u = makeUnderlay(1)
@@ -70,11 +71,15 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     await overlay.prepare(inst.instanceId)
     await overlay.close()
 
-    // An isolated namespace with its port forward, as an agent killed with SIGKILL leaves it (no removing close).
-    const isolation = createIsolation({ names: overlayNames(n.prefix), tools: createTools({ netns: n.ns }), log: testLogger, resyncMs: 3_600_000 })
+    // An isolated namespace with its port forward and the free ones of the pool, as an agent killed with SIGKILL leaves them (no removing close).
+    const isolation = createIsolation({ names: overlayNames(n.prefix), tools: createTools({ netns: n.ns }), log: testLogger, resyncMs: 3_600_000, pool: 1 })
     const sandboxed = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort: 20_080 }] } })
     isolation.apply({ type: 'desired', generation: 1, instances: [sandboxed], networks: [], loadBalancers: [] })
     isolatedNs = (await isolation.prepare(sandboxed.instanceId)).netns
+    await isolation.refilled()
+    expect(isolation.poolFree()).toBe(1)
+    poolNs = readdirSync('/run/netns').filter((x) => x.startsWith(`${n.prefix}-s-`) && `/run/netns/${x}` !== isolatedNs)
+    expect(poolNs).toHaveLength(1)
     await isolation.close()
   }, 120_000)
 
@@ -106,6 +111,7 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     expect(r.stdout).toMatch(/^removed: network namespace .*-n4300$/m)
     expect(r.stdout).toMatch(/^removed: network namespace .*-l4300$/m)
     expect(r.stdout).toContain(`removed: network namespace ${path.basename(isolatedNs)}\n`)
+    expect(r.stdout).toContain(`removed: network namespace ${poolNs[0]}\n`)
     expect(r.stdout).toContain(`removed: network nftables table inet alveary_${n.prefix}_s\n`)
     expect(r.stdout).toMatch(/^removed: data folder /m)
     if (engine) expect(r.stdout).toMatch(/^removed: instance .* \(docker [0-9a-f]+\) stopped$/m)
