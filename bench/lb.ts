@@ -99,8 +99,9 @@ try {
   if (agent.lbDriver !== 'haproxy') throw new Error(`the agent offers ${agent.lbDriver} as its load balancer, not haproxy`)
   await op.loadBalancers.setNode({ nodeId: node.id, enabled: true })
 
-  // Each replica: nginx with one worker answering a fixed body (its own prefix and config), or busybox httpd.
-  const nginx = `d=${work}/i-$ALVEARY_INSTANCE_ID; mkdir -p $d; printf 'daemon off; worker_processes 1; pid %s/pid; error_log stderr error; events { worker_connections 4096; } http { access_log off; keepalive_requests 100000; server { listen %s; location / { return 200 "hello from a replica\\n"; } } }' $d "$PORT" > $d/nginx.conf; exec nginx -p $d -c $d/nginx.conf`
+  // Each replica: nginx with one worker answering a fixed body (its own prefix, config and temp
+  // folders: Debian's build puts those under /var/lib/nginx, read-only in the sandbox), or busybox httpd.
+  const nginx = `d=${work}/i-$ALVEARY_INSTANCE_ID; mkdir -p $d; printf 'daemon off; worker_processes 1; pid %s/pid; error_log stderr error; events { worker_connections 4096; } http { access_log off; keepalive_requests 100000; client_body_temp_path %s/body; proxy_temp_path %s/proxy; fastcgi_temp_path %s/fastcgi; uwsgi_temp_path %s/uwsgi; scgi_temp_path %s/scgi; server { listen %s; location / { return 200 "hello from a replica\\n"; } } }' $d $d $d $d $d $d "$PORT" > $d/nginx.conf; exec nginx -p $d -c $d/nginx.conf`
   const spec = (version: string) => ({
     command: 'sh',
     // Each replica writes its files under its own name in the work folder's path: in a sandbox
