@@ -53,7 +53,7 @@ interface Mount {
 }
 
 /** cgroup mounts of this process's mount namespace. */
-export function readCgroupMounts(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Mount[] {
+export function readCgroupMounts(mountinfo: string): Mount[] {
   const out: Mount[] = []
   for (const line of mountinfo.split('\n')) {
     const [pre, post] = line.split(' - ')
@@ -145,35 +145,46 @@ async function rmdirRetry(dir: string): Promise<void> {
   }
 }
 
+/** What detection reads of the host; tests pass a stand-in (a cgroup v2 tree on this v1 machine). */
+export interface CgroupHost {
+  mountinfo(): string
+  /** `/proc/<pid>/cgroup` ('self' for the agent). */
+  procCgroup(pid: number | 'self'): string
+}
+const realHost: CgroupHost = {
+  mountinfo: () => readFileSync('/proc/self/mountinfo', 'utf8'),
+  procCgroup: (pid) => readFileSync(`/proc/${pid}/cgroup`, 'utf8'),
+}
+
 /**
  * The cgroup setup of this host: v2 when /sys/fs/cgroup is a unified tree with the memory, cpu
  * and pids controllers; else v1 when those are mounted as v1 hierarchies; else null (why).
  */
-export async function detectCgroups(group: string): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
+export async function detectCgroups(group: string, host: CgroupHost = realHost): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
   let mounts: Mount[]
   let own: Map<string, string>
   try {
-    mounts = readCgroupMounts()
-    own = readProcCgroups(readFileSync('/proc/self/cgroup', 'utf8'))
+    mounts = readCgroupMounts(host.mountinfo())
+    own = readProcCgroups(host.procCgroup('self'))
   } catch (err) {
     return { ok: false, reason: `cannot read the cgroup setup: ${(err as Error).message}` }
   }
   const v2 = mounts.find((m) => m.version === 2)
   if (v2) {
     const available = existsSync(join(v2.dir, 'cgroup.controllers')) ? readFileSync(join(v2.dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/) : []
-    if (WANTED.every((c) => available.includes(c))) return v2Cgroups(v2.dir, own.get('') ?? '/', group)
+    if (WANTED.every((c) => available.includes(c))) return v2Cgroups(v2.dir, own.get('') ?? '/', group, host)
   }
   const v1 = new Map<Controller, string>()
   for (const c of WANTED) {
     const m = mounts.find((x) => x.version === 1 && x.controllers.includes(c))
     if (m) v1.set(c, m.dir)
   }
-  if (v1.size === WANTED.length) return v1Cgroups(v1, own, group)
+  if (v1.size === WANTED.length) return v1Cgroups(v1, own, group, host)
   const missing = WANTED.filter((c) => !v1.has(c))
   return { ok: false, reason: `no cgroup controllers for ${missing.join(', ')} (neither cgroup v2 with them enabled nor v1 hierarchies)` }
 }
 
-async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, string>, group: string): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
+async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, string>, group: string, host: CgroupHost): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
   const bases = new Map(WANTED.map((c) => [c, join(mountDirs.get(c)!, own.get(c) ?? '/')]))
   const dirs = (instanceId: string) => WANTED.map((c) => [c, join(bases.get(c)!, group, instanceId)] as const)
   const groups = serialized()
@@ -229,7 +240,7 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
       adopt(instanceId, pid) {
         let paths: Map<string, string>
         try {
-          paths = readProcCgroups(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))
+          paths = readProcCgroups(host.procCgroup(pid))
         } catch {
           return null
         }
@@ -242,7 +253,7 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
   }
 }
 
-async function v2Cgroups(root: string, own: string, group: string): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
+async function v2Cgroups(root: string, own: string, group: string, host: CgroupHost): Promise<{ ok: true; cgroups: Cgroups } | { ok: false; reason: string }> {
   const ownDir = join(root, own)
   const groupDir = join(ownDir, group)
   const enable = (dir: string) => write(join(dir, 'cgroup.subtree_control'), WANTED.map((c) => `+${c}`).join(' '))
@@ -309,7 +320,7 @@ async function v2Cgroups(root: string, own: string, group: string): Promise<{ ok
       adopt(instanceId, pid) {
         let path: string | undefined
         try {
-          path = readProcCgroups(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).get('')
+          path = readProcCgroups(host.procCgroup(pid)).get('')
         } catch {
           return null
         }
