@@ -216,7 +216,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     // whose namespace still holds that address; two veths routing one address lose its traffic.
     // Claiming one of the pool's needs no look: it was built with an address nobody had.
     const missingNow = wanted.filter((i) => !nsOf(i.instanceId)).length
+    // Where a start's wait goes (debug log): the look at the machine, the build and forwards, the removals after.
+    const t0 = performance.now()
     if (full || missingNow > freePool().length) await observe()
+    const t1 = performance.now()
     if (wanted.length && !forwarding) {
       // Published ports from other machines are forwarded to the namespaces.
       await writeFile('/proc/sys/net/ipv4/ip_forward', '1')
@@ -301,6 +304,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       else failed.set(i.instanceId, whole.has(nsOf(i.instanceId) ?? '') ? 'its port forwards could not be applied (nftables)' : 'its network namespace could not be built (see the agent log)')
     }
     markDecided(n)
+    const t2 = performance.now()
 
     // Then what nothing waits for: removals, and the pool's refill (in the background).
     const removeNs = leavingNs.map((id) => names.isolatedNs(id))
@@ -326,6 +330,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     if (failed.size) observedAt = -Infinity
     if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
     if (freePool().length + building.size < poolSize) refill()
+    if (claimed || create.length || table !== undefined || removeNs.length)
+      log.debug({ observeMs: Math.round(t1 - t0), startsMs: Math.round(t2 - t1), removeMs: Math.round(performance.now() - t2), claimed, built: create.length }, 'network: isolated namespaces pass')
   }
 
   async function runScript(script: string): Promise<string> {
