@@ -67,12 +67,15 @@ describe('overlay plan', () => {
     expect(renderNodeTable(names, [])).not.toContain('dnat ip to')
     expect(renderRouterTable(fw)).toContain('iifname "up0" tcp dport 20001 dnat ip to 100.64.0.2:8080')
     // Without a responder no DNS hook; with one, queries to the gateway reach it and nothing else of the node.
-    expect(renderRouterTable(fw)).not.toContain('udp dport 53')
+    expect(renderRouterTable(fw)).not.toContain('dport 53 ')
     expect(node).not.toContain('udp dport')
-    expect(renderRouterTable(fw, { gateway: '100.64.0.1', port: 40053 })).toContain('iifname "br0" ip daddr 100.64.0.1 udp dport 53 dnat ip to 169.254.0.1:40053')
     const withDns = renderNodeTable(names, fw, 40053)
-    expect(withDns.indexOf('ip daddr 169.254.0.1 udp dport 40053 accept')).toBeGreaterThan(0)
-    expect(withDns.indexOf('ip daddr 169.254.0.1 udp dport 40053 accept')).toBeLessThan(withDns.indexOf('counter name to_node drop'))
+    // UDP and TCP (answers too large for UDP, RFC 7766).
+    for (const p of ['udp', 'tcp']) {
+      expect(renderRouterTable(fw, { gateway: '100.64.0.1', port: 40053 })).toContain(`iifname "br0" ip daddr 100.64.0.1 ${p} dport 53 dnat ip to 169.254.0.1:40053`)
+      expect(withDns.indexOf(`ip daddr 169.254.0.1 ${p} dport 40053 accept`)).toBeGreaterThan(0)
+      expect(withDns.indexOf(`ip daddr 169.254.0.1 ${p} dport 40053 accept`)).toBeLessThan(withDns.indexOf('counter name to_node drop'))
+    }
     expect(resolvConf('100.64.0.1')).toMatch(/^nameserver 100\.64\.0\.1$/m)
   })
 

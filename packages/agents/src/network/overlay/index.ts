@@ -137,7 +137,7 @@ export function createOverlay(opts: OverlayOptions) {
       }
       // Once a transit link exists, 169.254.0.1 does too: the responder can listen on it.
       const dnsPort = dns && routerLinks.size ? await dns.listen() : null
-      dns?.setTables(new Map([...networks.values()].map((n) => [transitIp(n.vxlanId), nameTable(n.endpoints)])))
+      dns?.setTables(new Map([...networks.values()].map((n) => [transitIp(n.vxlanId), { network: n.networkId, names: nameTable(n.endpoints) }])))
       for (const net of networks.values()) {
         if (!routerLinks.has(net.vxlanId)) continue
         const R = names.routerNs(net.vxlanId)

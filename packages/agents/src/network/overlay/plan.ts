@@ -84,7 +84,7 @@ export function renderNodeTable(names: OverlayNames, forwards: readonly Forward[
     ...chain('input type filter hook input priority filter; policy accept;', [
       `iifname "${t}" ct state established,related accept`,
       // The one service of the node instances may use: the DNS responder (their routers' DNAT).
-      ...(dnsPort ? [`iifname "${t}" ip daddr ${NODE_TRANSIT_IP} udp dport ${dnsPort} accept`] : []),
+      ...(dnsPort ? ['udp', 'tcp'].map((p) => `iifname "${t}" ip daddr ${NODE_TRANSIT_IP} ${p} dport ${dnsPort} accept`) : []),
       `iifname "${t}" counter name to_node drop`,
     ]),
     '}',
@@ -95,12 +95,12 @@ export function renderNodeTable(names: OverlayNames, forwards: readonly Forward[
  * A network's router: published ports arriving from the node go to the instance, instances'
  * traffic leaves masqueraded to the transit address, nothing else enters from the node
  * (counted: must stay 0), and instances reach the router itself only with pings. With `dns`,
- * queries to the gateway's port 53 go to the node's responder (dns/responder.ts), leaving
+ * queries to the gateway's port 53 (UDP and TCP) go to the node's responder (dns/responder.ts), leaving
  * masqueraded to the transit address, which tells the responder which network asks.
  */
 export function renderRouterTable(forwards: readonly Forward[], dns: { gateway: string; port: number } | null = null): string {
   const dnat = [...forwards].sort((a, b) => a.hostPort - b.hostPort).map((f) => `iifname "up0" tcp dport ${f.hostPort} dnat ip to ${f.ip}:${f.port}`)
-  if (dns) dnat.push(`iifname "br0" ip daddr ${dns.gateway} udp dport 53 dnat ip to ${NODE_TRANSIT_IP}:${dns.port}`)
+  if (dns) for (const p of ['udp', 'tcp']) dnat.push(`iifname "br0" ip daddr ${dns.gateway} ${p} dport 53 dnat ip to ${NODE_TRANSIT_IP}:${dns.port}`)
   return [
     `table inet ${ROUTER_TABLE} {`,
     '  counter from_node {}',
