@@ -43,6 +43,10 @@ describe.skipIf(!engine)('docker driver through the platform', () => {
     agent = await startAgent()
     const node = await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === NODE && n.state === 'ready'))
     expect(node.drivers).toContain('docker')
+    // The node says whether container root is remapped, as the engine itself reports it.
+    const security = ((await engine!.docker.info()) as { SecurityOptions?: string[] }).SecurityOptions ?? []
+    const rootless = security.some((o) => o.split(',').includes('name=rootless'))
+    expect(node.containers).toEqual({ engine: engine!.engine, userns: rootless || security.some((o) => o.split(',').includes('name=userns')), rootless })
   })
   afterAll(async () => {
     await agent?.shutdown({ stopInstances: true })

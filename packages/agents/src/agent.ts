@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
-import type { TDesired, THello, TInstanceReport, TLbReport, TServerMessage } from '@alveary/core/protocol'
+import type { TContainerCapability, TDesired, THello, TInstanceReport, TLbReport, TServerMessage } from '@alveary/core/protocol'
 import { agentEndpoint, type AgentConfig } from './config'
 import { createConnection, type Backoff, type CloseDecision } from './connection'
 import { DataDirLocked, lockDataDir } from './data-lock'
@@ -113,6 +113,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
   const drivers: Partial<Record<DriverName, RuntimeDriver>> = { process: processDriver(null) }
   let sandbox: Sandbox | null = null
   let sandboxCapability = unsandboxed('not probed yet')
+  let containerCapability: TContainerCapability | null = null
   const debounceMs = options.statusDebounceMs ?? 100
   const metricsIntervalMs = options.metricsIntervalMs ?? (config.metricsIntervalSeconds ?? 10) * 1000
   const housekeeping = createHousekeeping({ dataDir: config.dataDir, maxLogBytes: config.logMaxMb * 1024 * 1024, retentionMs: config.instanceRetentionHours * 3_600_000, log })
@@ -228,6 +229,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       sandbox: sandboxCapability,
       sandboxed: sandbox !== null,
       volume: volumes.capability,
+      containers: containerCapability,
     })
   }
 
@@ -317,6 +319,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       drivers.process = processDriver(sandbox)
       const docker = await detectDocker(config, log, options.pullTimeoutMs).catch((err) => (log.warn({ err }, 'docker driver detection failed'), null))
       if (docker) drivers.docker = docker.driver
+      containerCapability = docker?.capability ?? null
       try {
         network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log, onLbChange: () => lb?.reapply(), isolate: sandbox !== null })
       } catch (err) {

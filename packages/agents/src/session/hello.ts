@@ -1,5 +1,5 @@
 /** The hello frame, pure: who the agent is (identity.ts) and what its node has and can do. */
-import { PROTOCOL_VERSION, type THello, type TLbDriver, type TNetworkMode, type TSandboxCapability, type TVolumeCapability } from '@alveary/core/protocol'
+import { PROTOCOL_VERSION, type TContainerCapability, type THello, type TLbDriver, type TNetworkMode, type TSandboxCapability, type TVolumeCapability } from '@alveary/core/protocol'
 import type { AgentConfig } from '../config'
 import type { DriverName } from '../runtime/types'
 import { AGENT_VERSION } from '../version'
@@ -15,6 +15,8 @@ export interface NodeOffer {
   /** Process instances run sandboxed here. */
   sandboxed: boolean
   volume: TVolumeCapability | null
+  /** How the container engine isolates containers; null: no docker driver. */
+  containers: TContainerCapability | null
 }
 
 /** `runId` is random per run: the server tells this agent reconnecting from a second agent with the same identity. */
@@ -38,6 +40,7 @@ export function helloFrame(config: AgentConfig, auth: THello['auth'], runId: str
         network: offer.network.mode,
         sandbox: { ...offer.sandbox, ...(offer.sandboxed && { network: offer.network.isolated ? 'own' : 'node' }) },
         ...(offer.volume && { volume: offer.volume }),
+        ...(offer.containers && { containers: offer.containers }),
       },
     },
     runId,

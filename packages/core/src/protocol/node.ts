@@ -5,7 +5,7 @@ import { ZVolumeCapability } from './volume'
 import { ZLbDriver } from './lb'
 import { zText } from './limits'
 import { ZNetworkMode } from './network'
-import { ZSandboxCapability } from './sandbox'
+import { ZContainerCapability, ZSandboxCapability } from './sandbox'
 
 const ZNodeName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'node names are lowercase DNS labels')
 const ZLabels = z.record(zText(63).min(1), zText(63)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
@@ -34,6 +34,8 @@ export const ZNodeInfo = z.object({
       network: ZNetworkMode.optional(),
       /** Process-instance isolation (absent: unsandboxed, an agent from before sandboxes). */
       sandbox: ZSandboxCapability.optional(),
+      /** Container isolation by the engine (absent: no docker driver, or an agent from before). */
+      containers: ZContainerCapability.optional(),
     })
     .prefault({}),
   /** Host ports this node hands to instances; absent: the control plane's default range. */

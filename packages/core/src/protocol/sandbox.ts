@@ -23,3 +23,18 @@ export const ZSandboxCapability = z.object({
   reason: zText(300).nullable(),
 })
 export type TSandboxCapability = z.infer<typeof ZSandboxCapability>
+
+/**
+ * What isolates containers here beyond the agent's own hardening (no privileges, capabilities
+ * cut, no-new-privileges, pids limit): whether the engine maps container root to an
+ * unprivileged host uid. Docker does that with userns-remap (daemon-wide) or when rootless;
+ * the agent reads it from the engine, it does not choose it.
+ */
+export const ZContainerCapability = z.object({
+  engine: z.enum(['docker', 'podman']),
+  /** Container root is an unprivileged uid on the host (user namespaces). */
+  userns: z.boolean(),
+  /** The engine itself runs as an unprivileged user. */
+  rootless: z.boolean(),
+})
+export type TContainerCapability = z.infer<typeof ZContainerCapability>

@@ -6,7 +6,7 @@ import { hashToken, mintToken, newToken } from '../auth/secrets'
 import type { Clock } from '../clock'
 import { CoreError } from '../errors'
 import { ZVolumeCapability, type TVolumeCapability } from '../protocol/volume'
-import { ZSandboxCapability, type TSandboxCapability } from '../protocol/sandbox'
+import { ZContainerCapability, ZSandboxCapability, type TContainerCapability, type TSandboxCapability } from '../protocol/sandbox'
 import { ZDriver } from '../schemas/app'
 import type { ChangeBus } from '../store/change-bus'
 import type { Prisma } from '../generated/prisma/client'
@@ -42,6 +42,8 @@ export const ZNode = z.object({
   volume: ZVolumeCapability.nullable(),
   /** How the node isolates process instances (null: the agent did not say, e.g. a simulated one; only an explicit "unsandboxed" restricts placement). */
   sandbox: ZSandboxCapability.nullable(),
+  /** How the container engine isolates containers (null: no docker driver, or an agent from before). */
+  containers: ZContainerCapability.nullable(),
 })
 export type TNode = z.infer<typeof ZNode>
 
@@ -159,6 +161,7 @@ export function createNodeService({ db, hot, leases, bus, clock }: { db: Db; hot
         appliedGeneration: statuses.get(n.id)?.appliedGeneration ?? 0,
         volume: (n.capabilities as { volume?: TVolumeCapability }).volume ?? null,
         sandbox: (n.capabilities as { sandbox?: TSandboxCapability }).sandbox ?? null,
+        containers: (n.capabilities as { containers?: TContainerCapability }).containers ?? null,
       }))
     },
 

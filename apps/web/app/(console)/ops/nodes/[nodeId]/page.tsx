@@ -195,6 +195,21 @@ function SandboxCapability({ n }: { n: TNode }) {
   )
 }
 
+function ContainerCapability({ n }: { n: TNode }) {
+  const c = n.containers
+  if (!c) return null
+  return (
+    <span className="flex flex-wrap items-center gap-1" data-testid="node-containers" data-userns={String(c.userns)}>
+      <Badge tone={c.userns ? 'green' : 'gray'}>containers ({c.engine}): {c.userns ? 'user namespaces' : 'no user namespaces'}</Badge>
+      <span className="text-xs text-slate-600">
+        {c.userns
+          ? `container root is an unprivileged host uid${c.rootless ? ' (rootless engine)' : ' (engine remaps it)'}`
+          : 'container root is host root with capabilities cut, no-new-privileges and a pids limit; enable the engine’s userns-remap (or run it rootless) for user namespaces'}
+      </span>
+    </span>
+  )
+}
+
 export default function NodeDetailPage() {
   const { nodeId } = useParams<{ nodeId: string }>()
   const trpc = useTRPC()
@@ -292,7 +307,13 @@ export default function NodeDetailPage() {
                 </div>,
               ],
               ['Volumes', <VolumeCapability key="vol" n={n} />],
-              ['Isolation', <SandboxCapability key="sbx" n={n} />],
+              [
+                'Isolation',
+                <div key="sbx" className="space-y-1">
+                  <SandboxCapability n={n} />
+                  <ContainerCapability n={n} />
+                </div>,
+              ],
               ['Agent', <Mono key="v">{n.agentVersion || '—'}</Mono>],
               [
                 'Generation',
