@@ -40,4 +40,17 @@ describe('time in core', () => {
     await Promise.all([a, b])
     expect(flushed).toEqual([new Map([['a', 3], ['b', 2]])])
   })
+
+  it('writes a group commit someone waits on (`now`) in the next turn, with what is pending, without waiting on the clock', async () => {
+    const clock = createManualClock()
+    const flushed: Map<string, number>[] = []
+    const gc = createGroupCommit<string, number>({ clock, maxDelayMs: 50, onError: () => {}, flush: async (items) => void flushed.push(items) })
+    const a = gc.add('a', 1)
+    const b = gc.add('b', 2, { now: true })
+    await Promise.all([a, b])
+    expect(flushed).toEqual([new Map([['a', 1], ['b', 2]])])
+    // The timer it replaced is gone: nothing flushes again.
+    await clock.advance(50)
+    expect(flushed).toHaveLength(1)
+  })
 })

@@ -12,6 +12,9 @@ import { createBatchLoader } from '../store/batch-load'
 import { loadDesired } from './desired'
 import { createHelloAcceptor, type THelloOutcome } from './hello'
 
+/** States an agent reports the moment they are reached: something waits on them. */
+const SETTLED: ReadonlySet<string> = new Set(['running', ...TERMINAL_STATES])
+
 export interface AgentServiceDeps {
   db: Db
   hot: HotStore
@@ -136,7 +139,8 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
           apps.add(inst.appId)
         }
       }
-      await hot.reportStatuses(rows)
+      // An agent sends a state reached (running, stopped…) at once: a move step waits on it, so it is not held back here either.
+      await hot.reportStatuses(rows, { now: !full && rows.some((r) => SETTLED.has(r.state)) })
       await hot.recordEvents(exits)
       // Running again where it waited (a lost node that returned): nothing to explain any more.
       const running = rows.filter((r) => r.state === 'running').map((r) => r.instanceId)

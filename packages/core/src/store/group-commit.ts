@@ -37,6 +37,8 @@ export function createGroupCommit<K, V, R = void>(opts: {
   let waiters = new Map<K, Waiter[]>()
   let cancelTimer: (() => void) | null = null
   let flushing: Promise<void> | null = null
+  /** A pending write someone waits on (see add): no coalescing delay for it. */
+  let urgent = false
 
   const settle = (w: Map<K, Waiter[]>, key: K, outcome: { ok: true; value: R | undefined } | { ok: false; err: Error }) => {
     for (const x of w.get(key) ?? []) outcome.ok ? x.resolve(outcome.value) : x.reject(outcome.err)
@@ -66,6 +68,7 @@ export function createGroupCommit<K, V, R = void>(opts: {
     const w = waiters
     pending = new Map()
     waiters = new Map()
+    urgent = false
     if (!items.size) return
     flushing = write(items, w)
     await flushing
@@ -73,17 +76,31 @@ export function createGroupCommit<K, V, R = void>(opts: {
     if (pending.size) schedule()
   }
   const schedule = () => {
-    if (!cancelTimer && !flushing) cancelTimer = opts.clock.setTimer(() => void run(), opts.maxDelayMs)
+    if (flushing || cancelTimer) return
+    if (!urgent) return void (cancelTimer = opts.clock.setTimer(() => void run(), opts.maxDelayMs))
+    // The next turn, not now: the caller's other writes of this turn join the flush.
+    let cancelled = false
+    setImmediate(() => cancelled || void run())
+    cancelTimer = () => void (cancelled = true)
   }
 
   return {
-    add(key: K, value: V): Promise<R | undefined> {
+    /**
+     * `now`: someone waits on this write (a move step on a status report), so it does not
+     * wait out maxDelayMs; it still shares its flush with whatever else is pending.
+     */
+    add(key: K, value: V, o: { now?: boolean } = {}): Promise<R | undefined> {
       pending.set(key, value)
       const p = new Promise<R | undefined>((resolve, reject) => {
         const list = waiters.get(key)
         if (list) list.push({ resolve, reject })
         else waiters.set(key, [{ resolve, reject }])
       })
+      if (o.now && !urgent) {
+        urgent = true
+        cancelTimer?.()
+        cancelTimer = null
+      }
       schedule()
       return p
     },

@@ -80,7 +80,8 @@ export function createHotStore({ hot, hotPool, clock, flushMs = 50, onError }: H
   })
 
   return {
-    reportStatuses: (rows: StatusRow[]) => Promise.all(rows.map((row) => statuses.add(row.instanceId, { ...row, at: clock.now() }))).then(() => {}),
+    /** `now`: a move or rollout waits on these (a state reached): written in the next turn, not after flushMs. */
+    reportStatuses: (rows: StatusRow[], o: { now?: boolean } = {}) => Promise.all(rows.map((row) => statuses.add(row.instanceId, { ...row, at: clock.now() }, o))).then(() => {}),
     async flush() {
       await statuses.drain()
     },
