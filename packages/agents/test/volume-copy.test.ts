@@ -4,7 +4,10 @@ import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TCommandResultFrame } from '@alveary/core/protocol'
+import { createCommandRunner } from '../src/volumes/commands'
 import { openReceive, sendVolume } from '../src/volumes/copy'
+import { dataDir, volumeRoot } from '../src/volumes/store'
 
 // The copy of local volumes between agents: a real rsync daemon and client on loopback.
 const rsync = (() => {
@@ -52,5 +55,32 @@ describe.skipIf(rsync)('volume copy', () => {
     } finally {
       await session.close()
     }
+  })
+
+  it('a copy session into a volume ends before an instance mounts the volume: no copy writes under a running instance', async () => {
+    const dirs = { local: path.join(dir, 'node-volumes'), shared: null }
+    const volume = { volumeId: '00000000-0000-4000-8000-000000000002', tenantId: '00000000-0000-4000-8000-0000000000aa', driver: 'local' as const }
+    const answers = new Map<string, TCommandResultFrame>()
+    const runner = createCommandRunner({ dirs, address: '127.0.0.1', workDir: path.join(dir, 'runner'), drivers: {}, mounted: () => new Set(), send: (f) => void (f.type === 'command-result' && answers.set(f.id, f)), stageNetwork: async () => true, log: pino({ level: 'silent' }) })
+    const secret = 'a-one-time-secret-of-at-least-32-chars'
+    runner.handle({ type: 'command', id: 'r1', command: { kind: 'receive-volumes', volumes: [volume], secret } })
+    const port = await (async () => {
+      while (!answers.has('r1')) await new Promise((r) => setImmediate(r))
+      const a = answers.get('r1')!
+      if (!a.ok) throw new Error(a.error)
+      return a.result!.port!
+    })()
+    const source = path.join(dir, 'source-2')
+    await mkdir(source)
+    await writeFile(path.join(source, 'count'), '1')
+    const send = () => sendVolume({ source, volumeId: volume.volumeId, to: { address: '127.0.0.1', port }, secret, onProgress: () => {} })
+    await send()
+    expect(await readFile(path.join(dataDir(volumeRoot(dirs, volume)), 'count'), 'utf8')).toBe('1')
+    // What an instance's start does first (volumes/instance-volumes.ts).
+    await runner.closeSessionsOf([volume.volumeId])
+    await writeFile(path.join(source, 'count'), '2')
+    await expect(send()).rejects.toThrow()
+    expect(await readFile(path.join(dataDir(volumeRoot(dirs, volume)), 'count'), 'utf8')).toBe('1')
+    await runner.close()
   })
 })

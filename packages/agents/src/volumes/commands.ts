@@ -123,6 +123,13 @@ export function createCommandRunner(deps: CommandRunnerDeps) {
         )
         .finally(() => running.delete(frame.id))
     },
+    /** Ends the copy sessions into these volumes: an instance is about to mount one (never two writers). */
+    async closeSessionsOf(volumeIds: readonly string[]): Promise<void> {
+      const ids = new Set(volumeIds)
+      const into = [...sessions].filter(([key]) => key.split(',').some((id) => ids.has(id)))
+      for (const [key] of into) sessions.delete(key)
+      await Promise.all(into.map(([, s]) => s.close()))
+    },
     async close(): Promise<void> {
       await Promise.all([...sessions.values()].map((s) => s.close()))
       sessions.clear()

@@ -40,6 +40,8 @@ export function createInstanceVolumes(deps: {
   /** Self-fencing works here (watchdogs can run). */
   canFence(): boolean
   ownerOf(desired: TDesiredInstance): { uid: number; gid: number } | null
+  /** Ends copy sessions into these volumes (a move's final copy leaves its session to the start). */
+  endCopies(volumeIds: readonly string[]): Promise<void>
   log: Logger
 }): InstanceVolumes {
   const dir = (id: string) => instanceDir(deps.dataDir, id)
@@ -52,6 +54,7 @@ export function createInstanceVolumes(deps: {
       const needsFence = desired.fence.stopAfterDisconnect || desired.mounts.length > 0
       if (needsFence && (!deps.fresh() || !deps.lease.valid())) return { ok: false, wait: 'waiting for the control plane to renew this node’s lease (it must not run twice)' }
       try {
+        await deps.endCopies(desired.mounts.map((m) => m.volumeId))
         const mounts = await prepareMounts(deps.dirs, desired, deps.ownerOf(desired))
         return { ok: true, mounts, fence: needsFence ? { fences: mounts.flatMap((m) => (m.fence ? [m.fence] : [])) } : null }
       } catch (err) {

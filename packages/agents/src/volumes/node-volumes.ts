@@ -44,8 +44,8 @@ export function createNodeVolumes(o: {
   let serverFences = false
   let usageTimer: NodeJS.Timeout | null = null
 
-  const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, ownerOf: o.ownerOf, fresh: () => fresh, canFence: () => serverFences && capability?.selfFence === true, log })
   const commands = createCommandRunner({ dirs, address: o.address, workDir: join(o.dataDir, 'copy'), drivers: o.drivers, mounted: o.mounted, send: o.send, stageNetwork: o.stageNetwork, log })
+  const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, ownerOf: o.ownerOf, fresh: () => fresh, canFence: () => serverFences && capability?.selfFence === true, endCopies: commands.closeSessionsOf, log })
 
   async function reportUsage() {
     const shared = new Map<string, string>()

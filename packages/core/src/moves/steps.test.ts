@@ -133,7 +133,6 @@ describe('move steps', () => {
       'receive-volumes@b',
       'send-volumes@a:pre',
       'send-volumes@a:final',
-      'close-receive@b',
       'discard-volumes@a',
     ])
     expect(t.inst.nodeId).toBe(ids.b)

@@ -64,8 +64,11 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
   /**
    * Copies the local volumes from one node to another: the receiver opens a session for a
    * one-time secret, the sender copies (rsync: a delta when the receiver has a copy).
+   * `close`: the receiver's session is closed before the copy counts as done; without it,
+   * the instance's start on the receiver closes it (an agent ends every copy session into a
+   * volume before it mounts it), which keeps a command round trip out of the downtime.
    */
-  async function copy(ctx: Ctx, inst: MovingInstance, from: MoveNode, to: MoveNode, prefix: string, final: boolean): Promise<StepOutcome> {
+  async function copy(ctx: Ctx, inst: MovingInstance, from: MoveNode, to: MoveNode, prefix: string, final: boolean, close = final): Promise<StepOutcome> {
     const volumes = localVolumes(inst)
     let secret = ctx.data.secret as string | undefined
     if (!secret) {
@@ -90,7 +93,7 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
       await world.record(ctx.move.id, { copied: { bytes, ms } })
       await ctx.save({ [`${prefix}recorded`]: true })
     }
-    if (final) {
+    if (close) {
       const closed = await command(ctx, `${prefix}close`, to.id, { kind: 'close-receive', volumes }, CLEANUP_TIMEOUT_MS)
       if (closed.state === 'pending') return { kind: 'wait', detail: `closing the copy session on ${to.name}` }
     }
@@ -205,9 +208,10 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
       if (!localVolumes(inst).length) return { kind: 'skipped', detail: inst.volumes.length ? 'shared volumes: nothing to copy' : 'no volumes' }
       const [source, target] = await Promise.all([must('the source node', world.node(ctx.move.sourceNodeId)), must('the target node', world.node(targetOf(ctx)!))])
       // The pre-copy's session and secret: the same module, so rsync sends only what changed.
+      // The target's start closes the session (or, when the move fails, pre-copy's compensation).
       const pre = ctx.dataOf('pre-copy')
       if (!ctx.data.secret && pre.secret) await ctx.save({ secret: pre.secret, receive: pre.receive })
-      return copy(ctx, inst, source, target, '', true)
+      return copy(ctx, inst, source, target, '', true, false)
     },
     async compensate() {
       return { kind: 'done' }
