@@ -92,9 +92,23 @@ export const START_CPU_PERIOD_US = 1_000_000
 const CPU_PERIOD_US = 100_000
 const cpuQuotaUs = (cpuMillis: number, periodUs: number) => Math.max(1000, (cpuMillis * periodUs) / 1000)
 
-/** Back to the 100 ms period once the start's second is over (the cgroup may be gone by then). */
-function afterStart(apply: () => Promise<void>): void {
-  setTimeout(() => void apply().catch(() => {}), START_CPU_PERIOD_US / 1000).unref()
+/**
+ * Back to the 100 ms period once a run's first second is over (its cgroup may be gone by
+ * then). One timer per instance: a new run's cgroup (same path) is not touched by the last one's.
+ */
+function afterStart() {
+  const timers = new Map<string, NodeJS.Timeout>()
+  return (instanceId: string, apply: (() => Promise<void>) | null) => {
+    clearTimeout(timers.get(instanceId))
+    timers.delete(instanceId)
+    if (!apply) return
+    const t = setTimeout(() => {
+      timers.delete(instanceId)
+      void apply().catch(() => {})
+    }, START_CPU_PERIOD_US / 1000)
+    t.unref()
+    timers.set(instanceId, t)
+  }
 }
 const readNum = async (file: string, key: string): Promise<number> => {
   try {
@@ -205,6 +219,7 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
   const bases = new Map(WANTED.map((c) => [c, join(mountDirs.get(c)!, own.get(c) ?? '/')]))
   const dirs = (instanceId: string) => WANTED.map((c) => [c, join(bases.get(c)!, group, instanceId)] as const)
   const groups = serialized()
+  const endOfStart = afterStart()
   try {
     for (const c of WANTED) await mkdir(join(bases.get(c)!, group), { recursive: true })
     for (const c of WANTED) await rmdirIfEmpty(join(bases.get(c)!, group))
@@ -233,6 +248,7 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
       version: 1,
       controllers: WANTED,
       async create(instanceId, limits) {
+        endOfStart(instanceId, null)
         const old = handle(instanceId)
         await old.killAll()
         await old.remove()
@@ -256,7 +272,7 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
             for (const step of grows ? steps : steps.reverse()) await step()
           }
           await set(START_CPU_PERIOD_US)
-          afterStart(() => set(CPU_PERIOD_US))
+          endOfStart(instanceId, () => set(CPU_PERIOD_US))
         }
         await write(join(of.get('pids')!, 'pids.max'), String(limits.pidsMax))
         return handle(instanceId, d)
@@ -282,6 +298,7 @@ async function v2Cgroups(root: string, own: string, group: string, host: CgroupH
   const groupDir = join(ownDir, group)
   const enable = (dir: string) => write(join(dir, 'cgroup.subtree_control'), WANTED.map((c) => `+${c}`).join(' '))
   const groups = serialized()
+  const endOfStart = afterStart()
   /** The group folder with the controllers handed down to its instance cgroups. */
   const ensureGroup = async () => {
     await mkdir(groupDir, { recursive: true })
@@ -327,6 +344,7 @@ async function v2Cgroups(root: string, own: string, group: string, host: CgroupH
       version: 2,
       controllers: WANTED,
       async create(instanceId, limits) {
+        endOfStart(instanceId, null)
         const dir = join(groupDir, instanceId)
         const old = handle(dir)
         await old.killAll()
@@ -340,7 +358,7 @@ async function v2Cgroups(root: string, own: string, group: string, host: CgroupH
         if (limits.cpuMillis > 0) {
           const set = (periodUs: number) => write(join(dir, 'cpu.max'), `${cpuQuotaUs(limits.cpuMillis, periodUs)} ${periodUs}`)
           await set(START_CPU_PERIOD_US)
-          afterStart(() => set(CPU_PERIOD_US))
+          endOfStart(instanceId, () => set(CPU_PERIOD_US))
         }
         await write(join(dir, 'pids.max'), String(limits.pidsMax))
         return handle(dir)

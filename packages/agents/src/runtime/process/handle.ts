@@ -80,7 +80,8 @@ export function makeHandle(pid: number, startTime: number | null, adopted: boole
     while (!(await groupGone()) && Date.now() < deadline) {
       watch.check?.()
       await settlesWithin(exited, Math.min(50, Math.max(1, deadline - Date.now())))
-      if (leaderGone) await new Promise((r) => setTimeout(r, 20))
+      // Children still around: give them a moment (a group already gone goes on at once: a move waits on it).
+      if (leaderGone && !(await groupGone())) await new Promise((r) => setTimeout(r, 20))
     }
     if (!(await groupGone())) {
       signalGroup(pid, 'SIGKILL')
