@@ -14,6 +14,11 @@ import { detectCgroups, type CgroupHost } from '../src/sandbox/cgroups'
 
 const OWN = '/system.slice/alveary-agent.service'
 let dir: string
+/** Waits for a condition (the end of a run's first second is a timer in the agent). */
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  while (!(await ok())) await new Promise((r) => setTimeout(r, 20))
+}
+
 afterEach(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
@@ -59,7 +64,9 @@ describe('cgroup detection on stand-in trees', () => {
     expect(await read(path.join(root, OWN, group, 'cgroup.subtree_control'))).toBe('+memory +cpu +pids')
     expect(await read(path.join(at, 'memory.max'))).toBe(String(64 * 1024 * 1024))
     expect(await read(path.join(at, 'memory.swap.max'))).toBe('0')
-    expect(await read(path.join(at, 'cpu.max'))).toBe('25000 100000')
+    // The share per 1 s while the run starts, then per 100 ms (same average).
+    expect(await read(path.join(at, 'cpu.max'))).toBe('250000 1000000')
+    await until(async () => (await read(path.join(at, 'cpu.max'))) === '25000 100000')
     expect(await read(path.join(at, 'pids.max'))).toBe('32')
     await writeFile(path.join(at, 'memory.events'), 'low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\n')
     expect(await a.oomKills()).toBe(2)
@@ -100,8 +107,9 @@ describe('cgroup detection on stand-in trees', () => {
     const at = (d: string) => path.join(d, OWN, group, 'inst-1')
     expect(a.procsFiles.sort()).toEqual([v1.memory, v1.cpu, v1.pids].map((d) => path.join(at(d), 'cgroup.procs')).sort())
     expect(await read(path.join(at(v1.memory), 'memory.limit_in_bytes'))).toBe(String(128 * 1024 * 1024))
-    expect(await read(path.join(at(v1.cpu), 'cpu.cfs_quota_us'))).toBe('50000')
-    expect(await read(path.join(at(v1.cpu), 'cpu.cfs_period_us'))).toBe('100000')
+    const cpu = async () => `${await read(path.join(at(v1.cpu), 'cpu.cfs_quota_us'))} ${await read(path.join(at(v1.cpu), 'cpu.cfs_period_us'))}`
+    expect(await cpu()).toBe('500000 1000000')
+    await until(async () => (await cpu()) === '50000 100000')
     expect(await read(path.join(at(v1.pids), 'pids.max'))).toBe('64')
   })
 

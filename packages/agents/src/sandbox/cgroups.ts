@@ -267,7 +267,8 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
           const cpu = of.get('cpu')!
           // Quota and period change in an order that never allows more than the share in between.
           const set = async (periodUs: number) => {
-            const grows = periodUs > Number(await readFile(join(cpu, 'cpu.cfs_period_us'), 'utf8'))
+            const now = await readFile(join(cpu, 'cpu.cfs_period_us'), 'utf8').catch(() => String(CPU_PERIOD_US))
+            const grows = periodUs > Number(now)
             const steps = [() => write(join(cpu, 'cpu.cfs_period_us'), String(periodUs)), () => write(join(cpu, 'cpu.cfs_quota_us'), String(cpuQuotaUs(limits.cpuMillis, periodUs)))]
             for (const step of grows ? steps : steps.reverse()) await step()
           }
