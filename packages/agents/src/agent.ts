@@ -28,6 +28,7 @@ import { createHeartbeats } from './session/heartbeat'
 import { helloFrame } from './session/hello'
 import { createIdentity } from './session/identity'
 import { createStateStore } from './state-store'
+import { createPrometheus } from './prometheus'
 import { createStatusReports } from './status-reports'
 import { createSupervisor, type RestartBackoff } from './supervisor'
 import { createUsageMeter } from './usage'
@@ -197,6 +198,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     },
   })
   const metrics = createMetrics({ supervisor, connected: () => welcomed, send: (frame) => connection.send(frame), log })
+  // Only when asked to serve them: tests run many agents in one process, each would collect.
+  const prometheus = config.metricsListen ? createPrometheus() : null
   const heartbeats = createHeartbeats({
     meter: createUsageMeter(),
     processGroups: () => supervisor.processGroups(),
@@ -321,7 +324,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
       if (docker) drivers.docker = docker.driver
       containerCapability = docker?.capability ?? null
       try {
-        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log, onLbChange: () => lb?.reapply(), isolate: sandbox !== null })
+        network = await createNetworkDriver({ mode: config.network, prefix: config.networkPrefix ?? defaultPrefix(config.dataDir), vtep: config.address, log, onLbChange: () => lb?.reapply(), isolate: sandbox !== null, ...(prometheus && { observeDns: prometheus.observeDns }) })
       } catch (err) {
         throw new AgentStartError((err as Error).message)
       }
@@ -389,6 +392,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         throw new AgentStartError(`no stored credential in ${credentials.path} and no join token: pass --join-token (or ALVEARY_JOIN_TOKEN) to join`)
       }
       await restore()
+      if (prometheus && config.metricsListen)
+        await prometheus.listen(config.metricsListen, log).catch((err: Error) => {
+          throw new AgentStartError(`--metrics-listen ${config.metricsListen}: ${err.message}`)
+        })
       log.info({ server: agentEndpoint(config.server), dataDir: config.dataDir, auth: credential ? 'credential' : 'join token', drivers: driverNames() }, 'agent starting')
       metrics.start(metricsIntervalMs)
       housekeeping.start(options.housekeepingMs ?? 60_000)
@@ -426,6 +433,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         logs.close()
         await volumes.close()
         await connection.close()
+        await prometheus?.close()
         await network.close({ stopped: stopInstances })
         // The next agent re-adopts from these files: they must be on disk before the process exits.
         await supervisor.flush()

@@ -127,6 +127,12 @@ export const ZAgentConfig = z.object({
   instanceRetentionHours: ZIntString(0, 87_600).default(24),
   /** Seconds between `metrics` frames; default 10. */
   metricsIntervalSeconds: ZIntString(1, 3600).optional(),
+  /** host:port where the agent serves its own Prometheus metrics (GET /metrics: the DNS responder's); unset: none. */
+  metricsListen: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+    .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, 'port above 65535')
+    .optional(),
   /** Mount point of storage every node mounts (NFS…): this node offers `shared` volumes there. */
   sharedVolumes: z.string().min(1).transform((p) => resolve(p)).optional(),
   /** Load-balancer data plane offered: auto (HAProxy when it runs here, else the built-in proxy), or one of them, or none. */
@@ -197,6 +203,8 @@ that still hold data and shared volumes are kept.
                          else $XDG_RUNTIME_DIR/podman/podman.sock, the first that exists)
   --metrics-interval <s> seconds between per-instance metrics       [ALVEARY_METRICS_INTERVAL]
                          (default 10)
+  --metrics-listen <host:port>  serve the agent's own Prometheus      [ALVEARY_AGENT_METRICS_LISTEN]
+                         metrics at GET /metrics (DNS responder); default off
   --log-max-mb <n>       an instance's stdout/stderr file above this  [ALVEARY_LOG_MAX_MB]
                          is rotated, one old file kept (default 10)
   --instance-retention-hours <h>  folders (logs) of instances gone  [ALVEARY_INSTANCE_RETENTION_HOURS]
@@ -248,6 +256,7 @@ const FLAG_NAMES = {
   logLevel: 'log-level',
   dockerHost: 'docker-host',
   metricsIntervalSeconds: 'metrics-interval',
+  metricsListen: 'metrics-listen',
   logMaxMb: 'log-max-mb',
   instanceRetentionHours: 'instance-retention-hours',
   sharedVolumes: 'shared-volumes',
@@ -281,6 +290,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'log-level': { type: 'string' },
         'docker-host': { type: 'string' },
         'metrics-interval': { type: 'string' },
+        'metrics-listen': { type: 'string' },
         'log-max-mb': { type: 'string' },
         'instance-retention-hours': { type: 'string' },
         'shared-volumes': { type: 'string' },
@@ -322,6 +332,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     logLevel: str('log-level', 'ALVEARY_LOG_LEVEL') ?? 'info',
     dockerHost: str('docker-host', 'DOCKER_HOST'),
     metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),
+    metricsListen: str('metrics-listen', 'ALVEARY_AGENT_METRICS_LISTEN'),
     logMaxMb: str('log-max-mb', 'ALVEARY_LOG_MAX_MB'),
     instanceRetentionHours: str('instance-retention-hours', 'ALVEARY_INSTANCE_RETENTION_HOURS'),
     sharedVolumes: str('shared-volumes', 'ALVEARY_SHARED_VOLUMES'),

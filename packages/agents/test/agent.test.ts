@@ -116,6 +116,20 @@ describe('agent against a fake server', () => {
     await p.next('heartbeat', (f) => f.appliedGeneration === 12, mark)
   })
 
+  it('serves its own metrics at --metrics-listen while it runs, and stops serving them at shutdown', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const server = await fakeServer()
+    const port = await freePort()
+    const agent = createAgent(agentConfig(dir.path, { server: server.url, joinToken: 'join-token-0123456789', metricsListen: `127.0.0.1:${port}` }), { logger: testLogger })
+    await agent.start()
+    const body = await httpGet(`http://127.0.0.1:${port}/metrics`)
+    expect(body).toContain('process_cpu_seconds_total')
+    expect(body).toContain('# TYPE alveary_agent_dns_queries_total counter')
+    await agent.shutdown({ stopInstances: true })
+    await expect(httpGet(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow()
+  })
+
   it('keeps its data folder clean: the folder of an instance gone longer than the retention is deleted once started', async () => {
     const dir = await tempDir()
     cleanups.push(dir.cleanup)

@@ -39,4 +39,11 @@ describe('config', () => {
     expect(parseConfig(['--nope'], {})).toMatchObject({ kind: 'error', message: expect.stringContaining("Unknown option '--nope'") })
     expect(parseConfig(['--help'], {})).toEqual({ kind: 'help' })
   })
+
+  it('serves its own metrics only when given --metrics-listen host:port', () => {
+    expect(parseConfig(['--name', 'n'], {})).toMatchObject({ kind: 'config', config: { metricsListen: undefined } })
+    expect(parseConfig(['--name', 'n'], { ALVEARY_AGENT_METRICS_LISTEN: '127.0.0.1:9464' })).toMatchObject({ kind: 'config', config: { metricsListen: '127.0.0.1:9464' } })
+    for (const bad of ['9464', '127.0.0.1', 'h:99999'])
+      expect(parseConfig(['--name', 'n', '--metrics-listen', bad], {})).toMatchObject({ kind: 'error', message: expect.stringContaining('--metrics-listen:') })
+  })
 })

@@ -20,12 +20,14 @@ describe.skipIf(skip)('tenant-network names over TCP', () => {
   let u: Underlay
   let driver: ChildProcess | null = null
   let instanceNs: string
+  let networkId: string
+  let metricsPort: number
   const many = Array.from({ length: REPLICAS }, (_, k) => `100.64.0.${k + 10}`)
 
   beforeAll(async () => {
     u = makeUnderlay(1)
     const n = u.nodes[0]!
-    const networkId = randomUUID()
+    networkId = randomUUID()
     const inst = makeInstance({ appName: 'web', interfaces: [{ networkId, ip: '100.64.0.2', mac: '02:a1:64:40:00:02', prefixLength: 24, gateway: '100.64.0.1' }] })
     instanceNs = overlayNames(n.prefix).instanceNs(inst.instanceId)
     // The app's instances need not run for their names: the endpoints are what the control plane says.
@@ -45,8 +47,11 @@ describe.skipIf(skip)('tenant-network names over TCP', () => {
       stdio: ['pipe', 'pipe', 'inherit'],
     })
     driver = child
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve())
+    metricsPort = await new Promise<number>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        const m = /ready (\d+)/.exec(d.toString())
+        if (m) resolve(Number(m[1]))
+      })
       child.once('exit', (code) => reject(new Error(`the network driver exited ${code} before it was ready`)))
     })
   }, 120_000)
@@ -83,6 +88,15 @@ describe.skipIf(skip)('tenant-network names over TCP', () => {
     )
     const ips = [...new Set(out.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]!))]
     expect(ips.sort()).toEqual([...many].sort())
+  })
+
+  it('counts the queries by network, type, transport and result in the agent’s metrics', async () => {
+    const body = await runIn(u.nodes[0]!.ns, `fetch('http://127.0.0.1:${metricsPort}/metrics').then((r)=>r.text()).then((t)=>console.log(t))`, 20_000)
+    const count = (transport: string) => Number(new RegExp(`alveary_agent_dns_queries_total\\{network="${networkId}",type="A",transport="${transport}",result="answered"\\} (\\d+)`).exec(body)?.[1] ?? 0)
+    // The raw UDP query and glibc's truncated one; the raw TCP query and glibc's retry.
+    expect(count('udp')).toBeGreaterThanOrEqual(2)
+    expect(count('tcp')).toBeGreaterThanOrEqual(2)
+    expect(Number(/alveary_agent_dns_query_duration_seconds_count\{transport="tcp",result="answered"\} (\d+)/.exec(body)?.[1])).toBeGreaterThanOrEqual(2)
   })
 
   it('leaves nothing behind once the driver stops', async () => {

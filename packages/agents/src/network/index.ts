@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance, TNetworkMode } from '@alveary/core/protocol'
 import { SpawnError, type StartContext } from '../runtime/types'
-import { createDnsResponder, upstreamsOf } from './dns/responder'
+import { createDnsResponder, upstreamsOf, type DnsQueryEvent } from './dns/responder'
 import { createTools } from './exec'
 import { NODE_TRANSIT_IP, overlayNames } from './names'
 import type { LbNamespace } from './overlay/lb-join'
@@ -43,6 +43,8 @@ export interface NetworkOptions {
   isolate?: boolean
   /** Such namespaces kept built ahead of starts (isolated.ts); default ISOLATED_POOL. */
   isolatedPool?: number
+  /** Told of every query the tenant networks' DNS responder handles (metrics). */
+  observeDns?: (e: DnsQueryEvent) => void
 }
 
 /** A start takes a namespace from the pool; a burst beyond it builds its own (as fast as before the pool). */
@@ -90,7 +92,7 @@ async function baseDriver(opts: NetworkOptions): Promise<NetworkDriver> {
     const probe = await probeOverlay(tools, names, opts.vtep)
     if (probe.ok) {
       // Names of other domains go to the node's own resolvers (loopback ones work: the responder runs in the node's namespace).
-      const dns = createDnsResponder({ host: NODE_TRANSIT_IP, upstreams: nodeResolvers(), log: log.child({ network: 'dns' }) })
+      const dns = createDnsResponder({ host: NODE_TRANSIT_IP, upstreams: nodeResolvers(), log: log.child({ network: 'dns' }), ...(opts.observeDns && { observe: opts.observeDns }) })
       const overlay = createOverlay({ names, vtep: opts.vtep, tools, dns, log: log.child({ network: 'overlay' }), ...(opts.onLbChange && { onLbChange: opts.onLbChange }) })
       log.info({ vtep: opts.vtep, prefix: opts.prefix }, 'network: overlay (tenant networks over VXLAN)')
       return {
