@@ -1,9 +1,11 @@
 import { expect, request as pwRequest, test } from '@playwright/test'
-import { baseURL, login, tenantWithDeveloper, trpc } from './helpers'
+import { OPERATOR } from '../env'
+import { baseURL, login, logout, operatorApi, tenantWithDeveloper, trpc } from './helpers'
 
 /**
  * An instance the node killed at its memory limit says so after its restart, while it runs
  * again: the OOM badge with its age and the agent's message, and the row's last exit.
+ * The operator's page of the node shows the same on the instance's row.
  * The local node sandboxes (root and bubblewrap on the machine that runs the suite): its cgroup enforces the limit.
  */
 test('an OOM-killed instance keeps its OOM badge and last exit while it runs again', async ({ page }) => {
@@ -23,4 +25,19 @@ test('an OOM-killed instance keeps its OOM badge and last exit while it runs aga
   await expect(row.getByTestId('instance-oom')).toHaveAttribute('title', /^out of memory: killed at its memory limit \(64 MiB\)$/)
   await expect(row.getByTestId('instance-last-exit')).toHaveAttribute('data-reason', 'oomKilled')
   await expect(row.getByTestId('instance-last-exit')).toContainText('out of memory')
+
+  const nodeName = await row.getAttribute('data-node-name')
+
+  // The operator's page of that node says the same.
+  const ops = await operatorApi()
+  const node = (await trpc<Array<{ id: string; name: string }>>(ops, 'nodes.list', undefined, 'query')).find((n) => n.name === nodeName)
+  await ops.dispose()
+  expect(node, `node ${nodeName}`).toBeTruthy()
+  await logout(page)
+  await login(page, OPERATOR.email, OPERATOR.password)
+  await page.goto(`/ops/nodes/${node!.id}`)
+  const nodeRow = page.locator(`[data-testid=node-instance-row][data-tenant="${tenant.slug}"][data-app=oom-once]`)
+  await expect(nodeRow.getByTestId('instance-oom')).toHaveText(/^OOM killed (just now|\d+[sm] ago)$/)
+  await expect(nodeRow.getByTestId('instance-last-exit')).toHaveAttribute('data-reason', 'oomKilled')
+  await expect(nodeRow.getByTestId('instance-last-exit')).toContainText('out of memory')
 })

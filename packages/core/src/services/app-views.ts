@@ -10,6 +10,9 @@ import type { HotStore } from '../store/hot-store'
 // What callers see of an app (the API's output schemas), the columns read for it and the
 // mapping from rows to those shapes: shared by the app queries and commands.
 
+/** How an instance's previous run ended (an OOM kill, a crash, a stop), kept while it restarts and runs again. */
+export const ZInstanceLastExit = z.object({ reason: ZExitReason, exitCode: z.number().nullable(), signal: z.string().nullable(), message: z.string(), at: z.date() })
+
 export const ZInstance = z.object({
   id: z.string(),
   ordinal: z.number(),
@@ -40,7 +43,7 @@ export const ZInstance = z.object({
   healthMessage: z.string().nullable(),
   healthFailedAt: z.date().nullable(),
   /** How its previous run ended (an OOM kill, a crash, a stop), kept while it restarts and runs again. */
-  lastExit: z.object({ reason: ZExitReason, exitCode: z.number().nullable(), signal: z.string().nullable(), message: z.string(), at: z.date() }).nullable(),
+  lastExit: ZInstanceLastExit.nullable(),
   /** A move in progress: the step it is at. */
   moving: z.object({ moveId: z.string(), step: z.string(), state: z.enum(['running', 'compensating']) }).nullable(),
   /** Its volumes (one per volume of the app), with the space used as last measured. */
@@ -181,7 +184,11 @@ export const instanceSelect = {
 
 type InstanceRow = Prisma.InstanceGetPayload<{ select: typeof instanceSelect }>
 export type AppRow = Prisma.AppGetPayload<{ select: typeof appSelect }>
-type StatusRow = Awaited<ReturnType<HotStore['statusesOf']>> extends Map<string, infer S> ? S : never
+export type StatusRow = Awaited<ReturnType<HotStore['statusesOf']>> extends Map<string, infer S> ? S : never
+
+/** The last exit of a reported status (null: none reported yet). */
+export const lastExitOf = (s: StatusRow): z.infer<typeof ZInstanceLastExit> | null =>
+  s.lastExitReason && s.lastExitAt ? { reason: s.lastExitReason, exitCode: s.lastExitCode, signal: s.lastExitSignal, message: s.lastExitMessage ?? '', at: s.lastExitAt } : null
 
 const limitsOf = (t: TInstanceTemplate) => ({ cpuMillis: t.cpuMillis, memoryMb: t.memoryMb, pidsMax: t.pidsMax ?? null })
 
@@ -213,10 +220,7 @@ export function toInstance(i: InstanceRow, portNames: string[], status: StatusRo
     draining: i.drainingSince !== null,
     healthMessage: s?.healthMessage ?? null,
     healthFailedAt: s?.healthFailedAt ?? null,
-    lastExit:
-      s?.lastExitReason && s.lastExitAt
-        ? { reason: s.lastExitReason, exitCode: s.lastExitCode, signal: s.lastExitSignal, message: s.lastExitMessage ?? '', at: s.lastExitAt }
-        : null,
+    lastExit: s ? lastExitOf(s) : null,
     ...extra,
   }
 }

@@ -8,6 +8,7 @@ import { CoreError } from '../errors'
 import { ZVolumeCapability, type TVolumeCapability } from '../protocol/volume'
 import { ZContainerCapability, ZSandboxCapability, type TContainerCapability, type TSandboxCapability } from '../protocol/sandbox'
 import { ZDriver } from '../schemas/app'
+import { lastExitOf, ZInstanceLastExit } from './app-views'
 import type { ChangeBus } from '../store/change-bus'
 import type { Prisma } from '../generated/prisma/client'
 import type { Db } from '../store/db'
@@ -58,6 +59,8 @@ export const ZNodeInstance = z.object({
   cpuMillis: z.number(),
   memoryMb: z.number(),
   restarts: z.number(),
+  /** How its previous run on this node ended (the app page's last exit, for an operator looking at the node). */
+  lastExit: ZInstanceLastExit.nullable(),
   /** Volumes it mounts (names), so the console can say what a move would copy. */
   volumes: z.array(z.object({ name: z.string(), driver: z.enum(['local', 'shared']) })),
   /** A move in progress: the step it is at. */
@@ -196,6 +199,7 @@ export function createNodeService({ db, hot, leases, bus, clock }: { db: Db; hot
           app: { id: app.id, name: app.name },
           state: mine?.state ?? 'pending',
           restarts: mine?.restarts ?? 0,
+          lastExit: mine ? lastExitOf(mine) : null,
           volumes: (app.volumes as { name: string; driver: 'local' | 'shared' }[]).map((v) => ({ name: v.name, driver: v.driver })),
           moving: m ? { moveId: m.id, step: m.step } : null,
         }

@@ -4,6 +4,7 @@ import clsx from 'clsx'
 import Link from 'next/link'
 import { useParams, useRouter } from 'next/navigation'
 import { DataTable } from '@/components/data-table'
+import { LastExitLine, OomBadge } from '@/components/last-exit'
 import { CapacityBars, drainText, HeartbeatAge, NodeActions, RekeyPanel, SchedulingBadge } from '@/components/nodes'
 import { MoveButton, MovingBadge } from '@/components/moves'
 import { NodeUsage } from '@/components/usage-chart'
@@ -47,7 +48,10 @@ function InstanceRow({ i, address, stale, nodeId }: { i: TNodeInstance; address:
             <span className="text-xs text-slate-500">last reported</span>
           </span>
         ) : (
-          <StateBadge state={shown} testId="instance-state" />
+          <span className="flex flex-wrap items-center gap-1.5">
+            <StateBadge state={shown} testId="instance-state" />
+            {i.lastExit?.reason === 'oomKilled' ? <OomBadge lastExit={i.lastExit} /> : null}
+          </span>
         )}
       </td>
       <td className={tdCls}>
@@ -72,6 +76,7 @@ function InstanceRow({ i, address, stale, nodeId }: { i: TNodeInstance; address:
       <td className={`${tdCls} text-right`}>{fmtCpu(i.cpuMillis)}</td>
       <td className={`${tdCls} text-right`}>{fmtMem(i.memoryMb)}</td>
       <td className={`${tdCls} text-right`}>{i.restarts > 0 ? <span className="font-medium text-amber-700">{i.restarts}</span> : 0}</td>
+      <td className={`${tdCls} max-w-72`}>{i.lastExit ? <LastExitLine lastExit={i.lastExit} /> : <span className="text-slate-400">—</span>}</td>
       <td className={tdCls}>
         {i.volumes.length ? (
           <span className="text-xs text-slate-600" title="volumes move with the instance">
@@ -131,6 +136,7 @@ function NodeInstances({ node }: { node: TNode }) {
           { label: 'CPU', className: 'text-right' },
           { label: 'Memory', className: 'text-right' },
           { label: 'Restarts', className: 'text-right' },
+          { label: 'Last exit' },
           { label: 'Volumes' },
           { label: '', className: 'text-right' },
         ]}

@@ -5,7 +5,7 @@ import { Mono, RelTime, StateBadge, tdCls, trCls, WarnIcon } from '@/components/
 import { OverSizeBadge } from '@/components/volumes'
 import { fmtCpu, fmtMem, shortId } from '@/lib/format'
 import type { TInstance } from '@/lib/trpc'
-import { LastExitLine, OomBadge } from './last-exit'
+import { LastExitLine, OomBadge } from '@/components/last-exit'
 
 /** One instance: where it runs, its state and health, and how its last run ended. */
 export function InstanceRow({ i }: { i: TInstance }) {

@@ -2,9 +2,10 @@
 import { Badge } from '@/components/ui'
 import { fmtDateTime, relTime } from '@/lib/format'
 import { useNow } from '@/lib/use-now'
-import type { TInstance } from '@/lib/trpc'
+import type { TInstance, TNodeInstance } from '@/lib/trpc'
 
-type TLastExit = NonNullable<TInstance['lastExit']>
+/** The same on the app page and the node page. */
+type TLastExit = NonNullable<TInstance['lastExit'] | TNodeInstance['lastExit']>
 
 const EXIT_REASON: Record<TLastExit['reason'], string> = {
   exited: 'exited',
