@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { appRouter } from '../src/router'
-import { addMember, callerFor, callerWithActor, OPERATOR, startTestBff, type Caller, type TestBff } from './harness'
+import { addMember, callerFor, callerWithActor, OPERATOR, startTestBff, tenantWithOwner, type Caller, type TestBff } from './harness'
 import { trpcPost } from './http'
 
 const sample = { driver: 'process' as const, command: 'node', args: ['examples/hello/server.js'], cpuMillis: 100, memoryMb: 64 }
@@ -19,12 +19,8 @@ let tB: string
 beforeAll(async () => {
   bff = await startTestBff()
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
-  tA = (await op.tenants.create({ slug: 'acme', name: 'Acme' })).id
-  tB = (await op.tenants.create({ slug: 'globex', name: 'Globex' })).id
-  await addMember(bff, op, tA, { email: 'alice@acme.test', name: 'Alice', password: 'alice-password', role: 'owner' })
-  await addMember(bff, op, tB, { email: 'bob@globex.test', name: 'Bob', password: 'bob-password', role: 'owner' })
-  alice = await callerFor(bff, 'alice@acme.test', 'alice-password')
-  bob = await callerFor(bff, 'bob@globex.test', 'bob-password')
+  ;({ tenantId: tA, caller: alice } = await tenantWithOwner(bff, op, { slug: 'acme', name: 'Acme' }, { email: 'alice@acme.test', name: 'Alice', password: 'alice-password' }))
+  ;({ tenantId: tB, caller: bob } = await tenantWithOwner(bff, op, { slug: 'globex', name: 'Globex' }, { email: 'bob@globex.test', name: 'Bob', password: 'bob-password' }))
 })
 afterAll(async () => {
   await bff?.stop()

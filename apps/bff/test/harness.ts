@@ -83,6 +83,13 @@ export async function addMember(bff: StartedBff, inviter: Caller, tenantId: stri
   return { userId: member!.userId }
 }
 
+/** A new tenant (created by the operator `op`) with one owner, signed in: the usual start of a tenant's test. */
+export async function tenantWithOwner(bff: StartedBff, op: Caller, tenant: Parameters<Caller['tenants']['create']>[0], owner: { email: string; name: string; password: string }) {
+  const tenantId = (await op.tenants.create(tenant)).id
+  const { userId } = await addMember(bff, op, tenantId, { ...owner, role: 'owner' })
+  return { tenantId, userId, caller: await callerFor(bff, owner.email, owner.password) }
+}
+
 /** A listener port nothing on this machine holds, in the range tests use for listeners (other suites run instances there too). */
 export async function freeListenerPort(): Promise<number> {
   for (;;) {

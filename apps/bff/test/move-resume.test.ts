@@ -1,11 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import path from 'node:path'
-import pino from 'pino'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { startBff, type StartedBff } from '../src/bff'
-import { repoRoot, ZBffEnv } from '../src/config'
 import { createCluster, type TestCluster } from './cluster'
-import { addMember, callerFor, freshDatabase, OPERATOR, waitFor, readyNodes } from './harness'
+import { callerFor, OPERATOR, readyNodes, tenantWithOwner, waitFor } from './harness'
+import { startLeaderAndReader } from './leader-process'
 
 // A move survives the death of the BFF that drives it: the leader (a real process) is killed
 // with SIGKILL in the middle of a move, twice (while the source stops, and after the fence
@@ -21,46 +17,23 @@ const SETTINGS = {
   ALVEARY_SELF_FENCE_MS: '30000',
   ALVEARY_FENCE_MARGIN_MS: '1000',
 }
-let db: Awaited<ReturnType<typeof freshDatabase>>
-let port: number
-let bff: ChildProcess | null = null
-let reader: StartedBff
+let system: Awaited<ReturnType<typeof startLeaderAndReader>>
 let cluster: TestCluster
 
-function startChildBff() {
-  bff = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'apps/bff/src/main.ts')], {
-    cwd: repoRoot,
-    env: { ...process.env, DATABASE_URL: db.url, BFF_PORT: String(port), BFF_HOST: '127.0.0.1', ALVEARY_OPERATOR_EMAIL: OPERATOR.email, ALVEARY_OPERATOR_PASSWORD: OPERATOR.password, LOG_LEVEL: 'error', ...SETTINGS },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  return waitFor('the BFF answers', () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 60_000, 100)
-}
-const kill = (c: ChildProcess | null) => new Promise<void>((r) => (!c || c.exitCode !== null || c.signalCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGKILL'))))
-
 beforeAll(async () => {
-  db = await freshDatabase()
-  port = 20_000 + Math.floor(Math.random() * 10_000)
-  // A second BFF on the same database without control loops: the test's API, never the leader.
-  reader = await startBff(
-    ZBffEnv.parse({ DATABASE_URL: db.url, BFF_PORT: '0', BFF_HOST: '127.0.0.1', ALVEARY_OPERATOR_EMAIL: OPERATOR.email, ALVEARY_OPERATOR_PASSWORD: OPERATOR.password, ...SETTINGS }),
-    { log: pino({ level: 'silent' }), runControlLoops: false },
-  )
-  await startChildBff()
+  system = await startLeaderAndReader(SETTINGS)
 }, 90_000)
 afterAll(async () => {
   await cluster?.stopAll()
-  await kill(bff)
-  await reader?.stop()
-  await db?.drop()
+  await system?.stop()
 })
 
 it('a move resumes where it stopped after its BFF is killed, twice', async () => {
+  const { reader, leader } = system
   const op = await callerFor(reader, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'resume', ttlHours: 1, uses: 4 })).token
-  const tenantId = (await op.tenants.create({ slug: 'resume', name: 'Resume' })).id
-  await addMember(reader, op, tenantId, { email: 'dev@resume.test', name: 'Dev', password: 'dev-password', role: 'owner' })
-  const dev = await callerFor(reader, 'dev@resume.test', 'dev-password')
-  cluster = await createCluster({ server: () => `http://127.0.0.1:${port}`, joinToken: () => joinToken, names: ['resume-a', 'resume-b'] })
+  const { tenantId, caller: dev } = await tenantWithOwner(reader, op, { slug: 'resume', name: 'Resume' }, { email: 'dev@resume.test', name: 'Dev', password: 'dev-password' })
+  cluster = await createCluster({ server: () => `http://127.0.0.1:${leader.port}`, joinToken: () => joinToken, names: ['resume-a', 'resume-b'] })
   cluster.start('resume-a')
   cluster.start('resume-b')
   await readyNodes(op, 2)
@@ -90,14 +63,14 @@ it('a move resumes where it stopped after its BFF is killed, twice', async () =>
 
   // 1: the leader dies while the source is stopping (its app flushes for 2 s).
   await at('stop-source')
-  await kill(bff)
+  await leader.kill()
   await new Promise((r) => setTimeout(r, 500))
-  await startChildBff()
+  await leader.start()
   // 2: and again once the fence moved, while the target starts.
   await waitFor('the fence moved', async () => (await op.moves.get({ moveId: move.id })).steps.find((s) => s.name === 'move-fence')!.state === 'done', 60_000, 20)
-  await kill(bff)
+  await leader.kill()
   await new Promise((r) => setTimeout(r, 500))
-  await startChildBff()
+  await leader.start()
 
   const done = await waitFor('the move to finish', async () => {
     const m = await op.moves.get({ moveId: move.id })

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { PROTOCOL_VERSION, type TDesired } from '@alveary/core/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { callerFor, OPERATOR, startTestBff, tenantWithOwner, waitFor, type TestBff } from './harness'
 
 // Tenant networks in the control plane: default networks, quotas, IPAM over the lease table,
 // placement on overlay nodes only, and the network part of nodes' desired state. Nodes here
@@ -56,12 +56,8 @@ beforeAll(async () => {
   bff = await startTestBff({ ALVEARY_NETWORK_POOL: '100.64.0.0/22', ALVEARY_NETWORK_PREFIX_LENGTH: '24', ALVEARY_NODE_LEASE_MS: '600000', ALVEARY_STOPPED_RETENTION_MS: '0' })
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   joinToken = (await op.joinTokens.create({ description: 'net', ttlHours: 1, uses: 10 })).token
-  tA = (await op.tenants.create({ slug: 'acme', name: 'Acme', quotas: { networks: 2 } })).id
-  tB = (await op.tenants.create({ slug: 'globex', name: 'Globex' })).id
-  await addMember(bff, op, tA, { email: 'alice@acme.test', name: 'Alice', password: 'alice-password', role: 'owner' })
-  await addMember(bff, op, tB, { email: 'bob@globex.test', name: 'Bob', password: 'bob-password', role: 'owner' })
-  alice = await callerFor(bff, 'alice@acme.test', 'alice-password')
-  bob = await callerFor(bff, 'bob@globex.test', 'bob-password')
+  ;({ tenantId: tA, caller: alice } = await tenantWithOwner(bff, op, { slug: 'acme', name: 'Acme', quotas: { networks: 2 } }, { email: 'alice@acme.test', name: 'Alice', password: 'alice-password' }))
+  ;({ tenantId: tB, caller: bob } = await tenantWithOwner(bff, op, { slug: 'globex', name: 'Globex' }, { email: 'bob@globex.test', name: 'Bob', password: 'bob-password' }))
   playing = setInterval(() => (inflight = inflight.then(play).catch(() => {})), 200)
 })
 afterAll(async () => {

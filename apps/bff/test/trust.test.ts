@@ -9,7 +9,7 @@ import path from 'node:path'
 import { createAgent, ZAgentConfig, type Agent } from '@alveary/agents'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { repoRoot } from '../src/config'
-import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type TestBff } from './harness'
+import { callerFor, OPERATOR, startTestBff, tenantWithOwner, waitFor, type TestBff } from './harness'
 import { retireConfig, retireNode } from './cluster'
 
 let bff: TestBff
@@ -25,9 +25,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'alveary-trust-'))
   op = await callerFor(bff, OPERATOR.email, OPERATOR.password)
   const joinToken = (await op.joinTokens.create({ description: 'unsandboxed', ttlHours: 1, uses: 1 })).token
-  tenantId = (await op.tenants.create({ slug: 'untrusted', name: 'Untrusted' })).id
-  await addMember(bff, op, tenantId, { email: 'dev@untrusted.test', name: 'Dev', password: 'dev-password', role: 'owner' })
-  dev = await callerFor(bff, 'dev@untrusted.test', 'dev-password')
+  ;({ tenantId, caller: dev } = await tenantWithOwner(bff, op, { slug: 'untrusted', name: 'Untrusted' }, { email: 'dev@untrusted.test', name: 'Dev', password: 'dev-password' }))
   const config = { server: bff.url, joinToken, name: 'plain-node', address: '127.0.0.1', labels: '', cpuMillis: '4000', memoryMb: '4096', dataDir, stopOnExit: false, logLevel: 'silent', dockerHost: 'none', sandbox: 'off' }
   agent = createAgent(ZAgentConfig.parse(config), { cwd: repoRoot })
   await agent.start()
