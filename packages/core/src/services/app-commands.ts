@@ -15,7 +15,7 @@ import type { Db, Tx } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import type { NetworkService } from './networks'
 import { tenantUsage } from './tenants'
-import { appSelect, findApp, toSummary, type TAppSummary } from './app-views'
+import { appSelect, findApp, toSummary, type AppRow, type TAppSummary } from './app-views'
 
 /** Locks the tenant row so concurrent admissions see each other's usage. */
 async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memoryMb: number; instances: number; apps: number }) {
@@ -33,6 +33,21 @@ async function admit(tx: Tx, tenantId: string, delta: { cpuMillis: number; memor
     over.push(`memory: ${used.memoryMb} MiB + ${delta.memoryMb} MiB asked, quota ${t.quotaMemoryMb} MiB`)
   if (over.length) throw new CoreError('QUOTA_EXCEEDED', `Quota exceeded (${over.join('; ')})`)
 }
+
+/** The app to change, inside the write's transaction: one being deleted is not found. */
+async function liveApp(tx: Tx, tenantId: string, appId: string): Promise<AppRow> {
+  const app = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
+  if (!app) throw new CoreError('NOT_FOUND', 'App not found')
+  return app
+}
+
+/** What a new spec asks of the quota: every replica's cpu and memory change, nothing else. */
+const newSpecDelta = (cur: AppRow, spec: { cpuMillis: number; memoryMb: number }) => ({
+  apps: 0,
+  instances: 0,
+  cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis),
+  memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb),
+})
 
 export type AppCommandDeps = { db: Db; hot: HotStore; bus: ChangeBus; clock: Clock; networks: Pick<NetworkService, 'resolveForApp' | 'admit'> }
 
@@ -82,8 +97,7 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
     async scale(actor: Actor, tenantId: string, appId: string, replicas: number, opts: { precondition?: Precondition<TAppVersion> } = {}): Promise<TAppSummary> {
       requireRole(actor, tenantId, 'developer')
       const app = await writeApp(db, tenantId, appId, async (tx) => {
-        const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
-        if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        const cur = await liveApp(tx, tenantId, appId)
         checkPrecondition(opts.precondition, appVersion({ ...cur, deleting: false }))
         const delta = replicas - cur.replicas
         await admit(tx, tenantId, { apps: 0, instances: delta, cpuMillis: delta * cur.cpuMillis, memoryMb: delta * cur.memoryMb })
@@ -106,14 +120,13 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
       requireRole(actor, tenantId, 'developer')
       const spec = ZAppSpec.parse(input.spec)
       const { app, revision, rollout } = await writeApp(db, tenantId, appId, async (tx) => {
-        const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
-        if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        const cur = await liveApp(tx, tenantId, appId)
         checkPrecondition(opts.precondition, appVersion({ ...cur, deleting: false }))
         if (spec.driver !== cur.driver) throw new CoreError('BAD_REQUEST', 'The driver of an app cannot change; deploy a new app instead')
         // Volumes are fixed at creation (each replica keeps its own); an update that names none leaves them.
         if (spec.volumes.length && JSON.stringify(spec.volumes) !== JSON.stringify(cur.volumes))
           throw new CoreError('BAD_REQUEST', 'The volumes of an app are set when it is created and cannot change')
-        await admit(tx, tenantId, { apps: 0, instances: 0, cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis), memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb) })
+        await admit(tx, tenantId, newSpecDelta(cur, spec))
         const res = await appendRevision(tx, cur, spec, { cause: 'update', actorId: actor.userId, kind: 'update', now: clock.now() })
         const app = await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect })
         return { app, ...res }
@@ -134,13 +147,12 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
     async rollback(actor: Actor, tenantId: string, appId: string, toRevision: number): Promise<TAppSummary> {
       requireRole(actor, tenantId, 'developer')
       const { app, revision } = await writeApp(db, tenantId, appId, async (tx) => {
-        const cur = await tx.app.findFirst({ where: { id: appId, tenantId, deletedAt: null }, select: appSelect })
-        if (!cur) throw new CoreError('NOT_FOUND', 'App not found')
+        const cur = await liveApp(tx, tenantId, appId)
         if (toRevision === cur.revision) throw new CoreError('BAD_REQUEST', `Revision ${toRevision} is the current one`)
         const old = await tx.appRevision.findUnique({ where: { appId_revision: { appId, revision: toRevision } }, select: { spec: true } })
         if (!old) throw new CoreError('NOT_FOUND', `Revision ${toRevision} not found`)
         const spec = revisionSpec(old.spec)
-        await admit(tx, tenantId, { apps: 0, instances: 0, cpuMillis: cur.replicas * (spec.cpuMillis - cur.cpuMillis), memoryMb: cur.replicas * (spec.memoryMb - cur.memoryMb) })
+        await admit(tx, tenantId, newSpecDelta(cur, spec))
         const res = await appendRevision(tx, cur, spec, { cause: `rollback to revision ${toRevision}`, actorId: actor.userId, kind: 'rollback', now: clock.now() })
         return { app: await tx.app.findUniqueOrThrow({ where: { id: appId }, select: appSelect }), ...res }
       })
