@@ -66,6 +66,8 @@ async function resolvConfFor(log: Logger): Promise<string | undefined> {
  * timeout) when hundreds of instances arrive at once; the rest follow in the passes right after.
  */
 const MAX_CREATES_PER_PASS = 32
+/** The same for removals (two processes each): 250 in one script ran past the timeout at load ~25 and left 85. */
+const MAX_REMOVALS_PER_PASS = 32
 /** Gone addresses remembered at most, and how long connections to one are reset. */
 const MAX_GONE = 4096
 const GONE_RESET_MS = 30_000
@@ -307,7 +309,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     const t2 = performance.now()
 
     // Then what nothing waits for: removals, and the pool's refill (in the background).
-    const removeNs = leavingNs.map((id) => names.isolatedNs(id))
+    const removeNs = leavingNs.slice(0, MAX_REMOVALS_PER_PASS).map((id) => names.isolatedNs(id))
     const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...building].map((id) => names.isolatedVeth(id)))
     const removeLinks = full ? links.filter((l) => !keepLinks.has(l)) : []
     const removed = removeNs.length || removeLinks.length ? (await runScript(renderActions(names, { create: [], removeNs, removeLinks }))).split('\n') : []
@@ -326,6 +328,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     if (deleted.length) log.info({ netns: deleted }, 'network: isolated namespaces no longer needed, deleted')
     // One still in use goes at a later pass: soon, not after resyncMs.
     if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
+    // More to remove than one pass takes: the next pass right away.
+    else if (leavingNs.length > removeNs.length) setTimeout(() => passes.kick(), 0).unref()
     // Something failed: look again at the next pass, not after resyncMs.
     if (failed.size) observedAt = -Infinity
     if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
@@ -421,15 +425,16 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
         poolSize = 0
         passes.set({ type: 'desired', generation: 0, instances: [], networks: [], loadBalancers: [] })
         await passes.until(passes.latest())
-        // Nothing of the node's instances is left to reset connections to: the table goes too.
-        gone.clear()
-        await passes.until(passes.kick())
-        // A removal can fail for a moment on a busy node (seen at load ~25: 85 of 250 left after
-        // one pass): the passes after it retry, as they would in a running agent.
+        // A pass removes MAX_REMOVALS_PER_PASS, and a removal can fail for a moment on a busy node
+        // (seen at load ~25: 85 of 250 left after one pass): the passes after it go on, as they
+        // would in a running agent.
         for (let k = 0; k < 20 && netns.size > 0; k++) {
           await new Promise((r) => setTimeout(r, 250))
           await passes.until(passes.kick())
         }
+        // Nothing of the node's instances is left to reset connections to: the table goes too.
+        gone.clear()
+        await passes.until(passes.kick())
         if (netns.size) log.warn({ netns: [...netns] }, 'network: isolated namespaces still there after stopping; alveary-agent cleanup removes them')
       }
       await passes.close()
