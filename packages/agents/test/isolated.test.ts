@@ -113,17 +113,25 @@ describe.skipIf(skip).each([{ node: false }, { node: true }])('isolated namespac
     if (node) execFileSync('ip', ['netns', 'del', nodeNs])
   })
 
-  it('a start claims a built namespace (its veth says whose), the pool refills, a restarted agent sees the same, and stopping removes the pool too', async () => {
+  it('a start claims a built namespace (its veth says whose), the pool refills, a restarted agent sees the same, and a node with nothing on it keeps no pool', async () => {
+    // Nothing on the node: nothing of ours on the machine, no pool either.
     isolation.apply(desired([]))
     await isolation.sync()
     await isolation.refilled()
+    expect(ours()).toEqual([])
+    // The first instance gets a namespace built for it; the pool is built beside it.
+    const first = makeInstance()
+    isolation.apply(desired([first]))
+    const firstNs = (await isolation.prepare(first.instanceId)).netns
+    await isolation.sync()
+    await isolation.refilled()
     expect(isolation.poolFree()).toBe(2)
-    const pool = ours()
+    const pool = ours().filter((n) => `/run/netns/${n}` !== firstNs)
     expect(pool).toHaveLength(2)
 
     const hostPort = await freeListenerPort()
     const inst = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort }] } })
-    isolation.apply(desired([inst]))
+    isolation.apply(desired([first, inst]))
     const prepared = await isolation.prepare(inst.instanceId)
     // One of the pool's, not one built for it (that one would carry its id).
     expect(pool.map((n) => `/run/netns/${n}`)).toContain(prepared.netns)
@@ -132,17 +140,22 @@ describe.skipIf(skip).each([{ node: false }, { node: true }])('isolated namespac
     await isolation.sync()
     await isolation.refilled()
     expect(isolation.poolFree()).toBe(2)
-    expect(ours()).toHaveLength(3)
+    expect(ours()).toHaveLength(4)
 
     // The next agent on this data folder reads the machine: the instance keeps its namespace, the pool is not built twice.
     await isolation.close()
     isolation = open()
-    isolation.apply(desired([inst]))
+    isolation.apply(desired([first, inst]))
     expect((await isolation.prepare(inst.instanceId)).netns).toBe(prepared.netns)
     await isolation.refilled()
     expect(isolation.poolFree()).toBe(2)
-    expect(ours()).toHaveLength(3)
+    expect(ours()).toHaveLength(4)
 
+    // Everything deleted: the pool goes with the last instance.
+    isolation.apply({ ...desired([]), generation: 2 })
+    await isolation.sync()
+    await isolation.refilled()
+    expect(ours()).toEqual([])
     await isolation.close(true)
     expect(ours()).toEqual([])
   })

@@ -84,11 +84,15 @@ export const ownerOf = (nsId: string, alias: string): string | null => (alias ==
  * `pool`: namespaces kept built and free (veth, addresses, routes ready), so that a start only
  * claims one (its veth's alias) and applies its port forwards (one nft). A pass that uses them
  * refills the pool in the background. 0 (cleanup, tests): every namespace is built for its instance.
+ * The pool is kept only while the node has instances: a node with nothing on it keeps nothing
+ * of ours on the machine (deleting everything leaves no namespaces behind).
  */
 export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number; pool?: number }) {
   const { names, tools, log } = opts
   const resyncMs = opts.resyncMs ?? 10_000
   let poolSize = opts.pool ?? 0
+  /** The pool's size now: poolSize while the node has instances, else 0. */
+  let poolTarget = 0
   /** Instance id → its address, as of the last pass; failures with why. */
   const ready = new Map<string, string>()
   const failed = new Map<string, string>()
@@ -211,6 +215,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
 
   async function reconcile(d: TDesired, n: number): Promise<void> {
     const wanted = d.instances.filter(isolates)
+    poolTarget = d.instances.length ? poolSize : 0
     for (const [ip, at] of gone) if (Date.now() - at >= GONE_RESET_MS) gone.delete(ip)
     const full = Date.now() - observedAt >= resyncMs
     // A namespace to build looks at the machine first: the address is picked from the instance id,
@@ -254,7 +259,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     // its size. Everything else of ours goes: namespaces of instances no longer desired — once
     // their process has gone (its stop grace), as it would on the node's network: their namespace
     // and forwards stay while anything runs in them — broken ones, and the pool's beyond its size.
-    const stays = new Set([...wanted.flatMap((i) => nsOf(i.instanceId) ?? []), ...create.map((c) => c.instanceId), ...freePool().slice(0, poolSize)])
+    const stays = new Set([...wanted.flatMap((i) => nsOf(i.instanceId) ?? []), ...create.map((c) => c.instanceId), ...freePool().slice(0, poolTarget)])
     const leavingNs = [...netns].map((x) => names.parseIsolatedNs(x)!).filter((id) => !stays.has(id))
     const leaving = [...new Set(leavingNs.flatMap((id) => owners.get(id) ?? (owners.has(id) ? [] : id)))].filter((id) => !keep.has(id))
     // A port the node handed on (from a stopped or leaving instance to a new one) is the running
@@ -333,7 +338,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     // Something failed: look again at the next pass, not after resyncMs.
     if (failed.size) observedAt = -Infinity
     if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
-    if (freePool().length + building.size < poolSize) refill()
+    if (freePool().length + building.size < poolTarget) refill()
     if (claimed || create.length || table !== undefined || removeNs.length)
       log.debug({ observeMs: Math.round(t1 - t0), startsMs: Math.round(t2 - t1), removeMs: Math.round(performance.now() - t2), claimed, built: create.length }, 'network: isolated namespaces pass')
   }
@@ -381,7 +386,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   function refill(): void {
     refilling ??= (async () => {
       try {
-        while (!closing && freePool().length + building.size < poolSize) if (!(await inTurn(buildOne))) return
+        while (!closing && freePool().length + building.size < poolTarget) if (!(await inTurn(buildOne))) return
       } catch (err) {
         log.warn({ err }, 'network: refilling the isolated namespaces’ pool failed')
       } finally {
