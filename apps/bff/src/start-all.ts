@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { startBff } from './bff'
+import { dyingWithUs } from './dying-with-us'
 import { readEnv, repoRoot } from './config'
 
 /**
@@ -21,7 +22,10 @@ const children: ChildProcess[] = []
 function run(name: string, cmd: string, args: string[], extraEnv: Record<string, string>, cwd = repoRoot) {
   // Own process group: Ctrl-C reaches only this script, which stops the children in order
   // (the agent first, so it can stop the local instances).
-  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  // And told SIGTERM if this script dies without stopping them (SIGKILL from a test runner): the
+  // agent then stops the local instances as on Ctrl-C, and nothing keeps the ports.
+  const [file, argv] = dyingWithUs(cmd, args)
+  const child = spawn(file, argv, { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const prefix = (line: string) => process.stderr.write(`[${name}] ${line}\n`)
   for (const stream of [child.stdout, child.stderr])
     stream?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach(prefix))
