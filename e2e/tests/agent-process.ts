@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -117,6 +117,12 @@ export class AgentProcess {
       } catch {
         /* already gone */
       }
+    }
+    // Then the node is retired as an operator would: what a killed agent left besides processes
+    // (its sandboxed instances' network namespaces, nftables table, cgroups) goes too.
+    if (this.dir) {
+      const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'packages/agents/bin/alveary-agent.mjs'), 'cleanup', '--data-dir', this.dir, '--name', this.name, '--docker-host', 'none'], { cwd: REPO_ROOT, encoding: 'utf8' })
+      if (r.status !== 0) console.warn(`alveary-agent cleanup of ${this.name} failed: ${r.stderr || r.error?.message}`)
     }
     if (this.dir) rmSync(this.dir, { recursive: true, force: true })
     this.dir = null

@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { createAgent, ZAgentConfig } from '@alveary/agents'
+import { createAgent, ZAgentConfig, type Agent } from '@alveary/agents'
 import pino, { type Logger } from 'pino'
 import type { Actor, TMemberRole } from '@alveary/core'
 import { startBff, type StartedBff } from '../src/bff'
@@ -8,6 +8,7 @@ import { freshDatabase } from '../src/fresh-database'
 
 export { freshDatabase }
 import { createCallerFactory, type Context } from '../src/trpc'
+import { retireConfig, retireNode } from './cluster'
 import { appRouter } from '../src/router'
 
 export const OPERATOR = { email: 'operator@test.local', password: 'operator-password' }
@@ -142,6 +143,23 @@ export async function readyNodes(op: Caller, count: number, timeoutMs = 90_000) 
   })
 }
 
+/** Every in-process agent this test file started: retired after the file (test/setup.ts). */
+const inProcessAgents: Array<{ agent: Agent; name: string; dataDir: string }> = []
+
+/**
+ * Stops every in-process agent this file started (with its instances: a test may have left one
+ * running, or restarted one without stopping them) and retires its node as an operator would;
+ * returns what was still on the machine after that (removed now): a leak to report.
+ */
+export async function retireInProcessAgents(): Promise<string[]> {
+  const left: string[] = []
+  for (const { agent, name, dataDir } of inProcessAgents.splice(0)) {
+    await agent.shutdown({ stopInstances: true }).catch(() => {})
+    left.push(...(await retireNode(retireConfig(dataDir, name))).map((x) => `${name}: ${x}`))
+  }
+  return left
+}
+
 /** An agent in this process (real WebSocket, real processes or containers), started and connected. */
 export async function startInProcessAgent(o: { server: string; joinToken: string; name: string; dataDir: string; dockerHost?: string; portRange?: string }) {
   const agent = createAgent(
@@ -161,6 +179,7 @@ export async function startInProcessAgent(o: { server: string; joinToken: string
     }),
     { cwd: repoRoot, restartBackoff: { baseMs: 200, capMs: 2000 } },
   )
+  inProcessAgents.push({ agent, name: o.name, dataDir: o.dataDir })
   await agent.start()
   return agent
 }
