@@ -48,6 +48,8 @@ interface WrkResult {
   errors: number
   /** What the errors were, as wrk counts them (a timeout is an answer slower than --timeout). */
   errorKinds: { connect: number; read: number; write: number; timeout: number; non2xx: number }
+  /** Status → count of the non-2xx answers, and the start of one body of each (with `statuses`). */
+  statuses: Record<string, { count: number; body: string }>
 }
 const ms = (v: string, unit: string) => Number(v) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[unit]!
 function parseWrk(out: string): WrkResult {
@@ -64,11 +66,35 @@ function parseWrk(out: string): WrkResult {
     requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
     errors: (sock ? sock.slice(1).reduce((a, x) => a + Number(x), 0) : 0) + non2xx,
     errorKinds: { connect: Number(sock?.[1] ?? 0), read: Number(sock?.[2] ?? 0), write: Number(sock?.[3] ?? 0), timeout: Number(sock?.[4] ?? 0), non2xx },
+    statuses: Object.fromEntries([...out.matchAll(/^status (\d+) (\d+) (.*)$/gm)].map((m) => [m[1]!, { count: Number(m[2]), body: m[3]! }])),
   }
 }
+/**
+ * wrk's Lua hooks to tell which non-2xx answers came (wrk counts them only): per status, how
+ * many and the start of one body. A Lua call per response slows wrk down, so only the
+ * rollout run uses it, not the runs whose req/s are compared.
+ */
+const STATUSES_LUA = `
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) codes = {} bodies = {} end
+function response(status, headers, body)
+  if status >= 300 then
+    codes[status] = (codes[status] or 0) + 1
+    if not bodies[status] then bodies[status] = string.gsub(string.sub(body or '', 1, 80), '%s+', ' ') end
+  end
+end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    local c, b = t:get('codes'), t:get('bodies')
+    for k, v in pairs(c) do io.write(string.format('status %d %d %s\\n', k, v, b[k] or '')) end
+  end
+end
+`
 /** wrk for `seconds`, or until stop() (SIGINT: wrk prints its summary). */
-function wrk(url: string, seconds: number) {
-  const p = spawn('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', url], { stdio: ['ignore', 'pipe', 'inherit'] })
+function wrk(url: string, seconds: number, o: { statuses?: boolean } = {}) {
+  const script = o.statuses ? ['-s', path.join(work, 'statuses.lua')] : []
+  const p = spawn('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', ...script, url], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   p.stdout.on('data', (d) => (out += d))
   const done = new Promise<WrkResult>((resolve) => p.on('close', () => resolve(parseWrk(out))))
@@ -156,7 +182,8 @@ try {
   if (!a || !h) throw new Error('no wrk result')
 
   log('… Alveary load balancer during a rolling deploy and a scale down and up…')
-  const during = wrk(`${url}/`, 3600)
+  await writeFile(path.join(work, 'statuses.lua'), STATUSES_LUA)
+  const during = wrk(`${url}/`, 3600, { statuses: true })
   const r0 = Date.now()
   await dev.apps.update({ tenantId, appId, spec: spec('2') })
   await waitFor('rollout', async () => (await dev.apps.get({ tenantId, appId })).rollout?.state === 'succeeded', 900_000, 1000)
@@ -175,9 +202,10 @@ try {
   console.log(row('Alveary LB, rollout + scale', d))
   const k = d.errorKinds
   if (d.errors) console.log(`errors during the rollout: connect ${k.connect}, read ${k.read}, write ${k.write}, timeout (> 5 s) ${k.timeout}, non-2xx ${k.non2xx}`)
+  for (const [status, x] of Object.entries(d.statuses)) console.log(`  status ${status}: ${x.count} (${x.body.trim() || 'no body'})`)
   console.log(`\nratio ${ratio.toFixed(3)} · replicas: ${server} · rollout of ${opts.replicas} replicas took ${rolloutS.toFixed(1)}s · ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}`)
   console.log(
-    JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, errorKindsDuringRollout: d.errorKinds, replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms }),
+    JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, errorKindsDuringRollout: d.errorKinds, statusesDuringRollout: Object.fromEntries(Object.entries(d.statuses).map(([k, x]) => [k, x.count])), replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms }),
   )
 } finally {
   await cleanup()
