@@ -9,7 +9,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { startBff, type StartedBff } from '../src/bff'
 import { createChangeBus, systemClock } from '@alveary/core'
 import { ZBffEnv } from '../src/config'
-import { addMember, callerFor, freshDatabase, OPERATOR, killIfAlive, startInProcessAgent, waitFor, readyNodes } from './harness'
+import { addMember, callerFor, freshDatabase, OPERATOR, startInProcessAgent, waitFor, readyNodes } from './harness'
+import { retireConfig, retireNode } from './cluster'
 
 // PostgreSQL becomes unreachable for a while and comes back. The BFF's connections go
 // through a TCP proxy in this test that it cuts (open connections dropped, new ones
@@ -200,8 +201,12 @@ describe('a database outage', () => {
 
     proxy.cut()
     // The node "goes" is lost during the outage (its agent dies; its process lingers on the host).
-    const orphans = goes.reports().flatMap((r) => (r.pid ? [r.pid] : []))
-    cleanups.push(() => orphans.forEach((pid) => killIfAlive(pid)))
+    // Afterwards it is retired as an operator would (before its folder goes): its lingering
+    // instance, that instance's network namespace and cgroups; anything left then fails the test.
+    cleanups.push(async () => {
+      const left = await retireNode(retireConfig(path.join(dir, 'goes'), 'goes'))
+      if (left.length) throw new Error(`the lost node left behind: ${left.join('; ')}`)
+    })
     await goes.shutdown({ stopInstances: false })
     await waitFor('the leader sees the outage', async () => (await health(leader)).body.changeBus.failedAttempts >= 2, 30_000)
     proxy.restore()

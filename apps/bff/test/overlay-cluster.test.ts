@@ -239,7 +239,8 @@ describe.skipIf(skip)('tenant networks across simulated nodes', () => {
         const ns = instanceNs(byName(i.node!.name), i.id)
         // Names that are not the network's go to the node's resolvers, which a simulated node cannot reach: an error, maybe after a timeout.
         const ask = (name: string) => tcpAsk(ns, '127.0.0.1', 8080, `resolve ${name}`, 20_000)
-        expect(await ask('echo')).toBe(all)
+        // <app> follows readiness: pushed to every node of the network once the instances' reports are in.
+        expect(await waitFor('echo resolves to every instance', async () => ((await ask('echo')) === all ? all : null), 30_000)).toBe(all)
         for (const peer of inst) expect(await ask(`${peer.ordinal}.echo`)).toBe(peer.ip)
         // Tenant b's app is no name on tenant a's network (same CIDR, same router addresses).
         if (i === inst[0]) expect(await ask('secret')).toEqual(t === 'b' ? s.ip : expect.stringMatching(/^E[A-Z_]+$/))

@@ -113,7 +113,8 @@ describe.skipIf(skip || !engine)('containers on a tenant network, through the ag
     // By address, from the process on the other node.
     expect(await waitFor('the container answers at its address', async () => ((await get(`http://${web.ip}:8080/`)) === web.ip ? web.ip : null), 30_000)).toBe(web.ip)
     // By name: the process resolves the container app, the container sees the network's resolver.
-    expect(await tcpAsk(peerNs, '127.0.0.1', 8080, 'resolve web', 20_000)).toBe(web.ip)
+    // A name follows readiness: it is pushed to the peer's node once the container's report is in.
+    expect(await waitFor('the peer resolves web', async () => ((await tcpAsk(peerNs, '127.0.0.1', 8080, 'resolve web', 20_000)) === web.ip ? web.ip : null), 30_000)).toBe(web.ip)
     expect(await get(`http://${web.ip}:8080/resolv.txt`)).toBe('nameserver 100.64.201.1')
     // Its published port on its node, from the other node.
     const node = u.nodes.find((n) => nodeName(n) === web.node!.name)!
