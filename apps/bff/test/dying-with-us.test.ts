@@ -6,16 +6,8 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { isAlive as alive } from '../../../packages/agents/test/helpers'
 import { waitFor } from './harness'
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe.skipIf(process.platform !== 'linux')('dyingWithUs', () => {
   it('a detached child gets its signal when its parent is SIGKILLed', async () => {
