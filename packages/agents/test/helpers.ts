@@ -121,10 +121,15 @@ export function agentConfig(dataDir: string, over: Partial<AgentConfigInput> = {
   })
 }
 
-/** A listener port nothing on this machine holds, in the range tests use for listeners (other suites run instances there too). */
+/**
+ * A listener port nothing on this machine holds. 17000-19999 is below every range instances get
+ * host ports from (the control plane's default 20000-29999, the test agents' ranges up to 32767,
+ * the e2e slots' 11000-16799), so a scheduled instance cannot take it between this probe and the
+ * test's listen.
+ */
 export async function freeListenerPort(): Promise<number> {
   for (;;) {
-    const port = 30_000 + Math.floor(Math.random() * 2_700)
+    const port = 17_000 + Math.floor(Math.random() * 3_000)
     const free = await new Promise<boolean>((resolve) => {
       const srv = createServer()
       srv.once('error', () => resolve(false))

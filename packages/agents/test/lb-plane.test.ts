@@ -157,6 +157,11 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     dir = await mkdtemp(path.join(os.tmpdir(), `alveary-lb-${name}-`))
     plane = make(dir)
   }
+  /** Applies and checks every load balancer is served (a listener that could not open fails here, not as a refused request later). */
+  const served = async (lbs: TDesiredLb[]) => {
+    const reports = await plane.apply(lbs)
+    expect(reports.filter((r) => r.state !== 'active')).toEqual([])
+  }
 
   it.skipIf(skip)('routes by host and path prefix, first match wins, 404 otherwise', async () => {
     await setup()
@@ -177,7 +182,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     await setup()
     const port = await freeListenerPort()
     const base = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
-    await plane.apply([base])
+    await served([base])
     const count = async (n: number) => {
       const seen: Record<string, number> = {}
       for (let i = 0; i < n; i++) {
@@ -189,12 +194,12 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     const even = await count(40)
     expect(even.a).toBeGreaterThanOrEqual(15)
     expect(even.b).toBeGreaterThanOrEqual(15)
-    await plane.apply([{ ...base, backends: [{ name: 'all', servers: [server(a, 'ready', 100), server(b, 'ready', 0)] }] }])
+    await served([{ ...base, backends: [{ name: 'all', servers: [server(a, 'ready', 100), server(b, 'ready', 0)] }] }])
     expect(await count(20)).toEqual({ a: 20 })
-    await plane.apply([{ ...base, backends: [{ name: 'all', servers: [server(a, 'drain'), server(b), server(c, 'down')] }] }])
+    await served([{ ...base, backends: [{ name: 'all', servers: [server(a, 'drain'), server(b), server(c, 'down')] }] }])
     expect(await count(20)).toEqual({ b: 20 })
     // The member that was down comes back in place; the others leave.
-    await plane.apply([{ ...base, backends: [{ name: 'all', servers: [server(c)] }] }])
+    await served([{ ...base, backends: [{ name: 'all', servers: [server(c)] }] }])
     expect(await count(10)).toEqual({ c: 10 })
   })
 
@@ -202,7 +207,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     await setup()
     const port = await freeListenerPort()
     const desired = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
-    await plane.apply([desired])
+    await served([desired])
     for (let i = 0; i < 20; i++) expect((await get(port)).status).toBe(200)
     const stats = await plane.stats()
     const total = (id: string) => stats.filter((s) => s.instanceId === id).reduce((n, s) => n + s.total, 0)
@@ -215,7 +220,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
   it.skipIf(skip)('keeps a client on one instance with a cookie until its TTL', async () => {
     await setup()
     const port = await freeListenerPort()
-    await plane.apply([lb(port, { all: [server(a), server(b), server(c)] }, [{ host: null, pathPrefix: null, backend: 'all' }], { stickySeconds: 2 })])
+    await served([lb(port, { all: [server(a), server(b), server(c)] }, [{ host: null, pathPrefix: null, backend: 'all' }], { stickySeconds: 2 })])
     const first = await get(port)
     const cookie = first.headers['set-cookie']?.[0]?.split(';')[0]
     expect(cookie).toMatch(/^ALVEARY_LB=/)
@@ -233,7 +238,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     await setup()
     const port = await freeListenerPort()
     const base = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
-    await plane.apply([base])
+    await served([base])
     await until('serving', async () => (await get(port)).status === 200)
     retried = 0
     const gen = load(port)
@@ -248,14 +253,14 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     // After each change, requests keep flowing through it (a condition, not a time: a busy
     // machine serves few per second, and a wall-clock window made the count a flake).
     for (const servers of states) {
-      await plane.apply([{ ...base, backends: [{ name: 'all', servers }] }])
+      await served([{ ...base, backends: [{ name: 'all', servers }] }])
       await gen.flowed()
     }
     // Structural changes: a second listener, then a route; each is a reload for HAProxy.
     const second = await freeListenerPort()
-    await plane.apply([{ ...base, listeners: [...base.listeners, { port: second, protocol: 'http', routes: [{ host: null, pathPrefix: null, backend: 'all' }] }], backends: [{ name: 'all', servers: [server(a), server(c)] }] }])
+    await served([{ ...base, listeners: [...base.listeners, { port: second, protocol: 'http', routes: [{ host: null, pathPrefix: null, backend: 'all' }] }], backends: [{ name: 'all', servers: [server(a), server(c)] }] }])
     await gen.flowed()
-    await plane.apply([{ ...base, listeners: [{ port, protocol: 'http', routes: [{ host: null, pathPrefix: '/', backend: 'all' }] }], backends: [{ name: 'all', servers: [server(a), server(b), server(c)] }] }])
+    await served([{ ...base, listeners: [{ port, protocol: 'http', routes: [{ host: null, pathPrefix: '/', backend: 'all' }] }], backends: [{ name: 'all', servers: [server(a), server(b), server(c)] }] }])
     await gen.flowed()
     const { failures } = await gen.stop()
     expect(failures).toEqual([])
@@ -267,7 +272,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     await setup()
     const port = await freeListenerPort()
     const base = lb(port, { all: [server(a), server(b)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
-    await plane.apply([base])
+    await served([base])
     // Same structure, a server HAProxy cannot take: refused at run time, then by the reload.
     const bad = await plane.apply([{ ...base, backends: [{ name: 'all', servers: [server(a), { ...server(c), address: '256.0.0.1' }] }] }])
     expect(bad[0]).toMatchObject({ state: 'error', message: expect.stringMatching(/reload failed|did not start/) })
@@ -281,7 +286,7 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
   it.skipIf(skip)('stops serving a load balancer that is gone, the last one too', async () => {
     await setup()
     const port = await freeListenerPort()
-    await plane.apply([lb(port, { all: [server(a)] }, [{ host: null, pathPrefix: null, backend: 'all' }])])
+    await served([lb(port, { all: [server(a)] }, [{ host: null, pathPrefix: null, backend: 'all' }])])
     expect((await get(port)).body).toMatch(/^a /)
     expect(await plane.apply([])).toEqual([])
     await until('refused', async () => get(port, '/', {}, new http.Agent({ keepAlive: false }), false).then(() => false, () => true))
