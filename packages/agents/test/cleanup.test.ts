@@ -76,8 +76,8 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
     const sandboxed = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort: 20_080 }] } })
     isolation.apply({ type: 'desired', generation: 1, instances: [sandboxed], networks: [], loadBalancers: [] })
     isolatedNs = (await isolation.prepare(sandboxed.instanceId)).netns
-    await isolation.refilled()
-    expect(isolation.poolFree()).toBe(1)
+    // Built once the start has settled (isolated.ts, settleMs).
+    await waitFor('the pool', () => isolation.poolFree() === 1, 15_000)
     poolNs = readdirSync('/run/netns').filter((x) => x.startsWith(`${n.prefix}-s-`) && `/run/netns/${x}` !== isolatedNs)
     expect(poolNs).toHaveLength(1)
     await isolation.close()

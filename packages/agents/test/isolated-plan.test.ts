@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ownerOf } from '../src/network/isolated'
-import { inPool, pickAddress, renderActions, renderIsolatedTable } from '../src/network/isolated-plan'
+import { inPool, pickAddress, renderActions, renderElements, renderIsolatedTable, renderTableChange } from '../src/network/isolated-plan'
 import { overlayNames } from '../src/network/names'
 
 const id = '0b9c4f3e-8a51-4d6e-9f0a-1c2d3e4f5a6b'
@@ -20,24 +20,43 @@ describe('isolated namespaces: decisions', () => {
 
   it('forwards published ports to the instances, keeps instances apart and away from the node', () => {
     const names = overlayNames('ab')
-    const t = renderIsolatedTable(names, [
-      { hostPort: 31002, ip: '169.254.170.9' },
-      { hostPort: 31001, ip: '169.254.171.3' },
-    ])
+    const t = renderIsolatedTable(names)
     expect(t).toContain('table inet alveary_ab_s {')
-    // From outside (prerouting) and from the node itself (output), sorted by port.
-    expect(t.match(/fib daddr type local dnat ip to tcp dport map \{ 31001 : 169\.254\.171\.3, 31002 : 169\.254\.170\.9 \}/g)).toHaveLength(2)
+    // From outside (prerouting) and from the node itself (output), through the map of ports.
+    expect(t.match(/fib daddr type local dnat ip to tcp dport map @ports/g)).toHaveLength(2)
     expect(t).toContain('oifname "abs*" fib saddr type local masquerade')
     expect(t).toContain('iifname "abs*" oifname "abs*" ct status dnat accept')
     expect(t).toContain('iifname "abs*" oifname "abs*" drop')
     expect(t).toContain('iifname "abs*" counter name to_node drop')
-    expect(renderIsolatedTable(names, [])).not.toContain('dnat ip to')
-    // A port twice (handed from a stopping instance to a new one): the first given wins (nft refuses a key twice).
-    expect(renderIsolatedTable(names, [{ hostPort: 31001, ip: '169.254.170.1' }, { hostPort: 31001, ip: '169.254.170.2' }])).toContain('map { 31001 : 169.254.170.1 }')
     // Connections still headed to an instance that has gone are reset (unless its address leads into a veth again).
-    const g = renderIsolatedTable(names, [], ['169.254.170.9'])
-    expect(g.match(/ip daddr \{ 169\.254\.170\.9 \} meta oifkind != "veth" meta l4proto tcp reject with tcp reset/g)).toHaveLength(2)
-    expect(renderIsolatedTable(names, [])).not.toContain('reject')
+    expect(t.match(/ip daddr @gone meta oifkind != "veth" meta l4proto tcp reject with tcp reset/g)).toHaveLength(2)
+    const e = renderElements(names, [
+      { hostPort: 31002, ip: '169.254.170.9' },
+      { hostPort: 31001, ip: '169.254.171.3' },
+    ])
+    // Replaced whole, sorted by port.
+    expect(e).toBe(['flush map inet alveary_ab_s ports', 'add element inet alveary_ab_s ports { 31001 : 169.254.171.3, 31002 : 169.254.170.9 }', 'flush set inet alveary_ab_s gone'].join('\n'))
+    // A port twice (handed from a stopping instance to a new one): the first given wins (nft refuses a key twice).
+    expect(renderElements(names, [{ hostPort: 31001, ip: '169.254.170.1' }, { hostPort: 31001, ip: '169.254.170.2' }])).toContain('ports { 31001 : 169.254.170.1 }')
+    expect(renderElements(names, [], ['169.254.170.9', '169.254.170.9'])).toContain('add element inet alveary_ab_s gone { 169.254.170.9 }')
+    expect(renderElements(names, [])).not.toContain('add element')
+  })
+
+  it('makes the table once and then changes only its elements (a start re-makes no chain), again on a full pass or after a failure', () => {
+    const names = overlayNames('ab')
+    const a = renderElements(names, [{ hostPort: 31001, ip: '169.254.170.1' }])
+    const b = renderElements(names, [{ hostPort: 31002, ip: '169.254.170.2' }])
+    const made = renderTableChange(names, a, null, false)!
+    expect(made.startsWith('table inet alveary_ab_s {}\ndelete table inet alveary_ab_s\ntable inet alveary_ab_s {')).toBe(true)
+    expect(made.endsWith(a)).toBe(true)
+    expect(renderTableChange(names, b, a, false)).toBe(b)
+    expect(renderTableChange(names, a, a, false)).toBeUndefined()
+    expect(renderTableChange(names, a, a, true)).toBe(made)
+    expect(renderTableChange(names, a, undefined, false)).toBe(made)
+    // Nothing isolated left: the table goes (and again on a full pass).
+    expect(renderTableChange(names, null, a, false)).toBe('table inet alveary_ab_s {}\ndelete table inet alveary_ab_s')
+    expect(renderTableChange(names, null, null, false)).toBeUndefined()
+    expect(renderTableChange(names, null, null, true)).toBe('table inet alveary_ab_s {}\ndelete table inet alveary_ab_s')
   })
 
   it('names its namespaces and links apart from the overlay’s', () => {
@@ -51,7 +70,7 @@ describe('isolated namespaces: decisions', () => {
 
   it('builds a namespace in one script, the node side’s address last (with it, a namespace is whole), and reports each part', () => {
     const names = overlayNames('ab')
-    const script = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: true }], table: 'table inet alveary_ab_s {}', removeNs: ['ab-s-x'], removeLinks: [] })
+    const script = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: true }], nft: 'table inet alveary_ab_s {}', removeNs: ['ab-s-x'], removeLinks: [] })
     const N = names.isolatedNs(id)
     const V = names.isolatedVeth(id)
     expect(script).toContain(`ip netns del ${N} 2>/dev/null || true`)

@@ -11,8 +11,10 @@
  * the veth, `ip -n` inside, the node side, nft), so a few are built ahead: a pool of free
  * namespaces `<p>-s-<id of their own>`, their veth's alias `alveary-pool`. A start claims one by
  * writing its instance id as the alias (the machine says whose each is, for the next agent too)
- * and applies its port forwards: one nft. The pool refills in the background; a burst beyond it
- * builds namespaces named by their instance, as before. Removals run after the starts are served.
+ * and adds its port forwards to the table's map: one nft. A burst beyond the pool builds
+ * namespaces named by their instance, as before. What no start waits for (removals, the pool's
+ * refill: ~10 processes and the kernel's making and unmaking of namespaces) waits until the
+ * starts have run: on the 2-core dev machine at load 28 a start beside it took 1.6× as long.
  */
 import { randomUUID } from 'node:crypto'
 import { access, readdir, readFile, writeFile } from 'node:fs/promises'
@@ -20,7 +22,7 @@ import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
 import type { Tools } from './exec'
 import { isUp, type IpLink } from './links'
-import { inPool, pickAddress, renderActions, renderIsolatedTable, renderTableScript, type IsolatedForward } from './isolated-plan'
+import { inPool, pickAddress, renderActions, renderElements, renderTableChange, type IsolatedForward } from './isolated-plan'
 import { NODE_TRANSIT_IP, netnsPath, type OverlayNames } from './names'
 import { upstreamsOf } from './dns/responder'
 import { createPassLoop } from './passes'
@@ -71,6 +73,12 @@ const MAX_REMOVALS_PER_PASS = 32
 /** Gone addresses remembered at most, and how long connections to one are reset. */
 const MAX_GONE = 4096
 const GONE_RESET_MS = 30_000
+/**
+ * How long after a namespace is handed out to a start removals and the pool's refill wait:
+ * the started sandboxes are set up meanwhile (bwrap, the uid switch, the command's exec: ~15 ms
+ * on a quiet node, over 100 ms at load 20).
+ */
+export const SETTLE_MS = 200
 /** The alias of a pool namespace's veth until an instance claims it (then it is the instance's id). */
 export const POOL_ALIAS = 'alveary-pool'
 
@@ -82,14 +90,15 @@ export const ownerOf = (nsId: string, alias: string): string | null => (alias ==
 
 /**
  * `pool`: namespaces kept built and free (veth, addresses, routes ready), so that a start only
- * claims one (its veth's alias) and applies its port forwards (one nft). A pass that uses them
- * refills the pool in the background. 0 (cleanup, tests): every namespace is built for its instance.
+ * claims one (its veth's alias) and applies its port forwards (one nft). The pool is refilled in
+ * the background, `settleMs` after the latest start. 0 (cleanup, tests): every namespace is built for its instance.
  * The pool is kept only while the node has instances: a node with nothing on it keeps nothing
  * of ours on the machine (deleting everything leaves no namespaces behind).
  */
-export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number; pool?: number }) {
+export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: Logger; resyncMs?: number; pool?: number; settleMs?: number }) {
   const { names, tools, log } = opts
   const resyncMs = opts.resyncMs ?? 10_000
+  const settleMs = opts.settleMs ?? SETTLE_MS
   let poolSize = opts.pool ?? 0
   /** The pool's size now: poolSize while the node has instances, else 0. */
   let poolTarget = 0
@@ -120,7 +129,12 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   let netns = new Set<string>()
   let links: string[] = []
   let observedAt = -Infinity
-  // The table last applied (null: none); undefined: unknown after a failure, so the next pass applies again.
+  /** A full pass saw links that no namespace needs; the next pass that removes takes them. */
+  let linksDue = false
+  /** Since when removals and the refill wait for starts handed out to settle (performance.now(); null: they do not wait). */
+  let settlingSince: number | null = null
+  let settleTimer: NodeJS.Timeout | undefined
+  // The table's elements last applied (null: no table); undefined: unknown after a failure, so the next pass makes it again.
   let applied: string | null | undefined = null
   let forwarding = false
   // Looked up at the first instance's start (`alveary-agent cleanup` builds no namespace: nothing to warn about).
@@ -217,12 +231,13 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     const wanted = d.instances.filter(isolates)
     poolTarget = d.instances.length ? poolSize : 0
     for (const [ip, at] of gone) if (Date.now() - at >= GONE_RESET_MS) gone.delete(ip)
-    const full = Date.now() - observedAt >= resyncMs
     // A namespace to build looks at the machine first: the address is picked from the instance id,
     // and the same instance may have just left another agent on this machine (a move, a lost node)
     // whose namespace still holds that address; two veths routing one address lose its traffic.
     // Claiming one of the pool's needs no look: it was built with an address nobody had.
     const missingNow = wanted.filter((i) => !nsOf(i.instanceId)).length
+    // Nor does a resync (the look, the table made again) come before starts served from the pool: the pass after them does it.
+    const full = Date.now() - observedAt >= resyncMs && !(missingNow > 0 && missingNow <= freePool().length)
     // Where a start's wait goes (debug log): the look at the machine, the build and forwards, the removals after.
     const t0 = performance.now()
     if (full || missingNow > freePool().length) await observe()
@@ -269,16 +284,16 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     // Resets for gone instances, and already for leaving ones: the rule holds only once their veth is gone.
     const served = leavingNs.filter((id) => owners.get(id) !== null && whole.has(id)).map((id) => whole.get(id)!)
     const resets = [...new Set([...gone.keys(), ...served])]
-    const body = wanted.length || resets.length ? renderIsolatedTable(names, forwards, resets) : null
-    // Applied again on a full pass too (someone may have flushed the ruleset).
-    const table = body !== applied || full ? body : undefined
+    const elements = wanted.length || resets.length ? renderElements(names, forwards, resets) : null
+    // Made again on a full pass (someone may have flushed the ruleset); else only its elements change.
+    const nft = renderTableChange(names, elements, applied, full)
 
     // First what starts wait for: the namespaces to build and the port forwards.
     let out = ''
-    if (create.length) out = await runScript(renderActions(names, { create, ...(table !== undefined && { table }), removeNs: [], removeLinks: [] }))
-    else if (table !== undefined) {
+    if (create.length) out = await runScript(renderActions(names, { create, ...(nft !== undefined && { nft }), removeNs: [], removeLinks: [] }))
+    else if (nft !== undefined) {
       // Only the forwards (every start that claimed from the pool): nft itself, no shell.
-      out = await tools.run('nft', ['-f', '-'], renderTableScript(names, table)).then(
+      out = await tools.run('nft', ['-f', '-'], nft).then(
         () => 'table 0',
         (err: Error) => `table 1 ${err.message}`,
       )
@@ -295,10 +310,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
         log.warn({ instanceId: c.instanceId, err: why ?? 'the pass failed' }, 'network: cannot build an isolated namespace')
       }
     }
-    if (table !== undefined) {
+    if (nft !== undefined) {
       // Success is the status nft printed, not what was applied: removing the table (null) succeeds too.
       const ok = /^table 0/m.test(out)
-      applied = ok ? table : undefined
+      applied = ok ? elements : undefined
       if (!ok) log.warn({ err: lines.find((l) => l.startsWith('table '))?.slice(6) ?? 'the pass failed' }, 'network: cannot apply the isolated namespaces’ port forwards')
     }
     if (claimed) log.info({ claimed, free: freePool().length }, 'network: isolated namespaces taken from the pool')
@@ -312,11 +327,31 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     }
     markDecided(n)
     const t2 = performance.now()
+    // Something failed: look again at the next pass, not after resyncMs.
+    if (failed.size) observedAt = -Infinity
+    if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
+    linksDue ||= full
 
-    // Then what nothing waits for: removals, and the pool's refill (in the background).
+    if (claimed || create.length) {
+      // Counted from the first start they wait for: a steady stream of starts does not put them off for ever.
+      settlingSince ??= t2
+      log.debug({ observeMs: Math.round(t1 - t0), startsMs: Math.round(t2 - t1), claimed, built: create.length }, 'network: isolated namespaces pass')
+    }
+    // Then what nothing waits for, once the starts handed out have run (a pass then does it): removals, and the pool's refill (in the background).
+    const settling = settlingSince === null ? 0 : settlingSince + settleMs - performance.now()
+    if (settling > 0 && !closing) {
+      settleTimer ??= setTimeout(() => {
+        settleTimer = undefined
+        passes.kick()
+      }, settling)
+      settleTimer.unref()
+      return
+    }
+    settlingSince = null
     const removeNs = leavingNs.slice(0, MAX_REMOVALS_PER_PASS).map((id) => names.isolatedNs(id))
     const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...building].map((id) => names.isolatedVeth(id)))
-    const removeLinks = full ? links.filter((l) => !keepLinks.has(l)) : []
+    const removeLinks = linksDue ? links.filter((l) => !keepLinks.has(l)) : []
+    linksDue = false
     const removed = removeNs.length || removeLinks.length ? (await runScript(renderActions(names, { create: [], removeNs, removeLinks }))).split('\n') : []
     const deleted = removeNs.filter((x) => removed.includes(`gone ${x}`))
     for (const x of deleted) {
@@ -335,12 +370,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
     // More to remove than one pass takes: the next pass right away.
     else if (leavingNs.length > removeNs.length) setTimeout(() => passes.kick(), 0).unref()
-    // Something failed: look again at the next pass, not after resyncMs.
-    if (failed.size) observedAt = -Infinity
-    if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
     if (freePool().length + building.size < poolTarget) refill()
-    if (claimed || create.length || table !== undefined || removeNs.length)
-      log.debug({ observeMs: Math.round(t1 - t0), startsMs: Math.round(t2 - t1), removeMs: Math.round(performance.now() - t2), claimed, built: create.length }, 'network: isolated namespaces pass')
+    if (removeNs.length) log.debug({ removeMs: Math.round(performance.now() - t2) }, 'network: isolated namespaces removed')
   }
 
   async function runScript(script: string): Promise<string> {
