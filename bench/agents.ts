@@ -201,10 +201,15 @@ function startSim(i: number, token: string, registered?: { name: string; nodeId:
     logger: quiet,
     hello,
     onMessage,
-    onClose: (code) => {
+    onClose: (code, _reason, hintMs) => {
       sim.welcomed = false
       if (timer) clearTimeout(timer)
       if (!stopping && !restarting) closes.set(code, (closes.get(code) ?? 0) + 1)
+      // 1006 covers both a refused connection (BFF down) and a refused upgrade: the hint tells them apart.
+      if (restarting) {
+        const k = hintMs !== null ? 'told when' : String(code)
+        restartCloses.set(k, (restartCloses.get(k) ?? 0) + 1)
+      }
       // Joined, but the welcome with the credential was lost: join again under another name.
       if (code === CloseCode.nameTaken && !credential) sim.name = `${sim.name}-again`
       return 'reconnect'
@@ -216,6 +221,8 @@ function startSim(i: number, token: string, registered?: { name: string; nodeId:
 let restarting = false
 /** Connections that closed outside a restart, by close code (1006: refused upgrades, dropped sockets). */
 const closes = new Map<number, number>()
+/** During a restart: attempts that failed, by close code, and upgrades refused with a time to come back. */
+const restartCloses = new Map<string, number>()
 
 const result: Record<string, unknown> = { heartbeatMs: opts['heartbeat-ms'], fleet: opts.phases.has('throughput') ? 'joined' : 'registered' }
 const cleanup = cleanupOnInterrupt(async () => {
@@ -308,6 +315,7 @@ try {
   if (opts.phases.has('reconnect')) {
     const restart = async (label: string, env: Record<string, string>) => {
       restarting = true
+      restartCloses.clear()
       const down = performance.now()
       await stopBff()
       const up = await startBff(env)
@@ -317,6 +325,10 @@ try {
       const back = sims.map((s) => Math.max(0, s.desiredAt - up))
       const r = { p50Ms: pct(back, 50), p99Ms: pct(back, 99), allBackMs: pct(back, 100), downMs: Math.round(up - down) }
       log(`BFF restart (${label}): ${n} agents back (welcomed, desired state received) p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, all ${r.allBackMs} ms after the BFF answered (it was down ${r.downMs} ms)`)
+      // Where the time went: how many were back in each second after the BFF answered, and the attempts that failed meanwhile.
+      const perSecond: number[] = []
+      for (const ms of back) perSecond[Math.floor(ms / 1000)] = (perSecond[Math.floor(ms / 1000)] ?? 0) + 1
+      log(`  back per second: ${Array.from(perSecond, (x) => x ?? 0).join(' ')}; failed attempts: ${JSON.stringify(Object.fromEntries(restartCloses))}`)
       return r
     }
     // Let the fleet settle between the runs (every agent heartbeating again).
