@@ -9,7 +9,8 @@ import { mkdir } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
 import type { TContainerCapability, TDesired, THello, TInstanceReport, TLbReport, TServerMessage } from '@alveary/core/protocol'
 import { agentEndpoint, type AgentConfig } from './config'
-import { createConnection, type Backoff, type CloseDecision } from './connection'
+import { createConnection, type CloseDecision } from './connection'
+import type { Backoff } from './reconnect-delay'
 import { DataDirLocked, lockDataDir } from './data-lock'
 import { createCredentialStore, type StoredCredential } from './credentials'
 import { detectDocker } from './runtime/docker/detect'
@@ -39,7 +40,7 @@ import { detectSandbox, unsandboxed } from './sandbox/detect'
 export interface AgentOptions {
   /** Defaults to pino at config.logLevel, writing to stderr. */
   logger?: Logger
-  /** Reconnect backoff; default 500ms base, 30s cap, full jitter. */
+  /** Reconnect backoff; default 250 ms base, 2 s cap, full jitter (reconnect-delay.ts). */
   reconnectBackoff?: Backoff
   /** Restart-policy backoff; default 1s doubling to 60s, reset after 10s of healthy running. */
   restartBackoff?: Partial<RestartBackoff>

@@ -1,37 +1,13 @@
 /**
  * The agent's side of the /agent WebSocket: connect, say hello, validate every frame,
  * and reconnect for as long as the agent lives: when the server said when (a refused
- * upgrade's Retry-After, a close reason's retry hint), then; otherwise with exponential
- * backoff and full jitter, capped low so agents are back soon after a server restart (the
- * server's admission spreads a crowd out by telling each agent when to come).
+ * upgrade's Retry-After, a close reason's retry hint), then, within bounds; otherwise with
+ * exponential backoff and full jitter (reconnect-delay.ts).
  */
 import WebSocket from 'ws'
 import type { Logger } from 'pino'
 import { MAX_FRAME_BYTES, ZServerMessage, parseFrame, retryHintOf, type TAgentMessage, type THello, type TServerMessage } from '@alveary/core/protocol'
-
-export interface Backoff {
-  baseMs: number
-  capMs: number
-}
-export const DEFAULT_RECONNECT_BACKOFF: Backoff = { baseMs: 250, capMs: 5_000 }
-
-/** Full jitter: uniformly random in [0, min(cap, base * 2^attempt)). */
-export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
-  return Math.floor(random() * Math.min(b.capMs, b.baseMs * 2 ** Math.min(attempt, 30)))
-}
-
-/** The server's "retry in N ms", plus a little jitter so agents told the same time do not come at once. */
-export function hintedDelay(hintMs: number, random: () => number = Math.random): number {
-  return Math.round(hintMs + random() * Math.min(1_000, hintMs / 4))
-}
-
-/** When an HTTP refusal of the upgrade says to come back (X-Retry-After-Ms, else Retry-After seconds). */
-export function retryAfterOf(headers: Record<string, string | string[] | undefined>): number | null {
-  const ms = Number(headers['x-retry-after-ms'])
-  if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, 600_000)
-  const s = Number(headers['retry-after'])
-  return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 600_000) : null
-}
+import { DEFAULT_RECONNECT_BACKOFF, backoffDelay, boundedHint, hintedDelay, parseHintMs, retryAfterOf, type Backoff } from './reconnect-delay'
 
 /** After a close: reconnect (when the server said, else after the backoff), stop, or reconnect after a delay of the agent's own choosing. */
 export type CloseDecision = 'reconnect' | 'stop' | { retryInMs: number }
@@ -45,7 +21,8 @@ export interface ConnectionOptions {
   /**
    * Decides what to do after a close (`code` 1006 also covers failed attempts and refused
    * upgrades): stop, reconnect (when the server said, else after the backoff), or
-   * reconnect after a delay of the agent's own choosing. `hintMs`: when the server said.
+   * reconnect after a delay of the agent's own choosing. `hintMs`: when the server said
+   * (validated, at most MAX_HINT_MS).
    */
   onClose: (code: number, reason: string, hintMs: number | null) => CloseDecision
   backoff?: Backoff
@@ -78,6 +55,8 @@ export function createConnection(opts: ConnectionOptions): Connection {
   const pingIntervalMs = opts.pingIntervalMs ?? 15_000
   let ws: WebSocket | null = null
   let attempt = 0
+  /** Hinted retries since the last welcome: the floor under a hint doubles with each. */
+  let hinted = 0
   let retryTimer: NodeJS.Timeout | null = null
   let pingTimer: NodeJS.Timeout | null = null
   let closed = false
@@ -149,7 +128,7 @@ export function createConnection(opts: ConnectionOptions): Connection {
       if (ws === socket) ws = null
       if (closed) return
       const reason = reasonBuf.toString()
-      const hintMs = refusedHintMs ?? retryHintOf(reason)
+      const hintMs = refusedHintMs ?? parseHintMs(retryHintOf(reason))
       const next = opts.onClose(code, reason, hintMs)
       if (next === 'stop') {
         closed = true
@@ -157,7 +136,7 @@ export function createConnection(opts: ConnectionOptions): Connection {
       }
       let delay: number
       if (typeof next === 'object') delay = next.retryInMs
-      else if (hintMs !== null) delay = hintedDelay(hintMs, opts.random)
+      else if (hintMs !== null) delay = hintedDelay(boundedHint(hintMs, hinted++, backoff), opts.random)
       else delay = backoffDelay(attempt++, backoff, opts.random)
       log.info({ code, reason: reason || undefined, retryInMs: delay }, 'disconnected; will reconnect')
       retryTimer = setTimeout(connect, delay)
@@ -175,6 +154,7 @@ export function createConnection(opts: ConnectionOptions): Connection {
     },
     resetBackoff() {
       attempt = 0
+      hinted = 0
     },
     async close() {
       closed = true

@@ -6,7 +6,8 @@
  */
 import type { Logger } from 'pino'
 import { CloseCode, PROTOCOL_VERSION } from '@alveary/core/protocol'
-import { hintedDelay, type CloseDecision } from '../connection'
+import type { CloseDecision } from '../connection'
+import { hintedDelay } from '../reconnect-delay'
 import type { Identity } from './identity'
 
 export function createClosePolicy(o: { name: string; identity: Identity; log: Logger }) {
