@@ -1,14 +1,14 @@
 import { CoreError, createBatchLoader } from '@alveary/core'
 import type { TDesired } from '@alveary/core/protocol'
 import { describe, expect, it } from 'vitest'
-import { createHelloGate } from '../src/gateway/admission'
+import { createHelloGate, retrySlot } from '../src/gateway/admission'
 
 const tick = () => new Promise((r) => setImmediate(r))
 
 describe('hello gate', () => {
   it('welcomes `concurrency` at a time in arrival order, queues `queue` more and refuses the rest with a time to come back', async () => {
     let t = 0
-    const gate = createHelloGate({ concurrency: 2, queue: 2, random: () => 0.5, now: () => t })
+    const gate = createHelloGate({ concurrency: 2, queue: 2, now: () => t })
     const tickets = [0, 1, 2, 3].map(() => {
       const g = gate.enter()
       if (!g.ok) throw new Error('refused too early')
@@ -16,8 +16,8 @@ describe('hello gate', () => {
     })
     const refused = gate.enter()
     expect(refused.ok).toBe(false)
-    // No welcome measured yet: the guess (50 ms per welcome, 2 at once) for 4 ahead is 100 ms, at least 500 ms, then spread.
-    if (!refused.ok) expect(refused.retryAfterMs).toBe(750)
+    // No welcome measured yet: the guess (50 ms per welcome, 2 at once) for half of 4 ahead is 50 ms, at least 250 ms.
+    if (!refused.ok) expect(refused.retryAfterMs).toBe(250)
 
     const order: number[] = []
     tickets.forEach((tk, i) => void tk.turn().then(() => order.push(i)))
@@ -40,9 +40,9 @@ describe('hello gate', () => {
     expect(gate.held).toBe(0)
   })
 
-  it('tells refused agents to come back after the queue ahead drains at the measured welcome speed, even after a quiet hour', async () => {
+  it('tells refused agents to come back once half the queue ahead drained at the measured welcome speed, even after a quiet hour', async () => {
     let t = 0
-    const gate = createHelloGate({ concurrency: 1, queue: 9, random: () => 0, now: () => t })
+    const gate = createHelloGate({ concurrency: 1, queue: 9, now: () => t })
     // Welcomes taking 100 ms each.
     for (let i = 0; i < 20; i++) {
       const g = gate.enter()
@@ -59,11 +59,31 @@ describe('hello gate', () => {
       if (refused.ok) throw new Error('not refused')
       return refused.retryAfterMs
     }
-    // 10 ahead at ~10 per second: about a second.
-    expect(refusedNow()).toBe(1_000)
+    // 10 ahead at 10 per second: half of them are through in half a second.
+    expect(refusedNow()).toBe(500)
     // Nothing for an hour, then a crowd: the welcome speed is the same (the old rate counted the hour).
     t += 3_600_000
-    expect(refusedNow()).toBe(1_000)
+    expect(refusedNow()).toBe(500)
+  })
+
+  it('spreads a refused crowd over the welcome rate: one slot per welcome, consecutive, bounded to a minute', () => {
+    // 500 held, welcomes at 1 per ms (500 at once taking 500 ms each).
+    let lastSlotAt = Number.NEGATIVE_INFINITY
+    const told = Array.from({ length: 5 }, () => {
+      const s = retrySlot({ now: 1_000, held: 500, perMs: 1, lastSlotAt })
+      lastSlotAt = s.slotAt
+      return s.retryAfterMs
+    })
+    expect(told).toEqual([250, 251, 252, 253, 254])
+    // Later refusals continue after the slots given, or start afresh once those are past.
+    expect(retrySlot({ now: 1_100, held: 500, perMs: 1, lastSlotAt }).retryAfterMs).toBe(250)
+    expect(retrySlot({ now: 1_000, held: 500, perMs: 0.01, lastSlotAt }).retryAfterMs).toBe(25_000)
+    // A slow server never sends an agent away for more than a minute, and the slots after that stay within it.
+    const slow = retrySlot({ now: 0, held: 5_000, perMs: 0.001, lastSlotAt: Number.NEGATIVE_INFINITY })
+    expect(slow).toEqual({ retryAfterMs: 60_000, slotAt: 60_000 })
+    expect(retrySlot({ now: 0, held: 5_000, perMs: 0.001, lastSlotAt: slow.slotAt }).retryAfterMs).toBe(60_000)
+    // Never sooner than a quarter second (the agent keeps its own floor as well).
+    expect(retrySlot({ now: 0, held: 1, perMs: 1_000, lastSlotAt: Number.NEGATIVE_INFINITY }).retryAfterMs).toBe(250)
   })
 })
 

@@ -42,20 +42,33 @@ export interface HelloTicket {
 }
 
 /**
+ * When a refused agent should come back. Refusals get consecutive slots, one per welcome the
+ * server completes (`perMs`: welcomes per ms), the first once the connections holding tickets
+ * are half through: a refused crowd comes back at the rate it can be welcomed, never all at
+ * once, and finds places in the queue while the server is still busy with the ones ahead.
+ * `lastSlotAt`: the slot given last (same clock as `now`), carried from call to call.
+ */
+export function retrySlot(o: { now: number; held: number; perMs: number; lastSlotAt: number }): { retryAfterMs: number; slotAt: number } {
+  const slotAt = Math.max(o.now + o.held / 2 / o.perMs, o.lastSlotAt + 1 / o.perMs)
+  return { retryAfterMs: Math.round(Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, slotAt - o.now))), slotAt: Math.min(slotAt, o.now + MAX_RETRY_MS) }
+}
+/** Agents bound a server's hint to at most a minute too (packages/agents/src/reconnect-delay.ts). */
+const MAX_RETRY_MS = 60_000
+const MIN_RETRY_MS = 250
+
+/**
  * How many agents are welcomed at once. Welcoming one (its hello authenticated, its node
  * claimed, its desired state read and sent) is what a fleet reconnecting after a restart
  * costs: `concurrency` run at a time in arrival order (core reads and claims those together
  * in batches), `queue` more may wait their turn, and the rest are refused at the upgrade
- * with a time to come back: the time the ones ahead need at the rate welcomes complete,
- * spread at random over as much again, so a refused crowd returns as the queue drains
- * instead of all at once.
+ * with a time to come back (retrySlot) at the rate welcomes complete.
  */
-export function createHelloGate(opts: { concurrency: number; queue: number; random?: () => number; now?: () => number }) {
-  const random = opts.random ?? Math.random
+export function createHelloGate(opts: { concurrency: number; queue: number; now?: () => number }) {
   const now = opts.now ?? (() => performance.now())
   /** Tickets given out and not released; `active` of them are being welcomed. */
   let held = 0
   let active = 0
+  let lastSlotAt = Number.NEGATIVE_INFINITY
   const waiting: (() => void)[] = []
   /**
    * How long the last welcomes took (a guess of 50 ms before any). The rate is `concurrency`
@@ -76,8 +89,9 @@ export function createHelloGate(opts: { concurrency: number; queue: number; rand
   return {
     enter(): { ok: true; ticket: HelloTicket } | { ok: false; status: 503; reason: 'busy'; retryAfterMs: number } {
       if (held >= opts.concurrency + opts.queue) {
-        const drainMs = Math.min(30_000, Math.max(500, (held / opts.concurrency) * welcomeMs()))
-        return { ok: false, status: 503, reason: 'busy', retryAfterMs: Math.round(drainMs * (1 + random())) }
+        const slot = retrySlot({ now: now(), held, perMs: opts.concurrency / Math.max(1, welcomeMs()), lastSlotAt })
+        lastSlotAt = slot.slotAt
+        return { ok: false, status: 503, reason: 'busy', retryAfterMs: slot.retryAfterMs }
       }
       held++
       let state: 'new' | 'waiting' | 'running' | 'released' = 'new'
