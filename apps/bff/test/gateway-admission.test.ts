@@ -39,7 +39,8 @@ describe('agent gateway: admission after a restart', () => {
     const over = await openSim(bff.url)
     sims.push(over)
     expect(over.refused?.status).toBe(503)
-    expect(over.refused?.retryAfterMs).toBeGreaterThanOrEqual(500)
+    // Told when: once half the queue ahead is through at the welcome rate, never sooner than a quarter second.
+    expect(over.refused?.retryAfterMs).toBeGreaterThanOrEqual(250)
     expect(await rejected('busy')).toBeGreaterThanOrEqual(1)
 
     // Every queued agent gets its turn: welcomed, then its desired state.
@@ -49,6 +50,36 @@ describe('agent gateway: admission after a restart', () => {
     sims.push(next)
     expect(next.refused).toBeNull()
     next.close()
+  })
+
+  it('an agent refused while the gate is full comes back when the server said and is welcomed', async () => {
+    const held = await Promise.all(Array.from({ length: CONCURRENT + QUEUE }, () => openSim(bff.url)))
+    sims.push(...held)
+    let refusedAt = 0
+    let hint: number | null = null
+    let welcomedAt = 0
+    const runId = randomUUID()
+    const conn = createConnection({
+      url: `${bff.url.replace('http', 'ws')}/agent`,
+      logger: pino({ level: 'silent' }),
+      hello: () => ({ type: 'hello', protocolVersion: PROTOCOL_VERSION, auth: { joinToken }, node: simNodeInfo('told-when'), runId }) as never,
+      onMessage: (m) => {
+        if (m.type === 'welcome') welcomedAt = performance.now()
+      },
+      onClose: (_code, _reason, hintMs) => {
+        if (refusedAt) return 'reconnect'
+        refusedAt = performance.now()
+        hint = hintMs
+        // The gate frees up at once: only the hint keeps the agent away until then.
+        held.forEach((s) => s.close())
+        return 'reconnect'
+      },
+    })
+    conns.push(conn)
+    conn.start()
+    await waitFor('the agent welcomed after its refusal', async () => welcomedAt > 0, 30_000, 20)
+    expect(hint).toBeGreaterThanOrEqual(250)
+    expect(welcomedAt - refusedAt).toBeGreaterThanOrEqual(hint! - 5)
   })
 
   it('a crowd of agents connecting at once (the agent connection code, its retry hints) is welcomed completely, none refused for good', async () => {
