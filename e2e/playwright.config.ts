@@ -57,7 +57,8 @@ export default defineConfig({
     reuseExistingServer: false,
     stdout: 'pipe',
     stderr: 'pipe',
-    gracefulShutdown: { signal: 'SIGTERM', timeout: 30_000 },
+    // Longer than start-all waits for its agent's bounded exit (--exit-grace plus removing networks and HAProxy).
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 75_000 },
     env: {
       WEB_PORT: String(WEB_PORT),
       BFF_PORT: String(BFF_PORT),

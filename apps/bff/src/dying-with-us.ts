@@ -8,6 +8,6 @@ import { spawnSync } from 'node:child_process'
  */
 const haveSetpriv = process.platform === 'linux' && spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0
 
-export function dyingWithUs(file: string, args: string[], signal: 'SIGINT' | 'SIGTERM' = 'SIGTERM'): [string, string[]] {
+export function dyingWithUs(file: string, args: string[], signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP' = 'SIGTERM'): [string, string[]] {
   return haveSetpriv ? ['setpriv', ['--pdeathsig', signal, '--', file, ...args]] : [file, args]
 }

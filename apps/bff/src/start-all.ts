@@ -18,13 +18,15 @@ const agentName = (process.env.ALVEARY_NODE_NAME ?? 'local').toLowerCase()
 /** `npm run dev`: the console from `next dev` (hot reload, no build) instead of the production build. */
 const dev = process.argv.includes('--dev')
 const children: ChildProcess[] = []
+/** On Ctrl-C the local agent gives each instance this long to stop (its --exit-grace). */
+const EXIT_GRACE_SECONDS = 10
 
-function run(name: string, cmd: string, args: string[], extraEnv: Record<string, string>, cwd = repoRoot) {
+function run(name: string, cmd: string, args: string[], extraEnv: Record<string, string>, cwd = repoRoot, deathSignal: 'SIGTERM' | 'SIGHUP' = 'SIGTERM') {
   // Own process group: Ctrl-C reaches only this script, which stops the children in order
   // (the agent first, so it can stop the local instances).
-  // And told SIGTERM if this script dies without stopping them (SIGKILL from a test runner): the
-  // agent then stops the local instances as on Ctrl-C, and nothing keeps the ports.
-  const [file, argv] = dyingWithUs(cmd, args)
+  // And told `deathSignal` if this script dies without stopping them (SIGKILL from a test runner):
+  // the agent then stops the local instances as on Ctrl-C, and nothing keeps the ports.
+  const [file, argv] = dyingWithUs(cmd, args, deathSignal)
   const child = spawn(file, argv, { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const prefix = (line: string) => process.stderr.write(`[${name}] ${line}\n`)
   for (const stream of [child.stdout, child.stderr])
@@ -48,14 +50,16 @@ let bff: Awaited<ReturnType<typeof startBff>> | null = null
 async function stop(code = 0) {
   if (stopping) return
   stopping = true
-  process.stderr.write('\nstopping…\n')
+  process.stderr.write('\nstopping… (the agent stops the local instances and removes their networks; a second Ctrl-C returns at once, the agent then finishes in the background)\n')
   // Agent first: it stops the local instances before exiting (--stop-on-exit), and removes their networks.
   await Promise.all(
     children.reverse().map(
       (c) =>
         new Promise<void>((resolve) => {
           if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return resolve()
-          const t = setTimeout(() => c.kill('SIGKILL'), 15_000)
+          // The agent's exit is bounded (instances get at most EXIT_GRACE_SECONDS, then its networks
+          // and HAProxy go); killing it sooner would leave them behind.
+          const t = setTimeout(() => c.kill('SIGKILL'), (EXIT_GRACE_SECONDS + 45) * 1000)
           c.once('exit', () => (clearTimeout(t), resolve()))
           c.kill('SIGTERM')
         }),
@@ -84,10 +88,12 @@ try {
     '--name', agentName,
     '--data-dir', path.join(path.resolve(repoRoot, env.ALVEARY_DATA_DIR), `agent-${agentName}`),
     '--stop-on-exit',
+    '--exit-grace', String(EXIT_GRACE_SECONDS),
     // Sandboxed instances see the checkout (the sample app's files) but not the platform's data in it.
     '--sandbox-hide', path.resolve(repoRoot, env.ALVEARY_DATA_DIR),
     '--log-level', 'warn',
-  ], {})
+    // SIGHUP, not SIGTERM: the agent takes a second SIGTERM as "exit now", which would cut its cleanup short.
+  ], {}, repoRoot, 'SIGHUP')
 
   const pw = bff.operator.password
   console.log(`

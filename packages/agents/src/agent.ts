@@ -414,9 +414,10 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         metrics.stop()
         const stopInstances = opts.stopInstances ?? config.stopOnExit
         if (stopInstances) {
-          log.info('stopping all instances before exiting')
-          // Still connected: the server sees the instances go down.
-          await supervisor.stopAll()
+          log.info({ graceSeconds: config.exitGraceSeconds }, 'stopping all instances before exiting')
+          // Still connected: the server sees the instances go down. HAProxy goes at the same time:
+          // nothing is left to balance, and an exit cut short must not leave it holding the ports.
+          await Promise.all([supervisor.stopAll(config.exitGraceSeconds), lb?.stop()])
           status.flush()
           logs.flush()
         } else {
@@ -425,8 +426,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         heartbeats.stop()
         status.drop()
         await housekeeping.stop()
-        // HAProxy serves on while the agent restarts (the next one adopts it), unless everything stops.
-        if (lb && (stopInstances || lbDriverName === 'builtin')) await lb.stop()
+        // HAProxy serves on while the agent restarts (the next one adopts it); the built-in plane lives in this process.
+        if (lb && !stopInstances && lbDriverName === 'builtin') await lb.stop()
         // Followers stop first (their cursors are persisted), then what they read goes out.
         health.stop()
         supervisor.detach()

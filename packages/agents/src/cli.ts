@@ -39,7 +39,9 @@ void agent.exited.then(({ code }) => process.exit(code))
 
 let signals = 0
 const onSignal = (signal: NodeJS.Signals) => {
-  signals += 1
+  // SIGHUP is the parent-death signal `npm start` arranges: its parent is gone (perhaps killed
+  // for taking too long), so the shutdown goes on, bounded by --exit-grace, and is never cut short.
+  if (signal !== 'SIGHUP') signals += 1
   if (signals > 1) {
     // A second Ctrl-C means "now": instances are left as they are.
     agent.logger.warn({ signal }, 'second signal; exiting immediately')
@@ -50,6 +52,7 @@ const onSignal = (signal: NodeJS.Signals) => {
 }
 process.on('SIGINT', onSignal)
 process.on('SIGTERM', onSignal)
+process.on('SIGHUP', onSignal)
 
 try {
   await agent.start()

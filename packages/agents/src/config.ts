@@ -101,6 +101,8 @@ export const ZAgentConfig = z.object({
   dataDir: z.string().min(1).transform((p) => resolve(p)),
   /** Stop all instances on SIGINT/SIGTERM; by default they keep running for re-adoption. */
   stopOnExit: z.boolean(),
+  /** With stopOnExit: an instance's stop grace is cut to this on exit, so a Ctrl-C ends in bounded time. */
+  exitGraceSeconds: ZIntString(0, 3_600).default(10),
   logLevel: z.enum(LOG_LEVELS),
   /**
    * Docker Engine API endpoint (Docker or Podman): unix:///path or tcp://host:port; `none`
@@ -197,6 +199,9 @@ that still hold data and shared volumes are kept.
   --stop-on-exit         stop all instances on SIGINT/SIGTERM and remove the node's
                          network namespaces and nftables tables; without it they keep
                          running and the next agent re-adopts them   [ALVEARY_STOP_ON_EXIT=1]
+  --exit-grace <s>       with --stop-on-exit: the longest an instance [ALVEARY_EXIT_GRACE]
+                         may take to stop on exit, whatever its app's
+                         stop grace (default 10)
   --docker-host <url>    Docker Engine API of Docker or Podman for the docker driver:
                          unix:///path or tcp://host:port, or none    [DOCKER_HOST]
                          (default: /var/run/docker.sock, else /run/podman/podman.sock,
@@ -253,6 +258,7 @@ const FLAG_NAMES = {
   portRange: 'port-range',
   dataDir: 'data-dir',
   stopOnExit: 'stop-on-exit',
+  exitGraceSeconds: 'exit-grace',
   logLevel: 'log-level',
   dockerHost: 'docker-host',
   metricsIntervalSeconds: 'metrics-interval',
@@ -287,6 +293,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         'port-range': { type: 'string' },
         'data-dir': { type: 'string' },
         'stop-on-exit': { type: 'boolean' },
+        'exit-grace': { type: 'string' },
         'log-level': { type: 'string' },
         'docker-host': { type: 'string' },
         'metrics-interval': { type: 'string' },
@@ -329,6 +336,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     portRange: str('port-range', 'ALVEARY_NODE_PORT_RANGE'),
     dataDir: str('data-dir', 'ALVEARY_AGENT_DATA_DIR') ?? `./.data/agent-${name}`,
     stopOnExit: values['stop-on-exit'] === true || envStop === '1' || envStop === 'true',
+    exitGraceSeconds: str('exit-grace', 'ALVEARY_EXIT_GRACE'),
     logLevel: str('log-level', 'ALVEARY_LOG_LEVEL') ?? 'info',
     dockerHost: str('docker-host', 'DOCKER_HOST'),
     metricsIntervalSeconds: str('metrics-interval', 'ALVEARY_METRICS_INTERVAL'),

@@ -42,4 +42,27 @@ describe('load-balancer feed', () => {
     const status = await new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port, agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject))
     expect(status).toBe(503)
   }, 30_000)
+
+  it('stays stopped: desired states that arrive after stop() (an agent exiting) start nothing', async () => {
+    const port = await freeListenerPort()
+    const frames: LbReportFrame[] = []
+    const server = createLbServer({ plane: createBuiltinPlane({ logger: pino({ level: 'silent' }) }), send: (f) => frames.push(f), logger: pino({ level: 'silent' }), retryMs: 50 })
+    stop = () => server.stop()
+    const desired: TDesiredLb = {
+      id: '00000000-0000-4000-8000-000000000002',
+      name: 'web',
+      algorithm: 'roundrobin',
+      stickySeconds: null,
+      drainSeconds: 0,
+      listeners: [{ port, protocol: 'http', routes: [{ host: null, pathPrefix: null, backend: 'all' }] }],
+      backends: [{ name: 'all', servers: [] }],
+    }
+    await server.stop()
+    server.apply([desired], 8)
+    server.reapply()
+    // Long enough for an apply (and a retry) to have run had one been started.
+    await new Promise((r) => setTimeout(r, 500))
+    expect(frames).toEqual([])
+    await expect(new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, agent: false }, resolve).on('error', reject))).rejects.toThrow(/ECONNREFUSED/)
+  })
 })

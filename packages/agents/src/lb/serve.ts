@@ -37,6 +37,8 @@ export function createLbServer({
   let last: LbReportFrame | null = null
   let next: { lbs: readonly TDesiredLb[]; generation: number } | null = null
   let running: Promise<void> | null = null
+  /** Once stopped, nothing restarts the data plane (desired states still arrive while the agent exits). */
+  let stopped = false
   const meter = createRateMeter()
 
   async function drain() {
@@ -64,6 +66,7 @@ export function createLbServer({
   /** What failed (a port someone else held, a reload that did not take) may work a little later. */
   let retry: NodeJS.Timeout | null = null
   function retryLater(what: { lbs: readonly TDesiredLb[]; generation: number }) {
+    if (stopped) return
     if (retry) clearTimeout(retry)
     retry = setTimeout(() => {
       retry = null
@@ -82,6 +85,7 @@ export function createLbServer({
 
   return {
     apply(lbs: readonly TDesiredLb[], generation: number) {
+      if (stopped) return
       // A newer desired state replaces any retry of an older one.
       if (retry) clearTimeout(retry)
       retry = null
@@ -91,7 +95,7 @@ export function createLbServer({
     },
     /** Applies the latest desired state again (the namespaces it uses changed). */
     reapply() {
-      if (!latest || next) return
+      if (stopped || !latest || next) return
       next = latest
       kick()
     },
@@ -100,6 +104,7 @@ export function createLbServer({
     /** Per-server traffic since the previous call. */
     stats: async (): Promise<TLbServerStat[]> => meter(await plane.stats()),
     async stop() {
+      stopped = true
       next = null
       if (retry) clearTimeout(retry)
       retry = null

@@ -121,8 +121,8 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
         if (![...workers.values()].some((w) => w.busy)) return
       }
     },
-    async stopAll() {
-      await Promise.all([...workers.values()].map((w) => w.shutdown()))
+    async stopAll(graceCapSeconds) {
+      await Promise.all([...workers.values()].map((w) => w.shutdown(graceCapSeconds)))
     },
     detach() {
       for (const w of workers.values()) w.dispose()

@@ -50,8 +50,8 @@ export interface Supervisor {
   checkpoint(): void
   /** Resolves when no worker is in the middle of a start or stop. */
   settled(): Promise<void>
-  /** Stops every instance (keeping their state files) and waits for it. */
-  stopAll(): Promise<void>
+  /** Stops every instance (keeping their state files), each within its grace but at most `graceCapSeconds`, and waits for it. */
+  stopAll(graceCapSeconds?: number): Promise<void>
   /** Forgets everything without touching processes: they keep running for the next agent. */
   detach(): void
   /** Resolves once all state files are written. */

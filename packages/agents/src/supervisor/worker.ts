@@ -60,6 +60,8 @@ export class Worker {
   private persistedCursor = ''
   /** Overrides the reason derived from the target (agent shutdown). */
   private stopReason: string | null = null
+  /** The most a stop may wait for the process to exit (an agent that stops everything on exit). */
+  private graceCapSeconds = Number.POSITIVE_INFINITY
 
   // --- observed
   private state: TObservedState = 'pending'
@@ -229,10 +231,11 @@ export class Worker {
     return this.proc || this.target === 'running' ? (this.desired?.mounts.map((m) => m.volumeId) ?? []) : []
   }
 
-  /** For a stopping agent: stop the process but keep the state file, unlike removal. */
-  shutdown(): Promise<void> {
+  /** For a stopping agent: stop the process (within `graceCapSeconds`) but keep the state file, unlike removal. */
+  shutdown(graceCapSeconds = Number.POSITIVE_INFINITY): Promise<void> {
     if (this.target !== 'removed') this.target = 'stopped'
     this.stopReason = 'the agent is shutting down'
+    this.graceCapSeconds = graceCapSeconds
     this.kick()
     return this.whenIdle()
   }
@@ -485,8 +488,9 @@ export class Worker {
     this.stoppingProc = proc
     this.cancelRestart()
     this.set('stopping', { message: reason })
-    this.log.info({ pid: proc.pid, graceSeconds: this.procGraceSeconds }, `stopping: ${reason}`)
-    const info = await proc.stop(this.procGraceSeconds)
+    const graceSeconds = Math.min(this.procGraceSeconds, this.graceCapSeconds)
+    this.log.info({ pid: proc.pid, graceSeconds }, `stopping: ${reason}`)
+    const info = await proc.stop(graceSeconds)
     this.stoppingProc = null
     this.proc = null
     this.pendingExit = null
