@@ -44,6 +44,16 @@ export function registerFleet(program: Command, ctx: () => Ctx) {
       })
   }
   nodes
+    .command('load-balancing <node> <on|off>')
+    .description('Serve load balancers on a node (it needs a data plane: the LB column of nodes list) or stop')
+    .action(async (ref: string, state: string) => {
+      const c = ctx()
+      if (state !== 'on' && state !== 'off') throw new CliError(`load-balancing takes on or off, not "${state}"`, EXIT.usage)
+      const n = await resolveNode(c, ref)
+      await c.api.put(`/nodes/${n.id}/load-balancing`, { enabled: state === 'on' })
+      c.out.result({ node: n.name, loadBalancing: state === 'on' }, () => `node ${n.name} ${state === 'on' ? 'serves' : 'no longer serves'} load balancers`)
+    })
+  nodes
     .command('drain <node>')
     .description("Move every instance off a node (respecting each app's maxUnavailable)")
     .option('--wait', 'wait until no instance is left on it')
