@@ -155,23 +155,30 @@ describe('dns responder', () => {
   }
 
   beforeAll(async () => {
-    // The node's resolver: answers every name with 192.0.2.7.
-    upstream = createSocket('udp4')
-    upstream.on('message', (msg, from) => {
-      const q = parseQuery(msg)
-      if (q) upstream.send(encodeAnswer(q, RCODE.ok, ['192.0.2.7'], 60), from.port, from.address)
-    })
-    await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', r))
-    // Over TCP on the same port: 192.0.2.8.
-    upstreamTcp = createServer((c) => {
-      c.on('error', () => {})
-      c.on('data', (d) => {
-        const q = parseQuery(d.subarray(2))
-        const a = q && encodeAnswer(q, RCODE.ok, ['192.0.2.8'], 60)
-        if (a) c.end(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a]))
+    // The node's resolver: answers every name with 192.0.2.7 over UDP and 192.0.2.8 over TCP, on
+    // one port. The UDP port the kernel picks may be taken for TCP (seen in CI): then another.
+    for (;;) {
+      upstream = createSocket('udp4')
+      upstream.on('message', (msg, from) => {
+        const q = parseQuery(msg)
+        if (q) upstream.send(encodeAnswer(q, RCODE.ok, ['192.0.2.7'], 60), from.port, from.address)
       })
-    })
-    await new Promise<void>((r) => upstreamTcp.listen(upstream.address().port, '127.0.0.1', r))
+      await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', r))
+      upstreamTcp = createServer((c) => {
+        c.on('error', () => {})
+        c.on('data', (d) => {
+          const q = parseQuery(d.subarray(2))
+          const a = q && encodeAnswer(q, RCODE.ok, ['192.0.2.8'], 60)
+          if (a) c.end(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a]))
+        })
+      })
+      const listening = await new Promise<boolean>((r) => {
+        upstreamTcp.once('error', () => r(false))
+        upstreamTcp.listen(upstream.address().port, '127.0.0.1', () => r(true))
+      })
+      if (listening) break
+      upstream.close()
+    }
     responder = createDnsResponder({ host: '127.0.0.1', upstreams: [`127.0.0.1:${upstream.address().port}`], log: pino({ level: 'silent' }) })
     port = (await responder.listen())!
     // Queries from 127.0.0.1 are this network's (in the overlay: a router's transit address).
