@@ -125,6 +125,7 @@ export function createReplicaController({ db, hot, bus, clock, stoppedRetentionM
         drainAcked: i.drainGenerations ? await drains.acked(i.drainGenerations as Record<string, number>) : true,
         released: !!i.releasedAt || !i.nodeId,
         ready,
+        running,
         startedAtMs: here?.startedAt?.getTime() ?? null,
         createdAtMs: i.createdAt.getTime(),
         crashing: !ready && (here?.state === 'failed' || (here?.restarts ?? 0) >= CRASH_RESTARTS),

@@ -10,6 +10,7 @@ const inst = (id: string, ordinal: number, over: Partial<PlanInstance> = {}): Pl
   drainAcked: true,
   released: false,
   ready: true,
+  running: true,
   startedAtMs: null,
   createdAtMs: 0,
   crashing: false,
@@ -42,7 +43,7 @@ function simulate(o: { replicas: number; maxSurge: number; maxUnavailable: numbe
   const minReady = o.replicas - Math.max(o.maxSurge === 0 ? 1 : 0, o.maxUnavailable)
   let minOldReady = Infinity
   for (let step = 0; step < 500; step++) {
-    instances = instances.map((i) => (i.current && !o.broken && nowMs - i.createdAtMs >= readyAfterMs ? { ...i, ready: true } : i))
+    instances = instances.map((i) => (i.current && !o.broken && nowMs - i.createdAtMs >= readyAfterMs ? { ...i, ready: true, running: true } : i))
     const plan = planReplicas(base(instances, { ...o, drainMs, nowMs, progressDeadlineMs: 10_000 }))
     if (plan.progress.done || plan.progress.failure) return { plan, nowMs, instances, minOldReady }
     instances = apply(instances, plan, nowMs, () => `new-${seq++}`)
@@ -61,10 +62,10 @@ function apply(instances: PlanInstance[], plan: Plan, nowMs: number, newId: () =
   }
   set(plan.drain, (i) => ({ ...i, drainingSinceMs: nowMs }))
   set(plan.undrain, (i) => ({ ...i, drainingSinceMs: null }))
-  set(plan.stop, (i) => ({ ...i, desiredState: 'stopped', ready: false, released: true, drainingSinceMs: null }))
+  set(plan.stop, (i) => ({ ...i, desiredState: 'stopped', ready: false, running: false, released: true, drainingSinceMs: null }))
   set(plan.restart, (i) => ({ ...i, desiredState: 'running' }))
   instances = instances.filter((i) => !plan.replace.includes(i.id))
-  for (const o of plan.create) instances.push(inst(newId(), o, { ready: false, createdAtMs: nowMs }))
+  for (const o of plan.create) instances.push(inst(newId(), o, { ready: false, running: false, createdAtMs: nowMs }))
   return instances
 }
 
@@ -105,8 +106,17 @@ describe('planReplicas', () => {
   })
 
   it('runs again an instance that is stopping but still on its node', () => {
-    const plan = planReplicas(base([inst('a', 0), inst('b', 1, { desiredState: 'stopped', released: false })], { replicas: 2 }))
+    const plan = planReplicas(base([inst('a', 0), inst('b', 1, { desiredState: 'stopped', released: false, ready: false, running: false })], { replicas: 2 }))
     expect(plan).toMatchObject({ restart: ['b'], create: [] })
+  })
+
+  it('runs a stopped instance again only once its node reported the stop (scale down, then up at once)', () => {
+    // Its status is still the old run's (running, ready): restarting it now would put that run
+    // back into load balancers while the node stops it (HAProxy's 503s in bench:lb).
+    const stopNotSeen = [inst('a', 0), inst('b', 1, { desiredState: 'stopped', released: false })]
+    expect(planReplicas(base(stopNotSeen, { replicas: 2 }))).toMatchObject({ restart: [], create: [], replace: [] })
+    const stopping = [inst('a', 0), inst('b', 1, { desiredState: 'stopped', released: false, ready: false, running: false })]
+    expect(planReplicas(base(stopping, { replicas: 2 }))).toMatchObject({ restart: ['b'], create: [] })
   })
 
   it.each([

@@ -21,6 +21,11 @@ export interface PlanInstance {
   released: boolean
   /** Running and passing its readiness check (running, when it has none). */
   ready: boolean
+  /**
+   * Its node reports it running. For an instance asked to stop, that is the run being
+   * stopped: the node has not reported the stop yet.
+   */
+  running: boolean
   /** When its process started (ms); null: unknown. */
   startedAtMs: number | null
   createdAtMs: number
@@ -128,8 +133,12 @@ export function planReplicas(input: PlanInput): Plan {
     const draining = cur.find((i) => i.desiredState === 'running' && i.drainingSinceMs !== null)
     const stopping = cur.find((i) => i.desiredState === 'stopped' && !i.released)
     if (draining) plan.undrain.push(draining.id)
-    else if (stopping) plan.restart.push(stopping.id)
-    else if (mine.some((i) => !i.current && live(i))) toReplace.push(o)
+    else if (stopping) {
+      // Only once its node reported the stop: until then its status (running, ready) is the
+      // old run's, and load balancers would count that run as the new one and send traffic to
+      // a process that is exiting. The node's report of the stop wakes the app.
+      if (!stopping.running) plan.restart.push(stopping.id)
+    } else if (mine.some((i) => !i.current && live(i))) toReplace.push(o)
     else {
       plan.replace.push(...cur.filter((i) => i.desiredState === 'stopped' && i.released).map((i) => i.id))
       plan.create.push(o)
