@@ -65,8 +65,10 @@ export function render(lbs: readonly TDesiredLb[], backends: ReadonlyMap<string,
     '  log stderr format short local0 warning',
     ...[...new Set([...backends.values()].flatMap((b) => b.slots.flatMap((s) => (s.ns ? [s.ns] : []))))].sort().map((ns) => `  # netns ${ns} ${o.netnsIds?.get(ns) ?? ''}`),
     '',
+    // No "log global" for the proxies: HAProxy prints its alerts and server state changes on
+    // stderr (haproxy.log) anyway, and a proxy with a log target costs each request ~7% more CPU
+    // than plain HAProxy (bench:lb's ratio).
     'defaults',
-    '  log global',
     '  timeout connect 5s',
     '  timeout client 60s',
     '  timeout server 60s',
