@@ -6,7 +6,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TCommandResultFrame } from '@alveary/core/protocol'
 import { createCommandRunner } from '../src/volumes/commands'
-import { openReceive, sendVolume } from '../src/volumes/copy'
+import { openReceive, sendArgs, sendVolume } from '../src/volumes/copy'
 import { dataDir, volumeRoot } from '../src/volumes/store'
 
 // The copy of local volumes between agents: a real rsync daemon and client on loopback.
@@ -20,6 +20,14 @@ const rsync = (() => {
     return 'no rsync'
   }
 })()
+
+describe('volume copy: the rsync client', () => {
+  it('sends whole changed files with TCP_NODELAY (no Nagle stall per protocol exchange) to the one-time module', () => {
+    const args = sendArgs({ source: '/v/data', host: '198.18.0.2', port: 4000, volumeId: 'abc' })
+    expect(args).toEqual(expect.arrayContaining(['--sockopts=TCP_NODELAY', '--whole-file', '--modify-window=-1', '--delete']))
+    expect(args.slice(-2)).toEqual(['/v/data/', 'rsync://alveary@198.18.0.2:4000/v-abc/'])
+  })
+})
 
 describe.skipIf(rsync)('volume copy', () => {
   let dir: string

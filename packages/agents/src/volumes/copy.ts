@@ -1,6 +1,6 @@
 /**
- * Copying local volumes between nodes with rsync (deltas, permissions, hard links, exact
- * mirrors with --delete). The receiving agent listens on a port of its node address and
+ * Copying local volumes between nodes with rsync (only the files that changed, permissions,
+ * hard links, exact mirrors with --delete). The receiving agent listens on a port of its node address and
  * hands each connection to an rsync daemon in inetd mode, with one module per volume,
  * write-only, chrooted when the agent is root, and a one-time secret (rsync's challenge-
  * response: the secret never crosses the wire). The sending agent runs the rsync client.
@@ -51,6 +51,9 @@ export async function openReceive(o: { address: string; volumes: { volumeId: str
   const children = new Set<ChildProcess>()
   const server = net.createServer({ pauseOnConnect: true }, (sock) => {
     if (children.size >= 4) return sock.destroy()
+    // The daemon inherits this socket: without it, each of the protocol's small exchanges waits
+    // on the client's delayed ACK (~40 ms each, ~100 ms of a small final copy).
+    sock.setNoDelay(true)
     const child = spawn('rsync', ['--daemon', `--config=${configFile}`, '--log-file=/dev/null'], { stdio: [sock, sock, 'ignore'] })
     children.add(child)
     child.once('error', (err) => o.log.warn({ err }, 'rsync daemon failed'))
@@ -101,6 +104,19 @@ export function parseBytesSent(out: string): number | null {
   return m ? Number(m[1]!.replace(/[,.]/g, '')) : null
 }
 
+/**
+ * The rsync client's arguments. --modify-window=-1: files whose size and mtime match are
+ * skipped, and by default rsync compares mtimes in whole seconds, so a file rewritten within the
+ * second of the pre-copy at the same size (a counter, a small header) would stay stale in the
+ * final copy: nanoseconds. TCP_NODELAY: the daemon protocol is a series of small exchanges, each
+ * held back by Nagle until the peer's delayed ACK (measured: a small copy 191 → 93 ms p50 with
+ * both ends set). --whole-file: between nodes of one cluster the network is faster than reading
+ * both sides' copies to compute a delta (rsync's own default for local copies).
+ */
+export function sendArgs(o: { source: string; host: string; port: number; volumeId: string }): string[] {
+  return ['-a', '--delete', '--hard-links', '--numeric-ids', '--modify-window=-1', '--whole-file', '--sockopts=TCP_NODELAY', '--stats', '--info=progress2', '--timeout=60', `${o.source}/`, `rsync://${USER}@${o.host}:${o.port}/${moduleOf(o.volumeId)}/`]
+}
+
 /** Copies one volume's data folder to a receiving peer; resolves with the bytes sent. */
 export function sendVolume(o: {
   source: string
@@ -110,10 +126,7 @@ export function sendVolume(o: {
   onProgress(p: { bytes: number; fraction: number; rate: string }): void
 }): Promise<{ bytes: number }> {
   const host = o.to.address.includes(':') ? `[${o.to.address}]` : o.to.address
-  // --modify-window=-1: files whose size and mtime match are skipped, and by default rsync
-  // compares mtimes in whole seconds, so a file rewritten within the second of the pre-copy at
-  // the same size (a counter, a small header) would stay stale in the final copy: nanoseconds.
-  const args = ['-a', '--delete', '--hard-links', '--numeric-ids', '--modify-window=-1', '--stats', '--info=progress2', '--timeout=60', `${o.source}/`, `rsync://${USER}@${host}:${o.to.port}/${moduleOf(o.volumeId)}/`]
+  const args = sendArgs({ source: o.source, host, port: o.to.port, volumeId: o.volumeId })
   return new Promise((resolve, reject) => {
     const child = spawn('rsync', args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', RSYNC_PASSWORD: o.secret }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
