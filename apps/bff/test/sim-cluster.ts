@@ -35,7 +35,10 @@ export async function createSimCluster(o: { count: number; bffPort: () => number
   execFileSync('mkdir', ['-p', sharedDir])
   const relaySock = path.join(dir, 'bff.sock')
   const relay: Server = createServer((c) => {
-    const b = createConnection(o.bffPort(), '127.0.0.1')
+    // TCP_NODELAY like the agent's and the BFF's own WebSocket ends: without it each relayed
+    // frame that follows another waits for the peer's delayed ACK (up to 40 ms), a delay a
+    // direct agent connection never has (it inflated every hop of bench:migration).
+    const b = createConnection({ port: o.bffPort(), host: '127.0.0.1', noDelay: true })
     c.pipe(b)
     b.pipe(c)
     c.on('error', () => b.destroy())
@@ -56,7 +59,7 @@ export async function createSimCluster(o: { count: number; bffPort: () => number
     start(n) {
       const k = u.nodes.indexOf(n) + 1
       if (!relays.has(n.ns)) {
-        const script = `require('net').createServer((c)=>{const u=require('net').connect(${JSON.stringify(relaySock)});c.pipe(u);u.pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(4000,'127.0.0.1')`
+        const script = `require('net').createServer({noDelay:true},(c)=>{const u=require('net').connect(${JSON.stringify(relaySock)});c.pipe(u);u.pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(4000,'127.0.0.1')`
         relays.set(n.ns, spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, '-e', script], { stdio: 'ignore' }))
       }
       const args = [
