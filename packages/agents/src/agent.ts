@@ -159,6 +159,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     // A sandboxed instance runs as its tenant's uid: its volumes are its own to write.
     ownerOf: (d) => (sandbox && d.spec.driver === 'process' ? d.runAs : null),
     stageNetwork: (instanceId, timeoutMs) => network.whenStaged(instanceId, timeoutMs),
+    whenStopped: (instanceId, timeoutMs) => supervisor.whenStopped(instanceId, timeoutMs),
   })
   /** Health checks run next to the instances; their results travel in the status reports. */
   const health = createHealthMonitor({

@@ -216,4 +216,24 @@ describe('process driver + supervisor', () => {
     expect(second).toMatchObject({ generation: 3, restarts: 0 })
     expect(isAlive(first.pid!)).toBe(false)
   })
+
+  it('whenStopped: true once the instance is told to stop and its process is gone (a crash it restarts from does not count), false after the timeout', async () => {
+    const { dataDir, sup } = await setup({ baseMs: 100 })
+    // Exits once on its own (the restart policy brings it back), then runs.
+    const inst = makeInstance({ spec: nodeScript(`if (!require('fs').existsSync(process.env.MARK)) { require('fs').writeFileSync(process.env.MARK, ''); process.exit(3) } setInterval(() => {}, 1000)`) })
+    const marked = { ...inst, spec: { ...inst.spec, env: { MARK: join(dataDir, 'crashed') } } }
+    expect(await sup.whenStopped(inst.instanceId, 10)).toBe(true) // unknown here: nothing runs
+    sup.apply([marked])
+    const early = sup.whenStopped(inst.instanceId, 60_000)
+    let woke = false
+    void early.then(() => (woke = true))
+    const r = await waitFor('running after its crash', () => (running(sup, inst.instanceId)?.restarts === 1 ? running(sup, inst.instanceId) : undefined))
+    expect(woke).toBe(false)
+    expect(await sup.whenStopped(inst.instanceId, 50)).toBe(false)
+    sup.apply([{ ...marked, desiredState: 'stopped', generation: 2 }])
+    expect(await early).toBe(true)
+    expect(sup.report(inst.instanceId)?.state).toBe('stopped')
+    expect(isAlive(r.pid!)).toBe(false)
+  })
 })
+

@@ -69,7 +69,7 @@ describe.skipIf(rsync)('volume copy', () => {
     const dirs = { local: path.join(dir, 'node-volumes'), shared: null }
     const volume = { volumeId: '00000000-0000-4000-8000-000000000002', tenantId: '00000000-0000-4000-8000-0000000000aa', driver: 'local' as const }
     const answers = new Map<string, TCommandResultFrame>()
-    const runner = createCommandRunner({ dirs, address: '127.0.0.1', workDir: path.join(dir, 'runner'), drivers: {}, mounted: () => new Set(), send: (f) => void (f.type === 'command-result' && answers.set(f.id, f)), stageNetwork: async () => true, log: pino({ level: 'silent' }) })
+    const runner = createCommandRunner({ dirs, address: '127.0.0.1', workDir: path.join(dir, 'runner'), drivers: {}, mounted: () => new Set(), send: (f) => void (f.type === 'command-result' && answers.set(f.id, f)), stageNetwork: async () => true, whenStopped: async () => true, log: pino({ level: 'silent' }) })
     const secret = 'a-one-time-secret-of-at-least-32-chars'
     runner.handle({ type: 'command', id: 'r1', command: { kind: 'receive-volumes', volumes: [volume], secret } })
     const port = await (async () => {
@@ -90,5 +90,55 @@ describe.skipIf(rsync)('volume copy', () => {
     await expect(send()).rejects.toThrow()
     expect(await readFile(path.join(dataDir(volumeRoot(dirs, volume)), 'count'), 'utf8')).toBe('1')
     await runner.close()
+  })
+
+  it('a send held for a stop copies the data as the instance left it, once it is stopped here, and fails if it never stops', async () => {
+    const dirs = { local: path.join(dir, 'held-volumes'), shared: null }
+    const volume = { volumeId: '00000000-0000-4000-8000-000000000003', tenantId: '00000000-0000-4000-8000-0000000000aa', driver: 'local' as const }
+    const instanceId = '00000000-0000-4000-8000-0000000000ee'
+    const answers = new Map<string, TCommandResultFrame>()
+    const stops: { id: string; resolve: (ok: boolean) => void }[] = []
+    const runner = createCommandRunner({
+      dirs,
+      address: '127.0.0.1',
+      workDir: path.join(dir, 'held-runner'),
+      drivers: {},
+      mounted: () => new Set(),
+      send: (f) => void (f.type === 'command-result' && answers.set(f.id, f)),
+      stageNetwork: async () => true,
+      whenStopped: (id) => new Promise((resolve) => stops.push({ id, resolve })),
+      log: pino({ level: 'silent' }),
+    })
+    const until = async (what: () => boolean) => {
+      while (!what()) await new Promise((r) => setTimeout(r, 5))
+    }
+    const secret = 'a-one-time-secret-of-at-least-32-chars'
+    // Receiver and sender on one runner: loopback stands in for two nodes.
+    runner.handle({ type: 'command', id: 'rcv', command: { kind: 'receive-volumes', volumes: [volume], secret } })
+    await until(() => answers.has('rcv'))
+    const port = answers.get('rcv')!.result!.port!
+    const sourceData = path.join(dir, 'held-source')
+    await mkdir(sourceData)
+    const sending = createCommandRunner({ dirs: { local: sourceData, shared: null }, address: '127.0.0.1', workDir: path.join(dir, 'held-sender'), drivers: {}, mounted: () => new Set(), send: (f) => void (f.type === 'command-result' && answers.set(f.id, f)), stageNetwork: async () => true, whenStopped: (id) => new Promise((resolve) => stops.push({ id, resolve })), log: pino({ level: 'silent' }) })
+    const sourceFile = path.join(dataDir(volumeRoot({ local: sourceData, shared: null }, volume)), 'count')
+    await mkdir(path.dirname(sourceFile), { recursive: true })
+    await writeFile(sourceFile, 'while running')
+    sending.handle({ type: 'command', id: 'final', command: { kind: 'send-volumes', volumes: [volume], to: { address: '127.0.0.1', port }, secret, final: true, afterStopOf: instanceId } })
+    await until(() => stops.length === 1)
+    expect(stops[0]!.id).toBe(instanceId)
+    // The instance's last write lands before its stop: the copy must carry it.
+    await writeFile(sourceFile, 'last write')
+    expect(answers.has('final')).toBe(false)
+    stops[0]!.resolve(true)
+    await until(() => answers.has('final'))
+    expect(answers.get('final')!.ok).toBe(true)
+    expect(await readFile(path.join(dataDir(volumeRoot(dirs, volume)), 'count'), 'utf8')).toBe('last write')
+
+    sending.handle({ type: 'command', id: 'never', command: { kind: 'send-volumes', volumes: [volume], to: { address: '127.0.0.1', port }, secret, final: true, afterStopOf: instanceId } })
+    await until(() => stops.length === 2)
+    stops[1]!.resolve(false)
+    await until(() => answers.has('never'))
+    expect(answers.get('never')).toMatchObject({ ok: false, error: 'the instance did not stop here' })
+    await Promise.all([runner.close(), sending.close()])
   })
 })

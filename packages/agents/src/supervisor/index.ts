@@ -17,12 +17,23 @@ export type { InstanceMetric, LogEntry, Supervisor, SupervisorOptions } from './
 export function createSupervisor(opts: SupervisorOptions): Supervisor {
   const workers = new Map<string, Worker>()
   const backoff = { ...DEFAULT_RESTART_BACKOFF, ...opts.backoff }
+  /** Who waits for an instance to stop for good (a move's final copy): woken on its reports. */
+  const stopWaiters = new Map<string, Set<() => void>>()
+  const wakeIfStopped = (instanceId: string) => {
+    const w = workers.get(instanceId)
+    if (w && !w.stoppedForGood) return
+    for (const wake of stopWaiters.get(instanceId) ?? []) wake()
+  }
   const deps: WorkerDeps = {
     drivers: opts.drivers,
     store: opts.store,
     logger: opts.logger,
     backoff,
-    onChange: (r) => opts.onChange?.(r),
+    onChange: (r) => {
+      opts.onChange?.(r)
+      // After the report is queued: a copy waiting for this stop must not delay it.
+      wakeIfStopped(r.instanceId)
+    },
     onLogs: opts.onLogs,
     volumes: opts.volumes,
     startContext: opts.startContext,
@@ -30,6 +41,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
       if (workers.get(w.instanceId) === w) workers.delete(w.instanceId)
       w.dispose()
       opts.logger.info({ instanceId: w.instanceId }, 'instance removed')
+      wakeIfStopped(w.instanceId)
     },
   }
 
@@ -79,7 +91,25 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
         swept = true
         removeOrphans()
       }
+      // An instance told to stop that was not running stops for good here, with no report.
+      for (const id of stopWaiters.keys()) wakeIfStopped(id)
       return actions
+    },
+    whenStopped(instanceId, timeoutMs) {
+      if (workers.get(instanceId)?.stoppedForGood ?? true) return Promise.resolve(true)
+      return new Promise((resolve) => {
+        const waiters = stopWaiters.get(instanceId) ?? new Set()
+        stopWaiters.set(instanceId, waiters)
+        const done = (ok: boolean) => {
+          clearTimeout(timer)
+          waiters.delete(wake)
+          if (!waiters.size) stopWaiters.delete(instanceId)
+          resolve(ok)
+        }
+        const wake = () => done(true)
+        const timer = setTimeout(() => done(false), timeoutMs)
+        waiters.add(wake)
+      })
     },
     reports: () => [...workers.values()].map((w) => w.report()),
     report: (id) => workers.get(id)?.report(),

@@ -38,6 +38,11 @@ export interface Supervisor {
   adopt(records: readonly PersistedInstance[]): Promise<void>
   /** Applies a full desired state (level-triggered) and returns what it decided. */
   apply(desired: readonly TDesiredInstance[]): Action[]
+  /**
+   * Resolves true once the instance is stopped here for good (told to stop or gone, nothing
+   * running: its volumes hold their last write), false after `timeoutMs` without that.
+   */
+  whenStopped(instanceId: string, timeoutMs: number): Promise<boolean>
   reports(): TInstanceReport[]
   report(instanceId: string): TInstanceReport | undefined
   /** Stops a running instance as if it had crashed (a failed liveness check); its restart policy applies. */

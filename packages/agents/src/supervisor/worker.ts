@@ -226,6 +226,11 @@ export class Worker {
     return this.proc ? this.fence : null
   }
 
+  /** Nothing runs and nothing will until a new desired state says so: its volumes hold their last write. */
+  get stoppedForGood(): boolean {
+    return !this.proc && (this.target === 'stopped' || this.target === 'removed')
+  }
+
   /** Volumes this instance mounts while it runs or is about to. */
   get mountedVolumeIds(): string[] {
     return this.proc || this.target === 'running' ? (this.desired?.mounts.map((m) => m.volumeId) ?? []) : []

@@ -22,6 +22,8 @@ export interface CommandRunnerDeps {
   /** Volumes mounted by instances of this node that are running or starting: never discarded. */
   mounted(): ReadonlySet<string>
   send(frame: TCommandResultFrame | TCommandProgressFrame): void
+  /** Waits (bounded) until an instance is stopped here for good (Supervisor.whenStopped). */
+  whenStopped(instanceId: string, timeoutMs: number): Promise<boolean>
   /** Waits (bounded) until the network of an instance a move stages here is prepared; false: it was not. */
   stageNetwork(instanceId: string, timeoutMs: number): Promise<boolean>
   log: Logger
@@ -29,6 +31,8 @@ export interface CommandRunnerDeps {
 
 /** How long a prepare waits for the desired state that stages the instance's network. */
 const STAGE_WAIT_MS = 30_000
+/** How long a send held for a stop waits (the move's stop-source step gives up after as long). */
+const STOP_WAIT_MS = 10 * 60_000
 
 export function createCommandRunner(deps: CommandRunnerDeps) {
   const answered = new Map<string, TCommandResultFrame>()
@@ -69,6 +73,9 @@ export function createCommandRunner(deps: CommandRunnerDeps) {
         return {}
       }
       case 'send-volumes': {
+        // A move's final copy sent with the stop: it starts the moment the instance is gone here,
+        // not after the stop's report has gone round the control plane and back.
+        if (cmd.afterStopOf && !(await deps.whenStopped(cmd.afterStopOf, STOP_WAIT_MS))) throw new Error('the instance did not stop here')
         const started = Date.now()
         let total = 0
         let last = 0

@@ -33,6 +33,8 @@ export function createNodeVolumes(o: {
   ownerOf(desired: TDesiredInstance): { uid: number; gid: number } | null
   /** Prepares the network of an instance a move stages here (see NetworkDriver.whenStaged). */
   stageNetwork(instanceId: string, timeoutMs: number): Promise<boolean>
+  /** See Supervisor.whenStopped. */
+  whenStopped(instanceId: string, timeoutMs: number): Promise<boolean>
 }) {
   const log = o.log.child({ part: 'volumes' })
   const dirs: VolumeDirs = { local: join(o.dataDir, 'volumes'), shared: o.sharedDir }
@@ -44,7 +46,7 @@ export function createNodeVolumes(o: {
   let serverFences = false
   let usageTimer: NodeJS.Timeout | null = null
 
-  const commands = createCommandRunner({ dirs, address: o.address, workDir: join(o.dataDir, 'copy'), drivers: o.drivers, mounted: o.mounted, send: o.send, stageNetwork: o.stageNetwork, log })
+  const commands = createCommandRunner({ dirs, address: o.address, workDir: join(o.dataDir, 'copy'), drivers: o.drivers, mounted: o.mounted, send: o.send, stageNetwork: o.stageNetwork, whenStopped: o.whenStopped, log })
   const instances = createInstanceVolumes({ dirs, dataDir: o.dataDir, lease, ownerOf: o.ownerOf, fresh: () => fresh, canFence: () => serverFences && capability?.selfFence === true, endCopies: commands.closeSessionsOf, log })
 
   async function reportUsage() {

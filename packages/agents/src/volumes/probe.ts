@@ -46,6 +46,7 @@ export async function probeVolumes(o: { sharedDir: string | null; dockerEngine: 
     drivers: shared ? ['local'] : ['local', 'shared'],
     ...(shared && o.sharedDir && { sharedReason: shared }),
     copy: rsync.ok ? 'rsync' : null,
+    ...(rsync.ok && { copyAfterStop: true }),
     ...(!rsync.ok && { copyReason: rsync.reason }),
     selfFence: fence.ok,
     ...(!fence.ok && { selfFenceReason: fence.reason }),

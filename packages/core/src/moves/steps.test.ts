@@ -10,7 +10,7 @@ const ids = { inst: '00000000-0000-4000-8000-000000000001', a: '00000000-0000-40
 const CONFIG = { selfFenceMs: 10_000, fenceMarginMs: 2_000, nodeLeaseMs: 3_000 }
 
 /** An in-memory world: one instance with one volume on node a, node b free; agents answer as scripted. */
-function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean; lbApplied?: () => boolean } = {}) {
+function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean; lbApplied?: () => boolean; copyAfterStop?: boolean } = {}) {
   const clock = createManualClock()
   const inst: MovingInstance = {
     id: ids.inst,
@@ -26,7 +26,7 @@ function setup(opts: { driver?: 'local' | 'shared'; sourceLost?: boolean; lbAppl
     volumes: [{ id: ids.vol, name: 'data', driver: opts.driver ?? 'local', epoch: 3, nodeId: ids.a }],
     networked: false,
   }
-  const cap = { drivers: ['local', 'shared'] as ('local' | 'shared')[], copy: 'rsync' as const, selfFence: true, checkpoint: { ok: false } }
+  const cap = { drivers: ['local', 'shared'] as ('local' | 'shared')[], copy: 'rsync' as const, selfFence: true, checkpoint: { ok: false }, ...(opts.copyAfterStop && { copyAfterStop: true }) }
   const nodes: Record<string, MoveNode> = {
     [ids.a]: { id: ids.a, name: 'node-a', address: '10.0.0.1', connected: !opts.sourceLost, lastHeartbeatAt: clock.now(), volume: cap },
     [ids.b]: { id: ids.b, name: 'node-b', address: '10.0.0.2', connected: true, lastHeartbeatAt: clock.now(), volume: cap },
@@ -142,6 +142,33 @@ describe('move steps', () => {
     expect(t.recorded.lastReadyAt).toBeInstanceOf(Date)
     expect(t.recorded.firstReadyAt).toBeInstanceOf(Date)
     expect(t.stateOf('switch-lb')).toBe('skipped')
+  })
+
+  it('an agent that can hold a send gets the final copy with the stop, and final-copy waits for that one command', async () => {
+    const t = setup({ copyAfterStop: true })
+    t.setObserved({ nodeId: ids.a, state: 'running' })
+    for (let i = 0; i < 6 && t.stateOf('stop-source') !== 'running'; i++) await t.advance()
+    // Issued while the source still runs: the agent holds it until the instance is stopped there.
+    expect(t.stateOf('stop-source')).toBe('running')
+    expect(t.inst.paused).toBe(true)
+    const held = t.issued.at(-1)!
+    expect(held).toMatchObject({ nodeId: ids.a, cmd: { kind: 'send-volumes', final: true, afterStopOf: ids.inst, to: { address: '10.0.0.2', port: 40000 } } })
+    expect(await drive(t)).toBe('succeeded')
+    expect(t.issued.filter((c) => c.cmd.kind === 'send-volumes').map((c) => (c.cmd.kind === 'send-volumes' && c.cmd.final ? 'final' : 'pre'))).toEqual(['pre', 'final'])
+    expect(t.rows.find((r) => r.name === 'final-copy')!.data.send).toBe(t.rows.find((r) => r.name === 'stop-source')!.data.finalSend)
+    expect(t.copied()).toBe(5100)
+    expect(t.inst.volumes[0]!.epoch).toBe(4)
+  })
+
+  it('a final copy held for the stop that fails (the instance did not stop there): the instance serves at the source again', async () => {
+    const t = setup({ copyAfterStop: true })
+    t.script['send-volumes'] = (c) => (c.kind === 'send-volumes' && c.afterStopOf ? { state: 'failed', error: 'the instance did not stop here' } : { state: 'done', result: { bytes: 1, ms: 1 } })
+    expect(await drive(t)).toBe('failed')
+    expect(t.sagaState.error).toMatch(/^final-copy: copy from node-a to node-b failed: the instance did not stop here/)
+    expect(t.inst.nodeId).toBe(ids.a)
+    expect(t.inst.paused).toBe(false)
+    expect(t.inst.volumes[0]!.epoch).toBe(3)
+    expect(t.issued.some((c) => c.cmd.kind === 'discard-volumes' && c.nodeId === ids.b)).toBe(true)
   })
 
   it('moves a shared volume by re-attaching it: no copy', async () => {

@@ -101,6 +101,26 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
     return { kind: 'done', bytes, detail: `${fmtBytes(bytes)} copied to ${to.name} in ${(ms / 1000).toFixed(1)}s${speed}` }
   }
 
+  /**
+   * The final copy, issued with the stop: the source's agent starts it the moment the instance
+   * is stopped there for good, instead of once its report has reached the control plane and
+   * the next step has asked (final-copy then waits for this command). Only to an agent that can
+   * hold a send (`copyAfterStop`; an older one would copy at once, before the stop) and once the
+   * pre-copy's session is open; otherwise, or after a crash before it went out, final-copy issues
+   * its own send as before.
+   */
+  async function sendWithStop(ctx: Ctx, inst: MovingInstance): Promise<void> {
+    const volumes = localVolumes(inst)
+    const pre = ctx.dataOf('pre-copy')
+    const target = targetOf(ctx)
+    if (!volumes.length || !target || typeof pre.receive !== 'string' || typeof pre.secret !== 'string') return
+    const [source, to] = await Promise.all([world.node(ctx.move.sourceNodeId), world.node(target)])
+    if (!source?.volume?.copyAfterStop || !to) return
+    const rcv = await agents.run(pre.receive, to.id, { kind: 'receive-volumes', volumes, secret: pre.secret }, { timeoutMs: COMMAND_TIMEOUT_MS, wake: { kind: 'move', moveId: ctx.move.id } })
+    if (rcv.state !== 'done' || !rcv.result.port) return
+    await command(ctx, 'finalSend', source.id, { kind: 'send-volumes', volumes, to: { address: to.address, port: rcv.result.port }, secret: pre.secret, final: true, afterStopOf: inst.id })
+  }
+
   /** A cleanup command whose failure must not block the compensation: it is reported, not retried forever. */
   async function cleanup(ctx: Ctx, key: string, nodeId: string, cmd: TAgentCommand, what: string): Promise<UndoOutcome> {
     const node = await world.node(nodeId)
@@ -189,6 +209,7 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
         await world.setPaused(inst.id, true)
         pausedAt = now
         await ctx.save({ pausedAt: now.toISOString() })
+        await sendWithStop(ctx, inst)
       }
       const { verdict } = await stoppedOn(ctx.move.sourceNodeId, inst.id, pausedAt)
       return verdict.stopped ? { kind: 'done', detail: verdict.detail } : { kind: 'wait', detail: verdict.detail }
@@ -211,6 +232,9 @@ export function createMoveSteps(deps: { world: MoveWorld; agents: AgentCommands;
       // The target's start closes the session (or, when the move fails, pre-copy's compensation).
       const pre = ctx.dataOf('pre-copy')
       if (!ctx.data.secret && pre.secret) await ctx.save({ secret: pre.secret, receive: pre.receive })
+      // Sent with the stop: this step waits for that command instead of issuing one.
+      const withStop = ctx.dataOf('stop-source').finalSend
+      if (!ctx.data.send && typeof withStop === 'string') await ctx.save({ send: withStop })
       return copy(ctx, inst, source, target, '', true, false)
     },
     async compensate() {

@@ -19,6 +19,8 @@ export const ZVolumeCapability = z.object({
   /** How local volumes leave this node; null: they cannot (with the reason). */
   copy: z.enum(['rsync']).nullable(),
   copyReason: ZReason.optional(),
+  /** A send may wait for an instance here to stop (`send-volumes` `afterStopOf`); older agents would send at once. */
+  copyAfterStop: z.boolean().optional(),
   /** The node stops instances that need fencing by itself when its lease lapses (a watchdog per instance). */
   selfFence: z.boolean(),
   selfFenceReason: ZReason.optional(),
@@ -62,8 +64,12 @@ export const ZAgentCommand = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('prepare-instance'), driver: z.enum(['process', 'docker']), image: z.string().max(255).nullable(), volumes: z.array(ZVolumeRef).max(16), instanceId: uuid.optional() }),
   /** Target: accept a copy of these volumes from a peer that knows `secret`; answers the port to send to. */
   z.object({ kind: z.literal('receive-volumes'), volumes: ZVolumeRefs, secret: ZSecret }),
-  /** Source: copy these volumes to a peer that is receiving them (a delta when it already has a copy). */
-  z.object({ kind: z.literal('send-volumes'), volumes: ZVolumeRefs, to: z.object({ address: ZHost, port: z.number().int().min(1).max(65535) }), secret: ZSecret, final: z.boolean() }),
+  /**
+   * Source: copy these volumes to a peer that is receiving them (only what changed when it already
+   * has a copy). `afterStopOf`: not before that instance is stopped here for good (a move's final
+   * copy, sent with the stop, starts the moment it is gone; see `copyAfterStop`).
+   */
+  z.object({ kind: z.literal('send-volumes'), volumes: ZVolumeRefs, to: z.object({ address: ZHost, port: z.number().int().min(1).max(65535) }), secret: ZSecret, final: z.boolean(), afterStopOf: uuid.optional() }),
   /** Target: stop receiving. */
   z.object({ kind: z.literal('close-receive'), volumes: ZVolumeRefs }),
   /** Either node: delete this node's copy of volumes no instance here mounts any more. */
