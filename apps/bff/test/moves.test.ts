@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { access, mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCluster, type TestCluster } from './cluster'
 import { addMember, callerFor, OPERATOR, startTestBff, waitFor, freeListenerPort, type TestBff, readyNodes } from './harness'
@@ -131,6 +132,15 @@ describe.skipIf(noRsync)('moves', { timeout: 120_000 }, () => {
     expect(done.bytesCopied).toBeGreaterThan(0)
     expect(done.downtimeMs).toBeGreaterThan(0)
     expect(done.downtimeMs).toBeLessThan(30_000)
+    // The final copy went out with the stop (its agent held it until the instance was gone): one final send.
+    const db = new pg.Client({ connectionString: bff.databaseUrl })
+    await db.connect()
+    try {
+      const { rows } = await db.query<{ payload: { afterStopOf?: string } }>(`SELECT payload FROM "AgentCommand" WHERE kind = 'send-volumes' AND payload->>'final' = 'true' AND payload::text LIKE $1`, [`%${inst.volumes[0]!.id}%`])
+      expect(rows.map((r) => r.payload.afterStopOf)).toEqual([inst.id])
+    } finally {
+      await db.end()
+    }
     const after = await waitFor('running on the target', async () => {
       const i = await instanceOf(appId)
       return i.node?.name === target && i.state === 'running' ? i : null
