@@ -50,7 +50,7 @@ export default defineConfig({
   projects: [{ name: 'chromium', use: { ...devices['Desktop Chrome'], viewport: { width: 1440, height: 900 }, ...chromium } }],
   webServer: {
     // Fresh data every run: the data dir (database, agent state) is removed right before start.
-    command: `node -e "require('fs').rmSync(process.env.ALVEARY_DATA_DIR, { recursive: true, force: true })" && npx tsx ../apps/bff/src/start-all.ts`,
+    command: `node -e "require('fs').rmSync(process.env.ALVEARY_DATA_DIR, { recursive: true, force: true })" && node --import tsx ../apps/bff/src/start-all.ts`,
     // The BFF first; global-setup.ts then waits for the console and the local node.
     url: `http://127.0.0.1:${BFF_PORT}/healthz`,
     timeout: 180_000,

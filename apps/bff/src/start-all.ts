@@ -9,6 +9,10 @@ import { readEnv, repoRoot } from './config'
 /**
  * `npm start`: embedded PostgreSQL, the BFF, the console and one local agent with the
  * process driver, on one machine with zero set-up. Ctrl-C stops all of it.
+ *
+ * Run with `node --import tsx`, never under the `tsx` command: its signal relay SIGKILLs a child
+ * that has not acknowledged a Ctrl-C within 30 ms (a loaded machine misses that), and this
+ * script would die before its agent stopped the instances.
  */
 // One command on any machine: the first tenant is trusted, so its process apps run even where the
 // local agent cannot sandbox them (the agent and the summary below warn when that is the case).
