@@ -206,6 +206,11 @@ ${
     expect((await op.nodes.list())[0]!.schedulable).toBe(false)
     await asOp(['nodes', 'uncordon', 'cli-node'])
     expect((await op.nodes.list())[0]!.schedulable).toBe(true)
+    await asOp(['nodes', 'load-balancing', 'cli-node', 'on'])
+    expect((await op.nodes.list())[0]!.loadBalancing).toBe(true)
+    await asOp(['nodes', 'load-balancing', 'cli-node', 'off'])
+    expect((await op.nodes.list())[0]!.loadBalancing).toBe(false)
+    expect((await alveary(['nodes', 'load-balancing', 'cli-node', 'maybe'], { config: 'op.json' })).code).toBe(2)
     const audit = (await asOp(['audit', '--all', '--action', 'nodes.', '--json'])).stdout
     expect(JSON.parse(audit).map((r: { action: string; door: string; userAgent: string }) => [r.action, r.door, r.userAgent])).toEqual([
       ['nodes.uncordon', 'rest', 'alveary-cli/0.1.0'],
