@@ -342,8 +342,13 @@ describe.skipIf(noRsync)('moves', { timeout: 120_000 }, () => {
 
   it('drains a node with stateful apps: they move with their data, one at a time', async () => {
     const { appId } = await deployRunning({ ...counterApp('drained', 'local', { spread: 'none', maxUnavailable: 1 }), replicas: 2 })
-    const rows = (await dev.apps.get({ tenantId, appId })).instances
-    const counts = new Map(await Promise.all(rows.map(async (i) => [i.id, await countAt(i.url!)] as const)))
+    // deployRunning waited for one replica; the other may still be starting (ECONNREFUSED at load).
+    const rows = await waitFor('both replicas running', async () => {
+      const is = (await dev.apps.get({ tenantId, appId })).instances
+      return is.length === 2 && is.every((i) => i.state === 'running' && i.url) ? is : null
+    }, 30_000)
+    const counting = (url: string) => waitFor('counting', async () => (await countAt(url).catch(() => 0)) || null, 30_000)
+    const counts = new Map(await Promise.all(rows.map(async (i) => [i.id, await counting(i.url!)] as const)))
     const drained = rows[0]!.node!.name
     await op.nodes.drain({ nodeId: await nodeId(drained) })
     let concurrent = 0
