@@ -1,24 +1,15 @@
-import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import type { Agent } from '@alveary/agents'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { haproxyHere } from '../../../packages/agents/test/helpers'
 import { addMember, callerFor, OPERATOR, startInProcessAgent, startTestBff, waitFor, freeListenerPort, type TestBff } from './harness'
 
 // Load balancers end to end: a real BFF, a real agent serving them with HAProxy (the built-in
 // proxy where HAProxy is missing, except in CI), real processes behind them.
-const haveHaproxy = (() => {
-  try {
-    execFileSync('haproxy', ['-v'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!haveHaproxy && process.env.CI === 'true') throw new Error('haproxy is required in CI (apt-get install haproxy)')
-if (!haveHaproxy) console.warn('haproxy is not installed: these tests run against the built-in proxy')
+const haveHaproxy = haproxyHere('the load-balancer tests run on the built-in proxy')
 
 let bff: TestBff
 let dataDir: string

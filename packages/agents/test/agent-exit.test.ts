@@ -1,27 +1,15 @@
-import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TDesired, TDesiredLb } from '@alveary/core/protocol'
 import { createAgent } from '../src/agent'
-import { agentConfig, freeListenerPort, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, tempDir, testLogger, waitFor } from './helpers'
+import { agentConfig, freeListenerPort, haproxyHere, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, tempDir, testLogger, waitFor } from './helpers'
 
 // `npm start`'s agent (--stop-on-exit) on Ctrl-C: its exit must end in bounded time and take
 // HAProxy with it, or whoever waits for it (start-all, a test runner) kills it half-way and the
 // instances, namespaces and HAProxy stay behind holding their ports (seen after the e2e suite).
-const haveHaproxy = (() => {
-  try {
-    execFileSync('haproxy', ['-v'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!haveHaproxy) {
-  if (process.env.CI === 'true') throw new Error('haproxy is required in CI (apt-get install haproxy)')
-  console.warn('skipping the agent-exit test: haproxy is not installed')
-}
+const haveHaproxy = haproxyHere('skipping the agent-exit test')
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {

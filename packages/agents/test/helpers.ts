@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -138,3 +139,16 @@ export async function freeListenerPort(): Promise<number> {
     if (free) return port
   }
 }
+
+/** Whether HAProxy runs here. In CI its absence fails the file; elsewhere `otherwise` says what happens instead. */
+export function haproxyHere(otherwise: string): boolean {
+  try {
+    execFileSync('haproxy', ['-v'], { stdio: 'ignore' })
+    return true
+  } catch {
+    if (process.env.CI === 'true') throw new Error('haproxy is required in CI (apt-get install haproxy)')
+    console.warn(`haproxy is not installed: ${otherwise}`)
+    return false
+  }
+}
+

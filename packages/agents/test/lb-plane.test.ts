@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
@@ -11,21 +10,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createBuiltinPlane } from '../src/lb/builtin/plane'
 import { createHaproxyPlane, probeHaproxy } from '../src/lb/haproxy/driver'
 import type { LbPlane } from '../src/lb/types'
-import { freeListenerPort } from './helpers'
+import { freeListenerPort, haproxyHere } from './helpers'
 
 // Both data planes against real backends (HTTP servers in this process) on loopback.
-const haveHaproxy = (() => {
-  try {
-    execFileSync('haproxy', ['-v'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!haveHaproxy) {
-  if (process.env.CI === 'true') throw new Error('haproxy is required in CI (apt-get install haproxy)')
-  console.warn('skipping the HAProxy data-plane tests: haproxy is not installed')
-}
+const haveHaproxy = haproxyHere('skipping the HAProxy data-plane tests')
 
 interface Backend {
   id: string

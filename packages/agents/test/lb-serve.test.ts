@@ -14,6 +14,17 @@ afterEach(async () => {
   stop = null
 })
 
+/** One HTTP listener in front of a backend with no servers yet. */
+const emptyLb = (port: number, id: string): TDesiredLb => ({
+  id,
+  name: 'web',
+  algorithm: 'roundrobin',
+  stickySeconds: null,
+  drainSeconds: 0,
+  listeners: [{ port, protocol: 'http', routes: [{ host: null, pathPrefix: null, backend: 'all' }] }],
+  backends: [{ name: 'all', servers: [] }],
+})
+
 describe('load-balancer feed', () => {
   it('tries a load balancer in error again by itself: served once its port is free', async () => {
     const port = await freeListenerPort()
@@ -22,15 +33,7 @@ describe('load-balancer feed', () => {
     const frames: LbReportFrame[] = []
     const server = createLbServer({ plane: createBuiltinPlane({ logger: pino({ level: 'silent' }) }), send: (f) => frames.push(f), logger: pino({ level: 'silent' }), retryMs: 200 })
     stop = () => server.stop()
-    const desired: TDesiredLb = {
-      id: '00000000-0000-4000-8000-000000000001',
-      name: 'web',
-      algorithm: 'roundrobin',
-      stickySeconds: null,
-      drainSeconds: 0,
-      listeners: [{ port, protocol: 'http', routes: [{ host: null, pathPrefix: null, backend: 'all' }] }],
-      backends: [{ name: 'all', servers: [] }],
-    }
+    const desired = emptyLb(port, '00000000-0000-4000-8000-000000000001')
     server.apply([desired], 7)
     const deadline = Date.now() + 20_000
     while (!frames.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
@@ -48,15 +51,7 @@ describe('load-balancer feed', () => {
     const frames: LbReportFrame[] = []
     const server = createLbServer({ plane: createBuiltinPlane({ logger: pino({ level: 'silent' }) }), send: (f) => frames.push(f), logger: pino({ level: 'silent' }), retryMs: 50 })
     stop = () => server.stop()
-    const desired: TDesiredLb = {
-      id: '00000000-0000-4000-8000-000000000002',
-      name: 'web',
-      algorithm: 'roundrobin',
-      stickySeconds: null,
-      drainSeconds: 0,
-      listeners: [{ port, protocol: 'http', routes: [{ host: null, pathPrefix: null, backend: 'all' }] }],
-      backends: [{ name: 'all', servers: [] }],
-    }
+    const desired = emptyLb(port, '00000000-0000-4000-8000-000000000002')
     await server.stop()
     server.apply([desired], 8)
     server.reapply()
