@@ -144,6 +144,18 @@ describe('docker driver, without an engine', () => {
     expect(containerConfig(makeInstance({ spec: { driver: 'docker', image: 'x', pidsMax: 500 } }), 'n', { pidsLimit: 77 }).HostConfig!.PidsLimit).toBe(77)
   })
 
+  it('in a user namespace of its own: auto with 65536 ids, and volumes given to the container’s user at start (not the resolv.conf)', () => {
+    const inst = makeInstance({ spec: { driver: 'docker', image: 'localhost/busybox:1' } })
+    const mounts = [{ volumeId: 'v', name: 'data', hostPath: '/var/lib/alveary/volumes/v/data', path: '/data', fence: null }]
+    const onNet = { ...inst, interfaces: [{ networkId: '00000000-0000-4000-8000-000000000009', ip: '100.64.0.7', mac: '02:a1:64:40:00:07', prefixLength: 24, gateway: '100.64.0.1' }] }
+    const h = containerConfig(onNet, 'n', { userns: true, mounts, network: { netns: '/run/netns/a1-i-x', resolvConf: '/etc/netns/a1-i-x/resolv.conf', join: 'pid' } }).HostConfig!
+    expect(h.UsernsMode).toBe('auto:size=65536')
+    expect(h.Binds).toEqual(['/var/lib/alveary/volumes/v/data:/data:rw,U', '/etc/netns/a1-i-x/resolv.conf:/etc/resolv.conf:ro'])
+    const plain = containerConfig(inst, 'n', { mounts }).HostConfig!
+    expect(plain.UsernsMode).toBeUndefined()
+    expect(plain.Binds).toEqual(['/var/lib/alveary/volumes/v/data:/data:rw'])
+  })
+
   it('puts a tenant-network container in its namespace (by path, or none to be adopted), publishes nothing, and mounts the network’s resolv.conf', () => {
     const inst = makeInstance({ spec: { driver: 'docker', image: 'localhost/busybox:1', ports: [{ name: 'http', containerPort: null, hostPort: 31000 }] } })
     const onNet = { ...inst, interfaces: [{ networkId: '00000000-0000-4000-8000-000000000009', ip: '100.64.0.7', mac: '02:a1:64:40:00:07', prefixLength: 24, gateway: '100.64.0.1' }] }

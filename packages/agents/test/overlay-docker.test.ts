@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TDesired, TDesiredInstance, TDesiredNetwork } from '@alveary/core/protocol'
+import { probeUsernsAuto } from '../src/runtime/docker/capability'
 import { createDockerDriver } from '../src/runtime/docker/driver'
 import type { InstanceHandle } from '../src/runtime/types'
 import { createTools } from '../src/network/exec'
@@ -17,9 +18,11 @@ import { leftovers, makeUnderlay, overlayUnavailable, runIn, serveIn, tcpProbe, 
 // Containers on a tenant network, through the Docker Engine API of the test engine (Podman):
 // joined by path (Podman's `ns:` mode) and adopted by pid (what Docker needs: it has no `ns:`
 // mode; Podman does `NetworkMode: none` the same way, so both paths run here). Two simulated
-// nodes; a process instance on node 0 and the containers on node 1 talk over the VXLAN.
+// nodes; a process instance on node 0 and the containers on node 1 talk over the VXLAN. Where
+// Podman gives containers user namespaces (CI), a third container runs in one: adopted by pid.
 const skip = overlayUnavailable()
 const engine = skip ? null : await testEngine()
+const usernsHere = engine?.engine === 'podman' && (await probeUsernsAuto(engine.docker)).ok
 
 const net: Omit<TDesiredNetwork, 'peers' | 'endpoints'> = { networkId: randomUUID(), vxlanId: 4200, cidr: '100.64.0.0/24', gateway: '100.64.0.1', gatewayMac: '02:a0:00:10:68:01' }
 const mac = (ip: string) => `02:a1:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`
@@ -55,16 +58,19 @@ describe.skipIf(skip || !engine)('containers on a tenant network (docker driver)
   const peer = instance('100.64.0.2', 31501, 'process')
   const byPath = instance('100.64.0.3', 31502, 'docker')
   const byPid = instance('100.64.0.4', 31503, 'docker')
-  const all = [peer, byPath, byPid]
-  const where = new Map([[peer, 0], [byPath, 1], [byPid, 1]])
+  const inUserns = instance('100.64.0.5', 31504, 'docker')
+  const containers = usernsHere ? [byPath, byPid, inUserns] : [byPath, byPid]
+  const all = [peer, ...containers]
+  const where = new Map([[peer, 0], ...containers.map((c) => [c, 1] as const)])
 
   function desired(k: number, generation: number, placed: TDesiredInstance[]): TDesired {
     const endpoints = placed.map((i) => ({ ip: i.interfaces[0]!.ip, mac: i.interfaces[0]!.mac, node: u.nodes[where.get(i)!]!.ip, app: i.appName, ordinal: 0, ready: true }))
     const mine = placed.filter((i) => where.get(i) === k)
     return { type: 'desired', generation, instances: mine, networks: mine.length ? [{ ...net, peers: [...new Set(endpoints.map((e) => e.node))].filter((n) => n !== u.nodes[k]!.ip), endpoints }] : [] }
   }
-  const driver = (join: 'path' | 'pid') => createDockerDriver({ docker: engine!.docker, nodeName: node, logger: testLogger, engine: engine!.engine, netnsJoin: join })
-  async function start(inst: TDesiredInstance, join: 'path' | 'pid'): Promise<InstanceHandle> {
+  const driver = (join: 'path' | 'pid' | 'userns') =>
+    createDockerDriver({ docker: engine!.docker, nodeName: node, logger: testLogger, engine: engine!.engine, ...(join === 'userns' ? { usernsAuto: true } : { netnsJoin: join }) })
+  async function start(inst: TDesiredInstance, join: 'path' | 'pid' | 'userns'): Promise<InstanceHandle> {
     const o = overlays[1]!
     const p = await o.prepare(inst.instanceId)
     const h = await driver(join).start(inst, {}, { netns: p.netnsPath, resolvConf, attachNetns: (pid) => o.attach(inst.instanceId, pid) })
@@ -97,7 +103,9 @@ describe.skipIf(skip || !engine)('containers on a tenant network (docker driver)
   it('runs containers at their address, joined by path and adopted by pid, reachable across nodes and on their published ports', async () => {
     await start(byPath, 'path')
     pidHandle = await start(byPid, 'pid')
-    for (const c of [byPath, byPid]) {
+    // In a user namespace of its own the engine must make the network namespace (runc mounts /sys in it): adopted by pid.
+    if (usernsHere) await start(inUserns, 'userns')
+    for (const c of containers) {
       const ip = c.interfaces[0]!.ip
       // From the process instance on the other node, through the VXLAN.
       expect(await waitFor(`${c.appName} ${ip} answers the peer`, async () => (await httpIn(nsOf(peer), `http://${ip}:8080/`)) === ip && ip, 20_000)).toBe(ip)
@@ -123,7 +131,7 @@ describe.skipIf(skip || !engine)('containers on a tenant network (docker driver)
 
   it('leaves no namespaces, links or rules behind once the containers are gone', async () => {
     for (const h of handles.splice(0)) await h.stop(0)
-    for (const i of [byPath, byPid]) await driver('path').release(i.instanceId)
+    for (const i of containers) await driver('path').release(i.instanceId)
     overlays.forEach((o, k) => o.apply(desired(k, 2, [])))
     await Promise.all(overlays.map((o) => o.sync()))
     for (const n of u.nodes) expect(leftovers(n)).toEqual([])

@@ -26,15 +26,23 @@ export type TSandboxCapability = z.infer<typeof ZSandboxCapability>
 
 /**
  * What isolates containers here beyond the agent's own hardening (no privileges, capabilities
- * cut, no-new-privileges, pids limit): whether the engine maps container root to an
- * unprivileged host uid. Docker does that with userns-remap (daemon-wide) or when rootless;
- * the agent reads it from the engine, it does not choose it.
+ * cut, no-new-privileges, pids limit): whether container root is an unprivileged host uid. Docker
+ * does that daemon-wide (userns-remap) or when rootless, which the agent reads from the engine; on
+ * rootful Podman the agent asks for a user namespace per container where the engine can give one.
  */
 export const ZContainerCapability = z.object({
   engine: z.enum(['docker', 'podman']),
   /** Container root is an unprivileged uid on the host (user namespaces). */
   userns: z.boolean(),
+  /**
+   * Who maps it: `auto` the agent gives every container a user namespace of its own (Podman's
+   * --userns=auto, ids from the `containers` range of /etc/subuid and /etc/subgid); `engine` the
+   * engine maps all containers itself. Absent: no user namespaces, or an agent from before.
+   */
+  usernsMode: z.enum(['auto', 'engine']).optional(),
   /** The engine itself runs as an unprivileged user. */
   rootless: z.boolean(),
+  /** Why containers run without user namespaces (the engine's answer where it gave one). */
+  reason: zText(300).optional(),
 })
 export type TContainerCapability = z.infer<typeof ZContainerCapability>

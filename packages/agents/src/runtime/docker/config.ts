@@ -4,6 +4,7 @@ import { innerPorts, type TDesiredInstance } from '@alveary/core/protocol'
 import { specHash } from '../../reconciler'
 import { volumeEnvName, type HostMount } from '../../volumes/store'
 import { portEnvName } from '../process/env'
+import { USERNS_AUTO } from './capability'
 
 export const LABELS = {
   managed: 'alveary.managed',
@@ -50,12 +51,14 @@ export interface ContainerPlacement {
   mounts?: readonly HostMount[]
   /** Processes and threads a container may have (a fork bomb stops there): the default, and the most an app gets. */
   pidsLimit?: number
+  /** A user namespace of its own (Podman, USERNS_AUTO): container root is an unprivileged host uid. */
+  userns?: boolean
 }
 
 /** Everything the container gets from the spec; pure, for tests. */
 export function containerConfig(instance: TDesiredInstance, nodeName: string, placement: ContainerPlacement = {}): Docker.ContainerCreateOptions {
   const { spec } = instance
-  const { hostIp = '0.0.0.0', mounts = [] } = placement
+  const { hostIp = '0.0.0.0', mounts = [], userns = false } = placement
   // On a tenant network the ports are the stable inner ports and the platform publishes them (nftables), not the engine.
   const net = instance.interfaces.length ? placement.network : undefined
   const netns = net?.netns
@@ -105,7 +108,10 @@ export function containerConfig(instance: TDesiredInstance, nodeName: string, pl
       ...(net && { NetworkMode: net.join === 'path' ? `ns:${net.netns}` : 'none' }),
       // Volumes: the agent's folders (local, or on shared storage), never paths from tenant input;
       // and the tenant network's resolver (its names) in place of the engine's.
-      ...((mounts.length || net?.resolvConf) && { Binds: [...mounts.map((m) => `${m.hostPath}:${m.path}:rw`), ...(net?.resolvConf ? [`${net.resolvConf}:/etc/resolv.conf:ro`] : [])] }),
+      // In a user namespace the volume's files are given to the container's user (host ids of its
+      // range) at every start (`U`): its ids may differ from the last start's, on this node or another.
+      ...((mounts.length || net?.resolvConf) && { Binds: [...mounts.map((m) => `${m.hostPath}:${m.path}:${userns ? 'rw,U' : 'rw'}`), ...(net?.resolvConf ? [`${net.resolvConf}:/etc/resolv.conf:ro`] : [])] }),
+      ...(userns && { UsernsMode: USERNS_AUTO }),
       NanoCpus: spec.cpuMillis * 1_000_000,
       Memory: spec.memoryMb * 1024 * 1024,
       // Swap is no way around the memory limit.

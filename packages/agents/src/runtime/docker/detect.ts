@@ -1,8 +1,8 @@
 /** Whether this node runs containers: the Docker or Podman engine at --docker-host, or the one found. */
-import type Docker from 'dockerode'
 import type { Logger } from 'pino'
 import type { TContainerCapability } from '@alveary/core/protocol'
 import type { AgentConfig } from '../../config'
+import { detectContainerCapability } from './capability'
 import { createDockerDriver, type DockerDriver } from './driver'
 import { defaultDockerHost, probeDocker } from './endpoint'
 
@@ -19,6 +19,7 @@ export async function detectDocker(config: AgentConfig, log: Logger, pullTimeout
     log[config.dockerHost ? 'warn' : 'info']({ dockerHost: host }, `docker driver unavailable: ${probe.reason}`)
     return null
   }
+  const capability = await detectContainerCapability(probe.engine, probe.docker, log)
   const driver = createDockerDriver({
     docker: probe.docker,
     nodeName: config.name,
@@ -26,26 +27,11 @@ export async function detectDocker(config: AgentConfig, log: Logger, pullTimeout
     pullTimeoutMs,
     engine: probe.engine,
     pidsLimit: config.sandboxPidsMax,
+    usernsAuto: capability.usernsMode === 'auto',
   })
-  const capability = containerCapability(probe.engine, await securityOptions(probe.docker, log))
-  log.info({ dockerHost: host, engine: probe.engine, version: probe.version, apiVersion: probe.apiVersion, userns: capability.userns }, 'docker driver available')
+  log[capability.userns ? 'info' : 'warn'](
+    { dockerHost: host, engine: probe.engine, version: probe.version, apiVersion: probe.apiVersion, userns: capability.usernsMode ?? false, ...(capability.reason && { reason: capability.reason }) },
+    capability.userns ? 'docker driver available' : 'docker driver available; container root is host root (no user namespaces)',
+  )
   return { driver, engine: probe.engine, capability }
-}
-
-/** The engine's SecurityOptions from /info (e.g. "name=userns", "name=rootless"); none when it does not say. */
-async function securityOptions(docker: Docker, log: Logger): Promise<string[]> {
-  try {
-    const info = (await Promise.race([docker.info(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer to /info within 5 s')), 5_000).unref())])) as { SecurityOptions?: unknown }
-    return Array.isArray(info.SecurityOptions) ? info.SecurityOptions.filter((o): o is string => typeof o === 'string') : []
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'cannot read the container engine\'s security options; advertising no user namespaces')
-    return []
-  }
-}
-
-/** Container root is an unprivileged host uid when the engine remaps it (userns-remap) or runs rootless. */
-export function containerCapability(engine: 'docker' | 'podman', options: string[]): TContainerCapability {
-  const has = (name: string) => options.some((o) => o.split(',').includes(`name=${name}`))
-  const rootless = has('rootless')
-  return { engine, userns: rootless || has('userns'), rootless }
 }

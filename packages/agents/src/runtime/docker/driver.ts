@@ -30,11 +30,15 @@ export interface DockerDriverOptions {
   engine?: 'docker' | 'podman'
   /**
    * How containers join their tenant network's namespace: by path (Podman's `ns:` mode) or by
-   * adoption after start (Docker has no `ns:` mode). Default: path on Podman, pid on Docker.
+   * adoption after start (Docker has no `ns:` mode). Default: path on Podman, pid on Docker and
+   * on Podman with usernsAuto (a container cannot mount /sys in a namespace its user namespace
+   * does not own, so it must get its own from the engine).
    */
   netnsJoin?: 'path' | 'pid'
   /** Processes and threads per container (PidsLimit). Default DEFAULT_PIDS_LIMIT. */
   pidsLimit?: number
+  /** Every container gets a user namespace of its own (Podman, where detectContainerCapability found it works). */
+  usernsAuto?: boolean
 }
 
 export interface DockerDriver extends RuntimeDriver {
@@ -45,7 +49,8 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
   const { docker, nodeName } = opts
   const log = opts.logger.child({ driver: 'docker' })
   const hostIp = publishHostIp(opts.engine ?? 'docker')
-  const join = opts.netnsJoin ?? (opts.engine === 'podman' ? 'path' : 'pid')
+  const userns = opts.usernsAuto ?? false
+  const join = opts.netnsJoin ?? (opts.engine === 'podman' && !userns ? 'path' : 'pid')
   const cpuPrev = new Map<string, { total: number; at: number }>()
   const call = engineCalls(opts.callTimeoutMs ?? 30_000)
   const removeContainer = (c: Docker.Container) => remove(c, log, call)
@@ -73,6 +78,7 @@ export function createDockerDriver(opts: DockerDriverOptions): DockerDriver {
     const config = containerConfig(instance, nodeName, {
       hostIp,
       ...(opts.pidsLimit && { pidsLimit: opts.pidsLimit }),
+      userns,
       mounts: ctx.mounts,
       ...(onNetwork && ctx.netns && { network: { netns: ctx.netns, join, ...(ctx.resolvConf && { resolvConf: ctx.resolvConf }) } }),
     })

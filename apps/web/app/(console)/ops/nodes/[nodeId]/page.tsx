@@ -204,13 +204,17 @@ function SandboxCapability({ n }: { n: TNode }) {
 function ContainerCapability({ n }: { n: TNode }) {
   const c = n.containers
   if (!c) return null
+  const how =
+    c.usernsMode === 'auto'
+      ? 'every container has a user namespace of its own: its root is an unprivileged host uid (Podman --userns=auto); volumes are given to the container’s user at each start'
+      : c.rootless
+        ? 'container root is an unprivileged host uid (rootless engine)'
+        : 'container root is an unprivileged host uid (the engine remaps it)'
   return (
     <span className="flex flex-wrap items-center gap-1" data-testid="node-containers" data-userns={String(c.userns)}>
       <Badge tone={c.userns ? 'green' : 'gray'}>containers ({c.engine}): {c.userns ? 'user namespaces' : 'no user namespaces'}</Badge>
       <span className="text-xs text-slate-600">
-        {c.userns
-          ? `container root is an unprivileged host uid${c.rootless ? ' (rootless engine)' : ' (engine remaps it)'}`
-          : 'container root is host root with capabilities cut, no-new-privileges and a pids limit; enable the engine’s userns-remap (or run it rootless) for user namespaces'}
+        {c.userns ? how : `container root is host root with capabilities cut, no-new-privileges and a pids limit: ${c.reason ?? 'the engine does not remap users'}`}
       </span>
     </span>
   )
