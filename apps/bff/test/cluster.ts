@@ -27,7 +27,8 @@ export interface TestCluster {
   dataDir(name: string): string
 }
 
-export async function createCluster(o: { server: () => string; joinToken: () => string; names: string[]; labels?: Record<string, string> }): Promise<TestCluster> {
+/** dockerHost: the container engine the nodes run image apps on (default none: process apps only). */
+export async function createCluster(o: { server: () => string; joinToken: () => string; names: string[]; labels?: Record<string, string>; dockerHost?: string }): Promise<TestCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'alveary-moves-'))
   const sharedDir = path.join(dir, 'shared')
   await mkdir(sharedDir)
@@ -39,7 +40,7 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
     return `${base + i * 50}-${base + i * 50 + 49}`
   }
   /** A node's agent configuration as far as `alveary-agent cleanup` needs it. */
-  const nodeConfig = (name: string) => retireConfig(path.join(dir, name), name)
+  const nodeConfig = (name: string) => retireConfig(path.join(dir, name), name, o.dockerHost)
   const kill = (name: string, signal: NodeJS.Signals = 'SIGKILL') =>
     new Promise<void>((resolve) => {
       const c = agents.get(name)
@@ -57,7 +58,7 @@ export async function createCluster(o: { server: () => string; joinToken: () => 
         [
           path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'),
           ...['--server', o.server(), '--join-token', o.joinToken(), '--name', name, '--data-dir', path.join(dir, name)],
-          ...['--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', range(name), '--shared-volumes', sharedDir, '--docker-host', 'none', '--network', 'host', '--log-level', 'warn', '--stop-on-exit'],
+          ...['--cpu-millis', '2000', '--memory-mb', '2048', '--port-range', range(name), '--shared-volumes', sharedDir, '--docker-host', o.dockerHost ?? 'none', '--network', 'host', '--log-level', 'warn', '--stop-on-exit'],
           ...(o.labels?.[name] ? ['--labels', o.labels[name]] : []),
         ],
         { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
@@ -106,8 +107,8 @@ export async function retireNode(config: AgentConfig): Promise<string[]> {
 }
 
 /** The configuration `alveary-agent cleanup` needs for a node's data folder. */
-export function retireConfig(dataDir: string, name: string): AgentConfig {
-  const parsed = parseConfig(['--data-dir', dataDir, '--name', name, '--docker-host', 'none', '--log-level', 'warn'])
+export function retireConfig(dataDir: string, name: string, dockerHost = 'none'): AgentConfig {
+  const parsed = parseConfig(['--data-dir', dataDir, '--name', name, '--docker-host', dockerHost, '--log-level', 'warn'])
   if (parsed.kind !== 'config') throw new Error(`node ${name}: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`)
   return parsed.config
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -42,10 +42,14 @@ describe.skipIf(!engine)('docker driver through the platform', () => {
     agent = await startAgent()
     const node = await waitFor('node ready', async () => (await op.nodes.list()).find((n) => n.name === NODE && n.state === 'ready'))
     expect(node.drivers).toContain('docker')
-    // The node says whether container root is remapped, as the engine itself reports it.
+    // The node says whether container root is remapped: by the engine itself (its /info), or per
+    // container where rootful Podman has an id range for `containers` (.ci/run gives CI's one).
     const security = ((await engine!.docker.info()) as { SecurityOptions?: string[] }).SecurityOptions ?? []
     const rootless = security.some((o) => o.split(',').includes('name=rootless'))
-    expect(node.containers).toEqual({ engine: engine!.engine, userns: rootless || security.some((o) => o.split(',').includes('name=userns')), rootless })
+    const range = async (file: string) => /^containers:\d+:[1-9]/m.test(await readFile(file, 'utf8').catch(() => ''))
+    if (rootless || security.some((o) => o.split(',').includes('name=userns'))) expect(node.containers).toEqual({ engine: engine!.engine, userns: true, usernsMode: 'engine', rootless })
+    else if (engine!.engine === 'podman' && (await range('/etc/subuid')) && (await range('/etc/subgid'))) expect(node.containers).toEqual({ engine: 'podman', userns: true, usernsMode: 'auto', rootless: false })
+    else expect(node.containers).toEqual({ engine: engine!.engine, userns: false, rootless: false, reason: expect.any(String) })
   })
   afterAll(async () => {
     await agent?.shutdown({ stopInstances: true })
