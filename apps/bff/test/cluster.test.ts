@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createCluster, machineLeftovers, type TestCluster } from './cluster'
+import { machineLeftovers } from '../../../packages/agents/test/netns'
+import { createCluster, type TestCluster } from './cluster'
 import { addMember, callerFor, OPERATOR, readyNodes, startTestBff, waitFor, type TestBff } from './harness'
 
 // The test cluster of the volume, move and fencing tests leaves the machine as it found it, even

@@ -5,14 +5,14 @@
  * again on the same data folder. stopAll() leaves the machine as it was, whatever the test did:
  * every node is retired as an operator would (`alveary-agent cleanup`), then checked.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { cleanupNode, defaultPrefix, parseConfig, type AgentConfig } from '@alveary/agents'
-import { cgroupsOf, removeCgroups } from '../../../packages/agents/test/netns'
+import { machineLeftovers } from '../../../packages/agents/test/netns'
 import { repoRoot } from '../src/config'
 
 export interface TestCluster {
@@ -134,43 +134,6 @@ function alive(pid: number, instanceId: string): boolean {
   } catch {
     return false
   }
-}
-
-/**
- * What of a node's network prefix is still on the machine (namespaces, links, nftables tables,
- * /etc/netns folders, the sandbox's cgroup folders), each with how to remove it; only names carrying the prefix.
- */
-export function machineLeftovers(prefix: string): Array<{ what: string; remove(): void }> {
-  const out: Array<{ what: string; remove(): void }> = []
-  const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString()
-  // Without root or these tools an agent builds no namespaces, links or tables: nothing to look for.
-  const list = (cmd: string, args: string[]) => {
-    try {
-      return sh(cmd, args)
-    } catch {
-      return ''
-    }
-  }
-  const add = (what: string, remove: () => unknown) =>
-    out.push({
-      what,
-      remove() {
-        try {
-          remove()
-        } catch {
-          /* gone meanwhile, or reported with the rest */
-        }
-      },
-    })
-  for (const n of (JSON.parse(list('ip', ['-j', 'netns', 'list']) || '[]') as Array<{ name: string }>).map((x) => x.name))
-    if (n.startsWith(`${prefix}-`)) add(`namespace ${n}`, () => sh('ip', ['netns', 'del', n]))
-  for (const l of (JSON.parse(list('ip', ['-j', 'link', 'show']) || '[]') as Array<{ ifname: string }>).map((x) => x.ifname))
-    if (l.startsWith(prefix)) add(`link ${l}`, () => sh('ip', ['link', 'del', l]))
-  const tables = list('nft', ['list', 'tables']).split('\n').map((l) => l.trim())
-  for (const t of [`alveary_${prefix}`, `alveary_${prefix}_s`]) if (tables.includes(`table inet ${t}`)) add(`nftables table inet ${t}`, () => sh('nft', ['delete', 'table', 'inet', t]))
-  for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (d.startsWith(`${prefix}-`)) add(`/etc/netns/${d}`, () => rmSync(`/etc/netns/${d}`, { recursive: true, force: true }))
-  for (const c of cgroupsOf(prefix)) add(`cgroup ${c}`, () => removeCgroups([c]))
-  return out
 }
 
 /** SIGKILL to a process and its group (an unsandboxed instance is a group), where it is still there. */

@@ -8,11 +8,11 @@ import { createAgent } from '../src/agent'
 import { lockDataDir } from '../src/data-lock'
 import { createTools } from '../src/network/exec'
 import { createIsolation } from '../src/network/isolated'
-import { overlayNames } from '../src/network/names'
+import { defaultPrefix, overlayNames } from '../src/network/names'
 import { createOverlay } from '../src/network/overlay'
 import { httpdSpec, nodeContainers, removeNodeContainers, testEngine } from './engine'
 import { agentConfig, makeInstance, tempDir, testLogger, waitFor } from './helpers'
-import { leftovers, makeUnderlay, overlayUnavailable, type Underlay } from './netns'
+import { leftovers, machineLeftovers, makeUnderlay, overlayUnavailable, type Underlay } from './netns'
 
 // `alveary-agent cleanup` on a retired node: what a stopped agent left (a running process
 // instance, a container, the overlay's namespaces, links and nftables table, the isolated
@@ -86,6 +86,8 @@ describe.skipIf(skip)('alveary-agent cleanup', () => {
   afterAll(async () => {
     if (pid && alive(pid)) process.kill(-pid, 'SIGKILL')
     if (engine) await removeNodeContainers(engine.docker, name)
+    // The in-process agent sandboxed its instance here under its own prefix; the CLI above retired the simulated node's.
+    if (dir) for (const x of machineLeftovers(defaultPrefix(dir.path))) x.remove()
     u?.cleanup()
     await dir?.cleanup()
   })

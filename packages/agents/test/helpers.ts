@@ -104,9 +104,14 @@ export async function httpGet(url: string): Promise<string> {
 }
 
 import { ZAgentConfig, type AgentConfig, type AgentConfigInput } from '../src/config'
+import { cleanupNode } from '../src/cleanup'
+import { defaultPrefix } from '../src/network/names'
+
+/** Network prefixes of the agent configurations this test file made: test/setup.ts looks for their leftovers. */
+export const configuredPrefixes = new Set<string>()
 
 export function agentConfig(dataDir: string, over: Partial<AgentConfigInput> = {}): AgentConfig {
-  return ZAgentConfig.parse({
+  const config = ZAgentConfig.parse({
     server: 'ws://127.0.0.1:1',
     name: 'node-1',
     address: '127.0.0.1',
@@ -120,6 +125,13 @@ export function agentConfig(dataDir: string, over: Partial<AgentConfigInput> = {
     dockerHost: 'none',
     ...over,
   })
+  configuredPrefixes.add(config.networkPrefix ?? defaultPrefix(config.dataDir))
+  return config
+}
+
+/** Retires a node as an operator would (`alveary-agent cleanup`), for tests whose agents exit without stopping what they run. */
+export async function retireNode(dataDir: string, over: Partial<AgentConfigInput> = {}): Promise<void> {
+  await cleanupNode(agentConfig(dataDir, over), testLogger)
 }
 
 /**

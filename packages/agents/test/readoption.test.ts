@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { TDesired } from '@alveary/core/protocol'
 import { createAgent, type Agent } from '../src/agent'
 import { instanceDir } from '../src/runtime/process/driver'
-import { agentConfig, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, tempDir, testLogger, waitFor } from './helpers'
+import { agentConfig, freePort, httpGet, isAlive, killGroup, makeInstance, nodeScript, retireNode, tempDir, testLogger, waitFor } from './helpers'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -24,7 +24,7 @@ function newAgent(dataDir: string): Agent {
 describe('re-adoption', () => {
   it('a new agent on the same data dir adopts the running process instead of restarting it', async () => {
     const dir = await tempDir()
-    cleanups.push(dir.cleanup)
+    cleanups.push(dir.cleanup, () => retireNode(dir.path))
     const port = await freePort()
     const inst = makeInstance({
       spec: {
@@ -81,7 +81,7 @@ describe('re-adoption', () => {
 
   it('never starts anything before the first desired state, and reports dead processes as exited', async () => {
     const dir = await tempDir()
-    cleanups.push(dir.cleanup)
+    cleanups.push(dir.cleanup, () => retireNode(dir.path))
     const inst = makeInstance({ spec: nodeScript('setInterval(() => {}, 1000)') })
     const first = newAgent(dir.path)
     await first.restore()
