@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ownerOf } from '../src/network/isolated'
+import { ownerOf } from '../src/network/isolated-pool'
 import { inPool, pickAddress, renderActions, renderElements, renderIsolatedTable, renderTableChange } from '../src/network/isolated-plan'
 import { overlayNames } from '../src/network/names'
 

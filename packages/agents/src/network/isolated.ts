@@ -8,21 +8,19 @@
  * pass observes what exists, builds what is missing and removes what nothing needs.
  *
  * Building one is most of a start's wait (~55 ms of processes on a quiet node: `ip netns add`,
- * the veth, `ip -n` inside, the node side, nft), so a few are built ahead: a pool of free
- * namespaces `<p>-s-<id of their own>`, their veth's alias `alveary-pool`. A start claims one by
- * writing its instance id as the alias (the machine says whose each is, for the next agent too)
- * and adds its port forwards to the table's map: one nft. A burst beyond the pool builds
- * namespaces named by their instance, as before. What no start waits for (removals, the pool's
- * refill: ~10 processes and the kernel's making and unmaking of namespaces) waits until the
+ * the veth, `ip -n` inside, the node side, nft), so a few are built ahead (isolated-pool.ts). A
+ * start claims one and adds its port forwards to the table's map: one nft. A burst beyond the
+ * pool builds namespaces named by their instance, as before. What no start waits for (removals,
+ * the pool's refill: ~10 processes and the kernel's making and unmaking of namespaces) waits until the
  * starts have run: on the 2-core dev machine at load 28 a start beside it took 1.6× as long.
  */
-import { randomUUID } from 'node:crypto'
-import { access, readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
 import type { Tools } from './exec'
 import { isUp, type IpLink } from './links'
 import { inPool, pickAddress, renderActions, renderElements, renderTableChange, type IsolatedForward } from './isolated-plan'
+import { createPool, ownerOf, type Seen } from './isolated-pool'
 import { NODE_TRANSIT_IP, netnsPath, type OverlayNames } from './names'
 import { upstreamsOf } from './dns/responder'
 import { createPassLoop } from './passes'
@@ -79,14 +77,6 @@ const GONE_RESET_MS = 30_000
  * on a quiet node, over 100 ms at load 20).
  */
 export const SETTLE_MS = 200
-/** The alias of a pool namespace's veth until an instance claims it (then it is the instance's id). */
-export const POOL_ALIAS = 'alveary-pool'
-
-/**
- * Whose a namespace is, from its veth's alias: a pool one's until claimed (null), then its
- * instance's; no alias: the instance its name carries (built for it, not taken from the pool).
- */
-export const ownerOf = (nsId: string, alias: string): string | null => (alias === POOL_ALIAS ? null : alias || nsId)
 
 /**
  * `pool`: namespaces kept built and free (veth, addresses, routes ready), so that a start only
@@ -108,15 +98,12 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   /** Wanted, not built yet, left for the next pass (MAX_CREATES_PER_PASS): not a failure. */
   let deferred = new Set<string>()
   /**
-   * What exists, as of the last look at the node plus this agent's own changes since: namespaces
-   * known whole (the id in their name → address) and whose each is (ownerOf), pool addresses in
-   * use on this machine, our namespaces and links. Looked at again every resyncMs (what others did:
-   * another agent's addresses, a manual `ip netns del`); a start in between does not wait for that.
+   * What exists, as of the last look at the node plus this agent's own changes since, and our
+   * links. Looked at again every resyncMs (what others did: another agent's addresses, a manual
+   * `ip netns del`); a start in between does not wait for that.
    */
-  const whole = new Map<string, string>()
-  const owners = new Map<string, string | null>()
-  /** Pool namespaces being built in the background: no pass removes their links. */
-  const building = new Set<string>()
+  const seen: Seen = { netns: new Set(), used: new Set(), whole: new Map(), owners: new Map() }
+  const { netns, used, whole, owners } = seen
   /**
    * Addresses of namespaces deleted, with when (oldest first): connections still headed there
    * are reset for GONE_RESET_MS — long enough for a client's retransmissions to hear it — and
@@ -125,8 +112,6 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   const gone = new Map<string, number>()
   /** Published ports per instance, kept while a leaving instance still runs. */
   const forwardsOf = new Map<string, IsolatedForward[]>()
-  let used = new Set<string>()
-  let netns = new Set<string>()
   let links: string[] = []
   let observedAt = -Infinity
   /** A full pass saw links that no namespace needs; the next pass that removes takes them. */
@@ -142,10 +127,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   /** Passes up to this number have decided every start they saw (ready or failed); their removals may still run. */
   let decided = 0
   const decidedWaiters: Array<{ want: number; resolve(): void }> = []
-  let refilling: Promise<void> | null = null
   let closing = false
-  /** Whether /sys/class/net is this process's network namespace (known at the first claim). */
-  let sysfsOurs: boolean | undefined
   /** A look at the machine and a pool namespace's build take turns: a look in the middle of a build would misjudge it as broken. */
   let machine: Promise<unknown> = Promise.resolve()
   const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -159,14 +141,29 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     for (const [ns, owner] of owners) if (owner === instanceId && whole.has(ns)) return ns
     return undefined
   }
-  const freePool = () => [...owners].filter(([ns, owner]) => owner === null && whole.has(ns)).map(([ns]) => ns)
+  const pool = createPool({
+    names,
+    tools,
+    log,
+    seen,
+    target: () => (closing ? 0 : poolTarget),
+    inTurn,
+    runScript,
+    onBroken: () => {
+      observedAt = -Infinity
+    },
+  })
+  const freePool = pool.free
 
   const observe = () => inTurn(look)
   async function look(): Promise<void> {
-    netns = new Set((await readdir('/run/netns').catch(() => [] as string[])).filter((n) => names.parseIsolatedNs(n) !== null))
+    const found = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => names.parseIsolatedNs(n) !== null)
     // -d: with each link's alias (whose a namespace is).
     const all = await tools.json<IpLink[]>('ip', ['-j', '-d', 'addr', 'show'])
-    used = new Set(all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool))
+    netns.clear()
+    for (const n of found) netns.add(n)
+    used.clear()
+    for (const ip of all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool)) used.add(ip)
     for (const ip of used) gone.delete(ip)
     links = all.map((l) => l.ifname).filter((l) => names.isIsolatedVeth(l))
     const byName = new Map(all.map((l) => [l.ifname, l]))
@@ -182,30 +179,6 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       if (node && addr && inPool(addr) && isUp(node)) whole.set(id, addr)
     }
     observedAt = Date.now()
-  }
-
-  /**
-   * Gives a free pool namespace to an instance: its veth's alias says so from now on. Written in
-   * sysfs (no process on the start path) when sysfs shows this process's network namespace; not
-   * so for an agent entered into another one (`nsenter --net`, as the tests' simulated nodes run).
-   */
-  async function claim(ns: string, instanceId: string): Promise<boolean> {
-    const veth = names.isolatedVeth(ns)
-    try {
-      sysfsOurs ??= await access(`/sys/class/net/${veth}`).then(
-        () => true,
-        () => false,
-      )
-      if (sysfsOurs) await writeFile(`/sys/class/net/${veth}/ifalias`, instanceId)
-      else await tools.run('ip', ['link', 'set', 'dev', veth, 'alias', instanceId])
-      owners.set(ns, instanceId)
-      return true
-    } catch (err) {
-      // Its veth is gone (someone deleted it): a later pass removes the rest.
-      log.warn({ err, netns: names.isolatedNs(ns) }, 'network: a pool namespace could not be claimed')
-      whole.delete(ns)
-      return false
-    }
   }
 
   function markDecided(n: number): void {
@@ -254,7 +227,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     for (const inst of missing) {
       const ns = free.shift()
       if (ns === undefined) break
-      if (await claim(ns, inst.instanceId)) claimed++
+      if (await pool.claim(ns, inst.instanceId)) claimed++
     }
     const toBuild = missing.filter((i) => !nsOf(i.instanceId))
     deferred = new Set(toBuild.slice(MAX_CREATES_PER_PASS).map((i) => i.instanceId))
@@ -349,7 +322,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     }
     settlingSince = null
     const removeNs = leavingNs.slice(0, MAX_REMOVALS_PER_PASS).map((id) => names.isolatedNs(id))
-    const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...building].map((id) => names.isolatedVeth(id)))
+    const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...pool.building].map((id) => names.isolatedVeth(id)))
     const removeLinks = linksDue ? links.filter((l) => !keepLinks.has(l)) : []
     linksDue = false
     const removed = removeNs.length || removeLinks.length ? (await runScript(renderActions(names, { create: [], removeNs, removeLinks }))).split('\n') : []
@@ -370,7 +343,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
     // More to remove than one pass takes: the next pass right away.
     else if (leavingNs.length > removeNs.length) setTimeout(() => passes.kick(), 0).unref()
-    if (freePool().length + building.size < poolTarget) refill()
+    pool.refill()
     if (removeNs.length) log.debug({ removeMs: Math.round(performance.now() - t2) }, 'network: isolated namespaces removed')
   }
 
@@ -384,46 +357,6 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       log.warn({ err }, 'network: isolated namespaces: the pass failed')
       return ''
     }
-  }
-
-  /** One free namespace for the pool; false: it failed. */
-  async function buildOne(): Promise<boolean> {
-    // The machine's addresses now: another agent may have built since the last look.
-    const all = await tools.json<IpLink[]>('ip', ['-j', 'addr', 'show'])
-    for (const ip of all.flatMap((l) => (l.addr_info ?? []).flatMap((a) => [a.local, a.address ?? ''])).filter(inPool)) used.add(ip)
-    const id = randomUUID()
-    const ip = pickAddress(id, used)
-    used.add(ip)
-    building.add(id)
-    const out = await runScript(renderActions(names, { create: [{ instanceId: id, ip, replace: false, alias: POOL_ALIAS }], removeNs: [], removeLinks: [] }))
-    building.delete(id)
-    if (!out.split('\n').includes(`ok ${id}`)) {
-      log.warn({ netns: names.isolatedNs(id), err: out.trim().slice(0, 300) }, 'network: cannot build a pool namespace')
-      // The next pass looks at the machine and removes what there is of it.
-      observedAt = -Infinity
-      return false
-    }
-    netns.add(names.isolatedNs(id))
-    owners.set(id, null)
-    whole.set(id, ip)
-    return true
-  }
-
-  /**
-   * Builds free namespaces until the pool is full, beside the passes (a start does not wait for
-   * it). Named by an id of their own, their veth's alias POOL_ALIAS. One at a time: a failure
-   * stops it until the next pass asks again.
-   */
-  function refill(): void {
-    refilling ??= (async () => {
-      try {
-        while (!closing && freePool().length + building.size < poolTarget) if (!(await inTurn(buildOne))) return
-      } catch (err) {
-        log.warn({ err }, 'network: refilling the isolated namespaces’ pool failed')
-      } finally {
-        refilling = null
-      }
-    })()
   }
 
   const passes = createPassLoop(pass, log, 'isolated namespaces')
@@ -449,14 +382,12 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     /** Free namespaces of the pool, built and not claimed. */
     poolFree: () => freePool().length,
     /** Resolves once no refill of the pool runs. */
-    refilled: async () => {
-      while (refilling) await refilling
-    },
+    refilled: () => pool.refilled(),
     /** Stops; with `remove`, once every instance has stopped, takes its namespaces (the pool's too) and rules away. */
     async close(remove = false): Promise<void> {
       clearInterval(timer)
       closing = true
-      while (refilling) await refilling
+      await pool.refilled()
       if (remove) {
         poolSize = 0
         passes.set({ type: 'desired', generation: 0, instances: [], networks: [], loadBalancers: [] })
