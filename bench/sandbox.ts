@@ -6,8 +6,9 @@
  * is inside it. A third series adds what the agent does before such a start on host networking:
  * the instance's own network namespace (veth, addresses, its port forward in nftables; see
  * network/isolated.ts), from the desired state's arrival to the exit, the namespace taken from
- * the node's warm pool; a fourth the same with no pool (each namespace built on the start path,
- * as before the pool). One start of each series first, not counted (a cold pool, the first look
+ * the node's warm pool ("netns ready": until the start has it; its port forward goes in beside
+ * the sandbox's start, and the start waits for both); a fourth the same with no pool (each
+ * namespace built on the start path, as before the pool). One start of each series first, not counted (a cold pool, the first look
  * at the machine). `-- --starts N` (default 100). Needs root and bubblewrap (and iproute2 +
  * nftables for the namespace series).
  */

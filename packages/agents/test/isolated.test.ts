@@ -5,7 +5,7 @@ import { Writable } from 'node:stream'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TDesired } from '@alveary/core/protocol'
-import { createTools } from '../src/network/exec'
+import { createTools, ToolError, type Tools } from '../src/network/exec'
 import { createIsolation } from '../src/network/isolated'
 import { netnsPath, overlayNames } from '../src/network/names'
 import { freeListenerPort, makeInstance, waitFor } from './helpers'
@@ -45,6 +45,7 @@ describe.skipIf(skip)('isolated namespaces of host-networking instances', () => 
 
     isolation.apply(desired([inst]))
     const prepared = await isolation.prepare(inst.instanceId)
+    await prepared.portsReady
     expect(prepared.netns).toBe(netnsPath(names.isolatedNs(inst.instanceId)))
     expect(existsSync(prepared.netns)).toBe(true)
     expect(tableExists()).toBe(true)
@@ -110,7 +111,9 @@ describe.skipIf(skip)('isolated namespaces: what a start does not wait for', () 
     const hostPort = await freeListenerPort()
     const b = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort }] } })
     isolation.apply(desired(2, [b]))
-    const bNs = (await isolation.prepare(b.instanceId)).netns
+    const bPrepared = await isolation.prepare(b.instanceId)
+    const bNs = bPrepared.netns
+    await bPrepared.portsReady
     // A pass right after the start (any: a resync, another desired state) leaves a's namespace and the pool alone.
     await isolation.sync()
     expect(ours().map((n) => `/run/netns/${n}`).sort()).toEqual([aNs, bNs].sort())
@@ -123,6 +126,72 @@ describe.skipIf(skip)('isolated namespaces: what a start does not wait for', () 
     await waitFor('the pool refilled', () => isolation.poolFree() === 1, 15_000)
     await isolation.close(true)
     expect(ours()).toEqual([])
+  }, 60_000)
+})
+
+// A start from the pool waits for its claim only: its port forwards (one nft) are applied beside
+// the sandbox's start, and portsReady says when they are in, or that they could not be. Here nft
+// is held (or made to fail) by the test, in front of the real one.
+describe.skipIf(skip)('isolated namespaces: port forwards beside the start', () => {
+  const names = overlayNames(`x${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
+  const real = createTools({})
+  let held: Promise<void> | null = null
+  let release = () => {}
+  let failing = false
+  const tools: Tools = {
+    async run(cmd, args, input) {
+      if (cmd === 'nft' && args[0] === '-f') {
+        await held
+        if (failing) throw new ToolError(`nft ${args.join(' ')}`, 'Error: held by the test', 1)
+      }
+      return real.run(cmd, args, input)
+    },
+    json: (cmd, args) => real.json(cmd, args),
+  }
+  const isolation = createIsolation({ names, tools, log: pino({ level: 'silent' }), resyncMs: 3_600_000, pool: 2, settleMs: 0 })
+  const ours = () => execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${names.prefix}-`))
+  const table = () => execFileSync('nft', ['list', 'table', 'inet', names.isolatedTable]).toString()
+  const desired = (generation: number, instances: TDesired['instances']): TDesired => ({ type: 'desired', generation, instances, networks: [], loadBalancers: [] })
+  afterAll(async () => {
+    release()
+    failing = false
+    await isolation.close(true)
+    for (const n of ours()) execFileSync('ip', ['netns', 'del', n])
+  })
+
+  it('a start gets its namespace while nft still runs; portsReady resolves once its port is in, rejects when nft fails', async () => {
+    const first = makeInstance()
+    isolation.apply(desired(1, [first]))
+    await (await isolation.prepare(first.instanceId)).portsReady
+    await waitFor('the pool', () => isolation.poolFree() === 2, 15_000)
+
+    held = new Promise((r) => (release = r))
+    const hostPort = await freeListenerPort()
+    const b = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort }] } })
+    isolation.apply(desired(2, [first, b]))
+    const prepared = await isolation.prepare(b.instanceId)
+    expect(existsSync(prepared.netns)).toBe(true)
+    let inPlace = false
+    void prepared.portsReady.then(() => (inPlace = true))
+    expect(table()).not.toContain(`${hostPort} : `)
+    expect(inPlace).toBe(false)
+    release()
+    await prepared.portsReady
+    expect(table()).toMatch(new RegExp(`${hostPort} : 169\\.254\\.`))
+
+    // nft fails: the start's ports cannot work, and its start fails; the next pass makes the table whole again.
+    failing = true
+    const otherPort = await freeListenerPort()
+    const c = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort: otherPort }] } })
+    isolation.apply(desired(3, [first, b, c]))
+    const cPrepared = await isolation.prepare(c.instanceId)
+    await expect(cPrepared.portsReady).rejects.toThrow('its port forwards could not be applied (nftables)')
+    failing = false
+    const again = await isolation.prepare(c.instanceId)
+    expect(again.netns).toBe(cPrepared.netns)
+    await again.portsReady
+    expect(table()).toMatch(new RegExp(`${otherPort} : 169\\.254\\.`))
+    expect(table()).toMatch(new RegExp(`${hostPort} : 169\\.254\\.`))
   }, 60_000)
 })
 
@@ -174,6 +243,7 @@ describe.skipIf(skip).each([{ node: false }, { node: true }])('isolated namespac
     const inst = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort }] } })
     isolation.apply(desired([first, inst]))
     const prepared = await isolation.prepare(inst.instanceId)
+    await prepared.portsReady
     // One of the pool's, not one built for it (that one would carry its id).
     expect(pool.map((n) => `/run/netns/${n}`)).toContain(prepared.netns)
     expect(aliasOf(prepared.netns)).toBe(inst.instanceId)

@@ -24,7 +24,7 @@ export interface NetworkDriver {
   /** Reconciles the node's networks and instance namespaces towards a desired state. */
   apply(desired: TDesired): void
   /** The namespace an instance must start in and its resolv.conf (none: the node's network). */
-  startContext(instance: TDesiredInstance): Promise<Pick<StartContext, 'netns' | 'resolvConf' | 'attachNetns'>>
+  startContext(instance: TDesiredInstance): Promise<Pick<StartContext, 'netns' | 'resolvConf' | 'attachNetns' | 'portsReady'>>
   /** Namespaces from which the load balancers reach tenant networks the node joined, by network id (overlay/lb-join.ts). */
   lbNamespaces(): Promise<ReadonlyMap<string, LbNamespace>>
   /** Resolves true once an instance staged here by a move has its network prepared; false: not within `timeoutMs` (it attaches at start). */

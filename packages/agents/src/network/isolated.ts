@@ -9,10 +9,11 @@
  *
  * Building one is most of a start's wait (~55 ms of processes on a quiet node: `ip netns add`,
  * the veth, `ip -n` inside, the node side, nft), so a few are built ahead (isolated-pool.ts). A
- * start claims one and adds its port forwards to the table's map: one nft. A burst beyond the
- * pool builds namespaces named by their instance, as before. What no start waits for (removals,
- * the pool's refill: ~10 processes and the kernel's making and unmaking of namespaces) waits until the
- * starts have run: on the 2-core dev machine at load 28 a start beside it took 1.6× as long.
+ * start claims one (no process) and its port forwards go into the table's map (one nft) beside
+ * the sandbox's own start: `portsReady` says when, and the start is complete only then. A burst
+ * beyond the pool builds namespaces named by their instance, as before. What no start waits for
+ * (removals, the pool's refill: ~10 processes and the kernel's making and unmaking of namespaces)
+ * waits until the starts have run: on the 2-core dev machine at load 28 a start beside it took 1.6× as long.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
@@ -77,10 +78,12 @@ const GONE_RESET_MS = 30_000
  * on a quiet node, over 100 ms at load 20).
  */
 export const SETTLE_MS = 200
+/** What a start's port forwards wait for when the table could not be changed. */
+const TABLE_FAILED = 'its port forwards could not be applied (nftables)'
 
 /**
  * `pool`: namespaces kept built and free (veth, addresses, routes ready), so that a start only
- * claims one (its veth's alias) and applies its port forwards (one nft). The pool is refilled in
+ * claims one (its veth's alias) and its port forwards follow (one nft). The pool is refilled in
  * the background, `settleMs` after the latest start. 0 (cleanup, tests): every namespace is built for its instance.
  * The pool is kept only while the node has instances: a node with nothing on it keeps nothing
  * of ours on the machine (deleting everything leaves no namespaces behind).
@@ -121,6 +124,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   let settleTimer: NodeJS.Timeout | undefined
   // The table's elements last applied (null: no table); undefined: unknown after a failure, so the next pass makes it again.
   let applied: string | null | undefined = null
+  /** The latest pass's change of the table: the port forwards of the starts it decided are in once it resolves. */
+  let tableChange: Promise<void> = Promise.resolve()
+  /** That change failed: a start asks for another pass (which makes the table whole again). */
+  let tableFailed = false
   let forwarding = false
   // Looked up at the first instance's start (`alveary-agent cleanup` builds no namespace: nothing to warn about).
   let resolvConf: ReturnType<typeof resolvConfFor> | undefined
@@ -261,16 +268,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     // Made again on a full pass (someone may have flushed the ruleset); else only its elements change.
     const nft = renderTableChange(names, elements, applied, full)
 
-    // First what starts wait for: the namespaces to build and the port forwards.
-    let out = ''
-    if (create.length) out = await runScript(renderActions(names, { create, ...(nft !== undefined && { nft }), removeNs: [], removeLinks: [] }))
-    else if (nft !== undefined) {
-      // Only the forwards (every start that claimed from the pool): nft itself, no shell.
-      out = await tools.run('nft', ['-f', '-'], nft).then(
-        () => 'table 0',
-        (err: Error) => `table 1 ${err.message}`,
-      )
-    }
+    // First what starts wait for: the namespaces to build (the table's change in the same script).
+    const out = create.length ? await runScript(renderActions(names, { create, ...(nft !== undefined && { nft }), removeNs: [], removeLinks: [] })) : ''
     const lines = out.split('\n')
     for (const c of create) {
       netns.add(names.isolatedNs(c.instanceId))
@@ -283,22 +282,36 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
         log.warn({ instanceId: c.instanceId, err: why ?? 'the pass failed' }, 'network: cannot build an isolated namespace')
       }
     }
-    if (nft !== undefined) {
+    // Only the forwards (every start that claimed from the pool): nft itself, no shell, and beside
+    // the starts, which are decided before it: a port only has to work once the app listens, and a
+    // start is complete (reported running) only once its forwards are in (portsReady).
+    const tableOut = nft === undefined ? null : create.length ? Promise.resolve(out) : tools.run('nft', ['-f', '-'], nft).then(() => 'table 0', (err: Error) => `table 1 ${err.message}`)
+    const changed = (tableOut ?? Promise.resolve(null)).then((o) => {
+      if (o === null) return true
       // Success is the status nft printed, not what was applied: removing the table (null) succeeds too.
-      const ok = /^table 0/m.test(out)
+      const ok = /^table 0/m.test(o)
       applied = ok ? elements : undefined
-      if (!ok) log.warn({ err: lines.find((l) => l.startsWith('table '))?.slice(6) ?? 'the pass failed' }, 'network: cannot apply the isolated namespaces’ port forwards')
-    }
+      if (!ok) log.warn({ err: o.split('\n').find((l) => l.startsWith('table '))?.slice(6) ?? 'the pass failed' }, 'network: cannot apply the isolated namespaces’ port forwards')
+      return ok
+    })
+    tableChange = changed.then((ok) => {
+      if (!ok) throw new Error(TABLE_FAILED)
+    })
+    // Its starts may have gone meanwhile (nobody waits for it): not an unhandled rejection.
+    tableChange.catch(() => {})
     if (claimed) log.info({ claimed, free: freePool().length }, 'network: isolated namespaces taken from the pool')
     ready.clear()
     failed.clear()
     for (const i of wanted) {
       if (deferred.has(i.instanceId)) continue
       const addr = addrOf(i.instanceId)
-      if (addr && whole.has(nsOf(i.instanceId) ?? '') && typeof applied === 'string') ready.set(i.instanceId, addr)
-      else failed.set(i.instanceId, whole.has(nsOf(i.instanceId) ?? '') ? 'its port forwards could not be applied (nftables)' : 'its network namespace could not be built (see the agent log)')
+      if (addr && whole.has(nsOf(i.instanceId) ?? '')) ready.set(i.instanceId, addr)
+      else failed.set(i.instanceId, 'its network namespace could not be built (see the agent log)')
     }
     markDecided(n)
+    // The next pass builds on the table as it is: it comes after this change (and a failed one makes the table whole again).
+    tableFailed = !(await changed)
+    if (tableFailed) observedAt = -Infinity
     const t2 = performance.now()
     // Something failed: look again at the next pass, not after resyncMs.
     if (failed.size) observedAt = -Infinity
@@ -365,17 +378,22 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
 
   return {
     apply: (d: TDesired) => passes.set(d),
-    /** The instance's namespace, ready with its port forwards (after a pass that saw it, if none has yet). */
-    async prepare(instanceId: string): Promise<{ netns: string; resolvConf?: string }> {
+    /**
+     * The instance's namespace, ready (after a pass that saw it, if none has yet); `portsReady`
+     * resolves once its port forwards are in too (they are applied beside the start), rejects if they cannot be.
+     */
+    async prepare(instanceId: string): Promise<{ netns: string; resolvConf?: string; portsReady: Promise<void> }> {
       // The pass of the latest desired state (its ports) first; another only if that one did not see it.
       await whenDecided(passes.latest())
       // Its turn comes in a later pass (every pass builds some of the missing ones).
       for (let k = 0; deferred.has(instanceId) && k < 64; k++) await whenDecided(passes.kick())
-      if (!ready.has(instanceId)) await whenDecided(passes.kick())
+      if (!ready.has(instanceId) || tableFailed) await whenDecided(passes.kick())
+      // The change of the pass that decided it (or of a later one, which has its forwards too).
+      const portsReady = tableChange
       const ns = nsOf(instanceId)
       if (!ready.has(instanceId) || !ns) throw new Error(failed.get(instanceId) ?? 'the instance is not in the desired state')
       const resolv = await (resolvConf ??= resolvConfFor(log))
-      return { netns: netnsPath(names.isolatedNs(ns)), ...(resolv && { resolvConf: resolv }) }
+      return { netns: netnsPath(names.isolatedNs(ns)), ...(resolv && { resolvConf: resolv }), portsReady }
     },
     /** Resolves after a full pass that started after this call. */
     sync: () => passes.until(passes.kick()),

@@ -87,6 +87,12 @@ export interface StartContext {
    * of the started container (its pid) the instance's, with its interface and IP.
    */
   attachNetns?(pid: number): Promise<void>
+  /**
+   * With netns: resolves once the instance's published ports reach it (the node's forwards, set
+   * up beside the process's own start); the start is complete, and reported running, only then.
+   * Rejects: they cannot be, and the start failed.
+   */
+  portsReady?: Promise<void>
   /** Volumes ready to mount (volumes/store.ts): host folders and where the instance sees them. */
   mounts?: readonly HostMount[]
 }

@@ -120,7 +120,7 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
     })
     // Errors after spawn (e.g. kill failures) must not become uncaught exceptions.
     child.on('error', () => {})
-    return makeHandle(
+    const handle = makeHandle(
       pid,
       startTime,
       false,
@@ -134,6 +134,14 @@ export function createProcessDriver(opts: ProcessDriverOptions): ProcessDriver {
       { dir, initial, pollMs: logPollMs },
       confinement,
     )
+    // Its published ports were set up beside the spawn: not started until they work.
+    try {
+      await ctx.portsReady
+    } catch (e) {
+      await handle.stop(0)
+      throw new SpawnError(`network not ready: ${(e as Error).message}`)
+    }
+    return handle
   }
 
   function adoptPid(instanceId: string, pid: number, startTime: number | null): ProcessHandle | null {
