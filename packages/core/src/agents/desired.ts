@@ -22,51 +22,8 @@ export async function loadDesired({ db, hot, loadBalancers }: DesiredDeps, nodeI
   const nodes = await db.node.findMany({ where: { id: { in: ids } }, select: { id: true, desiredGeneration: true } })
   if (!nodes.length) return new Map()
   const found = nodes.map((n) => n.id)
-  const instances = await db.instance.findMany({
-    where: { nodeId: { in: found } },
-    orderBy: [{ appId: 'asc' }, { ordinal: 'asc' }],
-    select: {
-      id: true,
-      nodeId: true,
-      tenantId: true,
-      appId: true,
-      ordinal: true,
-      desiredState: true,
-      paused: true,
-      generation: true,
-      hostPorts: true,
-      app: { select: { name: true, volumes: true, stopAfterDisconnect: true } },
-      tenant: { select: { runAsUid: true } },
-      appRevision: { select: { spec: true } },
-    },
-  })
-  // Only attachments to the instance's own node: an instance whose volume is attached elsewhere gets no mount (and does not start).
-  const withVolumes = instances.filter((i) => (i.app.volumes as unknown[]).length)
-  const volumes = withVolumes.length
-    ? await db.volume.findMany({
-        where: { nodeId: { in: found }, attachedInstanceId: { in: withVolumes.map((i) => i.id) } },
-        orderBy: { name: 'asc' },
-        select: { id: true, name: true, driver: true, sizeMb: true, mountPath: true, epoch: true, attachedInstanceId: true, nodeId: true },
-      })
-    : []
-  const nodeOf = new Map(instances.map((i) => [i.id, i.nodeId]))
-  const mountsOf = new Map<string, TMount[]>()
-  for (const v of volumes) {
-    if (nodeOf.get(v.attachedInstanceId!) !== v.nodeId) continue
-    const list = mountsOf.get(v.attachedInstanceId!) ?? []
-    list.push({ volumeId: v.id, name: v.name, driver: v.driver, path: v.mountPath, sizeMb: v.sizeMb, epoch: v.epoch })
-    mountsOf.set(v.attachedInstanceId!, list)
-  }
-  // Moves bringing instances here (capacity reserved, still placed elsewhere): their networks are prepared ahead.
-  const reservations = await db.reservation.findMany({ where: { nodeId: { in: found } }, select: { nodeId: true, instanceId: true } })
-  const placed = new Map((await db.instance.findMany({ where: { id: { in: reservations.map((r) => r.instanceId) } }, select: { id: true, nodeId: true, app: { select: { driver: true } } } })).map((i) => [i.id, i]))
-  const stagedRows = reservations.filter((r) => placed.has(r.instanceId) && placed.get(r.instanceId)!.nodeId !== r.nodeId)
-  const staged = new Map<string, string[]>()
-  for (const r of stagedRows) staged.set(r.nodeId, [...(staged.get(r.nodeId) ?? []), r.instanceId])
-  const nets = await networkStatesOf({ db, hot }, found, staged)
-  // Load balancers are served by the few nodes an operator marked for it.
-  const lbNodes = await db.node.findMany({ where: { id: { in: found }, ...lbNodeWhere() }, select: { id: true } })
-  const lbs = new Map(await Promise.all(lbNodes.map(async (n) => [n.id, await loadBalancers.desiredFor(n.id)] as const)))
+  // Three independent chains of reads, side by side: a push sits on a move's downtime.
+  const [{ instances, mountsOf }, { placed, stagedRows, nets }, lbs] = await Promise.all([instancesOf(db, found), stagedOf({ db, hot }, found), lbsOf(db, loadBalancers, found)])
 
   const out = new Map<string, TDesired>(nodes.map((n) => [n.id, { type: 'desired', generation: n.desiredGeneration, loadBalancers: lbs.get(n.id) ?? [], networks: nets.get(n.id)!.networks, instances: [] }]))
   for (const i of instances) {
@@ -118,4 +75,61 @@ export async function loadDesired({ db, hot, loadBalancers }: DesiredDeps, nodeI
     if (interfaces.length) d.staged = [...(d.staged ?? []), { instanceId: r.instanceId, driver: placed.get(r.instanceId)!.app.driver, interfaces }]
   }
   return out
+}
+
+/** The instances placed on these nodes, and the mounts of those whose volumes are attached there. */
+async function instancesOf(db: Db, found: string[]) {
+  const instances = await db.instance.findMany({
+    where: { nodeId: { in: found } },
+    orderBy: [{ appId: 'asc' }, { ordinal: 'asc' }],
+    select: {
+      id: true,
+      nodeId: true,
+      tenantId: true,
+      appId: true,
+      ordinal: true,
+      desiredState: true,
+      paused: true,
+      generation: true,
+      hostPorts: true,
+      app: { select: { name: true, volumes: true, stopAfterDisconnect: true } },
+      tenant: { select: { runAsUid: true } },
+      appRevision: { select: { spec: true } },
+    },
+  })
+  // Only attachments to the instance's own node: an instance whose volume is attached elsewhere gets no mount (and does not start).
+  const withVolumes = instances.filter((i) => (i.app.volumes as unknown[]).length)
+  const volumes = withVolumes.length
+    ? await db.volume.findMany({
+        where: { nodeId: { in: found }, attachedInstanceId: { in: withVolumes.map((i) => i.id) } },
+        orderBy: { name: 'asc' },
+        select: { id: true, name: true, driver: true, sizeMb: true, mountPath: true, epoch: true, attachedInstanceId: true, nodeId: true },
+      })
+    : []
+  const nodeOf = new Map(instances.map((i) => [i.id, i.nodeId]))
+  const mountsOf = new Map<string, TMount[]>()
+  for (const v of volumes) {
+    if (nodeOf.get(v.attachedInstanceId!) !== v.nodeId) continue
+    const list = mountsOf.get(v.attachedInstanceId!) ?? []
+    list.push({ volumeId: v.id, name: v.name, driver: v.driver, path: v.mountPath, sizeMb: v.sizeMb, epoch: v.epoch })
+    mountsOf.set(v.attachedInstanceId!, list)
+  }
+  return { instances, mountsOf }
+}
+
+/** Moves bringing instances here (capacity reserved, still placed elsewhere), and the networks of the nodes with those prepared ahead. */
+async function stagedOf({ db, hot }: Pick<DesiredDeps, 'db' | 'hot'>, found: string[]) {
+  const reservations = await db.reservation.findMany({ where: { nodeId: { in: found } }, select: { nodeId: true, instanceId: true } })
+  const placed = new Map((await db.instance.findMany({ where: { id: { in: reservations.map((r) => r.instanceId) } }, select: { id: true, nodeId: true, app: { select: { driver: true } } } })).map((i) => [i.id, i]))
+  const stagedRows = reservations.filter((r) => placed.has(r.instanceId) && placed.get(r.instanceId)!.nodeId !== r.nodeId)
+  const staged = new Map<string, string[]>()
+  for (const r of stagedRows) staged.set(r.nodeId, [...(staged.get(r.nodeId) ?? []), r.instanceId])
+  const nets = await networkStatesOf({ db, hot }, found, staged)
+  return { placed, stagedRows, nets }
+}
+
+/** Load balancers are served by the few nodes an operator marked for it. */
+async function lbsOf(db: Db, loadBalancers: DesiredDeps['loadBalancers'], found: string[]) {
+  const lbNodes = await db.node.findMany({ where: { id: { in: found }, ...lbNodeWhere() }, select: { id: true } })
+  return new Map(await Promise.all(lbNodes.map(async (n) => [n.id, await loadBalancers.desiredFor(n.id)] as const)))
 }

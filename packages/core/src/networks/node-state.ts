@@ -14,19 +14,21 @@ const isIpv4 = (s: string) => parseIp(s) !== null
 
 /** Leases of the given networks with where their instances run and whether they are ready, and the load-balancing nodes' addresses (the overlay's view). */
 export async function loadLeases({ db, hot }: NetworkStateDeps, networkIds: readonly string[]): Promise<LeaseRow[]> {
-  const lbRows = await db.lbAddress.findMany({
-    where: { networkId: { in: [...networkIds] } },
-    select: { ip: true, networkId: true, nodeId: true, node: { select: { address: true, networkMode: true } } },
-  })
-  const rows = await db.ipLease.findMany({
-    where: { networkId: { in: [...networkIds] } },
-    select: {
-      instanceId: true,
-      ip: true,
-      networkId: true,
-      instance: { select: { ordinal: true, nodeId: true, releasedAt: true, desiredState: true, drainingSince: true, app: { select: { name: true } }, node: { select: { address: true, networkMode: true } } } },
-    },
-  })
+  const [lbRows, rows] = await Promise.all([
+    db.lbAddress.findMany({
+      where: { networkId: { in: [...networkIds] } },
+      select: { ip: true, networkId: true, nodeId: true, node: { select: { address: true, networkMode: true } } },
+    }),
+    db.ipLease.findMany({
+      where: { networkId: { in: [...networkIds] } },
+      select: {
+        instanceId: true,
+        ip: true,
+        networkId: true,
+        instance: { select: { ordinal: true, nodeId: true, releasedAt: true, desiredState: true, drainingSince: true, app: { select: { name: true } }, node: { select: { address: true, networkMode: true } } } },
+      },
+    }),
+  ])
   const statuses = await hot.statusesOf(rows.filter((r) => r.instance.nodeId !== null).map((r) => r.instanceId))
   const lbs = lbRows.map(
     (r): LeaseRow => ({
@@ -72,20 +74,22 @@ export interface NodeNetworkState {
 export async function networkStatesOf(deps: NetworkStateDeps, nodeIds: readonly string[], staged: ReadonlyMap<string, readonly string[]> = new Map()): Promise<Map<string, NodeNetworkState>> {
   const stagedOn = new Map([...staged].flatMap(([nodeId, ids]) => ids.map((id) => [id, nodeId] as const)))
   const { db } = deps
-  const rows = await db.ipLease.findMany({
-    where: { OR: [{ instance: { nodeId: { in: [...nodeIds] } } }, ...(stagedOn.size ? [{ instanceId: { in: [...stagedOn.keys()] } }] : [])] },
-    select: { instanceId: true, ip: true, instance: { select: { nodeId: true } }, network: { select: { id: true, cidr: true, vxlanId: true } } },
-  })
+  const [rows, joined] = await Promise.all([
+    db.ipLease.findMany({
+      where: { OR: [{ instance: { nodeId: { in: [...nodeIds] } } }, ...(stagedOn.size ? [{ instanceId: { in: [...stagedOn.keys()] } }] : [])] },
+      select: { instanceId: true, ip: true, instance: { select: { nodeId: true } }, network: { select: { id: true, cidr: true, vxlanId: true } } },
+    }),
+    // Networks the nodes' load balancers joined: hosted too, with no instance of them there.
+    db.lbAddress.findMany({
+      where: { nodeId: { in: [...nodeIds] } },
+      select: { nodeId: true, network: { select: { id: true, cidr: true, vxlanId: true } } },
+    }),
+  ])
   const wanted = new Set(nodeIds)
   const local = rows.flatMap((l) => [
     ...(l.instance.nodeId && wanted.has(l.instance.nodeId) ? [{ ...l, nodeId: l.instance.nodeId }] : []),
     ...(stagedOn.has(l.instanceId) ? [{ ...l, nodeId: stagedOn.get(l.instanceId)! }] : []),
   ])
-  // Networks the nodes' load balancers joined: hosted too, with no instance of them there.
-  const joined = await db.lbAddress.findMany({
-    where: { nodeId: { in: [...nodeIds] } },
-    select: { nodeId: true, network: { select: { id: true, cidr: true, vxlanId: true } } },
-  })
   const leasesOf = groupBy(await loadLeases(deps, [...new Set([...local, ...joined].map((l) => l.network.id))]), (l) => l.networkId)
   const localOf = groupBy(local, (l) => l.nodeId)
   const joinedOf = groupBy(joined, (j) => j.nodeId)
