@@ -73,6 +73,30 @@ describe('node sessions', () => {
     expect(statements.filter((s) => s.startsWith('UPDATE'))).toHaveLength(1)
     expect((await Promise.all(nodes.map((n) => claim(n, randomUUID(), null)))).every((r) => r.claimed)).toBe(true)
   })
+
+  it('write a beat that acknowledges a newer desired state at once; a beat restating its generation waits for the group commit', async () => {
+    const hot = store()
+    // Coalescing for a minute: only an urgent beat lands while the test runs.
+    const leases = createNodeLeases({ hotPool: database.hotPool, clock: systemClock, flushMs: 60_000, onError: (e) => errors.push(e), onNodesRevived: () => {} })
+    const node = randomUUID()
+    const session = randomUUID()
+    await leases.claim(node, { sessionId: session, runId: null, staleMs: 60_000 })
+    const at = (appliedGeneration: number) => ({ ...beat(node, session, 1), appliedGeneration })
+    const first = leases.heartbeat(at(1))
+    await leases.flush()
+    expect(await first).toBe('ok')
+    const within = <T>(p: Promise<T>, ms: number) => Promise.race([p.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), ms))])
+    expect(await within(leases.heartbeat(at(2)), 10_000)).toBe(true)
+    expect((await hot.nodeStatuses([node]))[0]?.appliedGeneration).toBe(2)
+    let restated = false
+    const same = leases.heartbeat({ ...at(2), cpuUsedMillis: 7 }).then(() => (restated = true))
+    expect((await hot.nodeStatuses([node]))[0]?.cpuUsedMillis).toBe(1)
+    expect(restated).toBe(false)
+    await leases.flush()
+    await same
+    expect((await hot.nodeStatuses([node]))[0]?.cpuUsedMillis).toBe(7)
+    await leases.release(node, session)
+  })
 })
 
 describe('group commit isolation', () => {

@@ -130,16 +130,31 @@ export function createNodeLeases({
     },
   })
 
+  /** The desired-state generation each connection last said it applied. */
+  const acknowledged = new Map<string, number>()
+
   return {
-    /** Resolves 'fenced' when another connection holds the node now; rejects with RejectedRow for values the store refuses. */
-    heartbeat: async (beat: Beat) => (await beats.add(beat.sessionId, { ...beat, at: clock.now() })) ?? 'fenced',
+    /**
+     * Resolves 'fenced' when another connection holds the node now; rejects with RejectedRow for values the store refuses.
+     * A beat acknowledging a newer generation than the connection's last (an agent beats right after applying a desired
+     * state) is written without the coalescing delay: rollouts and moves wait on it, and the agent's later frames wait behind it.
+     */
+    async heartbeat(beat: Beat) {
+      const before = acknowledged.get(beat.sessionId)
+      acknowledged.set(beat.sessionId, beat.appliedGeneration)
+      const now = before !== undefined && beat.appliedGeneration > before
+      return (await beats.add(beat.sessionId, { ...beat, at: clock.now() }, { now })) ?? 'fenced'
+    },
 
     /** A hello: takes the node's session (and marks it ready, its lease starting now) unless another live connection holds it. */
     claim: async (nodeId: string, session: { sessionId: string; runId: string | null; staleMs: number }): Promise<TClaim> =>
       (await claims.add(session.sessionId, { nodeId, ...session }))!,
 
     /** The connection ended: the node is free for the next hello (if that connection still held it). */
-    release: async (nodeId: string, sessionId: string) => void (await releases.add(sessionId, nodeId)),
+    async release(nodeId: string, sessionId: string) {
+      acknowledged.delete(sessionId)
+      await releases.add(sessionId, nodeId)
+    },
     /** Ends whatever session holds the node (its credential was revoked): its heartbeats are fenced from now on. */
     async revoke(nodeId: string) {
       await hotPool.query(`UPDATE hot."NodeStatus" SET connected = false, "sessionId" = NULL, "updatedAt" = $2::timestamp WHERE "nodeId" = $1`, [nodeId, iso(clock.now())])
