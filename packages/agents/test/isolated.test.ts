@@ -129,32 +129,45 @@ describe.skipIf(skip)('isolated namespaces: what a start does not wait for', () 
   }, 60_000)
 })
 
-// A start from the pool waits for its claim only: its port forwards (one nft) are applied beside
-// the sandbox's start, and portsReady says when they are in, or that they could not be. Here nft
-// is held (or made to fail) by the test, in front of the real one.
-describe.skipIf(skip)('isolated namespaces: port forwards beside the start', () => {
-  const names = overlayNames(`x${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
+/**
+ * The real tools, with the test in front of some of them: `hold` keeps the calls it matches
+ * waiting until `release`; `failing` makes them fail as the tool would.
+ */
+function gatedTools(match: (cmd: string, args: readonly string[], input?: string) => boolean) {
   const real = createTools({})
   let held: Promise<void> | null = null
-  let release = () => {}
-  let failing = false
+  const gate = {
+    release: () => {},
+    failing: false,
+    hold() {
+      held = new Promise((r) => (gate.release = r))
+    },
+  }
   const tools: Tools = {
     async run(cmd, args, input) {
-      if (cmd === 'nft' && args[0] === '-f') {
+      if (match(cmd, args, input)) {
         await held
-        if (failing) throw new ToolError(`nft ${args.join(' ')}`, 'Error: held by the test', 1)
+        if (gate.failing) throw new ToolError(`${cmd} ${args.join(' ')}`, 'Error: made to fail by the test', 1)
       }
       return real.run(cmd, args, input)
     },
     json: (cmd, args) => real.json(cmd, args),
   }
+  return { tools, gate }
+}
+
+// A start from the pool waits for its claim only: its port forwards (one nft) are applied beside
+// the sandbox's start, and portsReady says when they are in, or that they could not be.
+describe.skipIf(skip)('isolated namespaces: port forwards beside the start', () => {
+  const names = overlayNames(`x${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
+  const { tools, gate } = gatedTools((cmd, args) => cmd === 'nft' && args[0] === '-f')
   const isolation = createIsolation({ names, tools, log: pino({ level: 'silent' }), resyncMs: 3_600_000, pool: 2, settleMs: 0 })
   const ours = () => execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${names.prefix}-`))
   const table = () => execFileSync('nft', ['list', 'table', 'inet', names.isolatedTable]).toString()
   const desired = (generation: number, instances: TDesired['instances']): TDesired => ({ type: 'desired', generation, instances, networks: [], loadBalancers: [] })
   afterAll(async () => {
-    release()
-    failing = false
+    gate.release()
+    gate.failing = false
     await isolation.close(true)
     for (const n of ours()) execFileSync('ip', ['netns', 'del', n])
   })
@@ -165,7 +178,7 @@ describe.skipIf(skip)('isolated namespaces: port forwards beside the start', () 
     await (await isolation.prepare(first.instanceId)).portsReady
     await waitFor('the pool', () => isolation.poolFree() === 2, 15_000)
 
-    held = new Promise((r) => (release = r))
+    gate.hold()
     const hostPort = await freeListenerPort()
     const b = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort }] } })
     isolation.apply(desired(2, [first, b]))
@@ -175,23 +188,72 @@ describe.skipIf(skip)('isolated namespaces: port forwards beside the start', () 
     void prepared.portsReady.then(() => (inPlace = true))
     expect(table()).not.toContain(`${hostPort} : `)
     expect(inPlace).toBe(false)
-    release()
+    gate.release()
     await prepared.portsReady
     expect(table()).toMatch(new RegExp(`${hostPort} : 169\\.254\\.`))
 
     // nft fails: the start's ports cannot work, and its start fails; the next pass makes the table whole again.
-    failing = true
+    gate.failing = true
     const otherPort = await freeListenerPort()
     const c = makeInstance({ spec: { ports: [{ name: 'http', containerPort: null, hostPort: otherPort }] } })
     isolation.apply(desired(3, [first, b, c]))
     const cPrepared = await isolation.prepare(c.instanceId)
     await expect(cPrepared.portsReady).rejects.toThrow('its port forwards could not be applied (nftables)')
-    failing = false
+    gate.failing = false
     const again = await isolation.prepare(c.instanceId)
     expect(again.netns).toBe(cPrepared.netns)
     await again.portsReady
     expect(table()).toMatch(new RegExp(`${otherPort} : 169\\.254\\.`))
     expect(table()).toMatch(new RegExp(`${hostPort} : 169\\.254\\.`))
+  }, 60_000)
+})
+
+// Removals run beside the passes: a start served from the pool does not queue behind one (here
+// held by the test), and what is being removed is served to nobody.
+describe.skipIf(skip)('isolated namespaces: a start beside a removal', () => {
+  const names = overlayNames(`y${randomBytes(2).toString('hex').replace(/^\d/, 'a')}`.slice(0, 4))
+  const { tools, gate } = gatedTools((cmd, _args, input) => cmd === 'sh' && !!input?.includes('ip netns del') && !input.includes('netns add'))
+  const isolation = createIsolation({ names, tools, log: pino({ level: 'silent' }), resyncMs: 3_600_000, pool: 2, settleMs: 0 })
+  const ours = () => execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${names.prefix}-`))
+  const desired = (generation: number, instances: TDesired['instances']): TDesired => ({ type: 'desired', generation, instances, networks: [], loadBalancers: [] })
+  afterAll(async () => {
+    gate.release()
+    await isolation.close(true)
+    for (const n of ours()) execFileSync('ip', ['netns', 'del', n])
+  })
+
+  it('a start claims from the pool while the namespace of an instance that left is still being removed; that one goes after', async () => {
+    const a = makeInstance()
+    isolation.apply(desired(1, [a]))
+    const aNs = (await isolation.prepare(a.instanceId)).netns
+    await waitFor('the pool', () => isolation.poolFree() === 2, 15_000)
+
+    gate.hold()
+    // a leaves, b comes: b's pass hands a's namespace to a removal, which is held.
+    const b = makeInstance()
+    isolation.apply(desired(2, [b]))
+    const bNs = (await isolation.prepare(b.instanceId)).netns
+    // c comes while it is held: served from the pool at once, not after the removal.
+    const c = makeInstance()
+    isolation.apply(desired(3, [b, c]))
+    const cPrepared = await isolation.prepare(c.instanceId)
+    await cPrepared.portsReady
+    expect(new Set([aNs, bNs, cPrepared.netns]).size).toBe(3)
+    expect(ours()).toContain(aNs.slice('/run/netns/'.length))
+
+    // a comes back while its namespace is being removed (the pool is empty: one is built for it,
+    // by the same name): it gets a new one once the removal is done, not the one going away.
+    const marked = (ns: string) => execFileSync('ip', ['-n', ns.slice('/run/netns/'.length), '-d', 'link', 'show', 'lo']).toString().includes('alvmark')
+    execFileSync('ip', ['-n', aNs.slice('/run/netns/'.length), 'link', 'set', 'lo', 'alias', 'alvmark'])
+    expect(marked(aNs)).toBe(true)
+    isolation.apply(desired(4, [b, c, a]))
+    const again = isolation.prepare(a.instanceId)
+    gate.release()
+    const aAgain = await again
+    await aAgain.portsReady
+    expect(existsSync(aAgain.netns)).toBe(true)
+    expect(marked(aAgain.netns)).toBe(false)
+    expect(new Set([aAgain.netns, bNs, cPrepared.netns]).size).toBe(3)
   }, 60_000)
 })
 

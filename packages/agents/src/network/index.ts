@@ -13,7 +13,8 @@ import { createDnsResponder, upstreamsOf, type DnsQueryEvent } from './dns/respo
 import { createTools } from './exec'
 import { NODE_TRANSIT_IP, overlayNames } from './names'
 import type { LbNamespace } from './overlay/lb-join'
-import { createIsolation, isolates, probeIsolation } from './isolated'
+import { createIsolation, isolates } from './isolated'
+import { probeIsolation } from './isolated-probe'
 import { createOverlay } from './overlay'
 import { probeOverlay } from './overlay/probe'
 

@@ -13,54 +13,22 @@
  * the sandbox's own start: `portsReady` says when, and the start is complete only then. A burst
  * beyond the pool builds namespaces named by their instance, as before. What no start waits for
  * (removals, the pool's refill: ~10 processes and the kernel's making and unmaking of namespaces)
- * waits until the starts have run: on the 2-core dev machine at load 28 a start beside it took 1.6× as long.
+ * waits until the starts have run (on the 2-core dev machine at load 28 a start beside it took
+ * 1.6× as long), and then runs beside the passes: a start arriving meanwhile does not queue behind it.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
 import type { Tools } from './exec'
 import { isUp, type IpLink } from './links'
 import { inPool, pickAddress, renderActions, renderElements, renderTableChange, type IsolatedForward } from './isolated-plan'
 import { createPool, ownerOf, type Seen } from './isolated-pool'
+import { resolvConfFor } from './isolated-probe'
 import { NODE_TRANSIT_IP, netnsPath, type OverlayNames } from './names'
-import { upstreamsOf } from './dns/responder'
 import { createPassLoop } from './passes'
 
 /** Which instances get one: process instances without a tenant network. */
 export const isolates = (i: TDesiredInstance) => i.spec.driver === 'process' && i.interfaces.length === 0
-
-export type IsolationProbe = { ok: true } | { ok: false; reason: string }
-
-/** Root, iproute2, nftables and sysctl: what a namespace and its port forwards need. */
-export async function probeIsolation(tools: Tools): Promise<IsolationProbe> {
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'the agent is not root' }
-  for (const [tool, args] of [['ip', ['-V']], ['nft', ['--version']], ['sysctl', ['--version']]] as const) {
-    try {
-      await tools.run(tool, args)
-    } catch {
-      return { ok: false, reason: `${tool} is missing (install iproute2, nftables and procps)` }
-    }
-  }
-  try {
-    await tools.run('nft', ['list', 'tables'])
-  } catch (err) {
-    return { ok: false, reason: `cannot read nftables: ${(err as Error).message}` }
-  }
-  return { ok: true }
-}
-
-/**
- * The node's resolvers as an isolated instance can reach them: /etc/resolv.conf when it names
- * one off loopback; systemd-resolved's list of upstreams when the node's is its 127.0.0.53 stub.
- */
-async function resolvConfFor(log: Logger): Promise<string | undefined> {
-  const own = await readFile('/etc/resolv.conf', 'utf8').catch(() => '')
-  if (upstreamsOf(own).some((ip) => !ip.startsWith('127.'))) return undefined
-  const resolved = '/run/systemd/resolve/resolv.conf'
-  if (upstreamsOf(await readFile(resolved, 'utf8').catch(() => '')).length) return resolved
-  log.warn('network: the node resolves names through loopback only; sandboxed instances on host networking cannot resolve names')
-  return undefined
-}
 
 /**
  * Namespaces built per pass at the most: a pass stays short (its script runs under the tools'
@@ -113,6 +81,9 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
    * then the rules go, so a node with nothing isolated left has no table of ours.
    */
   const gone = new Map<string, number>()
+  /** Namespaces being removed (removals run beside the passes) → their addresses. */
+  const removing = new Map<string, string | undefined>()
+  let removals: Promise<void> = Promise.resolve()
   /** Published ports per instance, kept while a leaving instance still runs. */
   const forwardsOf = new Map<string, IsolatedForward[]>()
   let links: string[] = []
@@ -236,8 +207,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       if (ns === undefined) break
       if (await pool.claim(ns, inst.instanceId)) claimed++
     }
-    const toBuild = missing.filter((i) => !nsOf(i.instanceId))
-    deferred = new Set(toBuild.slice(MAX_CREATES_PER_PASS).map((i) => i.instanceId))
+    // One whose namespace of that name is being removed (it left and came back) is built once that is done.
+    const toBuild = missing.filter((i) => !nsOf(i.instanceId) && !removing.has(i.instanceId))
+    const afterRemoval = missing.filter((i) => removing.has(i.instanceId))
+    deferred = new Set([...toBuild.slice(MAX_CREATES_PER_PASS), ...afterRemoval].map((i) => i.instanceId))
     for (const inst of toBuild.slice(0, MAX_CREATES_PER_PASS)) {
       const ip = pickAddress(inst.instanceId, used)
       used.add(ip)
@@ -262,7 +235,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     const order = [...wanted.filter((i) => i.desiredState === 'running'), ...wanted.filter((i) => i.desiredState !== 'running')].map((i) => i.instanceId).concat(leaving)
     const forwards = order.flatMap((id) => forwardsOf.get(id) ?? [])
     // Resets for gone instances, and already for leaving ones: the rule holds only once their veth is gone.
-    const served = leavingNs.filter((id) => owners.get(id) !== null && whole.has(id)).map((id) => whole.get(id)!)
+    const served = leavingNs.flatMap((id) => (owners.get(id) === null ? [] : (whole.get(id) ?? removing.get(id) ?? [])))
     const resets = [...new Set([...gone.keys(), ...served])]
     const elements = wanted.length || resets.length ? renderElements(names, forwards, resets) : null
     // Made again on a full pass (someone may have flushed the ruleset); else only its elements change.
@@ -315,7 +288,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     const t2 = performance.now()
     // Something failed: look again at the next pass, not after resyncMs.
     if (failed.size) observedAt = -Infinity
-    if (deferred.size) setTimeout(() => passes.kick(), 0).unref()
+    if (toBuild.length > MAX_CREATES_PER_PASS) setTimeout(() => passes.kick(), 0).unref()
     linksDue ||= full
 
     if (claimed || create.length) {
@@ -334,30 +307,52 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       return
     }
     settlingSince = null
-    const removeNs = leavingNs.slice(0, MAX_REMOVALS_PER_PASS).map((id) => names.isolatedNs(id))
+    // Beside the passes (a start does not queue behind ~2 processes per namespace), in turn with the pool's builds and the looks.
+    const removeIds = leavingNs.filter((id) => !removing.has(id)).slice(0, MAX_REMOVALS_PER_PASS)
     const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...pool.building].map((id) => names.isolatedVeth(id)))
     const removeLinks = linksDue ? links.filter((l) => !keepLinks.has(l)) : []
     linksDue = false
-    const removed = removeNs.length || removeLinks.length ? (await runScript(renderActions(names, { create: [], removeNs, removeLinks }))).split('\n') : []
-    const deleted = removeNs.filter((x) => removed.includes(`gone ${x}`))
-    for (const x of deleted) {
-      const id = names.parseIsolatedNs(x)!
-      const addr = whole.get(id)
+    if (removeIds.length || removeLinks.length) {
+      // No start is served one of them meanwhile: they are no longer whole (their addresses still get resets).
+      for (const id of removeIds) {
+        removing.set(id, whole.get(id))
+        whole.delete(id)
+      }
+      const more = leavingNs.length > removeIds.length
+      removals = inTurn(() => remove(removeIds, removeLinks, more)).catch((err) => log.warn({ err }, 'network: removing isolated namespaces failed'))
+    }
+    pool.refill()
+  }
+
+  /** Deletes namespaces no instance needs (each once nothing runs in it) and links, then says what is gone. */
+  async function remove(ids: string[], removeLinks: string[], more: boolean): Promise<void> {
+    const t = performance.now()
+    const removeNs = ids.map((id) => names.isolatedNs(id))
+    const removed = (await runScript(renderActions(names, { create: [], removeNs, removeLinks }))).split('\n')
+    const keep = new Set(passes.current()?.instances.map((i) => i.instanceId))
+    const deleted: string[] = []
+    for (const id of ids) {
+      const addr = removing.get(id)
+      removing.delete(id)
+      // Still in use (its instance's stop grace): whole again, it goes at a later pass.
+      if (!removed.includes(`gone ${names.isolatedNs(id)}`)) {
+        if (addr) whole.set(id, addr)
+        continue
+      }
+      deleted.push(names.isolatedNs(id))
       const owner = owners.get(id)
       if (addr && owner !== null) gone.set(addr, Date.now())
-      netns.delete(x)
-      whole.delete(id)
+      netns.delete(names.isolatedNs(id))
       owners.delete(id)
       if (owner && !keep.has(owner)) forwardsOf.delete(owner)
     }
     while (gone.size > MAX_GONE) gone.delete(gone.keys().next().value!)
     if (deleted.length) log.info({ netns: deleted }, 'network: isolated namespaces no longer needed, deleted')
     // One still in use goes at a later pass: soon, not after resyncMs.
-    if (deleted.length < removeNs.length) setTimeout(() => passes.kick(), 1000).unref()
+    if (deleted.length < ids.length) setTimeout(() => passes.kick(), 1000).unref()
     // More to remove than one pass takes: the next pass right away.
-    else if (leavingNs.length > removeNs.length) setTimeout(() => passes.kick(), 0).unref()
-    pool.refill()
-    if (removeNs.length) log.debug({ removeMs: Math.round(performance.now() - t2) }, 'network: isolated namespaces removed')
+    else if (more) setTimeout(() => passes.kick(), 0).unref()
+    if (ids.length) log.debug({ removeMs: Math.round(performance.now() - t) }, 'network: isolated namespaces removed')
   }
 
   async function runScript(script: string): Promise<string> {
@@ -386,7 +381,10 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       // The pass of the latest desired state (its ports) first; another only if that one did not see it.
       await whenDecided(passes.latest())
       // Its turn comes in a later pass (every pass builds some of the missing ones).
-      for (let k = 0; deferred.has(instanceId) && k < 64; k++) await whenDecided(passes.kick())
+      for (let k = 0; deferred.has(instanceId) && k < 64; k++) {
+        if (removing.has(instanceId)) await removals
+        await whenDecided(passes.kick())
+      }
       if (!ready.has(instanceId) || tableFailed) await whenDecided(passes.kick())
       // The change of the pass that decided it (or of a later one, which has its forwards too).
       const portsReady = tableChange
@@ -395,8 +393,11 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       const resolv = await (resolvConf ??= resolvConfFor(log))
       return { netns: netnsPath(names.isolatedNs(ns)), ...(resolv && { resolvConf: resolv }), portsReady }
     },
-    /** Resolves after a full pass that started after this call. */
-    sync: () => passes.until(passes.kick()),
+    /** Resolves after a full pass that started after this call, and the removals it handed on. */
+    async sync(): Promise<void> {
+      await passes.until(passes.kick())
+      await removals
+    },
     /** Free namespaces of the pool, built and not claimed. */
     poolFree: () => freePool().length,
     /** Resolves once no refill of the pool runs. */
@@ -410,12 +411,14 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
         poolSize = 0
         passes.set({ type: 'desired', generation: 0, instances: [], networks: [], loadBalancers: [] })
         await passes.until(passes.latest())
+        await removals
         // A pass removes MAX_REMOVALS_PER_PASS, and a removal can fail for a moment on a busy node
         // (seen at load ~25: 85 of 250 left after one pass): the passes after it go on, as they
         // would in a running agent.
         for (let k = 0; k < 20 && netns.size > 0; k++) {
           await new Promise((r) => setTimeout(r, 250))
           await passes.until(passes.kick())
+          await removals
         }
         // Nothing of the node's instances is left to reset connections to: the table goes too.
         gone.clear()
@@ -423,6 +426,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
         if (netns.size) log.warn({ netns: [...netns] }, 'network: isolated namespaces still there after stopping; alveary-agent cleanup removes them')
       }
       await passes.close()
+      await removals
       for (const w of decidedWaiters.splice(0)) w.resolve()
     },
   }
