@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sandboxArgv, SANDBOX_HOME } from './bwrap'
+import { appDirRefusal, sandboxArgv, SANDBOX_HOME } from './bwrap'
 import { readCgroupMounts, readProcCgroups } from './cgroups'
 
 const base = {
@@ -76,5 +76,21 @@ describe('cgroup discovery', () => {
     expect(own.get('memory')).toBe('/process_api/x')
     expect(own.get('cpuacct')).toBe('/')
     expect(own.get('')).toBe('/user.slice')
+  })
+})
+
+describe('appDirRefusal', () => {
+  const runAs = { uid: 200_007, gid: 200_007 }
+  it('refuses a folder only its owner (root) may enter, naming it, its mode and the fix', () => {
+    expect(appDirRefusal('/root/clone', { mode: 0o40700, uid: 0, gid: 0 }, runAs)).toBe(
+      "the app's folder /root/clone (mode 700) cannot be entered by the tenant's uid 200007: let others in (chmod o+x /root/clone) or run the agent from a folder they can enter",
+    )
+    expect(appDirRefusal('/srv/app', { mode: 0o40750, uid: 0, gid: 0 }, runAs)).not.toBeNull()
+  })
+  it('accepts what others may enter, and what the tenant owns or shares a group with', () => {
+    expect(appDirRefusal('/srv/app', { mode: 0o40755, uid: 0, gid: 0 }, runAs)).toBeNull()
+    expect(appDirRefusal('/srv/app', { mode: 0o40711, uid: 0, gid: 0 }, runAs)).toBeNull()
+    expect(appDirRefusal('/srv/app', { mode: 0o40700, uid: 200_007, gid: 0 }, runAs)).toBeNull()
+    expect(appDirRefusal('/srv/app', { mode: 0o40750, uid: 0, gid: 200_007 }, runAs)).toBeNull()
   })
 })

@@ -89,6 +89,18 @@ function ancestors(path: string): string[] {
   return parts.slice(0, -1).map((_, i) => `/${parts.slice(0, i + 1).join('/')}`)
 }
 
+/**
+ * Why the tenant's uid cannot enter the app dir, or null. bwrap binds it with its own owner and
+ * mode, so a folder only its owner may enter (a clone made private, a umask of 077) would show the
+ * app "file not found" (Node: MODULE_NOT_FOUND) instead of the reason.
+ */
+export function appDirRefusal(dir: string, st: { mode: number; uid: number; gid: number }, runAs: TRunAs): string | null {
+  const bits = st.uid === runAs.uid ? st.mode >> 6 : st.gid === runAs.gid ? st.mode >> 3 : st.mode
+  if (bits & 1) return null
+  const mode = (st.mode & 0o777).toString(8).padStart(3, '0')
+  return `the app's folder ${dir} (mode ${mode}) cannot be entered by the tenant's uid ${runAs.uid}: let others in (chmod o+x ${dir}) or run the agent from a folder they can enter`
+}
+
 export function sandboxArgv(s: SandboxSpec): { file: string; argv: string[] } {
   const b: string[] = []
   for (const d of s.systemDirs) {

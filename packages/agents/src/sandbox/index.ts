@@ -5,11 +5,11 @@
  * instances run as before and the node says so (`unsandboxed`, with the reason).
  */
 import { execFile } from 'node:child_process'
-import { chown, lstat, mkdir, readlink } from 'node:fs/promises'
+import { chown, lstat, mkdir, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { TDesiredInstance, TSandboxCapability } from '@alveary/core/protocol'
-import { sandboxArgv, SYSTEM_DIRS } from './bwrap'
+import { appDirRefusal, sandboxArgv, SYSTEM_DIRS } from './bwrap'
 import { detectCgroups, type Cgroups, type InstanceCgroup } from './cgroups'
 import { createEtcMirror, type EtcMirror } from './etc'
 
@@ -100,6 +100,8 @@ function createSandbox(opts: SandboxOptions, cgroups: Cgroups, dirs: Array<{ pat
     capability: { mode: 'sandboxed', tool: 'bwrap', cgroups: cgroups.version === 2 ? 'v2' : 'v1', limits: [...cgroups.controllers], reason: null },
     async prepare(instance, p) {
       const { runAs, spec } = instance
+      const refusal = appDirRefusal(p.appDir, await stat(p.appDir), runAs)
+      if (refusal) throw new Error(refusal)
       // The only writable folder of the instance that outlives a restart; its own, nobody else's.
       const workDir = join(p.instanceDir, 'work')
       await mkdir(workDir, { recursive: true, mode: 0o700 })
