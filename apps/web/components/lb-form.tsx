@@ -61,6 +61,7 @@ export function LbForm({
   const [algorithm, setAlgorithm] = useState<'roundrobin' | 'leastconn'>(initial?.algorithm ?? 'roundrobin')
   const [sticky, setSticky] = useState(initial?.stickySeconds ? String(initial.stickySeconds) : '')
   const [drain, setDrain] = useState(String(initial?.drainSeconds ?? 10))
+  const [retry, setRetry] = useState(initial?.retryUnanswered ?? false)
   const id = (s: string) => `${testId ?? 'lb'}-${s}`
 
   const setListener = (li: number, f: (l: ListenerDraft) => ListenerDraft) => setListeners((ls) => ls.map((l, i) => (i === li ? f(l) : l)))
@@ -73,6 +74,7 @@ export function LbForm({
       algorithm,
       stickySeconds: sticky ? Number(sticky) : null,
       drainSeconds: Number(drain || 0),
+      retryUnanswered: retry,
       listeners: listeners.map((l) => ({
         protocol: l.protocol,
         ...(l.port ? { port: Number(l.port) } : {}),
@@ -105,6 +107,9 @@ export function LbForm({
       </Field>
       <Field label="Drain (s)" htmlFor={id('drain')} hint="How long a leaving instance keeps its connections.">
         <input id={id('drain')} type="number" className={inputCls} value={drain} onChange={(e) => setDrain(e.target.value)} data-testid="lb-drain" />
+      </Field>
+      <Field label="Retry unanswered" htmlFor={id('retry')} hint="GET, HEAD, OPTIONS an instance closed without answering go to another (HTTP; costs HAProxy a copy of each request).">
+        <input id={id('retry')} type="checkbox" checked={retry} onChange={(e) => setRetry(e.target.checked)} data-testid="lb-retry" />
       </Field>
       {listeners.map((l, li) => (
         <div key={li} className="space-y-2 rounded-md p-3 ring-1 ring-slate-200 sm:col-span-6" data-testid="lb-listener">

@@ -256,6 +256,51 @@ describe.each(planes)('$name data plane', ({ name, skip, make }) => {
     expect(retried).toBe(0)
   }, 120_000)
 
+  it.skipIf(skip)('sends idempotent requests an instance closed without answering to another when asked (the built-in proxy always), never a POST twice', async () => {
+    await setup()
+    // An instance that takes each request and closes the connection without a word (a crash, a keep-alive race).
+    let closed = 0
+    const closer = http.createServer((req) => {
+      closed++
+      req.socket.destroy()
+    })
+    await new Promise<void>((r) => closer.listen(0, '127.0.0.1', r))
+    try {
+      const port = await freeListenerPort()
+      const mute: TLbServer = { id: randomUUID(), address: '127.0.0.1', port: (closer.address() as AddressInfo).port, weight: 100, state: 'ready' }
+      const base = lb(port, { all: [mute, server(a)] }, [{ host: null, pathPrefix: null, backend: 'all' }])
+      const once = new http.Agent({ keepAlive: false })
+      const send = (method: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port, path: '/', method, agent: once }, (res) => {
+            res.resume()
+            res.on('end', () => resolve(res.statusCode ?? 0))
+          })
+          req.on('error', reject)
+          req.end()
+        })
+      const statuses = async (method: string, n: number) => {
+        const out: number[] = []
+        for (let i = 0; i < n; i++) out.push(await send(method))
+        return out
+      }
+      if (name === 'haproxy') {
+        await served([base])
+        // HAProxy's default: what reached the instance is not sent again.
+        expect((await statuses('GET', 6)).filter((s) => s === 502).length).toBeGreaterThan(0)
+      }
+      await served([{ ...base, retryUnanswered: true }])
+      expect(await statuses('GET', 6)).toEqual([200, 200, 200, 200, 200, 200])
+      closed = 0
+      const posts = await statuses('POST', 6)
+      expect(posts.filter((s) => s === 502).length).toBeGreaterThan(0)
+      // Each POST the mute instance took failed there and went nowhere else.
+      expect(posts.filter((s) => s === 502).length).toBe(closed)
+    } finally {
+      closer.close()
+    }
+  })
+
   it.skipIf(skip || name !== 'haproxy')('reloads when the runtime API refuses a change, and says so when the configuration cannot load', async () => {
     await setup()
     const port = await freeListenerPort()

@@ -13,6 +13,7 @@ export const ZFileLb = z.object({
   algorithm: ZLbSettings.shape.algorithm,
   stickySeconds: ZLbSettings.shape.stickySeconds,
   drainSeconds: ZLbSettings.shape.drainSeconds,
+  retryUnanswered: ZLbSettings.shape.retryUnanswered,
   listeners: z.array(ZFileListener).min(1, 'A load balancer needs a listener').max(8, 'At most 8 listeners'),
 })
 export type TFileLb = z.infer<typeof ZFileLb>
@@ -34,6 +35,7 @@ function asFile(lb: TLoadBalancer, appNames: Map<string, string>): TFileLb {
     algorithm: lb.algorithm,
     stickySeconds: lb.stickySeconds,
     drainSeconds: lb.drainSeconds,
+    retryUnanswered: lb.retryUnanswered,
     listeners: lb.listeners.map((l) => ({
       protocol: l.protocol,
       port: l.port,
@@ -72,7 +74,7 @@ export function planLoadBalancers(
       continue
     }
     const lb = { ...want, listeners: want.listeners.map((l, i) => ({ ...l, port: l.port ?? (cur.listeners[i]?.protocol === l.protocol ? cur.listeners[i]!.port : undefined) })) }
-    const fields = (['algorithm', 'stickySeconds', 'drainSeconds', 'listeners'] as const).filter((f) => !same(lb[f], cur[f])).map((f) => ({ field: f, from: cur[f], to: lb[f] }))
+    const fields = (['algorithm', 'stickySeconds', 'drainSeconds', 'retryUnanswered', 'listeners'] as const).filter((f) => !same(lb[f], cur[f])).map((f) => ({ field: f, from: cur[f], to: lb[f] }))
     if (fields.length) changes.push({ kind: 'update-lb', name: want.name, id: ids.get(want.name)!, lb, fields })
     else unchanged.push(`load balancer ${want.name}`)
   }

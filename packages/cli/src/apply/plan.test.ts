@@ -48,7 +48,7 @@ describe('apply plan', () => {
   })
 
   const lb = (name: string, o: Partial<TLoadBalancer> = {}) =>
-    ({ id: `lb-${name}`, name, algorithm: 'roundrobin', stickySeconds: null, drainSeconds: 10, listeners: [{ protocol: 'http', port: 30080, rules: [{ host: null, pathPrefix: null, targets: [{ appId: 'id-web', port: 'http', weight: 100 }] }] }], ...o }) as TLoadBalancer
+    ({ id: `lb-${name}`, name, algorithm: 'roundrobin', stickySeconds: null, drainSeconds: 10, retryUnanswered: false, listeners: [{ protocol: 'http', port: 30080, rules: [{ host: null, pathPrefix: null, targets: [{ appId: 'id-web', port: 'http', weight: 100 }] }] }], ...o }) as TLoadBalancer
   const front = { name: 'front', listeners: [{ protocol: 'http', rules: [{ targets: [{ app: 'web', port: 'http' }] }] }] }
 
   it('plans load balancers by app name: created after their apps, a port the platform picked is kept, deleted before their apps', () => {
@@ -60,6 +60,8 @@ describe('apply plan', () => {
     expect(planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [front] }), state, { prune: true }).changes).toEqual([])
     const changed = planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [{ ...front, algorithm: 'leastconn' }] }), state, { prune: false })
     expect(describePlan(changed)).toBe('~ load balancer front: algorithm roundrobin → leastconn\n  app web: unchanged\n')
+    const retrying = planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [{ ...front, retryUnanswered: true }] }), state, { prune: false })
+    expect(describePlan(retrying)).toBe('~ load balancer front: retryUnanswered false → true\n  app web: unchanged\n')
     const reweighted = planApply(file({ apps: [{ name: 'web', replicas: 1, spec }], loadBalancers: [{ name: 'front', listeners: [{ protocol: 'http', rules: [{ targets: [{ app: 'web', port: 'http', weight: 5 }] }] }] }] }), state, { prune: false })
     expect(describePlan(reweighted)).toMatch(/^~ load balancer front: listeners .*"weight":100.* → .*"weight":5/)
     const pruned = planApply(file({}), { ...state, loadBalancers: [lb('front')] }, { prune: true })

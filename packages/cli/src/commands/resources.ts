@@ -48,7 +48,7 @@ export function registerResources(program: Command, ctx: () => Ctx) {
     c.out.result(item, () => lbTable([item]))
   })
   lb.command('create')
-    .description('Create one from a file (name, listeners with rules and targets, algorithm, stickySeconds, drainSeconds)')
+    .description('Create one from a file (name, listeners with rules and targets, algorithm, stickySeconds, drainSeconds, retryUnanswered)')
     .requiredOption('-f, --file <file>', 'YAML or JSON')
     .action(async (o: { file: string }) => {
       const c = ctx()

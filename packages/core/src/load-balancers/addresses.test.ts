@@ -82,7 +82,7 @@ describe('endpointsOf', () => {
   })
 
   it('servers carry the network they are reached in', () => {
-    const lb = { id: 'c0c0c0c0-c0c0-4c0c-8c0c-c0c0c0c0c0c0', name: 'front', algorithm: 'roundrobin' as const, stickySeconds: null, drainSeconds: 5 }
+    const lb = { id: 'c0c0c0c0-c0c0-4c0c-8c0c-c0c0c0c0c0c0', name: 'front', algorithm: 'roundrobin' as const, stickySeconds: null, drainSeconds: 5, retryUnanswered: false }
     const rules = [{ host: null, pathPrefix: null, targets: [{ appId: 'app-net', port: 'http', weight: 10 }] }]
     const byApp = new Map([
       ['app-net', [{ id: 'i1', appId: 'app-net', endpoints: endpointsOf(inst, new Set([N1])), ready: true, draining: false }]],

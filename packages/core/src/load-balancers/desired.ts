@@ -13,6 +13,7 @@ export interface LbRow {
   algorithm: 'roundrobin' | 'leastconn'
   stickySeconds: number | null
   drainSeconds: number
+  retryUnanswered: boolean
   listeners: { port: number; protocol: 'http' | 'tcp'; rules: TLbRule[] }[]
 }
 
@@ -60,6 +61,8 @@ export function desiredLoadBalancers(lbs: readonly LbRow[], instancesByApp: Read
     algorithm: lb.algorithm,
     stickySeconds: lb.stickySeconds,
     drainSeconds: lb.drainSeconds,
+    // Absent unless asked for: the desired state of every other load balancer stays as it was.
+    ...(lb.retryUnanswered && { retryUnanswered: true }),
     listeners: lb.listeners.map((l) => ({
       port: l.port,
       protocol: l.protocol,

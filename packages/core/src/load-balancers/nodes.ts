@@ -24,7 +24,7 @@ export function createLbNodes({ db, hot, clock, bus }: { db: Db; hot: Hot; clock
     db.loadBalancer.findMany({
       where: { deletedAt: null, ...where },
       orderBy: { createdAt: 'asc' },
-      select: { id: true, tenantId: true, name: true, algorithm: true, stickySeconds: true, drainSeconds: true, listeners: { orderBy: { port: 'asc' }, select: { port: true, protocol: true, rules: true } } },
+      select: { id: true, tenantId: true, name: true, algorithm: true, stickySeconds: true, drainSeconds: true, retryUnanswered: true, listeners: { orderBy: { port: 'asc' }, select: { port: true, protocol: true, rules: true } } },
     })
   const targetsApp = (appId: string) => ({ listeners: { some: { rules: { array_contains: [{ targets: [{ appId }] }] } } } })
 

@@ -46,6 +46,8 @@ export const ZDesiredLb = z.object({
   algorithm: z.enum(['roundrobin', 'leastconn']),
   stickySeconds: z.number().int().min(1).max(86_400).nullable(),
   drainSeconds: z.number().int().min(0).max(3600),
+  /** Send a GET, HEAD or OPTIONS request again to another instance when one closed the connection without answering (absent: no). */
+  retryUnanswered: z.boolean().optional(),
   listeners: z
     .array(z.object({ port: z.number().int().min(1).max(65535), protocol: z.enum(['http', 'tcp']), routes: z.array(ZLbRoute).max(32) }))
     .max(8),

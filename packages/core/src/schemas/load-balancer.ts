@@ -44,6 +44,12 @@ export const ZLbSettings = z
     stickySeconds: z.number().int('A whole number').min(1, 'At least 1 second').max(86_400, 'At most 86,400 seconds (a day)').nullable().default(null),
     /** How long an instance that leaves keeps serving its open connections. */
     drainSeconds: z.number().int('A whole number').min(0, 'At least 0').max(3600, 'At most an hour').default(10),
+    /**
+     * HTTP: send a GET, HEAD or OPTIONS request again to another instance when one closed the
+     * connection without answering (a keep-alive race, a crash). Off by default, as in HAProxy:
+     * it costs HAProxy a copy of every request.
+     */
+    retryUnanswered: z.boolean().default(false),
     listeners: z.array(ZLbListener).min(1, 'A load balancer needs a listener').max(8, 'At most 8 listeners'),
   })
   .superRefine((s, ctx) => {

@@ -10,11 +10,12 @@ export const appVersion = (a: { revision: number; replicas: number; deleting: bo
 export type TAppVersion = ReturnType<typeof appVersion>
 
 /** A load balancer's version: its settings, not its provisioning state. */
-export const lbVersion = (lb: { name: string; algorithm: string; stickySeconds: number | null; drainSeconds: number; listeners: { protocol: string; port: number; rules: unknown }[] }) => ({
+export const lbVersion = (lb: { name: string; algorithm: string; stickySeconds: number | null; drainSeconds: number; retryUnanswered: boolean; listeners: { protocol: string; port: number; rules: unknown }[] }) => ({
   name: lb.name,
   algorithm: lb.algorithm,
   stickySeconds: lb.stickySeconds,
   drainSeconds: lb.drainSeconds,
+  retryUnanswered: lb.retryUnanswered,
   listeners: lb.listeners.map((l) => ({ protocol: l.protocol, port: l.port, rules: l.rules })),
 })
 export type TLbVersion = ReturnType<typeof lbVersion>

@@ -132,7 +132,7 @@ function LoadBalancerCard({ lb, apps, canDeploy }: { lb: TLoadBalancer; apps: re
       </div>
       <Servers lb={lb} />
       <div className="text-xs text-slate-500">
-        {lb.algorithm === 'roundrobin' ? 'round robin' : 'least connections'} · {lb.stickySeconds ? `sticky for ${lb.stickySeconds}s` : 'no stickiness'} · drains for {lb.drainSeconds}s · created <RelTime date={lb.createdAt} />
+        {lb.algorithm === 'roundrobin' ? 'round robin' : 'least connections'} · {lb.stickySeconds ? `sticky for ${lb.stickySeconds}s` : 'no stickiness'} · drains for {lb.drainSeconds}s{lb.retryUnanswered ? ' · retries unanswered requests' : ''} · created <RelTime date={lb.createdAt} />
       </div>
     </Panel>
   )

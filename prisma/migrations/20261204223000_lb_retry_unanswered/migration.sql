@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "LoadBalancer" ADD COLUMN     "retryUnanswered" BOOLEAN NOT NULL DEFAULT false;
