@@ -10,6 +10,7 @@
  * counting failed requests. Ends with one line of JSON.
  */
 import { execFileSync, spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -91,6 +92,25 @@ function done(summary, latency, requests)
   end
 end
 `
+/**
+ * CPU seconds (user + system) of the processes whose command line contains `needle`: an
+ * HAProxy's master and workers, by the path of its configuration. Per request, this compares
+ * the two configurations where req/s on a shared host cannot.
+ */
+function cpuSeconds(needle: string) {
+  let ticks = 0
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) continue
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(f[11]) + Number(f[12])
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return ticks / 100
+}
 /** wrk for `seconds`, or until stop() (SIGINT: wrk prints its summary). */
 function wrk(url: string, seconds: number, o: { statuses?: boolean } = {}) {
   const script = o.statuses ? ['-s', path.join(work, 'statuses.lua')] : []
@@ -171,15 +191,30 @@ try {
   await waitFor('plain haproxy', async () => (await fetch(plainUrl)).ok)
 
   const best = (x: WrkResult, y: WrkResult) => (y.reqPerSec > x.reqPerSec ? y : x)
+  /**
+   * One measured run, with the CPU the driven HAProxy spent per request (µs) and what this
+   * process (the BFF and the agent, with its health checks and stats polling) took meanwhile.
+   */
+  const measured = async (target: string, haproxyCfg: string) => {
+    const [h0, own0, t0] = [cpuSeconds(haproxyCfg), process.cpuUsage(), Date.now()]
+    const r = await wrk(target, opts.seconds).done
+    const own = process.cpuUsage(own0)
+    return { r, usPerRequest: r.requests ? ((cpuSeconds(haproxyCfg) - h0) * 1e6) / r.requests : NaN, ownCpuPct: ((own.user + own.system) / 1000 / (Date.now() - t0)) * 100 }
+  }
   let h: WrkResult | null = null
   let a: WrkResult | null = null
+  const cpu = { lb: [] as number[], plain: [] as number[], own: [] as number[] }
   for (let round = 1; round <= 2; round++) {
     log(`round ${round}: wrk ${opts.seconds}s, ${opts.connections} connections against the Alveary load balancer…`)
-    const ra = await wrk(`${url}/`, opts.seconds).done
+    const ra = await measured(`${url}/`, path.join(work, 'agent', 'haproxy'))
     log(`round ${round}: … and against the plain HAProxy`)
-    const rh = await wrk(plainUrl, opts.seconds).done
-    a = a ? best(a, ra) : ra
-    h = h ? best(h, rh) : rh
+    const rh = await measured(plainUrl, path.join(work, 'plain.cfg'))
+    log(`round ${round}: HAProxy CPU per request ${ra.usPerRequest.toFixed(1)} µs (Alveary) vs ${rh.usPerRequest.toFixed(1)} µs (plain); BFF + agent took ${ra.ownCpuPct.toFixed(0)}% / ${rh.ownCpuPct.toFixed(0)}% of a core; ${readFileSync('/proc/pressure/cpu', 'utf8').split('\n')[0]}`)
+    a = a ? best(a, ra.r) : ra.r
+    h = h ? best(h, rh.r) : rh.r
+    cpu.lb.push(ra.usPerRequest)
+    cpu.plain.push(rh.usPerRequest)
+    cpu.own.push(ra.ownCpuPct, rh.ownCpuPct)
   }
   if (!a || !h) throw new Error('no wrk result')
 
@@ -205,9 +240,11 @@ try {
   const k = d.errorKinds
   if (d.errors) console.log(`errors during the rollout: connect ${k.connect}, read ${k.read}, write ${k.write}, timeout (> 5 s) ${k.timeout}, non-2xx ${k.non2xx}`)
   for (const [status, x] of Object.entries(d.statuses)) console.log(`  status ${status}: ${x.count} (${x.body.trim() || 'no body'})`)
-  console.log(`\nratio ${ratio.toFixed(3)} · replicas: ${server} · rollout of ${opts.replicas} replicas took ${rolloutS.toFixed(1)}s · ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}`)
+  const least = (xs: number[]) => Number(Math.min(...xs).toFixed(1))
+  console.log(`\nHAProxy CPU per request (least of the rounds): Alveary ${least(cpu.lb)} µs, plain ${least(cpu.plain)} µs; BFF + agent (this process) ${Math.max(...cpu.own).toFixed(0)}% of a core at most during the runs`)
+  console.log(`ratio ${ratio.toFixed(3)} · replicas: ${server} · rollout of ${opts.replicas} replicas took ${rolloutS.toFixed(1)}s · ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}`)
   console.log(
-    JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, errorKindsDuringRollout: d.errorKinds, statusesDuringRollout: Object.fromEntries(Object.entries(d.statuses).map(([k, x]) => [k, x.count])), replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms }),
+    JSON.stringify({ lbReqPerSec: Math.round(a.reqPerSec), haproxyReqPerSec: Math.round(h.reqPerSec), ratio: Number(ratio.toFixed(3)), errorsDuringRollout: d.errors, errorKindsDuringRollout: d.errorKinds, statusesDuringRollout: Object.fromEntries(Object.entries(d.statuses).map(([k, x]) => [k, x.count])), replicas: opts.replicas, rolloutSeconds: Number(rolloutS.toFixed(1)), p99Ms: a.p99Ms, haproxyP99Ms: h.p99Ms, lbUsPerRequest: least(cpu.lb), haproxyUsPerRequest: least(cpu.plain), ownCpuPctMax: Number(Math.max(...cpu.own).toFixed(0)) }),
   )
 } finally {
   await cleanup()
