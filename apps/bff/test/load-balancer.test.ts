@@ -126,6 +126,7 @@ describe('load balancers', () => {
     })
     lbId = created.id
     expect(['provisioning', 'active']).toContain(created.state)
+    expect(created.retryUnanswered).toBe(false)
     expect(created.listeners[0]!.port).toBe(lbPortBase)
     const active = await waitFor('active', async () => {
       const l = await dev.loadBalancers.get({ tenantId, lbId })
@@ -225,6 +226,13 @@ describe('load balancers', () => {
     await expect(dev.loadBalancers.create({ tenantId, name: 'taken', listeners: [{ protocol: 'http', port: lbPortBase, rules: [{ targets: [{ appId: web, port: 'http' }] }] }] })).rejects.toThrow(/taken/)
     await expect(dev.loadBalancers.create({ tenantId, name: 'nope', listeners: [{ protocol: 'http', rules: [{ targets: [{ appId: web, port: 'admin' }] }] }] })).rejects.toThrow(/no port named/)
     await expect(dev.loadBalancers.create({ tenantId, name: 'sticky', stickySeconds: 86_401, listeners: [{ protocol: 'http', rules: [{ targets: [{ appId: web, port: 'http' }] }] }] })).rejects.toThrow(/86,400/)
+  })
+
+  it('retries unanswered requests when asked, and keeps serving through the change', async () => {
+    const cur = await dev.loadBalancers.get({ tenantId, lbId })
+    const updated = await dev.loadBalancers.update({ tenantId, lbId, algorithm: cur.algorithm, stickySeconds: cur.stickySeconds, drainSeconds: cur.drainSeconds, retryUnanswered: true, listeners: cur.listeners })
+    expect(updated.retryUnanswered).toBe(true)
+    await waitFor('served again', async () => (await dev.loadBalancers.get({ tenantId, lbId })).state === 'active' && (await get(url)).status === 200)
   })
 
   it('is removed from the node when deleted', async () => {
