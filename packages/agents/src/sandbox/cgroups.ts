@@ -235,10 +235,8 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
       pids,
       killAll: () => killLoop(pids),
       async remove() {
-        for (const [, dir] of d) await rmdirRetry(dir)
-        await groups(async () => {
-          for (const [, dir] of d) await rmdirIfEmpty(dirname(dir))
-        })
+        await Promise.all(d.map(([, dir]) => rmdirRetry(dir)))
+        await groups(() => Promise.all(d.map(([, dir]) => rmdirIfEmpty(dirname(dir)))))
       },
     }
   }
@@ -249,33 +247,38 @@ async function v1Cgroups(mountDirs: Map<Controller, string>, own: Map<string, st
       controllers: WANTED,
       async create(instanceId, limits) {
         endOfStart(instanceId, null)
-        const old = handle(instanceId)
-        await old.killAll()
-        await old.remove()
         const d = dirs(instanceId)
-        await groups(async () => {
-          for (const [, dir] of d) await mkdir(dir, { recursive: true })
-        })
+        // A restart's old cgroup (a new instance has none: nothing to wait for).
+        if (d.some(([, dir]) => existsSync(dir))) {
+          const old = handle(instanceId)
+          await old.killAll()
+          await old.remove()
+        }
+        await groups(() => Promise.all(d.map(([, dir]) => mkdir(dir, { recursive: true }))))
         const of = new Map(d)
-        const mem = String(limits.memoryMb * 1024 * 1024)
-        await write(join(of.get('memory')!, 'memory.limit_in_bytes'), mem)
-        // Swap must not be a way around the limit.
-        const memsw = join(of.get('memory')!, 'memory.memsw.limit_in_bytes')
-        if (existsSync(memsw)) await write(memsw, mem)
-        await write(join(of.get('memory')!, 'memory.swappiness'), '0').catch(() => {})
-        if (limits.cpuMillis > 0) {
-          const cpu = of.get('cpu')!
+        // Each controller's files in order, the controllers side by side (a start waits for them).
+        const memory = async () => {
+          const mem = String(limits.memoryMb * 1024 * 1024)
+          await write(join(of.get('memory')!, 'memory.limit_in_bytes'), mem)
+          // Swap must not be a way around the limit.
+          const memsw = join(of.get('memory')!, 'memory.memsw.limit_in_bytes')
+          if (existsSync(memsw)) await write(memsw, mem)
+          await write(join(of.get('memory')!, 'memory.swappiness'), '0').catch(() => {})
+        }
+        const cpu = async () => {
+          if (limits.cpuMillis <= 0) return
+          const dir = of.get('cpu')!
           // Quota and period change in an order that never allows more than the share in between.
           const set = async (periodUs: number) => {
-            const now = await readFile(join(cpu, 'cpu.cfs_period_us'), 'utf8').catch(() => String(CPU_PERIOD_US))
+            const now = await readFile(join(dir, 'cpu.cfs_period_us'), 'utf8').catch(() => String(CPU_PERIOD_US))
             const grows = periodUs > Number(now)
-            const steps = [() => write(join(cpu, 'cpu.cfs_period_us'), String(periodUs)), () => write(join(cpu, 'cpu.cfs_quota_us'), String(cpuQuotaUs(limits.cpuMillis, periodUs)))]
+            const steps = [() => write(join(dir, 'cpu.cfs_period_us'), String(periodUs)), () => write(join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(limits.cpuMillis, periodUs)))]
             for (const step of grows ? steps : steps.reverse()) await step()
           }
           await set(START_CPU_PERIOD_US)
           endOfStart(instanceId, () => set(CPU_PERIOD_US))
         }
-        await write(join(of.get('pids')!, 'pids.max'), String(limits.pidsMax))
+        await Promise.all([memory(), cpu(), write(join(of.get('pids')!, 'pids.max'), String(limits.pidsMax))])
         return handle(instanceId, d)
       },
       adopt(instanceId, pid) {
@@ -347,21 +350,25 @@ async function v2Cgroups(root: string, own: string, group: string, host: CgroupH
       async create(instanceId, limits) {
         endOfStart(instanceId, null)
         const dir = join(groupDir, instanceId)
-        const old = handle(dir)
-        await old.killAll()
-        await old.remove()
+        // A restart's old cgroup (a new instance has none: nothing to wait for).
+        if (existsSync(dir)) {
+          const old = handle(dir)
+          await old.killAll()
+          await old.remove()
+        }
         await groups(async () => {
           await ensureGroup()
           await mkdir(dir)
         })
-        await write(join(dir, 'memory.max'), String(limits.memoryMb * 1024 * 1024))
-        await write(join(dir, 'memory.swap.max'), '0').catch(() => {})
-        if (limits.cpuMillis > 0) {
-          const set = (periodUs: number) => write(join(dir, 'cpu.max'), `${cpuQuotaUs(limits.cpuMillis, periodUs)} ${periodUs}`)
-          await set(START_CPU_PERIOD_US)
-          endOfStart(instanceId, () => set(CPU_PERIOD_US))
-        }
-        await write(join(dir, 'pids.max'), String(limits.pidsMax))
+        const set = (periodUs: number) => write(join(dir, 'cpu.max'), `${cpuQuotaUs(limits.cpuMillis, periodUs)} ${periodUs}`)
+        // Side by side: a start waits for them.
+        await Promise.all([
+          write(join(dir, 'memory.max'), String(limits.memoryMb * 1024 * 1024)),
+          write(join(dir, 'memory.swap.max'), '0').catch(() => {}),
+          limits.cpuMillis > 0 && set(START_CPU_PERIOD_US),
+          write(join(dir, 'pids.max'), String(limits.pidsMax)),
+        ])
+        if (limits.cpuMillis > 0) endOfStart(instanceId, () => set(CPU_PERIOD_US))
         return handle(dir)
       },
       adopt(instanceId, pid) {
