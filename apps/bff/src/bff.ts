@@ -36,6 +36,7 @@ export async function startBff(env: TBffEnv, opts: { log?: Logger; clock?: Clock
     bus = changes
     const config = ZControlPlaneConfig.parse({
       heartbeatIntervalMs: env.ALVEARY_HEARTBEAT_MS,
+      statusFlushMs: env.ALVEARY_STATUS_FLUSH_MS,
       nodeLeaseMs: env.ALVEARY_NODE_LEASE_MS,
       nodeStartupGraceMs: env.ALVEARY_NODE_STARTUP_GRACE_MS,
       stoppedRetentionMs: env.ALVEARY_STOPPED_RETENTION_MS,

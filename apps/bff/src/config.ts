@@ -17,6 +17,7 @@ export const ZBffEnv = z.object({
   ALVEARY_OPERATOR_EMAIL: z.string().email().default('operator@alveary.local'),
   ALVEARY_OPERATOR_PASSWORD: z.string().min(8).optional(),
   ALVEARY_HEARTBEAT_MS: ms.default(5_000),
+  ALVEARY_STATUS_FLUSH_MS: z.coerce.number().int().min(0).max(600_000).default(50),
   ALVEARY_NODE_LEASE_MS: ms.default(20_000),
   /** An agent socket that sends no hello by then is closed. */
   ALVEARY_AGENT_HELLO_TIMEOUT_MS: ms.default(5_000),

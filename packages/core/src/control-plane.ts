@@ -56,6 +56,8 @@ export const ZControlPlaneConfig = z.object({
   passwordHashCost: z.number().int().min(12).max(20).default(DEFAULT_HASH_COST),
   loginThrottle: ZLoginThrottleConfig.prefault({}),
   heartbeatIntervalMs: z.number().int().positive().default(5_000),
+  /** Status reports with nothing new wait this long to share their write with others (group commit). */
+  statusFlushMs: z.number().int().min(0).max(600_000).default(50),
   /** A node silent this long becomes NotReady. */
   nodeLeaseMs: z.number().int().positive().default(20_000),
   /** Nodes not heard from since the leader began watching get this long (at least the lease) before NotReady. */
@@ -116,6 +118,7 @@ export function createControlPlane({ database, bus, clock, config, log, observe 
     hot: database.hot,
     hotPool: database.hotPool,
     clock,
+    flushMs: config.statusFlushMs,
     onError: (err) => log.error({ err: err.message }, 'hot store write failed'),
   })
   const leases = createNodeLeases({

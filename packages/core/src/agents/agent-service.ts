@@ -109,6 +109,8 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
       /** Apps whose instances changed state or readiness: load balancers and rollouts follow. */
       const backends = new Set<string>()
       const rows = []
+      /** Something the store does not know yet: a move, rollout or console waits on it, so no coalescing delay. */
+      let news = false
       /** Exits and failures, kept as tenant events: the status only shows the latest state. */
       const exits: NewEvent[] = []
       for (const r of reports) {
@@ -122,6 +124,7 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
           exits.push({ tenantId: inst.tenantId, kind: 'system', type: `instance.${r.state}`, subject: `instance/${r.instanceId}`, message: r.message, data: { appId: inst.appId, nodeId, exitCode: r.exitCode, restarts: r.restarts } })
         const ready = r.health?.ready ?? null
         if (!before || before.nodeId !== nodeId || before.state !== r.state || before.ready !== ready || before.restarts !== r.restarts) {
+          news = true
           apps.add(inst.appId)
           backends.add(inst.appId)
         }
@@ -135,12 +138,15 @@ export function createAgentService({ db, hot, leases, bus, clock, audit, session
           const st = known.get(inst.id)
           if (st && st.nodeId === nodeId && st.state === 'stopped') continue
           rows.push({ instanceId: inst.id, tenantId: inst.tenantId, nodeId, state: 'stopped' as const, pid: null, restarts: st?.restarts ?? 0, startedAt: null, exitCode: null, message: 'not running on the node', generation: st?.generation ?? 0 })
+          news = true
           tenants.add(inst.tenantId)
           apps.add(inst.appId)
         }
       }
       // An agent sends a state reached (running, stopped…) at once: a move step waits on it, so it is not held back here either.
-      await hot.reportStatuses(rows, { now: !full && rows.some((r) => SETTLED.has(r.state)) })
+      // Nor is a full report that changes something (an agent sends one after each desired state): the agent's next
+      // frames, a move's 'running' or 'stopped' among them, wait behind it. A fleet restating its states still coalesces.
+      await hot.reportStatuses(rows, { now: news || (!full && rows.some((r) => SETTLED.has(r.state))) })
       await hot.recordEvents(exits)
       // Running again where it waited (a lost node that returned): nothing to explain any more.
       const running = rows.filter((r) => r.state === 'running').map((r) => r.instanceId)
