@@ -193,7 +193,7 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
     logger: log,
     startContext: (instance) => network.startContext(instance),
     backoff: options.restartBackoff,
-    onLogs: (entries) => logs.push(entries),
+    onLogs: (entries, shipped) => logs.push(entries, shipped),
     onChange(report) {
       health.observe(report)
       queueReport(report)
@@ -429,7 +429,8 @@ export function createAgent(config: AgentConfig, options: AgentOptions = {}): Ag
         await housekeeping.stop()
         // HAProxy serves on while the agent restarts (the next one adopts it); the built-in plane lives in this process.
         if (lb && !stopInstances && lbDriverName === 'builtin') await lb.stop()
-        // Followers stop first (their cursors are persisted), then what they read goes out.
+        // Followers stop first, then what they read goes out: a cursor is persisted past what went out only, so
+        // lines still held (not welcomed, a read in flight) are read again by the next agent, not lost.
         health.stop()
         supervisor.detach()
         logs.flush()

@@ -2,7 +2,10 @@
  * Batches instance output into `logs` frames: sent every flushMs or as soon as flushLines are
  * waiting, at most maxPerFrame entries and maxFrameBytes per frame (the server closes the
  * connection on frames above MAX_FRAME_BYTES). While disconnected, a bounded buffer keeps the
- * newest lines (the oldest are dropped) and is sent after the next welcome.
+ * newest lines (the oldest are dropped) and is sent after the next welcome. A pushed batch's
+ * `shipped` callback says when the connection took its last line (or it was dropped for good):
+ * only then may a follower's persisted cursor move past it, so what a closing agent still held
+ * is read again by the next one.
  */
 import { MAX_FRAME_BYTES, type TLogs } from '@alveary/core/protocol'
 
@@ -23,7 +26,7 @@ export interface LogShipperOptions {
 }
 
 export interface LogShipper {
-  push(entries: readonly LogEntry[]): void
+  push(entries: readonly LogEntry[], shipped?: () => void): void
   /** Sends everything buffered now (after a welcome); stops at the first refused frame. */
   flush(): void
   readonly buffered: number
@@ -42,7 +45,7 @@ export function createLogShipper(opts: LogShipperOptions): LogShipper {
   const maxPerFrame = opts.maxPerFrame ?? 2000
   // Room for the frame's own JSON around the entries.
   const maxFrameBytes = opts.maxFrameBytes ?? MAX_FRAME_BYTES - 64 * 1024
-  let buf: Array<{ e: LogEntry; bytes: number }> = []
+  let buf: Array<{ e: LogEntry; bytes: number; shipped?: () => void }> = []
   let bytes = 0
   let dropped = 0
   let timer: NodeJS.Timeout | null = null
@@ -73,26 +76,30 @@ export function createLogShipper(opts: LogShipperOptions): LogShipper {
       if (!opts.send(batch.map((x) => x.e))) return // disconnected: the next welcome flushes
       buf = buf.slice(n)
       for (const x of batch) bytes -= x.bytes
+      for (const x of batch) x.shipped?.()
     }
   }
 
   return {
-    push(entries) {
+    push(entries, shipped) {
       if (closed || entries.length === 0) return
       for (const e of entries) {
         const b = entryBytes(e)
         buf.push({ e, bytes: b })
         bytes += b
       }
+      buf[buf.length - 1]!.shipped = shipped
       let drop = 0
       while (buf.length - drop > maxBuffered || (bytes > maxBufferedBytes && buf.length - drop > 1)) {
         bytes -= buf[drop]!.bytes
         drop += 1
       }
       if (drop) {
+        const gone = buf.slice(0, drop)
         buf = buf.slice(drop)
         dropped += drop
         opts.onDrop?.(drop)
+        for (const x of gone) x.shipped?.()
       }
       if (buf.length >= flushLines && timer) {
         clearTimeout(timer)

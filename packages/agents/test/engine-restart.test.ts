@@ -32,7 +32,7 @@ describe.runIf(enabled && engine)('docker driver while the Podman service restar
       store: createStateStore(dir.path),
       logger: testLogger,
       backoff: { baseMs: 200 },
-      onLogs: (e) => lines.push(...e),
+      onLogs: (e, shipped) => (lines.push(...e), shipped()),
     })
     cleanups.push(async () => {
       await sup.stopAll()

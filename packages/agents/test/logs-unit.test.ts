@@ -1,6 +1,11 @@
+import { appendFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { LineSplitter, MAX_LINE_CHARS } from '../src/runtime/lines'
 import { createLogShipper, type LogEntry } from '../src/logs'
+import { followFiles } from '../src/runtime/process/log-files'
+import type { LogCursor } from '../src/runtime/types'
+import { tempDir, waitFor } from './helpers'
 
 const entry = (i: number, line = `line ${i}`): LogEntry => ({ instanceId: '11111111-1111-4111-8111-111111111111', stream: 'stdout', ts: new Date(0).toISOString(), line })
 
@@ -78,5 +83,47 @@ describe('log shipper', () => {
     expect(frames.flat().map((e) => e.line)).toEqual(['line 3', 'line 4', 'line 5', 'line 6', 'line 7'])
     expect(ship.buffered).toBe(0)
     ship.close()
+  })
+
+  it('says a batch was shipped once its last line went out or was dropped, never for what a refused send or close left behind', () => {
+    let accept = 0
+    const shipped: string[] = []
+    const ship = createLogShipper({ send: () => accept-- > 0, maxBuffered: 4, maxPerFrame: 2 })
+    ship.push([entry(1), entry(2), entry(3)], () => shipped.push('a'))
+    accept = 1
+    ship.flush()
+    // Lines 1 and 2 went out; line 3, the end of batch a, was refused.
+    expect([shipped, ship.buffered]).toEqual([[], 1])
+    ship.push([entry(4), entry(5)], () => shipped.push('b'))
+    ship.push([entry(6), entry(7)], () => shipped.push('c'))
+    // Over the bound: line 3 is dropped for good, so batch a is done with.
+    expect(shipped).toEqual(['a'])
+    accept = 2
+    ship.flush()
+    expect(shipped).toEqual(['a', 'b', 'c'])
+    ship.push([entry(8)], () => shipped.push('d'))
+    ship.flush()
+    ship.close()
+    expect(shipped).toEqual(['a', 'b', 'c'])
+  })
+})
+
+describe('file follower', () => {
+  it('hands each batch over with the cursor right after its last line (a partial line is not in it)', async () => {
+    const dir = await tempDir()
+    onTestFinished(dir.cleanup)
+    await writeFile(join(dir.path, 'stdout.log'), 'old\n')
+    await writeFile(join(dir.path, 'stderr.log'), '')
+    const batches: Array<{ lines: string[]; cursor: LogCursor }> = []
+    const f = followFiles(dir.path, { stdout: 4, stderr: 0 }, (lines, cursor) => batches.push({ lines: lines.map((l) => l.line), cursor }), 10)
+    onTestFinished(() => f.abort())
+    await appendFile(join(dir.path, 'stdout.log'), 'one\ntwo\npart')
+    await appendFile(join(dir.path, 'stderr.log'), 'err\n')
+    await waitFor('both streams read', () => batches.flatMap((b) => b.lines).length === 3)
+    expect(batches.flatMap((b) => b.lines).sort()).toEqual(['err', 'one', 'two'])
+    expect(batches.at(-1)!.cursor).toEqual({ stdout: 12, stderr: 4 })
+    await appendFile(join(dir.path, 'stdout.log'), 'ial\n')
+    await waitFor('the rest of the line', () => batches.length && batches.at(-1)!.lines.includes('partial'))
+    expect(batches.at(-1)!.cursor).toEqual({ stdout: 20, stderr: 4 })
   })
 })

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TDesiredInstance } from '@alveary/core/protocol'
 import { createAgent, type Agent } from '../src/agent'
 import { removeNodeContainers, testEngine, TEST_IMAGE } from './engine'
 import { fakeServer, type Peer } from './fake-server'
+import { instanceDir } from '../src/runtime/process/driver'
 import { agentConfig, killGroup, makeInstance, nodeScript, tempDir, testLogger, waitFor } from './helpers'
 
 const engine = await testEngine()
@@ -102,6 +105,49 @@ describe('logs and metrics frames', () => {
     }
     expect(second.reports().every((r) => r.state === 'running' && r.restarts === 0)).toBe(true)
     expect(p1.invalid.concat(p2.invalid)).toEqual([])
+    await second.shutdown({ stopInstances: true })
+  })
+
+  it('lines read while the agent is not welcomed are not lost when it exits: the next agent sends them', async () => {
+    const dir = await tempDir()
+    cleanups.push(dir.cleanup)
+    const node = `lg-${randomUUID().slice(0, 8)}`
+    const server = await fakeServer(cleanups)
+    const proc = makeInstance({ spec: nodeScript(`let i = 0; setInterval(() => console.log('out ' + ++i), 20)`) })
+    const desired = { type: 'desired', generation: 1, instances: [proc] }
+    const nodeId = randomUUID()
+    const written = async () => counters((await readFile(join(instanceDir(dir.path, proc.instanceId), 'stdout.log'), 'utf8').catch(() => '')).split('\n'))
+
+    const first = startAgent(dir.path, server.url, node, false)
+    await first.start()
+    const p1 = await server.peer(0)
+    await p1.next('hello')
+    p1.send({ type: 'welcome', nodeId, credential: 'node-credential-abcdef', heartbeatIntervalMs: 200 })
+    p1.send(desired)
+    const pid = (await waitFor('process running', () => first.reports().find((r) => r.instanceId === proc.instanceId && r.state === 'running'))).pid
+    cleanups.push(() => killGroup(pid))
+    await waitFor('some output', () => counters(linesOf([p1], proc.instanceId)).length >= 3, 15_000)
+
+    // The server drops the agent; it reconnects but is not welcomed: what it reads now stays buffered.
+    p1.ws.close()
+    const p2 = await server.peer(1)
+    await p2.next('hello')
+    const shipped = Math.max(...counters(linesOf([p1], proc.instanceId)))
+    // Written after the drop, then 20 more lines (400 ms, more than the follower's 250 ms poll): the agent has read some of it.
+    const mark = Math.max(shipped, ...(await written()))
+    await waitFor('output written while not welcomed', async () => (await written()).some((n) => n > mark + 20), 15_000)
+    await first.shutdown({ stopInstances: false })
+
+    const second = startAgent(dir.path, server.url, node, false)
+    await second.start()
+    const p3 = await server.peer(2)
+    await p3.next('hello')
+    p3.send({ type: 'welcome', nodeId, heartbeatIntervalMs: 200 })
+    p3.send({ ...desired, generation: 2 })
+    await waitFor('new output', () => counters(linesOf([p3], proc.instanceId)).some((n) => n > shipped + 40), 15_000)
+    const all = counters(linesOf([p1, p2, p3], proc.instanceId))
+    // Nothing twice, nothing lost: 1, 2, 3, ... across both agents.
+    expect(all).toEqual(all.map((_, i) => i + 1))
     await second.shutdown({ stopInstances: true })
   })
 })

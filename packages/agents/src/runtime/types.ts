@@ -24,7 +24,8 @@ export interface LogLine {
   ts: string
   line: string
 }
-export type LogSink = (lines: LogLine[]) => void
+/** `cursor`: how far the follower got with these lines (the position right after the last one). */
+export type LogSink = (lines: LogLine[], cursor: LogCursor) => void
 
 /**
  * How far a log follower got, persisted with the instance so a re-adopted instance does not

@@ -27,8 +27,11 @@ export interface SupervisorOptions {
    * each start; a rejection fails that start like a driver error.
    */
   startContext?: (instance: TDesiredInstance) => StartContext | Promise<StartContext>
-  /** Instance output; without it, output is not followed at all. */
-  onLogs?: (entries: LogEntry[]) => void
+  /**
+   * Instance output; without it, output is not followed at all. `shipped` is called once the
+   * entries are gone for good (sent, or dropped): the persisted log cursor stays before them until then.
+   */
+  onLogs?: (entries: LogEntry[], shipped: () => void) => void
   /** Volumes and self-fencing around each run; without it, instances run without mounts or watchdogs. */
   volumes?: InstanceVolumes
 }

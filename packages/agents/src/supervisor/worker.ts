@@ -9,7 +9,7 @@ import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type L
 import type { PersistedInstance, StateStore } from '../state-store'
 import { restartDelay, wantsRestart, type RestartBackoff } from './restart-policy'
 import type { InstanceVolumes } from '../volumes/instance-volumes'
-import type { LogEntry, SupervisorOptions } from './types'
+import type { SupervisorOptions } from './types'
 
 const MAX_MESSAGE = 2000
 const truncate = (s: string | null) => (s && s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s)
@@ -27,7 +27,7 @@ export interface WorkerDeps {
   logger: Logger
   backoff: RestartBackoff
   onChange: (report: TInstanceReport) => void
-  onLogs?: (entries: LogEntry[]) => void
+  onLogs?: SupervisorOptions['onLogs']
   onForget: (w: Worker) => void
   volumes?: InstanceVolumes
   startContext?: SupervisorOptions['startContext']
@@ -55,7 +55,10 @@ export class Worker {
 
   // --- output
   private follower: LogFollower | null = null
+  /** How far the output was shipped (not just read): what the next agent resumes from. */
   private logCursor: LogCursor | null = null
+  /** Counts attached followers: a shipped batch of an earlier one must not move the cursor back. */
+  private followerSeq = 0
   private logsDrained: Promise<void> = Promise.resolve()
   private persistedCursor = ''
   /** Overrides the reason derived from the target (agent shutdown). */
@@ -258,21 +261,18 @@ export class Worker {
     if (this.disposed) return
     this.disposed = true
     this.cancelRestart()
-    if (this.follower) {
-      this.logCursor = this.follower.cursor()
-      this.follower.abort()
-      this.follower = null
-    }
+    // What it read but did not ship yet is read again by the next agent.
+    this.follower?.abort()
+    this.follower = null
     this.proc?.detach()
-    // The next agent resumes the output where this one stopped reading.
+    // The next agent resumes the output where this one stopped shipping (moved on by batches shipped from now on).
     if (this.proc) this.persist()
   }
 
   /** Persists the state when only the log cursor moved. */
   checkpoint(): void {
-    if (this.disposed || !this.follower) return
-    const c = JSON.stringify(this.follower.cursor())
-    if (c !== this.persistedCursor) this.persist()
+    if (this.disposed || !this.proc) return
+    if (JSON.stringify(this.logCursor) !== this.persistedCursor) this.persist()
   }
 
   private kick(): void {
@@ -428,10 +428,18 @@ export class Worker {
     const onLogs = this.deps.onLogs
     if (onLogs) {
       const instanceId = this.instanceId
+      const seq = ++this.followerSeq
+      const shipped = (c: LogCursor) => {
+        if (seq !== this.followerSeq) return
+        this.logCursor = c
+        // Shipped by the closing agent after dispose(): the file must say so, or the next agent sends them again.
+        if (this.disposed) this.persist()
+      }
       try {
-        this.follower = proc.followLogs(cursor, (lines) => {
-          if (lines.length) onLogs(lines.map((l) => ({ instanceId, stream: l.stream, ts: l.ts, line: l.line })))
+        this.follower = proc.followLogs(cursor, (lines, c) => {
+          if (lines.length) onLogs(lines.map((l) => ({ instanceId, stream: l.stream, ts: l.ts, line: l.line })), () => shipped(c))
         })
+        this.logCursor = this.follower.cursor()
       } catch (err) {
         this.log.warn({ err }, 'cannot follow the instance output')
       }
@@ -444,12 +452,7 @@ export class Worker {
     const f = this.follower
     if (!f) return this.logsDrained
     this.follower = null
-    this.logsDrained = f.stop().then(
-      () => {
-        this.logCursor = f.cursor()
-      },
-      (err) => this.log.warn({ err }, 'reading the last output failed'),
-    )
+    this.logsDrained = f.stop().catch((err) => this.log.warn({ err }, 'reading the last output failed'))
     return this.logsDrained
   }
 
@@ -525,7 +528,7 @@ export class Worker {
     // Written even after dispose(): the file must match reality for the next agent. Only a removed instance has none.
     if (this.target === 'removed' && !this.proc) return
     const running = this.proc !== null
-    const cursor = this.follower?.cursor() ?? this.logCursor
+    const cursor = this.logCursor
     this.persistedCursor = JSON.stringify(cursor)
     void this.deps.store.save({
       instanceId: this.instanceId,

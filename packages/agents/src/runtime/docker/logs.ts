@@ -33,6 +33,7 @@ export function followContainer(docker: Docker, container: Docker.Container, fro
   let skip: { ns: bigint; count: number } | null = fromNs !== null ? { ns: fromNs, count: from?.atTs ?? 0 } : null
   let last: { raw: string; ns: bigint; count: number } | null = fromNs !== null && from?.ts ? { raw: from.ts, ns: fromNs, count: from.atTs ?? 0 } : null
   const out: LogLine[] = []
+  const cursor = (): LogCursor => (last ? { ts: last.raw, atTs: last.count } : {})
   const frameTs: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' }
   const splitters = {
     stdout: new LineSplitter((line) => out.push({ stream: 'stdout', ts: frameTs.stdout || new Date().toISOString(), line })),
@@ -60,7 +61,7 @@ export function followContainer(docker: Docker, container: Docker.Container, fro
       frameTs[name] = nsToIso(ns)
     }
     splitters[name].push(body)
-    if (out.length) sink(out.splice(0))
+    if (out.length) sink(out.splice(0), cursor())
   }
   const writer = (name: 'stdout' | 'stderr') => ({ write: (b: Buffer) => (onFrame(name, b), true) }) as unknown as NodeJS.WritableStream
 
@@ -109,7 +110,7 @@ export function followContainer(docker: Docker, container: Docker.Container, fro
     }
     splitters.stdout.flush()
     splitters.stderr.flush()
-    if (out.length) sink(out.splice(0))
+    if (out.length) sink(out.splice(0), cursor())
   }
 
   const done = run().catch((err) => log.warn({ err }, 'container log follower failed'))
@@ -121,7 +122,7 @@ export function followContainer(docker: Docker, container: Docker.Container, fro
   }
   return {
     done,
-    cursor: () => (last ? { ts: last.raw, atTs: last.count } : {}),
+    cursor,
     stop() {
       // The stream ends by itself once the container is gone; do not wait for a stuck one.
       stopping ??= Promise.race([done, sleep(2000)]).then(abort)

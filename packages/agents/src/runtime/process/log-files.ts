@@ -25,6 +25,11 @@ export function followFiles(dir: string, from: { stdout: number; stderr: number 
     s.splitter = new LineSplitter((line) => out.push({ stream: name, ts: new Date().toISOString(), line }))
     return s
   })
+  const cursor = () => ({ stdout: streams[0]!.offset - streams[0]!.splitter.pendingBytes, stderr: streams[1]!.offset - streams[1]!.splitter.pendingBytes })
+  /** Hands over every line read so far, with the cursor right after them. */
+  const emit = () => {
+    if (out.length) sink(out.splice(0), cursor())
+  }
   let timer: NodeJS.Timeout | null = null
   let current: Promise<void> = Promise.resolve()
   let stopped = false
@@ -64,10 +69,10 @@ export function followFiles(dir: string, from: { stdout: number; stderr: number 
   async function readAll(maxChunks: number): Promise<void> {
     for (const s of streams) {
       for (let i = 0; i < maxChunks && (await readChunk(s)); i++) {
-        if (out.length >= 500) sink(out.splice(0))
+        if (out.length >= 500) emit()
       }
     }
-    if (out.length) sink(out.splice(0))
+    emit()
   }
 
   function schedule(): void {
@@ -81,7 +86,7 @@ export function followFiles(dir: string, from: { stdout: number; stderr: number 
   schedule()
 
   return {
-    cursor: () => ({ stdout: streams[0]!.offset - streams[0]!.splitter.pendingBytes, stderr: streams[1]!.offset - streams[1]!.splitter.pendingBytes }),
+    cursor,
     async stop() {
       if (stopped) return current
       stopped = true
@@ -90,7 +95,7 @@ export function followFiles(dir: string, from: { stdout: number; stderr: number 
       // Whatever the process wrote before it exited, up to 16 MiB per stream.
       await readAll(64).catch(() => {})
       for (const s of streams) s.splitter.flush()
-      if (out.length) sink(out.splice(0))
+      emit()
     },
     abort() {
       stopped = true
