@@ -70,6 +70,7 @@ async function stop(code = 0) {
     ),
   )
   await bff?.stop().catch(() => {})
+  process.stderr.write(code ? 'stopped (after an error, see above)\n' : 'stopped\n')
   process.exit(code)
 }
 // Children live in their own process groups: never leave them behind.
@@ -88,7 +89,6 @@ try {
   run('agent', process.execPath, [
     path.join(repoRoot, 'packages/agents/bin/alveary-agent.mjs'),
     '--server', bff.url.replace('http', 'ws'),
-    '--join-token', token,
     '--name', agentName,
     '--data-dir', path.join(path.resolve(repoRoot, env.ALVEARY_DATA_DIR), `agent-${agentName}`),
     '--stop-on-exit',
@@ -97,7 +97,8 @@ try {
     '--sandbox-hide', path.resolve(repoRoot, env.ALVEARY_DATA_DIR),
     '--log-level', 'warn',
     // SIGHUP, not SIGTERM: the agent takes a second SIGTERM as "exit now", which would cut its cleanup short.
-  ], {}, repoRoot, 'SIGHUP')
+  // The join token goes in the environment, not the command line that `ps` shows everyone.
+  ], { ALVEARY_JOIN_TOKEN: token }, repoRoot, 'SIGHUP')
 
   const pw = bff.operator.password
   console.log(`

@@ -94,7 +94,7 @@ describe('audit trail', () => {
     const res = await trpcPost(bff.url, 'apps.create', { tenantId: tA, name: 'api-app', replicas: 1, spec: sample }, { authorization: `Bearer ${token}`, 'user-agent': 'audit-test/1' })
     expect(res.status).toBe(200)
     const row = (await rowsOf(alice, { tenantId: tA, action: 'apps.create', limit: 1 }))[0]!
-    expect(row).toMatchObject({ actorKind: 'token', userAgent: 'audit-test/1', result: 'ok', summary: 'App api-app deployed with 1 replicas' })
+    expect(row).toMatchObject({ actorKind: 'token', userAgent: 'audit-test/1', result: 'ok', summary: 'App api-app deployed with 1 replica' })
     expect(row.credential).toMatch(/^token:/)
     expect(row.sourceIp).toMatch(/127\.0\.0\.1/)
 

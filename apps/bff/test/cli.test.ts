@@ -138,7 +138,7 @@ ${
     const dry = await ok(['apply', '-f', 'tenant.yaml', '--dry-run'])
     expect(dry.stderr).toContain('+ network back')
     expect(dry.stderr).toContain('~ app web: replicas 2 → 3')
-    expect(dry.stderr).toContain('+ app worker: 1 replicas of node examples/hello/server.js')
+    expect(dry.stderr).toContain('+ app worker: 1 replica of node examples/hello/server.js')
     expect(dry.stderr).toContain('+ app store: 0 replicas of node examples/hello/server.js, volumes data (64 MiB at /data)')
     expect(dry.stderr).toContain('+ load balancer front: http:auto → web/http')
     expect(dry.stderr).not.toContain('spec.')

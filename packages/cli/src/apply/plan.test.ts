@@ -18,7 +18,7 @@ describe('apply plan', () => {
     )
     expect(plan.changes.map((c) => c.kind)).toEqual(['create-network', 'create-app', 'update-app', 'scale-app'])
     expect(describePlan(plan)).toBe(
-      ['+ network back', '+ app new: 1 replicas of node server.js', '~ app web: spec.env {} → {"V":"2"}', '~ app web: replicas 2 → 3', '  app db: unchanged', ''].join('\n'),
+      ['+ network back', '+ app new: 1 replica of node server.js', '~ app web: spec.env {} → {"V":"2"}', '~ app web: replicas 2 → 3', '  app db: unchanged', ''].join('\n'),
     )
   })
 
@@ -73,7 +73,7 @@ describe('apply plan', () => {
     expect(orphan.problems).toEqual(['load balancer front sends traffic to app web, which is not in the file'])
     const vol = { name: 'data', sizeMb: 64, mountPath: '/data' }
     const created = planApply(file({ apps: [{ name: 'db', replicas: 1, spec: { ...spec, volumes: [vol] } }] }), { apps: [], networks: [] }, { prune: false })
-    expect(describePlan(created)).toContain('+ app db: 1 replicas of node server.js, volumes data (64 MiB at /data)')
+    expect(describePlan(created)).toContain('+ app db: 1 replica of node server.js, volumes data (64 MiB at /data)')
     const have = current('db', 1, { ...spec, volumes: [vol] } as typeof spec)
     expect(planApply(file({ apps: [{ name: 'db', replicas: 1, spec: { ...spec, volumes: [vol] } }] }), { apps: [have], networks: [] }, { prune: false }).changes).toEqual([])
     expect(planApply(file({ apps: [{ name: 'db', replicas: 1, spec: { ...spec, volumes: [{ ...vol, sizeMb: 128 }] } }] }), { apps: [have], networks: [] }, { prune: false }).problems).toEqual([

@@ -114,7 +114,7 @@ export function describePlan(plan: Plan): string {
     if (c.kind === 'create-network') lines.push(`+ network ${c.name}${c.cidr ? ` (${c.cidr})` : ''}`)
     if (c.kind === 'delete-network') lines.push(`- network ${c.name}`)
     if (c.kind === 'create-app')
-      lines.push(`+ app ${c.app.name}: ${c.app.replicas} replicas of ${c.app.spec.image ?? [c.app.spec.command, ...c.app.spec.args].join(' ')}${c.app.spec.volumes.length ? `, volumes ${volumesText(c.app.spec.volumes)}` : ''}`)
+      lines.push(`+ app ${c.app.name}: ${c.app.replicas} replica${c.app.replicas === 1 ? '' : 's'} of ${c.app.spec.image ?? [c.app.spec.command, ...c.app.spec.args].join(' ')}${c.app.spec.volumes.length ? `, volumes ${volumesText(c.app.spec.volumes)}` : ''}`)
     if (c.kind === 'delete-app') lines.push(`- app ${c.name}`)
     if (c.kind === 'scale-app') lines.push(`~ app ${c.name}: replicas ${c.from} → ${c.to}`)
     if (c.kind === 'update-app') for (const f of c.fields) lines.push(`~ app ${c.name}: ${f.field} ${show(f.from)} → ${show(f.to)}`)

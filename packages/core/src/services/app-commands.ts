@@ -88,7 +88,7 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
         })
         return app
       })
-      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.created', subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replicas` }))
+      await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.created', subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replica${app.replicas === 1 ? '' : 's'}` }))
       changed(tenantId, app.id)
       return toSummary(app, 0)
     },
