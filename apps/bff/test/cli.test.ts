@@ -190,6 +190,13 @@ ${
     expect(bad.stderr).toMatch(/name: .*\n.*spec\.cpuMillis: At least 10/)
     const dup = await alveary(['apps', 'deploy', '-f', 'app.yaml'])
     expect(dup.code).toBe(5)
+    // A wait that cannot end says why while it waits and when it gives up.
+    await writeFile(path.join(dir, 'crash.yaml'), "name: crash\nreplicas: 1\nspec: { command: node, args: [-e, 'process.exit(3)'], cpuMillis: 10, memoryMb: 32 }\n")
+    const crash = await alveary(['apps', 'deploy', '-f', 'crash.yaml', '--wait', '--timeout', '8'])
+    expect(crash.code).toBe(9)
+    expect(crash.stderr).toMatch(/rollout: 0\/1 running · #0 \w+: .*exit.*3/)
+    expect(crash.stderr, crash.stderr).toMatch(/Timed out after 8 s waiting for rollout \(0\/1 running · #0 /)
+    expect((await alveary(['apps', 'delete', 'crash'])).code).toBe(0)
     // A tenant token is not an operator.
     const nodes = await alveary(['nodes', 'list'])
     expect(nodes.code).toBe(4)

@@ -1,5 +1,5 @@
 import type { TAppDetail, TAppSummary, TRevision } from '@alveary/core'
-import { ZCreateAppInput, ZReplicas } from '@alveary/core/schemas'
+import { minReadySecondsOf, ZCreateAppInput, ZReplicas } from '@alveary/core/schemas'
 import type { Command } from 'commander'
 import { z } from 'zod'
 import { resolveApp, waitUntil, type Ctx } from '../context'
@@ -15,13 +15,26 @@ export function waitForApp(ctx: Ctx, r: { tenantId: string; appId: string }, tim
   return waitUntil(ctx, 'rollout', timeoutSeconds, async () => {
     const app = await ctx.api.get<TAppDetail>(appPath(r))
     const current = app.instances.filter((i) => i.revision === app.revision && i.desiredState === 'running')
-    const running = current.filter((i) => i.state === 'running' && i.ready !== false).length
+    // As a rollout counts them: running, not unready, for the app's minimum ready time (3 s without a readiness check).
+    const minReadyMs = minReadySecondsOf(app.spec) * 1000
+    const counts = (i: TAppDetail['instances'][number]) => i.state === 'running' && i.ready !== false && (minReadyMs === 0 || (i.startedAt !== null && Date.now() - new Date(i.startedAt).getTime() >= minReadyMs))
+    const running = current.filter(counts).length
     const rolling = app.rollout?.state === 'progressing'
     if (app.rollout && ['failed', 'rolled_back'].includes(app.rollout.state) && app.rollout.toRevision === app.revision) {
       throw new CliError(`rollout ${app.rollout.state}: ${app.rollout.message ?? ''}`, EXIT.failed)
     }
-    return { done: !rolling && running === app.replicas && app.instances.length === app.replicas, progress: `${running}/${app.replicas} running${rolling ? `, rollout ${app.rollout!.step}` : ''}`, value: app }
+    const why = notRunningWhy(current.filter((i) => !counts(i)))
+    return { done: !rolling && running === app.replicas && app.instances.length === app.replicas, progress: `${running}/${app.replicas} running${rolling ? `, rollout ${app.rollout!.step}` : ''}${why ? ` · ${why}` : ''}`, value: app }
   })
+}
+
+/** What the first replica that does not count yet says about it (or how its last run ended): a wait that stalls shows why. */
+function notRunningWhy(instances: TAppDetail['instances']): string | null {
+  for (const i of instances) {
+    const why = i.pendingReason ?? i.message ?? i.healthMessage ?? (i.lastExit && `last exit: ${i.lastExit.reason}${i.lastExit.exitCode === null ? '' : ` (${i.lastExit.exitCode})`}`)
+    if (why) return `#${i.ordinal} ${i.state}: ${why}${i.restarts ? ` (${i.restarts} restart${i.restarts === 1 ? '' : 's'})` : ''}`
+  }
+  return null
 }
 
 export function appTable(apps: TAppSummary[]): string {
@@ -70,7 +83,7 @@ export function registerApps(program: Command, ctx: WithCtx) {
       const input = readSpecFile(o.file, ZCreateAppInput)
       const tenantId = await c.tenantId()
       const app = await c.api.post<TAppSummary>(`/tenants/${tenantId}/apps`, input)
-      c.out.note(`app ${app.name} created (${app.replicas} replicas)`)
+      c.out.note(`app ${app.name} created (${app.replicas} replica${app.replicas === 1 ? '' : 's'})`)
       const result = o.wait ? await waitForApp(c, { tenantId, appId: app.id }, Number(o.timeout)) : app
       c.out.result(result, () => (o.wait ? instanceTable(result as TAppDetail) : appTable([app])))
     },
