@@ -29,6 +29,12 @@ function sendError(res: http.ServerResponse, status: number, code: string, messa
 }
 
 const API_VERSION = '1.0.0'
+/**
+ * Idle keep-alive connections stay open longer than clients and load balancers keep theirs
+ * (undici 4 s, browsers and most proxies ~60 s): the client closes first, so a request sent on
+ * an idle connection never meets the server's close (Node's 5 s default: resets under load).
+ */
+const KEEP_ALIVE_MS = 65_000
 
 /** One HTTP server: /trpc (API + SSE subscriptions), /api/v1 (REST + OpenAPI), /agent (WebSocket), /healthz. */
 export function createBffServer({ core, bus, database, log, heartbeatIntervalMs, agents, trustProxy, secureCookies, metrics }: BffServerDeps) {
@@ -91,6 +97,8 @@ export function createBffServer({ core, bus, database, log, heartbeatIntervalMs,
       else res.destroy()
     }),
   )
+  server.keepAliveTimeout = KEEP_ALIVE_MS
+  server.headersTimeout = KEEP_ALIVE_MS + 1000
   server.on('upgrade', (req, socket, head) => {
     if (req.url?.split('?')[0] === '/agent') gateway.handleUpgrade(req, socket, head)
     else socket.destroy()

@@ -1,5 +1,6 @@
 import { validate } from '@readme/openapi-parser'
 import { randomUUID } from 'node:crypto'
+import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addMember, callerFor, OPERATOR, startTestBff, waitFor, type Caller, type TestBff } from './harness'
 
@@ -155,6 +156,27 @@ describe('REST API', () => {
     expect((await call('DELETE', `/tenants/${tA}/invitations/${second.body.invitation.id}`, bob)).status).toBe(404)
     expect((await call('DELETE', `/tenants/${tA}/invitations/${second.body.invitation.id}`, alice)).status).toBe(200)
     expect((await call('GET', `/tenants/${tA}/invitations`, alice)).body).toEqual([])
+  })
+
+  it('keeps an idle keep-alive connection open longer than clients keep theirs', async () => {
+    // Node's default (5 s) closes first: a client (or a load balancer, ~60 s) sending on the idle
+    // connection at that moment gets a reset ("fetch failed"); clients must be the ones to close.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = http.get(`${bff.url}/healthz`, { agent }, (res) => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }))
+        })
+        req.on('error', reject)
+      })
+    try {
+      expect(await get()).toEqual({ status: 200, reused: false })
+      await new Promise((r) => setTimeout(r, 6_000)) // idle: longer than Node's default keep-alive timeout
+      expect(await get()).toEqual({ status: 200, reused: true })
+    } finally {
+      agent.destroy()
+    }
   })
 
   it('pages lists with cursors', async () => {
