@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process'
 import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { instanceContainers, removeNodeContainers, TEST_IMAGE, testEngine } from '../../../packages/agents/test/engine'
+import { toolHere } from '../../../packages/agents/test/helpers'
 import { createCluster, type TestCluster } from './cluster'
 import { addMember, callerFor, OPERATOR, readyNodes, startTestBff, waitFor, type TestBff } from './harness'
 
@@ -12,16 +12,7 @@ import { addMember, callerFor, OPERATOR, readyNodes, startTestBff, waitFor, type
 // id range), the container's root is an unprivileged host uid that changes from one container to
 // the next, and the volume must stay writable all the same.
 const engine = await testEngine()
-const noRsync = (() => {
-  try {
-    execFileSync('rsync', ['--version'], { stdio: 'ignore' })
-    return null
-  } catch {
-    if (process.env.CI === 'true') throw new Error('rsync is not installed: local volumes cannot move (apt-get install rsync)')
-    console.warn('skipping the docker volume tests: rsync is not installed (local volumes move with it)')
-    return 'no rsync'
-  }
-})()
+const noRsync = toolHere('rsync', 'skipping the docker volume tests (local volumes move with it)') ? null : 'no rsync'
 const NODES = [`dv-a-${process.pid}`, `dv-b-${process.pid}`]
 let bff: TestBff
 let cluster: TestCluster

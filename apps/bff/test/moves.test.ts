@@ -3,21 +3,13 @@ import { access, mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { toolHere } from '../../../packages/agents/test/helpers'
 import { createCluster, type TestCluster } from './cluster'
 import { addMember, callerFor, OPERATOR, startTestBff, waitFor, freeListenerPort, type TestBff, readyNodes } from './harness'
 
 // Moves between two real agent processes: local volumes copied with rsync, shared volumes
 // re-attached, faults at the copy and at the target, and a drain of stateful apps.
-const noRsync = (() => {
-  try {
-    execFileSync('rsync', ['--version'], { stdio: 'ignore' })
-    return null
-  } catch {
-    if (process.env.CI === 'true') throw new Error('rsync is not installed: local volumes cannot move (apt-get install rsync)')
-    console.warn('skipping the moves tests: rsync is not installed (local volumes move with it)')
-    return 'no rsync'
-  }
-})()
+const noRsync = toolHere('rsync', 'skipping the moves tests (local volumes move with it)') ? null : 'no rsync'
 let bff: TestBff
 let cluster: TestCluster
 let tenantId: string

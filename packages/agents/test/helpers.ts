@@ -153,14 +153,17 @@ export async function freeListenerPort(): Promise<number> {
 }
 
 /** Whether HAProxy runs here. In CI its absence fails the file; elsewhere `otherwise` says what happens instead. */
-export function haproxyHere(otherwise: string): boolean {
+/** True where a system tool runs; otherwise prints what is skipped and answers false (in CI, where .ci/run installs it, throws). */
+export function toolHere(tool: 'haproxy' | 'rsync', otherwise: string): boolean {
   try {
-    execFileSync('haproxy', ['-v'], { stdio: 'ignore' })
+    execFileSync(tool, [tool === 'haproxy' ? '-v' : '--version'], { stdio: 'ignore' })
     return true
   } catch {
-    if (process.env.CI === 'true') throw new Error('haproxy is required in CI (apt-get install haproxy)')
-    console.warn(`haproxy is not installed: ${otherwise}`)
+    if (process.env.CI === 'true') throw new Error(`${tool} is required in CI (apt-get install ${tool})`)
+    console.warn(`${tool} is not installed: ${otherwise}`)
     return false
   }
 }
+
+export const haproxyHere = (otherwise: string) => toolHere('haproxy', otherwise)
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { TDesiredInstance } from '@alveary/core/protocol'
+import type { TDesired, TDesiredInstance } from '@alveary/core/protocol'
 import { createAgent, type Agent } from '../src/agent'
 import { removeNodeContainers, testEngine, TEST_IMAGE } from './engine'
 import { fakeServer, type Peer } from './fake-server'
@@ -34,6 +34,19 @@ function startAgent(dataDir: string, server: string, node: string, docker: boole
   return agent
 }
 
+/** An agent welcomed by the fake server (first peer) with a credential and the desired state, once the process instance runs. */
+async function firstAgent(dataDir: string, server: Awaited<ReturnType<typeof fakeServer>>, node: string, docker: boolean, nodeId: string, desired: TDesired, processId: string) {
+  const agent = startAgent(dataDir, server.url, node, docker)
+  await agent.start()
+  const peer = await server.peer(0)
+  await peer.next('hello')
+  peer.send({ type: 'welcome', nodeId, credential: 'node-credential-abcdef', heartbeatIntervalMs: 200 })
+  peer.send(desired)
+  const { pid } = await waitFor('process running', () => agent.reports().find((r) => r.instanceId === processId && r.state === 'running'))
+  cleanups.push(() => killGroup(pid))
+  return { agent, peer }
+}
+
 describe('logs and metrics frames', () => {
   const withDocker = Boolean(engine)
   it(`carry the output and usage of process${withDocker ? ' and docker' : ''} instances, without resending after an agent restart`, async () => {
@@ -62,16 +75,9 @@ describe('logs and metrics frames', () => {
       instances.push(ctr)
     }
     const nodeId = randomUUID()
-    const desired = { type: 'desired', generation: 1, instances }
+    const desired: TDesired = { type: 'desired', generation: 1, instances, networks: [] }
 
-    const first = startAgent(dir.path, server.url, node, withDocker)
-    await first.start()
-    const p1 = await server.peer(0)
-    await p1.next('hello')
-    p1.send({ type: 'welcome', nodeId, credential: 'node-credential-abcdef', heartbeatIntervalMs: 200 })
-    p1.send(desired)
-    const pid = (await waitFor('process running', () => first.reports().find((r) => r.instanceId === proc.instanceId && r.state === 'running'))).pid
-    cleanups.push(() => killGroup(pid))
+    const { agent: first, peer: p1 } = await firstAgent(dir.path, server, node, withDocker, nodeId, desired, proc.instanceId)
 
     // stdout and stderr, each line tagged with its stream.
     for (const inst of instances) {
@@ -114,18 +120,11 @@ describe('logs and metrics frames', () => {
     const node = `lg-${randomUUID().slice(0, 8)}`
     const server = await fakeServer(cleanups)
     const proc = makeInstance({ spec: nodeScript(`let i = 0; setInterval(() => console.log('out ' + ++i), 20)`) })
-    const desired = { type: 'desired', generation: 1, instances: [proc] }
+    const desired: TDesired = { type: 'desired', generation: 1, instances: [proc], networks: [] }
     const nodeId = randomUUID()
     const written = async () => counters((await readFile(join(instanceDir(dir.path, proc.instanceId), 'stdout.log'), 'utf8').catch(() => '')).split('\n'))
 
-    const first = startAgent(dir.path, server.url, node, false)
-    await first.start()
-    const p1 = await server.peer(0)
-    await p1.next('hello')
-    p1.send({ type: 'welcome', nodeId, credential: 'node-credential-abcdef', heartbeatIntervalMs: 200 })
-    p1.send(desired)
-    const pid = (await waitFor('process running', () => first.reports().find((r) => r.instanceId === proc.instanceId && r.state === 'running'))).pid
-    cleanups.push(() => killGroup(pid))
+    const { agent: first, peer: p1 } = await firstAgent(dir.path, server, node, false, nodeId, desired, proc.instanceId)
     await waitFor('some output', () => counters(linesOf([p1], proc.instanceId)).length >= 3, 15_000)
 
     // The server drops the agent; it reconnects but is not welcomed: what it reads now stays buffered.

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -8,18 +7,10 @@ import type { TCommandResultFrame } from '@alveary/core/protocol'
 import { createCommandRunner } from '../src/volumes/commands'
 import { openReceive, sendArgs, sendVolume } from '../src/volumes/copy'
 import { dataDir, volumeRoot } from '../src/volumes/store'
+import { toolHere } from './helpers'
 
 // The copy of local volumes between agents: a real rsync daemon and client on loopback.
-const rsync = (() => {
-  try {
-    execFileSync('rsync', ['--version'], { stdio: 'ignore' })
-    return null
-  } catch {
-    if (process.env.CI === 'true') throw new Error('rsync is not installed (the copy tests cannot run in CI)')
-    console.warn('skipping the volume copy tests: rsync is not installed')
-    return 'no rsync'
-  }
-})()
+const rsync = toolHere('rsync', 'skipping the volume copy tests') ? null : 'no rsync'
 
 describe('volume copy: the rsync client', () => {
   it('sends whole changed files with TCP_NODELAY (no Nagle stall per protocol exchange) to the one-time module', () => {
