@@ -90,7 +90,7 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
       })
       await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.created', subject: `app/${app.name}`, message: `App ${app.name} deployed with ${app.replicas} replica${app.replicas === 1 ? '' : 's'}` }))
       changed(tenantId, app.id)
-      return toSummary(app, 0)
+      return toSummary(app, 0, 0)
     },
 
     /** `precondition`: checked against the app's version with the app locked (a conditional write). */
@@ -109,7 +109,7 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
         return app
       })
       changed(tenantId, appId)
-      return toSummary(app, 0)
+      return toSummary(app, 0, 0)
     },
 
     /**
@@ -140,7 +140,7 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
         }),
       )
       changed(tenantId, appId)
-      return toSummary(app, 0)
+      return toSummary(app, 0, 0)
     },
 
     /** Rolls back to an earlier revision: its spec becomes the newest revision. */
@@ -158,7 +158,7 @@ export function createAppCommands({ db, hot, bus, clock, networks }: AppCommandD
       })
       await hot.recordEvent(auditEvent(actor, { tenantId, type: 'app.rolled_back', subject: `app/${app.name}`, message: `Rolled ${app.name} back to revision ${toRevision} (as revision ${revision})` }))
       changed(tenantId, appId)
-      return toSummary(app, 0)
+      return toSummary(app, 0, 0)
     },
 
     /** Marks the app deleted; the replica controller stops its instances, then removes it. */

@@ -4,7 +4,7 @@ import { diffSpecs } from '../rollouts/revisions'
 import type { Db } from '../store/db'
 import type { HotStore } from '../store/hot-store'
 import { overSize } from '../volumes/size'
-import { appSelect, findApp, instanceSelect, rolloutSelect, toDetailSpec, toInstance, toSummary, type TAppDetail, type TAppSummary, type TRevision, type TRollout } from './app-views'
+import { appSelect, findApp, instanceSelect, isCrashing, rolloutSelect, toDetailSpec, toInstance, toSummary, type TAppDetail, type TAppSummary, type TRevision, type TRollout } from './app-views'
 
 /** Reading apps: the list, one app with its instances, its revisions and rollouts. */
 export function createAppQueries({ db, hot }: { db: Db; hot: HotStore }) {
@@ -14,12 +14,15 @@ export function createAppQueries({ db, hot }: { db: Db; hot: HotStore }) {
       const apps = await db.app.findMany({ where: { tenantId }, orderBy: { name: 'asc' }, select: appSelect })
       const instances = await db.instance.findMany({ where: { tenantId, desiredState: 'running', nodeId: { not: null } }, select: { id: true, appId: true, nodeId: true } })
       const statuses = await hot.statusesOf(instances.map((i) => i.id))
-      const byApp = new Map<string, number>()
+      const running = new Map<string, number>()
+      const crashing = new Map<string, number>()
+      const add = (m: Map<string, number>, appId: string) => m.set(appId, (m.get(appId) ?? 0) + 1)
       for (const i of instances) {
         const st = statuses.get(i.id)
-        if (st?.state === 'running' && st.nodeId === i.nodeId) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1)
+        if (st?.state === 'running' && st.nodeId === i.nodeId) add(running, i.appId)
+        if (st && isCrashing(st)) add(crashing, i.appId)
       }
-      return apps.map((a) => toSummary(a, byApp.get(a.id) ?? 0))
+      return apps.map((a) => toSummary(a, running.get(a.id) ?? 0, crashing.get(a.id) ?? 0))
     },
 
     async get(actor: Actor, tenantId: string, appId: string): Promise<TAppDetail> {
@@ -51,7 +54,11 @@ export function createAppQueries({ db, hot }: { db: Db; hot: HotStore }) {
         })
       })
       return {
-        ...toSummary(app, instances.filter((i) => i.desiredState === 'running' && i.state === 'running').length),
+        ...toSummary(
+          app,
+          instances.filter((i) => i.desiredState === 'running' && i.state === 'running').length,
+          instances.filter((i) => i.desiredState === 'running' && isCrashing(i)).length,
+        ),
         spec: toDetailSpec(app),
         revision: app.revision,
         rollout,

@@ -93,6 +93,8 @@ export const ZAppSummary = z.object({
   network: z.object({ id: z.string(), name: z.string() }).nullable(),
   replicas: z.number(),
   running: z.number(),
+  /** Replicas meant to run that keep crashing (see isCrashing): the list says "failing", not "starting". */
+  crashing: z.number(),
   generation: z.number(),
   deleting: z.boolean(),
   createdAt: z.date(),
@@ -241,7 +243,11 @@ export const rolloutSelect = {
   finishedAt: true,
 } satisfies Prisma.RolloutSelect
 
-export const toSummary = (a: AppRow, running: number): TAppSummary => ({
+/** An instance that keeps crashing: failed, exited other than cleanly, or down again after restarts. One definition for the list and the app page. */
+export const isCrashing = (s: { state: string; exitCode: number | null; restarts: number }): boolean =>
+  s.state === 'failed' || (s.state === 'exited' && s.exitCode !== 0) || (s.state !== 'running' && s.restarts > 0)
+
+export const toSummary = (a: AppRow, running: number, crashing: number): TAppSummary => ({
   id: a.id,
   name: a.name,
   driver: a.driver,
@@ -250,6 +256,7 @@ export const toSummary = (a: AppRow, running: number): TAppSummary => ({
   network: a.network,
   replicas: a.replicas,
   running,
+  crashing,
   generation: a.generation,
   deleting: a.deletedAt !== null,
   createdAt: a.createdAt,
