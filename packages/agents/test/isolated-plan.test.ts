@@ -70,7 +70,8 @@ describe('isolated namespaces: decisions', () => {
 
   it('builds a namespace in one script, the node side’s address last (with it, a namespace is whole), and reports each part', () => {
     const names = overlayNames('ab')
-    const script = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: true }], nft: 'table inet alveary_ab_s {}', removeNs: ['ab-s-x'], removeLinks: [] })
+    const other = '0f1e2d3c-0000-4000-8000-000000000002'
+    const script = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: true }], nft: 'table inet alveary_ab_s {}', removeIds: [other], removeLinks: [] })
     const N = names.isolatedNs(id)
     const V = names.isolatedVeth(id)
     expect(script).toContain(`ip netns del ${N} 2>/dev/null || true`)
@@ -78,11 +79,12 @@ describe('isolated namespaces: decisions', () => {
     expect(script).toContain(`echo 1 > /proc/sys/net/ipv4/conf/${V}/route_localnet`)
     expect(script).toContain(`echo "ok ${id}"`)
     expect(script).toContain('echo "table $? $(echo "$nft_err"')
-    // Deleted only once nothing runs in it (a stopping instance serves out its grace).
-    expect(script).toContain('[ -z "$(ip netns pids ab-s-x 2>/dev/null)" ] && ip netns del ab-s-x && echo "gone ab-s-x"')
-    expect(renderActions(names, { create: [], removeNs: [], removeLinks: [] })).toBe('')
+    // Deleted only once nothing runs in it (a stopping instance serves out its grace), its veth first (at once, not when the kernel gets to it).
+    const [ON, OV] = [names.isolatedNs(other), names.isolatedVeth(other)]
+    expect(script).toContain(`[ -z "$(ip netns pids ${ON} 2>/dev/null)" ] && { ip link del ${OV} 2>/dev/null; ip netns del ${ON}; } && echo "gone ${ON}"`)
+    expect(renderActions(names, { create: [], removeIds: [], removeLinks: [] })).toBe('')
     // A pool namespace says so on its veth before it is whole (a claim rewrites the alias).
-    const pool = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: false, alias: 'alveary-pool' }], removeNs: [], removeLinks: [] })
+    const pool = renderActions(names, { create: [{ instanceId: id, ip: '169.254.170.9', replace: false, alias: 'alveary-pool' }], removeIds: [], removeLinks: [] })
     expect(pool.indexOf(`link set dev ${V} alias alveary-pool`)).toBeGreaterThan(0)
     expect(pool.indexOf('alias alveary-pool')).toBeLessThan(pool.indexOf(`addr add 169.254.0.1 peer`))
   })

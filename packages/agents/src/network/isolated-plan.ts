@@ -130,8 +130,8 @@ export interface IsolatedActions {
   create: ReadonlyArray<{ instanceId: string; ip: string; replace: boolean; alias?: string }>
   /** `nft -f` input for the table (renderTableChange); undefined: leave it. */
   nft?: string
-  /** Namespaces of instances no longer desired (each deleted once nothing runs in it) and links nothing needs. */
-  removeNs: readonly string[]
+  /** Namespaces no longer needed, by the id in their names (each deleted once nothing runs in it), and links nothing needs. */
+  removeIds: readonly string[]
   removeLinks: readonly string[]
 }
 
@@ -161,7 +161,12 @@ export function renderActions(names: OverlayNames, a: IsolatedActions): string {
     out.push(...heredoc('nft_err=$(nft -f - 2>&1', [a.nft]), ')')
     out.push(`echo "table $? $(echo "$nft_err" | tr '\\n' ' ')"`)
   }
-  for (const n of a.removeNs) out.push(`[ -z "$(ip netns pids ${n} 2>/dev/null)" ] && ip netns del ${n} && echo "gone ${n}"`)
+  // Its veth first: deleting it takes both ends at once, while a deleted namespace takes its veth
+  // with it only when the kernel gets to it, later (seen as a link left after an agent's exit).
+  for (const id of a.removeIds) {
+    const [N, V] = [names.isolatedNs(id), names.isolatedVeth(id)]
+    out.push(`[ -z "$(ip netns pids ${N} 2>/dev/null)" ] && { ip link del ${V} 2>/dev/null; ip netns del ${N}; } && echo "gone ${N}"`)
+  }
   // -force: one that is gone already (a namespace takes its veth with it) does not stop the rest.
   if (a.removeLinks.length) out.push(...heredoc('ip -force -batch -', a.removeLinks.map((l) => `link del ${l}`)))
   if (out.length) out.push('true')

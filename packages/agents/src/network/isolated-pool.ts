@@ -89,7 +89,7 @@ export function createPool(o: {
     const ip = pickAddress(id, seen.used)
     seen.used.add(ip)
     building.add(id)
-    const out = await o.runScript(renderActions(names, { create: [{ instanceId: id, ip, replace: false, alias: POOL_ALIAS }], removeNs: [], removeLinks: [] }))
+    const out = await o.runScript(renderActions(names, { create: [{ instanceId: id, ip, replace: false, alias: POOL_ALIAS }], removeIds: [], removeLinks: [] }))
     building.delete(id)
     if (!out.split('\n').includes(`ok ${id}`)) {
       log.warn({ netns: names.isolatedNs(id), err: out.trim().slice(0, 300) }, 'network: cannot build a pool namespace')

@@ -242,7 +242,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     const nft = renderTableChange(names, elements, applied, full)
 
     // First what starts wait for: the namespaces to build (the table's change in the same script).
-    const out = create.length ? await runScript(renderActions(names, { create, ...(nft !== undefined && { nft }), removeNs: [], removeLinks: [] })) : ''
+    const out = create.length ? await runScript(renderActions(names, { create, ...(nft !== undefined && { nft }), removeIds: [], removeLinks: [] })) : ''
     const lines = out.split('\n')
     for (const c of create) {
       netns.add(names.isolatedNs(c.instanceId))
@@ -327,8 +327,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   /** Deletes namespaces no instance needs (each once nothing runs in it) and links, then says what is gone. */
   async function remove(ids: string[], removeLinks: string[], more: boolean): Promise<void> {
     const t = performance.now()
-    const removeNs = ids.map((id) => names.isolatedNs(id))
-    const removed = (await runScript(renderActions(names, { create: [], removeNs, removeLinks }))).split('\n')
+    const removed = (await runScript(renderActions(names, { create: [], removeIds: ids, removeLinks }))).split('\n')
     const keep = new Set(passes.current()?.instances.map((i) => i.instanceId))
     const deleted: string[] = []
     for (const id of ids) {
