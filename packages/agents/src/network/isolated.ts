@@ -24,6 +24,7 @@ import { isUp, type IpLink } from './links'
 import { inPool, pickAddress, renderActions, renderElements, renderTableChange, type IsolatedForward } from './isolated-plan'
 import { createPool, ownerOf, type Seen } from './isolated-pool'
 import { resolvConfFor } from './isolated-probe'
+import { createSettle, SETTLE_MS } from './isolated-settle'
 import { NODE_TRANSIT_IP, netnsPath, type OverlayNames } from './names'
 import { createPassLoop } from './passes'
 
@@ -40,19 +41,13 @@ const MAX_REMOVALS_PER_PASS = 32
 /** Gone addresses remembered at most, and how long connections to one are reset. */
 const MAX_GONE = 4096
 const GONE_RESET_MS = 30_000
-/**
- * How long after a namespace is handed out to a start removals and the pool's refill wait:
- * the started sandboxes are set up meanwhile (bwrap, the uid switch, the command's exec: ~15 ms
- * on a quiet node, over 100 ms at load 20).
- */
-export const SETTLE_MS = 200
 /** What a start's port forwards wait for when the table could not be changed. */
 const TABLE_FAILED = 'its port forwards could not be applied (nftables)'
 
 /**
  * `pool`: namespaces kept built and free (veth, addresses, routes ready), so that a start only
  * claims one (its veth's alias) and its port forwards follow (one nft). The pool is refilled in
- * the background, `settleMs` after the latest start. 0 (cleanup, tests): every namespace is built for its instance.
+ * the background once the latest start has settled (isolated-settle.ts). 0 (cleanup, tests): every namespace is built for its instance.
  * The pool is kept only while the node has instances: a node with nothing on it keeps nothing
  * of ours on the machine (deleting everything leaves no namespaces behind).
  */
@@ -90,9 +85,6 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   let observedAt = -Infinity
   /** A full pass saw links that no namespace needs; the next pass that removes takes them. */
   let linksDue = false
-  /** Since when removals and the refill wait for starts handed out to settle (performance.now(); null: they do not wait). */
-  let settlingSince: number | null = null
-  let settleTimer: NodeJS.Timeout | undefined
   // The table's elements last applied (null: no table); undefined: unknown after a failure, so the next pass makes it again.
   let applied: string | null | undefined = null
   /** The latest pass's change of the table: the port forwards of the starts it decided are in once it resolves. */
@@ -243,6 +235,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
 
     // First what starts wait for: the namespaces to build (the table's change in the same script).
     const out = create.length ? await runScript(renderActions(names, { create, ...(nft !== undefined && { nft }), removeIds: [], removeLinks: [] })) : ''
+    const tBuilt = performance.now()
     const lines = out.split('\n')
     for (const c of create) {
       netns.add(names.isolatedNs(c.instanceId))
@@ -292,21 +285,11 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     linksDue ||= full
 
     if (claimed || create.length) {
-      // Counted from the first start they wait for: a steady stream of starts does not put them off for ever.
-      settlingSince ??= t2
+      settle.handedOut(t2, t2 - tBuilt)
       log.debug({ observeMs: Math.round(t1 - t0), startsMs: Math.round(t2 - t1), claimed, built: create.length }, 'network: isolated namespaces pass')
     }
     // Then what nothing waits for, once the starts handed out have run (a pass then does it): removals, and the pool's refill (in the background).
-    const settling = settlingSince === null ? 0 : settlingSince + settleMs - performance.now()
-    if (settling > 0 && !closing) {
-      settleTimer ??= setTimeout(() => {
-        settleTimer = undefined
-        passes.kick()
-      }, settling)
-      settleTimer.unref()
-      return
-    }
-    settlingSince = null
+    if (!closing && !settle.due(performance.now())) return
     // Beside the passes (a start does not queue behind ~2 processes per namespace), in turn with the pool's builds and the looks.
     const removeIds = leavingNs.filter((id) => !removing.has(id)).slice(0, MAX_REMOVALS_PER_PASS)
     const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...pool.building].map((id) => names.isolatedVeth(id)))
@@ -367,6 +350,7 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
   }
 
   const passes = createPassLoop(pass, log, 'isolated namespaces')
+  const settle = createSettle(settleMs, () => passes.kick())
   const timer = setInterval(() => passes.kick(), resyncMs)
   timer.unref()
 
