@@ -2,7 +2,8 @@
  * The warm pool of isolated namespaces (isolated.ts): free namespaces `<p>-s-<id of their own>`
  * kept built (veth, addresses, routes), their veth's alias POOL_ALIAS. A start claims one by
  * writing its instance id as the alias, so the machine says whose each is, for the next agent
- * too. Refilled beside the passes, one namespace at a time: a start does not wait for it.
+ * too. Refilled beside the passes, one namespace at a time: a start does not wait for it,
+ * unless the pool is empty (then for the namespace being built, rather than building its own).
  */
 import { randomUUID } from 'node:crypto'
 import { access, writeFile } from 'node:fs/promises'
@@ -51,6 +52,8 @@ export function createPool(o: {
   /** Namespaces being built: no pass removes their links. */
   const building = new Set<string>()
   let refilling: Promise<void> | null = null
+  /** The refill's build now (begun, or waiting for its turn). */
+  let current: Promise<boolean> = Promise.resolve(true)
   /** Whether /sys/class/net is this process's network namespace (known at the first claim). */
   let sysfsOurs: boolean | undefined
 
@@ -114,7 +117,7 @@ export function createPool(o: {
       if (!short()) return
       refilling ??= (async () => {
         try {
-          while (short()) if (!(await o.inTurn(buildOne))) return
+          while (short()) if (!(await (current = o.inTurn(buildOne)))) return
         } catch (err) {
           log.warn({ err }, 'network: refilling the isolated namespaces’ pool failed')
         } finally {
@@ -122,6 +125,8 @@ export function createPool(o: {
         }
       })()
     },
+    /** Resolves once the refill's build now (if any) has ended, built or not. */
+    inFlight: (): Promise<void> => current.then(() => undefined, () => undefined),
     /** Resolves once no refill runs. */
     async refilled(): Promise<void> {
       while (refilling) await refilling

@@ -178,6 +178,9 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     // and the same instance may have just left another agent on this machine (a move, a lost node)
     // whose namespace still holds that address; two veths routing one address lose its traffic.
     // Claiming one of the pool's needs no look: it was built with an address nobody had.
+    // A start the pool cannot serve now waits for the namespace it is building (begun, or next in
+    // turn) rather than for a look queued behind that build and then a build of its own.
+    if (wanted.filter((i) => !nsOf(i.instanceId)).length > freePool().length) await pool.inFlight()
     const missingNow = wanted.filter((i) => !nsOf(i.instanceId)).length
     // Nor does a resync (the look, the table made again) come before starts served from the pool: the pass after them does it.
     const full = Date.now() - observedAt >= resyncMs && !(missingNow > 0 && missingNow <= freePool().length)
@@ -290,6 +293,8 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
     }
     // Then what nothing waits for, once the starts handed out have run (a pass then does it): removals, and the pool's refill (in the background).
     if (!closing && !settle.due(performance.now())) return
+    // The refill first (in turn with the removals below): the next start waits for the pool, nobody for a removal.
+    pool.refill()
     // Beside the passes (a start does not queue behind ~2 processes per namespace), in turn with the pool's builds and the looks.
     const removeIds = leavingNs.filter((id) => !removing.has(id)).slice(0, MAX_REMOVALS_PER_PASS)
     const keepLinks = new Set([...[...netns].map((x) => names.parseIsolatedNs(x)!), ...pool.building].map((id) => names.isolatedVeth(id)))
@@ -304,7 +309,6 @@ export function createIsolation(opts: { names: OverlayNames; tools: Tools; log: 
       const more = leavingNs.length > removeIds.length
       removals = inTurn(() => remove(removeIds, removeLinks, more)).catch((err) => log.warn({ err }, 'network: removing isolated namespaces failed'))
     }
-    pool.refill()
   }
 
   /** Deletes namespaces no instance needs (each once nothing runs in it) and links, then says what is gone. */
