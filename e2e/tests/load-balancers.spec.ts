@@ -24,6 +24,8 @@ test('an LB from the console spreads traffic over the replicas; a new revision r
   await expect(page).toHaveURL(new RegExp(`/t/${tenant.slug}/apps/[0-9a-f-]{36}$`))
   const appUrl = page.url()
   await expect(page.locator('[data-testid=instance-health][data-ready=true]')).toHaveCount(3, { timeout: 60_000 })
+  // The app's spec says which check gates the replicas.
+  await expect(page.getByTestId('spec-health')).toContainText('readiness on http: HTTP GET /healthz → 200')
 
   // A load balancer in front of it, from the console.
   await page.getByTestId('nav-lbs').click()

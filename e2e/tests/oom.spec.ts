@@ -40,4 +40,6 @@ test('an OOM-killed instance keeps its OOM badge and last exit while it runs aga
   await expect(nodeRow.getByTestId('instance-oom')).toHaveText(/^OOM killed (just now|\d+[sm] ago)$/)
   await expect(nodeRow.getByTestId('instance-last-exit')).toHaveAttribute('data-reason', 'oomKilled')
   await expect(nodeRow.getByTestId('instance-last-exit')).toContainText('out of memory')
+  // Whether it serves load balancers is set here as on the nodes list (the local agent has a data plane).
+  await expect(page.getByTestId('node-info').getByTestId('node-lb')).toBeVisible()
 })

@@ -160,8 +160,22 @@ export function LbForm({
                       </option>
                     ))}
                   </select>
-                  <input className={inputCls} value={t.port} onChange={(e) => setTarget(li, ri, ti, { port: e.target.value })} aria-label="App port name" />
-                  <input className={inputCls} type="number" value={t.weight} onChange={(e) => setTarget(li, ri, ti, { weight: e.target.value })} aria-label="Weight" title="Weight" data-testid="lb-target-weight" />
+                  <label className="flex items-center gap-1.5 text-xs text-slate-500">
+                    port
+                    <input className={`${inputCls} min-w-0`} value={t.port} onChange={(e) => setTarget(li, ri, ti, { port: e.target.value })} aria-label="App port name" title="The app's port, by name" />
+                  </label>
+                  <label className="flex items-center gap-1.5 text-xs text-slate-500">
+                    weight
+                    <input
+                      className={`${inputCls} min-w-0`}
+                      type="number"
+                      value={t.weight}
+                      onChange={(e) => setTarget(li, ri, ti, { weight: e.target.value })}
+                      aria-label="Weight"
+                      title="Share of the traffic against the other targets of this rule"
+                      data-testid="lb-target-weight"
+                    />
+                  </label>
                   {r.targets.length > 1 ? (
                     <Button type="button" onClick={() => setRule(li, ri, (x) => ({ ...x, targets: x.targets.filter((_, i) => i !== ti) }))}>
                       Remove target

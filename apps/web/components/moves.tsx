@@ -168,6 +168,18 @@ export function MoveButton({ instanceId, fromNodeId, label, onStarted }: { insta
       </Button>
     )
   const others = (nodes.data ?? []).filter((n) => n.id !== fromNodeId)
+  // A move needs somewhere to go: say so here rather than after a failed start.
+  if (nodes.data && !others.some((n) => n.state === 'ready'))
+    return (
+      <span className="inline-flex flex-wrap items-center gap-1.5" data-testid="move-dialog">
+        <span className="text-xs text-slate-500" data-testid="move-no-target">
+          {others.length ? 'No other node is ready to take it.' : 'This is the only node: there is nowhere to move it.'}
+        </span>
+        <Button size="sm" variant="ghost" onClick={() => setOpen(false)}>
+          Cancel
+        </Button>
+      </span>
+    )
   return (
     <span className="inline-flex flex-wrap items-center gap-1.5" data-testid="move-dialog">
       <select className={`${inputBase} h-7 py-0 text-xs`} value={target} onChange={(e) => setTarget(e.target.value)} data-testid="move-target" aria-label="Target node">

@@ -107,6 +107,23 @@ export function NodeActions({ n, size = 'sm', wide = false }: { n: TNode; size?:
 }
 
 /** Capacity (track) vs allocated (blue) vs measured use (dark inner line). */
+/** Whether the node serves the platform's load balancers (only where its agent has an LB driver). */
+export function NodeLbToggle({ n }: { n: TNode }) {
+  const trpc = useTRPC()
+  const qc = useQueryClient()
+  const setLb = useMutation(trpc.loadBalancers.setNode.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() }) }))
+  if (!n.lbDriver) return <span className="text-xs text-slate-400">no load-balancer driver on this node</span>
+  return (
+    <>
+      <label className="flex items-center gap-1.5 text-xs text-slate-600" title={`Serve the platform's load balancers on this node (${n.lbDriver})`}>
+        <input type="checkbox" checked={n.loadBalancing} disabled={setLb.isPending} onChange={(e) => setLb.mutate({ nodeId: n.id, enabled: e.target.checked })} data-testid="node-lb" />
+        load balancing <span className="text-slate-400">({n.lbDriver})</span>
+      </label>
+      {setLb.error ? <ErrorBox error={setLb.error} className="py-1 text-xs" /> : null}
+    </>
+  )
+}
+
 export function ResourceCell({ cap, alloc, used, fmt }: { cap: number; alloc: number; used: number; fmt: (n: number) => string }) {
   const pct = (n: number) => (cap > 0 ? Math.min(100, (n / cap) * 100) : 0)
   const allocPct = pct(alloc)

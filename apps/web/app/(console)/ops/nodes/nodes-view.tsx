@@ -4,7 +4,7 @@ import clsx from 'clsx'
 import Link from 'next/link'
 import type { ReactNode } from 'react'
 import { DataTable } from '@/components/data-table'
-import { NodeActions, NodeStateCell, ResourceCell, SchedulingBadge } from '@/components/nodes'
+import { NodeActions, NodeLbToggle, NodeStateCell, ResourceCell, SchedulingBadge } from '@/components/nodes'
 import { Badge, ButtonLink, ErrorBox, inputBase, Mono, PageHeader, Panel, RelTime, tdCls, trCls } from '@/components/ui'
 import { fmtCpu, fmtMem } from '@/lib/format'
 import { useTRPC, type TNode, type TTenant } from '@/lib/trpc'
@@ -14,7 +14,6 @@ function NodeRow({ n, tenants }: { n: TNode; tenants: TTenant[] }) {
   const trpc = useTRPC()
   const qc = useQueryClient()
   const dedicate = useMutation(trpc.nodes.setDedicatedTenant.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() }) }))
-  const setLb = useMutation(trpc.loadBalancers.setNode.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.nodes.pathKey() }) }))
   const behind = n.appliedGeneration < n.desiredGeneration
   const notReady = n.state !== 'ready'
   return (
@@ -70,18 +69,10 @@ function NodeRow({ n, tenants }: { n: TNode; tenants: TTenant[] }) {
           ))}
         </div>
         {n.lbDriver ? (
-          <label className="mt-1.5 flex items-center gap-1.5 text-xs text-slate-600" title={`Serve the platform's load balancers on this node (${n.lbDriver})`}>
-            <input
-              type="checkbox"
-              checked={n.loadBalancing}
-              disabled={setLb.isPending}
-              onChange={(e) => setLb.mutate({ nodeId: n.id, enabled: e.target.checked })}
-              data-testid="node-lb"
-            />
-            load balancing <span className="text-slate-400">({n.lbDriver})</span>
-          </label>
+          <div className="mt-1.5">
+            <NodeLbToggle n={n} />
+          </div>
         ) : null}
-        {setLb.error ? <ErrorBox error={setLb.error} className="py-1 text-xs" /> : null}
       </td>
       <td className={tdCls}>
         <ResourceCell cap={n.capacity.cpuMillis} alloc={n.allocated.cpuMillis} used={n.usage.cpuMillis} fmt={fmtCpu} />

@@ -5,7 +5,7 @@ import Link from 'next/link'
 import { useParams, useRouter } from 'next/navigation'
 import { DataTable } from '@/components/data-table'
 import { LastExitLine, OomBadge } from '@/components/last-exit'
-import { CapacityBars, drainText, HeartbeatAge, NodeActions, RekeyPanel, SchedulingBadge } from '@/components/nodes'
+import { CapacityBars, drainText, HeartbeatAge, NodeActions, NodeLbToggle, RekeyPanel, SchedulingBadge } from '@/components/nodes'
 import { MoveButton, MovingBadge } from '@/components/moves'
 import { NodeUsage } from '@/components/usage-chart'
 import { Badge, ErrorBox, KV, Loading, Mono, PageHeader, Panel, RelTime, StateBadge, tdCls, trCls } from '@/components/ui'
@@ -317,6 +317,7 @@ export default function NodeDetailPage() {
                 </div>,
               ],
               ['Volumes', <VolumeCapability key="vol" n={n} />],
+              ['Load balancing', <NodeLbToggle key="lb" n={n} />],
               [
                 'Isolation',
                 <div key="sbx" className="space-y-1">

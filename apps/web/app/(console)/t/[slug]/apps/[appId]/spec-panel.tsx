@@ -13,6 +13,10 @@ const SPREAD_TITLE: Record<string, string> = {
   hard: 'never two replicas on one node',
 }
 
+type Probe = NonNullable<TAppDetail['spec']['ports'][number]['readiness']>
+const probeText = (p: Probe) =>
+  `${p.type === 'http' ? `HTTP GET ${p.path} → ${p.expectStatus}` : 'TCP connect'} every ${p.intervalSeconds}s, ${p.failureThreshold} ${p.failureThreshold === 1 ? 'failure' : 'failures'} to fail${p.initialDelaySeconds ? `, from ${p.initialDelaySeconds}s after start` : ''}`
+
 /** The app's current revision as asked: what runs, with which limits, where and how it is placed. */
 export function SpecPanel({ app: a }: { app: TAppDetail }) {
   const trpc = useTRPC()
@@ -42,6 +46,31 @@ export function SpecPanel({ app: a }: { app: TAppDetail }) {
             </span>,
           ],
           ['Ports', a.spec.ports.length ? a.spec.ports.map((p) => (p.containerPort ? `${p.name}:${p.containerPort}` : p.name)).join(', ') : <span className="text-slate-400">none</span>],
+          [
+            'Health checks',
+            a.spec.ports.some((p) => p.readiness || p.liveness) ? (
+              <div key="hc" className="space-y-0.5" data-testid="spec-health">
+                {a.spec.ports.flatMap((p) =>
+                  (
+                    [
+                      ['readiness', p.readiness, 'gates load balancers and rollouts'],
+                      ['liveness', p.liveness, 'restarts the replica when it fails'],
+                    ] as const
+                  ).flatMap(([kind, probe, title]) =>
+                    probe ? [
+                      <div key={`${p.name}-${kind}`} title={title}>
+                        <span className="font-medium">{kind}</span> on {p.name}: {probeText(probe)}
+                      </div>,
+                    ] : [],
+                  ),
+                )}
+              </div>
+            ) : (
+              <span key="hc" className="text-slate-400" data-testid="spec-health" title="Without a readiness check a replica counts once it has been running for the minimum ready time">
+                none
+              </span>
+            ),
+          ],
           [
             'Restart',
             <span key="rp">
