@@ -1,12 +1,13 @@
 /**
  * One instance's worker: remembers only the latest target and converges towards it in its own
- * async loop (start, watch, restart with back-off, stop, persist, follow output).
+ * async loop (start, watch, restart with back-off, stop, persist); its output is output.ts's.
  */
 import type { Logger } from 'pino'
 import type { TDesiredInstance, TExitReason, TInstanceReport, TLastExit, TObservedState } from '@alveary/core/protocol'
 import type { Action, KnownInstance } from '../reconciler'
-import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type LogFollower, type RuntimeDriver } from '../runtime/types'
+import { SpawnError, type DriverName, type ExitInfo, type InstanceHandle, type LogCursor, type RuntimeDriver } from '../runtime/types'
 import type { PersistedInstance, StateStore } from '../state-store'
+import { InstanceOutput } from './output'
 import { restartDelay, wantsRestart, type RestartBackoff } from './restart-policy'
 import type { InstanceVolumes } from '../volumes/instance-volumes'
 import type { SupervisorOptions } from './types'
@@ -54,12 +55,7 @@ export class Worker {
   private runDriver: DriverName = 'process'
 
   // --- output
-  private follower: LogFollower | null = null
-  /** How far the output was shipped (not just read): what the next agent resumes from. */
-  private logCursor: LogCursor | null = null
-  /** Counts attached followers: a shipped batch of an earlier one must not move the cursor back. */
-  private followerSeq = 0
-  private logsDrained: Promise<void> = Promise.resolve()
+  private readonly output: InstanceOutput
   private persistedCursor = ''
   /** Overrides the reason derived from the target (agent shutdown). */
   private stopReason: string | null = null
@@ -103,6 +99,8 @@ export class Worker {
     this.generation = init.generation
     this.runGeneration = init.generation
     this.log = deps.logger.child({ instanceId })
+    // Shipped by the closing agent after dispose(): the file must say so, or the next agent sends them again.
+    this.output = new InstanceOutput(instanceId, deps.onLogs, this.log, () => this.persist())
   }
 
   known(): KnownInstance {
@@ -143,7 +141,7 @@ export class Worker {
     this.message = rec.message
     this.lastExit = rec.lastExit
     this.runDriver = rec.driver
-    this.logCursor = rec.logCursor
+    this.output.cursor = rec.logCursor
     const wasRunning = rec.pid !== null || rec.containerId !== null || rec.state === 'running'
     let proc: InstanceHandle | null = null
     if (wasRunning && driver) {
@@ -262,8 +260,7 @@ export class Worker {
     this.disposed = true
     this.cancelRestart()
     // What it read but did not ship yet is read again by the next agent.
-    this.follower?.abort()
-    this.follower = null
+    this.output.abort()
     this.proc?.detach()
     // The next agent resumes the output where this one stopped shipping (moved on by batches shipped from now on).
     if (this.proc) this.persist()
@@ -272,7 +269,7 @@ export class Worker {
   /** Persists the state when only the log cursor moved. */
   checkpoint(): void {
     if (this.disposed || !this.proc) return
-    if (JSON.stringify(this.logCursor) !== this.persistedCursor) this.persist()
+    if (JSON.stringify(this.output.cursor) !== this.persistedCursor) this.persist()
   }
 
   private kick(): void {
@@ -370,7 +367,7 @@ export class Worker {
     }
     this.set('starting', { pid: null, exitCode: null, message: null })
     // The previous run's last lines are read before the next run writes any.
-    await this.logsDrained
+    await this.output.whenDrained()
     const driver = this.deps.drivers[desired.spec.driver]
     this.runDriver = desired.spec.driver
     let proc: InstanceHandle
@@ -425,35 +422,8 @@ export class Worker {
     this.procGraceSeconds = graceSeconds
     this.procStartedMs = startedMs
     this.runDriver = proc.driver
-    const onLogs = this.deps.onLogs
-    if (onLogs) {
-      const instanceId = this.instanceId
-      const seq = ++this.followerSeq
-      const shipped = (c: LogCursor) => {
-        if (seq !== this.followerSeq) return
-        this.logCursor = c
-        // Shipped by the closing agent after dispose(): the file must say so, or the next agent sends them again.
-        if (this.disposed) this.persist()
-      }
-      try {
-        this.follower = proc.followLogs(cursor, (lines, c) => {
-          if (lines.length) onLogs(lines.map((l) => ({ instanceId, stream: l.stream, ts: l.ts, line: l.line })), () => shipped(c))
-        })
-        this.logCursor = this.follower.cursor()
-      } catch (err) {
-        this.log.warn({ err }, 'cannot follow the instance output')
-      }
-    }
+    this.output.follow(proc, cursor)
     void proc.exited.then((info) => this.onExit(proc, info))
-  }
-
-  /** Lets the follower read the rest of a finished run's output, then drops it. */
-  private drainLogs(): Promise<void> {
-    const f = this.follower
-    if (!f) return this.logsDrained
-    this.follower = null
-    this.logsDrained = f.stop().catch((err) => this.log.warn({ err }, 'reading the last output failed'))
-    return this.logsDrained
   }
 
   /**
@@ -470,7 +440,7 @@ export class Worker {
 
   private onExit(proc: InstanceHandle, info: ExitInfo): void {
     if (this.disposed || this.proc !== proc || this.stoppingProc === proc) return
-    void this.drainLogs()
+    void this.output.drain()
     this.proc = null
     if (Date.now() - this.procStartedMs >= this.deps.backoff.resetAfterMs) this.failStreak = 0
     this.pendingExit = { hash: this.procHash ?? this.hash, exitCode: info.exitCode, permanent: false }
@@ -508,7 +478,7 @@ export class Worker {
     this.set('stopped', { pid: null, exitCode: info.exitCode, message })
     this.log.info({ exitCode: info.exitCode }, `instance stopped: ${info.message}`)
     await this.deps.volumes?.stopped(this.instanceId).catch((err) => this.log.warn({ err }, 'cannot stop the watchdog'))
-    await this.drainLogs()
+    await this.output.drain()
     this.persist()
   }
 
@@ -528,7 +498,7 @@ export class Worker {
     // Written even after dispose(): the file must match reality for the next agent. Only a removed instance has none.
     if (this.target === 'removed' && !this.proc) return
     const running = this.proc !== null
-    const cursor = this.logCursor
+    const cursor = this.output.cursor
     this.persistedCursor = JSON.stringify(cursor)
     void this.deps.store.save({
       instanceId: this.instanceId,
